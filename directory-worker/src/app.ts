@@ -1,0 +1,59 @@
+import { OpenAPIHono } from '@hono/zod-openapi'
+import { TokenService } from './auth/tokens.ts'
+import type { AppEnv, Deps } from './deps.ts'
+import { notFound, toErrorResponse } from './errors.ts'
+import { withDeps } from './middleware/context.ts'
+import { RequestMetrics } from './middleware/metrics.ts'
+import { validationError } from './router.ts'
+import { auth } from './routes/auth.ts'
+import { docsPage, openApiConfig } from './routes/docs.tsx'
+import { indexFiles } from './routes/index-files.ts'
+import { metaRoutes } from './routes/meta.ts'
+import { peerRoutes } from './routes/peers.ts'
+import { searchRoutes } from './routes/search.ts'
+import { migrate } from './store/migrations.ts'
+
+/** The one directory app: Node and Workers entries build `deps` from their env and serve this. */
+export function createApp(deps: Deps) {
+  const tokens = new TokenService(deps.db)
+  const metrics = new RequestMetrics()
+  const ready = lazyRetrying(() => migrate(deps.db))
+
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationError })
+  app.use(withDeps(deps), metrics.middleware(), async (c, next) => {
+    c.set('tokens', tokens)
+    c.set('metrics', metrics)
+    await ready()
+    await next()
+  })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+  })
+  app
+    .route('/v1', auth)
+    .route('/v1', indexFiles)
+    .route('/v1', searchRoutes)
+    .route('/v1', peerRoutes)
+    .route('/', metaRoutes)
+  app.doc31('/openapi.json', openApiConfig)
+  app.get('/docs', (c) => c.html(docsPage(app.getOpenAPI31Document(openApiConfig))))
+  app.notFound(notFound)
+  app.onError(toErrorResponse)
+  return app
+}
+
+export type DirectoryApp = ReturnType<typeof createApp>
+
+/** Runs `task` once; a failure (storage down at boot) is forgotten so the next request tries again. */
+function lazyRetrying(task: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined
+  return () => {
+    running ??= task().catch((err) => {
+      running = undefined
+      throw err
+    })
+    return running
+  }
+}

@@ -1,0 +1,97 @@
+import type { Client } from '@libsql/client'
+import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from 'jose'
+import { insertSigningKey, loadSigningKeys } from '../store/keys.ts'
+
+export const ISSUER = 'peerdir-directory'
+const ALG = 'EdDSA'
+
+export type TokenClaims = { username: string; sessionId: string }
+export type SignedToken = { token: string; expiresAt: Date }
+
+type KeyRing = { kid: string; privateKey: CryptoKey; publicKeys: Map<string, CryptoKey>; jwks: JWK[] }
+
+/**
+ * Signs and checks the directory's EdDSA JWTs. The key pair is made on first start and kept in the
+ * database, so every process and Worker isolate over the same database signs with the same key.
+ */
+export class TokenService {
+  readonly #db: Client
+  #ring: Promise<KeyRing> | undefined
+
+  constructor(db: Client) {
+    this.#db = db
+  }
+
+  async sign(claims: TokenClaims, now: number, ttlSeconds: number): Promise<SignedToken> {
+    const ring = await this.#keys()
+    const iat = Math.floor(now / 1000)
+    const exp = iat + ttlSeconds
+    const token = await new SignJWT({ sid: claims.sessionId })
+      .setProtectedHeader({ alg: ALG, kid: ring.kid, typ: 'JWT' })
+      .setIssuer(ISSUER)
+      .setSubject(claims.username)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(ring.privateKey)
+    return { token, expiresAt: new Date(exp * 1000) }
+  }
+
+  /** The claims of a token this directory signed and that has not expired; undefined otherwise. */
+  async verify(token: string, now: number): Promise<TokenClaims | undefined> {
+    const ring = await this.#keys()
+    try {
+      const { payload } = await jwtVerify(
+        token,
+        (header) => {
+          const key = header.kid ? ring.publicKeys.get(header.kid) : undefined
+          if (!key) throw new Error('unknown key id')
+          return key
+        },
+        { issuer: ISSUER, algorithms: [ALG], currentDate: new Date(now) },
+      )
+      if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return undefined
+      return { username: payload.sub, sessionId: payload.sid }
+    } catch {
+      return undefined
+    }
+  }
+
+  async jwks(): Promise<{ keys: JWK[] }> {
+    return { keys: (await this.#keys()).jwks }
+  }
+
+  #keys(): Promise<KeyRing> {
+    this.#ring ??= this.#loadOrCreate().catch((err) => {
+      this.#ring = undefined
+      throw err
+    })
+    return this.#ring
+  }
+
+  async #loadOrCreate(): Promise<KeyRing> {
+    let stored = await loadSigningKeys(this.#db)
+    if (stored.length === 0) {
+      const pair = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true })
+      const kid = crypto.randomUUID()
+      const privateJwk = { ...(await exportJWK(pair.privateKey)), kid, alg: ALG, use: 'sig' }
+      const publicJwk = { ...(await exportJWK(pair.publicKey)), kid, alg: ALG, use: 'sig' }
+      await insertSigningKey(
+        this.#db,
+        { kid, privateJwk: JSON.stringify(privateJwk), publicJwk: JSON.stringify(publicJwk) },
+        Date.now(),
+      )
+      stored = await loadSigningKeys(this.#db)
+    }
+    const [signing] = stored
+    if (!signing) throw new Error('no signing key could be stored')
+    const publicKeys = new Map<string, CryptoKey>()
+    const jwks: JWK[] = []
+    for (const key of stored) {
+      const jwk = JSON.parse(key.publicJwk) as JWK
+      jwks.push(jwk)
+      publicKeys.set(key.kid, (await importJWK(jwk, ALG)) as CryptoKey)
+    }
+    const privateKey = (await importJWK(JSON.parse(signing.privateJwk) as JWK, ALG)) as CryptoKey
+    return { kid: signing.kid, privateKey, publicKeys, jwks }
+  }
+}

@@ -1,0 +1,26 @@
+import type { Client } from '@libsql/client'
+import type { TokenService } from './auth/tokens.ts'
+import type { RequestMetrics } from './middleware/metrics.ts'
+import type { Settings } from './settings.ts'
+
+/** Everything a handler needs from the outside world; the entries build it from their runtime's env. */
+export type Deps = {
+  db: Client
+  settings: Settings
+  /** Milliseconds since the epoch; injectable so tests can move time. */
+  now: () => number
+  /** One line per request and per unexpected error. */
+  log: (line: string) => void
+}
+
+export type AuthContext = { username: string; peerId: number; sessionId: string }
+
+export type AppEnv = {
+  Variables: {
+    deps: Deps
+    requestId: string
+    auth: AuthContext
+    tokens: TokenService
+    metrics: RequestMetrics
+  }
+}

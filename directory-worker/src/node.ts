@@ -1,0 +1,40 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { serve } from '@hono/node-server'
+import { createClient } from '@libsql/client'
+import { createApp } from './app.ts'
+import { parseSettings } from './settings.ts'
+
+export type NodeOptions = { host: string; port: number; databaseUrl: string }
+
+/** Starts the directory on Node with an embedded libSQL database; resolves once it is listening. */
+export async function startNodeDirectory(options: NodeOptions, env: Record<string, unknown> = process.env) {
+  const settings = parseSettings(env)
+  if (options.databaseUrl.startsWith('file:')) {
+    const path = options.databaseUrl.slice('file:'.length)
+    mkdirSync(dirname(path.startsWith('//') ? fileURLToPath(options.databaseUrl) : path), { recursive: true })
+  }
+  const db = createClient({ url: options.databaseUrl })
+  if (options.databaseUrl.startsWith('file:')) {
+    // WAL lets searches run while an index write is in flight; the setting lives in the file.
+    await db.execute('PRAGMA journal_mode = WAL')
+    await db.execute('PRAGMA busy_timeout = 5000')
+  }
+  const app = createApp({ db, settings, now: Date.now, log: (line) => console.log(line) })
+  const warm = await app.request('/healthz')
+  if (warm.status !== 200)
+    console.error(`storage not ready at start (${warm.status}); will retry per request`)
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, () => resolve(s))
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : options.port
+  return {
+    url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      db.close()
+    },
+  }
+}

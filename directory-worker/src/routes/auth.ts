@@ -1,0 +1,115 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { hashPassword, verifyPassword } from '../auth/passwords.ts'
+import { ApiError } from '../errors.ts'
+import { KiB, limitBody } from '../middleware/body-limit.ts'
+import { requireAuth } from '../middleware/require-auth.ts'
+import { createRouter } from '../router.ts'
+import { errors, json, LoginRequest, LoginResponse, Peer, TokenGrant } from '../schemas.ts'
+import { clearFailures, lockedUntil, recordFailure } from '../store/login-failures.ts'
+import { findPeer, findPeerById, markDown, registerPeer, renewLease, toPeer } from '../store/peers.ts'
+import { openSession, revokeSession } from '../store/sessions.ts'
+
+const bearer = [{ bearerAuth: [] }]
+
+const login = createRoute({
+  method: 'post',
+  path: '/login',
+  tags: ['auth'],
+  summary: 'Log in (the first login of a username registers it) and start a lease',
+  middleware: [limitBody(64 * KiB)] as const,
+  request: { body: { content: { 'application/json': { schema: LoginRequest } }, required: true } },
+  responses: {
+    200: json(LoginResponse, 'Logged in; the peer is up'),
+    400: errors[400],
+    401: errors[401],
+    413: errors[413],
+    429: errors[429],
+    503: errors[503],
+  },
+})
+
+const logout = createRoute({
+  method: 'post',
+  path: '/logout',
+  tags: ['auth'],
+  summary: 'Log out: the peer goes down and the token stops working everywhere',
+  security: bearer,
+  middleware: [limitBody(64 * KiB), requireAuth()] as const,
+  responses: { 200: json(z.object({ peer: Peer }), 'Logged out'), 401: errors[401], 503: errors[503] },
+})
+
+const heartbeat = createRoute({
+  method: 'post',
+  path: '/heartbeat',
+  tags: ['auth'],
+  summary: 'Renew the lease and get a fresh token (about every third of the lease, with jitter)',
+  security: bearer,
+  middleware: [limitBody(64 * KiB), requireAuth()] as const,
+  responses: { 200: json(TokenGrant, 'Lease renewed'), 401: errors[401], 503: errors[503] },
+})
+
+export const auth = createRouter()
+  .openapi(login, async (c) => {
+    const { username, password, url } = c.req.valid('json')
+    const { db, settings, now } = c.var.deps
+    const locked = await lockedUntil(db, username, now())
+    if (locked !== undefined) {
+      const retryAfter = Math.max(1, Math.ceil((locked - now()) / 1000))
+      throw new ApiError(
+        429,
+        'too_many_attempts',
+        `Too many failed logins for ${username}; try again in ${retryAfter} seconds.`,
+        { 'Retry-After': String(retryAfter) },
+      )
+    }
+    const existing = await findPeer(db, username)
+    const peer =
+      existing ??
+      (await registerPeer(db, { username, passwordHash: await hashPassword(password), url, now: now() }))
+    if (!(await verifyPassword(password, peer.passwordHash))) {
+      await recordFailure(db, username, now(), {
+        maxFailures: settings.loginMaxFailures,
+        lockSeconds: settings.loginLockSeconds,
+      })
+      throw new ApiError(401, 'invalid_credentials', `Wrong password for ${username}.`)
+    }
+    if (existing) await clearFailures(db, username)
+    const sessionId = crypto.randomUUID()
+    await openSession(db, sessionId, peer.id, now())
+    await renewLease(db, peer.id, now(), settings.leaseSeconds, url)
+    const grant = await c.var.tokens.sign(
+      { username: peer.username, sessionId },
+      now(),
+      settings.tokenTtlSeconds,
+    )
+    const current = await findPeerById(db, peer.id)
+    if (!current) throw new Error('peer vanished during login')
+    return c.json(
+      {
+        token: grant.token,
+        expiresAt: grant.expiresAt.toISOString(),
+        leaseSeconds: settings.leaseSeconds,
+        peer: toPeer(current, now()),
+      },
+      200,
+    )
+  })
+  .openapi(logout, async (c) => {
+    const { db, now } = c.var.deps
+    const { sessionId, peerId } = c.var.auth
+    await revokeSession(db, sessionId, now())
+    await markDown(db, peerId, now())
+    const peer = await findPeerById(db, peerId)
+    if (!peer) throw new Error('peer vanished during logout')
+    return c.json({ peer: toPeer(peer, now()) }, 200)
+  })
+  .openapi(heartbeat, async (c) => {
+    const { db, settings, now } = c.var.deps
+    const { sessionId, peerId, username } = c.var.auth
+    await renewLease(db, peerId, now(), settings.leaseSeconds)
+    const grant = await c.var.tokens.sign({ username, sessionId }, now(), settings.tokenTtlSeconds)
+    return c.json(
+      { token: grant.token, expiresAt: grant.expiresAt.toISOString(), leaseSeconds: settings.leaseSeconds },
+      200,
+    )
+  })

@@ -1,0 +1,51 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { createRouter } from '../router.ts'
+import { errors, json } from '../schemas.ts'
+import { networkStats } from '../store/peers.ts'
+
+const health = createRoute({
+  method: 'get',
+  path: '/healthz',
+  tags: ['operations'],
+  summary: 'Liveness with a storage round trip',
+  responses: { 200: json(z.object({ ok: z.literal(true) }), 'Storage answers'), 503: errors[503] },
+})
+
+const jwks = createRoute({
+  method: 'get',
+  path: '/.well-known/jwks.json',
+  tags: ['auth'],
+  summary: 'The public keys that verify directory tokens (peers check callers with them)',
+  responses: {
+    200: json(z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), 'JSON Web Key Set'),
+    503: errors[503],
+  },
+})
+
+const metrics = createRoute({
+  method: 'get',
+  path: '/metrics',
+  tags: ['operations'],
+  summary: 'Prometheus metrics: requests by route and status, latency, peers up, files',
+  responses: {
+    200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
+  },
+})
+
+export const metaRoutes = createRouter()
+  .openapi(health, async (c) => {
+    // Touch a real table: a removed or unreadable database file must fail here, not only on writes.
+    await c.var.deps.db.execute('SELECT count(*) FROM _migrations')
+    return c.json({ ok: true as const }, 200)
+  })
+  .openapi(jwks, async (c) => {
+    c.header('Cache-Control', 'public, max-age=300')
+    return c.json(await c.var.tokens.jwks(), 200)
+  })
+  .openapi(metrics, async (c) => {
+    const { db, now } = c.var.deps
+    const stats = await networkStats(db, now())
+    return c.text(c.var.metrics.render(stats), 200, {
+      'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+    })
+  })

@@ -1,0 +1,60 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { requireAuthForReads } from '../middleware/require-auth.ts'
+import { createRouter } from '../router.ts'
+import { errors, json, Peer } from '../schemas.ts'
+import { listPeers, networkStats, toPeer } from '../store/peers.ts'
+
+const peers = createRoute({
+  method: 'get',
+  path: '/peers',
+  tags: ['network'],
+  summary: 'Registered peers, by name, a page at a time',
+  middleware: [requireAuthForReads()] as const,
+  request: {
+    query: z.object({
+      state: z.enum(['up', 'down']).optional(),
+      limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+      offset: z.coerce.number().int().min(0).default(0),
+    }),
+  },
+  responses: {
+    200: json(
+      z.object({ peers: z.array(Peer), total: z.number().int() }),
+      'One page of peers and how many match',
+    ),
+    400: errors[400],
+    401: errors[401],
+    503: errors[503],
+  },
+})
+
+const Stats = z
+  .object({
+    peersUp: z.number().int(),
+    peersTotal: z.number().int(),
+    files: z.number().int(),
+    uniqueFiles: z.number().int(),
+    bytes: z.number().int(),
+  })
+  .openapi('Stats')
+
+const stats = createRoute({
+  method: 'get',
+  path: '/stats',
+  tags: ['network'],
+  summary: 'The network at a glance: files, contents and bytes count what live peers offer',
+  responses: { 200: json(Stats, 'Network totals'), 503: errors[503] },
+})
+
+export const peerRoutes = createRouter()
+  .openapi(peers, async (c) => {
+    const { state, limit, offset } = c.req.valid('query')
+    const { db, now } = c.var.deps
+    const at = now()
+    const page = await listPeers(db, { state, now: at, limit, offset })
+    return c.json({ peers: page.peers.map((peer) => toPeer(peer, at)), total: page.total }, 200)
+  })
+  .openapi(stats, async (c) => {
+    const { db, now } = c.var.deps
+    return c.json(await networkStats(db, now()), 200)
+  })

@@ -1,0 +1,81 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { ApiError } from '../errors.ts'
+import { requireAuthForReads } from '../middleware/require-auth.ts'
+import { createRouter } from '../router.ts'
+import { errors, json, Result, Sha256 } from '../schemas.ts'
+import { contentByHash, liveSources, searchByName } from '../store/files.ts'
+
+/** Enough sources to saturate any downloader; popular contents would otherwise return thousands. */
+const SOURCES_PER_RESULT = 64
+
+const SearchQuery = z
+  .object({
+    q: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
+    sha256: Sha256.optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+  })
+  .refine((query) => (query.q === undefined) !== (query.sha256 === undefined), {
+    message: 'give exactly one of q (text in file names) or sha256 (a content hash)',
+  })
+
+const search = createRoute({
+  method: 'get',
+  path: '/search',
+  tags: ['search'],
+  summary: 'Find contents by a case-insensitive substring of their name, or by hash',
+  middleware: [requireAuthForReads()] as const,
+  request: { query: SearchQuery },
+  responses: {
+    200: json(
+      z.object({ query: z.string(), results: z.array(Result) }),
+      'Contents with live sources, best first',
+    ),
+    400: errors[400],
+    401: errors[401],
+    503: errors[503],
+  },
+})
+
+const fileByHash = createRoute({
+  method: 'get',
+  path: '/files/{sha256}',
+  tags: ['search'],
+  summary: 'One content by hash with its live sources (empty when no holder is up)',
+  middleware: [requireAuthForReads()] as const,
+  request: { params: z.object({ sha256: Sha256 }) },
+  responses: {
+    200: json(Result, 'The content'),
+    400: errors[400],
+    401: errors[401],
+    404: errors[404],
+    503: errors[503],
+  },
+})
+
+export const searchRoutes = createRouter()
+  .openapi(search, async (c) => {
+    const { q, sha256, limit } = c.req.valid('query')
+    const { db, now } = c.var.deps
+    const at = now()
+    const contents = sha256
+      ? [await contentByHash(db, sha256)].filter((content) => content !== undefined)
+      : await searchByName(db, q ?? '', at, limit)
+    const sources = await liveSources(
+      db,
+      contents.map((content) => content.sha256),
+      at,
+      SOURCES_PER_RESULT,
+    )
+    const results = contents
+      .map((content) => ({ ...content, sources: sources.get(content.sha256) ?? [] }))
+      .filter((result) => result.sources.length > 0)
+    return c.json({ query: sha256 ?? q ?? '', results }, 200)
+  })
+  .openapi(fileByHash, async (c) => {
+    const { sha256 } = c.req.valid('param')
+    const { db, now } = c.var.deps
+    const content = await contentByHash(db, sha256)
+    if (!content) throw new ApiError(404, 'not_found', `No peer has ever offered content ${sha256}.`)
+    const sources = await liveSources(db, [sha256], now(), SOURCES_PER_RESULT)
+    return c.json({ ...content, sources: sources.get(sha256) ?? [] }, 200)
+  })

@@ -1,0 +1,133 @@
+import { z } from '@hono/zod-openapi'
+
+const textEncoder = new TextEncoder()
+const isControl = (ch: string) => (ch.codePointAt(0) ?? 0) < 0x20 || ch === '\u007f'
+
+export const Sha256 = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex characters (a SHA-256 as sha256sum prints it)')
+  .openapi({ example: 'b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9' })
+
+/** A plain file name: no path, nothing that could escape a folder or break a terminal line. */
+export const FileName = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((name) => textEncoder.encode(name).length <= 255, 'must be at most 255 bytes in UTF-8')
+  .refine((name) => !/[/\\]/.test(name), 'must be a plain file name without / or \\')
+  .refine((name) => ![...name].some(isControl), 'must not contain NUL or control characters')
+  .refine((name) => name !== '.' && name !== '..', 'must not be . or ..')
+  .openapi({ example: 'song.mp3' })
+
+export const Username = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-"')
+  .openapi({ example: 'alice' })
+
+export const PeerUrl = z
+  .string()
+  .max(2048, 'must be at most 2048 characters')
+  .refine((value) => {
+    try {
+      const url = new URL(value)
+      return (
+        (url.protocol === 'http:' || url.protocol === 'https:') &&
+        url.hostname !== '' &&
+        url.username === '' &&
+        url.password === '' &&
+        url.search === '' &&
+        url.hash === '' &&
+        url.port !== ''
+      )
+    } catch {
+      return false
+    }
+  }, 'must be an http:// or https:// URL with host and port, e.g. http://192.0.2.7:50051')
+  .openapi({ example: 'http://127.0.0.1:50051' })
+
+export const MAX_CHUNK_SIZE = 64 * 1024 * 1024
+
+export const FileEntry = z
+  .object({
+    name: FileName,
+    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    sha256: Sha256,
+    chunkSize: z.number().int().min(1).max(MAX_CHUNK_SIZE),
+    manifest: Sha256,
+  })
+  .openapi('FileEntry')
+
+export const Source = z.object({ username: Username, url: z.string() }).openapi('Source')
+
+export const Result = z
+  .object({
+    name: z.string(),
+    size: z.number().int(),
+    sha256: Sha256,
+    chunkSize: z.number().int(),
+    manifest: Sha256,
+    sources: z.array(Source),
+  })
+  .openapi('Result')
+
+export const Peer = z
+  .object({
+    username: Username,
+    url: z.string(),
+    state: z.enum(['up', 'down']),
+    files: z.number().int(),
+    lastSeen: z.string().openapi({ format: 'date-time' }),
+  })
+  .openapi('Peer')
+
+export const ErrorSchema = z
+  .object({ error: z.object({ code: z.string(), message: z.string() }) })
+  .openapi('Error')
+
+export const LoginRequest = z
+  .object({
+    username: Username,
+    password: z.string().min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters'),
+    url: PeerUrl,
+  })
+  .openapi('LoginRequest')
+
+export const TokenGrant = z
+  .object({
+    token: z.string(),
+    expiresAt: z.string().openapi({ format: 'date-time' }),
+    leaseSeconds: z.number().int(),
+  })
+  .openapi('TokenGrant')
+
+export const LoginResponse = TokenGrant.extend({ peer: Peer }).openapi('LoginResponse')
+
+export const IndexReplace = z.object({ files: z.array(FileEntry) }).openapi('IndexReplace')
+
+export const IndexPatch = z
+  .object({ add: z.array(FileEntry).default([]), remove: z.array(Sha256).default([]) })
+  .openapi('IndexPatch')
+
+export const IndexCount = z.object({ files: z.number().int() }).openapi('IndexCount')
+
+export type FileEntry = z.infer<typeof FileEntry>
+export type Result = z.infer<typeof Result>
+export type Peer = z.infer<typeof Peer>
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ErrorSchema } },
+})
+
+export const errors = {
+  400: errorResponse('Bad input'),
+  401: errorResponse('Missing, invalid, expired or revoked credentials'),
+  404: errorResponse('Not found'),
+  413: errorResponse('Body too large or too many files'),
+  429: errorResponse('Too many failed attempts; see Retry-After'),
+  503: errorResponse('Storage unavailable'),
+}
+
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+})

@@ -1,0 +1,94 @@
+import type { Client } from '@libsql/client'
+
+/** Numbered schema changes, applied in order, each in one batch with its _migrations row. Never edit one that shipped. */
+export const migrations: { version: number; name: string; statements: string[] }[] = [
+  {
+    version: 1,
+    name: 'peers, sessions, keys, files with trigram search',
+    statements: [
+      `CREATE TABLE peers (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        url TEXT NOT NULL,
+        lease_expires_at INTEGER NOT NULL DEFAULT 0,
+        last_seen INTEGER NOT NULL,
+        file_count INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+      )`,
+      'CREATE INDEX peers_lease ON peers (lease_expires_at)',
+      `CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        peer_id INTEGER NOT NULL REFERENCES peers (id),
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      )`,
+      'CREATE INDEX sessions_peer ON sessions (peer_id)',
+      `CREATE TABLE login_failures (
+        username TEXT PRIMARY KEY COLLATE NOCASE,
+        failures INTEGER NOT NULL,
+        locked_until INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+      )`,
+      `CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        private_jwk TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      )`,
+      `CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        peer_id INTEGER NOT NULL REFERENCES peers (id),
+        sha256 TEXT NOT NULL,
+        name TEXT NOT NULL,
+        name_key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        chunk_size INTEGER NOT NULL,
+        manifest TEXT NOT NULL,
+        UNIQUE (peer_id, sha256)
+      )`,
+      'CREATE INDEX files_sha256 ON files (sha256)',
+      "CREATE VIRTUAL TABLE files_fts USING fts5 (name_key, content = 'files', content_rowid = 'id', tokenize = 'trigram')",
+      `CREATE TRIGGER files_fts_insert AFTER INSERT ON files BEGIN
+        INSERT INTO files_fts (rowid, name_key) VALUES (new.id, new.name_key);
+      END`,
+      `CREATE TRIGGER files_fts_delete AFTER DELETE ON files BEGIN
+        INSERT INTO files_fts (files_fts, rowid, name_key) VALUES ('delete', old.id, old.name_key);
+      END`,
+      `CREATE TRIGGER files_fts_update AFTER UPDATE OF name_key ON files BEGIN
+        INSERT INTO files_fts (files_fts, rowid, name_key) VALUES ('delete', old.id, old.name_key);
+        INSERT INTO files_fts (rowid, name_key) VALUES (new.id, new.name_key);
+      END`,
+    ],
+  },
+]
+
+export async function migrate(db: Client): Promise<void> {
+  await db.execute(
+    'CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+  )
+  const applied = await db.execute('SELECT version FROM _migrations')
+  const done = new Set(applied.rows.map((row) => Number(row.version)))
+  for (const migration of migrations) {
+    if (done.has(migration.version)) continue
+    try {
+      await db.batch(
+        [
+          ...migration.statements,
+          {
+            sql: 'INSERT INTO _migrations (version, name, applied_at) VALUES (?, ?, ?)',
+            args: [migration.version, migration.name, Date.now()],
+          },
+        ],
+        'write',
+      )
+    } catch (err) {
+      // Another process (or Worker isolate) may have applied it first; that is success.
+      const again = await db.execute({
+        sql: 'SELECT 1 FROM _migrations WHERE version = ?',
+        args: [migration.version],
+      })
+      if (again.rows.length === 0) throw err
+    }
+  }
+}

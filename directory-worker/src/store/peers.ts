@@ -1,0 +1,138 @@
+import type { Client, Row } from '@libsql/client'
+import type { Peer } from '../schemas.ts'
+
+export type PeerRecord = {
+  id: number
+  username: string
+  passwordHash: string
+  url: string
+  leaseExpiresAt: number
+  lastSeen: number
+  fileCount: number
+}
+
+const toRecord = (row: Row): PeerRecord => ({
+  id: Number(row.id),
+  username: String(row.username),
+  passwordHash: String(row.password_hash),
+  url: String(row.url),
+  leaseExpiresAt: Number(row.lease_expires_at),
+  lastSeen: Number(row.last_seen),
+  fileCount: Number(row.file_count),
+})
+
+/** A peer is up while its lease runs; nothing needs to sweep expired leases for this to hold. */
+export const toPeer = (record: PeerRecord, now: number): Peer => ({
+  username: record.username,
+  url: record.url,
+  state: record.leaseExpiresAt > now ? 'up' : 'down',
+  files: record.fileCount,
+  lastSeen: new Date(record.lastSeen).toISOString(),
+})
+
+export async function findPeer(db: Client, username: string): Promise<PeerRecord | undefined> {
+  const result = await db.execute({ sql: 'SELECT * FROM peers WHERE username = ?', args: [username] })
+  return result.rows[0] ? toRecord(result.rows[0]) : undefined
+}
+
+export async function findPeerById(db: Client, id: number): Promise<PeerRecord | undefined> {
+  const result = await db.execute({ sql: 'SELECT * FROM peers WHERE id = ?', args: [id] })
+  return result.rows[0] ? toRecord(result.rows[0]) : undefined
+}
+
+/** Registers a username on first login; a concurrent registration of the same name keeps the first. */
+export async function registerPeer(
+  db: Client,
+  peer: { username: string; passwordHash: string; url: string; now: number },
+): Promise<PeerRecord> {
+  await db.execute({
+    sql: `INSERT INTO peers (username, password_hash, url, last_seen, created_at) VALUES (?, ?, ?, ?, ?)
+          ON CONFLICT (username) DO NOTHING`,
+    args: [peer.username, peer.passwordHash, peer.url, peer.now, peer.now],
+  })
+  const record = await findPeer(db, peer.username)
+  if (!record) throw new Error(`peer ${peer.username} vanished right after registration`)
+  return record
+}
+
+export async function renewLease(
+  db: Client,
+  peerId: number,
+  now: number,
+  leaseSeconds: number,
+  url?: string,
+) {
+  await db.execute({
+    sql: 'UPDATE peers SET lease_expires_at = ?, last_seen = ?, url = coalesce(?, url) WHERE id = ?',
+    args: [now + leaseSeconds * 1000, now, url ?? null, peerId],
+  })
+}
+
+export async function markDown(db: Client, peerId: number, now: number) {
+  await db.execute({
+    sql: 'UPDATE peers SET lease_expires_at = 0, last_seen = ? WHERE id = ?',
+    args: [now, peerId],
+  })
+}
+
+export async function listPeers(
+  db: Client,
+  options: { state?: 'up' | 'down'; now: number; limit: number; offset: number },
+): Promise<{ peers: PeerRecord[]; total: number }> {
+  const filter =
+    options.state === 'up'
+      ? 'WHERE lease_expires_at > ?'
+      : options.state === 'down'
+        ? 'WHERE lease_expires_at <= ?'
+        : ''
+  const filterArgs = options.state ? [options.now] : []
+  const [page, count] = await db.batch(
+    [
+      {
+        sql: `SELECT * FROM peers ${filter} ORDER BY username COLLATE NOCASE LIMIT ? OFFSET ?`,
+        args: [...filterArgs, options.limit, options.offset],
+      },
+      { sql: `SELECT count(*) AS n FROM peers ${filter}`, args: filterArgs },
+    ],
+    'read',
+  )
+  return { peers: (page?.rows ?? []).map(toRecord), total: Number(count?.rows[0]?.n ?? 0) }
+}
+
+export type NetworkStats = {
+  peersUp: number
+  peersTotal: number
+  files: number
+  uniqueFiles: number
+  bytes: number
+}
+
+/** Files, distinct contents and bytes count what live peers offer right now. */
+export async function networkStats(db: Client, now: number): Promise<NetworkStats> {
+  const [peers, files] = await db.batch(
+    [
+      {
+        sql: `SELECT count(*) AS total, coalesce(sum(lease_expires_at > ?), 0) AS up,
+                coalesce(sum(CASE WHEN lease_expires_at > ? THEN file_count ELSE 0 END), 0) AS files
+              FROM peers`,
+        args: [now, now],
+      },
+      {
+        sql: `SELECT count(*) AS unique_files, coalesce(sum(size), 0) AS bytes FROM (
+                SELECT f.sha256, max(f.size) AS size FROM files f JOIN peers p ON p.id = f.peer_id
+                WHERE p.lease_expires_at > ? GROUP BY f.sha256)`,
+        args: [now],
+      },
+    ],
+    'read',
+  )
+  const p = peers?.rows[0]
+  const f = files?.rows[0]
+  return {
+    peersUp: Number(p?.up ?? 0),
+    peersTotal: Number(p?.total ?? 0),
+    files: Number(p?.files ?? 0),
+    uniqueFiles: Number(f?.unique_files ?? 0),
+    bytes: Number(f?.bytes ?? 0),
+  }
+}
