@@ -1,0 +1,189 @@
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createTestDirectory, login, type TestDirectory } from '../support/directory-app.ts'
+
+let directory: TestDirectory
+beforeEach(() => {
+  directory = createTestDirectory({ LEASE_SECONDS: '30', TOKEN_TTL_SECONDS: '120', LOGIN_MAX_FAILURES: '3' })
+})
+afterEach(() => directory.close())
+
+const loginBody = (username: string, password = 'correct horse') => ({
+  username,
+  password,
+  url: 'http://127.0.0.1:50051',
+})
+
+describe('login', () => {
+  it('registers a username on first login and answers the SPEC shape', async () => {
+    const response = await directory.request('/v1/login', { method: 'POST', json: loginBody('alice') })
+    expect(response.status).toBe(200)
+    const body = await response.json()
+    expect(body).toMatchObject({
+      leaseSeconds: 30,
+      peer: { username: 'alice', url: 'http://127.0.0.1:50051', state: 'up', files: 0 },
+    })
+    expect(typeof body.token).toBe('string')
+    expect(new Date(body.expiresAt).getTime()).toBeGreaterThan(directory.clock.now)
+  })
+
+  it('stores only a salted slow hash of the password', async () => {
+    await login(directory, 'alice')
+    await login(directory, 'bob')
+    const rows = (await directory.db.execute('SELECT password_hash FROM peers ORDER BY username')).rows
+    const [alice, bob] = rows.map((row) => String(row.password_hash))
+    expect(alice).toMatch(/^pbkdf2-sha256\$100000\$/)
+    expect(alice).not.toContain('correct horse')
+    expect(alice).not.toBe(bob)
+  })
+
+  it('refuses a wrong password with 401 invalid_credentials', async () => {
+    await login(directory, 'alice')
+    const response = await directory.request('/v1/login', {
+      method: 'POST',
+      json: loginBody('alice', 'wrong password'),
+    })
+    expect(response.status).toBe(401)
+    expect((await response.json()).error.code).toBe('invalid_credentials')
+  })
+
+  it('answers 429 with Retry-After after repeated failures, even for the right password, then lets it in', async () => {
+    await login(directory, 'alice')
+    for (let i = 0; i < 3; i++) {
+      const r = await directory.request('/v1/login', {
+        method: 'POST',
+        json: loginBody('alice', 'wrong password'),
+      })
+      expect(r.status).toBe(401)
+    }
+    const locked = await directory.request('/v1/login', { method: 'POST', json: loginBody('alice') })
+    expect(locked.status).toBe(429)
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect((await locked.json()).error.code).toBe('too_many_attempts')
+    directory.clock.advance(Number(locked.headers.get('retry-after')) + 1)
+    expect((await directory.request('/v1/login', { method: 'POST', json: loginBody('alice') })).status).toBe(
+      200,
+    )
+  })
+
+  it('treats usernames case-insensitively so nobody can register a look-alike', async () => {
+    await login(directory, 'alice')
+    const response = await directory.request('/v1/login', {
+      method: 'POST',
+      json: loginBody('ALICE', 'other password'),
+    })
+    expect(response.status).toBe(401)
+  })
+})
+
+describe('tokens', () => {
+  it('publishes the signing key as JWKS and signs EdDSA JWTs naming the user and session', async () => {
+    const token = await login(directory, 'alice')
+    const jwks = await (await directory.request('/.well-known/jwks.json')).json()
+    expect(jwks.keys).toHaveLength(1)
+    expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' })
+    expect(jwks.keys[0].d).toBeUndefined()
+    const [header, payload] = token
+      .split('.')
+      .slice(0, 2)
+      .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()))
+    expect(header).toMatchObject({ alg: 'EdDSA', kid: jwks.keys[0].kid })
+    expect(payload).toMatchObject({ sub: 'alice', iss: 'peerdir-directory' })
+    expect(typeof payload.sid).toBe('string')
+  })
+
+  it('logout puts the peer down and revokes the token at once', async () => {
+    const token = await login(directory, 'alice')
+    const out = await directory.request('/v1/logout', { method: 'POST', token })
+    expect(out.status).toBe(200)
+    expect((await out.json()).peer.state).toBe('down')
+    for (const [path, method] of [
+      ['/v1/heartbeat', 'POST'],
+      ['/v1/logout', 'POST'],
+    ] as const) {
+      const response = await directory.request(path, { method, token })
+      expect(response.status).toBe(401)
+      expect((await response.json()).error.code).toBe('session_revoked')
+    }
+    const index = await directory.request('/v1/index', { method: 'PUT', token, json: { files: [] } })
+    expect(index.status).toBe(401)
+  })
+
+  it('heartbeat renews the lease and hands a fresh token that works', async () => {
+    const token = await login(directory, 'alice')
+    directory.clock.advance(20)
+    const beat = await directory.request('/v1/heartbeat', { method: 'POST', token })
+    expect(beat.status).toBe(200)
+    const grant = await beat.json()
+    expect(grant.leaseSeconds).toBe(30)
+    expect(grant.token).not.toBe(token)
+    directory.clock.advance(20)
+    // 40 s after login, 20 s after the beat: still up only because the beat renewed the lease.
+    const peers = await (await directory.request('/v1/peers')).json()
+    expect(peers.peers[0].state).toBe('up')
+    expect((await directory.request('/v1/heartbeat', { method: 'POST', token: grant.token })).status).toBe(
+      200,
+    )
+  })
+
+  it('refuses an expired token', async () => {
+    const token = await login(directory, 'alice')
+    directory.clock.advance(121)
+    const response = await directory.request('/v1/heartbeat', { method: 'POST', token })
+    expect(response.status).toBe(401)
+    expect((await response.json()).error.code).toBe('invalid_token')
+  })
+
+  it("refuses a token signed by another directory's key, and a missing or garbled one", async () => {
+    await login(directory, 'alice')
+    const jwks = await (await directory.request('/.well-known/jwks.json')).json()
+    const other = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
+    await exportJWK(other.publicKey)
+    const forged = await new SignJWT({ sid: 'whatever' })
+      .setProtectedHeader({ alg: 'EdDSA', kid: jwks.keys[0].kid })
+      .setIssuer('peerdir-directory')
+      .setSubject('alice')
+      .setExpirationTime('10m')
+      .sign(other.privateKey)
+    for (const token of [forged, 'not-a-jwt', `${forged}x`]) {
+      const response = await directory.request('/v1/heartbeat', { method: 'POST', token })
+      expect(response.status).toBe(401)
+      expect((await response.json()).error.code).toBe('invalid_token')
+    }
+    const missing = await directory.request('/v1/heartbeat', { method: 'POST' })
+    expect(missing.status).toBe(401)
+    expect(missing.headers.get('www-authenticate')).toContain('Bearer')
+    expect((await missing.json()).error.code).toBe('missing_token')
+  })
+
+  it("one user's token only ever acts on that user's own index", async () => {
+    const alice = await login(directory, 'alice')
+    await login(directory, 'bob')
+    await directory.request('/v1/index', {
+      method: 'PUT',
+      token: alice,
+      json: {
+        files: [
+          { name: 'a.txt', size: 1, sha256: 'a'.repeat(64), chunkSize: 1024, manifest: 'b'.repeat(64) },
+        ],
+      },
+    })
+    const peers = (await (await directory.request('/v1/peers')).json()).peers
+    expect(peers.find((p: { username: string }) => p.username === 'alice').files).toBe(1)
+    expect(peers.find((p: { username: string }) => p.username === 'bob').files).toBe(0)
+  })
+
+  it('keeps the key pair in the database: a second app over the same file verifies old tokens', async () => {
+    const token = await login(directory, 'alice')
+    const keys = await directory.db.execute('SELECT count(*) AS n FROM signing_keys')
+    expect(Number(keys.rows[0]?.n)).toBe(1)
+    const { createApp } = await import('../../directory-worker/src/app.ts')
+    const { parseSettings } = await import('../../directory-worker/src/settings.ts')
+    const again = createApp({ db: directory.db, settings: parseSettings({}), now: Date.now, log: () => {} })
+    const response = await again.request('/v1/heartbeat', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    })
+    expect(response.status).toBe(200)
+  })
+})

@@ -1,0 +1,189 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import {
+  createTestDirectory,
+  fileEntry,
+  login,
+  publish,
+  sha,
+  type TestDirectory,
+} from '../support/directory-app.ts'
+
+let directory: TestDirectory
+beforeEach(() => {
+  directory = createTestDirectory({ LEASE_SECONDS: '30', MAX_FILES_PER_PEER: '50' })
+})
+afterEach(() => directory.close())
+
+type Result = { name: string; sha256: string; sources: { username: string; url: string }[] }
+const search = async (query: string) => {
+  const response = await directory.request(`/v1/search?${query}`)
+  expect(response.status).toBe(200)
+  return ((await response.json()) as { results: Result[] }).results
+}
+
+describe('index', () => {
+  it('PUT replaces the whole index and PATCH removes then adds', async () => {
+    const token = await login(directory, 'alice')
+    const put = await directory.request('/v1/index', {
+      method: 'PUT',
+      token,
+      json: { files: [fileEntry('a.txt'), fileEntry('b.txt'), fileEntry('c.txt')] },
+    })
+    expect(await put.json()).toEqual({ files: 3 })
+    const replaced = await directory.request('/v1/index', {
+      method: 'PUT',
+      token,
+      json: { files: [fileEntry('b.txt'), fileEntry('d.txt')] },
+    })
+    expect(await replaced.json()).toEqual({ files: 2 })
+    expect((await search('q=a.txt')).length).toBe(0)
+    expect((await search('q=d.txt')).map((r) => r.name)).toEqual(['d.txt'])
+
+    const patch = await directory.request('/v1/index', {
+      method: 'PATCH',
+      token,
+      json: { add: [fileEntry('e.txt')], remove: [fileEntry('b.txt').sha256, sha('never there')] },
+    })
+    expect(await patch.json()).toEqual({ files: 2 })
+    expect((await search('q=.txt')).map((r) => r.name).sort()).toEqual(['d.txt', 'e.txt'])
+  })
+
+  it('a PATCH that renames a file (remove + add of the same content) keeps it under the new name', async () => {
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [fileEntry('old-name.txt', 'x')])
+    const response = await directory.request('/v1/index', {
+      method: 'PATCH',
+      token,
+      json: { remove: [fileEntry('old-name.txt', 'x').sha256], add: [fileEntry('new-name.txt', 'x')] },
+    })
+    expect(await response.json()).toEqual({ files: 1 })
+    expect((await search('q=name.txt')).map((r) => r.name)).toEqual(['new-name.txt'])
+  })
+
+  it('refuses more files than the per-peer limit with 413 and keeps the old index', async () => {
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [fileEntry('keep.txt')])
+    const many = Array.from({ length: 51 }, (_, i) => fileEntry(`f${i}.bin`))
+    const put = await directory.request('/v1/index', { method: 'PUT', token, json: { files: many } })
+    expect(put.status).toBe(413)
+    expect((await put.json()).error.code).toBe('too_many_files')
+    const patch = await directory.request('/v1/index', {
+      method: 'PATCH',
+      token,
+      json: { add: many.slice(0, 50) },
+    })
+    expect(patch.status).toBe(413)
+    expect((await search('q=keep.txt')).length).toBe(1)
+    expect((await search('q=.bin')).length).toBe(0)
+    const peers = (await (await directory.request('/v1/peers')).json()).peers
+    expect(peers[0].files).toBe(1)
+  })
+})
+
+describe('search', () => {
+  it('ranks exact > prefix > substring, case-insensitively', async () => {
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [
+      fileEntry('the song.mp3'),
+      fileEntry('Song.MP3 remix.flac'),
+      fileEntry('song.mp3'),
+      fileEntry('unrelated.txt'),
+    ])
+    const results = await search('q=SONG.mp3')
+    expect(results.map((r) => r.name)).toEqual(['song.mp3', 'Song.MP3 remix.flac', 'the song.mp3'])
+  })
+
+  it('matches names shorter than a trigram and Unicode names', async () => {
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [
+      fileEntry('ab.txt'),
+      fileEntry('Ärger über Öl.pdf'),
+      fileEntry('日本語の本.epub'),
+    ])
+    expect((await search('q=ab')).map((r) => r.name)).toEqual(['ab.txt'])
+    expect((await search('q=ärger')).map((r) => r.name)).toEqual(['Ärger über Öl.pdf'])
+    expect((await search('q=%E6%9C%AC')).map((r) => r.name)).toEqual(['日本語の本.epub'])
+  })
+
+  it('treats FTS and SQL syntax in the query as plain text', async () => {
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [
+      fileEntry('a "quoted" OR name*.txt'),
+      fileEntry("x'; DROP TABLE files;--.txt"),
+    ])
+    expect((await search(`q=${encodeURIComponent('"quoted" OR name*')}`)).length).toBe(1)
+    expect((await search(`q=${encodeURIComponent("'; DROP TABLE")}`)).length).toBe(1)
+    expect((await search('q=NEAR(a b)')).length).toBe(0)
+    expect((await search('q=.txt')).length).toBe(2)
+  })
+
+  it('groups one content under one result with every live holder as a source, shuffled', async () => {
+    for (const name of ['p1', 'p2', 'p3', 'p4']) {
+      const token = await login(directory, name, { url: `http://127.0.0.1:5${name.slice(1)}000` })
+      await publish(directory, token, [fileEntry(`shared-${name}.iso`, 'same content')])
+    }
+    const [result, ...rest] = await search('q=shared')
+    expect(rest).toEqual([])
+    expect(result?.sources.map((s) => s.username).sort()).toEqual(['p1', 'p2', 'p3', 'p4'])
+    const firsts = new Set<string>()
+    for (let i = 0; i < 40; i++) firsts.add((await search('q=shared'))[0]?.sources[0]?.username ?? '')
+    expect(firsts.size).toBeGreaterThan(1)
+  })
+
+  it('finds content by sha256, and GET /v1/files/{sha256} answers it or 404', async () => {
+    const token = await login(directory, 'alice')
+    const entry = fileEntry('by-hash.bin')
+    await publish(directory, token, [entry])
+    expect((await search(`sha256=${entry.sha256}`)).map((r) => r.name)).toEqual(['by-hash.bin'])
+    const file = await directory.request(`/v1/files/${entry.sha256}`)
+    expect(await file.json()).toEqual({
+      ...entry,
+      sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }],
+    })
+    const missing = await directory.request(`/v1/files/${sha('nobody has this')}`)
+    expect(missing.status).toBe(404)
+    expect((await missing.json()).error.code).toBe('not_found')
+    expect((await directory.request('/v1/files/NOT-A-HASH')).status).toBe(400)
+  })
+
+  it('a peer whose lease expires is down at once and never offered as a source', async () => {
+    const alice = await login(directory, 'alice')
+    const bob = await login(directory, 'bob', { url: 'http://127.0.0.1:50052' })
+    await publish(directory, alice, [fileEntry('common.bin', 'c')])
+    await publish(directory, bob, [fileEntry('common.bin', 'c'), fileEntry('only-bob.bin')])
+    directory.clock.advance(20)
+    await directory.request('/v1/heartbeat', { method: 'POST', token: alice })
+    directory.clock.advance(15)
+    const [common] = await search('q=common')
+    expect(common?.sources.map((s) => s.username)).toEqual(['alice'])
+    expect(await search('q=only-bob')).toEqual([])
+    const bobFile = await (await directory.request(`/v1/files/${fileEntry('only-bob.bin').sha256}`)).json()
+    expect(bobFile.sources).toEqual([])
+    const down = (await (await directory.request('/v1/peers?state=down')).json()).peers
+    expect(down.map((p: { username: string }) => p.username)).toEqual(['bob'])
+    const up = (await (await directory.request('/v1/peers?state=up')).json()).peers
+    expect(up.map((p: { username: string }) => p.username)).toEqual(['alice'])
+    const stats = await (await directory.request('/v1/stats')).json()
+    expect(stats).toEqual({ peersUp: 1, peersTotal: 2, files: 1, uniqueFiles: 1, bytes: 1000 })
+  })
+
+  it('publishes 10,000 entries in one PUT and finds them', async () => {
+    const big = createTestDirectory({ MAX_FILES_PER_PEER: '100000' })
+    try {
+      const bigToken = await login(big, 'alice')
+      const files = Array.from({ length: 10_000 }, (_, i) =>
+        fileEntry(`track-${String(i).padStart(5, '0')}.ogg`),
+      )
+      const response = await big.request('/v1/index', { method: 'PUT', token: bigToken, json: { files } })
+      expect(await response.json()).toEqual({ files: 10_000 })
+      const found = await big.request('/v1/search?q=track-09999')
+      expect(((await found.json()) as { results: Result[] }).results.map((r) => r.name)).toEqual([
+        'track-09999.ogg',
+      ])
+      const page = await big.request('/v1/search?q=track&limit=500')
+      expect(((await page.json()) as { results: Result[] }).results).toHaveLength(500)
+    } finally {
+      big.close()
+    }
+  })
+})

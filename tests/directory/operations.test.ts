@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  createTestDirectory,
+  fileEntry,
+  login,
+  publish,
+  type TestDirectory,
+} from '../support/directory-app.ts'
+
+let directory: TestDirectory
+afterEach(() => directory.close())
+
+describe('operations endpoints', () => {
+  it('healthz answers ok, and 503 with the SPEC body when storage is gone', async () => {
+    directory = createTestDirectory()
+    expect(await (await directory.request('/healthz')).json()).toEqual({ ok: true })
+    directory.db.close()
+    const down = await directory.request('/healthz')
+    expect(down.status).toBe(503)
+    expect((await down.json()).error.code).toBe('storage_unavailable')
+    const search = await directory.request('/v1/search?q=abc')
+    expect(search.status).toBe(503)
+  })
+
+  it('metrics count requests by route and status and report peers and files', async () => {
+    directory = createTestDirectory()
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [fileEntry('a.txt'), fileEntry('b.txt')])
+    await directory.request('/v1/files/nothex')
+    await directory.request('/v1/files/nothex')
+    const text = await (await directory.request('/metrics')).text()
+    expect(text).toContain(
+      'peerdir_http_requests_total{method="GET",route="/v1/files/:sha256",status="400"} 2',
+    )
+    expect(text).toContain('peerdir_http_requests_total{method="POST",route="/v1/login",status="200"} 1')
+    expect(text).toMatch(/peerdir_http_request_duration_seconds_bucket\{route="\/v1\/login",le="\+Inf"\} 1/)
+    expect(text).toContain('peerdir_peers_up 1')
+    expect(text).toContain('peerdir_files_indexed 2')
+  })
+
+  it('serves an OpenAPI 3.1 document of every endpoint and a browsable page of it', async () => {
+    directory = createTestDirectory()
+    const doc = await (await directory.request('/openapi.json')).json()
+    expect(doc.openapi).toBe('3.1.0')
+    for (const path of [
+      '/v1/login',
+      '/v1/logout',
+      '/v1/heartbeat',
+      '/v1/index',
+      '/v1/search',
+      '/v1/files/{sha256}',
+      '/v1/peers',
+      '/v1/stats',
+      '/.well-known/jwks.json',
+      '/healthz',
+      '/metrics',
+    ]) {
+      expect(doc.paths[path], path).toBeDefined()
+    }
+    expect(doc.paths['/v1/index'].put).toBeDefined()
+    expect(doc.paths['/v1/index'].patch).toBeDefined()
+    const page = await directory.request('/docs')
+    expect(page.headers.get('content-type')).toContain('text/html')
+    const html = await page.text()
+    expect(html).toContain('/v1/search')
+    expect(html).toContain('href="/openapi.json"')
+  })
+
+  it('stats count live peers and distinct contents', async () => {
+    directory = createTestDirectory()
+    const a = await login(directory, 'alice')
+    const b = await login(directory, 'bob')
+    await publish(directory, a, [fileEntry('x', 'same', 100), fileEntry('y', 'y', 50)])
+    await publish(directory, b, [fileEntry('x2', 'same', 100)])
+    expect(await (await directory.request('/v1/stats')).json()).toEqual({
+      peersUp: 2,
+      peersTotal: 2,
+      files: 3,
+      uniqueFiles: 2,
+      bytes: 150,
+    })
+  })
+
+  it('pages through peers', async () => {
+    directory = createTestDirectory()
+    for (const name of ['a', 'b', 'c', 'd', 'e']) await login(directory, name)
+    const page = await (await directory.request('/v1/peers?limit=2&offset=2')).json()
+    expect(page.total).toBe(5)
+    expect(page.peers.map((p: { username: string }) => p.username)).toEqual(['c', 'd'])
+  })
+
+  it('logs one line per request with method, path, status and request id', async () => {
+    directory = createTestDirectory()
+    await directory.request('/v1/stats', { headers: { 'x-request-id': 'req-42' } })
+    expect(directory.logs.at(-1)).toMatch(/^GET \/v1\/stats 200 [\d.]+ms id=req-42$/)
+  })
+})
+
+describe('READ_REQUIRES_AUTH', () => {
+  it('closes search, files and peers to anyone without a valid token; stats stays open', async () => {
+    directory = createTestDirectory({ READ_REQUIRES_AUTH: 'true' })
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [fileEntry('secret.txt')])
+    for (const path of ['/v1/search?q=secret', `/v1/files/${fileEntry('secret.txt').sha256}`, '/v1/peers']) {
+      const anonymous = await directory.request(path)
+      expect(anonymous.status, path).toBe(401)
+      expect((await anonymous.json()).error.code).toBe('missing_token')
+      expect((await directory.request(path, { token })).status, path).toBe(200)
+    }
+    expect((await directory.request('/v1/stats')).status).toBe(200)
+  })
+
+  it('leaves reads open by default', async () => {
+    directory = createTestDirectory()
+    expect((await directory.request('/v1/peers')).status).toBe(200)
+  })
+})

@@ -1,0 +1,73 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { freePort } from './free-port.ts'
+
+export const repoRoot = resolve(import.meta.dirname, '../..')
+export const nodeBin = join(repoRoot, 'node_modules/.bin/node')
+
+export type DirectoryProcess = {
+  url: string
+  port: number
+  dbUrl: string
+  output: () => string
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+  child: ChildProcess
+}
+
+/** Starts `peerdir-directory` as a real process on 127.0.0.1 and waits until /healthz answers 200. */
+export async function startDirectoryProcess(
+  options: { port?: number; dbUrl?: string; env?: Record<string, string> } = {},
+): Promise<DirectoryProcess> {
+  const port = options.port ?? (await freePort())
+  const dbUrl =
+    options.dbUrl ?? `file:${join(mkdtempSync(join(tmpdir(), 'peerdir-dirproc-')), 'directory.db')}`
+  const child = spawn(
+    nodeBin,
+    [
+      join(repoRoot, 'directory-worker/bin/peerdir-directory.js'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--db',
+      dbUrl,
+    ],
+    { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  let output = ''
+  child.stdout?.on('data', (chunk) => {
+    output += chunk
+  })
+  child.stderr?.on('data', (chunk) => {
+    output += chunk
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`directory exited early (${child.exitCode}):\n${output}`)
+    try {
+      if ((await fetch(`${url}/healthz`)).status === 200) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`directory did not become healthy in 30 s:\n${output}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return {
+    url,
+    port,
+    dbUrl,
+    child,
+    output: () => output,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
