@@ -4,6 +4,7 @@ import type { AppEnv, Deps } from './deps.ts'
 import { notFound, toErrorResponse } from './errors.ts'
 import { withDeps } from './middleware/context.ts'
 import { RequestMetrics } from './middleware/metrics.ts'
+import { CachedNetworkStats } from './network-stats.ts'
 import { validationError } from './router.ts'
 import { auth } from './routes/auth.ts'
 import { docsPage, openApiConfig } from './routes/docs.tsx'
@@ -17,12 +18,14 @@ import { migrate } from './store/migrations.ts'
 export function createApp(deps: Deps) {
   const tokens = new TokenService(deps.db)
   const metrics = new RequestMetrics()
+  const stats = new CachedNetworkStats()
   const ready = lazyRetrying(() => migrate(deps.db))
 
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationError })
   app.use(withDeps(deps), metrics.middleware(), async (c, next) => {
     c.set('tokens', tokens)
     c.set('metrics', metrics)
+    c.set('stats', stats)
     await ready()
     await next()
   })

@@ -1,6 +1,7 @@
 import type { Client } from '@libsql/client'
 import type { TokenService } from './auth/tokens.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
+import type { CachedNetworkStats } from './network-stats.ts'
 import type { Settings } from './settings.ts'
 
 /** Everything a handler needs from the outside world; the entries build it from their runtime's env. */
@@ -22,5 +23,6 @@ export type AppEnv = {
     auth: AuthContext
     tokens: TokenService
     metrics: RequestMetrics
+    stats: CachedNetworkStats
   }
 }

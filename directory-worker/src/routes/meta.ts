@@ -1,7 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { createRouter } from '../router.ts'
 import { errors, json } from '../schemas.ts'
-import { networkStats } from '../store/peers.ts'
 
 const health = createRoute({
   method: 'get',
@@ -44,7 +43,7 @@ export const metaRoutes = createRouter()
   })
   .openapi(metrics, async (c) => {
     const { db, now } = c.var.deps
-    const stats = await networkStats(db, now())
+    const stats = await c.var.stats.get(db, now())
     return c.text(c.var.metrics.render(stats), 200, {
       'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
     })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
 import { errors, json, Peer } from '../schemas.ts'
-import { listPeers, networkStats, toPeer } from '../store/peers.ts'
+import { listPeers, toPeer } from '../store/peers.ts'
 
 const peers = createRoute({
   method: 'get',
@@ -56,5 +56,5 @@ export const peerRoutes = createRouter()
   })
   .openapi(stats, async (c) => {
     const { db, now } = c.var.deps
-    return c.json(await networkStats(db, now()), 200)
+    return c.json(await c.var.stats.get(db, now()), 200)
   })

@@ -104,31 +104,66 @@ const toContent = (row: Row): Content => ({
 /** FTS5 phrase syntax: the query as one quoted string, so no operator in it is ever interpreted. */
 const ftsPhrase = (text: string) => `"${text.replaceAll('"', '""')}"`
 
+/** Upper bound of the name_key range that starts with `prefix` (for an index range scan). */
+const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
+
 /**
- * Contents whose name contains `text`, offered by at least one live peer, best first:
- * exact name, then prefix, then substring; more live sources first within a rank.
+ * How many live matching rows a substring stage looks at. A common word matches most of a large
+ * index; ranking every match would cost time in proportion to the index, so past this many the
+ * substring stage answers from the first matches it finds. Exact and prefix stages stay complete.
+ */
+const SUBSTRING_CANDIDATES = 5000
+
+const groupByContent = (candidates: string) => `
+  SELECT h.sha256, min(h.name) AS name, max(h.size) AS size, max(h.chunk_size) AS chunk_size,
+    max(h.manifest) AS manifest, count(*) AS holders
+  FROM (${candidates}) h
+  GROUP BY h.sha256
+  ORDER BY holders DESC, name
+  LIMIT ?`
+
+const live = 'JOIN peers p ON p.id = f.peer_id AND p.lease_expires_at > ?'
+
+/**
+ * Contents whose name contains `text`, offered by at least one live peer, best first: exact name,
+ * then prefix, then substring; within a rank, contents with more live holders first. Each rank is
+ * one indexed query (name_key index for exact and prefix, the trigram index for substrings).
  */
 export async function searchByName(db: Client, text: string, now: number, limit: number): Promise<Content[]> {
   const key = nameKey(text)
-  // The trigram index needs three characters; shorter queries scan names directly.
-  const candidates =
-    [...key].length >= 3
-      ? `SELECT f.* FROM files_fts JOIN files f ON f.id = files_fts.rowid
-         WHERE files_fts MATCH ?1 AND instr(f.name_key, ?2) > 0`
-      : 'SELECT f.* FROM files f WHERE instr(f.name_key, ?2) > 0'
-  const result = await db.execute({
-    sql: `SELECT h.sha256, min(h.name) AS name, max(h.size) AS size, max(h.chunk_size) AS chunk_size,
-            max(h.manifest) AS manifest,
-            min(CASE WHEN h.name_key = ?2 THEN 0 WHEN substr(h.name_key, 1, length(?2)) = ?2 THEN 1 ELSE 2 END)
-              AS rank,
-            count(*) AS holders
-          FROM (${candidates}) h JOIN peers p ON p.id = h.peer_id AND p.lease_expires_at > ?3
-          GROUP BY h.sha256
-          ORDER BY rank, holders DESC, name
-          LIMIT ?4`,
-    args: [ftsPhrase(key), key, now, limit],
-  })
-  return result.rows.map(toContent)
+  const stages: { sql: string; args: (string | number)[] }[] = [
+    {
+      sql: groupByContent(`SELECT f.* FROM files f ${live} WHERE f.name_key = ?`),
+      args: [now, key],
+    },
+    {
+      sql: groupByContent(`SELECT f.* FROM files f ${live} WHERE f.name_key > ? AND f.name_key < ?`),
+      args: [now, key, prefixEnd(key)],
+    },
+    {
+      // The trigram index needs three characters; shorter queries scan names until enough match.
+      sql: groupByContent(
+        [...key].length >= 3
+          ? `SELECT f.* FROM files_fts JOIN files f ON f.id = files_fts.rowid ${live}
+             WHERE files_fts MATCH ? AND instr(f.name_key, ?) > 1 LIMIT ${SUBSTRING_CANDIDATES}`
+          : `SELECT f.* FROM files f ${live} WHERE instr(f.name_key, ?) > 1 LIMIT ${SUBSTRING_CANDIDATES}`,
+      ),
+      args: [now, ...([...key].length >= 3 ? [ftsPhrase(key)] : []), key],
+    },
+  ]
+  const seen = new Set<string>()
+  const results: Content[] = []
+  for (const stage of stages) {
+    if (results.length >= limit) break
+    const rows = await db.execute({ sql: stage.sql, args: [...stage.args, limit + seen.size] })
+    for (const row of rows.rows) {
+      const content = toContent(row)
+      if (seen.has(content.sha256) || results.length >= limit) continue
+      seen.add(content.sha256)
+      results.push(content)
+    }
+  }
+  return results
 }
 
 /** A content by hash, whether or not anyone live holds it now. */

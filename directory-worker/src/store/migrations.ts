@@ -48,6 +48,7 @@ export const migrations: { version: number; name: string; statements: string[] }
         UNIQUE (peer_id, sha256)
       )`,
       'CREATE INDEX files_sha256 ON files (sha256)',
+      'CREATE INDEX files_name_key ON files (name_key)',
       "CREATE VIRTUAL TABLE files_fts USING fts5 (name_key, content = 'files', content_rowid = 'id', tokenize = 'trigram')",
       `CREATE TRIGGER files_fts_insert AFTER INSERT ON files BEGIN
         INSERT INTO files_fts (rowid, name_key) VALUES (new.id, new.name_key);

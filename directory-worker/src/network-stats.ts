@@ -1,0 +1,30 @@
+import type { Client } from '@libsql/client'
+import { type NetworkStats, networkStats } from './store/peers.ts'
+
+/**
+ * Counting distinct live contents touches every indexed row (about a second at a million files),
+ * and the dashboard and Prometheus poll it. So a result is reused for ten times as long as it took
+ * to compute (at most 30 s): a small network sees fresh numbers, a large one a bounded load.
+ */
+export class CachedNetworkStats {
+  #value: NetworkStats | undefined
+  #validUntil = 0
+  #pending: Promise<NetworkStats> | undefined
+
+  async get(db: Client, now: number): Promise<NetworkStats> {
+    if (this.#value && now < this.#validUntil) return this.#value
+    this.#pending ??= this.#compute(db, now).finally(() => {
+      this.#pending = undefined
+    })
+    return this.#pending
+  }
+
+  async #compute(db: Client, now: number): Promise<NetworkStats> {
+    const started = performance.now()
+    const value = await networkStats(db, now)
+    const took = performance.now() - started
+    this.#value = value
+    this.#validUntil = now + Math.min(30_000, took * 10)
+    return value
+  }
+}
