@@ -90,12 +90,12 @@ await db
       args: [peers, passwordHash, now + 3_600_000, now, now],
     })
   })
-const popular: string[] = []
+const popular = Array.from({ length: 1000 }, hex64)
 for (let p = 1; p <= peers; p++) {
   const files = Array.from({ length: perPeer }, (_, i) => {
     // Every tenth file is one of 1,000 popular contents that many peers share.
     const shared = i % 10 === 0
-    const sha256 = shared ? (popular[Math.floor(random() * 1000)] ??= hex64()) : hex64()
+    const sha256 = shared ? (popular[Math.floor(random() * popular.length)] ?? hex64()) : hex64()
     return {
       name: `${pick(words)} ${pick(words)} - ${pick(words)} ${Math.floor(random() * 10000)}.${pick(exts)}`,
       size: Math.floor(random() * 5e8),
@@ -104,7 +104,6 @@ for (let p = 1; p <= peers; p++) {
       manifest: hex64(),
     }
   })
-  for (const [i, hash] of popular.entries()) if (!hash) popular[i] = hex64()
   await replaceIndex(db, p, files)
   if (p % 1000 === 0)
     console.log(`  ${p * perPeer} files (${((performance.now() - seedStart) / 1000).toFixed(0)} s)`)
