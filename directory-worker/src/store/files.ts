@@ -108,9 +108,9 @@ const ftsPhrase = (text: string) => `"${text.replaceAll('"', '""')}"`
 const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
 
 /**
- * How many live matching rows a substring stage looks at. A common word matches most of a large
- * index; ranking every match would cost time in proportion to the index, so past this many the
- * substring stage answers from the first matches it finds. Exact and prefix stages stay complete.
+ * How many live matching rows the prefix and substring stages look at. A common word matches much
+ * of a large index; ranking every match would cost time in proportion to the index, so past this
+ * many a stage answers from the first matches it finds. The exact stage stays complete.
  */
 const SUBSTRING_CANDIDATES = 5000
 
@@ -137,7 +137,9 @@ export async function searchByName(db: Client, text: string, now: number, limit:
       args: [now, key],
     },
     {
-      sql: groupByContent(`SELECT f.* FROM files f ${live} WHERE f.name_key > ? AND f.name_key < ?`),
+      sql: groupByContent(
+        `SELECT f.* FROM files f ${live} WHERE f.name_key > ? AND f.name_key < ? LIMIT ${SUBSTRING_CANDIDATES}`,
+      ),
       args: [now, key, prefixEnd(key)],
     },
     {

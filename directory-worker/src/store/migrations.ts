@@ -47,7 +47,8 @@ export const migrations: { version: number; name: string; statements: string[] }
         manifest TEXT NOT NULL,
         UNIQUE (peer_id, sha256)
       )`,
-      'CREATE INDEX files_sha256 ON files (sha256)',
+      // Covers counting distinct live contents without touching the table rows.
+      'CREATE INDEX files_sha256 ON files (sha256, peer_id, size)',
       'CREATE INDEX files_name_key ON files (name_key)',
       "CREATE VIRTUAL TABLE files_fts USING fts5 (name_key, content = 'files', content_rowid = 'id', tokenize = 'trigram')",
       `CREATE TRIGGER files_fts_insert AFTER INSERT ON files BEGIN

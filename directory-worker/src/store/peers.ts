@@ -119,7 +119,7 @@ export async function networkStats(db: Client, now: number): Promise<NetworkStat
       },
       {
         sql: `SELECT count(*) AS unique_files, coalesce(sum(size), 0) AS bytes FROM (
-                SELECT f.sha256, max(f.size) AS size FROM files f JOIN peers p ON p.id = f.peer_id
+                SELECT f.sha256, max(f.size) AS size FROM files f INDEXED BY files_sha256 JOIN peers p ON p.id = f.peer_id
                 WHERE p.lease_expires_at > ? GROUP BY f.sha256)`,
         args: [now],
       },
