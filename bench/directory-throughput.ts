@@ -1,0 +1,138 @@
+// The directory on Node with its libSQL file, under autocannon, next to bittorrent-tracker's HTTP
+// announce (the closest public analogue: a peer asks who has X), same machine, same client.
+import { createClient } from '@libsql/client'
+import autocannon from 'autocannon'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { migrate } from '../directory-worker/src/store/migrations.ts'
+import { nodeBin, peakRssMiB, spawnUntil } from './support/processes.ts'
+import { seededRandom, seedDirectory } from './support/seed-directory.ts'
+import type { Figure } from './support/report.ts'
+
+type Run = { reqPerSec: number; p50: number; p99: number; non2xx: number; errors: number }
+
+async function cannon(options: autocannon.Options): Promise<Run> {
+  const result = await autocannon({ connections: 50, ...options })
+  return {
+    reqPerSec: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  }
+}
+
+const urlBytes = (bytes: Buffer) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')
+
+export async function benchDirectory(options: { quick: boolean; log: (line: string) => void }): Promise<Figure[]> {
+  const { quick, log } = options
+  const peers = quick ? 1000 : 10_000
+  const duration = quick ? 3 : 10
+  const dir = mkdtempSync(join(tmpdir(), 'peerdir-bench-dir-'))
+  const dbUrl = `file:${join(dir, 'directory.db')}`
+  const db = createClient({ url: dbUrl })
+  await db.execute('PRAGMA journal_mode = WAL')
+  await migrate(db)
+  log(`seeding ${peers} peers x 100 files ...`)
+  const seeded = await seedDirectory(db, { peers, perPeer: 100, onProgress: (n) => n % 200_000 === 0 && log(`  ${n}`) })
+  db.close()
+  log(`seeded ${seeded.files} files in ${seeded.seconds.toFixed(0)} s`)
+
+  const directory = await spawnUntil(
+    ['directory-worker/bin/peerdir-directory.js', '--port', '0', '--db', dbUrl],
+    /listening on (http:\/\/\S+)/,
+    { LEASE_SECONDS: '3600' },
+  )
+  const tracker = await spawnUntil(['bench/support/tracker-server.ts'], /port (\d+)/)
+  const base = directory.match[1] ?? ''
+  const trackerBase = `http://127.0.0.1:${tracker.match[1]}`
+  const figures: Figure[] = []
+  try {
+    const login = await fetch(`${base}/v1/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'peer1', password: seeded.password, url: 'http://127.0.0.1:20001' }),
+    })
+    const { token } = (await login.json()) as { token: string }
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+
+    // Fill the tracker like the directory: `peers` peers announcing across the 1,000 popular contents.
+    const random = seededRandom(7)
+    const infoHashes = Array.from({ length: 1000 }, () => Buffer.from(random.hex64().slice(0, 40), 'hex'))
+    for (let i = 0; i < peers; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, async (_, j) => {
+          const peerId = Buffer.from(`-PD0001-${String(i + j).padStart(12, '0')}`)
+          const hash = infoHashes[(i + j) % infoHashes.length] as Buffer
+          await fetch(
+            `${trackerBase}/announce?info_hash=${urlBytes(hash)}&peer_id=${urlBytes(peerId)}&port=${20000 + ((i + j) % 40000)}&uploaded=0&downloaded=0&left=0&compact=1&event=started`,
+          ).then((r) => r.arrayBuffer())
+        }),
+      )
+    }
+    const announcePath = `/announce?info_hash=${urlBytes(infoHashes[0] as Buffer)}&peer_id=${urlBytes(Buffer.from('-PD0001-benchbenchbe'))}&port=6881&uploaded=0&downloaded=0&left=0&compact=1&numwant=50`
+
+    log('tracker announce ...')
+    const announce = await cannon({ url: `${trackerBase}${announcePath}`, duration })
+    log('directory heartbeat ...')
+    const heartbeat = await cannon({ url: `${base}/v1/heartbeat`, method: 'POST', headers: auth, duration })
+    log('directory search by name ...')
+    const byName = await cannon({ url: `${base}/v1/search?q=${encodeURIComponent('zephyr yellow')}`, duration })
+    log('directory search by hash ...')
+    const byHash = await cannon({ url: `${base}/v1/search?sha256=${seeded.popular[0]}`, duration })
+    log('directory login ...')
+    const logins = await cannon({
+      url: `${base}/v1/login`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'peer2', password: seeded.password, url: 'http://127.0.0.1:20002' }),
+      connections: 10,
+      duration,
+    })
+    log('directory index PUT of 10,000 files ...')
+    const putBody = JSON.stringify({
+      files: Array.from({ length: 10_000 }, () => ({
+        name: random.fileName(),
+        size: 1,
+        sha256: random.hex64(),
+        chunkSize: 1_048_576,
+        manifest: random.hex64(),
+      })),
+    })
+    const put = await cannon({ url: `${base}/v1/index`, method: 'PUT', headers: auth, body: putBody, connections: 1, amount: quick ? 5 : 20 })
+    const directoryRss = await peakRssMiB(directory.child.pid ?? 0)
+
+    const row = (name: string, run: Run, alternative?: Run): Figure[] => [
+      {
+        key: `directory_${name}_requests_per_second`,
+        value: Math.round(run.reqPerSec),
+        unit: 'req/s',
+        ...(alternative ? { versus: 'bittorrent-tracker announce', ratio: run.reqPerSec / alternative.reqPerSec } : {}),
+      },
+      { key: `directory_${name}_latency_p50`, value: run.p50, unit: 'ms' },
+      { key: `directory_${name}_latency_p99`, value: run.p99, unit: 'ms' },
+    ]
+    figures.push(
+      { key: 'directory_indexed_files', value: seeded.files, unit: 'files' },
+      { key: 'directory_indexed_peers', value: seeded.peers, unit: 'peers' },
+      ...row('heartbeat', heartbeat, announce),
+      ...row('search_by_name', byName, announce),
+      ...row('search_by_hash', byHash, announce),
+      ...row('login', logins),
+      ...row('index_put_10k', put),
+      { key: 'tracker_announce_requests_per_second', value: Math.round(announce.reqPerSec), unit: 'req/s' },
+      { key: 'tracker_announce_latency_p99', value: announce.p99, unit: 'ms' },
+      { key: 'directory_peak_rss_under_load', value: Math.round(directoryRss), unit: 'MiB' },
+    )
+    const failures = [announce, heartbeat, byName, byHash, logins, put].reduce((n, r) => n + r.non2xx + r.errors, 0)
+    figures.push({ key: 'directory_bench_failed_requests', value: failures, unit: 'requests' })
+  } finally {
+    directory.child.kill('SIGKILL')
+    tracker.child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return figures
+}
+
+export { nodeBin }

@@ -1,0 +1,38 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+
+export const repoRoot = resolve(import.meta.dirname, '../..')
+export const nodeBin = join(repoRoot, 'node_modules/.bin/node')
+
+/** Spawns a Node script and resolves once a line of its stdout matches `ready`. */
+export function spawnUntil(
+  args: string[],
+  ready: RegExp,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(nodeBin, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  return new Promise((resolvePromise, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk
+      const match = ready.exec(output)
+      if (match) {
+        child.stdout?.off('data', onData)
+        child.stdout?.resume()
+        resolvePromise({ child, match })
+      }
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', (chunk) => {
+      output += chunk
+    })
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}:\n${output}`)))
+  })
+}
+
+/** Peak resident memory (VmHWM) of a process in MiB. */
+export async function peakRssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+}

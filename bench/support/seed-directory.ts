@@ -1,0 +1,73 @@
+// Fills a directory database with synthetic peers and files, as fast as the store allows.
+import type { Client } from '@libsql/client'
+import { hashPassword } from '../../directory-worker/src/auth/passwords.ts'
+import { replaceIndex } from '../../directory-worker/src/store/files.ts'
+
+const words = ['alpha', 'bravo', 'cosmic', 'delta', 'echo', 'foxtrot', 'golden', 'harbor', 'island', 'jungle',
+  'kilo', 'lunar', 'meadow', 'night', 'ocean', 'prism', 'quartz', 'river', 'solar', 'tango', 'umbra', 'velvet',
+  'winter', 'xenon', 'yellow', 'zephyr']
+const exts = ['mp3', 'flac', 'mkv', 'pdf', 'iso', 'epub', 'zip', 'ogg']
+
+/** A seeded generator so every run indexes the same names. */
+export function seededRandom(seed = 42) {
+  let state = seed
+  const next = () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0
+    return state / 2 ** 32
+  }
+  const pick = <T>(items: T[]) => items[Math.floor(next() * items.length)] as T
+  const hex64 = () =>
+    Array.from({ length: 8 }, () =>
+      Math.floor(next() * 2 ** 32)
+        .toString(16)
+        .padStart(8, '0'),
+    ).join('')
+  const fileName = () =>
+    `${pick(words)} ${pick(words)} - ${pick(words)} ${Math.floor(next() * 10000)}.${pick(exts)}`
+  return { next, pick, hex64, fileName }
+}
+
+export type Seeded = { peers: number; files: number; popular: string[]; password: string; seconds: number }
+
+/**
+ * `peers` peers (username peerN, all up for an hour) with `perPeer` files each; every tenth file is one
+ * of 1,000 popular contents that many peers share, the rest are unique.
+ */
+export async function seedDirectory(
+  db: Client,
+  options: { peers: number; perPeer: number; onProgress?: (files: number) => void },
+): Promise<Seeded> {
+  const started = performance.now()
+  const random = seededRandom()
+  const password = 'bench-password'
+  const passwordHash = await hashPassword(password)
+  const now = Date.now()
+  await db.execute({
+    sql: `WITH RECURSIVE n(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < ?)
+          INSERT INTO peers (username, password_hash, url, lease_expires_at, last_seen, created_at)
+          SELECT 'peer' || value, ?, 'http://127.0.0.1:' || (20000 + value % 40000), ?, ?, ? FROM n`,
+    args: [options.peers, passwordHash, now + 3_600_000, now, now],
+  })
+  const ids = (await db.execute("SELECT id FROM peers WHERE username LIKE 'peer%' ORDER BY id")).rows.map((r) =>
+    Number(r.id),
+  )
+  const popular = Array.from({ length: 1000 }, random.hex64)
+  for (const [n, id] of ids.entries()) {
+    const files = Array.from({ length: options.perPeer }, (_, i) => ({
+      name: random.fileName(),
+      size: Math.floor(random.next() * 5e8),
+      sha256: i % 10 === 0 ? (popular[Math.floor(random.next() * popular.length)] ?? random.hex64()) : random.hex64(),
+      chunkSize: 1_048_576,
+      manifest: random.hex64(),
+    }))
+    await replaceIndex(db, id, files)
+    if ((n + 1) % 1000 === 0) options.onProgress?.((n + 1) * options.perPeer)
+  }
+  return {
+    peers: options.peers,
+    files: options.peers * options.perPeer,
+    popular,
+    password,
+    seconds: (performance.now() - started) / 1000,
+  }
+}
