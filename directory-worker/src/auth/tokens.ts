@@ -10,6 +10,10 @@ export type SignedToken = { token: string; expiresAt: Date }
 
 type KeyRing = { kid: string; privateKey: CryptoKey; publicKeys: Map<string, CryptoKey>; jwks: JWK[] }
 
+/** Tokens this process signed, so presenting one again (the next heartbeat) skips a signature check. */
+const SIGNED_CACHE_LIMIT = 50_000
+type Known = TokenClaims & { expiresAtMs: number }
+
 /**
  * Signs and checks the directory's EdDSA JWTs. The key pair is made on first start and kept in the
  * database, so every process and Worker isolate over the same database signs with the same key.
@@ -17,6 +21,7 @@ type KeyRing = { kid: string; privateKey: CryptoKey; publicKeys: Map<string, Cry
 export class TokenService {
   readonly #db: Client
   #ring: Promise<KeyRing> | undefined
+  readonly #signed = new Map<string, Known>()
 
   constructor(db: Client) {
     this.#db = db
@@ -33,11 +38,17 @@ export class TokenService {
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .sign(ring.privateKey)
+    this.#remember(token, { ...claims, expiresAtMs: exp * 1000 })
     return { token, expiresAt: new Date(exp * 1000) }
   }
 
   /** The claims of a token this directory signed and that has not expired; undefined otherwise. */
   async verify(token: string, now: number): Promise<TokenClaims | undefined> {
+    const known = this.#signed.get(token)
+    if (known) {
+      if (known.expiresAtMs <= now) return undefined
+      return { username: known.username, sessionId: known.sessionId }
+    }
     const ring = await this.#keys()
     try {
       const { payload } = await jwtVerify(
@@ -58,6 +69,18 @@ export class TokenService {
 
   async jwks(): Promise<{ keys: JWK[] }> {
     return { keys: (await this.#keys()).jwks }
+  }
+
+  #remember(token: string, known: Known) {
+    if (this.#signed.size >= SIGNED_CACHE_LIMIT) {
+      // Map iteration is insertion order: drop the oldest tenth.
+      let drop = SIGNED_CACHE_LIMIT / 10
+      for (const key of this.#signed.keys()) {
+        this.#signed.delete(key)
+        if (--drop === 0) break
+      }
+    }
+    this.#signed.set(token, known)
   }
 
   #keys(): Promise<KeyRing> {
