@@ -6,7 +6,15 @@ import { requireAuth } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
 import { errors, json, LoginRequest, LoginResponse, Peer, TokenGrant } from '../schemas.ts'
 import { clearFailures, lockedUntil, recordFailure } from '../store/login-failures.ts'
-import { findPeer, findPeerById, markDown, registerPeer, renewLease, toPeer } from '../store/peers.ts'
+import {
+  findPeer,
+  findPeerById,
+  markDown,
+  registerPeer,
+  renewLease,
+  renewSessionLease,
+  toPeer,
+} from '../store/peers.ts'
 import { openSession, revokeSession } from '../store/sessions.ts'
 
 const bearer = [{ bearerAuth: [] }]
@@ -106,7 +114,9 @@ export const auth = createRouter()
   .openapi(heartbeat, async (c) => {
     const { db, settings, now } = c.var.deps
     const { sessionId, peerId, username } = c.var.auth
-    await renewLease(db, peerId, now(), settings.leaseSeconds)
+    if (!(await renewSessionLease(db, { peerId, sessionId }, now(), settings.leaseSeconds))) {
+      throw new ApiError(401, 'session_revoked', 'This session was logged out; log in again.')
+    }
     const grant = await c.var.tokens.sign({ username, sessionId }, now(), settings.tokenTtlSeconds)
     return c.json(
       { token: grant.token, expiresAt: grant.expiresAt.toISOString(), leaseSeconds: settings.leaseSeconds },

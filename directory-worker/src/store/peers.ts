@@ -68,6 +68,24 @@ export async function renewLease(
   })
 }
 
+/**
+ * Renews the lease only while the session is open, in one statement: a logout that lands between
+ * a heartbeat's token check and its renewal must not leave the peer up. False when it was revoked.
+ */
+export async function renewSessionLease(
+  db: Client,
+  session: { peerId: number; sessionId: string },
+  now: number,
+  leaseSeconds: number,
+): Promise<boolean> {
+  const result = await db.execute({
+    sql: `UPDATE peers SET lease_expires_at = ?, last_seen = ? WHERE id = ?
+          AND EXISTS (SELECT 1 FROM sessions WHERE id = ? AND revoked_at IS NULL)`,
+    args: [now + leaseSeconds * 1000, now, session.peerId, session.sessionId],
+  })
+  return result.rowsAffected === 1
+}
+
 export async function markDown(db: Client, peerId: number, now: number) {
   await db.execute({
     sql: 'UPDATE peers SET lease_expires_at = 0, last_seen = ? WHERE id = ?',
