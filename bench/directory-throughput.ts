@@ -1,14 +1,15 @@
 // The directory on Node with its libSQL file, under autocannon, next to bittorrent-tracker's HTTP
 // announce (the closest public analogue: a peer asks who has X), same machine, same client.
-import { createClient } from '@libsql/client'
-import autocannon from 'autocannon'
+
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createClient } from '@libsql/client'
+import autocannon from 'autocannon'
 import { migrate } from '../directory-worker/src/store/migrations.ts'
 import { nodeBin, peakRssMiB, spawnUntil } from './support/processes.ts'
-import { seededRandom, seedDirectory } from './support/seed-directory.ts'
 import type { Figure } from './support/report.ts'
+import { seedDirectory, seededRandom } from './support/seed-directory.ts'
 
 type Run = { reqPerSec: number; p50: number; p99: number; non2xx: number; errors: number }
 
@@ -25,7 +26,10 @@ async function cannon(options: autocannon.Options): Promise<Run> {
 
 const urlBytes = (bytes: Buffer) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')
 
-export async function benchDirectory(options: { quick: boolean; log: (line: string) => void }): Promise<Figure[]> {
+export async function benchDirectory(options: {
+  quick: boolean
+  log: (line: string) => void
+}): Promise<Figure[]> {
   const { quick, log } = options
   const peers = quick ? 1000 : 10_000
   const duration = quick ? 3 : 10
@@ -35,7 +39,11 @@ export async function benchDirectory(options: { quick: boolean; log: (line: stri
   await db.execute('PRAGMA journal_mode = WAL')
   await migrate(db)
   log(`seeding ${peers} peers x 100 files ...`)
-  const seeded = await seedDirectory(db, { peers, perPeer: 100, onProgress: (n) => n % 200_000 === 0 && log(`  ${n}`) })
+  const seeded = await seedDirectory(db, {
+    peers,
+    perPeer: 100,
+    onProgress: (n) => n % 200_000 === 0 && log(`  ${n}`),
+  })
   db.close()
   log(`seeded ${seeded.files} files in ${seeded.seconds.toFixed(0)} s`)
 
@@ -78,7 +86,10 @@ export async function benchDirectory(options: { quick: boolean; log: (line: stri
     log('directory heartbeat ...')
     const heartbeat = await cannon({ url: `${base}/v1/heartbeat`, method: 'POST', headers: auth, duration })
     log('directory search by name ...')
-    const byName = await cannon({ url: `${base}/v1/search?q=${encodeURIComponent('zephyr yellow')}`, duration })
+    const byName = await cannon({
+      url: `${base}/v1/search?q=${encodeURIComponent('zephyr yellow')}`,
+      duration,
+    })
     log('directory search by hash ...')
     const byHash = await cannon({ url: `${base}/v1/search?sha256=${seeded.popular[0]}`, duration })
     log('directory login ...')
@@ -100,7 +111,14 @@ export async function benchDirectory(options: { quick: boolean; log: (line: stri
         manifest: random.hex64(),
       })),
     })
-    const put = await cannon({ url: `${base}/v1/index`, method: 'PUT', headers: auth, body: putBody, connections: 1, amount: quick ? 5 : 20 })
+    const put = await cannon({
+      url: `${base}/v1/index`,
+      method: 'PUT',
+      headers: auth,
+      body: putBody,
+      connections: 1,
+      amount: quick ? 5 : 20,
+    })
     const directoryRss = await peakRssMiB(directory.child.pid ?? 0)
 
     const row = (name: string, run: Run, alternative?: Run): Figure[] => [
@@ -108,7 +126,9 @@ export async function benchDirectory(options: { quick: boolean; log: (line: stri
         key: `directory_${name}_requests_per_second`,
         value: Math.round(run.reqPerSec),
         unit: 'req/s',
-        ...(alternative ? { versus: 'bittorrent-tracker announce', ratio: run.reqPerSec / alternative.reqPerSec } : {}),
+        ...(alternative
+          ? { versus: 'bittorrent-tracker announce', ratio: run.reqPerSec / alternative.reqPerSec }
+          : {}),
       },
       { key: `directory_${name}_latency_p50`, value: run.p50, unit: 'ms' },
       { key: `directory_${name}_latency_p99`, value: run.p99, unit: 'ms' },
@@ -125,7 +145,10 @@ export async function benchDirectory(options: { quick: boolean; log: (line: stri
       { key: 'tracker_announce_latency_p99', value: announce.p99, unit: 'ms' },
       { key: 'directory_peak_rss_under_load', value: Math.round(directoryRss), unit: 'MiB' },
     )
-    const failures = [announce, heartbeat, byName, byHash, logins, put].reduce((n, r) => n + r.non2xx + r.errors, 0)
+    const failures = [announce, heartbeat, byName, byHash, logins, put].reduce(
+      (n, r) => n + r.non2xx + r.errors,
+      0,
+    )
     figures.push({ key: 'directory_bench_failed_requests', value: failures, unit: 'requests' })
   } finally {
     directory.child.kill('SIGKILL')

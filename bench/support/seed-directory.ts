@@ -3,9 +3,34 @@ import type { Client } from '@libsql/client'
 import { hashPassword } from '../../directory-worker/src/auth/passwords.ts'
 import { replaceIndex } from '../../directory-worker/src/store/files.ts'
 
-const words = ['alpha', 'bravo', 'cosmic', 'delta', 'echo', 'foxtrot', 'golden', 'harbor', 'island', 'jungle',
-  'kilo', 'lunar', 'meadow', 'night', 'ocean', 'prism', 'quartz', 'river', 'solar', 'tango', 'umbra', 'velvet',
-  'winter', 'xenon', 'yellow', 'zephyr']
+const words = [
+  'alpha',
+  'bravo',
+  'cosmic',
+  'delta',
+  'echo',
+  'foxtrot',
+  'golden',
+  'harbor',
+  'island',
+  'jungle',
+  'kilo',
+  'lunar',
+  'meadow',
+  'night',
+  'ocean',
+  'prism',
+  'quartz',
+  'river',
+  'solar',
+  'tango',
+  'umbra',
+  'velvet',
+  'winter',
+  'xenon',
+  'yellow',
+  'zephyr',
+]
 const exts = ['mp3', 'flac', 'mkv', 'pdf', 'iso', 'epub', 'zip', 'ogg']
 
 /** A seeded generator so every run indexes the same names. */
@@ -48,15 +73,18 @@ export async function seedDirectory(
           SELECT 'peer' || value, ?, 'http://127.0.0.1:' || (20000 + value % 40000), ?, ?, ? FROM n`,
     args: [options.peers, passwordHash, now + 3_600_000, now, now],
   })
-  const ids = (await db.execute("SELECT id FROM peers WHERE username LIKE 'peer%' ORDER BY id")).rows.map((r) =>
-    Number(r.id),
+  const ids = (await db.execute("SELECT id FROM peers WHERE username LIKE 'peer%' ORDER BY id")).rows.map(
+    (r) => Number(r.id),
   )
   const popular = Array.from({ length: 1000 }, random.hex64)
   for (const [n, id] of ids.entries()) {
     const files = Array.from({ length: options.perPeer }, (_, i) => ({
       name: random.fileName(),
       size: Math.floor(random.next() * 5e8),
-      sha256: i % 10 === 0 ? (popular[Math.floor(random.next() * popular.length)] ?? random.hex64()) : random.hex64(),
+      sha256:
+        i % 10 === 0
+          ? (popular[Math.floor(random.next() * popular.length)] ?? random.hex64())
+          : random.hex64(),
       chunkSize: 1_048_576,
       manifest: random.hex64(),
     }))
