@@ -13,9 +13,11 @@ import { metaRoutes } from './routes/meta.ts'
 import { peerRoutes } from './routes/peers.ts'
 import { searchRoutes } from './routes/search.ts'
 import { migrate } from './store/migrations.ts'
+import { withStorageErrors } from './store/storage-errors.ts'
 
 /** The one directory app: Node and Workers entries build `deps` from their env and serve this. */
-export function createApp(deps: Deps) {
+export function createApp(given: Deps) {
+  const deps = { ...given, db: withStorageErrors(given.db) }
   const tokens = new TokenService(deps.db)
   const metrics = new RequestMetrics()
   const stats = new CachedNetworkStats()

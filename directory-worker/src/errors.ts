@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { AppEnv } from './deps.ts'
+import { StorageError } from './store/storage-errors.ts'
 
 export type ErrorBody = { error: { code: string; message: string } }
 
@@ -38,20 +39,6 @@ const codeForStatus: Record<number, string> = {
   503: 'storage_unavailable',
 }
 
-/** libSQL and Hrana failures mean storage is down or refusing writes: a 503, never a 500. */
-function isStorageError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false
-  const code = (err as { code?: unknown }).code
-  if (
-    typeof code === 'string' &&
-    (code.startsWith('SQLITE') || code.startsWith('HRANA') || code === 'SERVER_ERROR')
-  )
-    return true
-  return (
-    err.name === 'LibsqlError' || err.name === 'HttpServerError' || err.constructor.name === 'LibsqlError'
-  )
-}
-
 export function toErrorResponse(err: Error, c: Context<AppEnv>) {
   if (err instanceof ApiError) {
     for (const [name, value] of Object.entries(err.headers)) c.header(name, value)
@@ -68,7 +55,7 @@ export function toErrorResponse(err: Error, c: Context<AppEnv>) {
   const deps = c.get('deps')
   const requestId = c.get('requestId') ?? '-'
   deps?.log(`error request=${requestId} ${err.name}: ${err.message}`)
-  if (isStorageError(err)) {
+  if (err instanceof StorageError) {
     c.header('Retry-After', '5')
     return c.json(
       errorBody('storage_unavailable', 'The directory storage is unavailable; try again shortly.'),

@@ -1,0 +1,39 @@
+import { createClient } from '@libsql/client/web'
+import type { ExecutionContext } from 'hono'
+import { createApp, type DirectoryApp } from './app.ts'
+import { errorBody } from './errors.ts'
+import { parseSettings } from './settings.ts'
+
+type WorkerEnv = {
+  LIBSQL_URL?: string
+  LIBSQL_AUTH_TOKEN?: string
+  LEASE_SECONDS?: string
+  TOKEN_TTL_SECONDS?: string
+  READ_REQUIRES_AUTH?: string
+}
+
+// One app per isolate: the key ring, metrics and migration state live as long as the isolate does.
+let app: DirectoryApp | undefined
+
+function appFor(env: WorkerEnv): DirectoryApp | Response {
+  if (app) return app
+  if (!env.LIBSQL_URL) {
+    return Response.json(
+      errorBody(
+        'storage_unavailable',
+        'The directory has no database: set LIBSQL_URL (and LIBSQL_AUTH_TOKEN).',
+      ),
+      { status: 503 },
+    )
+  }
+  const db = createClient({ url: env.LIBSQL_URL, authToken: env.LIBSQL_AUTH_TOKEN })
+  app = createApp({ db, settings: parseSettings(env), now: Date.now, log: (line) => console.log(line) })
+  return app
+}
+
+export default {
+  fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext) {
+    const built = appFor(env)
+    return built instanceof Response ? built : built.fetch(request, env, ctx)
+  },
+}

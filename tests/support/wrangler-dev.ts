@@ -1,0 +1,68 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { repoRoot } from './directory-process.ts'
+import { freePort } from './free-port.ts'
+
+export type WranglerDev = {
+  url: string
+  output: () => string
+  stop: () => Promise<void>
+  child: ChildProcess
+}
+
+/** Runs the Workers build in real workerd via `wrangler dev`, with vars given on the command line. */
+export async function startWranglerDev(vars: Record<string, string>): Promise<WranglerDev> {
+  const port = await freePort()
+  const inspector = await freePort()
+  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector)]
+  for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`)
+  const child = spawn(join(repoRoot, 'node_modules/.bin/wrangler'), args, {
+    cwd: repoRoot,
+    // Own process group, so stop() can end wrangler and the workerd it started together.
+    detached: true,
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1', BROWSER: 'none' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk) => {
+    output += chunk
+  })
+  child.stderr?.on('data', (chunk) => {
+    output += chunk
+  })
+  const stop = async () => {
+    if (child.exitCode !== null || child.pid === undefined) return
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    try {
+      process.kill(-child.pid, 'SIGTERM')
+    } catch {
+      return
+    }
+    const timer = setTimeout(() => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL')
+      } catch {}
+    }, 5000)
+    await exited
+    clearTimeout(timer)
+  }
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 90_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${output}`)
+    if (/Ready on/.test(output)) {
+      try {
+        await fetch(`${url}/.well-known/jwks.json`)
+        break
+      } catch {
+        // workerd still starting
+      }
+    }
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`wrangler dev did not get ready in 90 s:\n${output}`)
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  return { url, output: () => output, stop, child }
+}

@@ -1,0 +1,109 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'libsql'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fileEntry } from '../support/directory-app.ts'
+import { type HranaServer, startHranaServer } from '../support/hrana-server.ts'
+import { startWranglerDev, type WranglerDev } from '../support/wrangler-dev.ts'
+
+// The Workers build in real workerd (wrangler dev) against libSQL over HTTP: the Hrana stand-in for
+// Turso serves a real libSQL file, so the same app and SQL run as in production on Workers.
+let hrana: HranaServer
+let worker: WranglerDev
+let dbPath: string
+
+beforeAll(async () => {
+  dbPath = join(mkdtempSync(join(tmpdir(), 'peerdir-worker-')), 'turso-stand-in.db')
+  hrana = await startHranaServer({ path: dbPath, authToken: 'worker-test-token' })
+  worker = await startWranglerDev({
+    LIBSQL_URL: hrana.url,
+    LIBSQL_AUTH_TOKEN: 'worker-test-token',
+    LEASE_SECONDS: '60',
+  })
+}, 120_000)
+afterAll(async () => {
+  await worker?.stop()
+  await hrana?.close()
+})
+
+const call = (path: string, init: { method?: string; token?: string; json?: unknown } = {}) =>
+  fetch(`${worker.url}${path}`, {
+    method: init.method ?? 'GET',
+    headers: {
+      ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+    },
+    body: init.json !== undefined ? JSON.stringify(init.json) : undefined,
+  })
+
+describe('the directory on Workers (workerd) over libSQL HTTP', () => {
+  it('logs in, publishes, searches, heartbeats and logs out like on Node', async () => {
+    expect(await (await call('/healthz')).json()).toEqual({ ok: true })
+    const login = await call('/v1/login', {
+      method: 'POST',
+      json: { username: 'wanda', password: 'worker password', url: 'http://127.0.0.1:50061' },
+    })
+    expect(login.status).toBe(200)
+    const { token, peer } = await login.json()
+    expect(peer).toMatchObject({ username: 'wanda', state: 'up' })
+
+    const entry = fileEntry('edge-song.ogg')
+    const put = await call('/v1/index', {
+      method: 'PUT',
+      token,
+      json: { files: [entry, fileEntry('other.txt')] },
+    })
+    expect(await put.json()).toEqual({ files: 2 })
+    const search = await (await call('/v1/search?q=EDGE')).json()
+    expect(search.results).toEqual([
+      { ...entry, sources: [{ username: 'wanda', url: 'http://127.0.0.1:50061' }] },
+    ])
+    expect((await (await call(`/v1/files/${entry.sha256}`)).json()).name).toBe('edge-song.ogg')
+    const patch = await call('/v1/index', { method: 'PATCH', token, json: { remove: [entry.sha256] } })
+    expect(await patch.json()).toEqual({ files: 1 })
+
+    const beat = await call('/v1/heartbeat', { method: 'POST', token })
+    expect(beat.status).toBe(200)
+    const fresh = (await beat.json()).token
+    const jwks = await (await call('/.well-known/jwks.json')).json()
+    expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519' })
+
+    const out = await call('/v1/logout', { method: 'POST', token: fresh })
+    expect((await out.json()).peer.state).toBe('down')
+    const refused = await call('/v1/heartbeat', { method: 'POST', token: fresh })
+    expect(refused.status).toBe(401)
+    expect((await refused.json()).error.code).toBe('session_revoked')
+  })
+
+  it('answers bad input with the SPEC error body', async () => {
+    const bad = await call('/v1/login', {
+      method: 'POST',
+      json: { username: '../x', password: 'short', url: 'nope' },
+    })
+    expect(bad.status).toBe(400)
+    expect((await bad.json()).error.code).toBe('invalid_request')
+    const notFound = await call(`/v1/files/${'0'.repeat(64)}`)
+    expect(notFound.status).toBe(404)
+    const stats = await (await call('/v1/stats')).json()
+    expect(stats).toMatchObject({ peersTotal: 1, peersUp: 0 })
+  })
+
+  it('keeps its data in the libSQL file behind the HTTP server', () => {
+    const file = new Database(dbPath, { readonly: true })
+    try {
+      expect(file.prepare('SELECT username FROM peers').all()).toEqual([{ username: 'wanda' }])
+      expect(file.prepare('SELECT name FROM files').all()).toEqual([{ name: 'other.txt' }])
+      expect((file.prepare('SELECT count(*) AS n FROM signing_keys').get() as { n: number }).n).toBe(1)
+    } finally {
+      file.close()
+    }
+  })
+
+  it('answers 503 with the SPEC body when its database is unreachable', async () => {
+    await hrana.close()
+    const response = await call('/v1/search?q=edge')
+    expect(response.status).toBe(503)
+    expect((await response.json()).error.code).toBe('storage_unavailable')
+  })
+})
