@@ -1,0 +1,73 @@
+import { resolve } from 'node:path'
+import { daemonCommand, daemonFor, jsonOption } from './common.ts'
+import type { DaemonConnection } from './daemon-client.ts'
+import { formatBytes, ProgressBar } from './format.ts'
+import { emit } from './output.ts'
+
+export type GetResult = {
+  name: string
+  sha256: string
+  size: number
+  path: string
+  seconds: number
+  resumedBytes: number
+  bytesPerSource: Record<string, number>
+  dropped: { username: string; url: string; reason: string }[]
+}
+
+/** Runs one `get` through the daemon, drawing progress when `bar` is given. */
+export async function runGet(
+  daemon: DaemonConnection,
+  target: string,
+  outDir: string,
+  bar: ProgressBar | undefined,
+): Promise<GetResult> {
+  let last: GetResult | undefined
+  try {
+    for await (const update of daemon.client.get({ target, outDir }, { headers: daemon.headers })) {
+      const size = Number(update.size)
+      if (update.finished) {
+        last = {
+          name: update.name,
+          sha256: update.sha256,
+          size,
+          path: update.path,
+          seconds: update.seconds,
+          resumedBytes: Number(update.resumedBytes),
+          bytesPerSource: Object.fromEntries(update.sources.map((s) => [s.username, Number(s.bytes)])),
+          dropped: update.sources
+            .filter((s) => s.dropped)
+            .map((s) => ({ username: s.username, url: s.url, reason: s.dropped })),
+        }
+      } else {
+        bar?.update(update.name, Number(update.doneBytes), size, update.activeSources)
+      }
+    }
+  } finally {
+    if (bar) bar.end()
+  }
+  if (!last) throw new Error('the daemon ended the download without a result')
+  return last
+}
+
+export const getCommand = daemonCommand('get', 'download from every live source at once, verified, resumable')
+  .argument('<name-or-sha256>', 'a content hash, or a file name from `peer search`')
+  .option('--out <folder>', 'where to put it (default: the daemon’s shared folder)')
+  .addOption(jsonOption())
+  .addHelpText(
+    'after',
+    '\nExamples:\n  peer get song.mp3\n  peer get 3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b --out ~/Downloads',
+  )
+  .action(async (target: string, opts) => {
+    const daemon = daemonFor(opts)
+    const bar = process.stdout.isTTY && !opts.json ? new ProgressBar(process.stdout) : undefined
+    const result = await runGet(daemon, target, opts.out ? resolve(opts.out) : '', bar)
+    emit(opts.json, result, (r) => {
+      const rate = r.seconds > 0 ? ` at ${formatBytes((r.size - r.resumedBytes) / r.seconds)}/s` : ''
+      const lines = [`${r.name} (${formatBytes(r.size)}) verified and saved to ${r.path}${rate}`]
+      if (r.resumedBytes > 0)
+        lines.push(`resumed: ${formatBytes(r.resumedBytes)} were already verified on disk`)
+      for (const d of r.dropped) lines.push(`dropped source ${d.username} (${d.url}): ${d.reason}`)
+      return lines.join('\n')
+    })
+  })

@@ -1,0 +1,111 @@
+import { daemonCommand, daemonFor, jsonOption } from './common.ts'
+import { CliError, EXIT } from './errors.ts'
+import { formatBytes, table } from './format.ts'
+import { emit } from './output.ts'
+
+export const searchCommand = daemonCommand(
+  'search',
+  'what the network has: name, size, short hash, live sources',
+)
+  .argument('<text...>', 'text in file names (case-insensitive)')
+  .option('--limit <n>', 'at most this many results', '50')
+  .addOption(jsonOption())
+  .addHelpText(
+    'after',
+    '\nExamples:\n  peer search song\n  peer search "live at" --json | jq -r ".results[0].sha256"',
+  )
+  .action(async (words: string[], opts) => {
+    const { client, headers } = daemonFor(opts)
+    const query = words.join(' ')
+    const response = await client.search({ query, limit: Number(opts.limit) || 50 }, { headers })
+    const results = response.results.map((r) => ({
+      name: r.name,
+      size: Number(r.size),
+      sha256: r.sha256,
+      chunkSize: r.chunkSize,
+      manifest: r.manifest,
+      sources: r.sources.map((s) => ({ username: s.username, url: s.url })),
+    }))
+    emit(opts.json, { query, results }, () =>
+      table(
+        ['NAME', 'SIZE', 'HASH', 'SOURCES'],
+        results.map((r) => [r.name, formatBytes(r.size), r.sha256.slice(0, 12), String(r.sources.length)]),
+      ),
+    )
+    if (results.length === 0) {
+      if (!opts.json) process.stderr.write(`nothing on the network matches "${query}"\n`)
+      process.exitCode = EXIT.notFound
+    }
+  })
+
+export const statusCommand = daemonCommand('status', 'the daemon’s state: who, up or down, what it shares')
+  .addOption(jsonOption())
+  .addHelpText('after', '\nExample:\n  peer status --json')
+  .action(async (opts) => {
+    const { client, headers } = daemonFor(opts)
+    const s = await client.status({}, { headers })
+    const result = {
+      username: s.username,
+      state: s.state,
+      directory: s.directoryUrl,
+      publicUrl: s.publicUrl,
+      sharedDir: s.sharedDir,
+      files: s.files,
+      bytes: Number(s.bytes),
+      activeDownloads: s.activeDownloads,
+      lastError: s.lastError,
+      version: s.version,
+    }
+    emit(opts.json, result, (x) =>
+      [
+        `${x.username} is ${x.state} in ${x.directory}${x.lastError ? ` (last error: ${x.lastError})` : ''}`,
+        `serving ${x.files} files (${formatBytes(x.bytes)}) from ${x.sharedDir} at ${x.publicUrl}`,
+        `${x.activeDownloads} downloads running; peerdir ${x.version}`,
+      ].join('\n'),
+    )
+  })
+
+export const filesCommand = daemonCommand('files', 'the files this daemon shares')
+  .addOption(jsonOption())
+  .addHelpText('after', '\nExample:\n  peer files')
+  .action(async (opts) => {
+    const { client, headers } = daemonFor(opts)
+    const response = await client.listFiles({}, { headers })
+    const files = response.files.map((f) => ({
+      name: f.name,
+      size: Number(f.size),
+      sha256: f.sha256,
+      path: f.path,
+    }))
+    emit(opts.json, { files }, () =>
+      table(
+        ['NAME', 'SIZE', 'HASH'],
+        files.map((f) => [f.name, formatBytes(f.size), f.sha256.slice(0, 12)]),
+      ),
+    )
+  })
+
+export const peersCommand = daemonCommand('peers', 'the network’s peers')
+  .option('--state <state>', 'only peers that are up or down')
+  .addOption(jsonOption())
+  .addHelpText('after', '\nExample:\n  peer peers --state up')
+  .action(async (opts) => {
+    if (opts.state && opts.state !== 'up' && opts.state !== 'down') {
+      throw new CliError('--state must be up or down', EXIT.usage)
+    }
+    const { client, headers } = daemonFor(opts)
+    const response = await client.listPeers({ state: opts.state ?? '' }, { headers })
+    const peers = response.peers.map((p) => ({
+      username: p.username,
+      url: p.url,
+      state: p.state,
+      files: p.files,
+      lastSeen: p.lastSeen,
+    }))
+    emit(opts.json, { peers }, () =>
+      table(
+        ['USER', 'STATE', 'FILES', 'URL', 'LAST SEEN'],
+        peers.map((p) => [p.username, p.state, String(p.files), p.url, p.lastSeen]),
+      ),
+    )
+  })

@@ -1,0 +1,66 @@
+import { Command } from 'commander'
+import { connectDaemon, portFrom } from './daemon-client.ts'
+import { toCliError } from './errors.ts'
+import { formatBytes, ProgressBar, table } from './format.ts'
+import { runGet } from './get.ts'
+import { ask } from './prompt.ts'
+
+/** The original Napster-style menu over a running daemon. */
+export const menuCommand = new Command('menu')
+  .description('the interactive menu: 1 Login, 2 Logout, 3 Index files, 4 Search (and download)')
+  .option('--port <port>', 'the port the daemon was started with', process.env.PEER_PORT ?? '50051')
+  .addHelpText('after', '\nExample:\n  peer menu --port 50051')
+  .action(async (opts) => {
+    const port = portFrom(opts.port)
+    const daemon = connectDaemon(port)
+    const { client, headers } = daemon
+    for (;;) {
+      process.stdout.write(
+        '\npeerdir\n  1) Login\n  2) Logout\n  3) Index files\n  4) Search files\n  0) Quit\n',
+      )
+      const choice = (await ask('> ')).trim()
+      try {
+        if (choice === '0' || choice === 'q' || choice === '') return
+        if (choice === '1') {
+          await client.login({}, { headers })
+          console.log('Logged in.')
+        } else if (choice === '2') {
+          await client.logout({}, { headers })
+          console.log('Logged out.')
+        } else if (choice === '3') {
+          const r = await client.reindex({}, { headers })
+          console.log(`Indexed ${r.files} files (${r.added} new, ${r.removed} gone).`)
+        } else if (choice === '4') {
+          const query = (await ask('Search for: ')).trim()
+          if (!query) continue
+          const { results } = await client.search({ query, limit: 20 }, { headers })
+          if (results.length === 0) {
+            console.log('Nothing found.')
+            continue
+          }
+          console.log(
+            table(
+              ['#', 'NAME', 'SIZE', 'HASH', 'SOURCES'],
+              results.map((r, i) => [
+                String(i + 1),
+                r.name,
+                formatBytes(r.size),
+                r.sha256.slice(0, 12),
+                String(r.sources.length),
+              ]),
+            ),
+          )
+          const pick = (await ask('Download which # (Enter for none): ')).trim()
+          const chosen = results[Number(pick) - 1]
+          if (!pick || !chosen) continue
+          const bar = process.stdout.isTTY ? new ProgressBar(process.stdout) : undefined
+          const done = await runGet(daemon, chosen.sha256, '', bar)
+          console.log(`Saved ${done.name} to ${done.path} (verified).`)
+        } else {
+          console.log('Choose 1, 2, 3, 4 or 0.')
+        }
+      } catch (err) {
+        console.log(`Error: ${toCliError(err, port).message}`)
+      }
+    }
+  })

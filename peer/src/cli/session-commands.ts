@@ -1,0 +1,40 @@
+import { daemonCommand, daemonFor, jsonOption } from './common.ts'
+import { emit } from './output.ts'
+
+export const loginCommand = daemonCommand(
+  'login',
+  'bring the daemon up in the directory (log in and publish)',
+)
+  .addOption(jsonOption())
+  .addHelpText('after', '\nExample:\n  peer login --port 50051')
+  .action(async (opts) => {
+    const { client, headers } = daemonFor(opts)
+    const result = await client.login({}, { headers })
+    emit(opts.json, { state: result.state }, () => 'logged in; the peer is up')
+  })
+
+export const logoutCommand = daemonCommand(
+  'logout',
+  'take the daemon down in the directory (it keeps running)',
+)
+  .addOption(jsonOption())
+  .addHelpText('after', '\nExample:\n  peer logout --port 50051')
+  .action(async (opts) => {
+    const { client, headers } = daemonFor(opts)
+    const result = await client.logout({}, { headers })
+    emit(opts.json, { state: result.state }, () => 'logged out; the peer is down')
+  })
+
+export const indexCommand = daemonCommand('index', 'rescan the shared folder and publish what changed')
+  .addOption(jsonOption())
+  .addHelpText('after', '\nExample:\n  peer index')
+  .action(async (opts) => {
+    const { client, headers } = daemonFor(opts)
+    const r = await client.reindex({}, { headers })
+    const result = { files: r.files, added: r.added, removed: r.removed, hashed: r.hashed }
+    emit(
+      opts.json,
+      result,
+      (x) => `${x.files} files shared (${x.added} added, ${x.removed} removed, ${x.hashed} hashed)`,
+    )
+  })

@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { Command, InvalidArgumentError } from 'commander'
+import { startDaemon } from '../daemon/daemon.ts'
+import { CliError, EXIT } from './errors.ts'
+import { readHiddenLine } from './prompt.ts'
+
+const positiveInt = (value: string) => {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number')
+  return n
+}
+
+/** Rates and sizes as plain bytes or with a unit: 10M, 512K, 1G (powers of 1024). */
+export const byteSize = (value: string) => {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(value.trim())
+  if (!match) throw new InvalidArgumentError('must be a size like 1048576, 512K, 10M or 1G')
+  const power = ' KMGT'.indexOf((match[2] || ' ').toUpperCase())
+  return Math.round(Number(match[1]) * 1024 ** power)
+}
+
+async function password(file: string | undefined): Promise<string> {
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').replace(/\r?\n$/, '')
+    } catch {
+      throw new CliError(`cannot read the password file ${file}`, EXIT.usage)
+    }
+  }
+  if (process.env.PEER_PASSWORD) return process.env.PEER_PASSWORD
+  if (process.stdin.isTTY) return readHiddenLine('Password: ')
+  throw new CliError('no password: give --password-file, set PEER_PASSWORD, or run on a terminal', EXIT.usage)
+}
+
+export const startCommand = new Command('start')
+  .description('run the peer daemon in the foreground: share a folder, stay in the directory, serve peers')
+  .requiredOption('--name <username>', 'your username in the directory')
+  .option('--port <port>', 'port for peers (and this machine’s CLI)', positiveInt, 50051)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--dir <folder>', 'the folder to share', './share')
+  .option(
+    '--directory <url>',
+    'the directory’s URL',
+    process.env.PEERDIR_DIRECTORY ?? 'http://127.0.0.1:8787',
+  )
+  .option('--public-url <url>', 'the URL other peers reach this one at (default: http://<host>:<port>)')
+  .option('--password-file <file>', 'read the password from this file (else PEER_PASSWORD, else a prompt)')
+  .option('--open', 'serve callers without a directory token', false)
+  .option('--accept-uploads', 'accept `peer push` uploads into <dir>/inbox/', false)
+  .option('--max-upload-size <bytes>', 'largest upload accepted', byteSize, 4 * 1024 ** 3)
+  .option('--max-upload-rate <bytes/s>', 'cap on bytes per second served to all peers (e.g. 10M)', byteSize)
+  .option('--tls-cert <file>', 'serve TLS with this certificate (PEM)')
+  .option('--tls-key <file>', 'the TLS private key (PEM)')
+  .addHelpText(
+    'after',
+    '\nExample:\n  peer start --name alice --dir ./share --port 50051 --directory http://127.0.0.1:8787',
+  )
+  .action(async (opts) => {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(opts.name)) {
+      throw new CliError('--name must be 1-64 characters of A-Z a-z 0-9 . _ -', EXIT.usage)
+    }
+    if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
+      throw new CliError('--tls-cert and --tls-key go together', EXIT.usage)
+    }
+    const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`)
+    const daemon = await startDaemon({
+      port: opts.port,
+      host: opts.host,
+      username: opts.name,
+      password: await password(opts.passwordFile),
+      sharedDir: resolve(opts.dir),
+      directoryUrl: opts.directory,
+      publicUrl: opts.publicUrl,
+      open: opts.open,
+      acceptUploads: opts.acceptUploads,
+      maxUploadBytes: opts.maxUploadSize,
+      maxUploadRate: opts.maxUploadRate,
+      tls: opts.tlsCert ? { certPath: opts.tlsCert, keyPath: opts.tlsKey } : undefined,
+      log,
+    }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE')
+        throw new CliError(`port ${opts.port} is in use; pick another with --port`)
+      throw err
+    })
+    await new Promise<void>((resolveStop) => {
+      const stop = async (signal: string) => {
+        log(`${signal}: logging out and stopping`)
+        await daemon.stop()
+        resolveStop()
+      }
+      process.once('SIGINT', () => void stop('SIGINT'))
+      process.once('SIGTERM', () => void stop('SIGTERM'))
+    })
+  })

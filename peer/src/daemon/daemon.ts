@@ -1,0 +1,151 @@
+import { mkdirSync } from 'node:fs'
+import type { Server } from 'node:net'
+import { join, resolve } from 'node:path'
+import { authInterceptor, peerAuth } from '../rpc/auth.ts'
+import { controlServiceRoutes } from '../rpc/control-service.ts'
+import { peerServiceRoutes } from '../rpc/peer-service.ts'
+import { RateLimiter } from '../rpc/rate-limit.ts'
+import { createRpcServer } from '../rpc/transport.ts'
+import { DirectoryClient } from './directory-client.ts'
+import { DirectorySession } from './directory-session.ts'
+import { Downloads } from './downloads.ts'
+import { HashCache } from './hash-cache.ts'
+import { type ScanResult, type SharedFile, ShareIndex, toEntry } from './share-index.ts'
+import { stateDirFor, writeControlInfo } from './state-dir.ts'
+import { watchFolder } from './watcher.ts'
+
+export type DaemonOptions = {
+  port: number
+  host: string
+  username: string
+  password: string
+  sharedDir: string
+  directoryUrl: string
+  publicUrl?: string
+  open: boolean
+  acceptUploads: boolean
+  maxUploadBytes: number
+  /** Bytes per second served to all peers together; undefined: unlimited. */
+  maxUploadRate?: number
+  tls?: { certPath: string; keyPath: string }
+  stateRoot?: string
+  log: (line: string) => void
+}
+
+export type Daemon = {
+  readonly sharedDir: string
+  readonly publicUrl: string
+  readonly port: number
+  readonly directory: DirectoryClient
+  readonly session: DirectorySession
+  readonly index: ShareIndex
+  readonly downloads: Downloads
+  rescan: () => Promise<ScanResult>
+  stop: () => Promise<void>
+}
+
+/** Starts a peer: hashes and serves the folder, keeps it published in the directory, obeys the CLI. */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const { log } = options
+  const sharedDir = resolve(options.sharedDir)
+  mkdirSync(sharedDir, { recursive: true })
+  const stateDir = stateDirFor(options.port, options.stateRoot)
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 })
+  const index = new ShareIndex(sharedDir, new HashCache(join(stateDir, 'hash-cache.json')))
+  const started = performance.now()
+  const first = await index.scan()
+  log(
+    `shared folder ${sharedDir}: ${index.files.length} files (${first.hashed} hashed, the rest from cache) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  )
+
+  const directory = new DirectoryClient(options.directoryUrl)
+  const scheme = options.tls ? 'https' : 'http'
+  const publicUrl =
+    options.publicUrl ??
+    `${scheme}://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${options.port}`
+  const session = new DirectorySession({
+    client: directory,
+    username: options.username,
+    password: options.password,
+    publicUrl,
+    entries: () => index.files.map(toEntry),
+    log,
+  })
+
+  const publish = (scan: ScanResult) => {
+    if (scan.added.length || scan.removed.length) {
+      session.publishChanges(
+        scan.added.map(toEntry),
+        scan.removed.map((f) => f.sha256),
+      )
+    }
+  }
+  const rescan = async () => {
+    const scan = await index.scan()
+    publish(scan)
+    return scan
+  }
+  const share = (file: SharedFile) => publish(index.addVerified(file))
+  const downloads = new Downloads({ directory, session, onFinished: share })
+
+  const daemon: Daemon = {
+    sharedDir,
+    publicUrl,
+    port: options.port,
+    directory,
+    session,
+    index,
+    downloads,
+    rescan,
+    stop: async () => {},
+  }
+
+  const control = writeControlInfo(stateDir, {
+    port: options.port,
+    pid: process.pid,
+    url: `${scheme}://127.0.0.1:${options.port}`,
+  })
+  const server: Server = createRpcServer({
+    tls: options.tls,
+    interceptors: [
+      authInterceptor({
+        controlToken: control.token,
+        verifyPeer: peerAuth({ directoryUrl: options.directoryUrl, open: options.open }),
+      }),
+    ],
+    routes: (router) => {
+      peerServiceRoutes({
+        index,
+        username: () => options.username,
+        acceptUploads: options.acceptUploads,
+        inboxDir: join(sharedDir, 'inbox'),
+        maxUploadBytes: options.maxUploadBytes,
+        limiter: options.maxUploadRate ? new RateLimiter(options.maxUploadRate) : undefined,
+        onStale: () => void rescan(),
+        onUploaded: share,
+      })(router)
+      controlServiceRoutes(daemon)(router)
+    },
+  })
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject)
+      resolveListen()
+    })
+  })
+  log(`serving peers on ${publicUrl} (listening on ${options.host}:${options.port})`)
+  const watcher = watchFolder(sharedDir, () => void rescan())
+  session.start()
+
+  daemon.stop = async () => {
+    watcher.close()
+    await downloads.stop()
+    await session.stop()
+    await new Promise<void>((r) => {
+      server.close(() => r())
+      setTimeout(r, 2000).unref()
+    })
+  }
+  return daemon
+}

@@ -1,0 +1,213 @@
+import { type DirectoryClient, DirectoryError } from './directory-client.ts'
+import type { FileEntry } from './share-index.ts'
+
+export type SessionState = 'up' | 'down' | 'unreachable'
+
+type Options = {
+  client: DirectoryClient
+  username: string
+  password: string
+  publicUrl: string
+  /** The whole index, as published after every (re)login. */
+  entries: () => FileEntry[]
+  log: (line: string) => void
+}
+
+const MAX_BACKOFF_MS = 30_000
+
+/**
+ * Keeps this peer present in the directory: logs in, publishes the whole index, heartbeats about every
+ * third of the lease (with jitter), and sends folder changes as deltas. When the directory goes away it
+ * retries with backoff; when it refuses the token (restarted, token expired) it logs in again and
+ * republishes. Never throws out of its loop.
+ */
+export class DirectorySession {
+  readonly #options: Options
+  #token: string | undefined
+  #wanted = true
+  #stopped = false
+  #state: SessionState = 'down'
+  #lastError = ''
+  #needsFullPublish = true
+  #pendingAdd = new Map<string, FileEntry>()
+  #pendingRemove = new Set<string>()
+  #nextBeatAt = 0
+  #failures = 0
+  #wake: (() => void) | undefined
+  #loop: Promise<void> | undefined
+
+  constructor(options: Options) {
+    this.#options = options
+  }
+
+  get state(): SessionState {
+    return this.#state
+  }
+  get lastError(): string {
+    return this.#lastError
+  }
+  get token(): string | undefined {
+    return this.#token
+  }
+  get username(): string {
+    return this.#options.username
+  }
+
+  start() {
+    this.#loop ??= this.#run()
+  }
+
+  /** Go up (the CLI's `peer login`); resolves once logged in and published, or with the reason it could not. */
+  async login(): Promise<SessionState> {
+    this.#wanted = true
+    this.#poke()
+    for (let i = 0; i < 100 && this.#state !== 'up' && this.#wanted; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      if (this.#failures > 0) break
+    }
+    return this.#state
+  }
+
+  /** Go down (the CLI's `peer logout` and shutdown): the directory marks this peer down and revokes the token. */
+  async logout(): Promise<SessionState> {
+    this.#wanted = false
+    const token = this.#token
+    this.#token = undefined
+    this.#needsFullPublish = true
+    if (token) {
+      try {
+        await this.#options.client.logout(token)
+      } catch (err) {
+        this.#options.log(`logout: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
+    this.#state = 'down'
+    this.#poke()
+    return this.#state
+  }
+
+  /** Folder changes to send as a delta (or with the next full publish). */
+  publishChanges(added: FileEntry[], removed: string[]) {
+    for (const sha of removed) {
+      this.#pendingAdd.delete(sha)
+      this.#pendingRemove.add(sha)
+    }
+    for (const entry of added) {
+      this.#pendingRemove.delete(entry.sha256)
+      this.#pendingAdd.set(entry.sha256, entry)
+    }
+    this.#poke()
+  }
+
+  async stop() {
+    this.#stopped = true
+    await this.logout()
+    await this.#loop
+  }
+
+  #poke() {
+    this.#wake?.()
+  }
+
+  async #sleep(ms: number) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.#wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    this.#wake = undefined
+  }
+
+  async #run() {
+    const { client, log } = this.#options
+    while (!this.#stopped) {
+      if (!this.#wanted) {
+        await this.#sleep(60_000)
+        continue
+      }
+      try {
+        if (!this.#token) {
+          const grant = await client.login({
+            username: this.#options.username,
+            password: this.#options.password,
+            url: this.#options.publicUrl,
+          })
+          this.#token = grant.token
+          this.#needsFullPublish = true
+          this.#scheduleBeat(grant.leaseSeconds)
+          log(`logged in to ${client.baseUrl} as ${this.#options.username}`)
+        }
+        const token = this.#token
+        if (this.#needsFullPublish) {
+          this.#pendingAdd.clear()
+          this.#pendingRemove.clear()
+          const entries = this.#options.entries()
+          await client.putIndex(token, entries)
+          this.#needsFullPublish = false
+          log(`published ${entries.length} files`)
+        } else if (this.#pendingAdd.size > 0 || this.#pendingRemove.size > 0) {
+          const add = [...this.#pendingAdd.values()]
+          const remove = [...this.#pendingRemove]
+          this.#pendingAdd.clear()
+          this.#pendingRemove.clear()
+          try {
+            await client.patchIndex(token, add, remove)
+            log(`published changes: +${add.length} -${remove.length}`)
+          } catch (err) {
+            this.#needsFullPublish = true
+            throw err
+          }
+        }
+        if (Date.now() >= this.#nextBeatAt) {
+          const grant = await client.heartbeat(token)
+          this.#token = grant.token
+          this.#scheduleBeat(grant.leaseSeconds)
+        }
+        this.#state = 'up'
+        this.#lastError = ''
+        this.#failures = 0
+        await this.#sleep(Math.max(0, this.#nextBeatAt - Date.now()))
+      } catch (err) {
+        await this.#recover(err)
+      }
+    }
+  }
+
+  async #recover(err: unknown) {
+    this.#failures++
+    const message = err instanceof Error ? err.message : String(err)
+    this.#lastError = message
+    const backoff =
+      Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.#failures, 8)) * (0.75 + Math.random() * 0.5)
+    if (err instanceof DirectoryError) {
+      if (err.code === 'invalid_credentials') {
+        // Retrying a wrong password only locks the account; wait for the user.
+        this.#options.log(`login refused: ${message}`)
+        this.#wanted = false
+        this.#state = 'down'
+        return
+      }
+      if (err.status === 401) {
+        // Token refused (directory restarted with a new database, session revoked, token expired): log in again.
+        this.#token = undefined
+        this.#options.log(`token refused (${err.code}); logging in again`)
+        await this.#sleep(Math.min(backoff, 2000))
+        return
+      }
+      if (err.status === 429) {
+        await this.#sleep((err.retryAfterSeconds ?? 5) * 1000)
+        return
+      }
+    }
+    this.#state = 'unreachable'
+    this.#options.log(`directory: ${message} (retrying in ${(backoff / 1000).toFixed(1)} s)`)
+    await this.#sleep(backoff)
+  }
+
+  #scheduleBeat(leaseSeconds: number) {
+    const period = (leaseSeconds * 1000) / 3
+    this.#nextBeatAt = Date.now() + period * (0.85 + Math.random() * 0.15)
+  }
+}

@@ -1,0 +1,35 @@
+import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+
+/**
+ * Each daemon keeps its state in `<root>/<port>/` (root: PEERDIR_STATE_DIR or ~/.peerdir), a folder only
+ * its owner can read: the control token that lets the CLI drive it, and the hash cache.
+ */
+export function stateDirFor(
+  port: number,
+  root = process.env.PEERDIR_STATE_DIR ?? join(homedir(), '.peerdir'),
+) {
+  return join(root, String(port))
+}
+
+export type ControlInfo = { port: number; token: string; pid: number; url: string }
+
+export function writeControlInfo(stateDir: string, info: Omit<ControlInfo, 'token'>): ControlInfo {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 })
+  chmodSync(stateDir, 0o700)
+  const control = { ...info, token: randomBytes(32).toString('base64url') }
+  const path = join(stateDir, 'control.json')
+  writeFileSync(path, `${JSON.stringify(control)}\n`, { mode: 0o600 })
+  chmodSync(path, 0o600)
+  return control
+}
+
+export function readControlInfo(stateDir: string): ControlInfo | undefined {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, 'control.json'), 'utf8')) as ControlInfo
+  } catch {
+    return undefined
+  }
+}

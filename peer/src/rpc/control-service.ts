@@ -1,0 +1,191 @@
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { basename, isAbsolute } from 'node:path'
+import { create } from '@bufbuild/protobuf'
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect'
+import type { Daemon } from '../daemon/daemon.ts'
+import { DirectoryError, type Result } from '../daemon/directory-client.ts'
+import { toEntry } from '../daemon/share-index.ts'
+import {
+  ControlService,
+  GetResponseSchema,
+  ListFilesResponseSchema,
+  ListPeersResponseSchema,
+  LoginResponseSchema,
+  LogoutResponseSchema,
+  PushResponseSchema,
+  ReindexResponseSchema,
+  SearchResponseSchema,
+  StatusResponseSchema,
+} from '../gen/peerdir/v1/control_pb.ts'
+import { UploadHeaderSchema, UploadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
+import { hashFile } from '../transfer/manifest.ts'
+import { NoSourcesError, type Progress } from '../transfer/swarm-download.ts'
+import { VERSION } from '../version.ts'
+import { peerClient } from './transport.ts'
+
+/** Directory failures as Connect codes the CLI turns into exit codes and one-line messages. */
+function directoryFailure(err: unknown): never {
+  if (err instanceof DirectoryError) {
+    if (err.unreachable) throw new ConnectError(err.message, Code.Unavailable)
+    if (err.status === 401)
+      throw new ConnectError(`the directory refused this peer: ${err.message}`, Code.Unauthenticated)
+    throw new ConnectError(err.message, Code.FailedPrecondition)
+  }
+  throw err
+}
+
+const toProgress = (
+  result: Result,
+  progress: Progress,
+  extra: { finished?: boolean; path?: string; seconds?: number } = {},
+) =>
+  create(GetResponseSchema, {
+    name: result.name,
+    sha256: result.sha256,
+    size: BigInt(result.size),
+    doneBytes: BigInt(progress.doneBytes),
+    resumedBytes: BigInt(progress.resumedBytes),
+    activeSources: progress.activeSources,
+    sources: progress.sources.map((s) => ({ ...s, bytes: BigInt(s.bytes) })),
+    ...extra,
+  })
+
+export function controlServiceRoutes(daemon: Daemon) {
+  /** A hash, or a name: an exact (case-insensitive) name wins, then a single match. */
+  async function resolve(target: string): Promise<Result> {
+    const { directory, session } = daemon
+    if (/^[0-9a-f]{64}$/i.test(target)) {
+      const found = await directory.file(target.toLowerCase(), session.token).catch(directoryFailure)
+      if (!found) throw new ConnectError(`nobody on the network has ${target}`, Code.NotFound)
+      return found
+    }
+    const { results } = await directory.search(target, 50, session.token).catch(directoryFailure)
+    const exact = results.filter((r) => r.name.toLowerCase() === target.toLowerCase())
+    if (exact.length === 1 && exact[0]) return exact[0]
+    if (results.length === 1 && results[0]) return results[0]
+    if (results.length === 0)
+      throw new ConnectError(`nothing on the network matches "${target}"`, Code.NotFound)
+    throw new ConnectError(
+      `${exact.length || results.length} contents match "${target}"; run \`peer search\` and get one by its sha256`,
+      Code.InvalidArgument,
+    )
+  }
+
+  async function* get(req: { target: string; outDir: string }, ctx: HandlerContext) {
+    if (req.outDir && !isAbsolute(req.outDir)) {
+      throw new ConnectError('out_dir must be an absolute path', Code.InvalidArgument)
+    }
+    const result = await resolve(req.target.trim())
+    const local = daemon.index.get(result.sha256)
+    if (local && !req.outDir) {
+      yield toProgress(
+        result,
+        { doneBytes: result.size, resumedBytes: result.size, activeSources: 0, sources: [] },
+        { finished: true, path: local.path },
+      )
+      return
+    }
+    const transfer = daemon.downloads.start(result, req.outDir || daemon.sharedDir)
+    for await (const progress of transfer.updates(ctx.signal)) yield toProgress(result, progress)
+    try {
+      const done = await transfer.done
+      yield toProgress(result, done, { finished: true, path: done.path, seconds: done.seconds })
+    } catch (err) {
+      if (err instanceof NoSourcesError) throw new ConnectError(err.message, Code.NotFound)
+      if (err instanceof ConnectError) throw err
+      throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Internal)
+    }
+  }
+
+  async function push(req: { path: string; toUsername: string }) {
+    if (!isAbsolute(req.path)) throw new ConnectError('path must be absolute', Code.InvalidArgument)
+    let size: number
+    try {
+      const info = await stat(req.path)
+      if (!info.isFile()) throw new Error('not a file')
+      size = info.size
+    } catch {
+      throw new ConnectError(`${req.path} is not a readable file`, Code.InvalidArgument)
+    }
+    const { peers } = await daemon.directory.peers('up', daemon.session.token).catch(directoryFailure)
+    const target = peers.find((p) => p.username.toLowerCase() === req.toUsername.toLowerCase())
+    if (!target) throw new ConnectError(`${req.toUsername} is not up on the network`, Code.NotFound)
+    const { sha256 } = await hashFile(req.path)
+    const name = basename(req.path)
+    async function* parts() {
+      yield create(UploadRequestSchema, {
+        part: { case: 'header', value: create(UploadHeaderSchema, { name, size: BigInt(size), sha256 }) },
+      })
+      for await (const data of createReadStream(req.path, { highWaterMark: 512 * 1024 })) {
+        yield create(UploadRequestSchema, { part: { case: 'data', value: data as Buffer } })
+      }
+    }
+    const token = daemon.session.token
+    const answer = await peerClient(target.url).upload(parts(), {
+      headers: token ? { authorization: `Bearer ${token}` } : undefined,
+    })
+    return create(PushResponseSchema, { name: answer.name, size: answer.size, sha256: answer.sha256 })
+  }
+
+  return (router: ConnectRouter) =>
+    router.service(ControlService, {
+      status: () =>
+        create(StatusResponseSchema, {
+          username: daemon.session.username,
+          state: daemon.session.state,
+          directoryUrl: daemon.directory.baseUrl,
+          publicUrl: daemon.publicUrl,
+          sharedDir: daemon.sharedDir,
+          files: daemon.index.files.length,
+          bytes: BigInt(daemon.index.files.reduce((sum, f) => sum + f.size, 0)),
+          lastError: daemon.session.lastError,
+          activeDownloads: daemon.downloads.active,
+          version: VERSION,
+        }),
+      login: async () => {
+        const state = await daemon.session.login()
+        if (state !== 'up') {
+          throw new ConnectError(
+            `could not log in: ${daemon.session.lastError || 'the directory did not answer'}`,
+            state === 'unreachable' ? Code.Unavailable : Code.Unauthenticated,
+          )
+        }
+        return create(LoginResponseSchema, { state })
+      },
+      logout: async () => create(LogoutResponseSchema, { state: await daemon.session.logout() }),
+      reindex: async () => {
+        const scan = await daemon.rescan()
+        return create(ReindexResponseSchema, {
+          files: daemon.index.files.length,
+          added: scan.added.length,
+          removed: scan.removed.length,
+          hashed: scan.hashed,
+        })
+      },
+      listFiles: () =>
+        create(ListFilesResponseSchema, {
+          files: daemon.index.files
+            .map((f) => ({ ...toEntry(f), size: BigInt(f.size), path: f.path }))
+            .sort((a, b) => a.name.localeCompare(b.name)),
+        }),
+      search: async (req) => {
+        const query = req.query.trim()
+        if (!query) throw new ConnectError('give some text to search for', Code.InvalidArgument)
+        const { results } = await daemon.directory
+          .search(query, Math.min(500, req.limit || 50), daemon.session.token)
+          .catch(directoryFailure)
+        return create(SearchResponseSchema, {
+          results: results.map((r) => ({ ...r, size: BigInt(r.size) })),
+        })
+      },
+      listPeers: async (req) => {
+        const { peers } = await daemon.directory
+          .peers(req.state || undefined, daemon.session.token)
+          .catch(directoryFailure)
+        return create(ListPeersResponseSchema, { peers: peers.map((p) => ({ ...p, lastSeen: p.lastSeen })) })
+      },
+      get,
+      push,
+    })
+}

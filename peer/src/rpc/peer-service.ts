@@ -1,0 +1,206 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { create } from '@bufbuild/protobuf'
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect'
+import type { SharedFile, ShareIndex } from '../daemon/share-index.ts'
+import { isShareableName } from '../daemon/share-index.ts'
+import {
+  DownloadResponseSchema,
+  GetInfoResponseSchema,
+  GetManifestResponseSchema,
+  PeerService,
+  type UploadRequest,
+  UploadResponseSchema,
+} from '../gen/peerdir/v1/peer_pb.ts'
+import { hashFile } from '../transfer/manifest.ts'
+import { VERSION } from '../version.ts'
+import type { RateLimiter } from './rate-limit.ts'
+
+/** Download messages carry at most this much; big enough to amortise framing, small enough to interleave. */
+export const MESSAGE_BYTES = 512 * 1024
+
+export type PeerServiceOptions = {
+  index: ShareIndex
+  username: () => string
+  acceptUploads: boolean
+  inboxDir: string
+  maxUploadBytes: number
+  limiter?: RateLimiter
+  /** The share index saw a file change under it: rescan. */
+  onStale: () => void
+  onUploaded: (file: SharedFile) => void
+}
+
+const isSha256 = (value: string) => /^[0-9a-f]{64}$/.test(value)
+
+function sharedOrRefuse(index: ShareIndex, sha256: string): SharedFile {
+  if (!isSha256(sha256))
+    throw new ConnectError('sha256 must be 64 lower-case hex characters', Code.InvalidArgument)
+  const file = index.get(sha256)
+  if (!file) throw new ConnectError(`this peer does not share ${sha256}`, Code.NotFound)
+  return file
+}
+
+export function peerServiceRoutes(options: PeerServiceOptions) {
+  const { index } = options
+
+  /** Refuses to serve a file that changed on disk since it was hashed: its bytes no longer match. */
+  async function unchanged(file: SharedFile) {
+    try {
+      const info = await stat(file.path)
+      if (info.size === file.size && info.mtimeMs === file.mtimeMs) return
+    } catch {}
+    options.onStale()
+    throw new ConnectError(
+      `${file.name} changed or vanished on this peer; ask another source`,
+      Code.FailedPrecondition,
+    )
+  }
+
+  async function* download(req: { sha256: string; offset: bigint; length: bigint }, ctx: HandlerContext) {
+    const file = sharedOrRefuse(index, req.sha256)
+    const size = BigInt(file.size)
+    if (req.offset > size) {
+      throw new ConnectError(
+        `offset ${req.offset} is past the end of the file (${size} bytes)`,
+        Code.OutOfRange,
+      )
+    }
+    const end = req.length === 0n ? size : req.offset + req.length
+    if (end > size) {
+      throw new ConnectError(
+        `offset + length (${end}) is past the end of the file (${size} bytes)`,
+        Code.OutOfRange,
+      )
+    }
+    await unchanged(file)
+    const handle = await open(file.path, 'r')
+    try {
+      let position = Number(req.offset)
+      const stop = Number(end)
+      while (position < stop) {
+        if (ctx.signal.aborted) return
+        const length = Math.min(MESSAGE_BYTES, stop - position)
+        await options.limiter?.take(length, ctx.signal)
+        const buffer = Buffer.allocUnsafe(length)
+        const { bytesRead } = await handle.read(buffer, 0, length, position)
+        if (bytesRead !== length) {
+          options.onStale()
+          throw new ConnectError(`${file.name} shrank while being served`, Code.FailedPrecondition)
+        }
+        yield create(DownloadResponseSchema, { offset: BigInt(position), data: buffer })
+        position += length
+      }
+    } finally {
+      await handle.close()
+    }
+  }
+
+  async function upload(requests: AsyncIterable<UploadRequest>) {
+    if (!options.acceptUploads) {
+      throw new ConnectError(
+        'this peer does not accept uploads (start it with --accept-uploads)',
+        Code.PermissionDenied,
+      )
+    }
+    const iterator = requests[Symbol.asyncIterator]()
+    const first = await iterator.next()
+    if (first.done || first.value.part.case !== 'header') {
+      throw new ConnectError('an upload starts with a header {name, size, sha256}', Code.InvalidArgument)
+    }
+    const header = first.value.part.value
+    if (!isShareableName(header.name) || header.name.startsWith('.')) {
+      throw new ConnectError('the name must be a plain file name (no path, not hidden)', Code.InvalidArgument)
+    }
+    if (!isSha256(header.sha256))
+      throw new ConnectError('sha256 must be 64 lower-case hex characters', Code.InvalidArgument)
+    if (header.size > BigInt(options.maxUploadBytes)) {
+      throw new ConnectError(
+        `uploads are limited to ${options.maxUploadBytes} bytes here`,
+        Code.ResourceExhausted,
+      )
+    }
+    const expected = Number(header.size)
+    await mkdir(options.inboxDir, { recursive: true })
+    const temp = join(options.inboxDir, `.upload-${randomBytes(8).toString('hex')}.part`)
+    const handle = await open(temp, 'wx', 0o644)
+    const hash = createHash('sha256')
+    let received = 0
+    let kept = false
+    try {
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        if (next.value.part.case !== 'data') {
+          throw new ConnectError('only data may follow the header', Code.InvalidArgument)
+        }
+        const data = next.value.part.value
+        received += data.length
+        if (received > expected) {
+          throw new ConnectError(`more bytes than the header's size (${expected})`, Code.InvalidArgument)
+        }
+        hash.update(data)
+        await handle.write(data)
+      }
+      if (received !== expected) {
+        throw new ConnectError(`received ${received} bytes; the header said ${expected}`, Code.DataLoss)
+      }
+      const actual = hash.digest('hex')
+      if (actual !== header.sha256) {
+        throw new ConnectError(
+          `the bytes hash to ${actual}, not the header's ${header.sha256}`,
+          Code.DataLoss,
+        )
+      }
+      await handle.close()
+      const destination = await freeName(options.inboxDir, header.name)
+      await rename(temp, destination)
+      kept = true
+      const info = await stat(destination)
+      const manifest = await hashFile(destination)
+      options.onUploaded({ ...manifest, name: header.name, path: destination, mtimeMs: info.mtimeMs })
+      return create(UploadResponseSchema, { name: header.name, size: BigInt(received), sha256: actual })
+    } finally {
+      if (!kept) {
+        await handle.close().catch(() => {})
+        await rm(temp, { force: true })
+      }
+    }
+  }
+
+  return (router: ConnectRouter) =>
+    router.service(PeerService, {
+      getInfo: () =>
+        create(GetInfoResponseSchema, {
+          username: options.username(),
+          version: VERSION,
+          files: index.files.length,
+        }),
+      getManifest: async (req) => {
+        const file = sharedOrRefuse(index, req.sha256)
+        await unchanged(file)
+        return create(GetManifestResponseSchema, {
+          name: file.name,
+          size: BigInt(file.size),
+          sha256: file.sha256,
+          chunkSize: file.chunkSize,
+          chunkHashes: file.chunkHashes,
+        })
+      },
+      download,
+      upload,
+    })
+}
+
+/** `name`, or `name (1)`, `name (2)`… so an upload never replaces an existing file. */
+export async function freeName(dir: string, name: string): Promise<string> {
+  const dot = name.lastIndexOf('.')
+  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, '']
+  for (let n = 0; ; n++) {
+    const candidate = join(dir, n === 0 ? name : `${stem} (${n})${ext}`)
+    try {
+      await stat(candidate)
+    } catch {
+      return candidate
+    }
+  }
+}

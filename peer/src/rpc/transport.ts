@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import http2 from 'node:http2'
+import net from 'node:net'
+import type { ConnectRouter } from '@connectrpc/connect'
+import { createClient, type Interceptor } from '@connectrpc/connect'
+import { connectNodeAdapter, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
+import { ControlService } from '../gen/peerdir/v1/control_pb.ts'
+import { PeerService } from '../gen/peerdir/v1/peer_pb.ts'
+
+/**
+ * HTTP/2 flow-control windows. Node's defaults (64 KiB per stream and per connection) cap a stream at
+ * a few tens of MB/s on loopback; large windows let the sender keep the pipe full.
+ */
+export const STREAM_WINDOW = 16 * 1024 * 1024
+export const SESSION_WINDOW = 64 * 1024 * 1024
+
+export type ServerOptions = {
+  routes: (router: ConnectRouter) => void
+  interceptors: Interceptor[]
+  tls?: { certPath: string; keyPath: string }
+  maxSessions?: number
+}
+
+/**
+ * One port, three protocols: gRPC, gRPC-web and Connect, over HTTP/2 and (for the latter two) HTTP/1.1.
+ * With TLS, ALPN picks the HTTP version; in cleartext the first bytes do: an HTTP/2 connection opens
+ * with its fixed preface ("PRI * HTTP/2.0"), anything else is HTTP/1.1.
+ */
+export function createRpcServer(options: ServerOptions): net.Server {
+  const handler = connectNodeAdapter({
+    routes: options.routes,
+    interceptors: options.interceptors,
+    readMaxBytes: 8 * 1024 * 1024,
+    writeMaxBytes: 8 * 1024 * 1024,
+  })
+  const settings = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 256 }
+  const openLargeWindow = (session: http2.Http2Session) => session.setLocalWindowSize(SESSION_WINDOW)
+  if (options.tls) {
+    const secure = http2.createSecureServer(
+      {
+        allowHTTP1: true,
+        cert: readFileSync(options.tls.certPath),
+        key: readFileSync(options.tls.keyPath),
+        settings,
+      },
+      handler,
+    )
+    secure.on('session', openLargeWindow)
+    return secure
+  }
+  const h2 = http2.createServer({ settings }, handler)
+  h2.on('session', openLargeWindow)
+  const h1 = http.createServer(handler)
+  return net.createServer((socket) => {
+    socket.once('data', (head) => {
+      socket.pause()
+      socket.unshift(head)
+      const target: net.Server = head.toString('latin1', 0, 3) === 'PRI' ? h2 : h1
+      target.emit('connection', socket)
+      process.nextTick(() => socket.resume())
+    })
+    socket.on('error', () => socket.destroy())
+  })
+}
+
+/** Opens a large receive window on each session the client makes, once. */
+class TunedSessionManager extends Http2SessionManager {
+  readonly #tuned = new WeakSet<http2.ClientHttp2Session>()
+
+  override async request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, 'signal'>,
+  ): Promise<http2.ClientHttp2Stream> {
+    const stream = await super.request(method, path, headers, options)
+    const session = stream.session as http2.ClientHttp2Session | undefined
+    if (session && !this.#tuned.has(session)) {
+      this.#tuned.add(session)
+      session.setLocalWindowSize(SESSION_WINDOW)
+    }
+    return stream
+  }
+}
+
+export function grpcTransport(baseUrl: string) {
+  return createGrpcTransport({
+    baseUrl,
+    sessionManager: new TunedSessionManager(
+      baseUrl,
+      { pingIntervalMs: 15_000, pingTimeoutMs: 10_000, idleConnectionTimeoutMs: 60_000 },
+      { settings: { initialWindowSize: STREAM_WINDOW } },
+    ),
+    readMaxBytes: 8 * 1024 * 1024,
+    writeMaxBytes: 8 * 1024 * 1024,
+  })
+}
+
+export const peerClient = (baseUrl: string) => createClient(PeerService, grpcTransport(baseUrl))
+export const controlClient = (baseUrl: string) => createClient(ControlService, grpcTransport(baseUrl))

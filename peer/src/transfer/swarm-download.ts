@@ -1,0 +1,376 @@
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Code, ConnectError } from '@connectrpc/connect'
+import { peerClient } from '../rpc/transport.ts'
+import { chunkCount, chunkLength, manifestHash, verifyChunk } from './manifest.ts'
+import { ResumeRecord } from './resume-record.ts'
+
+export type Source = { username: string; url: string }
+export type Target = { name: string; size: number; sha256: string; chunkSize: number; manifest: string }
+
+export type SourceReport = { username: string; url: string; bytes: number; dropped: string }
+export type Progress = {
+  doneBytes: number
+  resumedBytes: number
+  activeSources: number
+  sources: SourceReport[]
+}
+export type Finished = Progress & { path: string; seconds: number; chunkHashes: Buffer[] }
+
+/** Exit code 3 territory: nobody live can serve what is still missing. */
+export class NoSourcesError extends Error {
+  override readonly name = 'NoSourcesError'
+}
+
+type Options = {
+  target: Target
+  outDir: string
+  /** The caller's directory token, presented to every source. */
+  token: () => string | undefined
+  /** Asks the directory again for live sources (when the known ones run out). */
+  findSources: () => Promise<Source[]>
+  initialSources: Source[]
+  onProgress?: (progress: Progress) => void
+  signal?: AbortSignal
+  /** Requests in flight per source; more keeps a fast link busy. */
+  perSource?: number
+  /** A chunk request that makes no progress for this long drops its source. */
+  stallMs?: number
+}
+
+type SourceState = SourceReport & {
+  client: ReturnType<typeof peerClient>
+  inFlight: number
+  /** Chunks this source is fetching now (endgame never asks one source twice for a chunk). */
+  fetching: Set<number>
+  alive: boolean
+}
+
+const tempNames = (outDir: string, target: Target) => {
+  const base = join(outDir, `.${target.name}.${target.sha256.slice(0, 12)}.part`)
+  return { temp: base, record: `${base}.json` }
+}
+
+/**
+ * Fetches one content from every live source at once. Chunks are handed out to sources as they free
+ * up (so faster sources get more), several in flight per source; the last chunks go to more than one
+ * source (endgame). Every chunk is checked against the manifest before it is written, the manifest
+ * against the directory's hash, and the whole file against its sha256 before it is renamed into place.
+ * An interrupted download keeps its verified chunks (a .part file and a record) for the next attempt.
+ */
+export async function swarmDownload(options: Options): Promise<Finished> {
+  const { target, outDir } = options
+  const started = performance.now()
+  const chunks = chunkCount(target.size, target.chunkSize)
+  const perSource = options.perSource ?? 4
+  const stallMs = options.stallMs ?? 20_000
+  await mkdir(outDir, { recursive: true })
+  const { temp, record: recordPath } = tempNames(outDir, target)
+  const meta = { sha256: target.sha256, size: target.size, chunkSize: target.chunkSize, chunks }
+
+  const saved = (await exists(temp)) ? await ResumeRecord.load(recordPath, meta) : undefined
+  const handle = await open(temp, saved ? 'r+' : 'w+')
+  const record = saved ?? new ResumeRecord(recordPath, meta)
+  if (!saved) {
+    await handle.truncate(target.size)
+    await record.save()
+  }
+  const resumedBytes = Array.from({ length: chunks }, (_, i) => i)
+    .filter((i) => record.has(i))
+    .reduce((sum, i) => sum + chunkLength(i, target.size, target.chunkSize), 0)
+
+  const sources = new Map<string, SourceState>()
+  const dropped = new Map<string, SourceState>()
+  const addSources = (list: Source[]) => {
+    for (const source of list) {
+      if (sources.has(source.url) || dropped.has(source.url)) continue
+      sources.set(source.url, {
+        ...source,
+        bytes: 0,
+        dropped: '',
+        client: peerClient(source.url),
+        inFlight: 0,
+        fetching: new Set(),
+        alive: true,
+      })
+    }
+  }
+  addSources(options.initialSources)
+
+  const headers = () => {
+    const token = options.token()
+    return token ? { authorization: `Bearer ${token}` } : undefined
+  }
+  const drop = (source: SourceState, why: string) => {
+    if (!source.alive) return
+    source.alive = false
+    source.dropped = why
+    sources.delete(source.url)
+    dropped.set(source.url, source)
+  }
+
+  let doneBytes = resumedBytes
+  const progress = (): Progress => ({
+    doneBytes,
+    resumedBytes,
+    activeSources: sources.size,
+    sources: [...sources.values(), ...dropped.values()].map(({ username, url, bytes, dropped: why }) => ({
+      username,
+      url,
+      bytes,
+      dropped: why,
+    })),
+  })
+
+  try {
+    const chunkHashes = await fetchManifest()
+    await runScheduler(chunkHashes)
+    await handle.datasync()
+    await record.save()
+    await verifyWholeFile()
+    await handle.close()
+    const destination = await destinationFor()
+    await rename(temp, destination)
+    await record.remove()
+    return { ...progress(), path: destination, seconds: (performance.now() - started) / 1000, chunkHashes }
+  } catch (err) {
+    await handle.datasync().catch(() => {})
+    await record.save().catch(() => {})
+    await handle.close().catch(() => {})
+    throw err
+  }
+
+  /** The chunk hashes, from the first source whose manifest matches the directory's manifest hash. */
+  async function fetchManifest(): Promise<Buffer[]> {
+    for (;;) {
+      for (const source of [...sources.values()]) {
+        try {
+          const m = await source.client.getManifest(
+            { sha256: target.sha256 },
+            { headers: headers(), timeoutMs: stallMs, signal: options.signal },
+          )
+          const hashes = m.chunkHashes.map((h) => Buffer.from(h))
+          if (
+            Number(m.size) !== target.size ||
+            m.chunkSize !== target.chunkSize ||
+            hashes.length !== chunks ||
+            manifestHash(hashes) !== target.manifest
+          ) {
+            drop(source, 'sent a manifest that does not match the directory’s')
+            continue
+          }
+          return hashes
+        } catch (err) {
+          if (options.signal?.aborted) throw err
+          drop(source, describe(err))
+        }
+      }
+      if (!(await refillSources())) throw new NoSourcesError(noSourcesMessage())
+    }
+  }
+
+  async function refillSources(): Promise<boolean> {
+    try {
+      addSources(await options.findSources())
+    } catch {
+      // the directory is unreachable: only the sources we still have can help
+    }
+    return sources.size > 0
+  }
+
+  function noSourcesMessage() {
+    const missing = chunks - record.doneCount
+    const why = [...dropped.values()].map((s) => `${s.username}: ${s.dropped}`).join('; ')
+    return `no live source can serve ${target.name} (${missing} of ${chunks} chunks missing, kept for resume)${why ? ` — ${why}` : ''}`
+  }
+
+  async function runScheduler(chunkHashes: Buffer[]) {
+    const queue: number[] = []
+    for (let i = 0; i < chunks; i++) if (!record.has(i)) queue.push(i)
+    const inFlight = new Map<number, number>() // chunk -> how many requests for it
+    let lastSave = performance.now()
+    let failure: unknown
+    let refilling = false
+
+    await new Promise<void>((resolve, reject) => {
+      let settled = false
+      const finish = (err?: unknown) => {
+        if (settled) return
+        settled = true
+        if (err) reject(err)
+        else resolve()
+      }
+      const onAbort = () => finish(options.signal?.reason ?? new Error('download cancelled'))
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+
+      const pump = () => {
+        if (settled) return
+        if (record.complete) return finish()
+        if (failure) return finish(failure)
+        for (const source of [...sources.values()]) {
+          while (source.alive && source.inFlight < perSource) {
+            const next = nextChunk(source)
+            if (next === undefined) break
+            void fetchChunk(source, next)
+          }
+        }
+        const busy = [...sources.values()].some((s) => s.inFlight > 0)
+        if (!busy && !record.complete && !refilling) {
+          // Everyone we knew is gone: ask the directory once more before giving up.
+          refilling = true
+          void refillSources().then((found) => {
+            refilling = false
+            if (!found) finish(new NoSourcesError(noSourcesMessage()))
+            else pump()
+          })
+        }
+      }
+
+      /** The next missing chunk nobody is fetching, or in endgame one that only one source is fetching. */
+      const nextChunk = (source: SourceState): number | undefined => {
+        while (queue.length > 0) {
+          const index = queue.shift() as number
+          if (!record.has(index)) return index
+        }
+        if (sources.size < 2) return undefined
+        for (const [index, count] of inFlight) {
+          if (count === 1 && !record.has(index) && !source.fetching.has(index)) return index
+        }
+        return undefined
+      }
+
+      const fetchChunk = async (source: SourceState, index: number) => {
+        source.inFlight++
+        source.fetching.add(index)
+        inFlight.set(index, (inFlight.get(index) ?? 0) + 1)
+        const length = chunkLength(index, target.size, target.chunkSize)
+        const offset = index * target.chunkSize
+        try {
+          const data = await readChunk(source, offset, length)
+          if (record.has(index)) return // an endgame twin won
+          if (!verifyChunk(data, chunkHashes[index] as Buffer)) {
+            drop(source, `sent chunk ${index} with the wrong hash (lying or corrupt peer)`)
+            queue.unshift(index)
+            return
+          }
+          try {
+            await handle.write(data, 0, length, offset)
+          } catch (err) {
+            throw new LocalWriteError(`cannot write ${temp}: ${err instanceof Error ? err.message : err}`)
+          }
+          if (record.has(index)) return
+          record.mark(index)
+          source.bytes += length
+          doneBytes += length
+          options.onProgress?.(progress())
+          if (performance.now() - lastSave > 1000) {
+            lastSave = performance.now()
+            await handle.datasync()
+            await record.save()
+          }
+        } catch (err) {
+          if (options.signal?.aborted) return
+          if (err instanceof LocalWriteError) {
+            // The disk, not the source, failed (full, read-only): stop, keep what is verified.
+            failure = err
+            if (!record.has(index)) queue.unshift(index)
+            return
+          }
+          drop(source, describe(err))
+          if (!record.has(index)) queue.unshift(index)
+        } finally {
+          source.inFlight--
+          source.fetching.delete(index)
+          const left = (inFlight.get(index) ?? 1) - 1
+          if (left <= 0) inFlight.delete(index)
+          else inFlight.set(index, left)
+          pump()
+        }
+      }
+
+      pump()
+    })
+  }
+
+  /** One chunk into one buffer; a request that stalls past stallMs is abandoned. */
+  async function readChunk(source: SourceState, offset: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length)
+    let filled = 0
+    const stall = new AbortController()
+    let timer = setTimeout(() => stall.abort(), stallMs)
+    const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal
+    try {
+      for await (const part of source.client.download(
+        { sha256: target.sha256, offset: BigInt(offset), length: BigInt(length) },
+        { headers: headers(), signal },
+      )) {
+        const at = Number(part.offset) - offset
+        if (at !== filled || filled + part.data.length > length) {
+          throw new ConnectError('sent bytes out of order', Code.DataLoss)
+        }
+        buffer.set(part.data, filled)
+        filled += part.data.length
+        clearTimeout(timer)
+        timer = setTimeout(() => stall.abort(), stallMs)
+      }
+    } catch (err) {
+      if (stall.signal.aborted && !options.signal?.aborted) throw new Error(`stalled for ${stallMs / 1000} s`)
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+    if (filled !== length) throw new ConnectError(`sent ${filled} of ${length} bytes`, Code.DataLoss)
+    return buffer
+  }
+
+  async function verifyWholeFile() {
+    const hash = createHash('sha256')
+    for await (const data of createReadStream(temp, { highWaterMark: 4 * 1024 * 1024 }))
+      hash.update(data as Buffer)
+    const actual = hash.digest('hex')
+    if (actual !== target.sha256) {
+      // Every chunk matched a manifest that matched the directory, yet the whole does not: the
+      // published manifest itself was false. Nothing here is trustworthy; start over next time.
+      await rm(temp, { force: true })
+      await record.remove()
+      throw new ConnectError(
+        `the assembled file hashes to ${actual}, not ${target.sha256}; discarded`,
+        Code.DataLoss,
+      )
+    }
+  }
+
+  async function destinationFor(): Promise<string> {
+    const plain = join(outDir, target.name)
+    if (!(await exists(plain))) return plain
+    const dot = target.name.lastIndexOf('.')
+    const [stem, ext] = dot > 0 ? [target.name.slice(0, dot), target.name.slice(dot)] : [target.name, '']
+    for (let n = 1; ; n++) {
+      const candidate = join(outDir, `${stem} (${n})${ext}`)
+      if (!(await exists(candidate))) return candidate
+    }
+  }
+}
+
+class LocalWriteError extends Error {}
+
+function describe(err: unknown): string {
+  if (err instanceof ConnectError) {
+    if (err.code === Code.Unavailable) return 'unreachable or went away'
+    if (err.code === Code.Unauthenticated) return `refused our token (${err.rawMessage})`
+    if (err.code === Code.NotFound) return 'no longer has the file'
+    return `${Code[err.code]}: ${err.rawMessage}`
+  }
+  return err instanceof Error ? err.message : String(err)
+}
+
+async function exists(path: string) {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
+}
