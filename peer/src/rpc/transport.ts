@@ -31,6 +31,8 @@ export function createRpcServer(options: ServerOptions): net.Server {
   const handler = connectNodeAdapter({
     routes: options.routes,
     interceptors: options.interceptors,
+    // File bytes are mostly incompressible; gzip would cost a core and gain nothing.
+    acceptCompression: [],
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,
   })
@@ -94,6 +96,7 @@ export function grpcTransport(baseUrl: string) {
     ),
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,
+    acceptCompression: [],
   })
 }
 
