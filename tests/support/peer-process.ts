@@ -1,0 +1,131 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { nodeBin, repoRoot } from './directory-process.ts'
+import { freePort } from './free-port.ts'
+
+export const peerBin = join(repoRoot, 'peer/bin/peer.js')
+
+export type PeerProcess = {
+  name: string
+  port: number
+  dir: string
+  url: string
+  child: ChildProcess
+  output: () => string
+  /** Runs `peer <args> --port <this port>` against this daemon. */
+  cli: (args: string[], options?: { env?: Record<string, string> }) => Promise<CliResult>
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+  waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<void>
+}
+
+export type CliResult = { code: number | null; stdout: string; stderr: string }
+
+/** One state root for a test file, so daemons and CLIs of that test find each other and nothing else. */
+export const testStateRoot = () => mkdtempSync(join(tmpdir(), 'peerdir-state-'))
+
+export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(nodeBin, [peerBin, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk
+    })
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk
+    })
+    child.on('exit', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** Starts `peer start` as a real process and waits until it has published its index. */
+export async function startPeer(options: {
+  name: string
+  directoryUrl: string
+  stateRoot: string
+  dir?: string
+  port?: number
+  args?: string[]
+  env?: Record<string, string>
+  waitForPublish?: boolean
+}): Promise<PeerProcess> {
+  const port = options.port ?? (await freePort())
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), `peerdir-${options.name}-`))
+  mkdirSync(dir, { recursive: true })
+  const env = {
+    PEERDIR_STATE_DIR: options.stateRoot,
+    PEER_PASSWORD: `password-of-${options.name}`,
+    ...options.env,
+  }
+  const child = spawn(
+    nodeBin,
+    [
+      peerBin,
+      'start',
+      '--name',
+      options.name,
+      '--port',
+      String(port),
+      '--dir',
+      dir,
+      '--directory',
+      options.directoryUrl,
+      ...(options.args ?? []),
+    ],
+    { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  let output = ''
+  child.stdout?.on('data', (chunk) => {
+    output += chunk
+  })
+  child.stderr?.on('data', (chunk) => {
+    output += chunk
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const waitFor = async (pattern: RegExp, timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs
+    while (!pattern.test(output)) {
+      if (child.exitCode !== null)
+        throw new Error(`peer ${options.name} exited (${child.exitCode}):\n${output}`)
+      if (Date.now() > deadline)
+        throw new Error(`peer ${options.name}: no ${pattern} in ${timeoutMs} ms:\n${output}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  if (options.waitForPublish ?? true) await waitFor(/published \d+ files/)
+  else await waitFor(/serving peers on/)
+  return {
+    name: options.name,
+    port,
+    dir,
+    url: `http://127.0.0.1:${port}`,
+    child,
+    output: () => output,
+    cli: (args, cliOptions) => runCli([...args, '--port', String(port)], { ...env, ...cliOptions?.env }),
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+    waitFor,
+  }
+}
+
+export async function until<T>(
+  probe: () => Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 30_000,
+) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
