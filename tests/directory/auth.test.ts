@@ -187,3 +187,15 @@ describe('tokens', () => {
     expect(response.status).toBe(200)
   })
 })
+
+describe('GET /v1/session', () => {
+  it('says whether a token’s session is open, so peers can refuse revoked callers', async () => {
+    const token = await login(directory, 'alice')
+    const open = await directory.request('/v1/session', { token })
+    expect(await open.json()).toEqual({ username: 'alice', open: true })
+    await directory.request('/v1/logout', { method: 'POST', token })
+    const closed = await directory.request('/v1/session', { token })
+    expect(closed.status).toBe(401)
+    expect((await closed.json()).error.code).toBe('session_revoked')
+  })
+})

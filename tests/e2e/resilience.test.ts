@@ -29,11 +29,21 @@ describe('peers and directory dying and coming back', () => {
     expect(await sourcesOf(directory, 'big-archive')).toEqual(['dave'])
 
     await dave.stop('SIGKILL')
-    await until(async () => (await sourcesOf(directory, 'big-archive')).length === 0, 'the lease to expire', 15_000)
+    await until(
+      async () => (await sourcesOf(directory, 'big-archive')).length === 0,
+      'the lease to expire',
+      15_000,
+    )
     const peers = (await (await fetch(`${directory.url}/v1/peers`)).json()) as { peers: { state: string }[] }
     expect(peers.peers[0]?.state).toBe('down')
 
-    dave = await startPeer({ name: 'dave', directoryUrl: directory.url, stateRoot, dir: dave.dir, port: dave.port })
+    dave = await startPeer({
+      name: 'dave',
+      directoryUrl: directory.url,
+      stateRoot,
+      dir: dave.dir,
+      port: dave.port,
+    })
     running.push(dave)
     expect(dave.output()).toMatch(/1 files \(0 hashed, the rest from cache\)/)
     expect(await sourcesOf(directory, 'big-archive')).toEqual(['dave'])
@@ -50,15 +60,26 @@ describe('peers and directory dying and coming back', () => {
 
     // Same database: the peer's token still verifies and its heartbeats resume.
     await directory.stop('SIGTERM')
-    directory = await startDirectoryProcess({ port: directory.port, dbUrl: directory.dbUrl, env: { LEASE_SECONDS: '2' } })
+    directory = await startDirectoryProcess({
+      port: directory.port,
+      dbUrl: directory.dbUrl,
+      env: { LEASE_SECONDS: '2' },
+    })
     running.push(directory)
-    await until(async () => (await sourcesOf(directory, 'survivor')).includes('erin'), 'erin back after restart')
+    await until(
+      async () => (await sourcesOf(directory, 'survivor')).includes('erin'),
+      'erin back after restart',
+    )
 
     // A new, empty database: the old token is refused, so the peer logs in again and republishes.
     await directory.stop('SIGKILL')
     directory = await startDirectoryProcess({ port: directory.port, env: { LEASE_SECONDS: '2' } })
     running.push(directory)
-    await until(async () => (await sourcesOf(directory, 'survivor')).includes('erin'), 'erin republished', 30_000)
+    await until(
+      async () => (await sourcesOf(directory, 'survivor')).includes('erin'),
+      'erin republished',
+      30_000,
+    )
     expect(erin.output()).toMatch(/logging in again/)
     expect(erin.child.exitCode).toBeNull()
   })

@@ -56,6 +56,20 @@ const heartbeat = createRoute({
   responses: { 200: json(TokenGrant, 'Lease renewed'), 401: errors[401], 503: errors[503] },
 })
 
+const session = createRoute({
+  method: 'get',
+  path: '/session',
+  tags: ['auth'],
+  summary: 'Whether a token’s session is still open (peers ask this to refuse revoked callers)',
+  security: bearer,
+  middleware: [requireAuth()] as const,
+  responses: {
+    200: json(z.object({ username: z.string(), open: z.literal(true) }), 'The session is open'),
+    401: errors[401],
+    503: errors[503],
+  },
+})
+
 export const auth = createRouter()
   .openapi(login, async (c) => {
     const { username, password, url } = c.req.valid('json')
@@ -111,6 +125,7 @@ export const auth = createRouter()
     if (!peer) throw new Error('peer vanished during logout')
     return c.json({ peer: toPeer(peer, now()) }, 200)
   })
+  .openapi(session, (c) => c.json({ username: c.var.auth.username, open: true as const }, 200))
   .openapi(heartbeat, async (c) => {
     const { db, settings, now } = c.var.deps
     const { sessionId, peerId, username } = c.var.auth

@@ -8,9 +8,18 @@ export const callerKey = createContextKey<string>('', { description: 'calling pe
 
 const bearer = (header: string | null) => /^Bearer\s+(\S{1,8192})$/i.exec(header ?? '')?.[1]
 
+/** How long a caller's session is trusted before the directory is asked again: the revocation delay. */
+export const SESSION_CHECK_SECONDS = 10
+
+/** How long a caller's session is trusted before the directory is asked again: the revocation delay. */
+export const SESSION_CHECK_SECONDS = 10
+
 /**
  * PeerService callers must present a token the directory signed (checked against its JWKS, which is
- * cached and refetched when an unknown key id appears), unless the daemon runs with --open.
+ * cached and refetched when an unknown key id appears), unless the daemon runs with --open. A logged-out
+ * session's token is refused within SESSION_CHECK_SECONDS: the directory is asked whether the session is
+ * open (answers cached that long). If the directory cannot be reached the signature alone decides, so
+ * transfers go on while it is down.
  */
 export function peerAuth(options: {
   directoryUrl: string
@@ -20,6 +29,28 @@ export function peerAuth(options: {
     cooldownDuration: 30_000,
     cacheMaxAge: 10 * 60_000,
   })
+  const checked = new Map<string, { open: boolean; until: number }>()
+
+  async function sessionOpen(token: string): Promise<boolean> {
+    const now = Date.now()
+    const cached = checked.get(token)
+    if (cached && cached.until > now) return cached.open
+    let open = true
+    try {
+      const response = await fetch(new URL('/v1/session', options.directoryUrl), {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(5000),
+      })
+      await response.arrayBuffer()
+      open = response.status !== 401
+    } catch {
+      // directory unreachable: the signature already proved the token; do not stall transfers
+    }
+    if (checked.size > 10_000) checked.clear()
+    checked.set(token, { open, until: now + SESSION_CHECK_SECONDS * 1000 })
+    return open
+  }
+
   return async (header) => {
     const token = bearer(header)
     if (!token) {
@@ -29,15 +60,23 @@ export function peerAuth(options: {
         Code.Unauthenticated,
       )
     }
+    let username: string
     try {
       const { payload } = await jwtVerify(token, jwks, { issuer: 'peerdir-directory', algorithms: ['EdDSA'] })
-      return typeof payload.sub === 'string' ? payload.sub : ''
+      username = typeof payload.sub === 'string' ? payload.sub : ''
     } catch (err) {
       if (options.open) return ''
       const why =
         err instanceof Error && /expired/i.test(err.message) ? 'has expired' : 'is not valid for this network'
       throw new ConnectError(`the token ${why}; log in to the directory again`, Code.Unauthenticated)
     }
+    if (!options.open && !(await sessionOpen(token))) {
+      throw new ConnectError(
+        'the token’s session was logged out; log in to the directory again',
+        Code.Unauthenticated,
+      )
+    }
+    return username
   }
 }
 
