@@ -11,9 +11,6 @@ const bearer = (header: string | null) => /^Bearer\s+(\S{1,8192})$/i.exec(header
 /** How long a caller's session is trusted before the directory is asked again: the revocation delay. */
 export const SESSION_CHECK_SECONDS = 10
 
-/** How long a caller's session is trusted before the directory is asked again: the revocation delay. */
-export const SESSION_CHECK_SECONDS = 10
-
 /**
  * PeerService callers must present a token the directory signed (checked against its JWKS, which is
  * cached and refetched when an unknown key id appears), unless the daemon runs with --open. A logged-out
