@@ -1,0 +1,195 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { create } from '@bufbuild/protobuf'
+import { Code, ConnectError, createClient } from '@connectrpc/connect'
+import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  PeerService,
+  UploadHeaderSchema,
+  UploadRequestSchema,
+} from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
+import { peerClient } from '../../peer/src/rpc/transport.ts'
+import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
+import { type PeerProcess, startPeer, testStateRoot } from '../support/peer-process.ts'
+
+let directory: DirectoryProcess
+let alice: PeerProcess
+let bob: PeerProcess
+const content = randomBytes(3 * 1024 * 1024 + 7)
+const contentSha = createHash('sha256').update(content).digest('hex')
+
+const tokenFor = async (username: string) => {
+  const response = await fetch(`${directory.url}/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password: 'caller password', url: 'http://127.0.0.1:9' }),
+  })
+  return ((await response.json()) as { token: string }).token
+}
+const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
+
+async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
+  try {
+    await call
+    return 'ok'
+  } catch (err) {
+    return ConnectError.from(err).code
+  }
+}
+
+async function drain<T>(stream: AsyncIterable<T>) {
+  const parts: T[] = []
+  for await (const part of stream) parts.push(part)
+  return parts
+}
+
+beforeAll(async () => {
+  const stateRoot = testStateRoot()
+  directory = await startDirectoryProcess({ env: { TOKEN_TTL_SECONDS: '3', LEASE_SECONDS: '3' } })
+  alice = await startPeer({ name: 'alice', directoryUrl: directory.url, stateRoot })
+  writeFileSync(join(alice.dir, 'data.bin'), content)
+  await alice.waitFor(/published changes: \+1/)
+  bob = await startPeer({
+    name: 'bob',
+    directoryUrl: directory.url,
+    stateRoot,
+    args: ['--accept-uploads', '--max-upload-size', '1M'],
+  })
+}, 60_000)
+afterAll(async () => {
+  await Promise.all([alice?.stop('SIGKILL'), bob?.stop('SIGKILL'), directory?.stop('SIGKILL')])
+})
+
+describe('PeerService refusals', () => {
+  it('serves a caller with a valid directory token', async () => {
+    const token = await tokenFor('caller')
+    const client = peerClient(alice.url)
+    const manifest = await client.getManifest({ sha256: contentSha }, auth(token))
+    expect(Number(manifest.size)).toBe(content.length)
+    expect(manifest.chunkHashes).toHaveLength(4)
+    const parts = await drain(
+      client.download({ sha256: contentSha, offset: 10n, length: 1000n }, auth(token)),
+    )
+    expect(Buffer.concat(parts.map((p) => p.data))).toEqual(content.subarray(10, 1010))
+  })
+
+  it('refuses calls without a token, with a forged, an expired or a logged-out token', async () => {
+    const client = peerClient(alice.url)
+    expect(await codeOf(client.getInfo({}))).toBe(Code.Unauthenticated)
+    expect(await codeOf(client.getInfo({}, auth('not.a.jwt')))).toBe(Code.Unauthenticated)
+    const revoked = await tokenFor('leaver')
+    await fetch(`${directory.url}/v1/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${revoked}` },
+    })
+    expect(await codeOf(client.getInfo({}, auth(revoked)))).toBe(Code.Unauthenticated)
+    const expiring = await tokenFor('sleeper')
+    expect(await codeOf(client.getInfo({}, auth(expiring)))).toBe('ok')
+    await new Promise((r) => setTimeout(r, 4000))
+    expect(await codeOf(client.getInfo({}, auth(expiring)))).toBe(Code.Unauthenticated)
+  })
+
+  it('refuses content it does not share, bad hashes, and ranges outside the file', async () => {
+    const token = await tokenFor('caller')
+    const client = peerClient(alice.url)
+    expect(await codeOf(client.getManifest({ sha256: 'f'.repeat(64) }, auth(token)))).toBe(Code.NotFound)
+    expect(await codeOf(client.getManifest({ sha256: '../../etc/passwd' }, auth(token)))).toBe(
+      Code.InvalidArgument,
+    )
+    const size = BigInt(content.length)
+    expect(
+      await codeOf(
+        drain(client.download({ sha256: contentSha, offset: size + 1n, length: 0n }, auth(token))),
+      ),
+    ).toBe(Code.OutOfRange)
+    expect(
+      await codeOf(
+        drain(client.download({ sha256: contentSha, offset: size - 5n, length: 10n }, auth(token))),
+      ),
+    ).toBe(Code.OutOfRange)
+    expect(
+      await codeOf(drain(client.download({ sha256: 'a'.repeat(64), offset: 0n, length: 1n }, auth(token)))),
+    ).toBe(Code.NotFound)
+  })
+
+  it('answers GetInfo over gRPC, gRPC-web and Connect on one port, HTTP/2 and HTTP/1.1', async () => {
+    const token = await tokenFor('caller')
+    const transports = [
+      createConnectTransport({ baseUrl: alice.url, httpVersion: '2' }),
+      createConnectTransport({ baseUrl: alice.url, httpVersion: '1.1' }),
+      createGrpcWebTransport({ baseUrl: alice.url, httpVersion: '2' }),
+      createGrpcWebTransport({ baseUrl: alice.url, httpVersion: '1.1' }),
+    ]
+    for (const transport of transports) {
+      const info = await createClient(PeerService, transport).getInfo({}, auth(token))
+      expect(info).toMatchObject({ username: 'alice', files: 1 })
+    }
+    expect(await peerClient(alice.url).getInfo({}, auth(token))).toMatchObject({ username: 'alice' })
+  })
+})
+
+describe('uploads', () => {
+  const upload = (
+    url: string,
+    token: string,
+    header: { name: string; size: number; sha256: string },
+    data: Buffer[],
+  ) => {
+    async function* parts() {
+      yield create(UploadRequestSchema, {
+        part: { case: 'header', value: create(UploadHeaderSchema, { ...header, size: BigInt(header.size) }) },
+      })
+      for (const chunk of data) yield create(UploadRequestSchema, { part: { case: 'data', value: chunk } })
+    }
+    return peerClient(url).upload(parts(), auth(token))
+  }
+  const small = Buffer.from('a small gift\n')
+  const smallSha = createHash('sha256').update(small).digest('hex')
+  const inbox = () => (existsSync(join(bob.dir, 'inbox')) ? readdirSync(join(bob.dir, 'inbox')) : [])
+
+  it('is refused by a peer without --accept-uploads', async () => {
+    const token = await tokenFor('caller')
+    const code = await codeOf(
+      upload(alice.url, token, { name: 'x.txt', size: small.length, sha256: smallSha }, [small]),
+    )
+    expect(code).toBe(Code.PermissionDenied)
+    expect(existsSync(join(alice.dir, 'inbox'))).toBe(false)
+  })
+
+  it('refuses bytes that do not match the header, path names and oversize, keeping nothing', async () => {
+    const token = await tokenFor('caller')
+    const wrong = await codeOf(
+      upload(bob.url, token, { name: 'x.txt', size: small.length, sha256: 'b'.repeat(64) }, [small]),
+    )
+    expect(wrong).toBe(Code.DataLoss)
+    for (const name of ['../x', '/etc/x', '..', 'a/b', '.hidden']) {
+      const code = await codeOf(
+        upload(bob.url, token, { name, size: small.length, sha256: smallSha }, [small]),
+      )
+      expect(code, name).toBe(Code.InvalidArgument)
+    }
+    const big = await codeOf(
+      upload(bob.url, token, { name: 'big.bin', size: 2 * 1024 * 1024, sha256: smallSha }, []),
+    )
+    expect(big).toBe(Code.ResourceExhausted)
+    const short = await codeOf(
+      upload(bob.url, token, { name: 'short.txt', size: 100, sha256: smallSha }, [small]),
+    )
+    expect(short).toBe(Code.DataLoss)
+    expect(inbox()).toEqual([])
+    expect(existsSync(join(bob.dir, '..', 'x'))).toBe(false)
+  })
+
+  it('keeps a verified upload in the inbox and shares it', async () => {
+    const token = await tokenFor('caller')
+    const answer = await upload(bob.url, token, { name: 'gift.txt', size: small.length, sha256: smallSha }, [
+      small,
+    ])
+    expect(answer.sha256).toBe(smallSha)
+    expect(inbox()).toEqual(['gift.txt'])
+    const files = JSON.parse((await bob.cli(['files', '--json'])).stdout)
+    expect(files.files.map((f: { name: string }) => f.name)).toContain('gift.txt')
+  })
+})
