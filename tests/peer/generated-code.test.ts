@@ -40,6 +40,7 @@ describe('protobuf contract', () => {
     const fresh = filesUnder(join(scratch, 'peer/src/gen'))
     const committed = filesUnder(join(repoRoot, 'peer/src/gen'))
     expect([...committed.keys()].sort()).toEqual([...fresh.keys()].sort())
-    for (const [path, text] of fresh) expect(committed.get(path), `${path} is stale: run npx buf generate`).toBe(text)
+    for (const [path, text] of fresh)
+      expect(committed.get(path), `${path} is stale: run npx buf generate`).toBe(text)
   })
 })

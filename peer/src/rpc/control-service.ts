@@ -122,9 +122,15 @@ export function controlServiceRoutes(daemon: Daemon) {
       }
     }
     const token = daemon.session.token
-    const answer = await peerClient(target.url).upload(parts(), {
-      headers: token ? { authorization: `Bearer ${token}` } : undefined,
-    })
+    const answer = await peerClient(target.url)
+      .upload(parts(), { headers: token ? { authorization: `Bearer ${token}` } : undefined })
+      .catch((err: unknown) => {
+        const refusal = ConnectError.from(err)
+        throw new ConnectError(
+          `${target.username} refused the upload: ${refusal.rawMessage}`,
+          Code.FailedPrecondition,
+        )
+      })
     return create(PushResponseSchema, { name: answer.name, size: answer.size, sha256: answer.sha256 })
   }
 

@@ -1,0 +1,102 @@
+import { execFileSync } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  type DirectoryProcess,
+  nodeBin,
+  repoRoot,
+  startDirectoryProcess,
+} from '../support/directory-process.ts'
+import { type PeerProcess, peerBin, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+
+let directory: DirectoryProcess
+let alice: PeerProcess
+let bob: PeerProcess
+let stateRoot: string
+const content = randomBytes(2 * 1024 * 1024 + 99)
+
+const hasTmux = (() => {
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'pipe' })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+beforeAll(async () => {
+  stateRoot = testStateRoot()
+  directory = await startDirectoryProcess()
+  alice = await startPeer({ name: 'alice', directoryUrl: directory.url, stateRoot })
+  writeFileSync(join(alice.dir, 'menu song.ogg'), content)
+  await alice.waitFor(/published changes: \+1/)
+  bob = await startPeer({ name: 'bob', directoryUrl: directory.url, stateRoot, args: ['--accept-uploads'] })
+}, 60_000)
+afterAll(async () => {
+  await Promise.all([alice?.stop('SIGKILL'), bob?.stop('SIGKILL'), directory?.stop('SIGKILL')])
+})
+
+describe('peer menu in a real terminal (tmux)', () => {
+  it.skipIf(!hasTmux && process.env.CI !== 'true')(
+    'logs out and in, indexes, searches and downloads',
+    async () => {
+      const session = `peerdir-menu-${process.pid}`
+      const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' })
+      const screen = () => tmux('capture-pane', '-p', '-t', session, '-S', '-200')
+      const waitFor = (text: string | RegExp) =>
+        until(
+          async () => (typeof text === 'string' ? screen().includes(text) : text.test(screen())),
+          `"${text}" on screen`,
+        )
+      const type = async (keys: string, after: string | RegExp) => {
+        tmux('send-keys', '-t', session, keys, 'Enter')
+        await waitFor(after)
+      }
+      tmux(
+        'new-session',
+        '-d',
+        '-s',
+        session,
+        '-x',
+        '160',
+        '-y',
+        '50',
+        `cd ${repoRoot} && PEERDIR_STATE_DIR=${stateRoot} ${nodeBin} ${peerBin} menu --port ${bob.port}; sleep 30`,
+      )
+      try {
+        await waitFor('4) Search files')
+        await type('2', 'Logged out.')
+        await type('1', 'Logged in.')
+        await type('3', /Indexed 0 files/)
+        tmux('send-keys', '-t', session, '4', 'Enter')
+        await waitFor('Search for:')
+        await type('menu song', 'Download which #')
+        await type('1', /Saved menu song\.ogg to .* \(verified\)\./)
+        tmux('send-keys', '-t', session, '0', 'Enter')
+      } finally {
+        tmux('kill-session', '-t', session)
+      }
+      const saved = readFileSync(join(bob.dir, 'menu song.ogg'))
+      expect(createHash('sha256').update(saved).digest('hex')).toBe(
+        createHash('sha256').update(content).digest('hex'),
+      )
+    },
+  )
+})
+
+describe('peer push', () => {
+  it('uploads a file to a peer that accepts uploads; refused by one that does not', async () => {
+    const file = join(alice.dir, 'for-bob.txt')
+    writeFileSync(file, 'a present\n')
+    const pushed = await alice.cli(['push', file, '--to', 'bob', '--json'])
+    expect(pushed.code, pushed.stderr).toBe(0)
+    expect(JSON.parse(pushed.stdout)).toMatchObject({ name: 'for-bob.txt', to: 'bob' })
+    expect(readFileSync(join(bob.dir, 'inbox', 'for-bob.txt'), 'utf8')).toBe('a present\n')
+    const refused = await bob.cli(['push', join(bob.dir, 'inbox', 'for-bob.txt'), '--to', 'alice'])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/does not accept uploads/)
+    expect(existsSync(join(alice.dir, 'inbox'))).toBe(false)
+  })
+})
