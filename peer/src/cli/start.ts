@@ -63,6 +63,10 @@ export const startCommand = new Command('start')
       throw new CliError('--tls-cert and --tls-key go together', EXIT.usage)
     }
     const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`)
+    // A long-running daemon logs a stray failure instead of dying with its transfers and lease.
+    process.on('unhandledRejection', (reason) =>
+      log(`unexpected: ${reason instanceof Error ? reason.message : reason}`),
+    )
     const daemon = await startDaemon({
       port: opts.port,
       host: opts.host,

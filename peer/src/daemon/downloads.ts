@@ -76,11 +76,11 @@ export class Downloads {
         this.#running.delete(key)
         notify()
       })
-    done.catch(() => {})
     let ended = false
-    done.finally(() => {
+    const end = () => {
       ended = true
-    })
+    }
+    done.then(end, end)
     const transfer: Transfer = {
       done,
       async *updates(signal: AbortSignal) {

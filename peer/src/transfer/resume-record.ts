@@ -9,6 +9,7 @@ export class ResumeRecord {
   readonly chunks: number
   readonly #done: Uint8Array
   #count = 0
+  #saving: Promise<void> = Promise.resolve()
 
   constructor(
     path: string,
@@ -64,8 +65,13 @@ export class ResumeRecord {
     return this.#count === this.chunks
   }
 
-  /** Written to a temporary name and renamed, so a crash never leaves a half-written record. */
-  async save() {
+  /** Written to a temporary name and renamed, so a crash never leaves a half-written record; saves queue up. */
+  save(): Promise<void> {
+    this.#saving = this.#saving.catch(() => {}).then(() => this.#write())
+    return this.#saving
+  }
+
+  async #write() {
     const body = JSON.stringify({
       sha256: this.sha256,
       size: this.size,

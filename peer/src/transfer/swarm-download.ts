@@ -267,8 +267,14 @@ export async function swarmDownload(options: Options): Promise<Finished> {
           options.onProgress?.(progress())
           if (performance.now() - lastSave > 1000) {
             lastSave = performance.now()
-            await handle.datasync()
-            await record.save()
+            try {
+              await handle.datasync()
+              await record.save()
+            } catch (err) {
+              throw new LocalWriteError(
+                `cannot save progress beside ${temp}: ${err instanceof Error ? err.message : err}`,
+              )
+            }
           }
         } catch (err) {
           if (options.signal?.aborted) return
@@ -358,7 +364,8 @@ class LocalWriteError extends Error {}
 
 function describe(err: unknown): string {
   if (err instanceof ConnectError) {
-    if (err.code === Code.Unavailable) return 'unreachable or went away'
+    if (err.code === Code.Unavailable || err.code === Code.Canceled)
+      return 'unreachable or went away mid-transfer'
     if (err.code === Code.Unauthenticated) return `refused our token (${err.rawMessage})`
     if (err.code === Code.NotFound) return 'no longer has the file'
     return `${Code[err.code]}: ${err.rawMessage}`

@@ -1,0 +1,153 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
+import { startLyingPeer } from '../support/lying-peer.ts'
+import { type PeerProcess, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+
+const MiB = 1024 * 1024
+const content = randomBytes(64 * MiB)
+const contentSha = createHash('sha256').update(content).digest('hex')
+const NAME = 'dataset-64MiB.bin'
+const shaOfFile = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
+
+let directory: DirectoryProcess
+let stateRoot: string
+const running: { stop: (signal?: NodeJS.Signals) => Promise<unknown> }[] = []
+
+beforeAll(async () => {
+  stateRoot = testStateRoot()
+  directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '4' } })
+})
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
+})
+afterAll(async () => {
+  await directory?.stop('SIGKILL')
+})
+
+/** `count` peers that all hold the 64 MiB file, each serving at most `rate` bytes per second. */
+async function sources(prefix: string, count: number, rate: string): Promise<PeerProcess[]> {
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const peer = await startPeer({
+        name: `${prefix}${i + 1}`,
+        directoryUrl: directory.url,
+        stateRoot,
+        args: ['--max-upload-rate', rate],
+        waitForPublish: true,
+      })
+      running.push(peer)
+      writeFileSync(join(peer.dir, NAME), content)
+      await peer.waitFor(/published changes: \+1/)
+      return peer
+    }),
+  )
+}
+
+async function downloader(name: string, dir?: string, port?: number) {
+  const peer = await startPeer({ name, directoryUrl: directory.url, stateRoot, dir, port })
+  running.push(peer)
+  return peer
+}
+
+const partFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.part'))
+
+describe('swarm downloads from many sources', () => {
+  it('gets one file from three sources at once, each serving a share, byte-identical', async () => {
+    await sources('s', 3, '24M')
+    const fetcher = await downloader('fetcher')
+    const got = await fetcher.cli(['get', contentSha, '--json'])
+    expect(got.code, got.stderr).toBe(0)
+    const result = JSON.parse(got.stdout)
+    expect(shaOfFile(join(fetcher.dir, NAME))).toBe(contentSha)
+    const shares = Object.values(result.bytesPerSource) as number[]
+    expect(shares).toHaveLength(3)
+    for (const bytes of shares) expect(bytes).toBeGreaterThan(0)
+    expect(shares.reduce((a, b) => a + b, 0)).toBe(content.length)
+    expect(result.dropped, JSON.stringify(result.dropped)).toEqual([])
+  })
+
+  it('finishes verified when a source is killed with -9 mid-transfer', async () => {
+    const [first, ...rest] = await sources('k', 3, '8M')
+    const fetcher = await downloader('fetcher2')
+    const get = fetcher.cli(['get', contentSha, '--json'])
+    await until(async () => partFiles(fetcher.dir).length > 0, 'the download to start')
+    await new Promise((r) => setTimeout(r, 800))
+    await first?.stop('SIGKILL')
+    const got = await get
+    expect(got.code, got.stderr).toBe(0)
+    const result = JSON.parse(got.stdout)
+    expect(shaOfFile(join(fetcher.dir, NAME))).toBe(contentSha)
+    // Sources of earlier tests, killed but still within their lease, may also be tried and dropped.
+    const droppedHere = result.dropped
+      .map((d: { username: string }) => d.username)
+      .filter((u: string) => u.startsWith('k'))
+    expect(droppedHere).toEqual(['k1'])
+    expect(rest.length).toBe(2)
+  })
+
+  it('drops a lying source, reports it, and lets no bad byte into the file', async () => {
+    const [honest] = await sources('h', 1, '32M')
+    const liar = await startLyingPeer({
+      directoryUrl: directory.url,
+      username: 'liar',
+      content,
+      name: NAME,
+      corruptChunks: Array.from({ length: 64 }, (_, i) => i),
+    })
+    running.push({ stop: () => liar.close() })
+    const fetcher = await downloader('fetcher3')
+    const got = await fetcher.cli(['get', contentSha, '--json'])
+    expect(got.code, got.stderr).toBe(0)
+    const result = JSON.parse(got.stdout)
+    expect(shaOfFile(join(fetcher.dir, NAME))).toBe(contentSha)
+    const dropped = result.dropped.find((d: { username: string }) => d.username === 'liar')
+    expect(dropped.reason).toMatch(/wrong hash/)
+    expect(result.bytesPerSource[honest?.name ?? '']).toBe(content.length)
+  })
+
+  it('resumes after the downloading daemon is killed with -9 halfway, fetching only what is missing', async () => {
+    await sources('r', 2, '8M')
+    let fetcher = await downloader('fetcher4')
+    const first = fetcher.cli(['get', contentSha, '--json'])
+    await until(async () => {
+      const record = readdirSync(fetcher.dir).find((f) => f.endsWith('.part.json'))
+      if (!record) return false
+      const done = Buffer.from(JSON.parse(readFileSync(join(fetcher.dir, record), 'utf8')).done, 'base64')
+      let count = 0
+      for (const byte of done) for (let b = byte; b; b >>= 1) count += b & 1
+      return count >= 16
+    }, 'a quarter of the chunks to be verified')
+    await fetcher.stop('SIGKILL')
+    expect((await first).code).not.toBe(0)
+    expect(existsSync(join(fetcher.dir, NAME))).toBe(false)
+    expect(partFiles(fetcher.dir)).toHaveLength(1)
+
+    fetcher = await downloader('fetcher4', fetcher.dir, fetcher.port)
+    const again = await fetcher.cli(['get', contentSha, '--json'])
+    expect(again.code, again.stderr).toBe(0)
+    const result = JSON.parse(again.stdout)
+    expect(result.resumedBytes).toBeGreaterThanOrEqual(16 * MiB)
+    const fetched = Object.values(result.bytesPerSource as Record<string, number>).reduce((a, b) => a + b, 0)
+    expect(fetched).toBe(content.length - result.resumedBytes)
+    expect(shaOfFile(join(fetcher.dir, NAME))).toBe(contentSha)
+    expect(partFiles(fetcher.dir)).toEqual([])
+  })
+
+  it('exits 3 with a clear line when every source is gone, keeping what it verified', async () => {
+    const holders = await sources('g', 2, '4M')
+    const fetcher = await downloader('fetcher5')
+    const get = fetcher.cli(['get', contentSha])
+    await until(async () => partFiles(fetcher.dir).length > 0, 'the download to start')
+    await new Promise((r) => setTimeout(r, 1500))
+    await Promise.all(holders.map((h) => h.stop('SIGKILL')))
+    const got = await get
+    expect(got.code, got.stderr + fetcher.output()).toBe(3)
+    expect(got.stderr.trim().split('\n')).toHaveLength(1)
+    expect(got.stderr).toMatch(/no live source can serve dataset-64MiB\.bin .*kept for resume/)
+    expect(partFiles(fetcher.dir)).toHaveLength(1)
+    expect(existsSync(join(fetcher.dir, NAME))).toBe(false)
+  })
+})

@@ -1,0 +1,84 @@
+import { closeSync, mkdtempSync, openSync, statSync, writeSync } from 'node:fs'
+import type { Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { HashCache } from '../../peer/src/daemon/hash-cache.ts'
+import { ShareIndex } from '../../peer/src/daemon/share-index.ts'
+import { peerServiceRoutes } from '../../peer/src/rpc/peer-service.ts'
+import { createRpcServer } from '../../peer/src/rpc/transport.ts'
+
+/**
+ * A peer that lies: the real PeerService over a file that was indexed honestly and then had some chunks
+ * overwritten on disk, its index told the file is unchanged. Its manifest is true; the corrupted chunks' bytes are not.
+ */
+export async function startLyingPeer(options: {
+  directoryUrl: string
+  username: string
+  content: Buffer
+  name: string
+  corruptChunks: number[]
+  chunkSize?: number
+}) {
+  const dir = mkdtempSync(join(tmpdir(), 'peerdir-liar-'))
+  const path = join(dir, options.name)
+  const fd = openSync(path, 'w')
+  writeSync(fd, options.content)
+  closeSync(fd)
+  const index = new ShareIndex(dir, new HashCache(join(dir, '.cache.json')))
+  await index.scan()
+  const lie = openSync(path, 'r+')
+  for (const chunk of options.corruptChunks) {
+    const garbage = Buffer.from('these bytes are not what the manifest promised')
+    writeSync(lie, garbage, 0, garbage.length, chunk * (options.chunkSize ?? 1 << 20) + 100)
+  }
+  closeSync(lie)
+  // Keep serving under the honest manifest: tell the index the corrupted file is the one it hashed.
+  for (const file of index.files) file.mtimeMs = statSync(path).mtimeMs
+
+  const server: Server = createRpcServer({
+    interceptors: [],
+    routes: peerServiceRoutes({
+      index,
+      username: () => options.username,
+      acceptUploads: false,
+      inboxDir: join(dir, 'inbox'),
+      maxUploadBytes: 0,
+      onStale: () => {},
+      onUploaded: () => {},
+    }),
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  const login = await fetch(`${options.directoryUrl}/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: options.username, password: 'liar password', url }),
+  })
+  const { token } = (await login.json()) as { token: string }
+  const file = index.files[0]
+  if (!file) throw new Error('the liar has nothing to share')
+  await fetch(`${options.directoryUrl}/v1/index`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({
+      files: [
+        {
+          name: file.name,
+          size: file.size,
+          sha256: file.sha256,
+          chunkSize: file.chunkSize,
+          manifest: file.manifest,
+        },
+      ],
+    }),
+  })
+  return {
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        setTimeout(resolve, 500)
+      }),
+  }
+}
