@@ -2,14 +2,19 @@
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchDirectory } from './directory-throughput.ts'
+import { benchTransfer } from './transfer.ts'
 import { type Figure, machine, printTable, writeResults } from './support/report.ts'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } })
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+})
 const quick = values.quick ?? false
 const log = (line: string) => console.error(`  ${line}`)
 
 console.log(`peerdir bench (${quick ? 'quick' : 'full'}) on ${machine()}`)
 const figures: Figure[] = []
-figures.push(...(await benchDirectory({ quick, log })))
+const only = values.only
+if (!only || only === 'transfer') figures.push(...(await benchTransfer({ quick, log })))
+if (!only || only === 'directory') figures.push(...(await benchDirectory({ quick, log })))
 printTable(figures)
 writeResults(join(import.meta.dirname, 'results.json'), figures, quick)

@@ -91,6 +91,8 @@ export const startCommand = new Command('start')
         log(`${signal}: logging out and stopping`)
         await daemon.stop()
         resolveStop()
+        // Peers' open HTTP/2 sessions would keep the process alive; everything worth saving is saved.
+        process.exit(0)
       }
       process.once('SIGINT', () => void stop('SIGINT'))
       process.once('SIGTERM', () => void stop('SIGTERM'))

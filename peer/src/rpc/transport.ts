@@ -10,10 +10,12 @@ import { PeerService } from '../gen/peerdir/v1/peer_pb.ts'
 
 /**
  * HTTP/2 flow-control windows. Node's defaults (64 KiB per stream and per connection) cap a stream at
- * a few tens of MB/s on loopback; large windows let the sender keep the pipe full.
+ * a few tens of MB/s on loopback; larger windows let the sender keep the pipe full. They also bound how
+ * much a slow reader buffers, so they are as large as throughput needs (1 MiB chunks, many in flight)
+ * and no larger.
  */
-export const STREAM_WINDOW = 16 * 1024 * 1024
-export const SESSION_WINDOW = 64 * 1024 * 1024
+export const STREAM_WINDOW = 4 * 1024 * 1024
+export const SESSION_WINDOW = 32 * 1024 * 1024
 
 export type ServerOptions = {
   routes: (router: ConnectRouter) => void
@@ -54,7 +56,7 @@ export function createRpcServer(options: ServerOptions): net.Server {
   const h2 = http2.createServer({ settings }, handler)
   h2.on('session', openLargeWindow)
   const h1 = http.createServer(handler)
-  return net.createServer((socket) => {
+  return net.createServer({ noDelay: true }, (socket) => {
     socket.once('data', (head) => {
       socket.pause()
       socket.unshift(head)

@@ -57,6 +57,12 @@ export class ResumeRecord {
     this.#count++
   }
 
+  unmark(index: number) {
+    if (!this.has(index)) return
+    this.#done[index >> 3] = (this.#done[index >> 3] ?? 0) & ~(1 << (index & 7))
+    this.#count--
+  }
+
   get doneCount(): number {
     return this.#count
   }

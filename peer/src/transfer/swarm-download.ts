@@ -64,7 +64,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   const { target, outDir } = options
   const started = performance.now()
   const chunks = chunkCount(target.size, target.chunkSize)
-  const perSource = options.perSource ?? 4
+  const perSource = options.perSource ?? 8
   const stallMs = options.stallMs ?? 20_000
   await mkdir(outDir, { recursive: true })
   const { temp, record: recordPath } = tempNames(outDir, target)
@@ -77,9 +77,11 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     await handle.truncate(target.size)
     await record.save()
   }
-  const resumedBytes = Array.from({ length: chunks }, (_, i) => i)
-    .filter((i) => record.has(i))
-    .reduce((sum, i) => sum + chunkLength(i, target.size, target.chunkSize), 0)
+  const verifiedOnDisk = () =>
+    Array.from({ length: chunks }, (_, i) => i)
+      .filter((i) => record.has(i))
+      .reduce((sum, i) => sum + chunkLength(i, target.size, target.chunkSize), 0)
+  let resumedBytes = verifiedOnDisk()
 
   const sources = new Map<string, SourceState>()
   const dropped = new Map<string, SourceState>()
@@ -126,8 +128,8 @@ export async function swarmDownload(options: Options): Promise<Finished> {
 
   try {
     const chunkHashes = await fetchManifest()
+    if (saved) await recheckSavedChunks(chunkHashes)
     await runScheduler(chunkHashes)
-    await handle.datasync()
     await record.save()
     await verifyWholeFile()
     await handle.close()
@@ -136,7 +138,6 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     await record.remove()
     return { ...progress(), path: destination, seconds: (performance.now() - started) / 1000, chunkHashes }
   } catch (err) {
-    await handle.datasync().catch(() => {})
     await record.save().catch(() => {})
     await handle.close().catch(() => {})
     throw err
@@ -171,6 +172,25 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     }
   }
 
+  /**
+   * The record is saved without forcing the data to disk first (that would stall the transfer); a
+   * kill loses nothing, since the kernel still holds the writes, but a power cut could. So chunks a
+   * record calls verified are checked again before they are trusted.
+   */
+  async function recheckSavedChunks(chunkHashes: Buffer[]) {
+    const buffer = Buffer.allocUnsafe(target.chunkSize)
+    for (let index = 0; index < chunks; index++) {
+      if (!record.has(index)) continue
+      const length = chunkLength(index, target.size, target.chunkSize)
+      const { bytesRead } = await handle.read(buffer, 0, length, index * target.chunkSize)
+      if (bytesRead !== length || !verifyChunk(buffer.subarray(0, length), chunkHashes[index] as Buffer)) {
+        record.unmark(index)
+      }
+    }
+    resumedBytes = verifiedOnDisk()
+    doneBytes = resumedBytes
+  }
+
   async function refillSources(): Promise<boolean> {
     try {
       addSources(await options.findSources())
@@ -193,6 +213,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     let lastSave = performance.now()
     let failure: unknown
     let refilling = false
+    let lastRefill = performance.now()
 
     await new Promise<void>((resolve, reject) => {
       let settled = false
@@ -209,6 +230,15 @@ export async function swarmDownload(options: Options): Promise<Finished> {
         if (settled) return
         if (record.complete) return finish()
         if (failure) return finish(failure)
+        if (sources.size < 2 && !refilling && performance.now() - lastRefill > 5000) {
+          // Running low: ask the directory for holders that appeared since (e.g. peers that just finished).
+          lastRefill = performance.now()
+          refilling = true
+          void refillSources().finally(() => {
+            refilling = false
+            pump()
+          })
+        }
         for (const source of [...sources.values()]) {
           while (source.alive && source.inFlight < perSource) {
             const next = nextChunk(source)
@@ -268,7 +298,6 @@ export async function swarmDownload(options: Options): Promise<Finished> {
           if (performance.now() - lastSave > 1000) {
             lastSave = performance.now()
             try {
-              await handle.datasync()
               await record.save()
             } catch (err) {
               throw new LocalWriteError(
