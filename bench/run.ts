@@ -2,8 +2,8 @@
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchDirectory } from './directory-throughput.ts'
-import { benchTransfer } from './transfer.ts'
 import { type Figure, machine, printTable, writeResults } from './support/report.ts'
+import { benchTransfer } from './transfer.ts'
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },

@@ -2,7 +2,17 @@
 // read+hash ceiling; swarm speed-up with sources throttled to the same rate; downloader peak memory.
 import { execFile, spawnSync } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
-import { createReadStream, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync, closeSync } from 'node:fs'
+import {
+  closeSync,
+  createReadStream,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -31,8 +41,14 @@ type Network = {
   work: string
   directoryUrl: string
   env: Record<string, string>
-  peer: (name: string, options?: { files?: string[]; rate?: string }) => Promise<{ port: number; dir: string; pid: number }>
-  get: (port: number, target: string) => Promise<{ seconds: number; size: number; bytesPerSource: Record<string, number> }>
+  peer: (
+    name: string,
+    options?: { files?: string[]; rate?: string },
+  ) => Promise<{ port: number; dir: string; pid: number }>
+  get: (
+    port: number,
+    target: string,
+  ) => Promise<{ seconds: number; size: number; bytesPerSource: Record<string, number> }>
   close: () => void
 }
 
@@ -55,7 +71,18 @@ async function network(): Promise<Network> {
       mkdirSync(dir, { recursive: true })
       for (const file of options.files ?? []) linkSync(file, join(dir, file.split('/').pop() ?? 'file'))
       const port = nextPort++
-      const args = ['peer/bin/peer.js', 'start', '--name', name, '--port', String(port), '--dir', dir, '--directory', directoryUrl]
+      const args = [
+        'peer/bin/peer.js',
+        'start',
+        '--name',
+        name,
+        '--port',
+        String(port),
+        '--dir',
+        dir,
+        '--directory',
+        directoryUrl,
+      ]
       if (options.rate) args.push('--max-upload-rate', options.rate)
       const started = await spawnUntil(args, /published \d+ files/, env)
       children.push(started.child)
@@ -67,7 +94,8 @@ async function network(): Promise<Network> {
           join(process.cwd(), 'node_modules/.bin/node'),
           ['peer/bin/peer.js', 'get', target, '--json', '--port', String(port)],
           { env: { ...process.env, ...env }, maxBuffer: 1 << 20 },
-          (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(JSON.parse(stdout))),
+          (err, stdout, stderr) =>
+            err ? reject(new Error(stderr || err.message)) : resolve(JSON.parse(stdout)),
         )
       })
     },
@@ -81,11 +109,16 @@ async function network(): Promise<Network> {
 function curlDownload(url: string, out: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now()
-    execFile('curl', ['-sS', '-o', out, url], (err) => (err ? reject(err) : resolve((performance.now() - started) / 1000)))
+    execFile('curl', ['-sS', '-o', out, url], (err) =>
+      err ? reject(err) : resolve((performance.now() - started) / 1000),
+    )
   })
 }
 
-export async function benchTransfer(options: { quick: boolean; log: (line: string) => void }): Promise<Figure[]> {
+export async function benchTransfer(options: {
+  quick: boolean
+  log: (line: string) => void
+}): Promise<Figure[]> {
   const { quick, log } = options
   const figures: Figure[] = []
   const work = mkdtempSync(join(tmpdir(), 'peerdir-bench-files-'))
@@ -134,7 +167,13 @@ export async function benchTransfer(options: { quick: boolean; log: (line: strin
           ...(curlMiBs ? { versus: 'curl from a Node HTTP server', ratio: peerMiBs / curlMiBs } : {}),
         },
         ...(curlMiBs ? [{ key: 'curl_plain_http', value: curlMiBs, unit: 'MiB/s' }] : []),
-        { key: 'raw_read_and_sha256', value: rawMiBs, unit: 'MiB/s', versus: 'peer get', ratio: peerMiBs / rawMiBs },
+        {
+          key: 'raw_read_and_sha256',
+          value: rawMiBs,
+          unit: 'MiB/s',
+          versus: 'peer get',
+          ratio: peerMiBs / rawMiBs,
+        },
         { key: `downloader_peak_rss_${singleSize / MiB}MiB`, value: fetcherRss, unit: 'MiB' },
       )
     } finally {
@@ -177,7 +216,11 @@ export async function benchTransfer(options: { quick: boolean; log: (line: strin
         await net2.peer('b', { files: [big] })
         const fetcher = await net2.peer('fetcher')
         await net2.get(fetcher.port, bigSha)
-        figures.push({ key: `downloader_peak_rss_${gib}GiB`, value: await peakRssMiB(fetcher.pid), unit: 'MiB' })
+        figures.push({
+          key: `downloader_peak_rss_${gib}GiB`,
+          value: await peakRssMiB(fetcher.pid),
+          unit: 'MiB',
+        })
       } finally {
         net2.close()
         rmSync(big, { force: true })
