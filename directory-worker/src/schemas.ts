@@ -87,7 +87,8 @@ export const LoginRequest = z
   .object({
     username: Username,
     password: z.string().min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters'),
-    url: PeerUrl,
+    /** Omitted: a viewer session (the dashboard) that reads as this user without bringing the peer up. */
+    url: PeerUrl.optional(),
   })
   .openapi('LoginRequest')
 

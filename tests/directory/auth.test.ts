@@ -199,3 +199,18 @@ describe('GET /v1/session', () => {
     expect((await closed.json()).error.code).toBe('session_revoked')
   })
 })
+
+describe('viewer sessions', () => {
+  it('a login without url reads as the user but neither brings the peer up nor changes its URL', async () => {
+    await login(directory, 'alice', { url: 'http://127.0.0.1:50051' })
+    await directory.request('/v1/logout', { method: 'POST', token: await login(directory, 'alice') })
+    const viewer = await directory.request('/v1/login', {
+      method: 'POST',
+      json: { username: 'alice', password: 'correct horse' },
+    })
+    expect(viewer.status).toBe(200)
+    const body = await viewer.json()
+    expect(body.peer).toMatchObject({ state: 'down', url: 'http://127.0.0.1:50051' })
+    expect((await directory.request('/v1/session', { token: body.token })).status).toBe(200)
+  })
+})

@@ -23,7 +23,8 @@ const login = createRoute({
   method: 'post',
   path: '/login',
   tags: ['auth'],
-  summary: 'Log in (the first login of a username registers it) and start a lease',
+  summary:
+    'Log in (the first login registers the name) and start a lease; without url, a read-only viewer session',
   middleware: [limitBody(64 * KiB)] as const,
   request: { body: { content: { 'application/json': { schema: LoginRequest } }, required: true } },
   responses: {
@@ -87,7 +88,12 @@ export const auth = createRouter()
     const existing = await findPeer(db, username)
     const peer =
       existing ??
-      (await registerPeer(db, { username, passwordHash: await hashPassword(password), url, now: now() }))
+      (await registerPeer(db, {
+        username,
+        passwordHash: await hashPassword(password),
+        url: url ?? '',
+        now: now(),
+      }))
     if (!(await verifyPassword(password, peer.passwordHash))) {
       await recordFailure(db, username, now(), {
         maxFailures: settings.loginMaxFailures,
@@ -98,7 +104,8 @@ export const auth = createRouter()
     if (existing) await clearFailures(db, username)
     const sessionId = crypto.randomUUID()
     await openSession(db, sessionId, peer.id, now())
-    await renewLease(db, peer.id, now(), settings.leaseSeconds, url)
+    // Without a url this is a viewer session (the dashboard): it may read, but the peer stays as it is.
+    if (url) await renewLease(db, peer.id, now(), settings.leaseSeconds, url)
     const grant = await c.var.tokens.sign(
       { username: peer.username, sessionId },
       now(),
