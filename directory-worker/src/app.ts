@@ -7,6 +7,7 @@ import { RequestMetrics } from './middleware/metrics.ts'
 import { CachedNetworkStats } from './network-stats.ts'
 import { validationError } from './router.ts'
 import { auth } from './routes/auth.ts'
+import { dashboard } from './routes/dashboard.tsx'
 import { docsPage, openApiConfig } from './routes/docs.tsx'
 import { indexFiles } from './routes/index-files.ts'
 import { metaRoutes } from './routes/meta.ts'
@@ -42,6 +43,7 @@ export function createApp(given: Deps) {
     .route('/v1', searchRoutes)
     .route('/v1', peerRoutes)
     .route('/', metaRoutes)
+    .route('/', dashboard)
   app.doc31('/openapi.json', openApiConfig)
   app.get('/docs', (c) => c.html(docsPage(app.getOpenAPI31Document(openApiConfig))))
   app.notFound(notFound)

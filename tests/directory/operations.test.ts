@@ -115,3 +115,22 @@ describe('READ_REQUIRES_AUTH', () => {
     expect((await directory.request('/v1/peers')).status).toBe(200)
   })
 })
+
+describe('the dashboard page', () => {
+  it('renders the network server-side with hostile names escaped, under a strict CSP', async () => {
+    directory = createTestDirectory()
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [fileEntry('<script>alert(1)<script>.txt')])
+    await login(directory, 'mallory', { url: 'http://127.0.0.1:50052' })
+    const page = await directory.request('/')
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'")
+    const html = await page.text()
+    expect(html).toContain('<span class="value" id="stat-peers">2 / 2</span>')
+    expect(html).toContain('data-peer="mallory"')
+    expect(html).not.toContain('<script>alert(1)')
+    expect((await directory.request('/dashboard.js')).headers.get('content-type')).toContain(
+      'text/javascript',
+    )
+  })
+})

@@ -15,6 +15,8 @@ const peers = createRoute({
       state: z.enum(['up', 'down']).optional(),
       limit: z.coerce.number().int().min(1).max(10_000).default(1000),
       offset: z.coerce.number().int().min(0).default(0),
+      sort: z.enum(['username', 'state', 'files', 'lastSeen']).default('username'),
+      order: z.enum(['asc', 'desc']).default('asc'),
     }),
   },
   responses: {
@@ -48,10 +50,10 @@ const stats = createRoute({
 
 export const peerRoutes = createRouter()
   .openapi(peers, async (c) => {
-    const { state, limit, offset } = c.req.valid('query')
+    const { state, limit, offset, sort, order } = c.req.valid('query')
     const { db, now } = c.var.deps
     const at = now()
-    const page = await listPeers(db, { state, now: at, limit, offset })
+    const page = await listPeers(db, { state, now: at, limit, offset, sort, order })
     return c.json({ peers: page.peers.map((peer) => toPeer(peer, at)), total: page.total }, 200)
   })
   .openapi(stats, async (c) => {

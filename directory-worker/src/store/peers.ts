@@ -93,9 +93,30 @@ export async function markDown(db: Client, peerId: number, now: number) {
   })
 }
 
+export type PeerSort = 'username' | 'state' | 'files' | 'lastSeen'
+
+/** Whitelisted ORDER BY clauses: sort keys come from the network and never reach SQL as text. */
+function orderBy(sort: PeerSort, order: 'asc' | 'desc', now: number): string {
+  const direction = order === 'desc' ? 'DESC' : 'ASC'
+  const key = {
+    username: 'username COLLATE NOCASE',
+    state: `(lease_expires_at > ${Math.floor(now)})`,
+    files: 'file_count',
+    lastSeen: 'last_seen',
+  }[sort]
+  return `${key} ${direction}, username COLLATE NOCASE`
+}
+
 export async function listPeers(
   db: Client,
-  options: { state?: 'up' | 'down'; now: number; limit: number; offset: number },
+  options: {
+    state?: 'up' | 'down'
+    now: number
+    limit: number
+    offset: number
+    sort?: PeerSort
+    order?: 'asc' | 'desc'
+  },
 ): Promise<{ peers: PeerRecord[]; total: number }> {
   const filter =
     options.state === 'up'
@@ -107,7 +128,8 @@ export async function listPeers(
   const [page, count] = await db.batch(
     [
       {
-        sql: `SELECT * FROM peers ${filter} ORDER BY username COLLATE NOCASE LIMIT ? OFFSET ?`,
+        sql: `SELECT * FROM peers ${filter} ORDER BY ${orderBy(options.sort ?? 'username', options.order ?? 'asc', options.now)}
+              LIMIT ? OFFSET ?`,
         args: [...filterArgs, options.limit, options.offset],
       },
       { sql: `SELECT count(*) AS n FROM peers ${filter}`, args: filterArgs },
