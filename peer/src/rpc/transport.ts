@@ -89,12 +89,23 @@ class TunedSessionManager extends Http2SessionManager {
 }
 
 export function grpcTransport(baseUrl: string) {
+  const url = new URL(baseUrl)
+  // Cleartext connections with Nagle off: small frames (request headers, window updates) go out at once.
+  const createConnection =
+    url.protocol === 'http:'
+      ? () =>
+          net.connect({
+            host: url.hostname.replace(/^\[|\]$/g, ''),
+            port: Number(url.port || 80),
+            noDelay: true,
+          })
+      : undefined
   return createGrpcTransport({
     baseUrl,
     sessionManager: new TunedSessionManager(
       baseUrl,
       { pingIntervalMs: 15_000, pingTimeoutMs: 10_000, idleConnectionTimeoutMs: 60_000 },
-      { settings: { initialWindowSize: STREAM_WINDOW } },
+      { settings: { initialWindowSize: STREAM_WINDOW }, ...(createConnection ? { createConnection } : {}) },
     ),
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,

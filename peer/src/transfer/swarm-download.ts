@@ -64,7 +64,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   const { target, outDir } = options
   const started = performance.now()
   const chunks = chunkCount(target.size, target.chunkSize)
-  const perSource = options.perSource ?? 8
+  const perSource = options.perSource ?? 16
   const stallMs = options.stallMs ?? 20_000
   await mkdir(outDir, { recursive: true })
   const { temp, record: recordPath } = tempNames(outDir, target)
