@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { HashCache } from '../../peer/src/daemon/hash-cache.ts'
 import { ShareIndex } from '../../peer/src/daemon/share-index.ts'
 import { peerServiceRoutes } from '../../peer/src/rpc/peer-service.ts'
-import { createRpcServer } from '../../peer/src/rpc/transport.ts'
+import { createRpcServer, stopRpcServer } from '../../peer/src/rpc/transport.ts'
 
 /**
  * A peer that lies: the real PeerService over a file that was indexed honestly and then had some chunks
@@ -75,10 +75,6 @@ export async function startLyingPeer(options: {
   })
   return {
     url,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        setTimeout(resolve, 500)
-      }),
+    close: () => stopRpcServer(server),
   }
 }

@@ -5,7 +5,7 @@ import { authInterceptor, peerAuth } from '../rpc/auth.ts'
 import { controlServiceRoutes } from '../rpc/control-service.ts'
 import { peerServiceRoutes } from '../rpc/peer-service.ts'
 import { RateLimiter } from '../rpc/rate-limit.ts'
-import { createRpcServer } from '../rpc/transport.ts'
+import { createRpcServer, stopRpcServer } from '../rpc/transport.ts'
 import { DirectoryClient } from './directory-client.ts'
 import { DirectorySession } from './directory-session.ts'
 import { Downloads } from './downloads.ts'
@@ -142,10 +142,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     watcher.close()
     await downloads.stop()
     await session.stop()
-    await new Promise<void>((r) => {
-      server.close(() => r())
-      setTimeout(r, 2000).unref()
-    })
+    await stopRpcServer(server)
   }
   return daemon
 }

@@ -56,7 +56,8 @@ export function createRpcServer(options: ServerOptions): net.Server {
   const h2 = http2.createServer({ settings }, handler)
   h2.on('session', openLargeWindow)
   const h1 = http.createServer(handler)
-  return net.createServer({ noDelay: true }, (socket) => {
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    track(server, socket)
     socket.once('data', (head) => {
       socket.pause()
       socket.unshift(head)
@@ -65,6 +66,25 @@ export function createRpcServer(options: ServerOptions): net.Server {
       process.nextTick(() => socket.resume())
     })
     socket.on('error', () => socket.destroy())
+  })
+  return server
+}
+
+const openSockets = new WeakMap<net.Server, Set<net.Socket>>()
+
+function track(server: net.Server, socket: net.Socket) {
+  const sockets = openSockets.get(server) ?? new Set()
+  openSockets.set(server, sockets)
+  sockets.add(socket)
+  socket.once('close', () => sockets.delete(socket))
+}
+
+/** Stops listening and drops every open connection (peers' HTTP/2 sessions would otherwise linger). */
+export function stopRpcServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
+    for (const socket of openSockets.get(server) ?? []) socket.destroy()
+    setTimeout(resolve, 2000).unref()
   })
 }
 

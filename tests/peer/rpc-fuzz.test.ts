@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import type { Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { create } from '@bufbuild/protobuf'
+import { Code, ConnectError } from '@connectrpc/connect'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { HashCache } from '../../peer/src/daemon/hash-cache.ts'
+import { ShareIndex } from '../../peer/src/daemon/share-index.ts'
+import { UploadHeaderSchema, UploadRequestSchema } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
+import { peerServiceRoutes } from '../../peer/src/rpc/peer-service.ts'
+import { createRpcServer, peerClient, stopRpcServer } from '../../peer/src/rpc/transport.ts'
+
+// The real PeerService on a real port, hammered with arbitrary requests and malformed upload streams.
+let server: Server
+let client: ReturnType<typeof peerClient>
+let shared: string
+let sha: string
+const content = randomBytes(2 * 1024 * 1024 + 3)
+const UPLOAD_LIMIT = 64 * 1024
+const EXPECTED_CODES = new Set([
+  Code.InvalidArgument,
+  Code.NotFound,
+  Code.OutOfRange,
+  Code.DataLoss,
+  Code.ResourceExhausted,
+  Code.FailedPrecondition,
+])
+
+beforeAll(async () => {
+  shared = mkdtempSync(join(tmpdir(), 'peerdir-fuzz-'))
+  writeFileSync(join(shared, 'target.bin'), content)
+  const index = new ShareIndex(shared, new HashCache(join(shared, '.cache.json')))
+  await index.scan()
+  sha = index.files[0]?.sha256 ?? ''
+  server = createRpcServer({
+    interceptors: [],
+    routes: peerServiceRoutes({
+      index,
+      username: () => 'fuzz-target',
+      acceptUploads: true,
+      inboxDir: join(shared, 'inbox'),
+      maxUploadBytes: UPLOAD_LIMIT,
+      onStale: () => {},
+      onUploaded: () => {},
+    }),
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  client = peerClient(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`)
+})
+afterAll(() => stopRpcServer(server))
+
+const hex64 = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 })
+
+async function outcome(call: () => Promise<unknown>): Promise<'ok' | Code> {
+  try {
+    await call()
+    return 'ok'
+  } catch (err) {
+    return ConnectError.from(err).code
+  }
+}
+
+const inboxFiles = () => {
+  try {
+    return readdirSync(join(shared, 'inbox'))
+  } catch {
+    return []
+  }
+}
+
+describe('PeerService under arbitrary input', () => {
+  it('answers any download request with data inside the file or a clear code', async () => {
+    const size = BigInt(content.length)
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.constant(sha), fc.string({ maxLength: 80 }), hex64),
+        fc.bigInt({ min: 0n, max: size + 10n }),
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        async (target, offset, length) => {
+          let received = 0
+          const result = await outcome(async () => {
+            for await (const part of client.download({ sha256: target, offset, length })) {
+              const at = Number(part.offset)
+              expect(content.subarray(at, at + part.data.length).equals(Buffer.from(part.data))).toBe(true)
+              received += part.data.length
+            }
+          })
+          if (result === 'ok') {
+            expect(target).toBe(sha)
+            expect(BigInt(received)).toBe(length === 0n ? size - offset : length)
+          } else {
+            expect(EXPECTED_CODES.has(result), `unexpected code ${Code[result]}`).toBe(true)
+          }
+        },
+      ),
+      { numRuns: 150 },
+    )
+  })
+
+  it('refuses truncated, oversized, out-of-order and lying upload streams and keeps nothing', async () => {
+    const part = fc.oneof(
+      fc.record({
+        kind: fc.constant('header' as const),
+        name: fc.string({ maxLength: 40 }),
+        size: fc.nat(UPLOAD_LIMIT * 2),
+        sha: hex64,
+      }),
+      fc.record({ kind: fc.constant('data' as const), bytes: fc.uint8Array({ maxLength: 4096 }) }),
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.array(part, { maxLength: 6 }), async (parts) => {
+        async function* stream() {
+          for (const p of parts) {
+            yield p.kind === 'header'
+              ? create(UploadRequestSchema, {
+                  part: {
+                    case: 'header',
+                    value: create(UploadHeaderSchema, { name: p.name, size: BigInt(p.size), sha256: p.sha }),
+                  },
+                })
+              : create(UploadRequestSchema, { part: { case: 'data', value: p.bytes } })
+          }
+        }
+        const result = await outcome(() => client.upload(stream()))
+        // A random sha256 never matches random bytes, so nothing may ever be kept.
+        expect(result).not.toBe('ok')
+        expect(EXPECTED_CODES.has(result as Code), `unexpected code ${Code[result as Code]}`).toBe(true)
+        expect(inboxFiles()).toEqual([])
+      }),
+      { numRuns: 150 },
+    )
+  })
+})
