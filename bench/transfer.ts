@@ -14,6 +14,7 @@ import {
   writeSync,
 } from 'node:fs'
 import { createServer } from 'node:http'
+import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peakRssMiB, spawnUntil } from './support/processes.ts'
@@ -61,7 +62,6 @@ async function network(): Promise<Network> {
   )
   const directoryUrl = directory.match[1] ?? ''
   const children = [directory.child]
-  let nextPort = 41000 + Math.floor(Math.random() * 10000)
   return {
     work,
     directoryUrl,
@@ -70,7 +70,7 @@ async function network(): Promise<Network> {
       const dir = join(work, name)
       mkdirSync(dir, { recursive: true })
       for (const file of options.files ?? []) linkSync(file, join(dir, file.split('/').pop() ?? 'file'))
-      const port = nextPort++
+      const port = await freePort()
       const args = [
         'peer/bin/peer.js',
         'start',
@@ -104,6 +104,15 @@ async function network(): Promise<Network> {
       rmSync(work, { recursive: true, force: true })
     },
   }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createNetServer().listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
 }
 
 function curlDownload(url: string, out: string): Promise<number> {
