@@ -7,9 +7,8 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createClient } from '@libsql/client'
 import { createApp } from '../directory-worker/src/app.ts'
-import { hashPassword } from '../directory-worker/src/auth/passwords.ts'
 import { parseSettings } from '../directory-worker/src/settings.ts'
-import { replaceIndex } from '../directory-worker/src/store/files.ts'
+import { seedDirectory, seededRandom } from './support/seed-directory.ts'
 
 const { values } = parseArgs({
   options: { files: { type: 'string', default: '1000000' }, 'per-peer': { type: 'string', default: '100' } },
@@ -18,48 +17,7 @@ const totalFiles = Number(values.files)
 const perPeer = Number(values['per-peer'])
 const peers = Math.ceil(totalFiles / perPeer)
 
-const words = [
-  'alpha',
-  'bravo',
-  'cosmic',
-  'delta',
-  'echo',
-  'foxtrot',
-  'golden',
-  'harbor',
-  'island',
-  'jungle',
-  'kilo',
-  'lunar',
-  'meadow',
-  'night',
-  'ocean',
-  'prism',
-  'quartz',
-  'river',
-  'solar',
-  'tango',
-  'umbra',
-  'velvet',
-  'winter',
-  'xenon',
-  'yellow',
-  'zephyr',
-]
-const exts = ['mp3', 'flac', 'mkv', 'pdf', 'iso', 'epub', 'zip', 'ogg']
-let seed = 42
-const random = () => {
-  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-  return seed / 2 ** 32
-}
-const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)] as T
-const hex64 = () =>
-  Array.from({ length: 8 }, () =>
-    Math.floor(random() * 2 ** 32)
-      .toString(16)
-      .padStart(8, '0'),
-  ).join('')
-
+const random = seededRandom(9)
 const dir = mkdtempSync(join(tmpdir(), 'peerdir-bench-'))
 const db = createClient({ url: `file:${join(dir, 'directory.db')}` })
 await db.execute('PRAGMA journal_mode = WAL')
@@ -72,43 +30,13 @@ const app = createApp({
 await app.request('/healthz')
 
 console.log(`seeding ${peers} peers x ${perPeer} files = ${peers * perPeer} files ...`)
-const seedStart = performance.now()
-const passwordHash = await hashPassword('bench-password')
-const now = Date.now()
-await db
-  .execute({
-    sql: `INSERT INTO peers (username, password_hash, url, lease_expires_at, last_seen, created_at)
-        SELECT 'peer' || value, ?, 'http://127.0.0.1:' || (20000 + value), ?, ?, ? FROM generate_series(1, ?)`,
-    args: [passwordHash, now + 3_600_000, now, now, peers],
-  })
-  .catch(async () => {
-    // generate_series is an extension; fall back to a recursive CTE.
-    await db.execute({
-      sql: `WITH RECURSIVE n(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < ?)
-          INSERT INTO peers (username, password_hash, url, lease_expires_at, last_seen, created_at)
-          SELECT 'peer' || value, ?, 'http://127.0.0.1:' || (20000 + value), ?, ?, ? FROM n`,
-      args: [peers, passwordHash, now + 3_600_000, now, now],
-    })
-  })
-const popular = Array.from({ length: 1000 }, hex64)
-for (let p = 1; p <= peers; p++) {
-  const files = Array.from({ length: perPeer }, (_, i) => {
-    // Every tenth file is one of 1,000 popular contents that many peers share.
-    const shared = i % 10 === 0
-    const sha256 = shared ? (popular[Math.floor(random() * popular.length)] ?? hex64()) : hex64()
-    return {
-      name: `${pick(words)} ${pick(words)} - ${pick(words)} ${Math.floor(random() * 10000)}.${pick(exts)}`,
-      size: Math.floor(random() * 5e8),
-      sha256,
-      chunkSize: 1_048_576,
-      manifest: hex64(),
-    }
-  })
-  await replaceIndex(db, p, files)
-  if (p % 1000 === 0)
-    console.log(`  ${p * perPeer} files (${((performance.now() - seedStart) / 1000).toFixed(0)} s)`)
-}
-console.log(`seeded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`)
+const seeded = await seedDirectory(db, {
+  peers,
+  perPeer,
+  onProgress: (n) => n % 100_000 === 0 && console.log(`  ${n} files`),
+})
+const popular = seeded.popular
+console.log(`seeded in ${seeded.seconds.toFixed(1)} s`)
 
 async function latency(label: string, path: string, runs = 200) {
   const times: number[] = []
@@ -149,11 +77,11 @@ const { token } = (await login.json()) as { token: string }
 const putTimes: number[] = []
 for (let run = 0; run < 5; run++) {
   const files = Array.from({ length: 10_000 }, (_, i) => ({
-    name: `put-${run}-${i} ${pick(words)}.${pick(exts)}`,
+    name: `put-${run}-${i} ${random.fileName()}`,
     size: i,
-    sha256: hex64(),
+    sha256: random.hex64(),
     chunkSize: 1_048_576,
-    manifest: hex64(),
+    manifest: random.hex64(),
   }))
   const started = performance.now()
   const response = await app.request('/v1/index', {
