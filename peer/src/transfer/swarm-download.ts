@@ -40,6 +40,9 @@ type Options = {
   stallMs?: number
 }
 
+/** Consecutive chunks asked for in one request: fewer, longer streams cost less per byte. */
+const RUN_CHUNKS = 8
+
 type SourceState = SourceReport & {
   client: ReturnType<typeof peerClient>
   inFlight: number
@@ -64,7 +67,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   const { target, outDir } = options
   const started = performance.now()
   const chunks = chunkCount(target.size, target.chunkSize)
-  const perSource = options.perSource ?? 16
+  const perSource = options.perSource ?? 4
   const stallMs = options.stallMs ?? 20_000
   await mkdir(outDir, { recursive: true })
   const { temp, record: recordPath } = tempNames(outDir, target)
@@ -241,9 +244,9 @@ export async function swarmDownload(options: Options): Promise<Finished> {
         }
         for (const source of [...sources.values()]) {
           while (source.alive && source.inFlight < perSource) {
-            const next = nextChunk(source)
-            if (next === undefined) break
-            void fetchChunk(source, next)
+            const run = nextRun(source)
+            if (run.length === 0) break
+            void fetchRun(source, run)
           }
         }
         const busy = [...sources.values()].some((s) => s.inFlight > 0)
@@ -258,51 +261,61 @@ export async function swarmDownload(options: Options): Promise<Finished> {
         }
       }
 
-      /** The next missing chunk nobody is fetching, or in endgame one that only one source is fetching. */
-      const nextChunk = (source: SourceState): number | undefined => {
-        while (queue.length > 0) {
-          const index = queue.shift() as number
-          if (!record.has(index)) return index
+      /**
+       * The next missing chunks nobody is fetching, up to RUN_CHUNKS consecutive ones (one request
+       * streams them all), or in endgame one chunk that only one other source is fetching.
+       */
+      const nextRun = (source: SourceState): number[] => {
+        const run: number[] = []
+        while (queue.length > 0 && run.length < RUN_CHUNKS) {
+          const index = queue[0] as number
+          if (record.has(index)) {
+            queue.shift()
+            continue
+          }
+          if (run.length > 0 && index !== (run.at(-1) as number) + 1) break
+          run.push(queue.shift() as number)
         }
-        if (sources.size < 2) return undefined
+        if (run.length > 0 || sources.size < 2) return run
         for (const [index, count] of inFlight) {
-          if (count === 1 && !record.has(index) && !source.fetching.has(index)) return index
+          if (count === 1 && !record.has(index) && !source.fetching.has(index)) return [index]
         }
-        return undefined
+        return run
       }
 
-      const fetchChunk = async (source: SourceState, index: number) => {
+      const fetchRun = async (source: SourceState, run: number[]) => {
         source.inFlight++
-        source.fetching.add(index)
-        inFlight.set(index, (inFlight.get(index) ?? 0) + 1)
-        const length = chunkLength(index, target.size, target.chunkSize)
-        const offset = index * target.chunkSize
+        for (const index of run) {
+          source.fetching.add(index)
+          inFlight.set(index, (inFlight.get(index) ?? 0) + 1)
+        }
         try {
-          const data = await readChunk(source, offset, length)
-          if (record.has(index)) return // an endgame twin won
-          if (!verifyChunk(data, chunkHashes[index] as Buffer)) {
-            drop(source, `sent chunk ${index} with the wrong hash (lying or corrupt peer)`)
-            queue.unshift(index)
-            return
-          }
-          try {
-            await handle.write(data, 0, length, offset)
-          } catch (err) {
-            throw new LocalWriteError(`cannot write ${temp}: ${err instanceof Error ? err.message : err}`)
-          }
-          if (record.has(index)) return
-          record.mark(index)
-          source.bytes += length
-          doneBytes += length
-          options.onProgress?.(progress())
-          if (performance.now() - lastSave > 1000) {
-            lastSave = performance.now()
+          for await (const { index, data } of readRun(source, run)) {
+            if (record.has(index)) continue // an endgame twin won
+            if (!verifyChunk(data, chunkHashes[index] as Buffer)) {
+              drop(source, `sent chunk ${index} with the wrong hash (lying or corrupt peer)`)
+              break
+            }
+            const length = data.length
             try {
-              await record.save()
+              await handle.write(data, 0, length, index * target.chunkSize)
             } catch (err) {
-              throw new LocalWriteError(
-                `cannot save progress beside ${temp}: ${err instanceof Error ? err.message : err}`,
-              )
+              throw new LocalWriteError(`cannot write ${temp}: ${err instanceof Error ? err.message : err}`)
+            }
+            if (record.has(index)) continue
+            record.mark(index)
+            source.bytes += length
+            doneBytes += length
+            options.onProgress?.(progress())
+            if (performance.now() - lastSave > 1000) {
+              lastSave = performance.now()
+              try {
+                await record.save()
+              } catch (err) {
+                throw new LocalWriteError(
+                  `cannot save progress beside ${temp}: ${err instanceof Error ? err.message : err}`,
+                )
+              }
             }
           }
         } catch (err) {
@@ -310,17 +323,20 @@ export async function swarmDownload(options: Options): Promise<Finished> {
           if (err instanceof LocalWriteError) {
             // The disk, not the source, failed (full, read-only): stop, keep what is verified.
             failure = err
-            if (!record.has(index)) queue.unshift(index)
-            return
+          } else {
+            drop(source, describe(err))
           }
-          drop(source, describe(err))
-          if (!record.has(index)) queue.unshift(index)
         } finally {
+          // Whatever of the run did not arrive verified goes back to the front of the queue.
+          const missing = run.filter((index) => !record.has(index) && (inFlight.get(index) ?? 1) <= 1)
+          queue.unshift(...missing)
           source.inFlight--
-          source.fetching.delete(index)
-          const left = (inFlight.get(index) ?? 1) - 1
-          if (left <= 0) inFlight.delete(index)
-          else inFlight.set(index, left)
+          for (const index of run) {
+            source.fetching.delete(index)
+            const left = (inFlight.get(index) ?? 1) - 1
+            if (left <= 0) inFlight.delete(index)
+            else inFlight.set(index, left)
+          }
           pump()
         }
       }
@@ -329,24 +345,46 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     })
   }
 
-  /** One chunk into one buffer; a request that stalls past stallMs is abandoned. */
-  async function readChunk(source: SourceState, offset: number, length: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(length)
-    let filled = 0
+  /**
+   * Streams consecutive chunks in one request and yields each as soon as its bytes are complete, so
+   * memory holds one chunk per request. A request that makes no progress for stallMs is abandoned.
+   */
+  async function* readRun(
+    source: SourceState,
+    run: number[],
+  ): AsyncGenerator<{ index: number; data: Buffer }> {
+    const first = run[0] as number
+    const offset = first * target.chunkSize
+    const lengths = run.map((index) => chunkLength(index, target.size, target.chunkSize))
+    const total = lengths.reduce((a, b) => a + b, 0)
     const stall = new AbortController()
     let timer = setTimeout(() => stall.abort(), stallMs)
     const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal
+    let chunk = 0
+    let buffer = Buffer.allocUnsafe(lengths[0] as number)
+    let filled = 0
+    let position = offset
     try {
       for await (const part of source.client.download(
-        { sha256: target.sha256, offset: BigInt(offset), length: BigInt(length) },
+        { sha256: target.sha256, offset: BigInt(offset), length: BigInt(total) },
         { headers: headers(), signal },
       )) {
-        const at = Number(part.offset) - offset
-        if (at !== filled || filled + part.data.length > length) {
-          throw new ConnectError('sent bytes out of order', Code.DataLoss)
+        if (Number(part.offset) !== position) throw new ConnectError('sent bytes out of order', Code.DataLoss)
+        let data = part.data
+        position += data.length
+        while (data.length > 0) {
+          if (chunk >= run.length) throw new ConnectError('sent more bytes than asked for', Code.DataLoss)
+          const take = Math.min(data.length, buffer.length - filled)
+          buffer.set(data.subarray(0, take), filled)
+          filled += take
+          data = data.subarray(take)
+          if (filled === buffer.length) {
+            yield { index: run[chunk] as number, data: buffer }
+            chunk++
+            filled = 0
+            if (chunk < run.length) buffer = Buffer.allocUnsafe(lengths[chunk] as number)
+          }
         }
-        buffer.set(part.data, filled)
-        filled += part.data.length
         clearTimeout(timer)
         timer = setTimeout(() => stall.abort(), stallMs)
       }
@@ -356,8 +394,8 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     } finally {
       clearTimeout(timer)
     }
-    if (filled !== length) throw new ConnectError(`sent ${filled} of ${length} bytes`, Code.DataLoss)
-    return buffer
+    if (chunk !== run.length)
+      throw new ConnectError(`sent ${position - offset} of ${total} bytes`, Code.DataLoss)
   }
 
   async function verifyWholeFile() {
