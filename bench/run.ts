@@ -17,4 +17,4 @@ const only = values.only
 if (!only || only === 'transfer') figures.push(...(await benchTransfer({ quick, log })))
 if (!only || only === 'directory') figures.push(...(await benchDirectory({ quick, log })))
 printTable(figures)
-writeResults(join(import.meta.dirname, 'results.json'), figures, quick)
+writeResults(join(import.meta.dirname, 'results.json'), figures, quick, Boolean(only))

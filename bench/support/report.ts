@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 
 /** One measured figure; `ratio` is peerdir's figure divided by the alternative's, measured in the same run. */
@@ -17,12 +17,21 @@ export function machine() {
   return `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`
 }
 
-export function writeResults(path: string, figures: Figure[], quick: boolean) {
+/** Writes the run's figures; a partial run (--only) updates its own keys and keeps the others. */
+export function writeResults(path: string, figures: Figure[], quick: boolean, partial = false) {
+  let kept: Record<string, unknown> = {}
+  if (partial) {
+    try {
+      kept = (JSON.parse(readFileSync(path, 'utf8')) as { figures: Record<string, unknown> }).figures
+    } catch {
+      // nothing to keep
+    }
+  }
   const results = {
     measuredAt: new Date().toISOString(),
     machine: machine(),
     mode: quick ? 'quick' : 'full',
-    figures: Object.fromEntries(figures.map(({ key, ...rest }) => [key, rest])),
+    figures: { ...kept, ...Object.fromEntries(figures.map(({ key, ...rest }) => [key, rest])) },
   }
   writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`)
 }
