@@ -29,7 +29,10 @@ export function toCliError(err: unknown, port?: number): CliError {
             EXIT.failed,
           )
         }
-        return new CliError(`${message}; check that the directory is running and try again`, EXIT.failed)
+        return new CliError(
+          `${message.replace(/\.$/, '')}; check that the directory is running and try again`,
+          EXIT.failed,
+        )
       case Code.PermissionDenied:
         return new CliError(`${message} (are you the user who started it?)`, EXIT.failed)
       default:

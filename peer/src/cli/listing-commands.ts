@@ -58,7 +58,9 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
     }
     emit(opts.json, result, (x) =>
       [
-        `${x.username} is ${x.state} in ${x.directory}${x.lastError ? ` (last error: ${x.lastError})` : ''}`,
+        x.state === 'unreachable'
+          ? `${x.username} cannot reach the directory at ${x.directory} (${x.lastError})`
+          : `${x.username} is ${x.state} in ${x.directory}${x.lastError ? ` (last error: ${x.lastError})` : ''}`,
         `serving ${x.files} files (${formatBytes(x.bytes)}) from ${x.sharedDir} at ${x.publicUrl}`,
         `${x.activeDownloads} downloads running; peerdir ${x.version}`,
       ].join('\n'),
