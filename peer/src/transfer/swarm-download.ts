@@ -347,7 +347,8 @@ export async function swarmDownload(options: Options): Promise<Finished> {
 
   /**
    * Streams consecutive chunks in one request and yields each as soon as its bytes are complete, so
-   * memory holds one chunk per request. A request that makes no progress for stallMs is abandoned.
+   * memory holds one chunk per request. A yielded chunk is only valid until the consumer asks for the
+   * next. A request that makes no progress for stallMs is abandoned.
    */
   async function* readRun(
     source: SourceState,
@@ -361,7 +362,10 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     let timer = setTimeout(() => stall.abort(), stallMs)
     const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal
     let chunk = 0
-    let buffer = Buffer.allocUnsafe(lengths[0] as number)
+    // One buffer per request, reused chunk after chunk: the consumer has verified and written a chunk
+    // before it asks for the next one, so nothing still points into it.
+    const storage = Buffer.allocUnsafe(target.chunkSize)
+    let buffer = storage.subarray(0, lengths[0] as number)
     let filled = 0
     let position = offset
     try {
@@ -382,7 +386,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
             yield { index: run[chunk] as number, data: buffer }
             chunk++
             filled = 0
-            if (chunk < run.length) buffer = Buffer.allocUnsafe(lengths[chunk] as number)
+            if (chunk < run.length) buffer = storage.subarray(0, lengths[chunk] as number)
           }
         }
         clearTimeout(timer)
