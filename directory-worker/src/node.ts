@@ -5,18 +5,28 @@ import { serve } from '@hono/node-server'
 import { createClient } from '@libsql/client'
 import { createApp } from './app.ts'
 import { parseSettings } from './settings.ts'
+import { guardDatabaseFile } from './store/file-guard.ts'
 
 export type NodeOptions = { host: string; port: number; databaseUrl: string }
 
 /** Starts the directory on Node with an embedded libSQL database; resolves once it is listening. */
 export async function startNodeDirectory(options: NodeOptions, env: Record<string, unknown> = process.env) {
   const settings = parseSettings(env)
-  if (options.databaseUrl.startsWith('file:')) {
-    const path = options.databaseUrl.slice('file:'.length)
-    mkdirSync(dirname(path.startsWith('//') ? fileURLToPath(options.databaseUrl) : path), { recursive: true })
+  const filePath = options.databaseUrl.startsWith('file:')
+    ? options.databaseUrl.startsWith('file://')
+      ? fileURLToPath(options.databaseUrl)
+      : options.databaseUrl.slice('file:'.length)
+    : undefined
+  if (filePath) mkdirSync(dirname(filePath), { recursive: true })
+  const open = () => createClient({ url: options.databaseUrl })
+  if (filePath) {
+    // Create the file (WAL mode lives in it) before the guard takes its inode.
+    const first = open()
+    await first.execute('PRAGMA journal_mode = WAL')
+    first.close()
   }
-  const db = createClient({ url: options.databaseUrl })
-  if (options.databaseUrl.startsWith('file:')) {
+  const db = filePath ? guardDatabaseFile(filePath, open) : open()
+  if (filePath) {
     // WAL lets searches run while an index write is in flight; the setting lives in the file.
     // synchronous=NORMAL in WAL mode stays consistent after a crash and skips an fsync per commit
     // (a power cut may lose the last heartbeats, which the next ones restore).

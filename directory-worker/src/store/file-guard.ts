@@ -1,0 +1,53 @@
+import { statSync } from 'node:fs'
+import type { Client } from '@libsql/client'
+import { StorageError } from './storage-errors.ts'
+
+const GUARDED = new Set(['execute', 'batch', 'executeMultiple', 'transaction', 'migrate'])
+const CHECK_EVERY_MS = 1000
+
+/**
+ * Node only: a libSQL file removed or replaced under a running directory would otherwise keep taking
+ * writes into the deleted inode and lose them at the next start. So the file is checked (at most once a
+ * second): missing means 503 until it is back; a different file at the path (a restored backup) is
+ * opened afresh.
+ */
+export function guardDatabaseFile(path: string, open: () => Client): Client {
+  let client = open()
+  let inode = inodeOf(path)
+  let checkedAt = Date.now()
+  const check = () => {
+    const now = Date.now()
+    if (now - checkedAt < CHECK_EVERY_MS && inode !== undefined) return
+    checkedAt = now
+    const current = inodeOf(path)
+    if (current === undefined) {
+      inode = undefined
+      throw new StorageError(`the database file ${path} is missing`)
+    }
+    if (current !== inode) {
+      client.close()
+      client = open()
+      inode = current
+    }
+  }
+  return new Proxy({} as Client, {
+    get(_target, property) {
+      if (typeof property === 'string' && GUARDED.has(property)) {
+        return (...args: unknown[]) => {
+          check()
+          return (client[property as keyof Client] as (...a: unknown[]) => unknown).apply(client, args)
+        }
+      }
+      const value = Reflect.get(client, property)
+      return typeof value === 'function' ? value.bind(client) : value
+    },
+  })
+}
+
+function inodeOf(path: string): number | undefined {
+  try {
+    return statSync(path).ino
+  } catch {
+    return undefined
+  }
+}
