@@ -10,6 +10,7 @@ import {
   UploadHeaderSchema,
   UploadRequestSchema,
 } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
+import { SESSION_CHECK_SECONDS } from '../../peer/src/rpc/auth.ts'
 import { peerClient } from '../../peer/src/rpc/transport.ts'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
 import { type PeerProcess, startPeer, testStateRoot } from '../support/peer-process.ts'
@@ -90,6 +91,34 @@ describe('PeerService refusals', () => {
     await new Promise((r) => setTimeout(r, 4000))
     expect(await codeOf(client.getInfo({}, auth(expiring)))).toBe(Code.Unauthenticated)
   })
+
+  it('refuses a token within SESSION_CHECK_SECONDS of its logout, even one it served before', async () => {
+    // Tokens here live for an hour, so only the logout can be why the last call is refused.
+    const longLived = await startDirectoryProcess({ env: { TOKEN_TTL_SECONDS: '3600' } })
+    const server = await startPeer({ name: 'host', directoryUrl: longLived.url, stateRoot: testStateRoot() })
+    try {
+      const login = await fetch(`${longLived.url}/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'quitter', password: 'caller password', url: 'http://127.0.0.1:9' }),
+      })
+      const { token } = (await login.json()) as { token: string }
+      const client = peerClient(server.url)
+      expect(await codeOf(client.getInfo({}, auth(token)))).toBe('ok')
+      await fetch(`${longLived.url}/v1/logout`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      })
+      await new Promise((r) => setTimeout(r, SESSION_CHECK_SECONDS * 1000 + 500))
+      const refused = await client.getInfo({}, auth(token)).catch((err) => ConnectError.from(err))
+      expect(refused).toBeInstanceOf(ConnectError)
+      expect((refused as ConnectError).code).toBe(Code.Unauthenticated)
+      expect((refused as ConnectError).rawMessage).toMatch(/logged out/)
+    } finally {
+      await server.stop('SIGKILL')
+      await longLived.stop('SIGKILL')
+    }
+  }, 40_000)
 
   it('refuses content it does not share, bad hashes, and ranges outside the file', async () => {
     const token = await tokenFor('caller')
