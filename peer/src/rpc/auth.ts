@@ -59,7 +59,12 @@ export function peerAuth(options: {
     }
     let username: string
     try {
-      const { payload } = await jwtVerify(token, jwks, { issuer: 'peerdir-directory', algorithms: ['EdDSA'] })
+      // A minute of clock skew between this machine and the directory is tolerated.
+      const { payload } = await jwtVerify(token, jwks, {
+        issuer: 'peerdir-directory',
+        algorithms: ['EdDSA'],
+        clockTolerance: 60,
+      })
       username = typeof payload.sub === 'string' ? payload.sub : ''
     } catch (err) {
       if (options.open) return ''

@@ -51,6 +51,7 @@ export function createRpcServer(options: ServerOptions): net.Server {
       handler,
     )
     secure.on('session', openLargeWindow)
+    secure.maxConnections = MAX_CONNECTIONS
     return secure
   }
   const h2 = http2.createServer({ settings }, handler)
@@ -67,8 +68,13 @@ export function createRpcServer(options: ServerOptions): net.Server {
     })
     socket.on('error', () => socket.destroy())
   })
+  // Bounded connections (and, in the HTTP/2 settings, streams per connection) keep a flood of
+  // callers from exhausting the daemon's memory.
+  server.maxConnections = MAX_CONNECTIONS
   return server
 }
+
+export const MAX_CONNECTIONS = 512
 
 const openSockets = new WeakMap<net.Server, Set<net.Socket>>()
 
