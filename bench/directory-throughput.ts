@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { createClient } from '@libsql/client'
 import autocannon from 'autocannon'
 import { migrate } from '../directory-worker/src/store/migrations.ts'
-import { nodeBin, peakRssMiB, spawnUntil } from './support/processes.ts'
+import { peakRssMiB, spawnUntil } from './support/processes.ts'
 import type { Figure } from './support/report.ts'
 import { seedDirectory, seededRandom } from './support/seed-directory.ts'
 
@@ -157,5 +157,3 @@ export async function benchDirectory(options: {
   }
   return figures
 }
-
-export { nodeBin }
