@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { browserRequired, chromiumPath, launchChromium } from '../support/browser.ts'
+import { apiLogin, apiLogout, apiPublish, watchPage } from '../support/dashboard-network.ts'
 import { fileEntry } from '../support/directory-app.ts'
 import { type DirectoryProcess, repoRoot, startDirectoryProcess } from '../support/directory-process.ts'
 
@@ -12,60 +13,36 @@ if (!chromiumPath) {
   console.warn('dashboard browser tests skipped: no Chromium on this machine (apt-get install chromium)')
 }
 
-const HOSTILE = '<script>alert(1)<script> & "quotes".mp3'
+const HOSTILE = `<script>alert(1)<script> & "quotes" 'too' &amp;.mp3`
 const HOSTILE_2 = '<img src=x onerror=alert(2)>.flac'
+const CONCERT = fileEntry('Concert Live.flac', 'concert', 4096)
+const FILLERS = Array.from({ length: 53 }, (_, i) => `peer-${String(i).padStart(2, '0')}`)
 const outDir = join(repoRoot, 'test-results')
-
-async function loginPeer(directory: DirectoryProcess, username: string, port: number) {
-  const response = await fetch(`${directory.url}/v1/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password: 'browser password', url: `http://127.0.0.1:${port}` }),
-  })
-  return ((await response.json()) as { token: string }).token
-}
-
-async function publish(directory: DirectoryProcess, token: string, files: ReturnType<typeof fileEntry>[]) {
-  await fetch(`${directory.url}/v1/index`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ files }),
-  })
-}
 
 describe.skipIf(!chromiumPath)('the dashboard in headless Chromium', () => {
   let browser: Browser
+  let context: BrowserContext
   let directory: DirectoryProcess
   let page: Page
-  const consoleErrors: string[] = []
-  const dialogs: string[] = []
+  let problems: { consoleErrors: string[]; dialogs: string[] }
   let bobToken: string
 
   beforeAll(async () => {
     directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '600' } })
-    const alice = await loginPeer(directory, 'alice', 50001)
-    bobToken = await loginPeer(directory, 'bob', 50002)
-    await publish(directory, alice, [
-      fileEntry('Concert Live.flac', 'concert', 4096),
-      fileEntry(HOSTILE),
-      fileEntry(HOSTILE_2),
-    ])
-    await publish(directory, bobToken, [
-      fileEntry('Concert Live.flac', 'concert', 4096),
-      fileEntry('notes.txt'),
-    ])
+    const alice = await apiLogin(directory.url, 'alice', 50001)
+    bobToken = await apiLogin(directory.url, 'bob', 50002)
+    await apiPublish(directory.url, alice, [CONCERT, fileEntry(HOSTILE), fileEntry(HOSTILE_2)])
+    await apiPublish(directory.url, bobToken, [CONCERT, fileEntry('notes.txt')])
+    // 55 peers in all: more than one page of 50.
+    await Promise.all(FILLERS.map((name, i) => apiLogin(directory.url, name, 51000 + i)))
     browser = await launchChromium()
-    page = await browser.newPage()
-    page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(message.text())
-    })
-    page.on('pageerror', (err) => consoleErrors.push(err.message))
-    page.on('dialog', async (dialog) => {
-      dialogs.push(dialog.message())
-      await dialog.dismiss()
-    })
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: directory.url })
+    page = await context.newPage()
+    problems = watchPage(page)
     await page.goto(`${directory.url}/`)
-  }, 60_000)
+    mkdirSync(outDir, { recursive: true })
+  }, 90_000)
 
   afterAll(async () => {
     await browser?.close()
@@ -73,25 +50,76 @@ describe.skipIf(!chromiumPath)('the dashboard in headless Chromium', () => {
   })
 
   it('loads with no console errors and shows the right counts', async () => {
-    await expect.poll(() => page.textContent('#stat-peers')).toBe('2 / 2')
+    expect(await page.textContent('#stat-peers')).toBe('55 / 55')
     expect(await page.textContent('#stat-files')).toBe('5')
     expect(await page.textContent('#stat-unique')).toBe('4')
-    expect(await page.locator('#peer-rows tr').count()).toBe(2)
+    expect(await page.textContent('#stat-bytes')).toBe(`${((4096 + 1000 * 3) / 1024).toFixed(2)} KiB`)
+    expect(await page.locator('#peer-rows tr').count()).toBe(50)
+    expect(await page.textContent('#peer-page')).toBe('1–50 of 55')
+    expect(await page.textContent('tr[data-peer="alice"] .seen')).toMatch(/^last seen \d+ s ago$/)
     expect(await page.getAttribute('a[href="/docs"]', 'href')).toBe('/docs')
-    expect(consoleErrors).toEqual([])
+    await expect.poll(() => page.locator('html.js').count()).toBe(1)
+    expect(problems.consoleErrors).toEqual([])
   })
 
-  it('searches as you type and shows grouped results with a ready peer get line', async () => {
-    await page.fill('#search', 'concert')
+  it('pages through the peers without a reload, and keeps the page in the address', async () => {
+    await page.click('#peer-next')
+    await expect.poll(() => page.textContent('#peer-page')).toBe('51–55 of 55')
+    expect(await page.locator('#peer-rows tr').count()).toBe(5)
+    expect(new URL(page.url()).searchParams.get('offset')).toBe('50')
+    expect(await page.getAttribute('#peer-next', 'aria-disabled')).toBe('true')
+    await page.click('#peer-prev')
+    await expect.poll(() => page.textContent('#peer-page')).toBe('1–50 of 55')
+  })
+
+  it('sorts peers by a column header, by keyboard', async () => {
+    await page.focus('th[data-sort="files"] a')
+    await page.keyboard.press('Enter')
+    await expect
+      .poll(() => page.locator('#peer-rows tr td:first-child').allTextContents())
+      .toEqual(expect.arrayContaining(['alice', 'bob']))
+    expect((await page.locator('#peer-rows tr td:first-child').allTextContents()).slice(0, 2)).toEqual([
+      'alice',
+      'bob',
+    ])
+    expect(await page.getAttribute('th[data-sort="files"]', 'aria-sort')).toBe('descending')
+    await page.keyboard.press('Enter')
+    await expect.poll(() => page.getAttribute('th[data-sort="files"]', 'aria-sort')).toBe('ascending')
+    await page.click('th[data-sort="username"] a')
+    await expect.poll(() => page.getAttribute('th[data-sort="username"]', 'aria-sort')).toBe('ascending')
+  })
+
+  it('searches as you type and shows grouped results with a copyable hash and peer get line', async () => {
+    await page.locator('#search').pressSequentially('concert', { delay: 40 })
     await expect.poll(() => page.locator('#results li').count()).toBe(1)
     const result = page.locator('#results li').first()
     expect(await result.locator('h3').textContent()).toBe('Concert Live.flac')
-    expect(await result.textContent()).toContain('2 live sources')
-    expect(await result.textContent()).toContain(
-      `peer get ${fileEntry('Concert Live.flac', 'concert').sha256}`,
-    )
-    mkdirSync(outDir, { recursive: true })
+    expect(await result.locator('.sources').textContent()).toBe('2 live sources')
+    expect(await result.textContent()).toContain('4.00 KiB')
+    expect(await result.textContent()).toContain(CONCERT.sha256.slice(0, 12))
+    expect(await result.textContent()).toContain(`peer get ${CONCERT.sha256}`)
+    expect(await page.textContent('#search-status')).toBe('1 result with a live source for "concert"')
+    expect(new URL(page.url()).searchParams.get('q')).toBe('concert')
+    await result.getByRole('button', { name: 'Copy the full sha256 of Concert Live.flac' }).click()
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(CONCERT.sha256)
+    await result.getByRole('button', { name: 'Copy the peer get command for Concert Live.flac' }).click()
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`peer get ${CONCERT.sha256}`)
     await page.screenshot({ path: join(outDir, 'dashboard.png'), fullPage: true })
+  })
+
+  it('turns a peer that logs out down without a reload, and drops it as a source', async () => {
+    const bobState = page.locator('tr[data-peer="bob"] .state')
+    expect(await bobState.textContent()).toBe('up')
+    await apiLogout(directory.url, bobToken)
+    await expect.poll(() => bobState.textContent(), { timeout: 10_000 }).toBe('down')
+    await expect.poll(() => page.textContent('#stat-peers'), { timeout: 10_000 }).toBe('54 / 55')
+    await expect
+      .poll(() => page.textContent('#results li .sources'), { timeout: 10_000 })
+      .toBe('1 live source')
+    await page.selectOption('#peer-state', 'down')
+    await expect.poll(() => page.locator('#peer-rows tr td:first-child').allTextContents()).toEqual(['bob'])
+    expect(await page.textContent('#peer-page')).toBe('1–1 of 1')
+    expect(problems.consoleErrors).toEqual([])
   })
 
   it('shows names with HTML in them as text and runs nothing', async () => {
@@ -99,45 +127,69 @@ describe.skipIf(!chromiumPath)('the dashboard in headless Chromium', () => {
     await expect.poll(() => page.locator('#results li').count()).toBe(2)
     const names = await page.locator('#results li h3').allTextContents()
     expect(names.sort()).toEqual([HOSTILE, HOSTILE_2].sort())
+    await expect.poll(() => page.getByText(HOSTILE, { exact: true }).isVisible()).toBe(true)
     expect(await page.locator('#results img, #results script').count()).toBe(0)
-    expect(dialogs).toEqual([])
-    expect(consoleErrors).toEqual([])
+    expect(problems.dialogs).toEqual([])
+    expect(problems.consoleErrors).toEqual([])
   })
 
-  it('turns a peer that logs out down without a reload', async () => {
-    const bobState = page.locator('tr[data-peer="bob"] td:nth-child(2) span').first()
-    expect(await bobState.textContent()).toBe('up')
-    await fetch(`${directory.url}/v1/logout`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${bobToken}` },
-    })
-    await expect.poll(() => bobState.textContent(), { timeout: 10_000 }).toBe('down')
-    await expect.poll(() => page.textContent('#stat-peers'), { timeout: 10_000 }).toBe('1 / 2')
+  it('serves a first paint that works without its script and escapes hostile names', async () => {
+    const noScript = await browser.newContext({ javaScriptEnabled: false })
+    const bare = await noScript.newPage()
+    const seen = watchPage(bare)
+    await bare.goto(`${directory.url}/?q=${encodeURIComponent('<')}&sort=files&order=desc`)
+    expect((await bare.locator('#results li h3').allTextContents()).sort()).toEqual(
+      [HOSTILE, HOSTILE_2].sort(),
+    )
+    expect(await bare.locator('#results img, #results script').count()).toBe(0)
+    expect(await bare.locator('#peer-rows tr td:first-child').first().textContent()).toBe('alice')
+    await bare.click('#peer-next')
+    expect(await bare.textContent('#peer-page')).toBe('51–55 of 55')
+    expect(seen).toEqual({ consoleErrors: [], dialogs: [] })
+    await noScript.close()
   })
 
-  it('sorts peers by a column header, by keyboard', async () => {
-    await page.focus('th[data-sort="username"] button')
-    await page.keyboard.press('Enter')
-    await expect
-      .poll(() => page.locator('#peer-rows tr td:first-child').allTextContents())
-      .toEqual(['bob', 'alice'])
-    expect(await page.getAttribute('th[data-sort="username"]', 'aria-sort')).toBe('descending')
+  it('reads well on a phone', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true })
+    const small = await phone.newPage()
+    const seen = watchPage(small)
+    await small.goto(`${directory.url}/?q=concert`)
+    await expect.poll(() => small.locator('html.js').count()).toBe(1)
+    expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    expect(await small.isVisible('th.hide-narrow')).toBe(false)
+    await small.screenshot({ path: join(outDir, 'dashboard-phone.png'), fullPage: true })
+    expect(seen).toEqual({ consoleErrors: [], dialogs: [] })
+    await phone.close()
   })
 
-  it('asks for a peer account first when reads need a token', async () => {
+  it('asks for a peer account first when reads need a token, without touching that peer', async () => {
     const closed = await startDirectoryProcess({ env: { READ_REQUIRES_AUTH: 'true' } })
     try {
-      await loginPeer(closed, 'carol', 50003)
-      const locked = await browser.newPage()
+      const carol = await apiLogin(closed.url, 'carol', 50003)
+      const locked = await (await browser.newContext()).newPage()
+      const seen = watchPage(locked)
       await locked.goto(`${closed.url}/`)
       expect(await locked.isVisible('#login-form')).toBe(true)
       expect(await locked.isVisible('#search')).toBe(false)
+      expect(await locked.locator('#peer-rows tr').count()).toBe(0)
       await locked.fill('#login-user', 'carol')
+      await locked.fill('#login-password', 'wrong password')
+      await locked.keyboard.press('Enter')
+      await expect.poll(() => locked.textContent('#login-error')).not.toBe('')
       await locked.fill('#login-password', 'browser password')
-      await locked.click('button[type="submit"]')
+      await locked.click('#login-form button[type="submit"]')
       await expect.poll(() => locked.locator('#peer-rows tr').count()).toBe(1)
       expect(await locked.isVisible('#search')).toBe(true)
-      await locked.close()
+      // The session survives a reload; the peer keeps its own address and lease.
+      await locked.reload()
+      await expect.poll(() => locked.locator('#peer-rows tr').count()).toBe(1)
+      expect(await locked.textContent('tr[data-peer="carol"] code')).toBe('http://127.0.0.1:50003')
+      expect(await locked.textContent('tr[data-peer="carol"] .state')).toBe('up')
+      const peers = await fetch(`${closed.url}/v1/peers`, { headers: { authorization: `Bearer ${carol}` } })
+      expect((await peers.json()).peers[0]).toMatchObject({ url: 'http://127.0.0.1:50003', state: 'up' })
+      // The failed login attempt logs a 401 resource error; nothing else may complain.
+      expect(seen.consoleErrors.filter((line) => !line.includes('401'))).toEqual([])
+      expect(seen.dialogs).toEqual([])
     } finally {
       await closed.stop('SIGKILL')
     }

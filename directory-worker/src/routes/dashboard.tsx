@@ -1,58 +1,43 @@
+import { z } from '@hono/zod-openapi'
+import type { Client } from '@libsql/client'
 import type { FC } from 'hono/jsx'
 import { dashboardJs } from '../dashboard/client.ts'
 import { dashboardCss } from '../dashboard/styles.ts'
+import {
+  type DashboardView,
+  PAGE_SIZE,
+  Pager,
+  PeerRow,
+  ResultItem,
+  resultsText,
+  SOURCES_SHOWN,
+  SortHeader,
+  StatsList,
+} from '../dashboard/view.tsx'
 import { createRouter } from '../router.ts'
-import type { Peer } from '../schemas.ts'
+import type { Peer, Result } from '../schemas.ts'
+import { liveSources, searchByName } from '../store/files.ts'
 import { listPeers, type NetworkStats, toPeer } from '../store/peers.ts'
 
-const formatBytes = (n: number) => {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let value = n
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`
+/** The page never answers 400: a bad or stale link falls back to the default view. */
+const ViewQuery = z.object({
+  q: z.string().trim().max(256).catch('').default(''),
+  sort: z.enum(['username', 'state', 'files', 'lastSeen']).catch('username').default('username'),
+  order: z.enum(['asc', 'desc']).catch('asc').default('asc'),
+  state: z.enum(['up', 'down']).optional().catch(undefined),
+  offset: z.coerce.number().int().min(0).max(1_000_000_000).catch(0).default(0),
+})
+
+type PageProps = {
+  view: DashboardView
+  now: number
+  stats: NetworkStats
+  /** Undefined when reads need a token: the browser loads them after the user logs in. */
+  peers: { list: Peer[]; total: number } | undefined
+  results: Result[] | undefined
 }
 
-const Stat: FC<{ id: string; label: string; value: string }> = ({ id, label, value }) => (
-  <li>
-    <span class="value" id={id}>
-      {value}
-    </span>
-    <span class="label">{label}</span>
-  </li>
-)
-
-const PeerRow: FC<{ peer: Peer }> = ({ peer }) => (
-  <tr data-peer={peer.username}>
-    <td>{peer.username}</td>
-    <td>
-      <span class={peer.state}>{peer.state}</span>{' '}
-      <span class="muted">
-        last seen {new Date(peer.lastSeen).toISOString().replace('T', ' ').slice(0, 19)} UTC
-      </span>
-    </td>
-    <td class="hide-narrow">
-      <code>{peer.url}</code>
-    </td>
-    <td>{peer.files}</td>
-  </tr>
-)
-
-const SortHeader: FC<{ sort: string; label: string; className?: string }> = ({ sort, label, className }) => (
-  <th scope="col" data-sort={sort} aria-sort={sort === 'username' ? 'ascending' : 'none'} class={className}>
-    <button type="button">{label}</button>
-  </th>
-)
-
-const Page: FC<{
-  stats: NetworkStats
-  peers: Peer[] | undefined
-  total: number
-  readsNeedLogin: boolean
-}> = ({ stats, peers, total, readsNeedLogin }) => (
+const Page: FC<PageProps> = ({ view, now, stats, peers, results }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -61,7 +46,10 @@ const Page: FC<{
       <link rel="icon" href="data:," />
       <link rel="stylesheet" href="/dashboard.css" />
     </head>
-    <body data-reads-need-login={String(readsNeedLogin)}>
+    <body data-reads-need-login={String(peers === undefined)} data-page-size={String(PAGE_SIZE)}>
+      <a class="skip" href="#search">
+        Skip to search
+      </a>
       <header>
         <h1>peerdir network</h1>
         <nav aria-label="Operator links">
@@ -71,20 +59,18 @@ const Page: FC<{
       <main>
         <section aria-labelledby="glance">
           <h2 id="glance">At a glance</h2>
-          <ul class="stats">
-            <Stat id="stat-peers" label="peers up / total" value={`${stats.peersUp} / ${stats.peersTotal}`} />
-            <Stat id="stat-files" label="files shared" value={String(stats.files)} />
-            <Stat id="stat-unique" label="distinct contents" value={String(stats.uniqueFiles)} />
-            <Stat id="stat-bytes" label="total size" value={formatBytes(stats.bytes)} />
-          </ul>
-          <p id="live" class="muted" aria-live="polite">
-            Updates every 2 seconds.
+          <StatsList stats={stats} />
+          <p id="live" class="muted" role="status">
+            Live: updates every few seconds.
           </p>
         </section>
 
-        <section id="login" aria-labelledby="login-title" hidden={!readsNeedLogin}>
+        <section id="login" aria-labelledby="login-title" hidden={peers !== undefined}>
           <h2 id="login-title">Log in to see the network</h2>
-          <p>This directory shows searches and peers to members only. Use your peer account.</p>
+          <p>
+            This directory shows searches and peers to members only. Log in with your peer's account: this
+            opens a read-only session that leaves your peer as it is.
+          </p>
           <form id="login-form">
             <label for="login-user">Username</label>
             <input id="login-user" name="username" autocomplete="username" required />
@@ -102,43 +88,69 @@ const Page: FC<{
           </form>
         </section>
 
-        <div id="network" hidden={readsNeedLogin}>
+        <div id="network" hidden={peers === undefined}>
           <section aria-labelledby="search-title">
             <h2 id="search-title">Search</h2>
-            <label for="search">File name contains</label>
-            <input id="search" type="search" autocomplete="off" placeholder="e.g. concert" />
-            <p id="search-status" class="muted" aria-live="polite" />
-            <ul id="results" style="list-style:none;padding:0" />
+            <search>
+              <form method="get" action="/" id="search-form">
+                <label for="search">File name contains</label>
+                <div class="row">
+                  <input id="search" name="q" type="search" autocomplete="off" value={view.q} />
+                  <button type="submit">Search</button>
+                </div>
+              </form>
+            </search>
+            <p id="search-status" class="muted" role="status">
+              {results && view.q ? resultsText(results.length, view.q) : ''}
+            </p>
+            <ul id="results" class="results">
+              {(results ?? []).map((result) => (
+                <ResultItem result={result} />
+              ))}
+            </ul>
           </section>
 
           <section aria-labelledby="peers-title">
             <h2 id="peers-title">Peers</h2>
-            <table>
-              <thead>
-                <tr>
-                  <SortHeader sort="username" label="Name" />
-                  <SortHeader sort="state" label="State" />
-                  <th scope="col" class="hide-narrow">
-                    URL
-                  </th>
-                  <SortHeader sort="files" label="Files" />
-                </tr>
-              </thead>
-              <tbody id="peer-rows">
-                {(peers ?? []).map((peer) => (
-                  <PeerRow peer={peer} />
-                ))}
-              </tbody>
-            </table>
-            <div class="pager">
-              <button type="button" id="peer-prev" disabled>
-                Previous
+            <form method="get" action="/" class="row filter">
+              <input type="hidden" name="q" value={view.q} />
+              <label for="peer-state">Show</label>
+              <select id="peer-state" name="state">
+                <option value="" selected={!view.state}>
+                  all peers
+                </option>
+                <option value="up" selected={view.state === 'up'}>
+                  up only
+                </option>
+                <option value="down" selected={view.state === 'down'}>
+                  down only
+                </option>
+              </select>
+              <button type="submit" class="no-js">
+                Show
               </button>
-              <span id="peer-page">{total === 0 ? 'no peers' : `1-${Math.min(50, total)} of ${total}`}</span>
-              <button type="button" id="peer-next" disabled={total <= 50}>
-                Next
-              </button>
+            </form>
+            <div class="table-wrap">
+              <table>
+                <caption class="sr-only">Peers, {PAGE_SIZE} a page; column headers sort</caption>
+                <thead>
+                  <tr>
+                    <SortHeader view={view} sort="username" label="Name" />
+                    <SortHeader view={view} sort="lastSeen" label="State" first="desc" />
+                    <th scope="col" class="hide-narrow">
+                      URL
+                    </th>
+                    <SortHeader view={view} sort="files" label="Files" first="desc" numeric />
+                  </tr>
+                </thead>
+                <tbody id="peer-rows">
+                  {(peers?.list ?? []).map((peer) => (
+                    <PeerRow peer={peer} now={now} />
+                  ))}
+                </tbody>
+              </table>
             </div>
+            <Pager view={view} shown={peers?.list.length ?? 0} total={peers?.total ?? 0} />
           </section>
         </div>
       </main>
@@ -150,25 +162,52 @@ const Page: FC<{
 const security = {
   // Only this origin's own script and style: a name that smuggles markup could not run anything anyway.
   'Content-Security-Policy':
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+}
+
+/** What GET /v1/search answers, for a page that works before (or without) its script. */
+async function searchLive(db: Client, q: string, at: number): Promise<Result[]> {
+  const contents = await searchByName(db, q, at, 50)
+  const sources = await liveSources(
+    db,
+    contents.map((content) => content.sha256),
+    at,
+    SOURCES_SHOWN,
+  )
+  return contents
+    .map((content) => ({ ...content, sources: sources.get(content.sha256) ?? [] }))
+    .filter((result) => result.sources.length > 0)
 }
 
 export const dashboard = createRouter()
   .get('/', async (c) => {
     const { db, now, settings } = c.var.deps
+    const query = ViewQuery.parse(c.req.query())
+    const view: DashboardView = { ...query, state: query.state }
     const at = now()
     const stats = await c.var.stats.get(db, at)
-    const page = settings.readRequiresAuth
-      ? undefined
-      : await listPeers(db, { now: at, limit: 50, offset: 0 })
+    const open = !settings.readRequiresAuth
+    const page = open
+      ? await listPeers(db, {
+          state: view.state,
+          sort: view.sort,
+          order: view.order,
+          offset: view.offset,
+          now: at,
+          limit: PAGE_SIZE,
+        })
+      : undefined
+    const results = open && view.q ? await searchLive(db, view.q, at) : undefined
     for (const [name, value] of Object.entries(security)) c.header(name, value)
     return c.html(
       <Page
+        view={view}
+        now={at}
         stats={stats}
-        peers={page?.peers.map((peer) => toPeer(peer, at))}
-        total={page?.total ?? 0}
-        readsNeedLogin={settings.readRequiresAuth}
+        peers={page && { list: page.peers.map((peer) => toPeer(peer, at)), total: page.total }}
+        results={results}
       />,
     )
   })

@@ -1,0 +1,184 @@
+import type { FC } from 'hono/jsx'
+import type { Peer, Result } from '../schemas.ts'
+import type { NetworkStats, PeerSort } from '../store/peers.ts'
+
+/** What the page shows; it lives in the query string, so a reload or a shared link keeps it. */
+export type DashboardView = {
+  q: string
+  sort: PeerSort
+  order: 'asc' | 'desc'
+  state: 'up' | 'down' | undefined
+  offset: number
+}
+
+export const PAGE_SIZE = 50
+/** The search API samples at most this many live sources per content; more reads as "64+". */
+export const SOURCES_SHOWN = 64
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
+  let value = n
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`
+}
+
+export function ago(iso: string, now: number): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000))
+  if (s < 60) return `${s} s ago`
+  if (s < 3600) return `${Math.round(s / 60)} min ago`
+  if (s < 86_400) return `${Math.round(s / 3600)} h ago`
+  return `${Math.round(s / 86_400)} d ago`
+}
+
+/** The same link the browser script builds: defaults stay out of the URL. */
+export function hrefFor(view: DashboardView, change: Partial<DashboardView>): string {
+  const next = { ...view, ...change }
+  const params = new URLSearchParams()
+  if (next.q) params.set('q', next.q)
+  if (next.state) params.set('state', next.state)
+  if (next.sort !== 'username') params.set('sort', next.sort)
+  if (next.order !== 'asc') params.set('order', next.order)
+  if (next.offset > 0) params.set('offset', String(next.offset))
+  const query = params.toString()
+  return query ? `/?${query}` : '/'
+}
+
+const Stat: FC<{ id: string; label: string; value: string }> = ({ id, label, value }) => (
+  <li>
+    <span class="value" id={id}>
+      {value}
+    </span>
+    <span class="label">{label}</span>
+  </li>
+)
+
+export const StatsList: FC<{ stats: NetworkStats }> = ({ stats }) => (
+  <ul class="stats">
+    <Stat id="stat-peers" label="peers up / total" value={`${stats.peersUp} / ${stats.peersTotal}`} />
+    <Stat id="stat-files" label="files shared" value={String(stats.files)} />
+    <Stat id="stat-unique" label="distinct contents" value={String(stats.uniqueFiles)} />
+    <Stat id="stat-bytes" label="total size" value={formatBytes(stats.bytes)} />
+  </ul>
+)
+
+const CopyLine: FC<{ text: string; label: string; display?: string }> = ({ text, label, display }) => (
+  <span class="copy">
+    <code title={text} data-copy={text}>
+      {display ?? text}
+    </code>
+    <button type="button" class="js-only" aria-label={label} data-copy={text}>
+      Copy
+    </button>
+  </span>
+)
+
+export const sourcesText = (count: number) =>
+  `${count >= SOURCES_SHOWN ? `${SOURCES_SHOWN}+` : count} live source${count === 1 ? '' : 's'}`
+
+export const ResultItem: FC<{ result: Result }> = ({ result }) => {
+  const names = result.sources.slice(0, 3).map((source) => source.username)
+  const more = result.sources.length - names.length
+  return (
+    <li class="result" data-sha256={result.sha256}>
+      <h3>{result.name}</h3>
+      <p class="row">
+        <span>{formatBytes(result.size)}</span>
+        <span class="sources">{sourcesText(result.sources.length)}</span>
+        <span class="muted holders">
+          from {names.join(', ')}
+          {more > 0 ? ` and ${more} more` : ''}
+        </span>
+      </p>
+      <p class="row">
+        <span class="muted">sha256</span>
+        <CopyLine
+          text={result.sha256}
+          display={result.sha256.slice(0, 12)}
+          label={`Copy the full sha256 of ${result.name}`}
+        />
+      </p>
+      <p class="row">
+        <CopyLine text={`peer get ${result.sha256}`} label={`Copy the peer get command for ${result.name}`} />
+      </p>
+    </li>
+  )
+}
+
+export const resultsText = (count: number, q: string) =>
+  `${count === 0 ? 'No' : count} result${count === 1 ? '' : 's'} with a live source for "${q}"`
+
+export const PeerRow: FC<{ peer: Peer; now: number }> = ({ peer, now }) => (
+  <tr data-peer={peer.username}>
+    <td>{peer.username}</td>
+    <td>
+      <span class={`state ${peer.state}`}>{peer.state}</span>{' '}
+      <span class="muted seen" title={peer.lastSeen}>
+        last seen {ago(peer.lastSeen, now)}
+      </span>
+    </td>
+    <td class="hide-narrow">
+      <code>{peer.url || '(viewer only)'}</code>
+    </td>
+    <td class="num">{peer.files}</td>
+  </tr>
+)
+
+/** Counts and times sort biggest or newest first on a first click; a second click flips the order. */
+export const SortHeader: FC<{
+  view: DashboardView
+  sort: PeerSort
+  label: string
+  first?: 'asc' | 'desc'
+  numeric?: boolean
+}> = ({ view, sort, label, first = 'asc', numeric }) => {
+  const active = view.sort === sort
+  const order = active ? (view.order === 'asc' ? 'desc' : 'asc') : first
+  return (
+    <th
+      scope="col"
+      data-sort={sort}
+      data-first={first}
+      class={numeric ? 'num' : undefined}
+      aria-sort={active ? (view.order === 'asc' ? 'ascending' : 'descending') : 'none'}
+    >
+      <a href={hrefFor(view, { sort, order, offset: 0 })} data-nav="">
+        {label}
+      </a>
+    </th>
+  )
+}
+
+export const pageText = (offset: number, shown: number, total: number) =>
+  total === 0 ? 'No peers' : `${offset + 1}–${offset + shown} of ${total}`
+
+export const Pager: FC<{ view: DashboardView; shown: number; total: number }> = ({ view, shown, total }) => {
+  const hasPrev = view.offset > 0
+  const hasNext = view.offset + shown < total
+  return (
+    <nav class="pager" aria-label="Peer pages">
+      <a
+        id="peer-prev"
+        data-nav=""
+        href={hrefFor(view, { offset: Math.max(0, view.offset - PAGE_SIZE) })}
+        aria-disabled={hasPrev ? undefined : 'true'}
+      >
+        ← Previous
+      </a>
+      <span id="peer-page" aria-live="polite">
+        {pageText(view.offset, shown, total)}
+      </span>
+      <a
+        id="peer-next"
+        data-nav=""
+        href={hrefFor(view, { offset: view.offset + PAGE_SIZE })}
+        aria-disabled={hasNext ? undefined : 'true'}
+      >
+        Next →
+      </a>
+    </nav>
+  )
+}

@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  createTestDirectory,
+  fileEntry,
+  login,
+  publish,
+  type TestDirectory,
+} from '../support/directory-app.ts'
+
+const HOSTILE = `<script>alert(1)<script> & "quotes" 'too' &amp;.mp3`
+
+let directory: TestDirectory
+afterEach(() => directory?.close())
+
+describe('the dashboard first paint (no browser)', () => {
+  it('renders a search server-side with hostile names escaped as text', async () => {
+    directory = createTestDirectory()
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [fileEntry(HOSTILE), fileEntry('Concert Live.flac')])
+    const page = await directory.request(`/?q=${encodeURIComponent('<script')}`)
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toContain('text/html')
+    const html = await page.text()
+    expect(html).toContain(
+      '<h3>&lt;script&gt;alert(1)&lt;script&gt; &amp; &quot;quotes&quot; &#39;too&#39; &amp;amp;.mp3</h3>',
+    )
+    expect(html).not.toContain('<script>alert')
+    expect(html).toContain(`peer get ${fileEntry(HOSTILE).sha256}`)
+    expect(html).toContain('1 live source')
+    expect(html).toContain('value="&lt;script"')
+    expect(html).not.toContain('Concert Live.flac')
+    // The only script on the page is the dashboard's own file.
+    expect(html.match(/<script/g)).toEqual(['<script'])
+    expect(html).toContain('<script src="/dashboard.js" defer="">')
+  })
+
+  it('keeps sort, filter and page in links and ignores nonsense in the query', async () => {
+    directory = createTestDirectory()
+    for (const name of ['a', 'b', 'c']) await login(directory, name)
+    directory.clock.advance(120) // every lease (60 s) has run out
+    await login(directory, 'b')
+    const html = await (await directory.request('/?state=up&sort=files&order=desc')).text()
+    expect(html).toContain('data-peer="b"')
+    expect(html).not.toContain('data-peer="a"')
+    expect(html).toContain(
+      'data-sort="files" data-first="desc" class="num" aria-sort="descending"><a href="/?state=up&amp;sort=files"',
+    )
+    expect(html).toContain(
+      'data-sort="lastSeen" data-first="desc" aria-sort="none"><a href="/?state=up&amp;sort=lastSeen&amp;order=desc"',
+    )
+    const odd = await directory.request('/?sort=password_hash&order=sideways&offset=-5&state=%00&q=')
+    expect(odd.status).toBe(200)
+    const oddHtml = await odd.text()
+    expect(oddHtml).toContain('1–3 of 3')
+    expect(oddHtml).toContain('last seen 0 s ago')
+    expect(oddHtml).toContain('last seen 2 min ago')
+  })
+
+  it('renders no peers or results before login when reads need a token', async () => {
+    directory = createTestDirectory({ READ_REQUIRES_AUTH: 'true' })
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [fileEntry('secret.txt')])
+    const html = await (await directory.request('/?q=secret')).text()
+    expect(html).toContain('data-reads-need-login="true"')
+    expect(html).not.toContain('data-peer="alice"')
+    expect(html).not.toContain('secret.txt</h3>')
+    expect(html).toContain('<span class="value" id="stat-peers">1 / 1</span>')
+  })
+
+  it('serves its script and stylesheet with their content types', async () => {
+    directory = createTestDirectory()
+    const js = await directory.request('/dashboard.js')
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8')
+    expect(await js.text()).not.toContain('innerHTML')
+    const css = await directory.request('/dashboard.css')
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8')
+  })
+})

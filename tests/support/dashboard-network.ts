@@ -1,0 +1,45 @@
+import type { Page } from 'playwright-core'
+import type { fileEntry } from './directory-app.ts'
+
+/** Brings a peer up through the real REST API, as a daemon would; the password is the same for all. */
+export async function apiLogin(directoryUrl: string, username: string, port: number): Promise<string> {
+  const response = await fetch(`${directoryUrl}/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password: 'browser password', url: `http://127.0.0.1:${port}` }),
+  })
+  if (response.status !== 200)
+    throw new Error(`login ${username}: ${response.status} ${await response.text()}`)
+  return ((await response.json()) as { token: string }).token
+}
+
+export async function apiPublish(directoryUrl: string, token: string, files: ReturnType<typeof fileEntry>[]) {
+  const response = await fetch(`${directoryUrl}/v1/index`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ files }),
+  })
+  if (response.status !== 200) throw new Error(`publish: ${response.status} ${await response.text()}`)
+}
+
+export async function apiLogout(directoryUrl: string, token: string) {
+  const response = await fetch(`${directoryUrl}/v1/logout`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+  })
+  if (response.status !== 200) throw new Error(`logout: ${response.status} ${await response.text()}`)
+}
+
+/** Collects what must never happen on the page: console errors, uncaught exceptions, and dialogs (alert). */
+export function watchPage(page: Page): { consoleErrors: string[]; dialogs: string[] } {
+  const seen = { consoleErrors: [] as string[], dialogs: [] as string[] }
+  page.on('console', (message) => {
+    if (message.type() === 'error') seen.consoleErrors.push(message.text())
+  })
+  page.on('pageerror', (err) => seen.consoleErrors.push(err.message))
+  page.on('dialog', async (dialog) => {
+    seen.dialogs.push(dialog.message())
+    await dialog.dismiss()
+  })
+  return seen
+}
