@@ -172,6 +172,7 @@ describe.skipIf(!chromiumPath)('the dashboard in headless Chromium', () => {
       expect(await locked.isVisible('#login-form')).toBe(true)
       expect(await locked.isVisible('#search')).toBe(false)
       expect(await locked.locator('#peer-rows tr').count()).toBe(0)
+      await locked.screenshot({ path: join(outDir, 'dashboard-login.png') })
       await locked.fill('#login-user', 'carol')
       await locked.fill('#login-password', 'wrong password')
       await locked.keyboard.press('Enter')

@@ -68,7 +68,8 @@ export const dashboardJs = `(() => {
     if (s < 86400) return Math.round(s / 3600) + ' h ago'
     return Math.round(s / 86400) + ' d ago'
   }
-  const plural = (n, word) => n + ' ' + word + (n === 1 ? '' : 's')
+  // Polls rewrite only what changed, so screen readers do not hear the same status every few seconds.
+  const setText = (node, text) => { if (node.textContent !== text) node.textContent = text }
   const sourcesText = (n) => (n >= SOURCES_SHOWN ? SOURCES_SHOWN + '+' : n) + ' live source' + (n === 1 ? '' : 's')
   const holdersText = (sources) => {
     const names = sources.slice(0, 3).map((s) => s.username)
@@ -97,10 +98,10 @@ export const dashboardJs = `(() => {
 
   async function refreshStats() {
     const s = await api('/v1/stats')
-    $('stat-peers').textContent = s.peersUp + ' / ' + s.peersTotal
-    $('stat-files').textContent = String(s.files)
-    $('stat-unique').textContent = String(s.uniqueFiles)
-    $('stat-bytes').textContent = bytes(s.bytes)
+    setText($('stat-peers'), s.peersUp + ' / ' + s.peersTotal)
+    setText($('stat-files'), String(s.files))
+    setText($('stat-unique'), String(s.uniqueFiles))
+    setText($('stat-bytes'), bytes(s.bytes))
   }
 
   const peerRow = (p) => el('tr', { 'data-peer': p.username },
@@ -112,7 +113,7 @@ export const dashboardJs = `(() => {
     el('td', { class: 'num', text: String(p.files) }))
 
   function updateControls(shown) {
-    $('peer-page').textContent = total === 0 ? 'No peers' : (view.offset + 1) + '–' + (view.offset + shown) + ' of ' + total
+    setText($('peer-page'), total === 0 ? 'No peers' : (view.offset + 1) + '–' + (view.offset + shown) + ' of ' + total)
     const links = [
       [$('peer-prev'), view.offset > 0, Math.max(0, view.offset - PAGE_SIZE)],
       [$('peer-next'), view.offset + shown < total, view.offset + PAGE_SIZE],
@@ -164,8 +165,8 @@ export const dashboardJs = `(() => {
     if (same) {
       // A poll updates counts in place, so a focused Copy button keeps its focus.
       results.forEach((r, i) => {
-        items[i].querySelector('.sources').textContent = sourcesText(r.sources.length)
-        items[i].querySelector('.holders').textContent = holdersText(r.sources)
+        setText(items[i].querySelector('.sources'), sourcesText(r.sources.length))
+        setText(items[i].querySelector('.holders'), holdersText(r.sources))
       })
     } else if (live && out.contains(document.activeElement)) {
       return
@@ -173,7 +174,7 @@ export const dashboardJs = `(() => {
       out.replaceChildren(...results.map(resultItem))
     }
     const n = results.length
-    $('search-status').textContent = (n === 0 ? 'No' : n) + ' result' + (n === 1 ? '' : 's') + ' with a live source for "' + q + '"'
+    setText($('search-status'), (n === 0 ? 'No' : n) + ' result' + (n === 1 ? '' : 's') + ' with a live source for "' + q + '"')
   }
 
   async function search(live = false) {

@@ -16,6 +16,7 @@ a{color:var(--accent)}
 .stats .label{color:var(--muted);font-size:.9rem}
 label{font-weight:600;display:block;margin-bottom:.25rem}
 .filter label{display:inline;margin:0}
+#login-form input{display:block;width:100%;max-width:20rem;margin-bottom:.75rem}
 input,select{font:inherit;padding:.45rem .5rem;border:1px solid var(--muted);border-radius:.375rem;background:var(--bg);color:var(--fg)}
 input[type=search]{flex:1 1 14rem;max-width:32rem;min-width:0}
 button{font:inherit;padding:.3rem .7rem;border:1px solid var(--muted);border-radius:.375rem;background:var(--panel);color:var(--fg);cursor:pointer;min-height:2.25rem}
