@@ -14,7 +14,7 @@ export type Deps = {
   log: (line: string) => void
 }
 
-export type AuthContext = { username: string; peerId: number; sessionId: string }
+export type AuthContext = { username: string; peerId: number; sessionId: string; viewer: boolean }
 
 export type AppEnv = {
   Variables: {

@@ -214,3 +214,33 @@ describe('viewer sessions', () => {
     expect((await directory.request('/v1/session', { token: body.token })).status).toBe(200)
   })
 })
+
+describe('viewer sessions cannot act for the peer', () => {
+  it('refuses heartbeat and index writes, logs out without taking the peer down, and registers nobody', async () => {
+    const peerToken = await login(directory, 'alice', { url: 'http://127.0.0.1:50051' })
+    const viewer = await (
+      await directory.request('/v1/login', {
+        method: 'POST',
+        json: { username: 'alice', password: 'correct horse' },
+      })
+    ).json()
+    for (const [path, method, json] of [
+      ['/v1/heartbeat', 'POST', undefined],
+      ['/v1/index', 'PUT', { files: [] }],
+      ['/v1/index', 'PATCH', { add: [] }],
+    ] as const) {
+      const response = await directory.request(path, { method, token: viewer.token, json })
+      expect(response.status, path).toBe(403)
+      expect((await response.json()).error.code).toBe('viewer_session')
+    }
+    expect((await directory.request('/v1/logout', { method: 'POST', token: viewer.token })).status).toBe(200)
+    const peers = (await (await directory.request('/v1/peers')).json()).peers
+    expect(peers[0].state).toBe('up')
+    expect((await directory.request('/v1/heartbeat', { method: 'POST', token: peerToken })).status).toBe(200)
+    const stranger = await directory.request('/v1/login', {
+      method: 'POST',
+      json: { username: 'nobody', password: 'correct horse' },
+    })
+    expect(stranger.status).toBe(401)
+  })
+})

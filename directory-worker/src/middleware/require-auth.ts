@@ -22,11 +22,11 @@ export const requireAuth = () =>
     const claims = await c.var.tokens.verify(match[1], now())
     if (!claims)
       throw new ApiError(401, 'invalid_token', 'The token is invalid or expired; log in again.', challenge)
-    const peerId = await openSessionPeer(db, claims.sessionId)
-    if (peerId === undefined) {
+    const session = await openSessionPeer(db, claims.sessionId)
+    if (session === undefined) {
       throw new ApiError(401, 'session_revoked', 'This session was logged out; log in again.', challenge)
     }
-    c.set('auth', { username: claims.username, peerId, sessionId: claims.sessionId })
+    c.set('auth', { username: claims.username, sessionId: claims.sessionId, ...session })
     await next()
   })
 
@@ -38,3 +38,16 @@ export const requireAuthForReads = () => {
     await next()
   })
 }
+
+/** Writes on behalf of the peer (heartbeat, index) need a peer session, not a viewer one. */
+export const requirePeerSession = () =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    if (c.var.auth.viewer) {
+      throw new ApiError(
+        403,
+        'viewer_session',
+        'This session was opened without a url and may only read; log in with your peer url to act for it.',
+      )
+    }
+    await next()
+  })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { hashPassword, verifyPassword } from '../auth/passwords.ts'
 import { ApiError } from '../errors.ts'
 import { KiB, limitBody } from '../middleware/body-limit.ts'
-import { requireAuth } from '../middleware/require-auth.ts'
+import { requireAuth, requirePeerSession } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
 import { errors, json, LoginRequest, LoginResponse, Peer, TokenGrant } from '../schemas.ts'
 import { clearFailures, lockedUntil, recordFailure } from '../store/login-failures.ts'
@@ -53,7 +53,7 @@ const heartbeat = createRoute({
   tags: ['auth'],
   summary: 'Renew the lease and get a fresh token (about every third of the lease, with jitter)',
   security: bearer,
-  middleware: [limitBody(64 * KiB), requireAuth()] as const,
+  middleware: [limitBody(64 * KiB), requireAuth(), requirePeerSession()] as const,
   responses: { 200: json(TokenGrant, 'Lease renewed'), 401: errors[401], 503: errors[503] },
 })
 
@@ -86,6 +86,13 @@ export const auth = createRouter()
       )
     }
     const existing = await findPeer(db, username)
+    if (!existing && !url) {
+      throw new ApiError(
+        401,
+        'invalid_credentials',
+        `No account ${username}; the first login must come from the peer, with its url.`,
+      )
+    }
     const peer =
       existing ??
       (await registerPeer(db, {
@@ -103,7 +110,7 @@ export const auth = createRouter()
     }
     if (existing) await clearFailures(db, username)
     const sessionId = crypto.randomUUID()
-    await openSession(db, sessionId, peer.id, now())
+    await openSession(db, sessionId, peer.id, now(), !url)
     // Without a url this is a viewer session (the dashboard): it may read, but the peer stays as it is.
     if (url) await renewLease(db, peer.id, now(), settings.leaseSeconds, url)
     const grant = await c.var.tokens.sign(
@@ -125,9 +132,10 @@ export const auth = createRouter()
   })
   .openapi(logout, async (c) => {
     const { db, now } = c.var.deps
-    const { sessionId, peerId } = c.var.auth
+    const { sessionId, peerId, viewer } = c.var.auth
     await revokeSession(db, sessionId, now())
-    await markDown(db, peerId, now())
+    // A viewer (the dashboard) logging out ends only its own session; the peer stays as it is.
+    if (!viewer) await markDown(db, peerId, now())
     const peer = await findPeerById(db, peerId)
     if (!peer) throw new Error('peer vanished during logout')
     return c.json({ peer: toPeer(peer, now()) }, 200)

@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { limitBody, MiB } from '../middleware/body-limit.ts'
-import { requireAuth } from '../middleware/require-auth.ts'
+import { requireAuth, requirePeerSession } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
 import { errors, IndexCount, IndexPatch, IndexReplace, json } from '../schemas.ts'
 import { patchIndex, replaceIndex, TooManyFiles } from '../store/files.ts'
@@ -22,7 +22,7 @@ const replace = createRoute({
   tags: ['index'],
   summary: "Replace the caller's whole index",
   security: bearer,
-  middleware: [limitBody(INDEX_BODY_LIMIT), requireAuth()] as const,
+  middleware: [limitBody(INDEX_BODY_LIMIT), requireAuth(), requirePeerSession()] as const,
   request: { body: { content: { 'application/json': { schema: IndexReplace } }, required: true } },
   responses: indexResponses,
 })
@@ -33,7 +33,7 @@ const patch = createRoute({
   tags: ['index'],
   summary: "Remove then add entries in the caller's index",
   security: bearer,
-  middleware: [limitBody(INDEX_BODY_LIMIT), requireAuth()] as const,
+  middleware: [limitBody(INDEX_BODY_LIMIT), requireAuth(), requirePeerSession()] as const,
   request: { body: { content: { 'application/json': { schema: IndexPatch } }, required: true } },
   responses: indexResponses,
 })

@@ -21,7 +21,9 @@ export const migrations: { version: number; name: string; statements: string[] }
         id TEXT PRIMARY KEY,
         peer_id INTEGER NOT NULL REFERENCES peers (id),
         created_at INTEGER NOT NULL,
-        revoked_at INTEGER
+        revoked_at INTEGER,
+        -- A viewer session (login without url) may read but never acts for the peer.
+        viewer INTEGER NOT NULL DEFAULT 0
       )`,
       'CREATE INDEX sessions_peer ON sessions (peer_id)',
       `CREATE TABLE login_failures (

@@ -1,20 +1,30 @@
 import type { Client } from '@libsql/client'
 
-export async function openSession(db: Client, sessionId: string, peerId: number, now: number) {
+export async function openSession(
+  db: Client,
+  sessionId: string,
+  peerId: number,
+  now: number,
+  viewer = false,
+) {
   await db.execute({
-    sql: 'INSERT INTO sessions (id, peer_id, created_at) VALUES (?, ?, ?)',
-    args: [sessionId, peerId, now],
+    sql: 'INSERT INTO sessions (id, peer_id, created_at, viewer) VALUES (?, ?, ?, ?)',
+    args: [sessionId, peerId, now, viewer ? 1 : 0],
   })
 }
 
 /** The peer id of an open session, or undefined once it is revoked or unknown. */
-export async function openSessionPeer(db: Client, sessionId: string): Promise<number | undefined> {
+/** The peer of an open session and whether it is a viewer session; undefined once revoked or unknown. */
+export async function openSessionPeer(
+  db: Client,
+  sessionId: string,
+): Promise<{ peerId: number; viewer: boolean } | undefined> {
   const result = await db.execute({
-    sql: 'SELECT peer_id FROM sessions WHERE id = ? AND revoked_at IS NULL',
+    sql: 'SELECT peer_id, viewer FROM sessions WHERE id = ? AND revoked_at IS NULL',
     args: [sessionId],
   })
   const row = result.rows[0]
-  return row ? Number(row.peer_id) : undefined
+  return row ? { peerId: Number(row.peer_id), viewer: Number(row.viewer) === 1 } : undefined
 }
 
 export async function revokeSession(db: Client, sessionId: string, now: number) {
