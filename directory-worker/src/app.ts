@@ -45,7 +45,12 @@ export function createApp(given: Deps) {
     .route('/', metaRoutes)
     .route('/', dashboard)
   app.doc31('/openapi.json', openApiConfig)
-  app.get('/docs', (c) => c.html(docsPage(app.getOpenAPI31Document(openApiConfig))))
+  // The routes are fixed once the app is built, so the docs page is rendered on first request only.
+  let docs: ReturnType<typeof docsPage> | undefined
+  app.get('/docs', (c) => {
+    docs ??= docsPage(app.getOpenAPI31Document(openApiConfig))
+    return c.html(docs)
+  })
   app.notFound(notFound)
   app.onError(toErrorResponse)
   return app

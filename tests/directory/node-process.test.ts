@@ -1,18 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { fileEntry } from '../support/directory-app.ts'
-import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
+import {
+  type DirectoryProcess,
+  postJson as post,
+  startDirectoryProcess,
+} from '../support/directory-process.ts'
 
 let running: DirectoryProcess | undefined
 afterEach(async () => {
   await running?.stop('SIGKILL')
 })
-
-const post = (url: string, body: unknown, token?: string) =>
-  fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  })
 
 describe('the Node entry as a real process', () => {
   it('starts, serves, stops cleanly on SIGTERM, and keeps its state across a restart', async () => {

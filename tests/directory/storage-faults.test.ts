@@ -3,19 +3,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fileEntry } from '../support/directory-app.ts'
-import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
+import {
+  type DirectoryProcess,
+  postJson as post,
+  startDirectoryProcess,
+} from '../support/directory-process.ts'
 
 let directory: DirectoryProcess | undefined
 afterAll(async () => {
   await directory?.stop('SIGKILL')
 })
-
-const post = (url: string, body: unknown, token?: string) =>
-  fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  })
 
 describe('the database file going away under the running Node directory', () => {
   it('answers 503 with the SPEC body while it is missing, and serves the restored file again', async () => {

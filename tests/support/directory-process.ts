@@ -71,3 +71,11 @@ export async function startDirectoryProcess(
     },
   }
 }
+
+/** POST a JSON body to a running directory, with a bearer token when given. */
+export const postJson = (url: string, body: unknown, token?: string) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  })

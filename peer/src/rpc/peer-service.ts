@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
@@ -13,7 +13,8 @@ import {
   type UploadRequest,
   UploadResponseSchema,
 } from '../gen/peerdir/v1/peer_pb.ts'
-import { hashFile } from '../transfer/manifest.ts'
+import { freeName } from '../transfer/free-name.ts'
+import { ManifestBuilder } from '../transfer/manifest.ts'
 import { VERSION } from '../version.ts'
 import type { RateLimiter } from './rate-limit.ts'
 
@@ -125,8 +126,7 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
     await mkdir(options.inboxDir, { recursive: true })
     const temp = join(options.inboxDir, `.upload-${randomBytes(8).toString('hex')}.part`)
     const handle = await open(temp, 'wx', 0o644)
-    const hash = createHash('sha256')
-    let received = 0
+    const manifest = new ManifestBuilder()
     let kept = false
     try {
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
@@ -134,17 +134,17 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
           throw new ConnectError('only data may follow the header', Code.InvalidArgument)
         }
         const data = next.value.part.value
-        received += data.length
-        if (received > expected) {
+        if (manifest.size + data.length > expected) {
           throw new ConnectError(`more bytes than the header's size (${expected})`, Code.InvalidArgument)
         }
-        hash.update(data)
+        manifest.update(data)
         await handle.write(data)
       }
-      if (received !== expected) {
-        throw new ConnectError(`received ${received} bytes; the header said ${expected}`, Code.DataLoss)
+      if (manifest.size !== expected) {
+        throw new ConnectError(`received ${manifest.size} bytes; the header said ${expected}`, Code.DataLoss)
       }
-      const actual = hash.digest('hex')
+      const received = manifest.finish()
+      const actual = received.sha256
       if (actual !== header.sha256) {
         throw new ConnectError(
           `the bytes hash to ${actual}, not the header's ${header.sha256}`,
@@ -156,9 +156,8 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
       await rename(temp, destination)
       kept = true
       const info = await stat(destination)
-      const manifest = await hashFile(destination)
-      options.onUploaded({ ...manifest, name: header.name, path: destination, mtimeMs: info.mtimeMs })
-      return create(UploadResponseSchema, { name: header.name, size: BigInt(received), sha256: actual })
+      options.onUploaded({ ...received, name: header.name, path: destination, mtimeMs: info.mtimeMs })
+      return create(UploadResponseSchema, { name: header.name, size: BigInt(received.size), sha256: actual })
     } finally {
       if (!kept) {
         await handle.close().catch(() => {})
@@ -189,18 +188,4 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
       download,
       upload,
     })
-}
-
-/** `name`, or `name (1)`, `name (2)`… so an upload never replaces an existing file. */
-export async function freeName(dir: string, name: string): Promise<string> {
-  const dot = name.lastIndexOf('.')
-  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, '']
-  for (let n = 0; ; n++) {
-    const candidate = join(dir, n === 0 ? name : `${stem} (${n})${ext}`)
-    try {
-      await stat(candidate)
-    } catch {
-      return candidate
-    }
-  }
 }

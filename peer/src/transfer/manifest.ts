@@ -22,32 +22,59 @@ export const chunkCount = (size: number, chunkSize: number) => Math.ceil(size / 
 export const chunkLength = (index: number, size: number, chunkSize: number) =>
   Math.min(chunkSize, size - index * chunkSize)
 
-/** One pass over the file: the whole-file hash and every chunk hash, streaming, memory flat. */
-export async function hashFile(path: string, chunkSize = CHUNK_SIZE): Promise<Manifest> {
-  const whole = createHash('sha256')
-  const chunkHashes: Buffer[] = []
-  let chunk = createHash('sha256')
-  let inChunk = 0
-  let size = 0
-  for await (const data of createReadStream(path, { highWaterMark: chunkSize })) {
-    const bytes = data as Buffer
-    whole.update(bytes)
-    size += bytes.length
+/** Builds a manifest from bytes fed in order, in any slices: the whole-file hash and every chunk hash. */
+export class ManifestBuilder {
+  readonly #chunkSize: number
+  readonly #whole = createHash('sha256')
+  readonly #chunkHashes: Buffer[] = []
+  #chunk = createHash('sha256')
+  #inChunk = 0
+  #size = 0
+
+  constructor(chunkSize = CHUNK_SIZE) {
+    this.#chunkSize = chunkSize
+  }
+
+  get size(): number {
+    return this.#size
+  }
+
+  update(bytes: Uint8Array) {
+    this.#whole.update(bytes)
+    this.#size += bytes.length
     let at = 0
     while (at < bytes.length) {
-      const take = Math.min(chunkSize - inChunk, bytes.length - at)
-      chunk.update(bytes.subarray(at, at + take))
-      inChunk += take
+      const take = Math.min(this.#chunkSize - this.#inChunk, bytes.length - at)
+      this.#chunk.update(bytes.subarray(at, at + take))
+      this.#inChunk += take
       at += take
-      if (inChunk === chunkSize) {
-        chunkHashes.push(chunk.digest())
-        chunk = createHash('sha256')
-        inChunk = 0
+      if (this.#inChunk === this.#chunkSize) {
+        this.#chunkHashes.push(this.#chunk.digest())
+        this.#chunk = createHash('sha256')
+        this.#inChunk = 0
       }
     }
   }
-  if (inChunk > 0) chunkHashes.push(chunk.digest())
-  return { size, sha256: whole.digest('hex'), chunkSize, chunkHashes, manifest: manifestHash(chunkHashes) }
+
+  finish(): Manifest {
+    if (this.#inChunk > 0) this.#chunkHashes.push(this.#chunk.digest())
+    const chunkHashes = this.#chunkHashes
+    return {
+      size: this.#size,
+      sha256: this.#whole.digest('hex'),
+      chunkSize: this.#chunkSize,
+      chunkHashes,
+      manifest: manifestHash(chunkHashes),
+    }
+  }
+}
+
+/** One pass over the file: the whole-file hash and every chunk hash, streaming, memory flat. */
+export async function hashFile(path: string, chunkSize = CHUNK_SIZE): Promise<Manifest> {
+  const builder = new ManifestBuilder(chunkSize)
+  for await (const data of createReadStream(path, { highWaterMark: chunkSize }))
+    builder.update(data as Buffer)
+  return builder.finish()
 }
 
 export const verifyChunk = (data: Uint8Array, expected: Uint8Array) =>

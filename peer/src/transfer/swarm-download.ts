@@ -4,6 +4,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { peerClient } from '../rpc/transport.ts'
+import { freeName } from './free-name.ts'
 import { chunkCount, chunkLength, manifestHash, verifyChunk } from './manifest.ts'
 import { ResumeRecord } from './resume-record.ts'
 
@@ -136,7 +137,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     await record.save()
     await verifyWholeFile()
     await handle.close()
-    const destination = await destinationFor()
+    const destination = await freeName(outDir, target.name)
     await rename(temp, destination)
     await record.remove()
     return { ...progress(), path: destination, seconds: (performance.now() - started) / 1000, chunkHashes }
@@ -416,17 +417,6 @@ export async function swarmDownload(options: Options): Promise<Finished> {
         `the assembled file hashes to ${actual}, not ${target.sha256}; discarded`,
         Code.DataLoss,
       )
-    }
-  }
-
-  async function destinationFor(): Promise<string> {
-    const plain = join(outDir, target.name)
-    if (!(await exists(plain))) return plain
-    const dot = target.name.lastIndexOf('.')
-    const [stem, ext] = dot > 0 ? [target.name.slice(0, dot), target.name.slice(dot)] : [target.name, '']
-    for (let n = 1; ; n++) {
-      const candidate = join(outDir, `${stem} (${n})${ext}`)
-      if (!(await exists(candidate))) return candidate
     }
   }
 }
