@@ -4,12 +4,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createClient } from '@libsql/client'
 import autocannon from 'autocannon'
-import { migrate } from '../directory-worker/src/store/migrations.ts'
 import { peakRssMiB, spawnUntil } from './support/processes.ts'
 import type { Figure } from './support/report.ts'
-import { seedDirectory, seededRandom } from './support/seed-directory.ts'
+import { seededDatabase, seededRandom } from './support/seed-directory.ts'
 
 type Run = { reqPerSec: number; p50: number; p99: number; non2xx: number; errors: number }
 
@@ -34,18 +32,19 @@ export async function benchDirectory(options: {
   const peers = quick ? 1000 : 10_000
   const duration = quick ? 3 : 10
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-bench-dir-'))
-  const dbUrl = `file:${join(dir, 'directory.db')}`
-  const db = createClient({ url: dbUrl })
-  await db.execute('PRAGMA journal_mode = WAL')
-  await migrate(db)
-  log(`seeding ${peers} peers x 100 files ...`)
-  const seeded = await seedDirectory(db, {
+  const dbPath = join(dir, 'directory.db')
+  const dbUrl = `file:${dbPath}`
+  log(`seeding ${peers} peers x 100 files (or copying the cached seed) ...`)
+  const seeded = await seededDatabase(dbPath, {
     peers,
     perPeer: 100,
     onProgress: (n) => n % 200_000 === 0 && log(`  ${n}`),
   })
-  db.close()
-  log(`seeded ${seeded.files} files in ${seeded.seconds.toFixed(0)} s`)
+  log(
+    seeded.cached
+      ? `copied the cached seed of ${seeded.files} files`
+      : `seeded ${seeded.files} files in ${seeded.seconds.toFixed(0)} s`,
+  )
 
   const directory = await spawnUntil(
     ['directory-worker/bin/peerdir-directory.js', '--port', '0', '--db', dbUrl],

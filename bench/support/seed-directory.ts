@@ -1,7 +1,11 @@
 // Fills a directory database with synthetic peers and files, as fast as the store allows.
-import type { Client } from '@libsql/client'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type Client, createClient } from '@libsql/client'
 import { hashPassword } from '../../directory-worker/src/auth/passwords.ts'
 import { replaceIndex } from '../../directory-worker/src/store/files.ts'
+import { migrate } from '../../directory-worker/src/store/migrations.ts'
 
 const words = [
   'alpha',
@@ -98,4 +102,45 @@ export async function seedDirectory(
     password,
     seconds: (performance.now() - started) / 1000,
   }
+}
+
+/** Bump when seedDirectory would produce different rows, so cached databases are made afresh. */
+const SEED_VERSION = 1
+const cacheDir = join(tmpdir(), 'peerdir-bench-cache')
+
+/**
+ * Copies a seeded database to `path` (a file path, not a URL). Seeding a million files takes minutes,
+ * so each size is seeded once into a template kept under the OS temp dir and copied for every run;
+ * the copy gets any newer migrations and leases that run an hour from now, like a fresh seed.
+ */
+export async function seededDatabase(
+  path: string,
+  options: { peers: number; perPeer: number; onProgress?: (files: number) => void },
+): Promise<Seeded & { cached: boolean }> {
+  const template = join(cacheDir, `directory-v${SEED_VERSION}-${options.peers}x${options.perPeer}.db`)
+  const about = `${template}.json`
+  const cached = existsSync(template) && existsSync(about)
+  if (!cached) {
+    mkdirSync(cacheDir, { recursive: true })
+    const partial = `${template}.partial`
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${partial}${suffix}`, { force: true })
+    const db = createClient({ url: `file:${partial}` })
+    await db.execute('PRAGMA journal_mode = WAL')
+    await migrate(db)
+    const seeded = await seedDirectory(db, options)
+    // Fold the WAL into the file so the template is one file to copy.
+    await db.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+    db.close()
+    renameSync(partial, template)
+    for (const suffix of ['-wal', '-shm']) rmSync(`${partial}${suffix}`, { force: true })
+    writeFileSync(about, JSON.stringify(seeded))
+  }
+  copyFileSync(template, path)
+  const seeded = JSON.parse(readFileSync(about, 'utf8')) as Seeded
+  const db = createClient({ url: `file:${path}` })
+  await db.execute('PRAGMA journal_mode = WAL')
+  await migrate(db)
+  await db.execute({ sql: 'UPDATE peers SET lease_expires_at = ?', args: [Date.now() + 3_600_000] })
+  db.close()
+  return { ...seeded, cached }
 }
