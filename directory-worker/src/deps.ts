@@ -1,5 +1,5 @@
 import type { Client } from '@libsql/client'
-import type { TokenService } from './auth/tokens.ts'
+import type { TokenClaims, TokenService } from './auth/tokens.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
 import type { CachedNetworkStats } from './network-stats.ts'
 import type { Settings } from './settings.ts'
@@ -21,6 +21,8 @@ export type AppEnv = {
     deps: Deps
     requestId: string
     auth: AuthContext
+    /** Set instead of `auth` where the handler checks the session itself (requireSignedToken). */
+    claims: TokenClaims
     tokens: TokenService
     metrics: RequestMetrics
     stats: CachedNetworkStats

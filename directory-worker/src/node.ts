@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { serve } from '@hono/node-server'
 import { createClient } from '@libsql/client'
 import { createApp } from './app.ts'
+import { bufferedLog } from './buffered-log.ts'
 import { parseSettings } from './settings.ts'
 import { guardDatabaseFile } from './store/file-guard.ts'
 
@@ -34,7 +35,8 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
     await db.execute('PRAGMA synchronous = NORMAL')
     await db.execute('PRAGMA busy_timeout = 5000')
   }
-  const app = createApp({ db, settings, now: Date.now, log: (line) => console.log(line) })
+  const requests = bufferedLog((text) => process.stdout.write(text))
+  const app = createApp({ db, settings, now: Date.now, log: requests.log })
   const warm = await app.request('/healthz')
   if (warm.status !== 200)
     console.error(`storage not ready at start (${warm.status}); will retry per request`)
@@ -47,6 +49,7 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
     url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      requests.flush()
       db.close()
     },
   }

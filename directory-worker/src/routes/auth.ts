@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { hashPassword, verifyPassword } from '../auth/passwords.ts'
 import { ApiError } from '../errors.ts'
 import { KiB, limitBody } from '../middleware/body-limit.ts'
-import { requireAuth, requirePeerSession } from '../middleware/require-auth.ts'
+import { requireAuth, requireSignedToken, sessionRevoked, viewerSession } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
 import { errors, json, LoginRequest, LoginResponse, Peer, TokenGrant } from '../schemas.ts'
 import { clearFailures, lockedUntil, recordFailure } from '../store/login-failures.ts'
@@ -15,7 +15,7 @@ import {
   renewSessionLease,
   toPeer,
 } from '../store/peers.ts'
-import { openSession, revokeSession } from '../store/sessions.ts'
+import { openSession, openSessionPeer, revokeSession } from '../store/sessions.ts'
 
 const bearer = [{ bearerAuth: [] }]
 
@@ -53,7 +53,7 @@ const heartbeat = createRoute({
   tags: ['auth'],
   summary: 'Renew the lease and get a fresh token (about every third of the lease, with jitter)',
   security: bearer,
-  middleware: [limitBody(64 * KiB), requireAuth(), requirePeerSession()] as const,
+  middleware: [limitBody(64 * KiB), requireSignedToken()] as const,
   responses: { 200: json(TokenGrant, 'Lease renewed'), 401: errors[401], 503: errors[503] },
 })
 
@@ -143,9 +143,10 @@ export const auth = createRouter()
   .openapi(session, (c) => c.json({ username: c.var.auth.username, open: true as const }, 200))
   .openapi(heartbeat, async (c) => {
     const { db, settings, now } = c.var.deps
-    const { sessionId, peerId, username } = c.var.auth
-    if (!(await renewSessionLease(db, { peerId, sessionId }, now(), settings.leaseSeconds))) {
-      throw new ApiError(401, 'session_revoked', 'This session was logged out; log in again.')
+    const { sessionId, username } = c.var.claims
+    // The renewal checks the session itself; only a refusal needs a second look to say why.
+    if (!(await renewSessionLease(db, sessionId, now(), settings.leaseSeconds))) {
+      throw (await openSessionPeer(db, sessionId))?.viewer ? viewerSession() : sessionRevoked()
     }
     const grant = await c.var.tokens.sign({ username, sessionId }, now(), settings.tokenTtlSeconds)
     return c.json(

@@ -69,19 +69,20 @@ export async function renewLease(
 }
 
 /**
- * Renews the lease only while the session is open, in one statement: a logout that lands between
- * a heartbeat's token check and its renewal must not leave the peer up. False when it was revoked.
+ * Renews the lease of the session's peer only while the session is open and is a peer (not viewer)
+ * session, in one statement: a logout that lands between a heartbeat's token check and its renewal
+ * must not leave the peer up. False when nothing was renewed (revoked, unknown or viewer session).
  */
 export async function renewSessionLease(
   db: Client,
-  session: { peerId: number; sessionId: string },
+  sessionId: string,
   now: number,
   leaseSeconds: number,
 ): Promise<boolean> {
   const result = await db.execute({
-    sql: `UPDATE peers SET lease_expires_at = ?, last_seen = ? WHERE id = ?
-          AND EXISTS (SELECT 1 FROM sessions WHERE id = ? AND revoked_at IS NULL)`,
-    args: [now + leaseSeconds * 1000, now, session.peerId, session.sessionId],
+    sql: `UPDATE peers SET lease_expires_at = ?, last_seen = ?
+          WHERE id = (SELECT peer_id FROM sessions WHERE id = ? AND revoked_at IS NULL AND viewer = 0)`,
+    args: [now + leaseSeconds * 1000, now, sessionId],
   })
   return result.rowsAffected === 1
 }

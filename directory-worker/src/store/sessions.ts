@@ -13,7 +13,6 @@ export async function openSession(
   })
 }
 
-/** The peer id of an open session, or undefined once it is revoked or unknown. */
 /** The peer of an open session and whether it is a viewer session; undefined once revoked or unknown. */
 export async function openSessionPeer(
   db: Client,
