@@ -3,7 +3,8 @@ import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import { authInterceptor, peerAuth } from '../rpc/auth.ts'
 import { controlServiceRoutes } from '../rpc/control-service.ts'
-import { peerServiceRoutes } from '../rpc/peer-service.ts'
+import { downloadFastPath } from '../rpc/download-fast-path.ts'
+import { type PeerServiceOptions, peerServiceRoutes } from '../rpc/peer-service.ts'
 import { RateLimiter } from '../rpc/rate-limit.ts'
 import { createRpcServer, stopRpcServer } from '../rpc/transport.ts'
 import { DirectoryClient } from './directory-client.ts'
@@ -105,25 +106,23 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     pid: process.pid,
     url: `${scheme}://127.0.0.1:${options.port}`,
   })
+  const verifyPeer = peerAuth({ directoryUrl: options.directoryUrl, open: options.open })
+  const service: PeerServiceOptions = {
+    index,
+    username: () => options.username,
+    acceptUploads: options.acceptUploads,
+    inboxDir: join(sharedDir, 'inbox'),
+    maxUploadBytes: options.maxUploadBytes,
+    limiter: options.maxUploadRate ? new RateLimiter(options.maxUploadRate) : undefined,
+    onStale: () => void rescan(),
+    onUploaded: share,
+  }
   const server: Server = createRpcServer({
     tls: options.tls,
-    interceptors: [
-      authInterceptor({
-        controlToken: control.token,
-        verifyPeer: peerAuth({ directoryUrl: options.directoryUrl, open: options.open }),
-      }),
-    ],
+    interceptors: [authInterceptor({ controlToken: control.token, verifyPeer })],
+    fastPath: downloadFastPath({ service, verifyPeer }),
     routes: (router) => {
-      peerServiceRoutes({
-        index,
-        username: () => options.username,
-        acceptUploads: options.acceptUploads,
-        inboxDir: join(sharedDir, 'inbox'),
-        maxUploadBytes: options.maxUploadBytes,
-        limiter: options.maxUploadRate ? new RateLimiter(options.maxUploadRate) : undefined,
-        onStale: () => void rescan(),
-        onUploaded: share,
-      })(router)
+      peerServiceRoutes(service)(router)
       controlServiceRoutes(daemon)(router)
     },
   })

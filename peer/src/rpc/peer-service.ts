@@ -43,58 +43,82 @@ function sharedOrRefuse(index: ShareIndex, sha256: string): SharedFile {
   return file
 }
 
+/** Refuses to serve a file that changed on disk since it was hashed: its bytes no longer match. */
+async function unchanged(options: PeerServiceOptions, file: SharedFile) {
+  try {
+    const info = await stat(file.path)
+    if (info.size === file.size && info.mtimeMs === file.mtimeMs) return
+  } catch {}
+  options.onStale()
+  throw new ConnectError(
+    `${file.name} changed or vanished on this peer; ask another source`,
+    Code.FailedPrecondition,
+  )
+}
+
+export type DownloadRange = { file: SharedFile; start: number; end: number }
+
+/** Checks a Download request against the index and the disk; throws the error its caller should see. */
+export async function checkDownload(
+  options: PeerServiceOptions,
+  req: { sha256: string; offset: bigint; length: bigint },
+): Promise<DownloadRange> {
+  const file = sharedOrRefuse(options.index, req.sha256)
+  const size = BigInt(file.size)
+  if (req.offset > size) {
+    throw new ConnectError(
+      `offset ${req.offset} is past the end of the file (${size} bytes)`,
+      Code.OutOfRange,
+    )
+  }
+  const end = req.length === 0n ? size : req.offset + req.length
+  if (end > size) {
+    throw new ConnectError(
+      `offset + length (${end}) is past the end of the file (${size} bytes)`,
+      Code.OutOfRange,
+    )
+  }
+  await unchanged(options, file)
+  return { file, start: Number(req.offset), end: Number(end) }
+}
+
+/**
+ * Reads a checked range in pieces of at most MESSAGE_BYTES, each only once the upload rate allows it.
+ * `bufferFor` hands out the memory to read into (a fresh buffer unless the caller recycles its own).
+ */
+export async function* readRange(
+  options: PeerServiceOptions,
+  { file, start, end }: DownloadRange,
+  signal: AbortSignal,
+  bufferFor: (length: number) => Buffer | Promise<Buffer> = Buffer.allocUnsafe,
+): AsyncGenerator<{ offset: number; data: Buffer }> {
+  const handle = await open(file.path, 'r')
+  try {
+    for (let position = start; position < end; ) {
+      if (signal.aborted) return
+      const length = Math.min(MESSAGE_BYTES, end - position)
+      await options.limiter?.take(length, signal)
+      const buffer = await bufferFor(length)
+      const { bytesRead } = await handle.read(buffer, 0, length, position)
+      if (bytesRead !== length) {
+        options.onStale()
+        throw new ConnectError(`${file.name} shrank while being served`, Code.FailedPrecondition)
+      }
+      yield { offset: position, data: buffer.subarray(0, length) }
+      position += length
+    }
+  } finally {
+    await handle.close()
+  }
+}
+
 export function peerServiceRoutes(options: PeerServiceOptions) {
   const { index } = options
 
-  /** Refuses to serve a file that changed on disk since it was hashed: its bytes no longer match. */
-  async function unchanged(file: SharedFile) {
-    try {
-      const info = await stat(file.path)
-      if (info.size === file.size && info.mtimeMs === file.mtimeMs) return
-    } catch {}
-    options.onStale()
-    throw new ConnectError(
-      `${file.name} changed or vanished on this peer; ask another source`,
-      Code.FailedPrecondition,
-    )
-  }
-
   async function* download(req: { sha256: string; offset: bigint; length: bigint }, ctx: HandlerContext) {
-    const file = sharedOrRefuse(index, req.sha256)
-    const size = BigInt(file.size)
-    if (req.offset > size) {
-      throw new ConnectError(
-        `offset ${req.offset} is past the end of the file (${size} bytes)`,
-        Code.OutOfRange,
-      )
-    }
-    const end = req.length === 0n ? size : req.offset + req.length
-    if (end > size) {
-      throw new ConnectError(
-        `offset + length (${end}) is past the end of the file (${size} bytes)`,
-        Code.OutOfRange,
-      )
-    }
-    await unchanged(file)
-    const handle = await open(file.path, 'r')
-    try {
-      let position = Number(req.offset)
-      const stop = Number(end)
-      while (position < stop) {
-        if (ctx.signal.aborted) return
-        const length = Math.min(MESSAGE_BYTES, stop - position)
-        await options.limiter?.take(length, ctx.signal)
-        const buffer = Buffer.allocUnsafe(length)
-        const { bytesRead } = await handle.read(buffer, 0, length, position)
-        if (bytesRead !== length) {
-          options.onStale()
-          throw new ConnectError(`${file.name} shrank while being served`, Code.FailedPrecondition)
-        }
-        yield create(DownloadResponseSchema, { offset: BigInt(position), data: buffer })
-        position += length
-      }
-    } finally {
-      await handle.close()
+    const range = await checkDownload(options, req)
+    for await (const { offset, data } of readRange(options, range, ctx.signal)) {
+      yield create(DownloadResponseSchema, { offset: BigInt(offset), data })
     }
   }
 
@@ -176,7 +200,7 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
         }),
       getManifest: async (req) => {
         const file = sharedOrRefuse(index, req.sha256)
-        await unchanged(file)
+        await unchanged(options, file)
         return create(GetManifestResponseSchema, {
           name: file.name,
           size: BigInt(file.size),

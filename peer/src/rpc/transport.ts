@@ -22,6 +22,8 @@ export type ServerOptions = {
   interceptors: Interceptor[]
   tls?: { certPath: string; keyPath: string }
   maxSessions?: number
+  /** Takes the HTTP/2 requests it serves itself (see download-fast-path.ts); the rest go to Connect. */
+  fastPath?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean
 }
 
 /**
@@ -30,7 +32,7 @@ export type ServerOptions = {
  * with its fixed preface ("PRI * HTTP/2.0"), anything else is HTTP/1.1.
  */
 export function createRpcServer(options: ServerOptions): net.Server {
-  const handler = connectNodeAdapter({
+  const connect = connectNodeAdapter({
     routes: options.routes,
     interceptors: options.interceptors,
     // File bytes are mostly incompressible; gzip would cost a core and gain nothing.
@@ -38,6 +40,13 @@ export function createRpcServer(options: ServerOptions): net.Server {
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,
   })
+  const { fastPath } = options
+  const handler: typeof connect = fastPath
+    ? (req, res) => {
+        if (!(req instanceof http2.Http2ServerRequest && fastPath(req, res as http2.Http2ServerResponse)))
+          connect(req, res)
+      }
+    : connect
   const settings = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 256 }
   const openLargeWindow = (session: http2.Http2Session) => session.setLocalWindowSize(SESSION_WINDOW)
   if (options.tls) {

@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { peerClient } from '../rpc/transport.ts'
 import { freeName } from './free-name.ts'
-import { chunkCount, chunkLength, manifestHash, verifyChunk } from './manifest.ts'
+import { chunkCount, chunkLength, chunkMatches, manifestHash, verifyChunk } from './manifest.ts'
+import { PrefixHasher } from './prefix-hasher.ts'
 import { ResumeRecord } from './resume-record.ts'
 
 export type Source = { username: string; url: string }
@@ -86,6 +85,13 @@ export async function swarmDownload(options: Options): Promise<Finished> {
       .filter((i) => record.has(i))
       .reduce((sum, i) => sum + chunkLength(i, target.size, target.chunkSize), 0)
   let resumedBytes = verifiedOnDisk()
+  const wholeFile = new PrefixHasher(temp)
+  let prefix = 0 // chunks [0, prefix) are verified and written
+  const advancePrefix = () => {
+    const before = prefix
+    while (prefix < chunks && record.has(prefix)) prefix++
+    if (prefix > before) wholeFile.advanceTo(Math.min(target.size, prefix * target.chunkSize))
+  }
 
   const sources = new Map<string, SourceState>()
   const dropped = new Map<string, SourceState>()
@@ -133,6 +139,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   try {
     const chunkHashes = await fetchManifest()
     if (saved) await recheckSavedChunks(chunkHashes)
+    advancePrefix()
     await runScheduler(chunkHashes)
     await record.save()
     await verifyWholeFile()
@@ -142,6 +149,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     await record.remove()
     return { ...progress(), path: destination, seconds: (performance.now() - started) / 1000, chunkHashes }
   } catch (err) {
+    await wholeFile.cancel()
     await record.save().catch(() => {})
     await handle.close().catch(() => {})
     throw err
@@ -293,7 +301,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
         try {
           for await (const { index, data } of readRun(source, run)) {
             if (record.has(index)) continue // an endgame twin won
-            if (!verifyChunk(data, chunkHashes[index] as Buffer)) {
+            if (!(await chunkMatches(data, chunkHashes[index] as Buffer))) {
               drop(source, `sent chunk ${index} with the wrong hash (lying or corrupt peer)`)
               break
             }
@@ -305,6 +313,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
             }
             if (record.has(index)) continue
             record.mark(index)
+            advancePrefix()
             source.bytes += length
             doneBytes += length
             options.onProgress?.(progress())
@@ -354,7 +363,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   async function* readRun(
     source: SourceState,
     run: number[],
-  ): AsyncGenerator<{ index: number; data: Buffer }> {
+  ): AsyncGenerator<{ index: number; data: Buffer<ArrayBuffer> }> {
     const first = run[0] as number
     const offset = first * target.chunkSize
     const lengths = run.map((index) => chunkLength(index, target.size, target.chunkSize))
@@ -404,10 +413,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   }
 
   async function verifyWholeFile() {
-    const hash = createHash('sha256')
-    for await (const data of createReadStream(temp, { highWaterMark: 4 * 1024 * 1024 }))
-      hash.update(data as Buffer)
-    const actual = hash.digest('hex')
+    const actual = await wholeFile.digest(target.size)
     if (actual !== target.sha256) {
       // Every chunk matched a manifest that matched the directory, yet the whole does not: the
       // published manifest itself was false. Nothing here is trustworthy; start over next time.
