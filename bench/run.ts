@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { benchDirectory } from './directory-throughput.ts'
 import { type Figure, machine, printTable, writeResults } from './support/report.ts'
 import { benchTransfer } from './transfer.ts'
+import { benchTransferSeries } from './transfer-series.ts'
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
@@ -14,7 +15,10 @@ const log = (line: string) => console.error(`  ${line}`)
 console.log(`peerdir bench (${quick ? 'quick' : 'full'}) on ${machine()}`)
 const figures: Figure[] = []
 const only = values.only
-if (!only || only === 'transfer') figures.push(...(await benchTransfer({ quick, log })))
+if (!only || only === 'transfer') {
+  figures.push(...(await benchTransfer({ quick, log })))
+  figures.push(...(await benchTransferSeries({ quick, log })))
+}
 if (!only || only === 'directory') figures.push(...(await benchDirectory({ quick, log })))
 printTable(figures)
 writeResults(join(import.meta.dirname, 'results.json'), figures, quick, Boolean(only))

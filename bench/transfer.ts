@@ -17,12 +17,14 @@ import { createServer } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { aria2Figures } from './alternatives/aria2.ts'
+import { webTorrentFigures } from './alternatives/webtorrent.ts'
 import { peakRssMiB, spawnUntil } from './support/processes.ts'
 import type { Figure } from './support/report.ts'
 
 const MiB = 1024 * 1024
 
-function makeFile(path: string, bytes: number) {
+export function makeFile(path: string, bytes: number) {
   const fd = openSync(path, 'w')
   const block = Buffer.allocUnsafe(8 * MiB)
   for (let written = 0; written < bytes; written += block.length) {
@@ -32,7 +34,7 @@ function makeFile(path: string, bytes: number) {
   closeSync(fd)
 }
 
-async function hashFile(path: string) {
+export async function hashFile(path: string) {
   const hash = createHash('sha256')
   for await (const data of createReadStream(path, { highWaterMark: 4 * MiB })) hash.update(data as Buffer)
   return hash.digest('hex')
@@ -53,7 +55,7 @@ type Network = {
   close: () => void
 }
 
-async function network(): Promise<Network> {
+export async function network(): Promise<Network> {
   const work = mkdtempSync(join(tmpdir(), 'peerdir-bench-net-'))
   const env = { PEERDIR_STATE_DIR: join(work, 'state'), PEER_PASSWORD: 'bench-password' }
   const directory = await spawnUntil(
@@ -185,6 +187,9 @@ export async function benchTransfer(options: {
         },
         { key: `downloader_peak_rss_${singleSize / MiB}MiB`, value: fetcherRss, unit: 'MiB' },
       )
+      figures.push(
+        ...(await webTorrentFigures({ file: single, bytes: singleSize, peerGetMiBs: peerMiBs, log })),
+      )
     } finally {
       net.close()
     }
@@ -195,6 +200,7 @@ export async function benchTransfer(options: {
     const swarmFile = join(work, `swarm-${swarmSize / MiB}MiB.bin`)
     makeFile(swarmFile, swarmSize)
     const swarmSha = await hashFile(swarmFile)
+    const swarmMultiples = new Map<number, number>()
     for (const count of [1, 2, 4]) {
       log(`swarm: ${count} source(s) at ${rate} MiB/s each ...`)
       const swarm = await network()
@@ -203,6 +209,7 @@ export async function benchTransfer(options: {
         const fetcher = await swarm.peer('fetcher')
         const got = await swarm.get(fetcher.port, swarmSha)
         const aggregate = swarmSize / MiB / got.seconds
+        swarmMultiples.set(count, aggregate / rate)
         figures.push({
           key: `swarm_${count}_sources_rate_multiple_of_R`,
           value: aggregate / rate,
@@ -212,6 +219,17 @@ export async function benchTransfer(options: {
         swarm.close()
       }
     }
+
+    figures.push(
+      ...(await aria2Figures({
+        file: swarmFile,
+        sha256: swarmSha,
+        bytes: swarmSize,
+        rateMiBs: rate,
+        peerdir: swarmMultiples,
+        log,
+      })),
+    )
 
     // Downloader memory does not grow with file size.
     for (const gib of quick ? [] : [1, 4]) {

@@ -1,16 +1,37 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 
-/** One measured figure; `ratio` is peerdir's figure divided by the alternative's, measured in the same run. */
-export type Figure = { key: string; value: number; unit: string; versus?: string; ratio?: number }
+/**
+ * One measured figure; `ratio` is peerdir's figure divided by the alternative's, measured in the same run.
+ * A figure of an alternative carries peerdir's own (`peerdir`, same unit) and how it was run (`note`).
+ */
+export type Figure = {
+  key: string
+  value: number
+  unit: string
+  versus?: string
+  ratio?: number
+  peerdir?: number
+  note?: string
+}
+
+const formatted = (value: number) => (Number.isInteger(value) ? String(value) : value.toFixed(2))
+
+/** peerdir's figure beside the alternative's, when the row is the alternative's, and the ratio. */
+function comparison(f: Figure) {
+  if (f.ratio === undefined) return ''
+  if (f.peerdir === undefined) return `  ${f.ratio.toFixed(2)}x ${f.versus}`
+  return `  ${f.versus} ${formatted(f.peerdir)}: peerdir ${f.ratio.toFixed(2)}x this`
+}
 
 export function printTable(figures: Figure[]) {
   const width = Math.max(...figures.map((f) => f.key.length))
   for (const f of figures) {
-    const value = Number.isInteger(f.value) ? String(f.value) : f.value.toFixed(2)
-    const ratio = f.ratio !== undefined ? `  ${f.ratio.toFixed(2)}x ${f.versus}` : ''
-    console.log(`${f.key.padEnd(width)}  ${value.padStart(10)} ${f.unit.padEnd(8)}${ratio}`)
+    console.log(
+      `${f.key.padEnd(width)}  ${formatted(f.value).padStart(10)} ${f.unit.padEnd(8)}${comparison(f)}`,
+    )
   }
+  for (const note of new Set(figures.flatMap((f) => (f.note ? [f.note] : [])))) console.log(`  note: ${note}`)
 }
 
 export function machine() {
