@@ -54,6 +54,8 @@ export async function startPeer(options: {
   args?: string[]
   env?: Record<string, string>
   waitForPublish?: boolean
+  /** A command the daemon runs under, e.g. `bash -c 'ulimit -f N; exec "$0" "$@"'` (see `underFileSizeLimit`). */
+  wrap?: string[]
 }): Promise<PeerProcess> {
   const port = options.port ?? (await freePort())
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), `peerdir-${options.name}-`))
@@ -63,9 +65,11 @@ export async function startPeer(options: {
     PEER_PASSWORD: `password-of-${options.name}`,
     ...options.env,
   }
+  const [command, ...prefix] = [...(options.wrap ?? []), nodeBin]
   const child = spawn(
-    nodeBin,
+    command as string,
     [
+      ...prefix,
       peerBin,
       'start',
       '--name',
@@ -114,6 +118,12 @@ export async function startPeer(options: {
     },
     waitFor,
   }
+}
+
+/** A `wrap` that runs the process with a file-size limit: writes past `bytes` fail with EFBIG. */
+export const underFileSizeLimit = (bytes: number) => {
+  if (bytes % 1024 !== 0) throw new Error('ulimit -f counts 1024-byte blocks')
+  return ['bash', '-c', `ulimit -f ${bytes / 1024} && exec "$0" "$@"`]
 }
 
 export async function until<T>(

@@ -94,7 +94,15 @@ export function controlServiceRoutes(daemon: Daemon) {
     } catch (err) {
       if (err instanceof NoSourcesError) throw new ConnectError(err.message, Code.NotFound)
       if (err instanceof ConnectError) throw err
-      throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Internal)
+      const message = err instanceof Error ? err.message : String(err)
+      // The disk failed, not a source (full, too small for the file, read-only): say how to go on.
+      const disk = /\bE(NOSPC|FBIG|DQUOT|ROFS|ACCES|PERM|IO)\b/.test(message)
+      throw new ConnectError(
+        disk
+          ? `${message}; run the same \`peer get\` again once the disk can take the file (verified chunks are kept)`
+          : message,
+        Code.Internal,
+      )
     }
   }
 
