@@ -1,0 +1,147 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { closeSync, existsSync, openSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Code, ConnectError } from '@connectrpc/connect'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { peerClient } from '../../peer/src/rpc/transport.ts'
+import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
+import { chunksOnDisk, partFiles, recordedButWrong, recordedChunks } from '../support/part-files.ts'
+import { type CliResult, type PeerProcess, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+
+/**
+ * A source's shared file changes on its disk while the source is serving it. Sources serve at 1 MiB/s
+ * so a 6 MiB transfer is still under way when the file changes.
+ */
+const MiB = 1024 * 1024
+const content = randomBytes(6 * MiB)
+const contentSha = createHash('sha256').update(content).digest('hex')
+const NAME = 'lecture-notes.pdf'
+// A bad chunk caught on arrival, or a refusal: the file changed, it shrank, or the source's rescan dropped it.
+const CHANGED = /wrong hash|changed or vanished|shrank|no longer has the file/
+
+let directory: DirectoryProcess
+let stateRoot: string
+const running: { stop: (signal?: NodeJS.Signals) => Promise<unknown> }[] = []
+
+beforeAll(async () => {
+  stateRoot = testStateRoot()
+  directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '4' } })
+})
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
+})
+afterAll(async () => {
+  await directory?.stop('SIGKILL')
+})
+
+async function peer(name: string, args: string[] = []) {
+  const started = await startPeer({ name, directoryUrl: directory.url, stateRoot, args })
+  running.push(started)
+  return started
+}
+
+/** A peer sharing the content, serving at most `rate` bytes per second. */
+async function source(name: string, rate = '1M', args: string[] = []) {
+  const holder = await peer(name, ['--max-upload-rate', rate, ...args])
+  await writeFile(join(holder.dir, NAME), content)
+  await holder.waitFor(/published changes: \+1/)
+  return holder
+}
+
+/** Starts `peer get` and resolves once at least one chunk is written on the downloader's disk. */
+async function getUnderWay(fetcher: PeerProcess) {
+  let ended: CliResult | undefined
+  const get = fetcher.cli(['get', contentSha, '--json']).then((result) => {
+    ended = result
+    return result
+  })
+  await until(
+    async () => ended !== undefined || chunksOnDisk(fetcher.dir, content, MiB).length > 0,
+    'a first chunk on disk',
+  )
+  if (ended) throw new Error(`peer get ended before the change (${ended.code}): ${ended.stderr}`)
+  return { get } // wrapped: an async function returning the promise itself would wait for it
+}
+
+/** Different bytes of the same size, written over the file in place (same inode, as `dd conv=notrunc`). */
+function overwriteInPlace(path: string) {
+  const fd = openSync(path, 'r+')
+  writeSync(fd, randomBytes(content.length), 0, content.length, 0)
+  closeSync(fd)
+}
+
+const droppedReason = (result: { dropped: { username: string; reason: string }[] }, username: string) =>
+  result.dropped.find((d) => d.username === username)?.reason
+
+describe('a source’s file changing while it is being served', () => {
+  it('overwritten in place, same size, sole source: exits 3 keeping only verified chunks, then resumes byte-identical', async () => {
+    const victim = await source('ow-victim')
+    const fetcher = await peer('ow-fetcher')
+    const { get } = await getUnderWay(fetcher)
+    overwriteInPlace(join(victim.dir, NAME))
+    const got = await get
+    expect(got.code, got.stderr + fetcher.output()).toBe(3)
+    expect(got.stderr.trim().split('\n')).toHaveLength(1)
+    expect(got.stderr).toMatch(/no live source can serve .*kept for resume.*ow-victim: /)
+    expect(got.stderr).toMatch(CHANGED)
+    expect(existsSync(join(fetcher.dir, NAME))).toBe(false)
+    expect(partFiles(fetcher.dir)).toHaveLength(2)
+    const kept = recordedChunks(fetcher.dir)
+    expect(kept.length).toBeGreaterThan(0)
+    expect(recordedButWrong(fetcher.dir, content, MiB)).toEqual([])
+
+    const honest = await source('ow-honest', '64M')
+    const again = await fetcher.cli(['get', contentSha, '--json'])
+    expect(again.code, again.stderr).toBe(0)
+    const result = JSON.parse(again.stdout)
+    expect(result.resumedBytes).toBe(kept.length * MiB)
+    expect(result.bytesPerSource[honest.name]).toBe(content.length - kept.length * MiB)
+    expect(readFileSync(join(fetcher.dir, NAME)).equals(content)).toBe(true)
+    expect(partFiles(fetcher.dir)).toEqual([])
+  })
+
+  it('overwritten in place beside an honest source: drops it and completes byte-identical', async () => {
+    const victim = await source('ow2-victim')
+    await source('ow2-honest')
+    const fetcher = await peer('ow2-fetcher')
+    const { get } = await getUnderWay(fetcher)
+    overwriteInPlace(join(victim.dir, NAME))
+    const got = await get
+    expect(got.code, got.stderr).toBe(0)
+    const result = JSON.parse(got.stdout)
+    expect(droppedReason(result, victim.name)).toMatch(CHANGED)
+    expect(readFileSync(join(fetcher.dir, NAME)).equals(content)).toBe(true)
+  })
+
+  it('truncated beside an honest source: drops it and completes byte-identical', async () => {
+    const victim = await source('cut-victim')
+    await source('cut-honest')
+    const fetcher = await peer('cut-fetcher')
+    const { get } = await getUnderWay(fetcher)
+    truncateSync(join(victim.dir, NAME), MiB / 2)
+    const got = await get
+    expect(got.code, got.stderr + victim.output() + fetcher.output()).toBe(0)
+    const result = JSON.parse(got.stdout)
+    expect(droppedReason(result, victim.name)).toMatch(CHANGED)
+    expect(readFileSync(join(fetcher.dir, NAME)).equals(content)).toBe(true)
+  })
+
+  it('deleted beside an honest source: completes byte-identical, and the source refuses it from then on', async () => {
+    const victim = await source('rm-victim', '1M', ['--open'])
+    await source('rm-honest')
+    const fetcher = await peer('rm-fetcher')
+    const { get } = await getUnderWay(fetcher)
+    rmSync(join(victim.dir, NAME))
+    const got = await get
+    expect(got.code, got.stderr).toBe(0)
+    const result = JSON.parse(got.stdout)
+    // An open file's bytes outlive its name, so what it still sends is the content: never a bad chunk.
+    expect(droppedReason(result, victim.name) ?? '').not.toMatch(/wrong hash/)
+    expect(readFileSync(join(fetcher.dir, NAME)).equals(content)).toBe(true)
+    const refusal = await peerClient(victim.url)
+      .getManifest({ sha256: contentSha })
+      .then(() => undefined, ConnectError.from)
+    expect([Code.NotFound, Code.FailedPrecondition]).toContain(refusal?.code)
+  })
+})
