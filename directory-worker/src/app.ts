@@ -13,6 +13,7 @@ import { indexFiles } from './routes/index-files.ts'
 import { metaRoutes } from './routes/meta.ts'
 import { peerRoutes } from './routes/peers.ts'
 import { searchRoutes } from './routes/search.ts'
+import { SearchResults } from './search-results.ts'
 import { migrate } from './store/migrations.ts'
 import { withStorageErrors } from './store/storage-errors.ts'
 
@@ -22,6 +23,7 @@ export function createApp(given: Deps) {
   const tokens = new TokenService(deps.db)
   const metrics = new RequestMetrics()
   const stats = new CachedNetworkStats()
+  const search = new SearchResults()
   const ready = lazyRetrying(() => migrate(deps.db))
 
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationError })
@@ -29,6 +31,7 @@ export function createApp(given: Deps) {
     c.set('tokens', tokens)
     c.set('metrics', metrics)
     c.set('stats', stats)
+    c.set('search', search)
     await ready()
     await next()
   })

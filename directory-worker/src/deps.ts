@@ -2,6 +2,7 @@ import type { Client } from '@libsql/client'
 import type { TokenClaims, TokenService } from './auth/tokens.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
 import type { CachedNetworkStats } from './network-stats.ts'
+import type { SearchResults } from './search-results.ts'
 import type { Settings } from './settings.ts'
 
 /** Everything a handler needs from the outside world; the entries build it from their runtime's env. */
@@ -26,5 +27,6 @@ export type AppEnv = {
     tokens: TokenService
     metrics: RequestMetrics
     stats: CachedNetworkStats
+    search: SearchResults
   }
 }

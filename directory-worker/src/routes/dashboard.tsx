@@ -1,5 +1,4 @@
 import { z } from '@hono/zod-openapi'
-import type { Client } from '@libsql/client'
 import type { FC } from 'hono/jsx'
 import { dashboardJs } from '../dashboard/client.ts'
 import { dashboardCss } from '../dashboard/styles.ts'
@@ -10,13 +9,11 @@ import {
   PeerRow,
   ResultItem,
   resultsText,
-  SOURCES_SHOWN,
   SortHeader,
   StatsList,
 } from '../dashboard/view.tsx'
 import { createRouter } from '../router.ts'
 import type { Peer, Result } from '../schemas.ts'
-import { liveSources, searchByName } from '../store/files.ts'
 import { listPeers, type NetworkStats, toPeer } from '../store/peers.ts'
 
 /** The page never answers 400: a bad or stale link falls back to the default view. */
@@ -167,20 +164,6 @@ const security = {
   'Referrer-Policy': 'no-referrer',
 }
 
-/** What GET /v1/search answers, for a page that works before (or without) its script. */
-async function searchLive(db: Client, q: string, at: number): Promise<Result[]> {
-  const contents = await searchByName(db, q, at, 50)
-  const sources = await liveSources(
-    db,
-    contents.map((content) => content.sha256),
-    at,
-    SOURCES_SHOWN,
-  )
-  return contents
-    .map((content) => ({ ...content, sources: sources.get(content.sha256) ?? [] }))
-    .filter((result) => result.sources.length > 0)
-}
-
 export const dashboard = createRouter()
   .get('/', async (c) => {
     const { db, now, settings } = c.var.deps
@@ -199,7 +182,8 @@ export const dashboard = createRouter()
           limit: PAGE_SIZE,
         })
       : undefined
-    const results = open && view.q ? await searchLive(db, view.q, at) : undefined
+    // What GET /v1/search answers, for a page that works before (or without) its script.
+    const results = open && view.q ? await c.var.search.byName(db, view.q, at, 50) : undefined
     for (const [name, value] of Object.entries(security)) c.header(name, value)
     return c.html(
       <Page

@@ -3,10 +3,8 @@ import { ApiError } from '../errors.ts'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
 import { errors, json, Result, Sha256 } from '../schemas.ts'
-import { contentByHash, liveSources, searchByName } from '../store/files.ts'
-
-/** Enough sources to saturate any downloader; popular contents would otherwise return thousands. */
-const SOURCES_PER_RESULT = 64
+import { SOURCES_PER_RESULT } from '../search-results.ts'
+import { contentByHash, liveSources } from '../store/files.ts'
 
 const SearchQuery = z
   .object({
@@ -56,19 +54,9 @@ export const searchRoutes = createRouter()
   .openapi(search, async (c) => {
     const { q, sha256, limit } = c.req.valid('query')
     const { db, now } = c.var.deps
-    const at = now()
-    const contents = sha256
-      ? [await contentByHash(db, sha256)].filter((content) => content !== undefined)
-      : await searchByName(db, q ?? '', at, limit)
-    const sources = await liveSources(
-      db,
-      contents.map((content) => content.sha256),
-      at,
-      SOURCES_PER_RESULT,
-    )
-    const results = contents
-      .map((content) => ({ ...content, sources: sources.get(content.sha256) ?? [] }))
-      .filter((result) => result.sources.length > 0)
+    const results = sha256
+      ? await c.var.search.byHash(db, sha256, now())
+      : await c.var.search.byName(db, q ?? '', now(), limit)
     return c.json({ query: sha256 ?? q ?? '', results }, 200)
   })
   .openapi(fileByHash, async (c) => {
@@ -76,6 +64,6 @@ export const searchRoutes = createRouter()
     const { db, now } = c.var.deps
     const content = await contentByHash(db, sha256)
     if (!content) throw new ApiError(404, 'not_found', `No peer has ever offered content ${sha256}.`)
-    const sources = await liveSources(db, [sha256], now(), SOURCES_PER_RESULT)
-    return c.json({ ...content, sources: sources.get(sha256) ?? [] }, 200)
+    const sources = (await liveSources(db, [sha256], now(), SOURCES_PER_RESULT)).get(sha256) ?? []
+    return c.json({ ...content, sources: sources.map(({ username, url }) => ({ username, url })) }, 200)
   })

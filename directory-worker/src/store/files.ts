@@ -1,5 +1,6 @@
 import type { Client, InStatement, Row } from '@libsql/client'
 import type { FileEntry, Result } from '../schemas.ts'
+import { shuffle } from '../shuffle.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
@@ -91,7 +92,7 @@ export async function patchIndex(
   }
 }
 
-type Content = Omit<Result, 'sources'>
+export type Content = Omit<Result, 'sources'>
 
 const toContent = (row: Row): Content => ({
   name: String(row.name),
@@ -116,29 +117,37 @@ const SUBSTRING_CANDIDATES = 5000
 
 const groupByContent = (candidates: string) => `
   SELECT h.sha256, min(h.name) AS name, max(h.size) AS size, max(h.chunk_size) AS chunk_size,
-    max(h.manifest) AS manifest, count(*) AS holders
+    max(h.manifest) AS manifest, count(*) AS holders, min(h.lease) AS lease_end
   FROM (${candidates}) h
   GROUP BY h.sha256
   ORDER BY holders DESC, name
   LIMIT ?`
 
 const live = 'JOIN peers p ON p.id = f.peer_id AND p.lease_expires_at > ?'
+const withLease = 'f.*, p.lease_expires_at AS lease'
 
 /**
  * Contents whose name contains `text`, offered by at least one live peer, best first: exact name,
  * then prefix, then substring; within a rank, contents with more live holders first. Each rank is
  * one indexed query (name_key index for exact and prefix, the trigram index for substrings).
+ * `liveUntil` is when the first lease of a holder counted for these contents ends (the ranking
+ * may change then).
  */
-export async function searchByName(db: Client, text: string, now: number, limit: number): Promise<Content[]> {
+export async function searchByName(
+  db: Client,
+  text: string,
+  now: number,
+  limit: number,
+): Promise<{ contents: Content[]; liveUntil: number }> {
   const key = nameKey(text)
   const stages: { sql: string; args: (string | number)[] }[] = [
     {
-      sql: groupByContent(`SELECT f.* FROM files f ${live} WHERE f.name_key = ?`),
+      sql: groupByContent(`SELECT ${withLease} FROM files f ${live} WHERE f.name_key = ?`),
       args: [now, key],
     },
     {
       sql: groupByContent(
-        `SELECT f.* FROM files f ${live} WHERE f.name_key > ? AND f.name_key < ? LIMIT ${SUBSTRING_CANDIDATES}`,
+        `SELECT ${withLease} FROM files f ${live} WHERE f.name_key > ? AND f.name_key < ? LIMIT ${SUBSTRING_CANDIDATES}`,
       ),
       args: [now, key, prefixEnd(key)],
     },
@@ -146,26 +155,28 @@ export async function searchByName(db: Client, text: string, now: number, limit:
       // The trigram index needs three characters; shorter queries scan names until enough match.
       sql: groupByContent(
         [...key].length >= 3
-          ? `SELECT f.* FROM files_fts JOIN files f ON f.id = files_fts.rowid ${live}
+          ? `SELECT ${withLease} FROM files_fts JOIN files f ON f.id = files_fts.rowid ${live}
              WHERE files_fts MATCH ? AND instr(f.name_key, ?) > 1 LIMIT ${SUBSTRING_CANDIDATES}`
-          : `SELECT f.* FROM files f ${live} WHERE instr(f.name_key, ?) > 1 LIMIT ${SUBSTRING_CANDIDATES}`,
+          : `SELECT ${withLease} FROM files f ${live} WHERE instr(f.name_key, ?) > 1 LIMIT ${SUBSTRING_CANDIDATES}`,
       ),
       args: [now, ...([...key].length >= 3 ? [ftsPhrase(key)] : []), key],
     },
   ]
   const seen = new Set<string>()
-  const results: Content[] = []
+  const contents: Content[] = []
+  let liveUntil = Number.POSITIVE_INFINITY
   for (const stage of stages) {
-    if (results.length >= limit) break
+    if (contents.length >= limit) break
     const rows = await db.execute({ sql: stage.sql, args: [...stage.args, limit + seen.size] })
     for (const row of rows.rows) {
       const content = toContent(row)
-      if (seen.has(content.sha256) || results.length >= limit) continue
+      if (seen.has(content.sha256) || contents.length >= limit) continue
       seen.add(content.sha256)
-      results.push(content)
+      contents.push(content)
+      liveUntil = Math.min(liveUntil, Number(row.lease_end))
     }
   }
-  return results
+  return { contents, liveUntil }
 }
 
 /** A content by hash, whether or not anyone live holds it now. */
@@ -178,42 +189,36 @@ export async function contentByHash(db: Client, sha256: string): Promise<Content
   return result.rows[0] ? toContent(result.rows[0]) : undefined
 }
 
-export type SourceRow = { sha256: string; username: string; url: string }
+export type LiveSource = { username: string; url: string; leaseExpiresAt: number }
 
-/** Live holders of each content, a random sample of at most `perContent` each. */
+/**
+ * Live holders of each content, a random sample of at most `perContent` each, with their leases.
+ * One row per content (its holders as a JSON array): per-row driver overhead dominated otherwise.
+ */
 export async function liveSources(
   db: Client,
   hashes: string[],
   now: number,
   perContent: number,
-): Promise<Map<string, { username: string; url: string }[]>> {
-  const sources = new Map<string, { username: string; url: string }[]>(hashes.map((hash) => [hash, []]))
+): Promise<Map<string, LiveSource[]>> {
+  const sources = new Map<string, LiveSource[]>(hashes.map((hash) => [hash, []]))
   if (hashes.length === 0) return sources
   const result = await db.execute({
-    sql: `SELECT sha256, username, url FROM (
-            SELECT f.sha256, p.username, p.url,
+    sql: `SELECT sha256, json_group_array(json_array(username, url, lease)) AS holders FROM (
+            SELECT f.sha256, p.username, p.url, p.lease_expires_at AS lease,
               row_number() OVER (PARTITION BY f.sha256 ORDER BY random()) AS n
             FROM files f JOIN peers p ON p.id = f.peer_id
             WHERE f.sha256 IN (SELECT value FROM json_each(?1)) AND p.lease_expires_at > ?2)
-          WHERE n <= ?3`,
+          WHERE n <= ?3
+          GROUP BY sha256`,
     args: [JSON.stringify(hashes), now, perContent],
   })
   for (const row of result.rows) {
-    sources.get(String(row.sha256))?.push({ username: String(row.username), url: String(row.url) })
+    const holders = JSON.parse(String(row.holders)) as [string, string, number][]
+    sources.set(
+      String(row.sha256),
+      shuffle(holders.map(([username, url, leaseExpiresAt]) => ({ username, url, leaseExpiresAt }))),
+    )
   }
-  for (const list of sources.values()) shuffle(list)
   return sources
-}
-
-/** Fisher-Yates with the platform's CSPRNG, so any live holder may come first. */
-export function shuffle<T>(items: T[]): T[] {
-  const random = new Uint32Array(items.length)
-  crypto.getRandomValues(random)
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = (random[i] ?? 0) % (i + 1)
-    const a = items[i] as T
-    items[i] = items[j] as T
-    items[j] = a
-  }
-  return items
 }

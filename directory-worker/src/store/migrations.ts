@@ -65,6 +65,33 @@ export const migrations: { version: number; name: string; statements: string[] }
       END`,
     ],
   },
+  {
+    version: 2,
+    name: 'search generation: bumped by every change to what a search can answer',
+    statements: [
+      // Cached search results are reused only while this number stays the same. Time passing
+      // (leases running out) is not counted here: a cached result knows its holders' leases.
+      'CREATE TABLE search_generation (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)',
+      'INSERT INTO search_generation (id, n) VALUES (1, 0)',
+      `CREATE TRIGGER files_generation_insert AFTER INSERT ON files BEGIN
+        UPDATE search_generation SET n = n + 1;
+      END`,
+      `CREATE TRIGGER files_generation_delete AFTER DELETE ON files BEGIN
+        UPDATE search_generation SET n = n + 1;
+      END`,
+      `CREATE TRIGGER files_generation_update AFTER UPDATE ON files BEGIN
+        UPDATE search_generation SET n = n + 1;
+      END`,
+      // A peer going down (logout), coming back after its lease ran out, or moving to another url
+      // changes answers; renewing a running lease (the usual heartbeat) does not.
+      `CREATE TRIGGER peers_generation AFTER UPDATE OF lease_expires_at, url ON peers
+        WHEN new.lease_expires_at < old.lease_expires_at OR old.lease_expires_at <= new.last_seen
+          OR new.url IS NOT old.url
+      BEGIN
+        UPDATE search_generation SET n = n + 1;
+      END`,
+    ],
+  },
 ]
 
 export async function migrate(db: Client): Promise<void> {

@@ -1,0 +1,123 @@
+import type { Client } from '@libsql/client'
+import type { Result } from './schemas.ts'
+import { shuffle } from './shuffle.ts'
+import {
+  type Content,
+  contentByHash,
+  type LiveSource,
+  liveSources,
+  nameKey,
+  searchByName,
+} from './store/files.ts'
+import { searchGeneration } from './store/search-generation.ts'
+
+/** Enough sources to saturate any downloader; popular contents would otherwise return thousands. */
+export const SOURCES_PER_RESULT = 64
+
+/** A cached answer is reused this long at most, so the sample of a popular content's sources rotates. */
+const REUSE_MS = 2000
+/** Bounds the memory of cached answers, counted in contents plus sources. */
+const MAX_WEIGHT = 200_000
+
+type Answer = { content: Content; sources: LiveSource[] }[]
+type Entry = { generation: number; validUntil: number; answer: Answer; weight: number }
+
+/**
+ * Searches by name or hash, each answer reused while nothing it depends on changed. A popular query
+ * under load costs one small read (the search generation) instead of ranking thousands of matches.
+ * A cached answer is served only while the database's search generation is the one it was computed
+ * at (every process and isolate reads it, so a logout or index write anywhere counts), and only
+ * until the first lease among its holders ends (a heartbeat may have renewed it; the answer is
+ * computed again then). Sources are shuffled afresh on every answer.
+ */
+export class SearchResults {
+  readonly #entries = new Map<string, Entry>()
+  readonly #pending = new Map<string, Promise<Entry>>()
+  #weight = 0
+
+  byName(db: Client, text: string, now: number, limit: number): Promise<Result[]> {
+    return this.#answer(db, `name:${limit}:${nameKey(text)}`, now, async () => {
+      const { contents, liveUntil } = await searchByName(db, text, now, limit)
+      return { answer: await withSources(db, contents, now), liveUntil }
+    })
+  }
+
+  byHash(db: Client, sha256: string, now: number): Promise<Result[]> {
+    return this.#answer(db, `sha256:${sha256}`, now, async () => {
+      const content = await contentByHash(db, sha256)
+      const answer = await withSources(db, content ? [content] : [], now)
+      return { answer, liveUntil: Number.POSITIVE_INFINITY }
+    })
+  }
+
+  async #answer(
+    db: Client,
+    key: string,
+    now: number,
+    compute: () => Promise<{ answer: Answer; liveUntil: number }>,
+  ): Promise<Result[]> {
+    const generation = await searchGeneration(db)
+    let entry = this.#entries.get(key)
+    if (!entry || entry.generation !== generation || now >= entry.validUntil) {
+      const pendingKey = `${generation}:${key}`
+      let pending = this.#pending.get(pendingKey)
+      if (!pending) {
+        pending = compute()
+          .then(({ answer, liveUntil }) => this.#store(key, generation, now, answer, liveUntil))
+          .finally(() => this.#pending.delete(pendingKey))
+        this.#pending.set(pendingKey, pending)
+      }
+      entry = await pending
+    }
+    return present(entry.answer, now)
+  }
+
+  #store(key: string, generation: number, now: number, answer: Answer, liveUntil: number): Entry {
+    let validUntil = Math.min(now + REUSE_MS, liveUntil)
+    let weight = 1
+    for (const { sources } of answer) {
+      weight += 1 + sources.length
+      for (const source of sources) validUntil = Math.min(validUntil, source.leaseExpiresAt)
+    }
+    const entry = { generation, validUntil, answer, weight }
+    this.#forget(key)
+    if (weight > MAX_WEIGHT) return entry
+    // Map iteration is insertion order, and a hit does not reorder: the oldest answers go first.
+    for (const [oldest] of this.#entries) {
+      if (this.#weight + weight <= MAX_WEIGHT) break
+      this.#forget(oldest)
+    }
+    this.#entries.set(key, entry)
+    this.#weight += weight
+    return entry
+  }
+
+  #forget(key: string) {
+    const entry = this.#entries.get(key)
+    if (!entry) return
+    this.#entries.delete(key)
+    this.#weight -= entry.weight
+  }
+}
+
+async function withSources(db: Client, contents: Content[], now: number): Promise<Answer> {
+  const sources = await liveSources(
+    db,
+    contents.map((content) => content.sha256),
+    now,
+    SOURCES_PER_RESULT,
+  )
+  return contents.map((content) => ({ content, sources: sources.get(content.sha256) ?? [] }))
+}
+
+/** Contents with at least one source whose lease still runs, the sources in a fresh random order. */
+function present(answer: Answer, now: number): Result[] {
+  const results: Result[] = []
+  for (const { content, sources } of answer) {
+    const live = sources
+      .filter((source) => source.leaseExpiresAt > now)
+      .map(({ username, url }) => ({ username, url }))
+    if (live.length > 0) results.push({ ...content, sources: shuffle(live) })
+  }
+  return results
+}
