@@ -1,17 +1,35 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { fileEntry } from '../support/directory-app.ts'
 import {
   type DirectoryProcess,
   postJson as post,
   startDirectoryProcess,
 } from '../support/directory-process.ts'
+import { until } from '../support/peer-process.ts'
 
 let directory: DirectoryProcess | undefined
-afterAll(async () => {
+afterEach(async () => {
   await directory?.stop('SIGKILL')
+})
+
+/**
+ * File modes bind only users other than root, so as root the directory runs as `nobody` (setpriv, from
+ * util-linux) in a folder it owns; as anyone else it runs as that user. Undefined: no way to do it here.
+ */
+function unprivileged(): { wrap: string[]; owner?: number } | undefined {
+  if (process.getuid?.() !== 0) return { wrap: [] }
+  if (spawnSync('setpriv', ['--version']).status !== 0) return undefined
+  return { wrap: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'], owner: 65534 }
+}
+const asUser = unprivileged()
+
+const bearer = (token: string) => ({
+  'content-type': 'application/json',
+  authorization: `Bearer ${token}`,
 })
 
 describe('the database file going away under the running Node directory', () => {
@@ -60,4 +78,71 @@ describe('the database file going away under the running Node directory', () => 
     expect(search.results.map((r: { name: string }) => r.name)).toEqual(['kept.flac'])
     expect((await post(`${url}/v1/heartbeat`, {}, login.token)).status).toBe(200)
   })
+})
+
+describe('the database file made read-only under the running Node directory', () => {
+  it.skipIf(!asUser)(
+    'refuses writes with 503 and the SPEC body, still serves reads, and takes writes again once writable',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'peerdir-readonly-'))
+      if (asUser?.owner !== undefined) chownSync(dir, asUser.owner, asUser.owner)
+      const dbPath = join(dir, 'directory.db')
+      directory = await startDirectoryProcess({
+        dbUrl: `file:${dbPath}`,
+        env: { LEASE_SECONDS: '600' },
+        wrap: asUser?.wrap,
+      })
+      const { url } = directory
+      const login = await (
+        await post(`${url}/v1/login`, { username: 'alice', password: 'password1', url: 'http://127.0.0.1:1' })
+      ).json()
+      const put = (files: unknown[]) =>
+        fetch(`${url}/v1/index`, {
+          method: 'PUT',
+          headers: bearer(login.token),
+          body: JSON.stringify({ files }),
+        })
+      expect((await put([fileEntry('kept.flac')])).status).toBe(200)
+
+      chmodSync(dbPath, 0o444)
+      await until(
+        async () => (await post(`${url}/v1/heartbeat`, {}, login.token)).status === 503,
+        'writes to be refused',
+        15_000,
+      )
+      const refused = [
+        await post(`${url}/v1/heartbeat`, {}, login.token),
+        await put([fileEntry('kept.flac'), fileEntry('lost.flac')]),
+        await post(`${url}/v1/login`, { username: 'bob', password: 'password1', url: 'http://127.0.0.1:2' }),
+      ]
+      for (const response of refused) {
+        expect(response.status).toBe(503)
+        expect(response.headers.get('retry-after')).toMatch(/^\d+$/)
+        expect(await response.json()).toEqual({
+          error: { code: 'storage_unavailable', message: expect.any(String) },
+        })
+      }
+      const search = await fetch(`${url}/v1/search?q=flac`)
+      expect(search.status).toBe(200)
+      expect((await search.json()).results.map((r: { name: string }) => r.name)).toEqual(['kept.flac'])
+      expect((await fetch(`${url}/v1/stats`)).status).toBe(200)
+      expect((await fetch(`${url}/.well-known/jwks.json`)).status).toBe(200)
+
+      chmodSync(dbPath, 0o644)
+      await until(
+        async () => (await post(`${url}/v1/heartbeat`, {}, login.token)).status === 200,
+        'writes to be taken again',
+        15_000,
+      )
+      expect((await put([fileEntry('kept.flac'), fileEntry('after.flac')])).status).toBe(200)
+      const after = await (await fetch(`${url}/v1/search?q=flac`)).json()
+      expect(after.results.map((r: { name: string }) => r.name).sort()).toEqual(['after.flac', 'kept.flac'])
+      const bob = await post(`${url}/v1/login`, {
+        username: 'bob',
+        password: 'password1',
+        url: 'http://127.0.0.1:2',
+      })
+      expect(bob.status).toBe(200)
+    },
+  )
 })

@@ -18,14 +18,22 @@ export type DirectoryProcess = {
 
 /** Starts `peerdir-directory` as a real process on 127.0.0.1 and waits until /healthz answers 200. */
 export async function startDirectoryProcess(
-  options: { port?: number; dbUrl?: string; env?: Record<string, string> } = {},
+  options: {
+    port?: number
+    dbUrl?: string
+    env?: Record<string, string>
+    /** A command the directory runs under, e.g. `setpriv --reuid=65534 ...` (another user). */
+    wrap?: string[]
+  } = {},
 ): Promise<DirectoryProcess> {
   const port = options.port ?? (await freePort())
   const dbUrl =
     options.dbUrl ?? `file:${join(mkdtempSync(join(tmpdir(), 'peerdir-dirproc-')), 'directory.db')}`
+  const [command, ...prefix] = [...(options.wrap ?? []), nodeBin]
   const child = spawn(
-    nodeBin,
+    command as string,
     [
+      ...prefix,
       join(repoRoot, 'directory-worker/bin/peerdir-directory.js'),
       '--host',
       '127.0.0.1',

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs'
+import { accessSync, constants, statSync } from 'node:fs'
 import type { Client } from '@libsql/client'
 import { StorageError } from './storage-errors.ts'
 
@@ -9,11 +9,14 @@ const CHECK_EVERY_MS = 1000
  * Node only: a libSQL file removed or replaced under a running directory would otherwise keep taking
  * writes into the deleted inode and lose them at the next start. So the file is checked (at most once a
  * second): missing means 503 until it is back; a different file at the path (a restored backup) is
- * opened afresh.
+ * opened afresh. A file made read-only (its mode, or a read-only mount) is opened afresh too: the open
+ * handle would otherwise keep writing as if nothing had happened; reopened, reads go on and writes fail
+ * (503) until it is writable again.
  */
 export function guardDatabaseFile(path: string, open: () => Client): Client {
   let client = open()
   let inode = inodeOf(path)
+  let writable = isWritable(path)
   let checkedAt = Date.now()
   const check = () => {
     const now = Date.now()
@@ -24,10 +27,12 @@ export function guardDatabaseFile(path: string, open: () => Client): Client {
       inode = undefined
       throw new StorageError(`the database file ${path} is missing`)
     }
-    if (current !== inode) {
+    const nowWritable = isWritable(path)
+    if (current !== inode || nowWritable !== writable) {
       client.close()
       client = open()
       inode = current
+      writable = nowWritable
     }
   }
   return new Proxy({} as Client, {
@@ -42,6 +47,15 @@ export function guardDatabaseFile(path: string, open: () => Client): Client {
       return typeof value === 'function' ? value.bind(client) : value
     },
   })
+}
+
+function isWritable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function inodeOf(path: string): number | undefined {
