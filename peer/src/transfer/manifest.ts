@@ -79,9 +79,3 @@ export async function hashFile(path: string, chunkSize = CHUNK_SIZE): Promise<Ma
 
 export const verifyChunk = (data: Uint8Array, expected: Uint8Array) =>
   createHash('sha256').update(data).digest().equals(Buffer.from(expected))
-
-/** verifyChunk on the thread pool, so hashing runs beside the thread receiving the bytes. */
-export async function chunkMatches(data: Uint8Array<ArrayBuffer>, expected: Uint8Array): Promise<boolean> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', data))
-  return Buffer.compare(digest, expected) === 0
-}

@@ -5,6 +5,8 @@ import { Worker } from 'node:worker_threads'
  * file behind the verified prefix (chunks arrive out of order; the prefix only grows) and hashes it,
  * so the check before the rename costs only the tail and never takes the receiving thread's time.
  */
+const POST_STEP_BYTES = 16 * 1024 * 1024
+
 export class PrefixHasher {
   readonly #worker: Worker
   readonly #digest: Promise<string>
@@ -24,15 +26,15 @@ export class PrefixHasher {
 
   /** The first `bytes` of the file are final: hash them when the thread gets to them. */
   advanceTo(bytes: number) {
-    if (bytes <= this.#posted) return
+    // Messages cost the receiving thread too: tell the worker in steps, not per chunk.
+    if (bytes < this.#posted + POST_STEP_BYTES) return
     this.#posted = bytes
     this.#worker.postMessage({ upTo: bytes })
   }
 
   /** The file's hash once all `size` bytes are final. */
   async digest(size: number): Promise<string> {
-    this.advanceTo(size)
-    this.#worker.postMessage({ end: size })
+    this.#worker.postMessage({ upTo: size, end: size })
     try {
       return await this.#digest
     } finally {

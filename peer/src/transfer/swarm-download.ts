@@ -1,9 +1,10 @@
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Code, ConnectError } from '@connectrpc/connect'
+import { DownloadClient } from '../rpc/download-client.ts'
 import { peerClient } from '../rpc/transport.ts'
 import { freeName } from './free-name.ts'
-import { chunkCount, chunkLength, chunkMatches, manifestHash, verifyChunk } from './manifest.ts'
+import { chunkCount, chunkLength, manifestHash, verifyChunk } from './manifest.ts'
 import { PrefixHasher } from './prefix-hasher.ts'
 import { ResumeRecord } from './resume-record.ts'
 
@@ -45,6 +46,8 @@ const RUN_CHUNKS = 8
 
 type SourceState = SourceReport & {
   client: ReturnType<typeof peerClient>
+  /** The Download calls' own connection: bytes straight into chunk buffers. */
+  link: DownloadClient
   inFlight: number
   /** Chunks this source is fetching now (endgame never asks one source twice for a chunk). */
   fetching: Set<number>
@@ -103,6 +106,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
         bytes: 0,
         dropped: '',
         client: peerClient(source.url),
+        link: new DownloadClient(source.url),
         inFlight: 0,
         fetching: new Set(),
         alive: true,
@@ -153,6 +157,8 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     await record.save().catch(() => {})
     await handle.close().catch(() => {})
     throw err
+  } finally {
+    for (const source of [...sources.values(), ...dropped.values()]) source.link.close()
   }
 
   /** The chunk hashes, from the first source whose manifest matches the directory's manifest hash. */
@@ -301,7 +307,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
         try {
           for await (const { index, data } of readRun(source, run)) {
             if (record.has(index)) continue // an endgame twin won
-            if (!(await chunkMatches(data, chunkHashes[index] as Buffer))) {
+            if (!verifyChunk(data, chunkHashes[index] as Buffer)) {
               drop(source, `sent chunk ${index} with the wrong hash (lying or corrupt peer)`)
               break
             }
@@ -377,15 +383,13 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     const storage = Buffer.allocUnsafe(target.chunkSize)
     let buffer = storage.subarray(0, lengths[0] as number)
     let filled = 0
-    let position = offset
     try {
-      for await (const part of source.client.download(
-        { sha256: target.sha256, offset: BigInt(offset), length: BigInt(total) },
-        { headers: headers(), signal },
+      for await (const part of source.link.download(
+        { sha256: target.sha256, offset, length: total },
+        headers(),
+        signal,
       )) {
-        if (Number(part.offset) !== position) throw new ConnectError('sent bytes out of order', Code.DataLoss)
-        let data = part.data
-        position += data.length
+        let data = part
         while (data.length > 0) {
           if (chunk >= run.length) throw new ConnectError('sent more bytes than asked for', Code.DataLoss)
           const take = Math.min(data.length, buffer.length - filled)
@@ -409,7 +413,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
       clearTimeout(timer)
     }
     if (chunk !== run.length)
-      throw new ConnectError(`sent ${position - offset} of ${total} bytes`, Code.DataLoss)
+      throw new ConnectError(`sent too few bytes for chunk ${run[chunk]}`, Code.DataLoss)
   }
 
   async function verifyWholeFile() {
