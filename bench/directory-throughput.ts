@@ -83,7 +83,13 @@ export async function benchDirectory(options: {
     log('tracker announce ...')
     const announce = await cannon({ url: `${trackerBase}${announcePath}`, duration })
     log('directory heartbeat ...')
-    const heartbeat = await cannon({ url: `${base}/v1/heartbeat`, method: 'POST', headers: auth, duration })
+    // As a peer's fetch() sends it: a POST without a body states Content-Length: 0 (autocannon would not).
+    const heartbeat = await cannon({
+      url: `${base}/v1/heartbeat`,
+      method: 'POST',
+      headers: { ...auth, 'content-length': '0' },
+      duration,
+    })
     log('directory search by name ...')
     const byName = await cannon({
       url: `${base}/v1/search?q=${encodeURIComponent('zephyr yellow')}`,

@@ -19,7 +19,11 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
       : options.databaseUrl.slice('file:'.length)
     : undefined
   if (filePath) mkdirSync(dirname(filePath), { recursive: true })
-  const open = () => createClient({ url: options.databaseUrl })
+  // One connection: every statement runs on this thread anyway, so more bring no parallelism, and
+  // the PRAGMAs below are per connection (a pooled second one ran with synchronous=FULL, fsyncing
+  // every heartbeat, and with no busy timeout). A transaction holding it makes others wait their
+  // turn instead of failing busy.
+  const open = () => createClient({ url: options.databaseUrl, concurrency: 1 })
   if (filePath) {
     // Create the file (WAL mode lives in it) before the guard takes its inode.
     const first = open()
