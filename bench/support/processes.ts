@@ -5,15 +5,20 @@ import { join, resolve } from 'node:path'
 export const repoRoot = resolve(import.meta.dirname, '../..')
 export const nodeBin = join(repoRoot, 'node_modules/.bin/node')
 
-/** Spawns a Node script and resolves once a line of its stdout matches `ready`. */
+/**
+ * Spawns a Node script and resolves once a line of its stdout matches `ready`. Scripts with a `bin/`
+ * entry run as users run them, through their shebang (with its Node flags), on the project's Node.
+ */
 export function spawnUntil(
   args: string[],
   ready: RegExp,
   env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(nodeBin, args, {
+  const [script = '', ...rest] = args
+  const asBin = /(^|\/)bin\/[^/]+\.js$/.test(script)
+  const child = spawn(asBin ? join(repoRoot, script) : nodeBin, asBin ? rest : args, {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: { ...process.env, PATH: `${join(repoRoot, 'node_modules/.bin')}:${process.env.PATH ?? ''}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''

@@ -282,7 +282,10 @@ export async function swarmDownload(options: Options): Promise<Finished> {
        */
       const nextRun = (source: SourceState): number[] => {
         const run: number[] = []
-        while (queue.length > 0 && run.length < RUN_CHUNKS) {
+        // Near the end, shorter runs: what is left spreads over every source instead of a few long runs.
+        const fairShare = Math.floor(queue.length / Math.max(1, sources.size * perSource))
+        const runLength = Math.max(1, Math.min(RUN_CHUNKS, fairShare))
+        while (queue.length > 0 && run.length < runLength) {
           const index = queue[0] as number
           if (record.has(index)) {
             queue.shift()
