@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync } from 'node:fs'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { nodeBin, repoRoot } from './directory-process.ts'
@@ -124,6 +124,33 @@ export async function startPeer(options: {
 export const underFileSizeLimit = (bytes: number) => {
   if (bytes % 1024 !== 0) throw new Error('ulimit -f counts 1024-byte blocks')
   return ['bash', '-c', `ulimit -f ${bytes / 1024} && exec "$0" "$@"`]
+}
+
+/**
+ * A `wrap` that gives the process a disk of its own: a tmpfs of `bytes` mounted over `dir` in a private
+ * mount namespace (root only), so writes past its size fail with ENOSPC as on a full disk. Other
+ * processes see that disk at `/proc/<pid>/root<dir>`.
+ */
+export const onSmallDisk = (dir: string, bytes: number) => [
+  'unshare',
+  '--mount',
+  '--propagation',
+  'private',
+  'bash',
+  '-c',
+  `mount -t tmpfs -o size=${Math.ceil(bytes / 1024)}k tmpfs '${dir}' && exec "$0" "$@"`,
+]
+
+/** Why `onSmallDisk` cannot work here, or undefined when it can. */
+export function smallDiskUnavailable(): string | undefined {
+  const probe = mkdtempSync(join(tmpdir(), 'peerdir-disk-probe-'))
+  const [command, ...args] = onSmallDisk(probe, 1024 * 1024)
+  const result = spawnSync(command as string, [...args, 'true'])
+  rmSync(probe, { recursive: true, force: true })
+  if (result.error) return `${result.error.message} (unshare from util-linux is needed)`
+  if (result.status !== 0)
+    return `cannot mount a tmpfs in a private namespace: ${String(result.stderr).trim()}`
+  return undefined
 }
 
 export async function until<T>(

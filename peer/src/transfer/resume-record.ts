@@ -1,4 +1,4 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 
 /** Which chunks of a partial download are verified on disk, saved beside the temporary file. */
 export class ResumeRecord {
@@ -84,11 +84,30 @@ export class ResumeRecord {
       chunkSize: this.chunkSize,
       done: Buffer.from(this.#done).toString('base64'),
     })
-    await writeFile(`${this.path}.tmp`, body)
-    await rename(`${this.path}.tmp`, this.path)
+    try {
+      await writeFile(`${this.path}.tmp`, body)
+      await rename(`${this.path}.tmp`, this.path)
+    } catch (err) {
+      if (!isOutOfSpace(err)) throw err
+      // A full disk has no room for a second copy, which is exactly when progress must not be lost:
+      // the record keeps its length, so it is rewritten in place in the space it already holds. A torn
+      // write at worst loses the record (start over); chunks it names are verified again on resume.
+      await rm(`${this.path}.tmp`, { force: true })
+      const handle = await open(this.path, 'r+')
+      try {
+        const { size } = await handle.stat()
+        if (size !== Buffer.byteLength(body)) throw err
+        await handle.write(body, 0)
+      } finally {
+        await handle.close()
+      }
+    }
   }
 
   async remove() {
     await rm(this.path, { force: true })
   }
 }
+
+const isOutOfSpace = (err: unknown) =>
+  err instanceof Error && ['ENOSPC', 'EDQUOT', 'EFBIG'].includes((err as NodeJS.ErrnoException).code ?? '')
