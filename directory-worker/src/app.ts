@@ -20,7 +20,7 @@ import { withStorageErrors } from './store/storage-errors.ts'
 /** The one directory app: Node and Workers entries build `deps` from their env and serve this. */
 export function createApp(given: Deps) {
   const deps = { ...given, db: withStorageErrors(given.db) }
-  const tokens = new TokenService(deps.db)
+  const tokens = new TokenService(deps.db, deps.signer)
   const metrics = new RequestMetrics()
   const stats = new CachedNetworkStats()
   const search = new SearchResults()

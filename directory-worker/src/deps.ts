@@ -1,5 +1,5 @@
 import type { Client } from '@libsql/client'
-import type { TokenClaims, TokenService } from './auth/tokens.ts'
+import type { Ed25519Signer, TokenClaims, TokenService } from './auth/tokens.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
 import type { CachedNetworkStats } from './network-stats.ts'
 import type { SearchResults } from './search-results.ts'
@@ -13,6 +13,8 @@ export type Deps = {
   now: () => number
   /** One line per request and per unexpected error. */
   log: (line: string) => void
+  /** Signs tokens; WebCrypto when not given (Workers), Node's own crypto on Node. */
+  signer?: Ed25519Signer
 }
 
 export type AuthContext = { username: string; peerId: number; sessionId: string; viewer: boolean }

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { serve } from '@hono/node-server'
 import { createClient } from '@libsql/client'
 import { createApp } from './app.ts'
+import { nodeEd25519Signer } from './auth/node-signer.ts'
 import { bufferedLog } from './buffered-log.ts'
 import { parseSettings } from './settings.ts'
 import { guardDatabaseFile } from './store/file-guard.ts'
@@ -40,7 +41,13 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
     await db.execute('PRAGMA busy_timeout = 5000')
   }
   const requests = bufferedLog((text) => process.stdout.write(text))
-  const app = createApp({ db, settings, now: Date.now, log: requests.log })
+  const app = createApp({
+    db,
+    settings,
+    now: Date.now,
+    log: requests.log,
+    signer: nodeEd25519Signer,
+  })
   const warm = await app.request('/healthz')
   if (warm.status !== 200)
     console.error(`storage not ready at start (${warm.status}); will retry per request`)

@@ -94,6 +94,31 @@ describe('operations endpoints', () => {
     await directory.request('/v1/stats', { headers: { 'x-request-id': 'req-42' } })
     expect(directory.logs.at(-1)).toMatch(/^GET \/v1\/stats 200 [\d.]+ms id=req-42$/)
   })
+
+  it('answers every response, errors too, with its request id', async () => {
+    directory = createTestDirectory()
+    const requests: [string, RequestInit, number][] = [
+      ['/v1/stats', {}, 200],
+      ['/v1/nowhere', {}, 404],
+      ['/v1/search?limit=0&q=x', {}, 400],
+      ['/v1/heartbeat', { method: 'POST' }, 401],
+      [
+        '/v1/login',
+        { method: 'POST', body: 'x'.repeat(70_000), headers: { 'content-length': '70000' } },
+        413,
+      ],
+    ]
+    for (const [path, init, status] of requests) {
+      const response = await directory.request(path, {
+        ...init,
+        headers: { ...init.headers, 'x-request-id': `id-${status}` },
+      })
+      expect(response.status).toBe(status)
+      expect(response.headers.get('x-request-id')).toBe(`id-${status}`)
+    }
+    const generated = await directory.request('/v1/stats')
+    expect(generated.headers.get('x-request-id')).toMatch(/^[\w.-]{8,}$/)
+  })
 })
 
 describe('READ_REQUIRES_AUTH', () => {

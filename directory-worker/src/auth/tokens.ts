@@ -1,5 +1,5 @@
 import type { Client } from '@libsql/client'
-import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from 'jose'
+import { base64url, type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify } from 'jose'
 import { insertSigningKey, loadSigningKeys } from '../store/keys.ts'
 
 export const ISSUER = 'peerdir-directory'
@@ -8,7 +8,25 @@ const ALG = 'EdDSA'
 export type TokenClaims = { username: string; sessionId: string }
 export type SignedToken = { token: string; expiresAt: Date }
 
-type KeyRing = { kid: string; privateKey: CryptoKey; publicKeys: Map<string, CryptoKey>; jwks: JWK[] }
+type KeyRing = {
+  kid: string
+  privateKey: CryptoKey
+  /** base64url of the protected header, the same for every token this key signs. */
+  header: string
+  publicKeys: Map<string, CryptoKey>
+  jwks: JWK[]
+}
+
+/** Signs bytes with an Ed25519 private key; a runtime may bring a faster one than WebCrypto's. */
+export type Ed25519Signer = (
+  privateKey: CryptoKey,
+  data: Uint8Array<ArrayBuffer>,
+) => Uint8Array | Promise<Uint8Array>
+
+const webCryptoSigner: Ed25519Signer = async (privateKey, data) =>
+  new Uint8Array(await crypto.subtle.sign('Ed25519', privateKey, data))
+
+const encoder = new TextEncoder()
 
 /** Tokens this process signed, so presenting one again (the next heartbeat) skips a signature check. */
 const SIGNED_CACHE_LIMIT = 50_000
@@ -22,22 +40,24 @@ export class TokenService {
   readonly #db: Client
   #ring: Promise<KeyRing> | undefined
   readonly #signed = new Map<string, Known>()
+  readonly #signer: Ed25519Signer
 
-  constructor(db: Client) {
+  constructor(db: Client, signer: Ed25519Signer = webCryptoSigner) {
     this.#db = db
+    this.#signer = signer
   }
 
   async sign(claims: TokenClaims, now: number, ttlSeconds: number): Promise<SignedToken> {
     const ring = await this.#keys()
     const iat = Math.floor(now / 1000)
     const exp = iat + ttlSeconds
-    const token = await new SignJWT({ sid: claims.sessionId })
-      .setProtectedHeader({ alg: ALG, kid: ring.kid, typ: 'JWT' })
-      .setIssuer(ISSUER)
-      .setSubject(claims.username)
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .sign(ring.privateKey)
+    // The JWS compact form written out (RFC 7515): jose's builder cost a third of the signature itself.
+    const payload = base64url.encode(
+      JSON.stringify({ sid: claims.sessionId, iss: ISSUER, sub: claims.username, iat, exp }),
+    )
+    const signingInput = `${ring.header}.${payload}`
+    const signature = await this.#signer(ring.privateKey, encoder.encode(signingInput))
+    const token = `${signingInput}.${base64url.encode(signature)}`
     this.#remember(token, { ...claims, expiresAtMs: exp * 1000 })
     return { token, expiresAt: new Date(exp * 1000) }
   }
@@ -115,6 +135,7 @@ export class TokenService {
       publicKeys.set(key.kid, (await importJWK(jwk, ALG)) as CryptoKey)
     }
     const privateKey = (await importJWK(JSON.parse(signing.privateJwk) as JWK, ALG)) as CryptoKey
-    return { kid: signing.kid, privateKey, publicKeys, jwks }
+    const header = base64url.encode(JSON.stringify({ alg: ALG, kid: signing.kid, typ: 'JWT' }))
+    return { kid: signing.kid, privateKey, header, publicKeys, jwks }
   }
 }

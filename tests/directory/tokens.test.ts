@@ -1,0 +1,43 @@
+import { createLocalJWKSet, jwtVerify } from 'jose'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { nodeEd25519Signer } from '../../directory-worker/src/auth/node-signer.ts'
+import { ISSUER, TokenService } from '../../directory-worker/src/auth/tokens.ts'
+import { migrate } from '../../directory-worker/src/store/migrations.ts'
+import { createTestDirectory, type TestDirectory } from '../support/directory-app.ts'
+
+let directory: TestDirectory
+beforeEach(async () => {
+  directory = createTestDirectory()
+  await migrate(directory.db)
+})
+afterEach(() => directory.close())
+
+describe('token signing', () => {
+  it('gives the same standard EdDSA JWT with WebCrypto (Workers) and with Node’s crypto', async () => {
+    const web = new TokenService(directory.db)
+    const node = new TokenService(directory.db, nodeEd25519Signer)
+    const claims = { username: 'alice', sessionId: 'session-1' }
+    const now = Date.UTC(2026, 0, 1)
+    const fromWeb = await web.sign(claims, now, 900)
+    const fromNode = await node.sign(claims, now, 900)
+    // Ed25519 signatures are deterministic: one key and one input give one token.
+    expect(fromNode.token).toBe(fromWeb.token)
+
+    const { payload, protectedHeader } = await jwtVerify(
+      fromNode.token,
+      createLocalJWKSet(await web.jwks()),
+      { issuer: ISSUER, algorithms: ['EdDSA'], currentDate: new Date(now) },
+    )
+    expect(protectedHeader).toMatchObject({ alg: 'EdDSA', typ: 'JWT' })
+    expect(payload).toEqual({
+      sid: 'session-1',
+      sub: 'alice',
+      iss: ISSUER,
+      iat: now / 1000,
+      exp: now / 1000 + 900,
+    })
+    // A service that did not sign it (no shortcut through its own memory) still verifies it.
+    expect(await new TokenService(directory.db).verify(fromNode.token, now)).toEqual(claims)
+    expect(fromNode.expiresAt.getTime()).toBe(now + 900_000)
+  })
+})
