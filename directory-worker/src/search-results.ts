@@ -35,19 +35,21 @@ export class SearchResults {
   readonly #pending = new Map<string, Promise<Entry>>()
   #weight = 0
 
-  byName(db: Client, text: string, now: number, limit: number): Promise<Result[]> {
-    return this.#answer(db, `name:${limit}:${nameKey(text)}`, now, async () => {
+  async byName(db: Client, text: string, now: number, limit: number): Promise<Found> {
+    const answer = await this.#answer(db, `name:${limit}:${nameKey(text)}`, now, async () => {
       const { contents, liveUntil } = await searchByName(db, text, now, limit)
       return { answer: await withSources(db, contents, now), liveUntil }
     })
+    return new Found(answer, now)
   }
 
-  byHash(db: Client, sha256: string, now: number): Promise<Result[]> {
-    return this.#answer(db, `sha256:${sha256}`, now, async () => {
+  async byHash(db: Client, sha256: string, now: number): Promise<Found> {
+    const answer = await this.#answer(db, `sha256:${sha256}`, now, async () => {
       const content = await contentByHash(db, sha256)
       const answer = await withSources(db, content ? [content] : [], now)
       return { answer, liveUntil: Number.POSITIVE_INFINITY }
     })
+    return new Found(answer, now)
   }
 
   async #answer(
@@ -55,7 +57,7 @@ export class SearchResults {
     key: string,
     now: number,
     compute: () => Promise<{ answer: Answer; liveUntil: number }>,
-  ): Promise<Result[]> {
+  ): Promise<Answer> {
     const generation = await searchGeneration(db)
     let entry = this.#entries.get(key)
     if (!entry || entry.generation !== generation || now >= entry.validUntil) {
@@ -69,7 +71,7 @@ export class SearchResults {
       }
       entry = await pending
     }
-    return present(entry.answer, now)
+    return entry.answer
   }
 
   #store(key: string, generation: number, now: number, answer: Answer, liveUntil: number): Entry {
@@ -100,6 +102,16 @@ export class SearchResults {
   }
 }
 
+const encoder = new TextEncoder()
+const bytes = (text: string) => encoder.encode(text)
+const COMMA = bytes(',')
+const END_RESULT = bytes(']}')
+const END = bytes(']}')
+
+/** A content as JSON up to its sources, and each source as JSON: encoded once per cached answer. */
+type Bytes = Uint8Array<ArrayBuffer>
+type Encoded = { head: Bytes; sources: { json: Bytes; leaseExpiresAt: number }[] }
+
 async function withSources(db: Client, contents: Content[], now: number): Promise<Answer> {
   const sources = await liveSources(
     db,
@@ -110,14 +122,76 @@ async function withSources(db: Client, contents: Content[], now: number): Promis
   return contents.map((content) => ({ content, sources: sources.get(content.sha256) ?? [] }))
 }
 
-/** Contents with at least one source whose lease still runs, the sources in a fresh random order. */
-function present(answer: Answer, now: number): Result[] {
-  const results: Result[] = []
-  for (const { content, sources } of answer) {
-    const live = sources
-      .filter((source) => source.leaseExpiresAt > now)
-      .map(({ username, url }) => ({ username, url }))
-    if (live.length > 0) results.push({ ...content, sources: shuffle(live) })
+const encodedAnswers = new WeakMap<Answer, Encoded[]>()
+
+function encoded(answer: Answer): Encoded[] {
+  let parts = encodedAnswers.get(answer)
+  if (!parts) {
+    parts = answer.map(({ content, sources }) => ({
+      head: bytes(`${JSON.stringify(content).slice(0, -1)},"sources":[`),
+      sources: sources.map(({ username, url, leaseExpiresAt }) => ({
+        json: bytes(JSON.stringify({ username, url })),
+        leaseExpiresAt,
+      })),
+    }))
+    encodedAnswers.set(answer, parts)
   }
-  return results
+  return parts
+}
+
+/** One answer at one moment: contents with a source whose lease still runs, sources freshly shuffled. */
+export class Found {
+  readonly #answer: Answer
+  readonly #now: number
+
+  constructor(answer: Answer, now: number) {
+    this.#answer = answer
+    this.#now = now
+  }
+
+  results(): Result[] {
+    const results: Result[] = []
+    for (const { content, sources } of this.#answer) {
+      const live = sources
+        .filter((source) => source.leaseExpiresAt > this.#now)
+        .map(({ username, url }) => ({ username, url }))
+      if (live.length > 0) results.push({ ...content, sources: shuffle(live) })
+    }
+    return results
+  }
+
+  /**
+   * `{query, results}` as JSON bytes, the same text JSON.stringify gives, put together from
+   * pieces encoded once: stringifying and encoding the whole answer was most of a cached search.
+   */
+  json(query: string): Bytes {
+    const parts = [bytes(`{"query":${JSON.stringify(query)},"results":[`)]
+    let first = true
+    for (const { head, sources } of encoded(this.#answer)) {
+      const live = shuffle(sources.filter((source) => source.leaseExpiresAt > this.#now))
+      if (live.length === 0) continue
+      if (!first) parts.push(COMMA)
+      first = false
+      parts.push(head)
+      live.forEach((source, i) => {
+        if (i > 0) parts.push(COMMA)
+        parts.push(source.json)
+      })
+      parts.push(END_RESULT)
+    }
+    parts.push(END)
+    return concat(parts)
+  }
+}
+
+function concat(parts: Bytes[]): Bytes {
+  let length = 0
+  for (const part of parts) length += part.length
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const part of parts) {
+    out.set(part, offset)
+    offset += part.length
+  }
+  return out
 }

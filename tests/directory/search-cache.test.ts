@@ -106,6 +106,29 @@ describe('reused search answers', () => {
     }
   })
 
+  it('are written as the same JSON text c.json gives, with the request id', async () => {
+    const name = 'Ärger "quoted" 日本 <b>&amp;.txt'
+    await publish(directory, await login(directory, 'alice'), [fileEntry(name)])
+    for (const query of [
+      `q=${encodeURIComponent('"quoted"')}`,
+      `sha256=${fileEntry(name).sha256}`,
+      'q=none',
+    ]) {
+      for (let i = 0; i < 2; i++) {
+        const response = await directory.request(`/v1/search?${query}`, { headers: { 'x-request-id': 'r1' } })
+        expect(response.headers.get('content-type')).toMatch(/^application\/json/)
+        expect(response.headers.get('x-request-id')).toBe('r1')
+        const text = await response.text()
+        expect(JSON.stringify(JSON.parse(text))).toBe(text)
+      }
+    }
+    const [found] = await search(`q=${encodeURIComponent('"quoted"')}`)
+    expect(found).toEqual({
+      ...fileEntry(name),
+      sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }],
+    })
+  })
+
   it('shuffle their sources afresh on every answer', async () => {
     for (const name of ['p1', 'p2', 'p3', 'p4', 'p5']) {
       const token = await login(directory, name, { url: `http://127.0.0.1:5${name.slice(1)}000` })

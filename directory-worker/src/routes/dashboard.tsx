@@ -183,7 +183,7 @@ export const dashboard = createRouter()
         })
       : undefined
     // What GET /v1/search answers, for a page that works before (or without) its script.
-    const results = open && view.q ? await c.var.search.byName(db, view.q, at, 50) : undefined
+    const results = open && view.q ? (await c.var.search.byName(db, view.q, at, 50)).results() : undefined
     for (const [name, value] of Object.entries(security)) c.header(name, value)
     return c.html(
       <Page
