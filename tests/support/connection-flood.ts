@@ -56,17 +56,23 @@ const literal = (nameIndex: number, value: string, name?: string) => {
 
 /**
  * An HTTP/2 client that ignores the server's SETTINGS, as an attacker would: opens `streams` Download
- * calls on one connection without waiting for any answer and never sends a body. Resolves after
- * `settleMs` with how many streams the server refused (RST_STREAM REFUSED_STREAM) and whether it
- * ended the connection (GOAWAY).
+ * calls on one connection without waiting for any answer and never sends a body. Resolves once the
+ * server has gone quiet for `quietMs` with how many streams it refused (RST_STREAM REFUSED_STREAM) or
+ * reset otherwise, and whether it ended the connection (GOAWAY).
  */
-export function rawStreamFlood(port: number, streams: number, settleMs = 1500) {
+export function rawStreamFlood(port: number, streams: number, quietMs = 750) {
   return new Promise<{ refused: number; reset: number; goaway: boolean; close: () => void }>((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port })
     socket.on('error', () => {})
     let received = Buffer.alloc(0)
     const result = { refused: 0, reset: 0, goaway: false, close: () => socket.destroy() }
+    let quiet: NodeJS.Timeout | undefined
+    const settleLater = () => {
+      clearTimeout(quiet)
+      quiet = setTimeout(() => resolve(result), quietMs)
+    }
     socket.on('data', (data) => {
+      settleLater()
       received = Buffer.concat([received, data])
       while (received.length >= 9) {
         const length = received.readUIntBE(0, 3)
@@ -92,7 +98,7 @@ export function rawStreamFlood(port: number, streams: number, settleMs = 1500) {
       const frames = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(0x4, 0, 0)]
       for (let i = 0; i < streams; i++) frames.push(frame(0x1, 0x4, 2 * i + 1, block))
       socket.write(Buffer.concat(frames))
-      setTimeout(() => resolve(result), settleMs)
+      settleLater()
     })
   })
 }
