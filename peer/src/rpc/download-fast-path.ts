@@ -15,8 +15,11 @@ import { checkDownload, MESSAGE_BYTES, type PeerServiceOptions, readRange } from
 
 /** A Download request is a few dozen bytes; anything much larger is not one. */
 const MAX_REQUEST_BYTES = 4096
-/** Read buffers per call: one being read while the others wait in the socket's queue. */
-const BUFFERS_PER_CALL = 4
+/**
+ * Read buffers per call, made as needed: one being read while the other waits in the socket's queue.
+ * Few, because a caller that stops reading pins them: memory per stalled call stays at 1 MiB.
+ */
+const BUFFERS_PER_CALL = 2
 
 export type DownloadFastPathOptions = {
   service: PeerServiceOptions
@@ -135,18 +138,26 @@ function messageHeader(offset: number, length: number): Buffer {
 const headerValue = (value: string | string[] | undefined) =>
   (Array.isArray(value) ? value[0] : value) ?? null
 
-/** A few buffers handed out in turn; one comes back once the socket no longer needs its bytes. */
+/** At most `count` buffers, made on first need and handed out in turn; one comes back once the socket has sent its bytes. */
 class BufferPool {
-  readonly #free: Buffer[]
+  readonly #free: Buffer[] = []
   readonly #waiting: ((buffer: Buffer) => void)[] = []
+  readonly #count: number
+  readonly #size: number
+  #made = 0
 
   constructor(count: number, size: number) {
-    this.#free = Array.from({ length: count }, () => Buffer.allocUnsafe(size))
+    this.#count = count
+    this.#size = size
   }
 
   take(signal: AbortSignal): Buffer | Promise<Buffer> {
     const free = this.#free.pop()
     if (free) return free
+    if (this.#made < this.#count) {
+      this.#made++
+      return Buffer.allocUnsafe(this.#size)
+    }
     return new Promise((resolve, reject) => {
       this.#waiting.push(resolve)
       signal.addEventListener(
@@ -160,7 +171,7 @@ class BufferPool {
   }
 
   give(view: Buffer) {
-    const buffer = Buffer.from(view.buffer, view.byteOffset, MESSAGE_BYTES)
+    const buffer = Buffer.from(view.buffer, view.byteOffset, this.#size)
     const next = this.#waiting.shift()
     if (next) next(buffer)
     else this.#free.push(buffer)
