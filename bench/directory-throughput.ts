@@ -11,8 +11,10 @@ import { seededDatabase, seededRandom } from './support/seed-directory.ts'
 
 type Run = { reqPerSec: number; p50: number; p99: number; non2xx: number; errors: number }
 
+const CONNECTIONS = 50
+
 async function cannon(options: autocannon.Options): Promise<Run> {
-  const result = await autocannon({ connections: 50, ...options })
+  const result = await autocannon({ connections: CONNECTIONS, ...options })
   return {
     reqPerSec: result.requests.average,
     p50: result.latency.p50,
@@ -83,11 +85,31 @@ export async function benchDirectory(options: {
     log('tracker announce ...')
     const announce = await cannon({ url: `${trackerBase}${announcePath}`, duration })
     log('directory heartbeat ...')
-    // As a peer's fetch() sends it: a POST without a body states Content-Length: 0 (autocannon would not).
+    // One peer per connection, as on a real network (a peer beats every third of its lease, so
+    // concurrent heartbeats come from different peers); each sends Content-Length: 0 as fetch() does.
+    const sessions: string[] = []
+    for (let i = 2; i < 2 + CONNECTIONS; i++) {
+      const response = await fetch(`${base}/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          username: `peer${i + 1}`,
+          password: seeded.password,
+          url: `http://127.0.0.1:${20001 + i}`,
+        }),
+      })
+      sessions.push(((await response.json()) as { token: string }).token)
+    }
+    let connection = 0
     const heartbeat = await cannon({
       url: `${base}/v1/heartbeat`,
       method: 'POST',
-      headers: { ...auth, 'content-length': '0' },
+      headers: { 'content-length': '0' },
+      setupClient: (client) =>
+        client.setHeaders({
+          authorization: `Bearer ${sessions[connection++ % sessions.length]}`,
+          'content-length': '0',
+        }),
       duration,
     })
     log('directory search by name ...')

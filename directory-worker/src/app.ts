@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi'
 import { TokenService } from './auth/tokens.ts'
 import type { AppEnv, Deps } from './deps.ts'
 import { notFound, toErrorResponse } from './errors.ts'
+import { LeaseRenewals } from './lease-renewals.ts'
 import { withDeps } from './middleware/context.ts'
 import { RequestMetrics } from './middleware/metrics.ts'
 import { CachedNetworkStats } from './network-stats.ts'
@@ -24,6 +25,7 @@ export function createApp(given: Deps) {
   const metrics = new RequestMetrics()
   const stats = new CachedNetworkStats()
   const search = new SearchResults()
+  const renewals = new LeaseRenewals(deps)
   const ready = lazyRetrying(() => migrate(deps.db))
 
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationError })
@@ -32,6 +34,7 @@ export function createApp(given: Deps) {
     c.set('metrics', metrics)
     c.set('stats', stats)
     c.set('search', search)
+    c.set('renewals', renewals)
     await ready()
     await next()
   })

@@ -1,5 +1,6 @@
 import type { Client } from '@libsql/client'
 import type { Ed25519Signer, TokenClaims, TokenService } from './auth/tokens.ts'
+import type { LeaseRenewals } from './lease-renewals.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
 import type { CachedNetworkStats } from './network-stats.ts'
 import type { SearchResults } from './search-results.ts'
@@ -30,5 +31,6 @@ export type AppEnv = {
     metrics: RequestMetrics
     stats: CachedNetworkStats
     search: SearchResults
+    renewals: LeaseRenewals
   }
 }

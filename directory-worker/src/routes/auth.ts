@@ -6,15 +6,7 @@ import { requireAuth, requireSignedToken, sessionRevoked, viewerSession } from '
 import { createRouter } from '../router.ts'
 import { errors, json, LoginRequest, LoginResponse, Peer, TokenGrant } from '../schemas.ts'
 import { clearFailures, lockedUntil, recordFailure } from '../store/login-failures.ts'
-import {
-  findPeer,
-  findPeerById,
-  markDown,
-  registerPeer,
-  renewLease,
-  renewSessionLease,
-  toPeer,
-} from '../store/peers.ts'
+import { findPeer, findPeerById, markDown, registerPeer, renewLease, toPeer } from '../store/peers.ts'
 import { openSession, openSessionPeer, revokeSession } from '../store/sessions.ts'
 
 const bearer = [{ bearerAuth: [] }]
@@ -145,7 +137,7 @@ export const auth = createRouter()
     const { db, settings, now } = c.var.deps
     const { sessionId, username } = c.var.claims
     // The renewal checks the session itself; only a refusal needs a second look to say why.
-    if (!(await renewSessionLease(db, sessionId, now(), settings.leaseSeconds))) {
+    if (!(await c.var.renewals.renew(sessionId))) {
       throw (await openSessionPeer(db, sessionId))?.viewer ? viewerSession() : sessionRevoked()
     }
     const grant = await c.var.tokens.sign({ username, sessionId }, now(), settings.tokenTtlSeconds)

@@ -69,22 +69,30 @@ export async function renewLease(
 }
 
 /**
- * Renews the lease of the session's peer only while the session is open and is a peer (not viewer)
- * session, in one statement: a logout that lands between a heartbeat's token check and its renewal
- * must not leave the peer up. False when nothing was renewed (revoked, unknown or viewer session).
+ * Renews the leases of the peers of those sessions that are open peer (not viewer) sessions, in one
+ * write transaction, and tells which sessions those were: a logout that lands between a heartbeat's
+ * token check and its renewal must not leave the peer up, and the set-based form lets many
+ * concurrent heartbeats share one commit.
  */
-export async function renewSessionLease(
+export async function renewSessionLeases(
   db: Client,
-  sessionId: string,
+  sessionIds: string[],
   now: number,
   leaseSeconds: number,
-): Promise<boolean> {
-  const result = await db.execute({
-    sql: `UPDATE peers SET lease_expires_at = ?, last_seen = ?
-          WHERE id = (SELECT peer_id FROM sessions WHERE id = ? AND revoked_at IS NULL AND viewer = 0)`,
-    args: [now + leaseSeconds * 1000, now, sessionId],
-  })
-  return result.rowsAffected === 1
+): Promise<Set<string>> {
+  const open = `SELECT %s FROM sessions WHERE id IN (SELECT value FROM json_each(?1))
+                AND revoked_at IS NULL AND viewer = 0`
+  const [renewed] = await db.batch(
+    [
+      { sql: open.replace('%s', 'id'), args: [JSON.stringify(sessionIds)] },
+      {
+        sql: `UPDATE peers SET lease_expires_at = ?2, last_seen = ?3 WHERE id IN (${open.replace('%s', 'peer_id')})`,
+        args: [JSON.stringify(sessionIds), now + leaseSeconds * 1000, now],
+      },
+    ],
+    'write',
+  )
+  return new Set((renewed?.rows ?? []).map((row) => String(row.id)))
 }
 
 export async function markDown(db: Client, peerId: number, now: number) {

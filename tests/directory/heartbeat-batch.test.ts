@@ -1,0 +1,58 @@
+// Heartbeats that arrive together share one renewal statement; each still gets its own answer.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createTestDirectory, login, type TestDirectory } from '../support/directory-app.ts'
+
+let directory: TestDirectory
+beforeEach(() => {
+  directory = createTestDirectory({ LEASE_SECONDS: '30' })
+})
+afterEach(() => directory.close())
+
+const beat = (token: string) => directory.request('/v1/heartbeat', { method: 'POST', token })
+const peerStates = async () =>
+  Object.fromEntries(
+    (
+      (await (await directory.request('/v1/peers')).json()).peers as { username: string; state: string }[]
+    ).map((peer) => [peer.username, peer.state]),
+  )
+
+describe('heartbeats arriving together', () => {
+  it('renew each open peer session and refuse, each with its own reason, the revoked and the viewer ones', async () => {
+    const live = await Promise.all(
+      ['a', 'b', 'c'].map((name, i) => login(directory, name, { url: `http://127.0.0.1:${50051 + i}` })),
+    )
+    const revoked = await login(directory, 'd', { url: 'http://127.0.0.1:50060' })
+    await directory.request('/v1/logout', { method: 'POST', token: revoked })
+    const viewer = (
+      await (
+        await directory.request('/v1/login', {
+          method: 'POST',
+          json: { username: 'a', password: 'correct horse' },
+        })
+      ).json()
+    ).token as string
+    directory.clock.advance(31)
+    expect(await peerStates()).toEqual({ a: 'down', b: 'down', c: 'down', d: 'down' })
+
+    const answers = await Promise.all([...live, live[0] as string, revoked, viewer].map(beat))
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 401, 403])
+    const [revokedBody, viewerBody] = await Promise.all(answers.slice(4).map((answer) => answer.json()))
+    expect(revokedBody.error.code).toBe('session_revoked')
+    expect(viewerBody.error.code).toBe('viewer_session')
+    const grants = await Promise.all(answers.slice(0, 4).map((answer) => answer.json()))
+    for (const grant of grants) expect(grant).toMatchObject({ token: expect.any(String), leaseSeconds: 30 })
+    expect(await peerStates()).toEqual({ a: 'up', b: 'up', c: 'up', d: 'down' })
+  })
+
+  it('a logout in the same turn as its heartbeat leaves the peer down whichever lands first', async () => {
+    const token = await login(directory, 'alice')
+    const [heartbeat, logout] = await Promise.all([
+      beat(token),
+      directory.request('/v1/logout', { method: 'POST', token }),
+    ])
+    expect(logout.status).toBe(200)
+    expect([200, 401]).toContain(heartbeat.status)
+    expect(await peerStates()).toEqual({ alice: 'down' })
+    expect((await beat(token)).status).toBe(401)
+  })
+})
