@@ -56,19 +56,26 @@ export function createRpcServer(options: ServerOptions): net.Server {
         cert: readFileSync(options.tls.certPath),
         key: readFileSync(options.tls.keyPath),
         settings,
+        handshakeTimeout: FIRST_BYTES_MS,
       },
       handler,
     )
+    secure.setTimeout(IDLE_SESSION_MS)
     secure.on('session', openLargeWindow)
     secure.maxConnections = MAX_CONNECTIONS
     return secure
   }
   const h2 = http2.createServer({ settings }, handler)
+  h2.setTimeout(IDLE_SESSION_MS)
   h2.on('session', openLargeWindow)
   const h1 = http.createServer(handler)
   const server = net.createServer({ noDelay: true }, (socket) => {
     track(server, socket)
+    // A connection that says nothing holds one of MAX_CONNECTIONS: hundreds of them would lock every
+    // peer (and this daemon's own CLI) out. Callers speak at once, so silence means it is not one.
+    socket.setTimeout(FIRST_BYTES_MS, () => socket.destroy())
     socket.once('data', (head) => {
+      socket.setTimeout(0)
       socket.pause()
       socket.unshift(head)
       const target: net.Server = head.toString('latin1', 0, 3) === 'PRI' ? h2 : h1
@@ -84,6 +91,9 @@ export function createRpcServer(options: ServerOptions): net.Server {
 }
 
 export const MAX_CONNECTIONS = 512
+const FIRST_BYTES_MS = 5000
+/** An HTTP/2 connection with no traffic at all for this long is closed (callers reconnect as needed). */
+const IDLE_SESSION_MS = 120_000
 
 const openSockets = new WeakMap<net.Server, Set<net.Socket>>()
 

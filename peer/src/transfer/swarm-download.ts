@@ -80,15 +80,23 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   const handle = await open(temp, saved ? 'r+' : 'w+')
   const record = saved ?? new ResumeRecord(recordPath, meta)
   if (!saved) {
-    await handle.truncate(target.size)
-    await record.save()
+    try {
+      await handle.truncate(target.size)
+      await record.save()
+    } catch (err) {
+      // No room for the file at all: leave nothing behind, say why.
+      await handle.close().catch(() => {})
+      await rm(temp, { force: true })
+      await record.remove().catch(() => {})
+      throw new LocalWriteError(`cannot write ${temp}: ${err instanceof Error ? err.message : err}`)
+    }
   }
   const verifiedOnDisk = () =>
     Array.from({ length: chunks }, (_, i) => i)
       .filter((i) => record.has(i))
       .reduce((sum, i) => sum + chunkLength(i, target.size, target.chunkSize), 0)
   let resumedBytes = verifiedOnDisk()
-  const wholeFile = new PrefixHasher(temp)
+  let wholeFile = new PrefixHasher(temp)
   let prefix = 0 // chunks [0, prefix) are verified and written
   const advancePrefix = () => {
     const before = prefix
@@ -142,11 +150,17 @@ export async function swarmDownload(options: Options): Promise<Finished> {
 
   try {
     const chunkHashes = await fetchManifest()
-    if (saved) await recheckSavedChunks(chunkHashes)
+    if (saved) {
+      await recheckSavedChunks(chunkHashes)
+      resumedBytes = verifiedOnDisk()
+      doneBytes = resumedBytes
+    }
     advancePrefix()
-    await runScheduler(chunkHashes)
-    await record.save()
-    await verifyWholeFile()
+    for (;;) {
+      await runScheduler(chunkHashes)
+      await record.save()
+      if (await wholeFileMatches(chunkHashes)) break
+    }
     await handle.close()
     const destination = await freeName(outDir, target.name)
     await rename(temp, destination)
@@ -193,20 +207,30 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   /**
    * The record is saved without forcing the data to disk first (that would stall the transfer); a
    * kill loses nothing, since the kernel still holds the writes, but a power cut could. So chunks a
-   * record calls verified are checked again before they are trusted.
+   * record calls verified are checked again before they are trusted. Returns how many were not.
    */
-  async function recheckSavedChunks(chunkHashes: Buffer[]) {
+  async function recheckSavedChunks(chunkHashes: Buffer[]): Promise<number> {
     const buffer = Buffer.allocUnsafe(target.chunkSize)
+    let bad = 0
     for (let index = 0; index < chunks; index++) {
       if (!record.has(index)) continue
       const length = chunkLength(index, target.size, target.chunkSize)
       const { bytesRead } = await handle.read(buffer, 0, length, index * target.chunkSize)
       if (bytesRead !== length || !verifyChunk(buffer.subarray(0, length), chunkHashes[index] as Buffer)) {
         record.unmark(index)
+        bad++
       }
     }
-    resumedBytes = verifiedOnDisk()
-    doneBytes = resumedBytes
+    return bad
+  }
+
+  /** A write the kernel cuts short (a disk filling up) is carried on, so its real error surfaces. */
+  async function writeWhole(data: Buffer, position: number) {
+    for (let written = 0; written < data.length; ) {
+      const { bytesWritten } = await handle.write(data, written, data.length - written, position + written)
+      if (bytesWritten === 0) throw new Error('the disk took no more bytes')
+      written += bytesWritten
+    }
   }
 
   async function refillSources(): Promise<boolean> {
@@ -264,7 +288,8 @@ export async function swarmDownload(options: Options): Promise<Finished> {
             void fetchRun(source, run)
           }
         }
-        const busy = [...sources.values()].some((s) => s.inFlight > 0)
+        // A dropped source's requests still in flight may yet bring verified chunks: wait for them.
+        const busy = [...sources.values(), ...dropped.values()].some((s) => s.inFlight > 0)
         if (!busy && !record.complete && !refilling) {
           // Everyone we knew is gone: ask the directory once more before giving up.
           refilling = true
@@ -316,7 +341,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
             }
             const length = data.length
             try {
-              await handle.write(data, 0, length, index * target.chunkSize)
+              await writeWhole(data, index * target.chunkSize)
             } catch (err) {
               throw new LocalWriteError(`cannot write ${temp}: ${err instanceof Error ? err.message : err}`)
             }
@@ -419,18 +444,28 @@ export async function swarmDownload(options: Options): Promise<Finished> {
       throw new ConnectError(`sent too few bytes for chunk ${run[chunk]}`, Code.DataLoss)
   }
 
-  async function verifyWholeFile() {
+  /**
+   * The whole file against its sha256. On a mismatch every chunk on disk is checked again: chunks the
+   * disk lost are fetched anew (false when some were); if all still match their hashes, the published
+   * manifest itself was false and nothing here can be trusted: start over next time.
+   */
+  async function wholeFileMatches(chunkHashes: Buffer[]): Promise<boolean> {
     const actual = await wholeFile.digest(target.size)
-    if (actual !== target.sha256) {
-      // Every chunk matched a manifest that matched the directory, yet the whole does not: the
-      // published manifest itself was false. Nothing here is trustworthy; start over next time.
-      await rm(temp, { force: true })
-      await record.remove()
-      throw new ConnectError(
-        `the assembled file hashes to ${actual}, not ${target.sha256}; discarded`,
-        Code.DataLoss,
-      )
+    if (actual === target.sha256) return true
+    const lost = await recheckSavedChunks(chunkHashes)
+    if (lost > 0) {
+      doneBytes = verifiedOnDisk()
+      wholeFile = new PrefixHasher(temp)
+      prefix = 0
+      advancePrefix()
+      return false
     }
+    await rm(temp, { force: true })
+    await record.remove()
+    throw new ConnectError(
+      `the assembled file hashes to ${actual}, not ${target.sha256}; discarded`,
+      Code.DataLoss,
+    )
   }
 }
 
