@@ -108,9 +108,12 @@ const COMMA = bytes(',')
 const END_RESULT = bytes(']}')
 const END = bytes(']}')
 
-/** A content as JSON up to its sources, and each source as JSON: encoded once per cached answer. */
 type Bytes = Uint8Array<ArrayBuffer>
-type Encoded = { head: Bytes; sources: { json: Bytes; leaseExpiresAt: number }[] }
+/**
+ * An answer's JSON encoded once: runs of results with one source are fixed text; a result with
+ * several keeps its head and sources apart, to be put together in a fresh order every time.
+ */
+type Segment = Bytes | { head: Bytes; sources: Bytes[] }
 
 async function withSources(db: Client, contents: Content[], now: number): Promise<Answer> {
   const sources = await liveSources(
@@ -122,21 +125,40 @@ async function withSources(db: Client, contents: Content[], now: number): Promis
   return contents.map((content) => ({ content, sources: sources.get(content.sha256) ?? [] }))
 }
 
-const encodedAnswers = new WeakMap<Answer, Encoded[]>()
+type Encoded = {
+  segments: Segment[]
+  /** Whole bodies by query text, for answers with nothing to shuffle: one buffer serves them all. */
+  bodies?: Map<string, Bytes>
+}
 
-function encoded(answer: Answer): Encoded[] {
-  let parts = encodedAnswers.get(answer)
-  if (!parts) {
-    parts = answer.map(({ content, sources }) => ({
-      head: bytes(`${JSON.stringify(content).slice(0, -1)},"sources":[`),
-      sources: sources.map(({ username, url, leaseExpiresAt }) => ({
-        json: bytes(JSON.stringify({ username, url })),
-        leaseExpiresAt,
-      })),
-    }))
-    encodedAnswers.set(answer, parts)
+/** Query spellings whose whole body an answer keeps (they differ in case only). */
+const BODIES_PER_ANSWER = 8
+
+const encodedAnswers = new WeakMap<Answer, Encoded>()
+
+function encoded(answer: Answer): Encoded {
+  let known = encodedAnswers.get(answer)
+  if (known) return known
+  const segments: Segment[] = []
+  let run = ''
+  let written = 0
+  for (const { content, sources } of answer) {
+    if (sources.length === 0) continue
+    const head = `${written++ > 0 ? ',' : ''}${JSON.stringify(content).slice(0, -1)},"sources":[`
+    const texts = sources.map(({ username, url }) => JSON.stringify({ username, url }))
+    if (texts.length === 1) {
+      run += `${head}${texts[0]}]}`
+      continue
+    }
+    if (run) segments.push(bytes(run))
+    run = ''
+    segments.push({ head: bytes(head), sources: texts.map(bytes) })
   }
-  return parts
+  if (run) segments.push(bytes(run))
+  const fixed = segments.every((segment) => segment instanceof Uint8Array)
+  known = fixed ? { segments, bodies: new Map() } : { segments }
+  encodedAnswers.set(answer, known)
+  return known
 }
 
 /** One answer at one moment: contents with a source whose lease still runs, sources freshly shuffled. */
@@ -163,24 +185,30 @@ export class Found {
   /**
    * `{query, results}` as JSON bytes, the same text JSON.stringify gives, put together from
    * pieces encoded once: stringifying and encoding the whole answer was most of a cached search.
+   * Every source in an answer is live at its moment: answers are served only before the first
+   * lease among their holders ends.
    */
   json(query: string): Bytes {
+    const { segments, bodies } = encoded(this.#answer)
+    const known = bodies?.get(query)
+    if (known) return known
     const parts = [bytes(`{"query":${JSON.stringify(query)},"results":[`)]
-    let first = true
-    for (const { head, sources } of encoded(this.#answer)) {
-      const live = shuffle(sources.filter((source) => source.leaseExpiresAt > this.#now))
-      if (live.length === 0) continue
-      if (!first) parts.push(COMMA)
-      first = false
-      parts.push(head)
-      live.forEach((source, i) => {
+    for (const segment of segments) {
+      if (segment instanceof Uint8Array) {
+        parts.push(segment)
+        continue
+      }
+      parts.push(segment.head)
+      shuffle(segment.sources).forEach((source, i) => {
         if (i > 0) parts.push(COMMA)
-        parts.push(source.json)
+        parts.push(source)
       })
       parts.push(END_RESULT)
     }
     parts.push(END)
-    return concat(parts)
+    const body = concat(parts)
+    if (bodies && bodies.size < BODIES_PER_ANSWER) bodies.set(query, body)
+    return body
   }
 }
 

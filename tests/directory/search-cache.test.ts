@@ -122,6 +122,11 @@ describe('reused search answers', () => {
         expect(JSON.stringify(JSON.parse(text))).toBe(text)
       }
     }
+    for (const spelling of ['ärger', 'ÄRGER', 'Ärger', 'ärger']) {
+      const body = await (await directory.request(`/v1/search?q=${encodeURIComponent(spelling)}`)).json()
+      expect(body.query).toBe(spelling)
+      expect(body.results.map((r: Result) => r.name)).toEqual([name])
+    }
     const [found] = await search(`q=${encodeURIComponent('"quoted"')}`)
     expect(found).toEqual({
       ...fileEntry(name),
