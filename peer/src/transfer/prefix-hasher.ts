@@ -1,48 +1,61 @@
-import { Worker } from 'node:worker_threads'
+import { createHash } from 'node:crypto'
+import type { FileHandle } from 'node:fs/promises'
+
+const READ_BYTES = 1024 * 1024
 
 /**
- * The whole-file SHA-256 of a download, computed while it runs: a worker thread reads the temporary
- * file behind the verified prefix (chunks arrive out of order; the prefix only grows) and hashes it,
- * so the check before the rename costs only the tail and never takes the receiving thread's time.
+ * The whole-file SHA-256 of a download, computed while it runs, so the check before the rename costs
+ * nothing extra at the end. Chunks that complete in file order are hashed from memory as they are
+ * written; the rest are read back (from the page cache) once the verified prefix reaches them.
  */
-const POST_STEP_BYTES = 16 * 1024 * 1024
-
 export class PrefixHasher {
-  readonly #worker: Worker
-  readonly #digest: Promise<string>
-  #posted = 0
+  readonly #handle: FileHandle
+  readonly #hash = createHash('sha256')
+  #hashed = 0
+  #final = 0
+  #catchingUp: Promise<void> | undefined
+  #failure: unknown
 
-  constructor(path: string) {
-    this.#worker = new Worker(new URL('./prefix-hasher-worker.ts', import.meta.url), { workerData: { path } })
-    this.#digest = new Promise((resolve, reject) => {
-      this.#worker.once('message', (message: { sha256?: string; error?: string }) =>
-        message.sha256 ? resolve(message.sha256) : reject(new Error(message.error)),
-      )
-      this.#worker.once('error', reject)
-      this.#worker.once('exit', (code) => reject(new Error(`the hashing thread exited (${code})`)))
-    })
-    this.#digest.catch(() => {}) // read by digest(); an unread failure must not end the process
+  constructor(handle: FileHandle) {
+    this.#handle = handle
   }
 
-  /** The first `bytes` of the file are final: hash them when the thread gets to them. */
+  /** Bytes at `position` were just verified and written: hash them now if they come next. */
+  offer(position: number, data: Uint8Array) {
+    if (this.#catchingUp || position !== this.#hashed) return
+    this.#hash.update(data)
+    this.#hashed += data.length
+  }
+
+  /** The first `bytes` of the file are verified and written. */
   advanceTo(bytes: number) {
-    // Messages cost the receiving thread too: tell the worker in steps, not per chunk.
-    if (bytes < this.#posted + POST_STEP_BYTES) return
-    this.#posted = bytes
-    this.#worker.postMessage({ upTo: bytes })
+    if (this.#failure !== undefined) return
+    this.#final = Math.max(this.#final, bytes)
+    if (this.#hashed < this.#final) this.#catchingUp ??= this.#catchUp()
   }
 
-  /** The file's hash once all `size` bytes are final. */
+  /** The file's hash, once all `size` bytes are final. */
   async digest(size: number): Promise<string> {
-    this.#worker.postMessage({ upTo: size, end: size })
-    try {
-      return await this.#digest
-    } finally {
-      await this.#worker.terminate()
-    }
+    this.advanceTo(size)
+    while (this.#catchingUp) await this.#catchingUp
+    if (this.#failure) throw this.#failure
+    return this.#hash.digest('hex')
   }
 
-  async cancel() {
-    await this.#worker.terminate()
+  async #catchUp() {
+    try {
+      const buffer = Buffer.allocUnsafe(READ_BYTES)
+      while (this.#hashed < this.#final) {
+        const length = Math.min(READ_BYTES, this.#final - this.#hashed)
+        const { bytesRead } = await this.#handle.read(buffer, 0, length, this.#hashed)
+        if (bytesRead === 0) throw new Error(`the file ends at ${this.#hashed} bytes`)
+        this.#hash.update(buffer.subarray(0, bytesRead))
+        this.#hashed += bytesRead
+      }
+    } catch (err) {
+      this.#failure ??= err // digest() reports it; a download that ends otherwise never asks
+    } finally {
+      this.#catchingUp = undefined
+    }
   }
 }

@@ -96,7 +96,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
       .filter((i) => record.has(i))
       .reduce((sum, i) => sum + chunkLength(i, target.size, target.chunkSize), 0)
   let resumedBytes = verifiedOnDisk()
-  let wholeFile = new PrefixHasher(temp)
+  let wholeFile = new PrefixHasher(handle)
   let prefix = 0 // chunks [0, prefix) are verified and written
   const advancePrefix = () => {
     const before = prefix
@@ -167,7 +167,6 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     await record.remove()
     return { ...progress(), path: destination, seconds: (performance.now() - started) / 1000, chunkHashes }
   } catch (err) {
-    await wholeFile.cancel()
     await record.save().catch(() => {})
     await handle.close().catch(() => {})
     throw err
@@ -347,6 +346,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
             }
             if (record.has(index)) continue
             record.mark(index)
+            wholeFile.offer(index * target.chunkSize, data)
             advancePrefix()
             source.bytes += length
             doneBytes += length
@@ -455,7 +455,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     const lost = await recheckSavedChunks(chunkHashes)
     if (lost > 0) {
       doneBytes = verifiedOnDisk()
-      wholeFile = new PrefixHasher(temp)
+      wholeFile = new PrefixHasher(handle)
       prefix = 0
       advancePrefix()
       return false
