@@ -1,9 +1,8 @@
 import type { Deps } from './deps.ts'
+import { nextTurn } from './next-turn.ts'
 import { renewSessionLeases } from './store/peers.ts'
 
 type Waiting = { sessionId: string; resolve: (renewed: boolean) => void; reject: (err: unknown) => void }
-
-const nextTurn: (task: () => void) => void = globalThis.setImmediate ?? ((task) => setTimeout(task, 0))
 
 /**
  * Heartbeats that arrive in the same turn of the event loop renew their leases in one statement

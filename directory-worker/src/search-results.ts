@@ -1,4 +1,5 @@
 import type { Client } from '@libsql/client'
+import { nextTurn } from './next-turn.ts'
 import type { Result } from './schemas.ts'
 import { shuffle } from './shuffle.ts'
 import {
@@ -34,6 +35,22 @@ export class SearchResults {
   readonly #entries = new Map<string, Entry>()
   readonly #pending = new Map<string, Promise<Entry>>()
   #weight = 0
+  #nextGeneration: Promise<number> | undefined
+
+  /**
+   * The search generation, read once for all the searches that arrive before the read starts: the
+   * read is scheduled for the next turn of the event loop and later arrivals wait for the one after,
+   * so each answer still reflects every write committed before its request came in.
+   */
+  #generation(db: Client): Promise<number> {
+    this.#nextGeneration ??= new Promise((resolve, reject) =>
+      nextTurn(() => {
+        this.#nextGeneration = undefined
+        searchGeneration(db).then(resolve, reject)
+      }),
+    )
+    return this.#nextGeneration
+  }
 
   async byName(db: Client, text: string, now: number, limit: number): Promise<Found> {
     const answer = await this.#answer(db, `name:${limit}:${nameKey(text)}`, now, async () => {
@@ -58,7 +75,7 @@ export class SearchResults {
     now: number,
     compute: () => Promise<{ answer: Answer; liveUntil: number }>,
   ): Promise<Answer> {
-    const generation = await searchGeneration(db)
+    const generation = await this.#generation(db)
     let entry = this.#entries.get(key)
     if (!entry || entry.generation !== generation || now >= entry.validUntil) {
       const pendingKey = `${generation}:${key}`

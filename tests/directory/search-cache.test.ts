@@ -134,6 +134,21 @@ describe('reused search answers', () => {
     })
   })
 
+  it('see every write acknowledged before the search was sent, whatever searches are in flight', async () => {
+    const entry = fileEntry('busy.bin')
+    const alice = await login(directory, 'alice')
+    const bob = await login(directory, 'bob', { url: 'http://127.0.0.1:50052' })
+    await publish(directory, alice, [entry])
+    await publish(directory, bob, [entry])
+    const inFlight = Array.from({ length: 10 }, () => holders('q=busy'))
+    const logout = await directory.request('/v1/logout', { method: 'POST', token: bob })
+    expect(logout.status).toBe(200)
+    expect(await holders('q=busy')).toEqual(['alice'])
+    expect(await holders(`sha256=${entry.sha256}`)).toEqual(['alice'])
+    for (const answer of await Promise.all(inFlight))
+      expect([['alice'], ['alice', 'bob']]).toContainEqual(answer)
+  })
+
   it('shuffle their sources afresh on every answer', async () => {
     for (const name of ['p1', 'p2', 'p3', 'p4', 'p5']) {
       const token = await login(directory, name, { url: `http://127.0.0.1:5${name.slice(1)}000` })
