@@ -117,6 +117,11 @@ function freePort(): Promise<number> {
   })
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? 0
+}
+
 function curlDownload(url: string, out: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now()
@@ -146,30 +151,44 @@ export async function benchTransfer(options: {
 
     const net = await network()
     try {
-      log('peer get, one source ...')
+      // Rounds alternate peer get and curl, so both meet the same machine (page cache, writeback,
+      // other load); each figure is the median of its rounds.
+      const rounds = 3
       await net.peer('source', { files: [single] })
-      const fetcher = await net.peer('fetcher')
-      const peerGet = await net.get(fetcher.port, sha)
-      const peerMiBs = singleSize / MiB / peerGet.seconds
-      const fetcherRss = await peakRssMiB(fetcher.pid)
-
-      let curlMiBs: number | undefined
-      if (spawnSync('curl', ['--version']).status === 0) {
-        log('curl from a plain Node HTTP server ...')
-        const server = createServer((_req, res) => {
-          res.writeHead(200, { 'content-length': statSync(single).size })
-          createReadStream(single, { highWaterMark: MiB }).pipe(res)
-        })
-        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-        const address = server.address()
-        const port = typeof address === 'object' && address ? address.port : 0
-        const seconds = await curlDownload(`http://127.0.0.1:${port}/`, join(work, 'curl.out'))
+      const haveCurl = spawnSync('curl', ['--version']).status === 0
+      if (!haveCurl) log('curl not found: skipping that comparison')
+      const server = createServer((_req, res) => {
+        res.writeHead(200, { 'content-length': statSync(single).size })
+        createReadStream(single, { highWaterMark: MiB }).pipe(res)
+      })
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+      const address = server.address()
+      const curlUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`
+      const peerRuns: number[] = []
+      const curlRuns: number[] = []
+      let fetcherRss = 0
+      try {
+        for (let round = 1; round <= rounds; round++) {
+          log(`round ${round} of ${rounds}: peer get, one source ...`)
+          const fetcher = await net.peer(`fetcher${round}`)
+          const peerGet = await net.get(fetcher.port, sha)
+          peerRuns.push(singleSize / MiB / peerGet.seconds)
+          fetcherRss = Math.max(fetcherRss, await peakRssMiB(fetcher.pid))
+          if (haveCurl) {
+            log(`round ${round} of ${rounds}: curl from a plain Node HTTP server ...`)
+            curlRuns.push(singleSize / MiB / (await curlDownload(curlUrl, join(work, 'curl.out'))))
+            rmSync(join(work, 'curl.out'), { force: true })
+          }
+          log(
+            `round ${round}: peer get ${peerRuns.at(-1)?.toFixed(0)} MiB/s` +
+              (haveCurl ? `, curl ${curlRuns.at(-1)?.toFixed(0)} MiB/s` : ''),
+          )
+        }
+      } finally {
         server.close()
-        curlMiBs = singleSize / MiB / seconds
-        rmSync(join(work, 'curl.out'), { force: true })
-      } else {
-        log('curl not found: skipping that comparison')
       }
+      const peerMiBs = median(peerRuns)
+      const curlMiBs = haveCurl ? median(curlRuns) : undefined
       figures.push(
         {
           key: `transfer_single_source_${singleSize / MiB}MiB`,
