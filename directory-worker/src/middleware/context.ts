@@ -1,7 +1,11 @@
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv, Deps } from '../deps.ts'
 
-/** Puts the deps and a request id on c.var, and logs one line per request. */
+/**
+ * Puts the deps and a request id on the context, and logs one line per request. Handlers read
+ * context values with c.get(): Hono's c.var copies every value into a new object on each access
+ * (6% of a heartbeat's time).
+ */
 export const withDeps = (deps: Deps) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const requestId =

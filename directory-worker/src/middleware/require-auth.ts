@@ -19,7 +19,7 @@ async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
       challenge,
     )
   }
-  const claims = await c.var.tokens.verify(match[1], c.var.deps.now())
+  const claims = await c.get('tokens').verify(match[1], c.get('deps').now())
   if (!claims)
     throw new ApiError(401, 'invalid_token', 'The token is invalid or expired; log in again.', challenge)
   return claims
@@ -32,7 +32,7 @@ export const sessionRevoked = () =>
 export const requireAuth = () =>
   createMiddleware<AppEnv>(async (c, next) => {
     const claims = await bearerClaims(c)
-    const session = await openSessionPeer(c.var.deps.db, claims.sessionId)
+    const session = await openSessionPeer(c.get('deps').db, claims.sessionId)
     if (session === undefined) throw sessionRevoked()
     c.set('auth', { username: claims.username, sessionId: claims.sessionId, ...session })
     await next()
@@ -52,7 +52,7 @@ export const requireSignedToken = () =>
 export const requireAuthForReads = () => {
   const auth = requireAuth()
   return createMiddleware<AppEnv>(async (c, next) => {
-    if (c.var.deps.settings.readRequiresAuth) return auth(c, next)
+    if (c.get('deps').settings.readRequiresAuth) return auth(c, next)
     await next()
   })
 }
@@ -60,7 +60,7 @@ export const requireAuthForReads = () => {
 /** Writes on behalf of the peer (heartbeat, index) need a peer session, not a viewer one. */
 export const requirePeerSession = () =>
   createMiddleware<AppEnv>(async (c, next) => {
-    if (c.var.auth.viewer) throw viewerSession()
+    if (c.get('auth').viewer) throw viewerSession()
     await next()
   })
 

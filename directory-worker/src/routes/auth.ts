@@ -66,7 +66,7 @@ const session = createRoute({
 export const auth = createRouter()
   .openapi(login, async (c) => {
     const { username, password, url } = c.req.valid('json')
-    const { db, settings, now } = c.var.deps
+    const { db, settings, now } = c.get('deps')
     const locked = await lockedUntil(db, username, now())
     if (locked !== undefined) {
       const retryAfter = Math.max(1, Math.ceil((locked - now()) / 1000))
@@ -105,11 +105,9 @@ export const auth = createRouter()
     await openSession(db, sessionId, peer.id, now(), !url)
     // Without a url this is a viewer session (the dashboard): it may read, but the peer stays as it is.
     if (url) await renewLease(db, peer.id, now(), settings.leaseSeconds, url)
-    const grant = await c.var.tokens.sign(
-      { username: peer.username, sessionId },
-      now(),
-      settings.tokenTtlSeconds,
-    )
+    const grant = await c
+      .get('tokens')
+      .sign({ username: peer.username, sessionId }, now(), settings.tokenTtlSeconds)
     const current = await findPeerById(db, peer.id)
     if (!current) throw new Error('peer vanished during login')
     return c.json(
@@ -123,8 +121,8 @@ export const auth = createRouter()
     )
   })
   .openapi(logout, async (c) => {
-    const { db, now } = c.var.deps
-    const { sessionId, peerId, viewer } = c.var.auth
+    const { db, now } = c.get('deps')
+    const { sessionId, peerId, viewer } = c.get('auth')
     await revokeSession(db, sessionId, now())
     // A viewer (the dashboard) logging out ends only its own session; the peer stays as it is.
     if (!viewer) await markDown(db, peerId, now())
@@ -132,15 +130,15 @@ export const auth = createRouter()
     if (!peer) throw new Error('peer vanished during logout')
     return c.json({ peer: toPeer(peer, now()) }, 200)
   })
-  .openapi(session, (c) => c.json({ username: c.var.auth.username, open: true as const }, 200))
+  .openapi(session, (c) => c.json({ username: c.get('auth').username, open: true as const }, 200))
   .openapi(heartbeat, async (c) => {
-    const { db, settings, now } = c.var.deps
-    const { sessionId, username } = c.var.claims
+    const { db, settings, now } = c.get('deps')
+    const { sessionId, username } = c.get('claims')
     // The renewal checks the session itself; only a refusal needs a second look to say why.
-    if (!(await c.var.renewals.renew(sessionId))) {
+    if (!(await c.get('renewals').renew(sessionId))) {
       throw (await openSessionPeer(db, sessionId))?.viewer ? viewerSession() : sessionRevoked()
     }
-    const grant = await c.var.tokens.sign({ username, sessionId }, now(), settings.tokenTtlSeconds)
+    const grant = await c.get('tokens').sign({ username, sessionId }, now(), settings.tokenTtlSeconds)
     return c.json(
       { token: grant.token, expiresAt: grant.expiresAt.toISOString(), leaseSeconds: settings.leaseSeconds },
       200,

@@ -43,18 +43,21 @@ const tooMany = (detail: string) => new ApiError(413, 'too_many_files', `Too man
 export const indexFiles = createRouter()
   .openapi(replace, async (c) => {
     const { files } = c.req.valid('json')
-    const { db, settings } = c.var.deps
+    const { db, settings } = c.get('deps')
     const distinct = new Set(files.map((file) => file.sha256)).size
     if (distinct > settings.maxFilesPerPeer) {
       throw tooMany(`the index holds ${distinct} files; the limit is ${settings.maxFilesPerPeer}`)
     }
-    return c.json({ files: await replaceIndex(db, c.var.auth.peerId, files) }, 200)
+    return c.json({ files: await replaceIndex(db, c.get('auth').peerId, files) }, 200)
   })
   .openapi(patch, async (c) => {
     const body = c.req.valid('json')
-    const { db, settings } = c.var.deps
+    const { db, settings } = c.get('deps')
     try {
-      return c.json({ files: await patchIndex(db, c.var.auth.peerId, body, settings.maxFilesPerPeer) }, 200)
+      return c.json(
+        { files: await patchIndex(db, c.get('auth').peerId, body, settings.maxFilesPerPeer) },
+        200,
+      )
     } catch (err) {
       if (err instanceof TooManyFiles) throw tooMany(err.message)
       throw err

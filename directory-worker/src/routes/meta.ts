@@ -34,17 +34,17 @@ const metrics = createRoute({
 export const metaRoutes = createRouter()
   .openapi(health, async (c) => {
     // Touch a real table: a removed or unreadable database file must fail here, not only on writes.
-    await c.var.deps.db.execute('SELECT count(*) FROM _migrations')
+    await c.get('deps').db.execute('SELECT count(*) FROM _migrations')
     return c.json({ ok: true as const }, 200)
   })
   .openapi(jwks, async (c) => {
     c.header('Cache-Control', 'public, max-age=300')
-    return c.json(await c.var.tokens.jwks(), 200)
+    return c.json(await c.get('tokens').jwks(), 200)
   })
   .openapi(metrics, async (c) => {
-    const { db, now } = c.var.deps
-    const stats = await c.var.stats.get(db, now())
-    return c.text(c.var.metrics.render(stats), 200, {
+    const { db, now } = c.get('deps')
+    const stats = await c.get('stats').get(db, now())
+    return c.text(c.get('metrics').render(stats), 200, {
       'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
     })
   })

@@ -51,12 +51,12 @@ const stats = createRoute({
 export const peerRoutes = createRouter()
   .openapi(peers, async (c) => {
     const { state, limit, offset, sort, order } = c.req.valid('query')
-    const { db, now } = c.var.deps
+    const { db, now } = c.get('deps')
     const at = now()
     const page = await listPeers(db, { state, now: at, limit, offset, sort, order })
     return c.json({ peers: page.peers.map((peer) => toPeer(peer, at)), total: page.total }, 200)
   })
   .openapi(stats, async (c) => {
-    const { db, now } = c.var.deps
-    return c.json(await c.var.stats.get(db, now()), 200)
+    const { db, now } = c.get('deps')
+    return c.json(await c.get('stats').get(db, now()), 200)
   })

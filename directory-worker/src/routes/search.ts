@@ -53,10 +53,10 @@ const fileByHash = createRoute({
 export const searchRoutes = createRouter()
   .openapi(search, async (c) => {
     const { q, sha256, limit } = c.req.valid('query')
-    const { db, now } = c.var.deps
+    const { db, now } = c.get('deps')
     const found = sha256
-      ? await c.var.search.byHash(db, sha256, now())
-      : await c.var.search.byName(db, q ?? '', now(), limit)
+      ? await c.get('search').byHash(db, sha256, now())
+      : await c.get('search').byName(db, q ?? '', now(), limit)
     const body = found.json(sha256 ?? q ?? '')
     // The bytes are the text c.json would write for this route's typed answer (Found.json), so
     // the typed response the route declares is what goes out; the cast only carries that type.
@@ -64,7 +64,7 @@ export const searchRoutes = createRouter()
   })
   .openapi(fileByHash, async (c) => {
     const { sha256 } = c.req.valid('param')
-    const { db, now } = c.var.deps
+    const { db, now } = c.get('deps')
     const content = await contentByHash(db, sha256)
     if (!content) throw new ApiError(404, 'not_found', `No peer has ever offered content ${sha256}.`)
     const sources = (await liveSources(db, [sha256], now(), SOURCES_PER_RESULT)).get(sha256) ?? []
