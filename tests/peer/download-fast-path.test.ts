@@ -79,19 +79,23 @@ async function fetchAll(
   }
 }
 
+/** A Download call on a raw HTTP/2 session, body not yet sent. */
+const downloadCall = (session: http2.ClientHttp2Session, headers: Record<string, string> = {}) =>
+  session.request({
+    ':method': 'POST',
+    ':path': DOWNLOAD_PATH,
+    'content-type': 'application/grpc+proto',
+    te: 'trailers',
+    authorization: 'Bearer good',
+    ...headers,
+  })
+
 /** A raw HTTP/2 call to the Download path with any body; the grpc-status it ends with. */
 async function rawCall(body: Buffer, headers: Record<string, string> = {}): Promise<number> {
   const session = http2.connect(fastUrl)
   try {
     return await new Promise<number>((resolve, reject) => {
-      const stream = session.request({
-        ':method': 'POST',
-        ':path': DOWNLOAD_PATH,
-        'content-type': 'application/grpc+proto',
-        te: 'trailers',
-        authorization: 'Bearer good',
-        ...headers,
-      })
+      const stream = downloadCall(session, headers)
       let status: number | undefined
       stream.on('response', (h) => {
         if (h['grpc-status'] !== undefined) status = Number(h['grpc-status'])
@@ -165,13 +169,7 @@ describe('Download over the fast path', () => {
     const session = http2.connect(fastUrl)
     try {
       const request = create(DownloadRequestSchema, { sha256: sha })
-      const stream = session.request({
-        ':method': 'POST',
-        ':path': DOWNLOAD_PATH,
-        'content-type': 'application/grpc+proto',
-        te: 'trailers',
-        authorization: 'Bearer good',
-      })
+      const stream = downloadCall(session)
       stream.end(framed(Buffer.from(toBinary(DownloadRequestSchema, request))))
       stream.pause()
       await new Promise((resolve) => setTimeout(resolve, 300))

@@ -1,5 +1,4 @@
 import http2 from 'node:http2'
-import net from 'node:net'
 import { create, toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { DownloadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
@@ -11,7 +10,7 @@ import {
   GRPC_CONTENT_TYPE,
   isGrpcContentType,
 } from './grpc-wire.ts'
-import { SESSION_WINDOW, STREAM_WINDOW } from './transport.ts'
+import { cleartextConnection, SESSION_WINDOW, STREAM_WINDOW } from './transport.ts'
 
 /** Lets a source send DATA frames of up to 256 KiB instead of 16 KiB: fewer frames and reads per byte. */
 const MAX_FRAME_BYTES = 256 * 1024
@@ -98,20 +97,9 @@ export class DownloadClient {
 
   #connect(): http2.ClientHttp2Session {
     if (this.#session && !this.#session.closed && !this.#session.destroyed) return this.#session
-    const url = this.#url
-    // Cleartext connections with Nagle off: window updates and request headers go out at once.
-    const createConnection =
-      url.protocol === 'http:'
-        ? () =>
-            net.connect({
-              host: url.hostname.replace(/^\[|\]$/g, ''),
-              port: Number(url.port || 80),
-              noDelay: true,
-            })
-        : undefined
-    const session = http2.connect(url.origin, {
+    const session = http2.connect(this.#url.origin, {
       settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME_BYTES },
-      ...(createConnection ? { createConnection } : {}),
+      ...cleartextConnection(this.#url),
     })
     session.on('error', () => {}) // surfaces on its streams, as Unavailable
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW))

@@ -133,24 +133,23 @@ class TunedSessionManager extends Http2SessionManager {
   }
 }
 
+/**
+ * For a cleartext peer URL, a connection with Nagle off: small frames (request headers, window
+ * updates) go out at once. TLS connections are left to http2.connect.
+ */
+export function cleartextConnection(url: URL): { createConnection?: () => net.Socket } {
+  if (url.protocol !== 'http:') return {}
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  return { createConnection: () => net.connect({ host, port: Number(url.port || 80), noDelay: true }) }
+}
+
 export function grpcTransport(baseUrl: string) {
-  const url = new URL(baseUrl)
-  // Cleartext connections with Nagle off: small frames (request headers, window updates) go out at once.
-  const createConnection =
-    url.protocol === 'http:'
-      ? () =>
-          net.connect({
-            host: url.hostname.replace(/^\[|\]$/g, ''),
-            port: Number(url.port || 80),
-            noDelay: true,
-          })
-      : undefined
   return createGrpcTransport({
     baseUrl,
     sessionManager: new TunedSessionManager(
       baseUrl,
       { pingIntervalMs: 15_000, pingTimeoutMs: 10_000, idleConnectionTimeoutMs: 60_000 },
-      { settings: { initialWindowSize: STREAM_WINDOW }, ...(createConnection ? { createConnection } : {}) },
+      { settings: { initialWindowSize: STREAM_WINDOW }, ...cleartextConnection(new URL(baseUrl)) },
     ),
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,
