@@ -3,11 +3,11 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, truncateSync, wr
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Code, ConnectError } from '@connectrpc/connect'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { peerClient } from '../../peer/src/rpc/transport.ts'
-import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
 import { chunksOnDisk, partFiles, recordedButWrong, recordedChunks } from '../support/part-files.ts'
-import { type CliResult, type PeerProcess, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+import { type CliResult, type PeerProcess, until } from '../support/peer-process.ts'
+import { useTestNetwork } from '../support/test-network.ts'
 
 /**
  * A source's shared file changes on its disk while the source is serving it. Sources serve at 1 MiB/s
@@ -20,26 +20,9 @@ const NAME = 'lecture-notes.pdf'
 // A bad chunk caught on arrival, or a refusal: the file changed, it shrank, or the source's rescan dropped it.
 const CHANGED = /wrong hash|changed or vanished|shrank|no longer has the file/
 
-let directory: DirectoryProcess
-let stateRoot: string
-const running: { stop: (signal?: NodeJS.Signals) => Promise<unknown> }[] = []
+const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '4' } })
 
-beforeAll(async () => {
-  stateRoot = testStateRoot()
-  directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '4' } })
-})
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
-})
-afterAll(async () => {
-  await directory?.stop('SIGKILL')
-})
-
-async function peer(name: string, args: string[] = []) {
-  const started = await startPeer({ name, directoryUrl: directory.url, stateRoot, args })
-  running.push(started)
-  return started
-}
+const peer = (name: string, args: string[] = []) => network.peer(name, { args })
 
 /** A peer sharing the content, serving at most `rate` bytes per second. */
 async function source(name: string, rate = '1M', args: string[] = []) {

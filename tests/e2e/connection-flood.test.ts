@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_CONNECTIONS } from '../../peer/src/rpc/transport.ts'
 import { floodSockets, rawStreamFlood } from '../support/connection-flood.ts'
 import { rssMiB } from '../support/directory-load.ts'
-import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
-import { type PeerProcess, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+import { type PeerProcess, until } from '../support/peer-process.ts'
+import { useTestNetwork } from '../support/test-network.ts'
 
 const MiB = 1024 * 1024
 const content = randomBytes(4 * MiB)
@@ -14,28 +14,13 @@ const contentSha = createHash('sha256').update(content).digest('hex')
 const NAME = 'mixtape.ogg'
 const STREAMS_PER_CONNECTION = 256
 
-let directory: DirectoryProcess
-let stateRoot: string
-const running: { stop: (signal?: NodeJS.Signals) => Promise<unknown> }[] = []
+const network = useTestNetwork()
 const floods: { close: () => void }[] = []
-
-beforeAll(async () => {
-  stateRoot = testStateRoot()
-  directory = await startDirectoryProcess()
-})
-afterEach(async () => {
+afterEach(() => {
   for (const flood of floods.splice(0)) flood.close()
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
-})
-afterAll(async () => {
-  await directory?.stop('SIGKILL')
 })
 
-async function peer(name: string) {
-  const started = await startPeer({ name, directoryUrl: directory.url, stateRoot })
-  running.push(started)
-  return started
-}
+const peer = (name: string) => network.peer(name)
 
 /** A peer holding the content: the target of the flood. */
 async function holder(name: string) {

@@ -2,18 +2,16 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
+import { describe, expect, it } from 'vitest'
 import { startLyingPeer } from '../support/lying-peer.ts'
 import { partFiles, recordedButWrong, recordedChunks } from '../support/part-files.ts'
 import {
   onSmallDisk,
   type PeerProcess,
   smallDiskUnavailable,
-  startPeer,
-  testStateRoot,
   underFileSizeLimit,
 } from '../support/peer-process.ts'
+import { useTestNetwork } from '../support/test-network.ts'
 
 /**
  * The downloading daemon's disk fails for real: it runs under a file-size limit (`ulimit -f`), so the
@@ -26,26 +24,10 @@ const content = randomBytes(CHUNKS * MiB)
 const contentSha = createHash('sha256').update(content).digest('hex')
 const NAME = 'field-recording.wav'
 
-let directory: DirectoryProcess
-let stateRoot: string
-const running: { stop: (signal?: NodeJS.Signals) => Promise<unknown> }[] = []
+const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '4' } })
 
-beforeAll(async () => {
-  stateRoot = testStateRoot()
-  directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '4' } })
-})
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
-})
-afterAll(async () => {
-  await directory?.stop('SIGKILL')
-})
-
-async function peer(name: string, options: { dir?: string; port?: number; wrap?: string[] } = {}) {
-  const started = await startPeer({ name, directoryUrl: directory.url, stateRoot, ...options })
-  running.push(started)
-  return started
-}
+const peer = (name: string, options: { dir?: string; port?: number; wrap?: string[] } = {}) =>
+  network.peer(name, options)
 
 /**
  * A downloader left with a .part holding every chunk but `missing`: its only source lied about those,
@@ -53,7 +35,7 @@ async function peer(name: string, options: { dir?: string; port?: number; wrap?:
  */
 async function partialDownload(prefix: string, missing: number[]): Promise<PeerProcess> {
   const liar = await startLyingPeer({
-    directoryUrl: directory.url,
+    directoryUrl: network.directoryUrl,
     username: `${prefix}-liar`,
     content,
     name: NAME,

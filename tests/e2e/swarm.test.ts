@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
+import { describe, expect, it } from 'vitest'
 import { startLyingPeer } from '../support/lying-peer.ts'
-import { type PeerProcess, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+import { type PeerProcess, until } from '../support/peer-process.ts'
+import { useTestNetwork } from '../support/test-network.ts'
 
 const MiB = 1024 * 1024
 const content = randomBytes(64 * MiB)
@@ -12,33 +12,16 @@ const contentSha = createHash('sha256').update(content).digest('hex')
 const NAME = 'dataset-64MiB.bin'
 const shaOfFile = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
 
-let directory: DirectoryProcess
-let stateRoot: string
-const running: { stop: (signal?: NodeJS.Signals) => Promise<unknown> }[] = []
-
-beforeAll(async () => {
-  stateRoot = testStateRoot()
-  directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '4' } })
-})
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
-})
-afterAll(async () => {
-  await directory?.stop('SIGKILL')
-})
+const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '4' } })
 
 /** `count` peers that all hold the 64 MiB file, each serving at most `rate` bytes per second. */
 async function sources(prefix: string, count: number, rate: string): Promise<PeerProcess[]> {
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
-      const peer = await startPeer({
-        name: `${prefix}${i + 1}`,
-        directoryUrl: directory.url,
-        stateRoot,
+      const peer = await network.peer(`${prefix}${i + 1}`, {
         args: ['--max-upload-rate', rate],
         waitForPublish: true,
       })
-      running.push(peer)
       writeFileSync(join(peer.dir, NAME), content)
       await peer.waitFor(/published changes: \+1/)
       return peer
@@ -46,11 +29,7 @@ async function sources(prefix: string, count: number, rate: string): Promise<Pee
   )
 }
 
-async function downloader(name: string, dir?: string, port?: number) {
-  const peer = await startPeer({ name, directoryUrl: directory.url, stateRoot, dir, port })
-  running.push(peer)
-  return peer
-}
+const downloader = (name: string, dir?: string, port?: number) => network.peer(name, { dir, port })
 
 const partFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.part'))
 
@@ -91,13 +70,13 @@ describe('swarm downloads from many sources', () => {
   it('drops a lying source, reports it, and lets no bad byte into the file', async () => {
     const [honest] = await sources('h', 1, '32M')
     const liar = await startLyingPeer({
-      directoryUrl: directory.url,
+      directoryUrl: network.directoryUrl,
       username: 'liar',
       content,
       name: NAME,
       corruptChunks: Array.from({ length: 64 }, (_, i) => i),
     })
-    running.push({ stop: () => liar.close() })
+    network.track({ stop: () => liar.close() })
     const fetcher = await downloader('fetcher3')
     const got = await fetcher.cli(['get', contentSha, '--json'])
     expect(got.code, got.stderr).toBe(0)

@@ -1,0 +1,47 @@
+import { afterAll, afterEach, beforeAll } from 'vitest'
+import { type DirectoryProcess, startDirectoryProcess } from './directory-process.ts'
+import { type PeerProcess, startPeer, testStateRoot } from './peer-process.ts'
+
+type Stoppable = { stop: (signal?: NodeJS.Signals) => Promise<unknown> }
+type PeerOptions = Omit<Parameters<typeof startPeer>[0], 'name' | 'directoryUrl' | 'stateRoot'>
+
+/**
+ * A test file's network: one directory process for the file, and the peers each test starts, killed
+ * with -9 after that test. Call at the top level of the file.
+ */
+export function useTestNetwork(options: { directoryEnv?: Record<string, string> } = {}) {
+  let directory: DirectoryProcess | undefined
+  let stateRoot = ''
+  const running: Stoppable[] = []
+  beforeAll(async () => {
+    stateRoot = testStateRoot()
+    directory = await startDirectoryProcess({ env: options.directoryEnv ?? {} })
+  })
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
+  })
+  afterAll(async () => {
+    await directory?.stop('SIGKILL')
+  })
+  const network = {
+    get directoryUrl(): string {
+      if (!directory) throw new Error('the test network starts in beforeAll')
+      return directory.url
+    },
+    get stateRoot(): string {
+      return stateRoot
+    },
+    /** Stopped with the test's peers. */
+    track<T extends Stoppable>(process: T): T {
+      running.push(process)
+      return process
+    },
+    /** `peer start` as a real process in this network, stopped after the test. */
+    async peer(name: string, peerOptions: PeerOptions = {}): Promise<PeerProcess> {
+      return network.track(
+        await startPeer({ name, directoryUrl: network.directoryUrl, stateRoot, ...peerOptions }),
+      )
+    },
+  }
+  return network
+}
