@@ -45,7 +45,8 @@ export function downloadFastPath(options: DownloadFastPathOptions) {
     ) {
       return false
     }
-    void serve(options, req, res)
+    // Whatever goes wrong answering one call must end that call, never the daemon.
+    serve(options, req, res).catch(() => req.stream.destroy())
     return true
   }
 }
