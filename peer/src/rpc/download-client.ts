@@ -41,13 +41,20 @@ export class DownloadClient {
     headers: Record<string, string> | undefined,
     signal: AbortSignal,
   ): AsyncGenerator<Buffer> {
-    const stream = this.#connect().request({
-      ':method': 'POST',
-      ':path': this.#url.pathname.replace(/\/$/, '') + DOWNLOAD_PATH,
-      'content-type': GRPC_CONTENT_TYPE,
-      te: 'trailers',
-      ...headers,
-    })
+    if (signal.aborted) throw new ConnectError('the download was cancelled', Code.Canceled)
+    let stream: http2.ClientHttp2Stream
+    try {
+      stream = this.#connect().request({
+        ':method': 'POST',
+        ':path': this.#url.pathname.replace(/\/$/, '') + DOWNLOAD_PATH,
+        'content-type': GRPC_CONTENT_TYPE,
+        te: 'trailers',
+        ...headers,
+      })
+    } catch (err) {
+      throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Unavailable)
+    }
+    stream.on('error', () => {}) // reported through the response and the reads below, never unhandled
     const request = create(DownloadRequestSchema, {
       sha256: call.sha256,
       offset: BigInt(call.offset),
