@@ -33,6 +33,15 @@ export function toCliError(err: unknown, port?: number): CliError {
           `${message.replace(/\.$/, '')}; check that the directory is running and try again`,
           EXIT.failed,
         )
+      case Code.Canceled:
+        // The daemon reset the call: it was stopped or killed while answering.
+        if (port !== undefined) {
+          return new CliError(
+            `the peer daemon on port ${port} went away mid-command; start it again and rerun the command (a download resumes from its verified chunks)`,
+            EXIT.failed,
+          )
+        }
+        return new CliError(message, EXIT.failed)
       case Code.PermissionDenied:
         return new CliError(`${message} (are you the user who started it?)`, EXIT.failed)
       default:
