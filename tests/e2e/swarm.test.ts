@@ -102,7 +102,9 @@ describe('swarm downloads from many sources', () => {
     await fetcher.stop('SIGKILL')
     const interrupted = await first
     expect(interrupted.code).toBe(1)
-    expect(interrupted.stderr).toMatch(/^peer: the peer daemon on port \d+ went away mid-command; start it again/)
+    expect(interrupted.stderr).toMatch(
+      /^peer: the peer daemon on port \d+ went away mid-command; start it again/,
+    )
     expect(existsSync(join(fetcher.dir, NAME))).toBe(false)
     expect(partFiles(fetcher.dir)).toHaveLength(1)
 
