@@ -21,10 +21,21 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
     : undefined
   if (filePath) mkdirSync(dirname(filePath), { recursive: true })
   // One connection: every statement runs on this thread anyway, so more bring no parallelism, and
-  // the PRAGMAs below are per connection (a pooled second one ran with synchronous=FULL, fsyncing
-  // every heartbeat, and with no busy timeout). A transaction holding it makes others wait their
-  // turn instead of failing busy.
-  const open = () => createClient({ url: options.databaseUrl, concurrency: 1 })
+  // the connection PRAGMAs are per connection (a pooled second one ran with synchronous=FULL,
+  // fsyncing every heartbeat, and with no busy timeout). A transaction holding it makes others wait
+  // their turn instead of failing busy.
+  const open = () => {
+    const client = createClient({ url: options.databaseUrl, concurrency: 1 })
+    if (filePath) {
+      // Here, not once after start, so a client the file guard opens afresh has them too. They run
+      // before any later statement (one connection, first in line); a failure there fails those too.
+      // synchronous=NORMAL in WAL mode stays consistent after a crash and skips an fsync per commit
+      // (a power cut may lose the last heartbeats, which the next ones restore).
+      client.execute('PRAGMA synchronous = NORMAL').catch(() => {})
+      client.execute('PRAGMA busy_timeout = 5000').catch(() => {})
+    }
+    return client
+  }
   if (filePath) {
     // Create the file (WAL mode lives in it) before the guard takes its inode.
     const first = open()
@@ -32,14 +43,8 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
     first.close()
   }
   const db = filePath ? guardDatabaseFile(filePath, open) : open()
-  if (filePath) {
-    // WAL lets searches run while an index write is in flight; the setting lives in the file.
-    // synchronous=NORMAL in WAL mode stays consistent after a crash and skips an fsync per commit
-    // (a power cut may lose the last heartbeats, which the next ones restore).
-    await db.execute('PRAGMA journal_mode = WAL')
-    await db.execute('PRAGMA synchronous = NORMAL')
-    await db.execute('PRAGMA busy_timeout = 5000')
-  }
+  // WAL lets searches run while an index write is in flight; the setting lives in the file.
+  if (filePath) await db.execute('PRAGMA journal_mode = WAL')
   const requests = bufferedLog((text) => process.stdout.write(text))
   const app = createApp({
     db,
