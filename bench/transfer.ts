@@ -16,7 +16,7 @@ import {
 import { createServer } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { aria2Figures } from './alternatives/aria2.ts'
 import { webTorrentFigures } from './alternatives/webtorrent.ts'
 import { peakRssMiB, spawnUntil } from './support/processes.ts'
@@ -174,6 +174,9 @@ export async function benchTransfer(options: {
           const peerGet = await net.get(fetcher.port, sha)
           peerRuns.push(singleSize / MiB / peerGet.seconds)
           fetcherRss = Math.max(fetcherRss, await peakRssMiB(fetcher.pid))
+          // Removed as curl's copy is: on this VM, page cache the guest never touched costs several
+          // times more to write than pages it freed, so both must write into the same kind.
+          rmSync(join(fetcher.dir, basename(single)), { force: true })
           if (haveCurl) {
             log(`round ${round} of ${rounds}: curl from a plain Node HTTP server ...`)
             curlRuns.push(singleSize / MiB / (await curlDownload(curlUrl, join(work, 'curl.out'))))
