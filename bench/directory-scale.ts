@@ -58,7 +58,12 @@ async function latency(label: string, path: string, runs = 200) {
   }
 }
 
-const sample = (await db.execute('SELECT name, sha256 FROM files WHERE id = 12345')).rows[0]
+// A file from the middle of the index (id 12345 does not exist below that many files).
+const sample = (
+  await db.execute(
+    'SELECT name, sha256 FROM files ORDER BY id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM files)',
+  )
+).rows[0]
 const exactName = String(sample?.name)
 await latency(`search exact name "${exactName}"`, `/v1/search?q=${encodeURIComponent(exactName)}`)
 await latency(
