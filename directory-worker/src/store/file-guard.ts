@@ -40,6 +40,11 @@ export function guardDatabaseFile(path: string, open: () => Client): Client {
       if (typeof property === 'string' && GUARDED.has(property)) {
         return (...args: unknown[]) => {
           check()
+          // Refused here rather than left to the reopened connection: whether SQLite notices the file
+          // went read-only under a process that already had it open was not dependable in tests.
+          if (!writable && writes(property, args)) {
+            throw new StorageError(`the database file ${path} is read-only`)
+          }
           return (client[property as keyof Client] as (...a: unknown[]) => unknown).apply(client, args)
         }
       }
@@ -47,6 +52,27 @@ export function guardDatabaseFile(path: string, open: () => Client): Client {
       return typeof value === 'function' ? value.bind(client) : value
     },
   })
+}
+
+const READ_SQL = /^\s*(SELECT|WITH|EXPLAIN)\b/i
+
+/** Whether a client call may write: any statement that is not a plain read, a write batch or transaction. */
+function writes(method: string, args: unknown[]): boolean {
+  const sqlOf = (statement: unknown) =>
+    typeof statement === 'string' ? statement : String((statement as { sql?: unknown })?.sql ?? '')
+  switch (method) {
+    case 'execute':
+    case 'executeMultiple':
+      return !READ_SQL.test(sqlOf(args[0]))
+    case 'batch':
+      return (
+        args[1] === 'write' || (args[0] as unknown[]).some((statement) => !READ_SQL.test(sqlOf(statement)))
+      )
+    case 'transaction':
+      return args[0] !== 'read'
+    default:
+      return true
+  }
 }
 
 function isWritable(path: string): boolean {
