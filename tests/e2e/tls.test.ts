@@ -1,0 +1,74 @@
+import { spawnSync } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { useTestNetwork } from '../support/test-network.ts'
+
+/**
+ * Peers serving over TLS (`--tls-cert`, `--tls-key`): HTTP/2 by ALPN, the Download fast path and the
+ * downloader's own gRPC reader included. The certificate is a fresh self-signed one for 127.0.0.1,
+ * trusted through NODE_EXTRA_CA_CERTS as a user with a private CA would.
+ */
+const haveOpenssl = spawnSync('openssl', ['version']).status === 0
+if (!haveOpenssl) console.warn('SKIPPED the TLS test: openssl is not installed (apt-get install openssl)')
+
+const network = useTestNetwork()
+const content = randomBytes(5 * 1024 * 1024 + 11)
+const contentSha = createHash('sha256').update(content).digest('hex')
+
+function selfSignedCertificate() {
+  const dir = mkdtempSync(join(tmpdir(), 'peerdir-tls-'))
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')]
+  const made = spawnSync('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ])
+  if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`)
+  return { cert, key }
+}
+
+describe('peers over TLS', () => {
+  it.skipIf(!haveOpenssl)(
+    'serves and downloads over TLS, verified; a caller that does not trust the certificate gets nothing',
+    async () => {
+      const { cert, key } = selfSignedCertificate()
+      const trusting = { env: { NODE_EXTRA_CA_CERTS: cert } }
+      const source = await network.peer('tls-source', {
+        args: ['--tls-cert', cert, '--tls-key', key],
+        ...trusting,
+      })
+      expect(source.output()).toMatch(/serving peers on https:\/\/127\.0\.0\.1:/)
+      writeFileSync(join(source.dir, 'sealed.bin'), content)
+      await source.waitFor(/published changes: \+1/)
+
+      // Not trusting the certificate, a peer cannot reach the only source safely: nothing is fetched.
+      const stranger = await network.peer('tls-stranger')
+      const refused = await stranger.cli(['get', contentSha, '--json'])
+      expect(refused.code).toBe(3)
+      expect(refused.stderr).toMatch(/tls-source: .*certificate/)
+
+      const fetcher = await network.peer('tls-fetcher', trusting)
+      const got = await fetcher.cli(['get', contentSha, '--json'])
+      expect(got.code, got.stderr).toBe(0)
+      expect(JSON.parse(got.stdout).bytesPerSource).toEqual({ 'tls-source': content.length })
+      expect(readFileSync(join(fetcher.dir, 'sealed.bin')).equals(content)).toBe(true)
+    },
+  )
+})
