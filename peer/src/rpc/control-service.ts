@@ -20,7 +20,7 @@ import {
 } from '../gen/peerdir/v1/control_pb.ts'
 import { UploadHeaderSchema, UploadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
 import { hashFile } from '../transfer/manifest.ts'
-import { NoSourcesError, type Progress } from '../transfer/swarm-download.ts'
+import { LocalWriteError, NoSourcesError, type Progress } from '../transfer/swarm-download.ts'
 import { VERSION } from '../version.ts'
 import { peerClient } from './transport.ts'
 
@@ -94,15 +94,13 @@ export function controlServiceRoutes(daemon: Daemon) {
     } catch (err) {
       if (err instanceof NoSourcesError) throw new ConnectError(err.message, Code.NotFound)
       if (err instanceof ConnectError) throw err
-      const message = err instanceof Error ? err.message : String(err)
-      // The disk failed, not a source (full, too small for the file, read-only): say how to go on.
-      const disk = /\bE(NOSPC|FBIG|DQUOT|ROFS|ACCES|PERM|IO)\b/.test(message)
-      throw new ConnectError(
-        disk
-          ? `${message}; run the same \`peer get\` again once the disk can take the file (verified chunks are kept)`
-          : message,
-        Code.Internal,
-      )
+      if (err instanceof LocalWriteError) {
+        throw new ConnectError(
+          `${err.message}; run the same \`peer get\` again once the disk can take the file (verified chunks are kept)`,
+          Code.Internal,
+        )
+      }
+      throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Internal)
     }
   }
 

@@ -1,4 +1,4 @@
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { DownloadClient } from '../rpc/download-client.ts'
@@ -72,13 +72,18 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   const chunks = chunkCount(target.size, target.chunkSize)
   const perSource = options.perSource ?? 4
   const stallMs = options.stallMs ?? 20_000
-  await mkdir(outDir, { recursive: true })
   const { temp, record: recordPath } = tempNames(outDir, target)
   const meta = { sha256: target.sha256, size: target.size, chunkSize: target.chunkSize, chunks }
 
   const saved = (await exists(temp)) ? await ResumeRecord.load(recordPath, meta) : undefined
-  const handle = await open(temp, saved ? 'r+' : 'w+')
   const record = saved ?? new ResumeRecord(recordPath, meta)
+  let handle: FileHandle
+  try {
+    await mkdir(outDir, { recursive: true })
+    handle = await open(temp, saved ? 'r+' : 'w+')
+  } catch (err) {
+    throw new LocalWriteError(`cannot write ${temp}`, err)
+  }
   if (!saved) {
     try {
       await handle.truncate(target.size)
@@ -88,7 +93,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
       await handle.close().catch(() => {})
       await rm(temp, { force: true })
       await record.remove().catch(() => {})
-      throw new LocalWriteError(`cannot write ${temp}: ${err instanceof Error ? err.message : err}`)
+      throw new LocalWriteError(`cannot write ${temp}`, err)
     }
   }
   const verifiedOnDisk = () =>
@@ -158,7 +163,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     advancePrefix()
     for (;;) {
       await runScheduler(chunkHashes)
-      await record.save()
+      await saveProgress()
       if (await wholeFileMatches(chunkHashes)) break
     }
     await handle.close()
@@ -221,6 +226,14 @@ export async function swarmDownload(options: Options): Promise<Finished> {
       }
     }
     return bad
+  }
+
+  async function saveProgress() {
+    try {
+      await record.save()
+    } catch (err) {
+      throw new LocalWriteError(`cannot save progress beside ${temp}`, err)
+    }
   }
 
   /** A write the kernel cuts short (a disk filling up) is carried on, so its real error surfaces. */
@@ -342,7 +355,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
             try {
               await writeWhole(data, index * target.chunkSize)
             } catch (err) {
-              throw new LocalWriteError(`cannot write ${temp}: ${err instanceof Error ? err.message : err}`)
+              throw new LocalWriteError(`cannot write ${temp}`, err)
             }
             if (record.has(index)) continue
             record.mark(index)
@@ -353,13 +366,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
             options.onProgress?.(progress())
             if (performance.now() - lastSave > 1000) {
               lastSave = performance.now()
-              try {
-                await record.save()
-              } catch (err) {
-                throw new LocalWriteError(
-                  `cannot save progress beside ${temp}: ${err instanceof Error ? err.message : err}`,
-                )
-              }
+              await saveProgress()
             }
           }
         } catch (err) {
@@ -469,7 +476,14 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   }
 }
 
-class LocalWriteError extends Error {}
+/** The disk, not a source, failed (full, too small for the file, read-only): verified chunks stay. */
+export class LocalWriteError extends Error {
+  override readonly name = 'LocalWriteError'
+
+  constructor(what: string, cause: unknown) {
+    super(`${what}: ${cause instanceof Error ? cause.message : String(cause)}`)
+  }
+}
 
 function describe(err: unknown): string {
   if (err instanceof ConnectError) {
