@@ -1,11 +1,12 @@
 // A plain HTTP/1.1 server of one file with Range requests, its total output capped at a rate shared by
-// all its connections (the same token bucket shape as `peer start --max-upload-rate`): the many-source
+// all its connections (the token bucket of `peer start --max-upload-rate`): the many-source
 // comparison's stand-in for a mirror. Never part of peerdir.
 //   throttled-http-server.ts <file> <bytes-per-second> [host]   prints "listening on port <n>"
 
 import { once } from 'node:events'
 import { createReadStream, statSync } from 'node:fs'
 import { createServer, type ServerResponse } from 'node:http'
+import { RateLimiter } from '../../peer/src/rpc/rate-limit.ts'
 
 const [file = '', rateArg = '', host = '127.0.0.1'] = process.argv.slice(2)
 const bytesPerSecond = Number(rateArg)
@@ -16,29 +17,8 @@ if (!file || !(bytesPerSecond > 0)) {
 const size = statSync(file).size
 const slice = 64 * 1024
 
-/** A token bucket with a quarter second of burst, shared by every response this server sends. */
-class TokenBucket {
-  #available = bytesPerSecond / 4
-  #last = performance.now()
-
-  async take(bytes: number) {
-    for (;;) {
-      const now = performance.now()
-      this.#available = Math.min(
-        bytesPerSecond / 4,
-        this.#available + ((now - this.#last) / 1000) * bytesPerSecond,
-      )
-      this.#last = now
-      if (this.#available >= bytes) {
-        this.#available -= bytes
-        return
-      }
-      const wait = ((bytes - this.#available) / bytesPerSecond) * 1000
-      await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, wait))))
-    }
-  }
-}
-const bucket = new TokenBucket()
+// The very token bucket behind `peer start --max-upload-rate`, so both sides are capped alike.
+const bucket = new RateLimiter(bytesPerSecond)
 
 /** The single byte range a `Range` header asks for, undefined for the whole file, null if unsatisfiable. */
 function requestedRange(header: string | undefined): { start: number; end: number } | undefined | null {
