@@ -57,7 +57,7 @@ export class SearchResults {
       const { contents, liveUntil } = await searchByName(db, text, now, limit)
       return { answer: await withSources(db, contents, now), liveUntil }
     })
-    return new Found(answer, now)
+    return new Found(answer)
   }
 
   async byHash(db: Client, sha256: string, now: number): Promise<Found> {
@@ -66,7 +66,7 @@ export class SearchResults {
       const answer = await withSources(db, content ? [content] : [], now)
       return { answer, liveUntil: Number.POSITIVE_INFINITY }
     })
-    return new Found(answer, now)
+    return new Found(answer)
   }
 
   async #answer(
@@ -175,32 +175,30 @@ function encoded(answer: Answer): Encoded {
   return known
 }
 
-/** One answer at one moment: contents with a source whose lease still runs, sources freshly shuffled. */
+/**
+ * One answer, sources freshly shuffled each time it is read. Its sources are all live: an answer is
+ * served only before the first lease among its holders ends.
+ */
 export class Found {
   readonly #answer: Answer
-  readonly #now: number
 
-  constructor(answer: Answer, now: number) {
+  constructor(answer: Answer) {
     this.#answer = answer
-    this.#now = now
   }
 
+  /** As objects (the dashboard's first paint). */
   results(): Result[] {
-    const results: Result[] = []
-    for (const { content, sources } of this.#answer) {
-      const live = sources
-        .filter((source) => source.leaseExpiresAt > this.#now)
-        .map(({ username, url }) => ({ username, url }))
-      if (live.length > 0) results.push({ ...content, sources: shuffle(live) })
-    }
-    return results
+    return this.#answer
+      .filter(({ sources }) => sources.length > 0)
+      .map(({ content, sources }) => ({
+        ...content,
+        sources: shuffle(sources.map(({ username, url }) => ({ username, url }))),
+      }))
   }
 
   /**
    * `{query, results}` as JSON bytes, the same text JSON.stringify gives, put together from
    * pieces encoded once: stringifying and encoding the whole answer was most of a cached search.
-   * Every source in an answer is live at its moment: answers are served only before the first
-   * lease among their holders ends.
    */
   json(query: string): string | Bytes {
     const { segments, bodies } = encoded(this.#answer)
