@@ -57,6 +57,20 @@ function overwriteInPlace(path: string) {
 const droppedReason = (result: { dropped: { username: string; reason: string }[] }, username: string) =>
   result.dropped.find((d) => d.username === username)?.reason
 
+/** A download from two sources, one of which has its file changed mid-transfer by `change`. */
+async function changedBesideAnHonestSource(prefix: string, change: (path: string) => void) {
+  const victim = await source(`${prefix}-victim`)
+  await source(`${prefix}-honest`)
+  const fetcher = await peer(`${prefix}-fetcher`)
+  const { get } = await getUnderWay(fetcher)
+  change(join(victim.dir, NAME))
+  const got = await get
+  expect(got.code, got.stderr + victim.output() + fetcher.output()).toBe(0)
+  const result = JSON.parse(got.stdout)
+  expect(droppedReason(result, victim.name)).toMatch(CHANGED)
+  expect(readFileSync(join(fetcher.dir, NAME)).equals(content)).toBe(true)
+}
+
 describe('a source’s file changing while it is being served', () => {
   it('overwritten in place, same size, sole source: exits 3 keeping only verified chunks, then resumes byte-identical', async () => {
     const victim = await source('ow-victim')
@@ -84,31 +98,11 @@ describe('a source’s file changing while it is being served', () => {
     expect(partFiles(fetcher.dir)).toEqual([])
   })
 
-  it('overwritten in place beside an honest source: drops it and completes byte-identical', async () => {
-    const victim = await source('ow2-victim')
-    await source('ow2-honest')
-    const fetcher = await peer('ow2-fetcher')
-    const { get } = await getUnderWay(fetcher)
-    overwriteInPlace(join(victim.dir, NAME))
-    const got = await get
-    expect(got.code, got.stderr).toBe(0)
-    const result = JSON.parse(got.stdout)
-    expect(droppedReason(result, victim.name)).toMatch(CHANGED)
-    expect(readFileSync(join(fetcher.dir, NAME)).equals(content)).toBe(true)
-  })
+  it('overwritten in place beside an honest source: drops it and completes byte-identical', () =>
+    changedBesideAnHonestSource('ow2', overwriteInPlace))
 
-  it('truncated beside an honest source: drops it and completes byte-identical', async () => {
-    const victim = await source('cut-victim')
-    await source('cut-honest')
-    const fetcher = await peer('cut-fetcher')
-    const { get } = await getUnderWay(fetcher)
-    truncateSync(join(victim.dir, NAME), MiB / 2)
-    const got = await get
-    expect(got.code, got.stderr + victim.output() + fetcher.output()).toBe(0)
-    const result = JSON.parse(got.stdout)
-    expect(droppedReason(result, victim.name)).toMatch(CHANGED)
-    expect(readFileSync(join(fetcher.dir, NAME)).equals(content)).toBe(true)
-  })
+  it('truncated beside an honest source: drops it and completes byte-identical', () =>
+    changedBesideAnHonestSource('cut', (path) => truncateSync(path, MiB / 2)))
 
   it('deleted beside an honest source: completes byte-identical, and the source refuses it from then on', async () => {
     const victim = await source('rm-victim', '1M', ['--open'])

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { startLyingPeer } from '../support/lying-peer.ts'
+import { partFiles, recordedChunks } from '../support/part-files.ts'
 import { type PeerProcess, until } from '../support/peer-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
@@ -30,8 +31,6 @@ async function sources(prefix: string, count: number, rate: string): Promise<Pee
 }
 
 const downloader = (name: string, dir?: string, port?: number) => network.peer(name, { dir, port })
-
-const partFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.part'))
 
 describe('swarm downloads from many sources', () => {
   it('gets one file from three sources at once, each serving a share, byte-identical', async () => {
@@ -91,14 +90,10 @@ describe('swarm downloads from many sources', () => {
     await sources('r', 2, '8M')
     let fetcher = await downloader('fetcher4')
     const first = fetcher.cli(['get', contentSha, '--json'])
-    await until(async () => {
-      const record = readdirSync(fetcher.dir).find((f) => f.endsWith('.part.json'))
-      if (!record) return false
-      const done = Buffer.from(JSON.parse(readFileSync(join(fetcher.dir, record), 'utf8')).done, 'base64')
-      let count = 0
-      for (const byte of done) for (let b = byte; b; b >>= 1) count += b & 1
-      return count >= 16
-    }, 'a quarter of the chunks to be verified')
+    await until(
+      async () => recordedChunks(fetcher.dir).length >= 16,
+      'a quarter of the chunks to be verified',
+    )
     await fetcher.stop('SIGKILL')
     const interrupted = await first
     expect(interrupted.code).toBe(1)
@@ -106,7 +101,7 @@ describe('swarm downloads from many sources', () => {
       /^peer: the peer daemon on port \d+ went away mid-command; start it again/,
     )
     expect(existsSync(join(fetcher.dir, NAME))).toBe(false)
-    expect(partFiles(fetcher.dir)).toHaveLength(1)
+    expect(partFiles(fetcher.dir)).toHaveLength(2) // the .part and its record
 
     fetcher = await downloader('fetcher4', fetcher.dir, fetcher.port)
     const again = await fetcher.cli(['get', contentSha, '--json'])
@@ -130,7 +125,7 @@ describe('swarm downloads from many sources', () => {
     expect(got.code, got.stderr + fetcher.output()).toBe(3)
     expect(got.stderr.trim().split('\n')).toHaveLength(1)
     expect(got.stderr).toMatch(/no live source can serve dataset-64MiB\.bin .*kept for resume/)
-    expect(partFiles(fetcher.dir)).toHaveLength(1)
+    expect(partFiles(fetcher.dir)).toHaveLength(2) // the .part and its record
     expect(existsSync(join(fetcher.dir, NAME))).toBe(false)
   })
 })
