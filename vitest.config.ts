@@ -8,5 +8,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // End-to-end suites start real processes on loopback; two cores run two files at a time.
     maxWorkers: 2,
+    reporters: ['default', './tests/support/skipped-summary-reporter.ts'],
   },
 })

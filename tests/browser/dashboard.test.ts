@@ -2,16 +2,16 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { browserRequired, chromiumPath, launchChromium } from '../support/browser.ts'
+import { chromiumPath, launchChromium } from '../support/browser.ts'
 import { apiLogin, apiLogout, apiPublish, watchPage } from '../support/dashboard-network.ts'
 import { fileEntry } from '../support/directory-app.ts'
 import { type DirectoryProcess, repoRoot, startDirectoryProcess } from '../support/directory-process.ts'
+import { mustSkip } from '../support/requirements.ts'
 
-if (!chromiumPath) {
-  if (browserRequired)
-    throw new Error('REQUIRE_BROWSER=1 but no Chromium was found: apt-get install chromium')
-  console.warn('dashboard browser tests skipped: no Chromium on this machine (apt-get install chromium)')
-}
+const noBrowser = mustSkip(
+  'BROWSER',
+  chromiumPath ? undefined : 'the dashboard browser tests need Chromium (apt-get install chromium)',
+)
 
 const HOSTILE = `<script>alert(1)<script> & "quotes" 'too' &amp;.mp3`
 const HOSTILE_2 = '<img src=x onerror=alert(2)>.flac'
@@ -19,7 +19,7 @@ const CONCERT = fileEntry('Concert Live.flac', 'concert', 4096)
 const FILLERS = Array.from({ length: 53 }, (_, i) => `peer-${String(i).padStart(2, '0')}`)
 const outDir = join(repoRoot, 'test-results')
 
-describe.skipIf(!chromiumPath)('the dashboard in headless Chromium', () => {
+describe.skipIf(noBrowser)('the dashboard in headless Chromium', () => {
   let browser: Browser
   let context: BrowserContext
   let directory: DirectoryProcess

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -10,6 +10,7 @@ import {
   startDirectoryProcess,
 } from '../support/directory-process.ts'
 import { until } from '../support/peer-process.ts'
+import { mustSkip } from '../support/requirements.ts'
 
 let directory: DirectoryProcess | undefined
 afterEach(async () => {
@@ -26,10 +27,18 @@ function unprivileged(): { wrap: string[]; owner?: number } | undefined {
   return { wrap: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'], owner: 65534 }
 }
 const asUser = unprivileged()
-if (!asUser) {
-  console.warn(
-    'SKIPPED the read-only database test: running as root without setpriv (util-linux), so file modes would not bind the directory',
-  )
+const noUnprivilegedUser = mustSkip(
+  'SETPRIV',
+  asUser
+    ? undefined
+    : 'the read-only database test runs as root without setpriv (util-linux), so file modes would not bind the directory',
+)
+
+/** Copies a database file with whichever of its -wal and -shm exist; answers the suffixes copied. */
+function copyDatabase(from: string, to: string): string[] {
+  const suffixes = ['', '-wal', '-shm'].filter((suffix) => existsSync(`${from}${suffix}`))
+  for (const suffix of suffixes) copyFileSync(`${from}${suffix}`, `${to}${suffix}`)
+  return suffixes
 }
 
 const bearer = (token: string) => ({
@@ -56,13 +65,14 @@ describe('the database file going away under the running Node directory', () => 
       body: JSON.stringify({ files: [fileEntry('kept.flac')] }),
     })
     // An operator's backup: the database file with its WAL, copied while the directory runs.
-    for (const suffix of ['', '-wal', '-shm']) {
-      try {
-        copyFileSync(`${dbPath}${suffix}`, join(dir, `backup.db${suffix}`))
-      } catch {}
-    }
+    const copied = copyDatabase(dbPath, join(dir, 'backup.db'))
+    expect(copied).toContain('')
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbPath}${suffix}`, { force: true })
-    await new Promise((r) => setTimeout(r, 1100))
+    // The guard looks at the file at most once a second: wait for it to notice.
+    await until(
+      async () => (await fetch(`${url}/healthz`)).status === 503,
+      'the directory to see the file gone',
+    )
 
     for (const path of ['/healthz', '/v1/search?q=kept', '/v1/stats']) {
       const response = await fetch(`${url}${path}`)
@@ -72,13 +82,8 @@ describe('the database file going away under the running Node directory', () => 
     const write = await post(`${url}/v1/heartbeat`, {}, login.token)
     expect(write.status).toBe(503)
 
-    for (const suffix of ['', '-wal', '-shm']) {
-      try {
-        copyFileSync(join(dir, `backup.db${suffix}`), `${dbPath}${suffix}`)
-      } catch {}
-    }
-    await new Promise((r) => setTimeout(r, 1100))
-    expect((await fetch(`${url}/healthz`)).status).toBe(200)
+    expect(copyDatabase(join(dir, 'backup.db'), dbPath)).toEqual(copied)
+    await until(async () => (await fetch(`${url}/healthz`)).status === 200, 'the restored file to be served')
     const search = await (await fetch(`${url}/v1/search?q=kept`)).json()
     expect(search.results.map((r: { name: string }) => r.name)).toEqual(['kept.flac'])
     expect((await post(`${url}/v1/heartbeat`, {}, login.token)).status).toBe(200)
@@ -86,7 +91,7 @@ describe('the database file going away under the running Node directory', () => 
 })
 
 describe('the database file made read-only under the running Node directory', () => {
-  it.skipIf(!asUser)(
+  it.skipIf(noUnprivilegedUser)(
     'refuses writes with 503 and the SPEC body, still serves reads, and takes writes again once writable',
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'peerdir-readonly-'))

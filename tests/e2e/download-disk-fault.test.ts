@@ -11,6 +11,7 @@ import {
   smallDiskUnavailable,
   underFileSizeLimit,
 } from '../support/peer-process.ts'
+import { mustSkip } from '../support/requirements.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 /**
@@ -132,8 +133,7 @@ describe('the downloading peer’s disk failing mid-transfer', () => {
   })
 })
 
-const noSmallDisk = smallDiskUnavailable()
-if (noSmallDisk) console.warn(`SKIPPED the full-disk (ENOSPC) download test: ${noSmallDisk}`)
+const noSmallDisk = mustSkip('ROOT', smallDiskUnavailable())
 
 describe('the downloading peer’s disk filling up mid-transfer', () => {
   it.skipIf(noSmallDisk)(

@@ -10,6 +10,7 @@ import {
   startDirectoryProcess,
 } from '../support/directory-process.ts'
 import { type PeerProcess, peerBin, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+import { commandUnavailable, mustSkip } from '../support/requirements.ts'
 
 let directory: DirectoryProcess
 let alice: PeerProcess
@@ -17,14 +18,7 @@ let bob: PeerProcess
 let stateRoot: string
 const content = randomBytes(2 * 1024 * 1024 + 99)
 
-const hasTmux = (() => {
-  try {
-    execFileSync('tmux', ['-V'], { stdio: 'pipe' })
-    return true
-  } catch {
-    return false
-  }
-})()
+const noTmux = mustSkip('TMUX', commandUnavailable('tmux', ['-V'], 'tmux'))
 
 beforeAll(async () => {
   stateRoot = testStateRoot()
@@ -39,51 +33,48 @@ afterAll(async () => {
 })
 
 describe('peer menu in a real terminal (tmux)', () => {
-  it.skipIf(!hasTmux && process.env.CI !== 'true')(
-    'logs out and in, indexes, searches and downloads',
-    async () => {
-      const session = `peerdir-menu-${process.pid}`
-      const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' })
-      const screen = () => tmux('capture-pane', '-p', '-t', session, '-S', '-200')
-      const waitFor = (text: string | RegExp) =>
-        until(
-          async () => (typeof text === 'string' ? screen().includes(text) : text.test(screen())),
-          `"${text}" on screen`,
-        )
-      const type = async (keys: string, after: string | RegExp) => {
-        tmux('send-keys', '-t', session, keys, 'Enter')
-        await waitFor(after)
-      }
-      tmux(
-        'new-session',
-        '-d',
-        '-s',
-        session,
-        '-x',
-        '160',
-        '-y',
-        '50',
-        `cd ${repoRoot} && PEERDIR_STATE_DIR=${stateRoot} ${nodeBin} ${peerBin} menu --port ${bob.port}; sleep 30`,
+  it.skipIf(noTmux)('logs out and in, indexes, searches and downloads', async () => {
+    const session = `peerdir-menu-${process.pid}`
+    const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' })
+    const screen = () => tmux('capture-pane', '-p', '-t', session, '-S', '-200')
+    const waitFor = (text: string | RegExp) =>
+      until(
+        async () => (typeof text === 'string' ? screen().includes(text) : text.test(screen())),
+        `"${text}" on screen`,
       )
-      try {
-        await waitFor('4) Search files')
-        await type('2', 'Logged out.')
-        await type('1', 'Logged in.')
-        await type('3', /Indexed 0 files/)
-        tmux('send-keys', '-t', session, '4', 'Enter')
-        await waitFor('Search for:')
-        await type('menu song', 'Download which #')
-        await type('1', /Saved menu song\.ogg to .* \(verified\)\./)
-        tmux('send-keys', '-t', session, '0', 'Enter')
-      } finally {
-        tmux('kill-session', '-t', session)
-      }
-      const saved = readFileSync(join(bob.dir, 'menu song.ogg'))
-      expect(createHash('sha256').update(saved).digest('hex')).toBe(
-        createHash('sha256').update(content).digest('hex'),
-      )
-    },
-  )
+    const type = async (keys: string, after: string | RegExp) => {
+      tmux('send-keys', '-t', session, keys, 'Enter')
+      await waitFor(after)
+    }
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      session,
+      '-x',
+      '160',
+      '-y',
+      '50',
+      `cd ${repoRoot} && PEERDIR_STATE_DIR=${stateRoot} ${nodeBin} ${peerBin} menu --port ${bob.port}; sleep 30`,
+    )
+    try {
+      await waitFor('4) Search files')
+      await type('2', 'Logged out.')
+      await type('1', 'Logged in.')
+      await type('3', /Indexed 0 files/)
+      tmux('send-keys', '-t', session, '4', 'Enter')
+      await waitFor('Search for:')
+      await type('menu song', 'Download which #')
+      await type('1', /Saved menu song\.ogg to .* \(verified\)\./)
+      tmux('send-keys', '-t', session, '0', 'Enter')
+    } finally {
+      tmux('kill-session', '-t', session)
+    }
+    const saved = readFileSync(join(bob.dir, 'menu song.ogg'))
+    expect(createHash('sha256').update(saved).digest('hex')).toBe(
+      createHash('sha256').update(content).digest('hex'),
+    )
+  })
 })
 
 describe('peer push', () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { commandUnavailable, mustSkip } from '../support/requirements.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 /**
@@ -11,8 +12,7 @@ import { useTestNetwork } from '../support/test-network.ts'
  * downloader's own gRPC reader included. The certificate is a fresh self-signed one for 127.0.0.1,
  * trusted through NODE_EXTRA_CA_CERTS as a user with a private CA would.
  */
-const haveOpenssl = spawnSync('openssl', ['version']).status === 0
-if (!haveOpenssl) console.warn('SKIPPED the TLS test: openssl is not installed (apt-get install openssl)')
+const noOpenssl = mustSkip('OPENSSL', commandUnavailable('openssl', ['version'], 'openssl'))
 
 const network = useTestNetwork()
 const content = randomBytes(5 * 1024 * 1024 + 11)
@@ -45,7 +45,7 @@ function selfSignedCertificate() {
 }
 
 describe('peers over TLS', () => {
-  it.skipIf(!haveOpenssl)(
+  it.skipIf(noOpenssl)(
     'serves and downloads over TLS, verified; a caller that does not trust the certificate gets nothing',
     async () => {
       const { cert, key } = selfSignedCertificate()

@@ -15,6 +15,7 @@ import { downloadFastPath } from '../../peer/src/rpc/download-fast-path.ts'
 import { DOWNLOAD_PATH } from '../../peer/src/rpc/grpc-wire.ts'
 import { type PeerServiceOptions, peerServiceRoutes } from '../../peer/src/rpc/peer-service.ts'
 import { createRpcServer, peerClient, stopRpcServer } from '../../peer/src/rpc/transport.ts'
+import { until } from '../support/peer-process.ts'
 
 // The hand-framed gRPC Download (download-fast-path.ts) next to Connect's own handler for the same
 // PeerService: any request gets the same bytes or the same code from both.
@@ -172,7 +173,8 @@ describe('Download over the fast path', () => {
       const stream = downloadCall(session)
       stream.end(framed(Buffer.from(toBinary(DownloadRequestSchema, request))))
       stream.pause()
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      // Wait until the stream's flow-control window is full: from then on the server's writes queue.
+      await until(async () => stream.readableLength >= 65_535, 'the client window to fill', 10_000)
       const body: Buffer[] = []
       for await (const part of stream) body.push(part as Buffer)
       const bytes = Buffer.concat(body)

@@ -13,7 +13,7 @@ import {
 import { SESSION_CHECK_SECONDS } from '../../peer/src/rpc/auth.ts'
 import { peerClient } from '../../peer/src/rpc/transport.ts'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
-import { type PeerProcess, startPeer, testStateRoot } from '../support/peer-process.ts'
+import { type PeerProcess, sleepUntil, startPeer, testStateRoot } from '../support/peer-process.ts'
 
 let directory: DirectoryProcess
 let alice: PeerProcess
@@ -21,14 +21,15 @@ let bob: PeerProcess
 const content = randomBytes(3 * 1024 * 1024 + 7)
 const contentSha = createHash('sha256').update(content).digest('hex')
 
-const tokenFor = async (username: string) => {
+const grantFor = async (username: string) => {
   const response = await fetch(`${directory.url}/v1/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username, password: 'caller password', url: 'http://127.0.0.1:9' }),
   })
-  return ((await response.json()) as { token: string }).token
+  return (await response.json()) as { token: string; expiresAt: string }
 }
+const tokenFor = async (username: string) => (await grantFor(username)).token
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
 
 async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
@@ -86,10 +87,11 @@ describe('PeerService refusals', () => {
       headers: { authorization: `Bearer ${revoked}` },
     })
     expect(await codeOf(client.getInfo({}, auth(revoked)))).toBe(Code.Unauthenticated)
-    const expiring = await tokenFor('sleeper')
-    expect(await codeOf(client.getInfo({}, auth(expiring)))).toBe('ok')
-    await new Promise((r) => setTimeout(r, 4000))
-    expect(await codeOf(client.getInfo({}, auth(expiring)))).toBe(Code.Unauthenticated)
+    const expiring = await grantFor('sleeper')
+    expect(await codeOf(client.getInfo({}, auth(expiring.token)))).toBe('ok')
+    // A JWT's exp counts whole seconds: one more second and it is past on any reading of the clock.
+    await sleepUntil(Date.parse(expiring.expiresAt) + 1000)
+    expect(await codeOf(client.getInfo({}, auth(expiring.token)))).toBe(Code.Unauthenticated)
   })
 
   it('refuses a token within SESSION_CHECK_SECONDS of its logout, even one it served before', async () => {
@@ -105,11 +107,13 @@ describe('PeerService refusals', () => {
       const { token } = (await login.json()) as { token: string }
       const client = peerClient(server.url)
       expect(await codeOf(client.getInfo({}, auth(token)))).toBe('ok')
+      // The host cached "open" when it answered, so that answer holds until SESSION_CHECK_SECONDS after now.
+      const cachedUntil = Date.now() + SESSION_CHECK_SECONDS * 1000
       await fetch(`${longLived.url}/v1/logout`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}` },
       })
-      await new Promise((r) => setTimeout(r, SESSION_CHECK_SECONDS * 1000 + 500))
+      await sleepUntil(cachedUntil + 100)
       const refused = await client.getInfo({}, auth(token)).catch((err) => ConnectError.from(err))
       expect(refused).toBeInstanceOf(ConnectError)
       expect((refused as ConnectError).code).toBe(Code.Unauthenticated)

@@ -8,10 +8,8 @@ const CANDIDATES = [
   '/usr/bin/google-chrome',
 ]
 
-/** Debian's Chromium, or undefined when this machine has none (tests then skip, unless REQUIRE_BROWSER=1). */
+/** Debian's Chromium, or undefined when this machine has none. */
 export const chromiumPath = CANDIDATES.find((path): path is string => Boolean(path && existsSync(path)))
-
-export const browserRequired = process.env.REQUIRE_BROWSER === '1'
 
 export function launchChromium(): Promise<Browser> {
   if (!chromiumPath) throw new Error('no Chromium found (apt-get install chromium)')

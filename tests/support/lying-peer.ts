@@ -55,10 +55,12 @@ export async function startLyingPeer(options: {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username: options.username, password: 'liar password', url }),
   })
-  const { token } = (await login.json()) as { token: string }
+  if (!login.ok) throw new Error(`the liar could not log in: ${login.status} ${await login.text()}`)
+  const grant = (await login.json()) as { token: string; leaseSeconds: number }
+  let token = grant.token
   const file = index.files[0]
   if (!file) throw new Error('the liar has nothing to share')
-  await fetch(`${options.directoryUrl}/v1/index`, {
+  const published = await fetch(`${options.directoryUrl}/v1/index`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({
@@ -73,8 +75,24 @@ export async function startLyingPeer(options: {
       ],
     }),
   })
+  if (!published.ok) throw new Error(`the liar could not publish: ${published.status}`)
+  // Keep the lease as a real peer does (a third of it between beats), so the liar stays a live
+  // source however long the rest of the test takes to start.
+  const heartbeat = async () => {
+    const beat = await fetch(`${options.directoryUrl}/v1/heartbeat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    }).catch(() => undefined)
+    if (!beat?.ok) return
+    const renewed = (await beat.json()) as { token?: string }
+    if (renewed.token) token = renewed.token
+  }
+  const beating = setInterval(() => void heartbeat(), (grant.leaseSeconds * 1000) / 3)
   return {
     url,
-    close: () => stopRpcServer(server),
+    close: async () => {
+      clearInterval(beating)
+      await stopRpcServer(server)
+    },
   }
 }

@@ -166,3 +166,9 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, 100))
   }
 }
+
+/** Waits until the wall clock reads `epochMs`: for deadlines the test knows (a token's expiry). */
+export async function sleepUntil(epochMs: number) {
+  const wait = epochMs - Date.now()
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+}
