@@ -49,7 +49,7 @@ export async function benchDirectory(options: {
   )
 
   const directory = await spawnUntil(
-    ['directory-worker/bin/peerdir-directory.js', '--port', '0', '--db', dbUrl],
+    ['dist/peerdir-directory.js', '--port', '0', '--db', dbUrl],
     /listening on (http:\/\/\S+)/,
     { LEASE_SECONDS: '3600' },
   )

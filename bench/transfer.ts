@@ -59,7 +59,7 @@ export async function network(): Promise<Network> {
   const work = mkdtempSync(join(tmpdir(), 'peerdir-bench-net-'))
   const env = { PEERDIR_STATE_DIR: join(work, 'state'), PEER_PASSWORD: 'bench-password' }
   const directory = await spawnUntil(
-    ['directory-worker/bin/peerdir-directory.js', '--port', '0', '--db', `file:${join(work, 'd.db')}`],
+    ['dist/peerdir-directory.js', '--port', '0', '--db', `file:${join(work, 'd.db')}`],
     /listening on (http:\/\/\S+)/,
   )
   const directoryUrl = directory.match[1] ?? ''
@@ -74,7 +74,7 @@ export async function network(): Promise<Network> {
       for (const file of options.files ?? []) linkSync(file, join(dir, file.split('/').pop() ?? 'file'))
       const port = await freePort()
       const args = [
-        'peer/bin/peer.js',
+        'dist/peer.js',
         'start',
         '--name',
         name,
@@ -94,7 +94,7 @@ export async function network(): Promise<Network> {
       return new Promise((resolve, reject) => {
         execFile(
           join(process.cwd(), 'node_modules/.bin/node'),
-          ['peer/bin/peer.js', 'get', target, '--json', '--port', String(port)],
+          ['dist/peer.js', 'get', target, '--json', '--port', String(port)],
           { env: { ...process.env, ...env }, maxBuffer: 1 << 20 },
           (err, stdout, stderr) =>
             err ? reject(new Error(stderr || err.message)) : resolve(JSON.parse(stdout)),

@@ -6,8 +6,8 @@ export const repoRoot = resolve(import.meta.dirname, '../..')
 export const nodeBin = join(repoRoot, 'node_modules/.bin/node')
 
 /**
- * Spawns a Node script and resolves once a line of its stdout matches `ready`. Scripts with a `bin/`
- * entry run as users run them, through their shebang (with its Node flags), on the project's Node.
+ * Spawns a Node script and resolves once a line of its stdout matches `ready`. The built bins (`dist/`)
+ * run as users run them, through their shebang (with its Node flags), on the project's Node.
  */
 export function spawnUntil(
   args: string[],
@@ -15,7 +15,7 @@ export function spawnUntil(
   env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const [script = '', ...rest] = args
-  const asBin = /(^|\/)bin\/[^/]+\.js$/.test(script)
+  const asBin = /(^|\/)dist\/[^/]+\.js$/.test(script)
   const child = spawn(asBin ? join(repoRoot, script) : nodeBin, asBin ? rest : args, {
     cwd: repoRoot,
     env: { ...process.env, PATH: `${join(repoRoot, 'node_modules/.bin')}:${process.env.PATH ?? ''}`, ...env },

@@ -40,7 +40,7 @@ function background(args: string[], ready: RegExp): Promise<ChildProcess> {
 function peer(args: string[]): Promise<string> {
   console.log(`$ peer ${args.join(' ')}`)
   return new Promise((done, fail) => {
-    execFile(node, [join(root, 'peer/bin/peer.js'), ...args], { cwd: root, env }, (err, stdout, stderr) => {
+    execFile(node, [join(root, 'dist/peer.js'), ...args], { cwd: root, env }, (err, stdout, stderr) => {
       process.stdout.write(stdout)
       if (err) fail(new Error(stderr || err.message))
       else done(stdout)
@@ -56,7 +56,7 @@ async function main() {
   const directoryUrl = `http://127.0.0.1:${directoryPort}`
   await background(
     [
-      'directory-worker/bin/peerdir-directory.js',
+      'dist/peerdir-directory.js',
       '--port',
       String(directoryPort),
       '--db',
@@ -82,7 +82,7 @@ async function main() {
   for (const [name, { port, dir }] of Object.entries(peers)) {
     await background(
       [
-        'peer/bin/peer.js',
+        'dist/peer.js',
         'start',
         '--name',
         name,

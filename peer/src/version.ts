@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs'
+import packageJson from '../../package.json' with { type: 'json' }
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version
+export const VERSION: string = packageJson.version

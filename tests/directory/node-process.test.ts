@@ -49,7 +49,7 @@ describe('the Node entry as a real process', () => {
   it('refuses bad flags with exit code 2 and one clear line', async () => {
     const { spawnSync } = await import('node:child_process')
     const { nodeBin, repoRoot } = await import('../support/directory-process.ts')
-    const result = spawnSync(nodeBin, ['directory-worker/bin/peerdir-directory.js', '--port', 'banana'], {
+    const result = spawnSync(nodeBin, ['dist/peerdir-directory.js', '--port', 'banana'], {
       cwd: repoRoot,
       encoding: 'utf8',
     })

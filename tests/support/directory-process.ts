@@ -6,6 +6,8 @@ import { freePort } from './free-port.ts'
 
 export const repoRoot = resolve(import.meta.dirname, '../..')
 export const nodeBin = join(repoRoot, 'node_modules/.bin/node')
+/** The built bin, as `npm ci` (or `npm test`) built it. */
+export const directoryBin = join(repoRoot, 'dist/peerdir-directory.js')
 
 export type DirectoryProcess = {
   url: string
@@ -24,25 +26,23 @@ export async function startDirectoryProcess(
     env?: Record<string, string>
     /** A command the directory runs under, e.g. `setpriv --reuid=65534 ...` (another user). */
     wrap?: string[]
+    /** How to start it (default: the checkout's build on the project's Node) and from which folder. */
+    command?: string[]
+    cwd?: string
   } = {},
 ): Promise<DirectoryProcess> {
   const port = options.port ?? (await freePort())
   const dbUrl =
     options.dbUrl ?? `file:${join(mkdtempSync(join(tmpdir(), 'peerdir-dirproc-')), 'directory.db')}`
-  const [command, ...prefix] = [...(options.wrap ?? []), nodeBin]
+  const [command, ...prefix] = [...(options.wrap ?? []), ...(options.command ?? [nodeBin, directoryBin])]
   const child = spawn(
     command as string,
-    [
-      ...prefix,
-      join(repoRoot, 'directory-worker/bin/peerdir-directory.js'),
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--db',
-      dbUrl,
-    ],
-    { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    [...prefix, '--host', '127.0.0.1', '--port', String(port), '--db', dbUrl],
+    {
+      cwd: options.cwd ?? repoRoot,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   )
   let output = ''
   child.stdout?.on('data', (chunk) => {

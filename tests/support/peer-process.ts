@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { nodeBin, repoRoot } from './directory-process.ts'
 import { freePort } from './free-port.ts'
 
-export const peerBin = join(repoRoot, 'peer/bin/peer.js')
+export const peerBin = join(repoRoot, 'dist/peer.js')
 
 export type PeerProcess = {
   name: string
@@ -25,10 +25,18 @@ export type CliResult = { code: number | null; stdout: string; stderr: string }
 /** One state root for a test file, so daemons and CLIs of that test find each other and nothing else. */
 export const testStateRoot = () => mkdtempSync(join(tmpdir(), 'peerdir-state-'))
 
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+/** How to run `peer` (default: the checkout's build on the project's Node) and from which folder. */
+export type PeerCommand = { command: string[]; cwd: string }
+const checkoutPeer: PeerCommand = { command: [nodeBin, peerBin], cwd: repoRoot }
+
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  { command: [command, ...prefix], cwd }: PeerCommand = checkoutPeer,
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(nodeBin, [peerBin, ...args], {
-      cwd: repoRoot,
+    const child = spawn(command as string, [...prefix, ...args], {
+      cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -56,7 +64,9 @@ export async function startPeer(options: {
   waitForPublish?: boolean
   /** A command the daemon runs under, e.g. `bash -c 'ulimit -f N; exec "$0" "$@"'` (see `underFileSizeLimit`). */
   wrap?: string[]
+  peer?: PeerCommand
 }): Promise<PeerProcess> {
+  const peer = options.peer ?? checkoutPeer
   const port = options.port ?? (await freePort())
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), `peerdir-${options.name}-`))
   mkdirSync(dir, { recursive: true })
@@ -65,12 +75,11 @@ export async function startPeer(options: {
     PEER_PASSWORD: `password-of-${options.name}`,
     ...options.env,
   }
-  const [command, ...prefix] = [...(options.wrap ?? []), nodeBin]
+  const [command, ...prefix] = [...(options.wrap ?? []), ...peer.command]
   const child = spawn(
     command as string,
     [
       ...prefix,
-      peerBin,
       'start',
       '--name',
       options.name,
@@ -82,7 +91,7 @@ export async function startPeer(options: {
       options.directoryUrl,
       ...(options.args ?? []),
     ],
-    { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: peer.cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   let output = ''
   child.stdout?.on('data', (chunk) => {
@@ -111,7 +120,8 @@ export async function startPeer(options: {
     url: `http://127.0.0.1:${port}`,
     child,
     output: () => output,
-    cli: (args, cliOptions) => runCli([...args, '--port', String(port)], { ...env, ...cliOptions?.env }),
+    cli: (args, cliOptions) =>
+      runCli([...args, '--port', String(port)], { ...env, ...cliOptions?.env }, peer),
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       return exited

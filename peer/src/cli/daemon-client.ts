@@ -1,7 +1,5 @@
-import type { Client } from '@connectrpc/connect'
 import { readControlInfo, stateDirFor } from '../daemon/state-dir.ts'
-import type { ControlService } from '../gen/peerdir/v1/control_pb.ts'
-import { controlClient } from '../rpc/transport.ts'
+import { ControlClient } from './control-client.ts'
 import { CliError } from './errors.ts'
 
 export const DEFAULT_PORT = 50051
@@ -12,11 +10,7 @@ export const portFrom = (value: string | undefined): number => {
   return port
 }
 
-export type DaemonConnection = {
-  client: Client<typeof ControlService>
-  headers: Record<string, string>
-  port: number
-}
+export type DaemonConnection = { client: ControlClient; port: number }
 
 /** The daemon started with `--port` on this machine, reached with the token in its state directory. */
 export function connectDaemon(port: number): DaemonConnection {
@@ -26,5 +20,5 @@ export function connectDaemon(port: number): DaemonConnection {
       `no peer daemon was started on port ${port} by this user; start one with \`peer start --port ${port} ...\``,
     )
   }
-  return { client: controlClient(info.url), headers: { authorization: `Bearer ${info.token}` }, port }
+  return { client: new ControlClient(info.url, info.token), port }
 }

@@ -24,7 +24,7 @@ export async function runGet(
 ): Promise<GetResult> {
   let last: GetResult | undefined
   try {
-    for await (const update of daemon.client.get({ target, outDir }, { headers: daemon.headers })) {
+    for await (const update of daemon.client.stream('get', { target, outDir })) {
       const size = Number(update.size)
       if (update.finished) {
         last = {
@@ -32,7 +32,7 @@ export async function runGet(
           sha256: update.sha256,
           size,
           path: update.path,
-          seconds: update.seconds,
+          seconds: Number(update.seconds),
           resumedBytes: Number(update.resumedBytes),
           bytesPerSource: Object.fromEntries(update.sources.map((s) => [s.username, Number(s.bytes)])),
           dropped: update.sources

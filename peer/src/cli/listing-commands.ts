@@ -15,9 +15,9 @@ export const searchCommand = daemonCommand(
     '\nExamples:\n  peer search song\n  peer search "live at" --json | jq -r ".results[0].sha256"',
   )
   .action(async (words: string[], opts) => {
-    const { client, headers } = daemonFor(opts)
+    const { client } = daemonFor(opts)
     const query = words.join(' ')
-    const response = await client.search({ query, limit: Number(opts.limit) || 50 }, { headers })
+    const response = await client.call('search', { query, limit: Number(opts.limit) || 50 })
     const results = response.results.map((r) => ({
       name: r.name,
       size: Number(r.size),
@@ -42,8 +42,8 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
   .addOption(jsonOption())
   .addHelpText('after', '\nExample:\n  peer status --json')
   .action(async (opts) => {
-    const { client, headers } = daemonFor(opts)
-    const s = await client.status({}, { headers })
+    const { client } = daemonFor(opts)
+    const s = await client.call('status', {})
     const result = {
       username: s.username,
       state: s.state,
@@ -71,8 +71,8 @@ export const filesCommand = daemonCommand('files', 'the files this daemon shares
   .addOption(jsonOption())
   .addHelpText('after', '\nExample:\n  peer files')
   .action(async (opts) => {
-    const { client, headers } = daemonFor(opts)
-    const response = await client.listFiles({}, { headers })
+    const { client } = daemonFor(opts)
+    const response = await client.call('listFiles', {})
     const files = response.files.map((f) => ({
       name: f.name,
       size: Number(f.size),
@@ -95,8 +95,8 @@ export const peersCommand = daemonCommand('peers', 'the network’s peers')
     if (opts.state && opts.state !== 'up' && opts.state !== 'down') {
       throw new CliError('--state must be up or down', EXIT.usage)
     }
-    const { client, headers } = daemonFor(opts)
-    const response = await client.listPeers({ state: opts.state ?? '' }, { headers })
+    const { client } = daemonFor(opts)
+    const response = await client.call('listPeers', { state: opts.state ?? '' })
     const peers = response.peers.map((p) => ({
       username: p.username,
       url: p.url,

@@ -13,7 +13,7 @@ export const menuCommand = new Command('menu')
   .action(async (opts) => {
     const port = portFrom(opts.port)
     const daemon = connectDaemon(port)
-    const { client, headers } = daemon
+    const { client } = daemon
     for (;;) {
       process.stdout.write(
         '\npeerdir\n  1) Login\n  2) Logout\n  3) Index files\n  4) Search files\n  0) Quit\n',
@@ -22,18 +22,18 @@ export const menuCommand = new Command('menu')
       try {
         if (choice === '0' || choice === 'q' || choice === '') return
         if (choice === '1') {
-          await client.login({}, { headers })
+          await client.call('login', {})
           console.log('Logged in.')
         } else if (choice === '2') {
-          await client.logout({}, { headers })
+          await client.call('logout', {})
           console.log('Logged out.')
         } else if (choice === '3') {
-          const r = await client.reindex({}, { headers })
+          const r = await client.call('reindex', {})
           console.log(`Indexed ${r.files} files (${r.added} new, ${r.removed} gone).`)
         } else if (choice === '4') {
           const query = (await ask('Search for: ')).trim()
           if (!query) continue
-          const { results } = await client.search({ query, limit: 20 }, { headers })
+          const { results } = await client.call('search', { query, limit: 20 })
           if (results.length === 0) {
             console.log('Nothing found.')
             continue
@@ -44,7 +44,7 @@ export const menuCommand = new Command('menu')
               results.map((r, i) => [
                 String(i + 1),
                 r.name,
-                formatBytes(r.size),
+                formatBytes(Number(r.size)),
                 r.sha256.slice(0, 12),
                 String(r.sources.length),
               ]),

@@ -1,5 +1,3 @@
-import { createInterface } from 'node:readline'
-
 /** Reads one line from the terminal without echoing it. */
 export function readHiddenLine(prompt: string): Promise<string> {
   return new Promise((resolve) => {
@@ -28,7 +26,8 @@ export function readHiddenLine(prompt: string): Promise<string> {
 }
 
 /** Asks a question on the terminal and resolves with the answer. */
-export function ask(question: string): Promise<string> {
+export async function ask(question: string): Promise<string> {
+  const { createInterface } = await import('node:readline')
   const rl = createInterface({ input: process.stdin, output: process.stdout })
   return new Promise((resolve) => {
     rl.question(question, (answer) => {

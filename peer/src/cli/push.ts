@@ -9,8 +9,8 @@ export const pushCommand = daemonCommand('push', 'upload a file to a peer that a
   .addOption(jsonOption())
   .addHelpText('after', '\nExample:\n  peer push ./notes.pdf --to bob')
   .action(async (file: string, opts) => {
-    const { client, headers } = daemonFor(opts)
-    const r = await client.push({ path: resolve(file), toUsername: opts.to }, { headers })
+    const { client } = daemonFor(opts)
+    const r = await client.call('push', { path: resolve(file), toUsername: opts.to })
     emit(
       opts.json,
       { name: r.name, size: Number(r.size), sha256: r.sha256, to: opts.to },

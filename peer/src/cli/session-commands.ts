@@ -8,8 +8,8 @@ export const loginCommand = daemonCommand(
   .addOption(jsonOption())
   .addHelpText('after', '\nExample:\n  peer login --port 50051')
   .action(async (opts) => {
-    const { client, headers } = daemonFor(opts)
-    const result = await client.login({}, { headers })
+    const { client } = daemonFor(opts)
+    const result = await client.call('login', {})
     emit(opts.json, { state: result.state }, () => 'logged in; the peer is up')
   })
 
@@ -20,8 +20,8 @@ export const logoutCommand = daemonCommand(
   .addOption(jsonOption())
   .addHelpText('after', '\nExample:\n  peer logout --port 50051')
   .action(async (opts) => {
-    const { client, headers } = daemonFor(opts)
-    const result = await client.logout({}, { headers })
+    const { client } = daemonFor(opts)
+    const result = await client.call('logout', {})
     emit(opts.json, { state: result.state }, () => 'logged out; the peer is down')
   })
 
@@ -29,8 +29,8 @@ export const indexCommand = daemonCommand('index', 'rescan the shared folder and
   .addOption(jsonOption())
   .addHelpText('after', '\nExample:\n  peer index')
   .action(async (opts) => {
-    const { client, headers } = daemonFor(opts)
-    const r = await client.reindex({}, { headers })
+    const { client } = daemonFor(opts)
+    const r = await client.call('reindex', {})
     const result = { files: r.files, added: r.added, removed: r.removed, hashed: r.hashed }
     emit(
       opts.json,

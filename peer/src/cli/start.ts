@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
-import { startDaemon } from '../daemon/daemon.ts'
 import { CliError, EXIT } from './errors.ts'
 import { readHiddenLine } from './prompt.ts'
 
@@ -67,6 +66,8 @@ export const startCommand = new Command('start')
     process.on('unhandledRejection', (reason) =>
       log(`unexpected: ${reason instanceof Error ? reason.message : reason}`),
     )
+    // The daemon stack loads only here: every other command is a small client of a running daemon.
+    const { startDaemon } = await import('../daemon/daemon.ts')
     const daemon = await startDaemon({
       port: opts.port,
       host: opts.host,

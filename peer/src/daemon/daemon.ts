@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
@@ -105,6 +106,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     port: options.port,
     pid: process.pid,
     url: `${scheme}://127.0.0.1:${options.port}`,
+    token: randomBytes(32).toString('base64url'),
   })
   const verifyPeer = peerAuth({ directoryUrl: options.directoryUrl, open: options.open })
   const service: PeerServiceOptions = {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
@@ -16,10 +15,10 @@ export function stateDirFor(
 
 export type ControlInfo = { port: number; token: string; pid: number; url: string }
 
-export function writeControlInfo(stateDir: string, info: Omit<ControlInfo, 'token'>): ControlInfo {
+/** Node's crypto is left to the daemon (it makes the token): the CLI only reads this folder, and starts faster. */
+export function writeControlInfo(stateDir: string, control: ControlInfo): ControlInfo {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 })
   chmodSync(stateDir, 0o700)
-  const control = { ...info, token: randomBytes(32).toString('base64url') }
   const path = join(stateDir, 'control.json')
   writeFileSync(path, `${JSON.stringify(control)}\n`, { mode: 0o600 })
   chmodSync(path, 0o600)

@@ -5,7 +5,6 @@ import net from 'node:net'
 import type { ConnectRouter } from '@connectrpc/connect'
 import { createClient, type Interceptor } from '@connectrpc/connect'
 import { connectNodeAdapter, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
-import { ControlService } from '../gen/peerdir/v1/control_pb.ts'
 import { PeerService } from '../gen/peerdir/v1/peer_pb.ts'
 
 /**
@@ -39,6 +38,8 @@ export function createRpcServer(options: ServerOptions): net.Server {
     acceptCompression: [],
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,
+    // JSON answers carry every field, defaults too: the CLI's client (cli/control-client.ts) reads them whole.
+    jsonOptions: { alwaysEmitImplicit: true },
   })
   const { fastPath } = options
   const handler: typeof connect = fastPath
@@ -158,4 +159,3 @@ export function grpcTransport(baseUrl: string) {
 }
 
 export const peerClient = (baseUrl: string) => createClient(PeerService, grpcTransport(baseUrl))
-export const controlClient = (baseUrl: string) => createClient(ControlService, grpcTransport(baseUrl))
