@@ -1,6 +1,7 @@
 // npm run bench [-- --quick]: peerdir side by side with what a user would pick instead, one run, loopback.
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { benchCli } from './cli-startup.ts'
 import { benchDirectory } from './directory-throughput.ts'
 import { type Figure, machine, printTable, writeResults } from './support/report.ts'
 import { benchTransfer } from './transfer.ts'
@@ -19,6 +20,7 @@ if (!only || only === 'transfer') {
   figures.push(...(await benchTransfer({ quick, log })))
   figures.push(...(await benchTransferSeries({ quick, log })))
 }
+if (!only || only === 'cli') figures.push(...(await benchCli({ quick, log })))
 if (!only || only === 'directory') figures.push(...(await benchDirectory({ quick, log })))
 printTable(figures)
 writeResults(join(import.meta.dirname, 'results.json'), figures, quick, Boolean(only))
