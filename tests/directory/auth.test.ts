@@ -116,6 +116,7 @@ describe('tokens', () => {
     expect(beat.status).toBe(200)
     const grant = await beat.json()
     expect(grant.leaseSeconds).toBe(30)
+    expect(grant.token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
     expect(grant.token).not.toBe(token)
     directory.clock.advance(20)
     // 40 s after login, 20 s after the beat: still up only because the beat renewed the lease.

@@ -10,6 +10,11 @@ import {
 let directory: TestDirectory
 afterEach(() => directory.close())
 
+type Operation = {
+  summary?: string
+  responses?: Record<string, { content?: Record<string, { schema?: unknown }> }>
+}
+
 describe('operations endpoints', () => {
   it('healthz answers ok, and 503 with the SPEC body when storage is gone', async () => {
     directory = createTestDirectory()
@@ -42,23 +47,41 @@ describe('operations endpoints', () => {
     directory = createTestDirectory()
     const doc = await (await directory.request('/openapi.json')).json()
     expect(doc.openapi).toBe('3.1.0')
-    for (const path of [
-      '/v1/login',
-      '/v1/logout',
-      '/v1/heartbeat',
-      '/v1/index',
-      '/v1/search',
-      '/v1/files/{sha256}',
-      '/v1/peers',
-      '/v1/stats',
-      '/.well-known/jwks.json',
-      '/healthz',
-      '/metrics',
-    ]) {
-      expect(doc.paths[path], path).toBeDefined()
+    const operations = Object.fromEntries(
+      Object.entries(doc.paths as Record<string, object>).map(([path, methods]) => [
+        path,
+        Object.keys(methods),
+      ]),
+    )
+    expect(operations).toEqual({
+      '/': ['get'],
+      '/v1/login': ['post'],
+      '/v1/logout': ['post'],
+      '/v1/session': ['get'],
+      '/v1/heartbeat': ['post'],
+      '/v1/index': ['put', 'patch'],
+      '/v1/search': ['get'],
+      '/v1/files/{sha256}': ['get'],
+      '/v1/peers': ['get'],
+      '/v1/stats': ['get'],
+      '/healthz': ['get'],
+      '/.well-known/jwks.json': ['get'],
+      '/metrics': ['get'],
+    })
+    // Every operation says what it answers, and every JSON answer has a schema.
+    for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, Operation>>)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        expect(operation.summary, `${method} ${path}`).toMatch(/\w/)
+        expect(
+          operation.responses?.['200'] ?? operation.responses?.['201'],
+          `${method} ${path}`,
+        ).toBeDefined()
+        for (const [status, response] of Object.entries(operation.responses ?? {})) {
+          const json = response.content?.['application/json']
+          if (json) expect(json.schema, `${method} ${path} ${status}`).toBeDefined()
+        }
+      }
     }
-    expect(doc.paths['/v1/index'].put).toBeDefined()
-    expect(doc.paths['/v1/index'].patch).toBeDefined()
     const page = await directory.request('/docs')
     expect(page.headers.get('content-type')).toContain('text/html')
     const html = await page.text()

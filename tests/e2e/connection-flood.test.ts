@@ -53,7 +53,8 @@ describe('a flood of connections and streams to a peer', () => {
     // Then 1,200 connections that never send a byte.
     const sockets = await floodSockets(target.port, 1200)
     floods.push(sockets)
-    expect(sockets.connected + sockets.failed).toBe(1200)
+    // More connected than the cap allows at once, so it is the cap, not the flood's size, that holds them.
+    expect(sockets.connected).toBeGreaterThan(MAX_CONNECTIONS)
     await until(
       async () => sockets.open() <= MAX_CONNECTIONS - streamFloods.length,
       `the daemon to hold at most ${MAX_CONNECTIONS} connections (${sockets.open()} open)`,

@@ -30,9 +30,18 @@ export async function apiLogout(directoryUrl: string, token: string) {
   if (response.status !== 200) throw new Error(`logout: ${response.status} ${await response.text()}`)
 }
 
-/** Collects what must never happen on the page: console errors, uncaught exceptions, and dialogs (alert). */
-export function watchPage(page: Page): { consoleErrors: string[]; dialogs: string[] } {
-  const seen = { consoleErrors: [] as string[], dialogs: [] as string[] }
+export type PageProblems = { consoleErrors: string[]; dialogs: string[]; failedResponses: string[] }
+
+/**
+ * Collects what must never happen on the page unless a test expects it: console errors, uncaught
+ * exceptions, dialogs (alert), and answers of 400 or more (as `<status> <path>`).
+ */
+export function watchPage(page: Page): PageProblems {
+  const seen: PageProblems = { consoleErrors: [], dialogs: [], failedResponses: [] }
+  page.on('response', (response) => {
+    if (response.status() >= 400)
+      seen.failedResponses.push(`${response.status()} ${new URL(response.url()).pathname}`)
+  })
   page.on('console', (message) => {
     if (message.type() === 'error') seen.consoleErrors.push(message.text())
   })

@@ -16,13 +16,22 @@ import { createRouter } from '../router.ts'
 import type { Peer, Result } from '../schemas.ts'
 import { listPeers, type NetworkStats, toPeer } from '../store/peers.ts'
 
+const viewFields = {
+  q: z.string().trim().max(256),
+  sort: z.enum(['username', 'state', 'files', 'lastSeen']),
+  order: z.enum(['asc', 'desc']),
+  state: z.enum(['up', 'down']),
+  offset: z.coerce.number().int().min(0).max(1_000_000_000),
+}
+/** The view's parameters as the OpenAPI document states them. */
+const ViewParams = z.object(viewFields).partial()
 /** The page never answers 400: a bad or stale link falls back to the default view. */
 const ViewQuery = z.object({
-  q: z.string().trim().max(256).catch('').default(''),
-  sort: z.enum(['username', 'state', 'files', 'lastSeen']).catch('username').default('username'),
-  order: z.enum(['asc', 'desc']).catch('asc').default('asc'),
-  state: z.enum(['up', 'down']).optional().catch(undefined),
-  offset: z.coerce.number().int().min(0).max(1_000_000_000).catch(0).default(0),
+  q: viewFields.q.catch('').default(''),
+  sort: viewFields.sort.catch('username').default('username'),
+  order: viewFields.order.catch('asc').default('asc'),
+  state: viewFields.state.optional().catch(undefined),
+  offset: viewFields.offset.catch(0).default(0),
 })
 
 type PageProps = {
@@ -165,6 +174,15 @@ const security = {
 }
 
 export const dashboard = createRouter()
+dashboard.openAPIRegistry.registerPath({
+  method: 'get',
+  path: '/',
+  tags: ['dashboard'],
+  summary: 'The dashboard: a web page of the network (peers, files, search); the view lives in the query',
+  request: { query: ViewParams },
+  responses: { 200: { description: 'The page', content: { 'text/html': { schema: z.string() } } } },
+})
+dashboard
   .get('/', async (c) => {
     const { db, now, settings } = c.get('deps')
     const query = ViewQuery.parse(c.req.query())
