@@ -77,21 +77,47 @@ describe('PeerService refusals', () => {
     expect(Buffer.concat(parts.map((p) => p.data))).toEqual(content.subarray(10, 1010))
   })
 
-  it('refuses calls without a token, with a forged, an expired or a logged-out token', async () => {
+  it('refuses GetInfo and Download without a token, with a forged, another network’s, an expired or a logged-out token', async () => {
     const client = peerClient(alice.url)
-    expect(await codeOf(client.getInfo({}))).toBe(Code.Unauthenticated)
-    expect(await codeOf(client.getInfo({}, auth('not.a.jwt')))).toBe(Code.Unauthenticated)
+    // Both calls, Download through the daemon's own fast path: no bytes may come before the refusal.
+    const codesFor = async (token?: string) => {
+      const options = token === undefined ? {} : auth(token)
+      const info = await codeOf(client.getInfo({}, options))
+      let received = 0
+      const download = await codeOf(
+        (async () => {
+          for await (const part of client.download({ sha256: contentSha, offset: 0n, length: 10n }, options))
+            received += part.data.length
+        })(),
+      )
+      return [info, download, received]
+    }
+    const refused = [Code.Unauthenticated, Code.Unauthenticated, 0]
+    expect(await codesFor()).toEqual(refused)
+    expect(await codesFor('not.a.jwt')).toEqual(refused)
+    // A real token, signed by another directory's key: valid anywhere but here.
+    const elsewhere = await startDirectoryProcess()
+    try {
+      const login = await fetch(`${elsewhere.url}/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'caller', password: 'caller password', url: 'http://127.0.0.1:9' }),
+      })
+      expect(await codesFor(((await login.json()) as { token: string }).token)).toEqual(refused)
+    } finally {
+      await elsewhere.stop('SIGKILL')
+    }
     const revoked = await tokenFor('leaver')
     await fetch(`${directory.url}/v1/logout`, {
       method: 'POST',
       headers: { authorization: `Bearer ${revoked}` },
     })
-    expect(await codeOf(client.getInfo({}, auth(revoked)))).toBe(Code.Unauthenticated)
+    expect(await codesFor(revoked)).toEqual(refused)
     const expiring = await grantFor('sleeper')
-    expect(await codeOf(client.getInfo({}, auth(expiring.token)))).toBe('ok')
+    expect(await codesFor(expiring.token)).toEqual(['ok', 'ok', 10])
     // A JWT's exp counts whole seconds: one more second and it is past on any reading of the clock.
     await sleepUntil(Date.parse(expiring.expiresAt) + 1000)
-    expect(await codeOf(client.getInfo({}, auth(expiring.token)))).toBe(Code.Unauthenticated)
+    expect(await codesFor(expiring.token)).toEqual(refused)
   })
 
   it('refuses a token within SESSION_CHECK_SECONDS of its logout, even one it served before', async () => {
