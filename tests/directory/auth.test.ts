@@ -66,6 +66,33 @@ describe('login', () => {
     )
   })
 
+  it('doubles the lock-out with each further round of failures, up to an hour, and a success resets it', async () => {
+    await login(directory, 'alice')
+    const failRound = async () => {
+      for (let i = 0; i < 3; i++) {
+        const r = await directory.request('/v1/login', {
+          method: 'POST',
+          json: loginBody('alice', 'wrong password'),
+        })
+        expect(r.status).toBe(401)
+      }
+      const locked = await directory.request('/v1/login', { method: 'POST', json: loginBody('alice') })
+      expect(locked.status).toBe(429)
+      const seconds = Number(locked.headers.get('retry-after'))
+      directory.clock.advance(seconds)
+      return seconds
+    }
+    // LOGIN_LOCK_SECONDS is 60 by default: 60, 120, 240, ... until the one-hour cap.
+    const locks: number[] = []
+    for (let round = 0; round < 8; round++) locks.push(await failRound())
+    expect(locks).toEqual([60, 120, 240, 480, 960, 1920, 3600, 3600])
+    expect((await directory.request('/v1/login', { method: 'POST', json: loginBody('alice') })).status).toBe(
+      200,
+    )
+    // Let in, the count starts over: the next lock-out is the first one again.
+    expect(await failRound()).toBe(60)
+  })
+
   it('treats usernames case-insensitively so nobody can register a look-alike', async () => {
     await login(directory, 'alice')
     const response = await directory.request('/v1/login', {

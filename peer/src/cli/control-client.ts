@@ -4,11 +4,12 @@ import type { GenService } from '@bufbuild/protobuf/codegenv2'
 import type { ControlService } from '../gen/peerdir/v1/control_pb.ts'
 
 /**
- * The CLI's client of its daemon's ControlService: the Connect protocol with JSON, over HTTP/1.1 on
- * node:http, typed by the generated JSON types. It is not Connect's own client on purpose: loading
+ * The CLI's client of its daemon's ControlService: the Connect protocol with JSON, over HTTP/1.1 on the
+ * Unix socket in the daemon's state folder (rpc/transport.ts `listenForControl`), typed by the generated
+ * JSON types. It is not Connect's own client on purpose: loading
  * protobuf, Connect, HTTP/2 and TLS is most of what a command would otherwise spend starting, and a
  * command only asks its daemon one thing. The daemon writes every field of its answers, defaults included
- * (`alwaysEmitImplicit` in rpc/transport.ts), so an answer is whole.
+ * (`alwaysEmitImplicit`), so an answer is whole.
  */
 type Methods = typeof ControlService extends GenService<infer M> ? M : never
 export type ControlMethod = keyof Methods
@@ -39,11 +40,11 @@ export class DaemonUnreachable extends Error {}
 export class DaemonWentAway extends Error {}
 
 export class ControlClient {
-  readonly #url: URL
+  readonly #socketPath: string
   readonly #headers: Record<string, string>
 
-  constructor(baseUrl: string, token: string) {
-    this.#url = new URL(baseUrl)
+  constructor(socketPath: string, token: string) {
+    this.#socketPath = socketPath
     this.#headers = { authorization: `Bearer ${token}`, 'connect-protocol-version': '1' }
   }
 
@@ -95,8 +96,7 @@ export class ControlClient {
     return new Promise((resolve, reject) => {
       const request = httpRequest(
         {
-          host: this.#url.hostname,
-          port: this.#url.port,
+          socketPath: this.#socketPath,
           method: 'POST',
           path,
           headers: { ...this.#headers, 'content-type': contentType, 'content-length': body.length },
@@ -105,7 +105,10 @@ export class ControlClient {
       )
       request.once('error', (err: NodeJS.ErrnoException) =>
         reject(
-          err.code === 'ECONNREFUSED' ? new DaemonUnreachable(err.message) : new DaemonWentAway(err.message),
+          // Refused: nothing listens on the socket; missing: the daemon stopped and removed it.
+          err.code === 'ECONNREFUSED' || err.code === 'ENOENT'
+            ? new DaemonUnreachable(err.message)
+            : new DaemonWentAway(err.message),
         ),
       )
       request.end(body)

@@ -20,5 +20,5 @@ export function connectDaemon(port: number): DaemonConnection {
       `no peer daemon was started on port ${port} by this user; start one with \`peer start --port ${port} ...\``,
     )
   }
-  return { client: new ControlClient(info.url, info.token), port }
+  return { client: new ControlClient(info.socket, info.token), port }
 }

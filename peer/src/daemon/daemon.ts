@@ -2,18 +2,18 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
-import { authInterceptor, peerAuth } from '../rpc/auth.ts'
+import { controlAuthInterceptor, peerAuth, peerAuthInterceptor } from '../rpc/auth.ts'
 import { controlServiceRoutes } from '../rpc/control-service.ts'
 import { downloadFastPath } from '../rpc/download-fast-path.ts'
 import { type PeerServiceOptions, peerServiceRoutes } from '../rpc/peer-service.ts'
 import { RateLimiter } from '../rpc/rate-limit.ts'
-import { createRpcServer, stopRpcServer } from '../rpc/transport.ts'
+import { createRpcServer, listenForControl, stopRpcServer } from '../rpc/transport.ts'
 import { DirectoryClient } from './directory-client.ts'
 import { DirectorySession } from './directory-session.ts'
 import { Downloads } from './downloads.ts'
 import { HashCache } from './hash-cache.ts'
 import { type ScanResult, type SharedFile, ShareIndex, toEntry } from './share-index.ts'
-import { stateDirFor, writeControlInfo } from './state-dir.ts'
+import { controlSocketPath, stateDirFor, writeControlInfo } from './state-dir.ts'
 import { watchFolder } from './watcher.ts'
 
 export type DaemonOptions = {
@@ -102,12 +102,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     stop: async () => {},
   }
 
-  const control = writeControlInfo(stateDir, {
-    port: options.port,
-    pid: process.pid,
-    url: `${scheme}://127.0.0.1:${options.port}`,
-    token: randomBytes(32).toString('base64url'),
-  })
   const verifyPeer = peerAuth({ directoryUrl: options.directoryUrl, open: options.open })
   const service: PeerServiceOptions = {
     index,
@@ -121,12 +115,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   const server: Server = createRpcServer({
     tls: options.tls,
-    interceptors: [authInterceptor({ controlToken: control.token, verifyPeer })],
+    interceptors: [peerAuthInterceptor(verifyPeer)],
     fastPath: downloadFastPath({ service, verifyPeer }),
-    routes: (router) => {
-      peerServiceRoutes(service)(router)
-      controlServiceRoutes(daemon)(router)
-    },
+    routes: peerServiceRoutes(service),
   })
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject)
@@ -136,6 +127,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     })
   })
   log(`serving peers on ${publicUrl} (listening on ${options.host}:${options.port})`)
+  // The CLI finds the socket and the token in the state folder once both are ready.
+  const token = randomBytes(32).toString('base64url')
+  const socket = controlSocketPath(stateDir)
+  const control = await listenForControl({
+    socketPath: socket,
+    routes: controlServiceRoutes(daemon),
+    interceptors: [controlAuthInterceptor(token)],
+  })
+  writeControlInfo(stateDir, { port: options.port, pid: process.pid, socket, token })
   const watcher = watchFolder(sharedDir, () => void rescan())
   session.start()
 
@@ -143,6 +143,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     watcher.close()
     await downloads.stop()
     await session.stop()
+    control.close()
     await stopRpcServer(server)
   }
   return daemon

@@ -4,7 +4,8 @@ import { join } from 'node:path'
 
 /**
  * Each daemon keeps its state in `<root>/<port>/` (root: PEERDIR_STATE_DIR or ~/.peerdir), a folder only
- * its owner can read: the control token that lets the CLI drive it, and the hash cache.
+ * its owner can enter: the Unix socket its CLI drives it through, the control token that socket also
+ * asks for, and the hash cache.
  */
 export function stateDirFor(
   port: number,
@@ -13,7 +14,10 @@ export function stateDirFor(
   return join(root, String(port))
 }
 
-export type ControlInfo = { port: number; token: string; pid: number; url: string }
+export type ControlInfo = { port: number; token: string; pid: number; socket: string }
+
+/** Where a daemon listens for its CLI (a Unix socket path holds at most 107 bytes). */
+export const controlSocketPath = (stateDir: string) => join(stateDir, 'control.sock')
 
 /** Node's crypto is left to the daemon (it makes the token): the CLI only reads this folder, and starts faster. */
 export function writeControlInfo(stateDir: string, control: ControlInfo): ControlInfo {

@@ -1,7 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import { Code, ConnectError, createContextKey, type Interceptor } from '@connectrpc/connect'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
-import { ControlService } from '../gen/peerdir/v1/control_pb.ts'
 
 /** The directory username of the peer calling PeerService (empty with --open and no token). */
 export const callerKey = createContextKey<string>('', { description: 'calling peer' })
@@ -79,25 +78,28 @@ export function peerAuth(options: {
   }
 }
 
-/** One interceptor: control calls need the daemon's control token, peer calls a directory token. */
-export function authInterceptor(options: {
-  controlToken: string
-  verifyPeer: (header: string | null) => Promise<string>
-}): Interceptor {
-  const expected = Buffer.from(options.controlToken)
+/** PeerService calls (the network port) need a directory token; the caller's name goes in the context. */
+export function peerAuthInterceptor(verifyPeer: (header: string | null) => Promise<string>): Interceptor {
   return (next) => async (req) => {
-    const header = req.header.get('authorization')
-    if (req.service.typeName === ControlService.typeName) {
-      const given = Buffer.from(bearer(header) ?? '')
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw new ConnectError(
-          'control calls need the token in this daemon’s state directory',
-          Code.PermissionDenied,
-        )
-      }
-      return next(req)
+    req.contextValues.set(callerKey, await verifyPeer(req.header.get('authorization')))
+    return next(req)
+  }
+}
+
+/**
+ * ControlService calls (the state directory's Unix socket) need the daemon's control token as well:
+ * the folder's mode keeps other users out, the token anyone the folder was handed to by mistake.
+ */
+export function controlAuthInterceptor(controlToken: string): Interceptor {
+  const expected = Buffer.from(controlToken)
+  return (next) => async (req) => {
+    const given = Buffer.from(bearer(req.header.get('authorization')) ?? '')
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new ConnectError(
+        'control calls need the token in this daemon’s state directory',
+        Code.PermissionDenied,
+      )
     }
-    req.contextValues.set(callerKey, await options.verifyPeer(header))
     return next(req)
   }
 }

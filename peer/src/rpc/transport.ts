@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { chmodSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
@@ -38,8 +38,6 @@ export function createRpcServer(options: ServerOptions): net.Server {
     acceptCompression: [],
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,
-    // JSON answers carry every field, defaults too: the CLI's client (cli/control-client.ts) reads them whole.
-    jsonOptions: { alwaysEmitImplicit: true },
   })
   const { fastPath } = options
   const handler: typeof connect = fastPath
@@ -88,6 +86,36 @@ export function createRpcServer(options: ServerOptions): net.Server {
   // Bounded connections (and, in the HTTP/2 settings, streams per connection) keep a flood of
   // callers from exhausting the daemon's memory.
   server.maxConnections = MAX_CONNECTIONS
+  return server
+}
+
+/**
+ * The daemon's local control channel: Connect over HTTP/1.1 on a Unix socket, for its own CLI only. It
+ * never shares the network port's connection slots, TLS or address, so a flood of peers cannot lock the
+ * CLI out, and `peer status` works whatever `--host` or `--tls-cert` say.
+ */
+export async function listenForControl(options: {
+  socketPath: string
+  routes: (router: ConnectRouter) => void
+  interceptors: Interceptor[]
+}): Promise<http.Server> {
+  const server = http.createServer(
+    connectNodeAdapter({
+      routes: options.routes,
+      interceptors: options.interceptors,
+      jsonOptions: { alwaysEmitImplicit: true },
+    }),
+  )
+  // A socket left by a daemon that was killed would make listen fail with EADDRINUSE.
+  rmSync(options.socketPath, { force: true })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.socketPath, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  chmodSync(options.socketPath, 0o600)
   return server
 }
 
