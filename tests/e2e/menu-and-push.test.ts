@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -9,8 +8,9 @@ import {
   repoRoot,
   startDirectoryProcess,
 } from '../support/directory-process.ts'
-import { type PeerProcess, peerBin, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+import { type PeerProcess, peerBin, startPeer, testStateRoot } from '../support/peer-process.ts'
 import { commandUnavailable, mustSkip } from '../support/requirements.ts'
+import { startTerminal } from '../support/terminal.ts'
 
 let directory: DirectoryProcess
 let alice: PeerProcess
@@ -34,41 +34,21 @@ afterAll(async () => {
 
 describe('peer menu in a real terminal (tmux)', () => {
   it.skipIf(noTmux)('logs out and in, indexes, searches and downloads', async () => {
-    const session = `peerdir-menu-${process.pid}`
-    const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' })
-    const screen = () => tmux('capture-pane', '-p', '-t', session, '-S', '-200')
-    const waitFor = (text: string | RegExp) =>
-      until(
-        async () => (typeof text === 'string' ? screen().includes(text) : text.test(screen())),
-        `"${text}" on screen`,
-      )
-    const type = async (keys: string, after: string | RegExp) => {
-      tmux('send-keys', '-t', session, keys, 'Enter')
-      await waitFor(after)
-    }
-    tmux(
-      'new-session',
-      '-d',
-      '-s',
-      session,
-      '-x',
-      '160',
-      '-y',
-      '50',
+    const terminal = startTerminal(
+      'menu',
       `cd ${repoRoot} && PEERDIR_STATE_DIR=${stateRoot} ${nodeBin} ${peerBin} menu --port ${bob.port}; sleep 30`,
     )
     try {
-      await waitFor('4) Search files')
-      await type('2', 'Logged out.')
-      await type('1', 'Logged in.')
-      await type('3', /Indexed 0 files/)
-      tmux('send-keys', '-t', session, '4', 'Enter')
-      await waitFor('Search for:')
-      await type('menu song', 'Download which #')
-      await type('1', /Saved menu song\.ogg to .* \(verified\)\./)
-      tmux('send-keys', '-t', session, '0', 'Enter')
+      await terminal.waitFor('4) Search files')
+      await terminal.type('2', 'Logged out.')
+      await terminal.type('1', 'Logged in.')
+      await terminal.type('3', /Indexed 0 files/)
+      await terminal.type('4', 'Search for:')
+      await terminal.type('menu song', 'Download which #')
+      await terminal.type('1', /Saved menu song\.ogg to .* \(verified\)\./)
+      terminal.keys('0', 'Enter')
     } finally {
-      tmux('kill-session', '-t', session)
+      terminal.close()
     }
     const saved = readFileSync(join(bob.dir, 'menu song.ogg'))
     expect(createHash('sha256').update(saved).digest('hex')).toBe(
