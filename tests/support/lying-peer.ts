@@ -2,6 +2,7 @@ import { closeSync, mkdtempSync, openSync, statSync, writeSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Interceptor } from '@connectrpc/connect'
 import { HashCache } from '../../peer/src/daemon/hash-cache.ts'
 import { ShareIndex } from '../../peer/src/daemon/share-index.ts'
 import { peerServiceRoutes } from '../../peer/src/rpc/peer-service.ts'
@@ -10,6 +11,8 @@ import { createRpcServer, stopRpcServer } from '../../peer/src/rpc/transport.ts'
 /**
  * A peer that lies: the real PeerService over a file that was indexed honestly and then had some chunks
  * overwritten on disk, its index told the file is unchanged. Its manifest is true; the corrupted chunks' bytes are not.
+ * With `stallDownloads` it claims the file and answers its manifest, but every Download call hangs,
+ * sending nothing, until the caller gives up.
  */
 export async function startLyingPeer(options: {
   directoryUrl: string
@@ -18,6 +21,7 @@ export async function startLyingPeer(options: {
   name: string
   corruptChunks: number[]
   chunkSize?: number
+  stallDownloads?: boolean
 }) {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-liar-'))
   const path = join(dir, options.name)
@@ -35,8 +39,13 @@ export async function startLyingPeer(options: {
   // Keep serving under the honest manifest: tell the index the corrupted file is the one it hashed.
   for (const file of index.files) file.mtimeMs = statSync(path).mtimeMs
 
+  const stall: Interceptor = (next) => async (req) => {
+    if (req.method.name !== 'Download') return next(req)
+    await new Promise((_resolve, reject) => req.signal.addEventListener('abort', reject, { once: true }))
+    return next(req)
+  }
   const server: Server = createRpcServer({
-    interceptors: [],
+    interceptors: options.stallDownloads ? [stall] : [],
     routes: peerServiceRoutes({
       index,
       username: () => options.username,

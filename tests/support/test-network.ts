@@ -31,6 +31,10 @@ export function useTestNetwork(options: { directoryEnv?: Record<string, string> 
     get stateRoot(): string {
       return stateRoot
     },
+    /** Kills the directory with -9, for the rest of the file: the last test's business. */
+    async stopDirectory() {
+      await directory?.stop('SIGKILL')
+    },
     /** Stopped with the test's peers. */
     track<T extends Stoppable>(process: T): T {
       running.push(process)
