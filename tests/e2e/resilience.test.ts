@@ -84,6 +84,33 @@ describe('peers and directory dying and coming back', () => {
     expect(erin.child.exitCode).toBeNull()
   })
 
+  it('a daemon keeps working past its first token’s lifetime: heartbeats renew it, and peers accept the renewed one', async () => {
+    const stateRoot = testStateRoot()
+    const TTL = 4
+    const directory = await startDirectoryProcess({
+      env: { LEASE_SECONDS: '3', TOKEN_TTL_SECONDS: String(TTL) },
+    })
+    running.push(directory)
+    const content = randomBytes(2 * 1024 * 1024 + 1)
+    const holder = await startPeer({ name: 'holder', directoryUrl: directory.url, stateRoot })
+    running.push(holder)
+    writeFileSync(join(holder.dir, 'kept.bin'), content)
+    await holder.waitFor(/published changes: \+1/)
+    const renewer = await startPeer({ name: 'renewer', directoryUrl: directory.url, stateRoot })
+    running.push(renewer)
+    // Three token lifetimes later: every token the renewer started with has long expired.
+    const later = Date.now() + 3 * TTL * 1000
+    while (Date.now() < later) {
+      expect(await sourcesOf(directory, 'kept')).toEqual(['holder'])
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    // The holder checks the renewer's token by its signature and expiry: only a renewed one passes.
+    const got = await renewer.cli(['get', 'kept.bin', '--json'])
+    expect(got.code, got.stderr).toBe(0)
+    expect(JSON.parse(got.stdout).bytesPerSource).toEqual({ holder: content.length })
+    expect(renewer.output()).not.toMatch(/logging in again/)
+  })
+
   it('SIGTERM logs the peer out and exits 0', async () => {
     const stateRoot = testStateRoot()
     const directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '60' } })
