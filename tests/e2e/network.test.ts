@@ -106,4 +106,19 @@ describe('a network of real processes', () => {
     const up = await searchJson(bob, 'notes.txt')
     expect(up.results[0]?.sources.map((s) => s.username)).toEqual(['alice'])
   })
+  it('downloads a file whose name is the longest a file system takes: 255 bytes of multi-byte UTF-8', async () => {
+    // 127 two-byte characters and one more byte: 255 bytes, and `.<name>.<hash>.part.json.tmp` would not fit.
+    const name = `${'é'.repeat(127)}x`
+    expect(Buffer.byteLength(name)).toBe(255)
+    const bytes = randomBytes(1024 * 1024 + 7)
+    writeFileSync(join(alice.dir, name), bytes)
+    await until(
+      async () => (await searchJson(bob, 'éééx')).results.length === 1,
+      'the long name to be published',
+    )
+    const got = await bob.cli(['get', sha(bytes), '--json'])
+    expect(got.code, got.stderr).toBe(0)
+    expect(JSON.parse(got.stdout).name).toBe(name)
+    expect(readFileSync(join(bob.dir, name)).equals(bytes)).toBe(true)
+  })
 })
