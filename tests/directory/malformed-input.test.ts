@@ -91,6 +91,12 @@ describe('malformed input is refused with the SPEC error body and changes nothin
       { username: 'bob', password: 'password1', url: 'http://127.0.0.1' },
       { username: 'bob', password: 'password1', url: 'javascript:alert(1)' },
       { username: 'bob', password: 'x'.repeat(257), url: 'http://127.0.0.1:1' },
+      // What `peer peers` would print raw: an escape sequence, a line break the URL parser drops, a space.
+      { username: 'bob', password: 'password1', url: 'http://127.0.0.1:1/\u001b[2J\u001b[31mpwned' },
+      { username: 'bob', password: 'password1', url: 'http://127.0.0.1:1/\nfake line' },
+      { username: 'bob', password: 'password1', url: 'http://evil\t.example:1' },
+      { username: 'bob', password: 'password1', url: 'http://127.0.0.1:1/ x' },
+      { username: 'bob', password: 'password1', url: 'http://127.0.0.1:1/\u0085' },
     ]
     for (const json of cases)
       await expectSpecError(await directory.request('/v1/login', { method: 'POST', json }), 400)

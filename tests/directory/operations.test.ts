@@ -118,6 +118,16 @@ describe('operations endpoints', () => {
     expect(directory.logs.at(-1)).toMatch(/^GET \/v1\/stats 200 [\d.]+ms id=req-42$/)
   })
 
+  it('logs a path that decodes to control characters percent-encoded, so no request forges a log line', async () => {
+    directory = createTestDirectory()
+    await directory.request('/v1/files/abc%0a2026-12-01T00:00:00Z%20POST%20/v1/login%20200%0d%1b[31m')
+    const line = directory.logs.find((l) => l.includes('/v1/files/'))
+    expect(line).toMatch(
+      /^GET \/v1\/files\/abc%0A2026-12-01T00:00:00Z POST \/v1\/login 200%0D%1B\[31m \d{3} /,
+    )
+    expect(directory.logs.every((l) => !/[\u0000-\u001f]/.test(l))).toBe(true)
+  })
+
   it('answers every response, errors too, with its request id', async () => {
     directory = createTestDirectory()
     const requests: [string, RequestInit, number][] = [

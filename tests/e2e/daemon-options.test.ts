@@ -79,6 +79,25 @@ describe('peer start options', () => {
     expect(JSON.parse(got.stdout).bytesPerSource).toEqual({ elsewhere: content.length })
   })
 
+  it.each([
+    ['::1', '[::1]'],
+    ['::', '[::1]'],
+  ])(
+    '--host %s: publishes an IPv6 URL in brackets, serves from it, and its CLI works',
+    async (listen, urlHost) => {
+      const content = randomBytes(MiB + 5)
+      const host = await network.peer(`v6-${listen.length}`, { args: ['--host', listen] })
+      writeFileSync(join(host.dir, 'six.bin'), content)
+      await host.waitFor(/published changes: \+1/)
+      const status = JSON.parse((await host.cli(['status', '--json'])).stdout)
+      expect(status.publicUrl).toBe(`http://${urlHost}:${host.port}`)
+      const fetcher = await network.peer(`v6-fetcher-${listen.length}`)
+      const got = await fetcher.cli(['get', createHash('sha256').update(content).digest('hex'), '--json'])
+      expect(got.code, got.stderr).toBe(0)
+      expect(JSON.parse(got.stdout).bytesPerSource).toEqual({ [host.name]: content.length })
+    },
+  )
+
   it('--max-upload-rate holds what it serves to the rate', async () => {
     const rate = 4 * MiB
     const content = randomBytes(12 * MiB)

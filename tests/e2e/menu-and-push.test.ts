@@ -69,5 +69,9 @@ describe('peer push', () => {
     expect(refused.code).toBe(1)
     expect(refused.stderr).toMatch(/does not accept uploads/)
     expect(existsSync(join(alice.dir, 'inbox'))).toBe(false)
+    // A file that is not there is a failure (1), not bad usage (2).
+    const absent = await alice.cli(['push', join(alice.dir, 'not-here.bin'), '--to', 'bob'])
+    expect(absent.code).toBe(1)
+    expect(absent.stderr).toMatch(/^peer: .*not-here\.bin is not a readable file\n$/)
   })
 })

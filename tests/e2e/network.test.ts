@@ -82,10 +82,30 @@ describe('a network of real processes', () => {
     expect(none.code).toBe(3)
     const unknown = await bob.cli(['frobnicate'])
     expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(/^peer: unknown command 'frobnicate'; run `peer --help` for usage\n$/)
+    // Every numeric option is checked at the edge: one line saying what is allowed, exit 2.
+    const limits = await Promise.all(
+      ['-5', '1.5', 'abc', '0', '501'].map((n) => bob.cli(['search', 'x', '--limit', n])),
+    )
+    for (const r of limits) {
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stderr).toMatch(
+        /^peer: option '--limit <n>' argument '.*' is invalid\. must be a whole number from 1 to 500; run `peer --help` for usage\n$/,
+      )
+    }
     const noDaemon = await runCli(['status', '--port', '1'], { PEERDIR_STATE_DIR: stateRoot })
     expect(noDaemon.code).toBe(1)
     expect(noDaemon.stderr).toMatch(/no peer daemon .* port 1/)
-    for (const r of [missing, unknown, noDaemon]) expect(r.stderr).not.toMatch(/\n\s+at /)
+    // A script that asked for JSON gets a JSON document even when the command fails.
+    const failedJson = await bob.cli(['get', 'no such file anywhere.bin', '--json'])
+    expect(failedJson.code).toBe(3)
+    expect(JSON.parse(failedJson.stdout)).toEqual({
+      error: { message: expect.stringMatching(/^nothing on the network matches/), exitCode: 3 },
+    })
+    for (const r of [missing, unknown, noDaemon, ...limits]) {
+      expect(r.stderr.trim().split('\n')).toHaveLength(1)
+      expect(r.stderr).not.toMatch(/\n\s+at /)
+    }
   })
 
   it('publishes folder changes on its own and `peer index` rescans on demand', async () => {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, writeFileSync } from 'node:fs'
+import http2 from 'node:http2'
 import { join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError, createClient } from '@connectrpc/connect'
@@ -118,6 +119,32 @@ describe('PeerService refusals', () => {
     // A JWT's exp counts whole seconds: one more second and it is past on any reading of the clock.
     await sleepUntil(Date.parse(expiring.expiresAt) + 1000)
     expect(await codesFor(expiring.token)).toEqual(refused)
+  })
+
+  it('survives a request whose :authority is no host, answering 400, and serves on', async () => {
+    const session = http2.connect(alice.url)
+    try {
+      // nghttp2 lets these through (it refuses spaces and control characters itself); URL refuses them.
+      for (const authority of ['a:b:c', 'host:99999999', '[::1', 'x:-1']) {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/peerdir.v1.PeerService/GetInfo',
+          ':authority': authority,
+          'content-type': 'application/grpc',
+        })
+        stream.end()
+        const status = await new Promise<number>((resolve, reject) => {
+          stream.once('response', (headers) => resolve(Number(headers[':status'])))
+          stream.once('error', reject)
+        })
+        stream.resume()
+        expect(status, authority).toBe(400)
+      }
+    } finally {
+      session.close()
+    }
+    expect(alice.child.exitCode).toBeNull()
+    expect(await codeOf(peerClient(alice.url).getInfo({}, auth(await tokenFor('caller'))))).toBe('ok')
   })
 
   it('refuses a token within SESSION_CHECK_SECONDS of its logout, even one it served before', async () => {

@@ -21,5 +21,7 @@ export const withDeps = (deps: Deps) =>
     const started = performance.now()
     await next()
     const ms = (performance.now() - started).toFixed(1)
-    deps.log(`${c.req.method} ${c.req.path} ${c.res.status} ${ms}ms id=${requestId}`)
+    // Percent-encoded again where it decoded to a control character: a path cannot forge a log line.
+    const path = c.req.path.replace(/[\u0000-\u001f\u007f-\u009f]/g, encodeURIComponent)
+    deps.log(`${c.req.method} ${path} ${c.res.status} ${ms}ms id=${requestId}`)
   })

@@ -7,7 +7,7 @@ export function formatBytes(bytes: number | bigint): string {
     value /= 1024
     unit++
   }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${UNITS[unit]}`
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${UNITS[unit]}`
 }
 
 export function formatDuration(seconds: number): string {

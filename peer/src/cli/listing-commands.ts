@@ -1,4 +1,4 @@
-import { daemonCommand, daemonFor, jsonOption } from './common.ts'
+import { daemonCommand, daemonFor, jsonOption, wholeNumber } from './common.ts'
 import { CliError, EXIT } from './errors.ts'
 import { formatBytes, table } from './format.ts'
 import { emit } from './output.ts'
@@ -8,7 +8,7 @@ export const searchCommand = daemonCommand(
   'what the network has: name, size, short hash, live sources',
 )
   .argument('<text...>', 'text in file names (case-insensitive)')
-  .option('--limit <n>', 'at most this many results', '50')
+  .option('--limit <n>', 'at most this many results (1-500)', wholeNumber(1, 500), 50)
   .addOption(jsonOption())
   .addHelpText(
     'after',
@@ -17,7 +17,7 @@ export const searchCommand = daemonCommand(
   .action(async (words: string[], opts) => {
     const { client } = daemonFor(opts)
     const query = words.join(' ')
-    const response = await client.call('search', { query, limit: Number(opts.limit) || 50 })
+    const response = await client.call('search', { query, limit: opts.limit })
     const results = response.results.map((r) => ({
       name: r.name,
       size: Number(r.size),

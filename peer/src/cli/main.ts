@@ -4,15 +4,31 @@ import { EXIT, toCliError } from './errors.ts'
 import { getCommand } from './get.ts'
 import { filesCommand, peersCommand, searchCommand, statusCommand } from './listing-commands.ts'
 import { menuCommand } from './menu.ts'
+import { printable } from './output.ts'
 import { pushCommand } from './push.ts'
 import { indexCommand, loginCommand, logoutCommand } from './session-commands.ts'
 import { startCommand } from './start.ts'
+
+/**
+ * Commander's usage errors as one line: `error: unknown command 'x'` and its `(Did you mean y?)` become
+ * `peer: unknown command 'x' (did you mean y?); run \`peer --help\` for usage`.
+ */
+const oneLineErrors = {
+  outputError: (text: string, write: (line: string) => void) => {
+    const [first = '', ...rest] = text
+      .trim()
+      .replace(/^error: /, '')
+      .split('\n')
+    const hint = rest.map((line) => line.replace(/^\((.*)\)$/, '$1').replace(/^Did/, 'did')).join('; ')
+    write(`peer: ${printable(first)}${hint ? ` (${printable(hint)})` : ''}; run \`peer --help\` for usage\n`)
+  },
+}
 
 export function buildProgram() {
   const program = new Command('peer')
     .description('peerdir peer: share a folder, find and fetch files from every live source, verified')
     .version(VERSION)
-    .showHelpAfterError('(run `peer --help` for usage)')
+    .configureOutput(oneLineErrors)
     .exitOverride()
   for (const command of [
     startCommand,
@@ -27,7 +43,7 @@ export function buildProgram() {
     peersCommand,
     menuCommand,
   ]) {
-    program.addCommand(command.exitOverride())
+    program.addCommand(command.configureOutput(oneLineErrors).exitOverride())
   }
   return program
 }
@@ -45,7 +61,13 @@ export async function main(argv: string[]) {
     const portArg = argv.indexOf('--port')
     const port = Number(portArg >= 0 ? argv[portArg + 1] : (process.env.PEER_PORT ?? 50051))
     const failure = toCliError(err, port)
-    process.stderr.write(`peer: ${failure.message}\n`)
+    // A script that asked for JSON gets a JSON document on stdout even when the command failed.
+    if (argv.includes('--json')) {
+      process.stdout.write(
+        `${JSON.stringify({ error: { message: failure.message, exitCode: failure.exitCode } })}\n`,
+      )
+    }
+    process.stderr.write(`peer: ${printable(failure.message)}\n`)
     process.exitCode = failure.exitCode
   }
 }

@@ -1,14 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
+import { wholeNumber } from './common.ts'
 import { CliError, EXIT } from './errors.ts'
 import { readHiddenLine } from './prompt.ts'
-
-const positiveInt = (value: string) => {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number')
-  return n
-}
 
 /** Rates and sizes as plain bytes or with a unit: 10M, 512K, 1G (powers of 1024). */
 export const byteSize = (value: string) => {
@@ -34,7 +29,7 @@ async function password(file: string | undefined): Promise<string> {
 export const startCommand = new Command('start')
   .description('run the peer daemon in the foreground: share a folder, stay in the directory, serve peers')
   .requiredOption('--name <username>', 'your username in the directory')
-  .option('--port <port>', 'port for peers (and this machine’s CLI)', positiveInt, 50051)
+  .option('--port <port>', 'port for peers (and this machine’s CLI)', wholeNumber(1, 65535), 50051)
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--dir <folder>', 'the folder to share', './share')
   .option(

@@ -46,6 +46,13 @@ export type Daemon = {
   stop: () => Promise<void>
 }
 
+/** The host of a URL that reaches `host` from this machine: loopback for a wildcard, IPv6 in brackets. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1'
+  if (host === '::') return '[::1]'
+  return host.includes(':') ? `[${host}]` : host
+}
+
 /** Starts a peer: hashes and serves the folder, keeps it published in the directory, obeys the CLI. */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { log } = options
@@ -62,9 +69,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const directory = new DirectoryClient(options.directoryUrl)
   const scheme = options.tls ? 'https' : 'http'
-  const publicUrl =
-    options.publicUrl ??
-    `${scheme}://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${options.port}`
+  const publicUrl = options.publicUrl ?? `${scheme}://${urlHost(options.host)}:${options.port}`
   const session = new DirectorySession({
     client: directory,
     username: options.username,

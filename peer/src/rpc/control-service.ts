@@ -112,7 +112,8 @@ export function controlServiceRoutes(daemon: Daemon) {
       if (!info.isFile()) throw new Error('not a file')
       size = info.size
     } catch {
-      throw new ConnectError(`${req.path} is not a readable file`, Code.InvalidArgument)
+      // Not bad usage: the command was right, the file is not there (exit 1, not 2).
+      throw new ConnectError(`${req.path} is not a readable file`, Code.FailedPrecondition)
     }
     const { peers } = await daemon.directory.peers('up', daemon.session.token).catch(directoryFailure)
     const target = peers.find((p) => p.username.toLowerCase() === req.toUsername.toLowerCase())

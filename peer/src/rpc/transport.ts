@@ -40,12 +40,20 @@ export function createRpcServer(options: ServerOptions): net.Server {
     writeMaxBytes: 8 * 1024 * 1024,
   })
   const { fastPath } = options
-  const handler: typeof connect = fastPath
-    ? (req, res) => {
-        if (!(req instanceof http2.Http2ServerRequest && fastPath(req, res as http2.Http2ServerResponse)))
-          connect(req, res)
+  const handler: typeof connect = (req, res) => {
+    try {
+      if (req instanceof http2.Http2ServerRequest) {
+        bracketIpv6Authority(req)
+        if (fastPath?.(req, res as http2.Http2ServerResponse)) return
       }
-    : connect
+      connect(req, res)
+    } catch {
+      // Connect reads the request's URL before anything else and throws where it cannot make one
+      // (a caller's `:authority` need not be a host): thrown here, it would end the daemon.
+      if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' })
+      res.end('bad request\n')
+    }
+  }
   const settings = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 256 }
   const openLargeWindow = (session: http2.Http2Session) => session.setLocalWindowSize(SESSION_WINDOW)
   if (options.tls) {
@@ -117,6 +125,16 @@ export async function listenForControl(options: {
   })
   chmodSync(options.socketPath, 0o600)
   return server
+}
+
+/**
+ * Node's HTTP/2 client sends an IPv6 host without its brackets (`::1:50051`), which is no URL authority:
+ * put them back, so peers that dial `http://[::1]:50051` are understood.
+ */
+function bracketIpv6Authority(req: http2.Http2ServerRequest) {
+  const authority = req.headers[':authority']
+  const bare = typeof authority === 'string' && /^([0-9a-f:.]+):(\d+)$/i.exec(authority)
+  if (bare && (bare[1] ?? '').split(':').length > 2) req.headers[':authority'] = `[${bare[1]}]:${bare[2]}`
 }
 
 export const MAX_CONNECTIONS = 512
