@@ -27,6 +27,7 @@ export const PeerUrl = z
   .string()
   .max(2048, 'must be at most 2048 characters')
   // The URL parser would drop tabs and line breaks and keep the rest; the stored text is what peers print.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   .regex(/^[^\u0000-\u0020\u007f-\u009f]*$/, 'must not contain spaces or control characters')
   .refine((value) => {
     try {

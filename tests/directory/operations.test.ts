@@ -125,6 +125,7 @@ describe('operations endpoints', () => {
     expect(line).toMatch(
       /^GET \/v1\/files\/abc%0A2026-12-01T00:00:00Z POST \/v1\/login 200%0D%1B\[31m \d{3} /,
     )
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
     expect(directory.logs.every((l) => !/[\u0000-\u001f]/.test(l))).toBe(true)
   })
 

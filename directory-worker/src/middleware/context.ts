@@ -22,6 +22,7 @@ export const withDeps = (deps: Deps) =>
     await next()
     const ms = (performance.now() - started).toFixed(1)
     // Percent-encoded again where it decoded to a control character: a path cannot forge a log line.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
     const path = c.req.path.replace(/[\u0000-\u001f\u007f-\u009f]/g, encodeURIComponent)
     deps.log(`${c.req.method} ${path} ${c.res.status} ${ms}ms id=${requestId}`)
   })
