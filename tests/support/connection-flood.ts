@@ -14,6 +14,8 @@ export async function floodSockets(port: number, count: number) {
         new Promise<void>((resolve) => {
           const socket = net.connect({ host: '127.0.0.1', port })
           socket.on('error', () => {})
+          // Reading (it never writes): a paused socket would not notice the server closing it.
+          socket.resume()
           socket.once('connect', () => {
             sockets.push(socket)
             resolve()
