@@ -12,7 +12,8 @@ import { createRpcServer, stopRpcServer } from '../../peer/src/rpc/transport.ts'
  * A peer that lies: the real PeerService over a file that was indexed honestly and then had some chunks
  * overwritten on disk, its index told the file is unchanged. Its manifest is true; the corrupted chunks' bytes are not.
  * With `stallDownloads` it claims the file and answers its manifest, but every Download call hangs,
- * sending nothing, until the caller gives up.
+ * sending nothing, until the caller gives up. With `publishedManifest` it tells the directory a manifest
+ * other than the one its chunks make (what GetManifest answers).
  */
 export async function startLyingPeer(options: {
   directoryUrl: string
@@ -22,6 +23,7 @@ export async function startLyingPeer(options: {
   corruptChunks: number[]
   chunkSize?: number
   stallDownloads?: boolean
+  publishedManifest?: string
 }) {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-liar-'))
   const path = join(dir, options.name)
@@ -79,7 +81,7 @@ export async function startLyingPeer(options: {
           size: file.size,
           sha256: file.sha256,
           chunkSize: file.chunkSize,
-          manifest: file.manifest,
+          manifest: options.publishedManifest ?? file.manifest,
         },
       ],
     }),
