@@ -57,9 +57,12 @@ function overwriteInPlace(path: string) {
 const droppedReason = (result: { dropped: { username: string; reason: string }[] }, username: string) =>
   result.dropped.find((d) => d.username === username)?.reason
 
-/** A download from two sources, one of which has its file changed mid-transfer by `change`. */
+/**
+ * A download from two sources, one of which has its file changed mid-transfer by `change`. The victim
+ * serves twice as fast as the honest source, so it always has chunks in flight when its file changes.
+ */
 async function changedBesideAnHonestSource(prefix: string, change: (path: string) => void) {
-  const victim = await source(`${prefix}-victim`)
+  const victim = await source(`${prefix}-victim`, '2M')
   await source(`${prefix}-honest`)
   const fetcher = await peer(`${prefix}-fetcher`)
   const { get } = await getUnderWay(fetcher)
@@ -105,7 +108,7 @@ describe('a source’s file changing while it is being served', () => {
     changedBesideAnHonestSource('cut', (path) => truncateSync(path, MiB / 2)))
 
   it('deleted beside an honest source: completes byte-identical, and the source refuses it from then on', async () => {
-    const victim = await source('rm-victim', '1M', ['--open'])
+    const victim = await source('rm-victim', '2M', ['--open'])
     await source('rm-honest')
     const fetcher = await peer('rm-fetcher')
     const { get } = await getUnderWay(fetcher)

@@ -49,6 +49,31 @@ describe('a faulty network', () => {
     expect(readFileSync(join(fetcher.dir, 'signal.bin')).equals(content)).toBe(true)
   }, 90_000)
 
+  it('asks another source for the last chunks (endgame) instead of waiting out one that hangs', async () => {
+    const content = randomBytes(6 * MiB)
+    const sha = createHash('sha256').update(content).digest('hex')
+    // 3 s at 2 MiB/s: time for the staller to be given chunks, far less than the 20 s before it is dropped.
+    const steady = await source('endgame-steady', content, '2M')
+    const staller = await startLyingPeer({
+      directoryUrl: network.directoryUrl,
+      username: 'endgame-staller',
+      content,
+      name: 'signal.bin',
+      corruptChunks: [],
+      stallDownloads: true,
+    })
+    network.track({ stop: () => staller.close() })
+    const fetcher = await network.peer('endgame-fetcher')
+    const got = await fetcher.cli(['get', sha, '--json'])
+    expect(got.code, got.stderr).toBe(0)
+    const result = JSON.parse(got.stdout)
+    // It was given chunks, and the download ended without giving up on it: only endgame finishes so.
+    expect(staller.downloadCalls()).toBeGreaterThan(0)
+    expect(result.dropped).toEqual([])
+    expect(result.bytesPerSource).toMatchObject({ [steady.name]: content.length, 'endgame-staller': 0 })
+    expect(readFileSync(join(fetcher.dir, 'signal.bin')).equals(content)).toBe(true)
+  })
+
   it('finishes a download when the directory dies under it: the source trusts the signature alone', async () => {
     const content = randomBytes(8 * MiB)
     const sha = createHash('sha256').update(content).digest('hex')

@@ -41,8 +41,10 @@ export async function startLyingPeer(options: {
   // Keep serving under the honest manifest: tell the index the corrupted file is the one it hashed.
   for (const file of index.files) file.mtimeMs = statSync(path).mtimeMs
 
+  let downloadCalls = 0
   const stall: Interceptor = (next) => async (req) => {
     if (req.method.name !== 'Download') return next(req)
+    downloadCalls++
     await new Promise((_resolve, reject) => req.signal.addEventListener('abort', reject, { once: true }))
     return next(req)
   }
@@ -101,6 +103,8 @@ export async function startLyingPeer(options: {
   const beating = setInterval(() => void heartbeat(), (grant.leaseSeconds * 1000) / 3)
   return {
     url,
+    /** How many Download calls a stalling peer has taken (and hung). */
+    downloadCalls: () => downloadCalls,
     close: async () => {
       clearInterval(beating)
       await stopRpcServer(server)
