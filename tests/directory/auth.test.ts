@@ -47,16 +47,21 @@ describe('login', () => {
     expect((await response.json()).error.code).toBe('invalid_credentials')
   })
 
-  it('answers 429 with Retry-After after repeated failures, even for the right password, then lets it in', async () => {
-    await login(directory, 'alice')
+  /** Three wrong passwords for `username` (401 each), then the right one: what the lock-out answers it. */
+  async function rightAfterThreeWrong(username: string) {
     for (let i = 0; i < 3; i++) {
       const r = await directory.request('/v1/login', {
         method: 'POST',
-        json: loginBody('alice', 'wrong password'),
+        json: loginBody(username, 'wrong password'),
       })
       expect(r.status).toBe(401)
     }
-    const locked = await directory.request('/v1/login', { method: 'POST', json: loginBody('alice') })
+    return directory.request('/v1/login', { method: 'POST', json: loginBody(username) })
+  }
+
+  it('answers 429 with Retry-After after repeated failures, even for the right password, then lets it in', async () => {
+    await login(directory, 'alice')
+    const locked = await rightAfterThreeWrong('alice')
     expect(locked.status).toBe(429)
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0)
     expect((await locked.json()).error.code).toBe('too_many_attempts')
@@ -69,14 +74,7 @@ describe('login', () => {
   it('doubles the lock-out with each further round of failures, up to an hour, and a success resets it', async () => {
     await login(directory, 'alice')
     const failRound = async () => {
-      for (let i = 0; i < 3; i++) {
-        const r = await directory.request('/v1/login', {
-          method: 'POST',
-          json: loginBody('alice', 'wrong password'),
-        })
-        expect(r.status).toBe(401)
-      }
-      const locked = await directory.request('/v1/login', { method: 'POST', json: loginBody('alice') })
+      const locked = await rightAfterThreeWrong('alice')
       expect(locked.status).toBe(429)
       const seconds = Number(locked.headers.get('retry-after'))
       directory.clock.advance(seconds)

@@ -16,6 +16,20 @@ import { useTestNetwork } from '../support/test-network.ts'
 const MiB = 1024 * 1024
 const network = useTestNetwork()
 
+/** A peer that claims `content`, answers its manifest, and lets every Download call hang. */
+async function staller(username: string, content: Buffer) {
+  const peer = await startLyingPeer({
+    directoryUrl: network.directoryUrl,
+    username,
+    content,
+    name: 'signal.bin',
+    corruptChunks: [],
+    stallDownloads: true,
+  })
+  network.track({ stop: () => peer.close() })
+  return peer
+}
+
 async function source(name: string, content: Buffer, rate: string) {
   const holder = await network.peer(name, { args: ['--max-upload-rate', rate] })
   writeFileSync(join(holder.dir, 'signal.bin'), content)
@@ -29,15 +43,7 @@ describe('a faulty network', () => {
     const sha = createHash('sha256').update(content).digest('hex')
     // At 256 KiB/s the honest source needs 24 s for the file: longer than the 20 s the staller is given.
     const honest = await source('steady', content, '256K')
-    const staller = await startLyingPeer({
-      directoryUrl: network.directoryUrl,
-      username: 'staller',
-      content,
-      name: 'signal.bin',
-      corruptChunks: [],
-      stallDownloads: true,
-    })
-    network.track({ stop: () => staller.close() })
+    await staller('staller', content)
     const fetcher = await network.peer('patient')
     const got = await fetcher.cli(['get', sha, '--json'])
     expect(got.code, got.stderr).toBe(0)
@@ -54,21 +60,13 @@ describe('a faulty network', () => {
     const sha = createHash('sha256').update(content).digest('hex')
     // 3 s at 2 MiB/s: time for the staller to be given chunks, far less than the 20 s before it is dropped.
     const steady = await source('endgame-steady', content, '2M')
-    const staller = await startLyingPeer({
-      directoryUrl: network.directoryUrl,
-      username: 'endgame-staller',
-      content,
-      name: 'signal.bin',
-      corruptChunks: [],
-      stallDownloads: true,
-    })
-    network.track({ stop: () => staller.close() })
+    const hanging = await staller('endgame-staller', content)
     const fetcher = await network.peer('endgame-fetcher')
     const got = await fetcher.cli(['get', sha, '--json'])
     expect(got.code, got.stderr).toBe(0)
     const result = JSON.parse(got.stdout)
     // It was given chunks, and the download ended without giving up on it: only endgame finishes so.
-    expect(staller.downloadCalls()).toBeGreaterThan(0)
+    expect(hanging.downloadCalls()).toBeGreaterThan(0)
     expect(result.dropped).toEqual([])
     expect(result.bytesPerSource).toMatchObject({ [steady.name]: content.length, 'endgame-staller': 0 })
     expect(readFileSync(join(fetcher.dir, 'signal.bin')).equals(content)).toBe(true)
