@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -54,6 +55,21 @@ describe('peer menu in a real terminal (tmux)', () => {
     expect(createHash('sha256').update(saved).digest('hex')).toBe(
       createHash('sha256').update(content).digest('hex'),
     )
+  })
+})
+
+describe('peer menu from a script', () => {
+  it('takes its answers from a pipe as the script sent them, and quits where the input ends', async () => {
+    const run = spawnSync(nodeBin, [peerBin, 'menu', '--port', String(bob.port)], {
+      input: '3\n4\nmenu song\n\n',
+      env: { ...process.env, PEERDIR_STATE_DIR: stateRoot },
+      encoding: 'utf8',
+    })
+    expect(run.status, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/Indexed \d+ files/)
+    expect(run.stdout).toMatch(/menu song\.ogg .* \d+\n/)
+    expect(run.stdout).toContain('Download which # (Enter for none): ')
+    expect(run.stderr).toBe('')
   })
 })
 

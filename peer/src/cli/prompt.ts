@@ -25,14 +25,34 @@ export function readHiddenLine(prompt: string): Promise<string> {
   })
 }
 
-/** Asks a question on the terminal and resolves with the answer. */
-export async function ask(question: string): Promise<string> {
+/**
+ * Questions answered a line at a time from stdin, a terminal or a pipe alike: one reader for the whole
+ * conversation, so lines a script sends ahead are kept for the questions they answer. `ask` resolves with
+ * undefined once the input has ended.
+ */
+export async function lineReader() {
   const { createInterface } = await import('node:readline')
-  const rl = createInterface({ input: process.stdin, output: process.stdout })
-  return new Promise((resolve) => {
-    rl.question(question, (answer) => {
-      rl.close()
-      resolve(answer)
-    })
+  const rl = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: Boolean(process.stdin.isTTY),
   })
+  const lines = rl[Symbol.asyncIterator]()
+  // A pipe's end closes the reader while lines it read ahead are still to be answered.
+  let closed = false
+  rl.once('close', () => {
+    closed = true
+  })
+  return {
+    async ask(question: string): Promise<string | undefined> {
+      if (closed) process.stdout.write(question)
+      else {
+        rl.setPrompt(question)
+        rl.prompt()
+      }
+      const next = await lines.next()
+      return next.done ? undefined : next.value
+    },
+    close: () => rl.close(),
+  }
 }
