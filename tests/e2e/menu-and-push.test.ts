@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -85,6 +85,16 @@ describe('peer push', () => {
     expect(refused.code).toBe(1)
     expect(refused.stderr).toMatch(/does not accept uploads/)
     expect(existsSync(join(alice.dir, 'inbox'))).toBe(false)
+    // The same bytes again are not kept twice; other bytes under the same name get a name of their own,
+    // and the answer says which.
+    const again = await alice.cli(['push', file, '--to', 'bob', '--json'])
+    expect(JSON.parse(again.stdout)).toMatchObject({ name: 'for-bob.txt' })
+    writeFileSync(file, 'another present\n')
+    const other = await alice.cli(['push', file, '--to', 'bob', '--json'])
+    expect(other.code, other.stderr).toBe(0)
+    expect(JSON.parse(other.stdout)).toMatchObject({ name: 'for-bob (1).txt' })
+    expect(readdirSync(join(bob.dir, 'inbox')).sort()).toEqual(['for-bob (1).txt', 'for-bob.txt'])
+    expect(readFileSync(join(bob.dir, 'inbox', 'for-bob (1).txt'), 'utf8')).toBe('another present\n')
     // A file that is not there is a failure (1), not bad usage (2).
     const absent = await alice.cli(['push', join(alice.dir, 'not-here.bin'), '--to', 'bob'])
     expect(absent.code).toBe(1)

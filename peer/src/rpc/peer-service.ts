@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect'
 import type { SharedFile, ShareIndex } from '../daemon/share-index.ts'
@@ -176,12 +176,17 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
         )
       }
       await handle.close()
+      // The same bytes again: already shared, so not kept twice; the answer names the copy there is.
+      const held = index.get(actual)
+      if (held)
+        return create(UploadResponseSchema, { name: held.name, size: BigInt(held.size), sha256: actual })
       const destination = await freeName(options.inboxDir, header.name)
       await rename(temp, destination)
       kept = true
       const info = await stat(destination)
-      options.onUploaded({ ...received, name: header.name, path: destination, mtimeMs: info.mtimeMs })
-      return create(UploadResponseSchema, { name: header.name, size: BigInt(received.size), sha256: actual })
+      const name = basename(destination)
+      options.onUploaded({ ...received, name, path: destination, mtimeMs: info.mtimeMs })
+      return create(UploadResponseSchema, { name, size: BigInt(received.size), sha256: actual })
     } finally {
       if (!kept) {
         await handle.close().catch(() => {})
