@@ -10,6 +10,7 @@ export class ResumeRecord {
   readonly #done: Uint8Array
   #count = 0
   #saving: Promise<void> = Promise.resolve()
+  #removed = false
 
   constructor(
     path: string,
@@ -73,7 +74,7 @@ export class ResumeRecord {
 
   /** Written to a temporary name and renamed, so a crash never leaves a half-written record; saves queue up. */
   save(): Promise<void> {
-    this.#saving = this.#saving.catch(() => {}).then(() => this.#write())
+    this.#saving = this.#saving.catch(() => {}).then(() => (this.#removed ? undefined : this.#write()))
     return this.#saving
   }
 
@@ -104,8 +105,12 @@ export class ResumeRecord {
     }
   }
 
+  /** Gone for good: after the saves already queued (which would write it back), and no more saves. */
   async remove() {
+    this.#removed = true
+    await this.#saving.catch(() => {})
     await rm(this.path, { force: true })
+    await rm(`${this.path}.tmp`, { force: true })
   }
 }
 
