@@ -1,10 +1,10 @@
 import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { DownloadClient } from '../rpc/download-client.ts'
 import { peerClient } from '../rpc/transport.ts'
 import { freeName } from './free-name.ts'
 import { chunkCount, chunkLength, manifestHash, verifyChunk } from './manifest.ts'
+import { partFileNames } from './part-file-names.ts'
 import { PrefixHasher } from './prefix-hasher.ts'
 import { ResumeRecord } from './resume-record.ts'
 
@@ -54,30 +54,6 @@ type SourceState = SourceReport & {
   alive: boolean
 }
 
-/** What a temporary name adds to the file's own: `.`, `.<12 hex>.part`, then `.json` and `.tmp` for the record. */
-const TEMP_NAME_EXTRA_BYTES = '.'.length + '.123456789abc.part'.length + '.json.tmp'.length
-/** The longest file name Linux, macOS and Windows file systems take, in bytes. */
-const MAX_NAME_BYTES = 255
-
-/** `text` cut to at most `max` UTF-8 bytes, never inside a character. */
-function fitBytes(text: string, max: number): string {
-  let fitted = ''
-  let bytes = 0
-  for (const character of text) {
-    bytes += Buffer.byteLength(character)
-    if (bytes > max) break
-    fitted += character
-  }
-  return fitted
-}
-
-/** The hidden .part and its record: the name shortened so that even `<record>.tmp` fits; the hash keeps them apart. */
-const tempNames = (outDir: string, target: Target) => {
-  const name = fitBytes(target.name, MAX_NAME_BYTES - TEMP_NAME_EXTRA_BYTES)
-  const base = join(outDir, `.${name}.${target.sha256.slice(0, 12)}.part`)
-  return { temp: base, record: `${base}.json` }
-}
-
 /**
  * Fetches one content from every live source at once. Chunks are handed out to sources as they free
  * up (so faster sources get more), several in flight per source; the last chunks go to more than one
@@ -91,7 +67,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   const chunks = chunkCount(target.size, target.chunkSize)
   const perSource = options.perSource ?? 4
   const stallMs = options.stallMs ?? 20_000
-  const { temp, record: recordPath } = tempNames(outDir, target)
+  const { temp, record: recordPath } = partFileNames(outDir, target)
   const meta = { sha256: target.sha256, size: target.size, chunkSize: target.chunkSize, chunks }
 
   const saved = (await exists(temp)) ? await ResumeRecord.load(recordPath, meta) : undefined
