@@ -2,9 +2,8 @@
 // Node starting and doing nothing (the floor), `peer search` beside curl asking the directory the same
 // search, and the resident memory of a daemon that has published and sits idle.
 import { spawnSync } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { nodeBin, repoRoot } from './support/processes.ts'
+import { nodeBin, repoRoot, residentMiB } from './support/processes.ts'
 import type { Figure } from './support/report.ts'
 import { network } from './transfer.ts'
 
@@ -31,11 +30,6 @@ function medianWallMs(
   return times[Math.floor(times.length / 2)] ?? 0
 }
 
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
-}
-
 export async function benchCli(options: { quick: boolean; log: (line: string) => void }): Promise<Figure[]> {
   const runs = options.quick ? 7 : 21
   const net = await network()
@@ -52,7 +46,7 @@ export async function benchCli(options: { quick: boolean; log: (line: string) =>
     const curlMs = medianWallMs(['curl', '-sf', `${net.directoryUrl}/v1/search?q=zzzz-nothing`], env, runs)
     // Idle: published, its first heartbeat behind it.
     await new Promise((resolve) => setTimeout(resolve, 3000))
-    const idleRss = await rssMiB(daemon.pid)
+    const idleRss = await residentMiB(daemon.pid, 'VmRSS')
     return [
       {
         key: 'cli_peer_status_ms',

@@ -40,8 +40,11 @@ export function spawnUntil(
   })
 }
 
-/** Peak resident memory (VmHWM) of a process in MiB. */
-export async function peakRssMiB(pid: number): Promise<number> {
+/** Resident memory of a process in MiB, now (VmRSS) or at its peak so far (VmHWM). */
+export async function residentMiB(pid: number, which: 'VmRSS' | 'VmHWM'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+  return Number(new RegExp(`${which}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024
 }
+
+/** Peak resident memory (VmHWM) of a process in MiB. */
+export const peakRssMiB = (pid: number) => residentMiB(pid, 'VmHWM')

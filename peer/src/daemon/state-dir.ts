@@ -20,13 +20,12 @@ export type ControlInfo = { port: number; token: string; pid: number; socket: st
 export const controlSocketPath = (stateDir: string) => join(stateDir, 'control.sock')
 
 /** Node's crypto is left to the daemon (it makes the token): the CLI only reads this folder, and starts faster. */
-export function writeControlInfo(stateDir: string, control: ControlInfo): ControlInfo {
+export function writeControlInfo(stateDir: string, control: ControlInfo) {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 })
   chmodSync(stateDir, 0o700)
   const path = join(stateDir, 'control.json')
   writeFileSync(path, `${JSON.stringify(control)}\n`, { mode: 0o600 })
   chmodSync(path, 0o600)
-  return control
 }
 
 export function readControlInfo(stateDir: string): ControlInfo | undefined {
