@@ -6,7 +6,7 @@
 import { once } from 'node:events'
 import { createReadStream, statSync } from 'node:fs'
 import { createServer, type ServerResponse } from 'node:http'
-import { RateLimiter } from '../../peer/src/rpc/rate-limit.ts'
+import { RateLimiter } from '../../peer/src/serve/rate-limit.ts'
 
 const [file = '', rateArg = '', host = '127.0.0.1'] = process.argv.slice(2)
 const bytesPerSecond = Number(rateArg)

@@ -4,8 +4,8 @@ import { Code, ConnectError } from '@connectrpc/connect'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DownloadResponseSchema } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
-import { ResponseParser } from '../../peer/src/rpc/download-response-parser.ts'
-import { envelope } from '../../peer/src/rpc/grpc-wire.ts'
+import { ResponseParser } from '../../peer/src/wire/download-response-parser.ts'
+import { envelope } from '../../peer/src/wire/grpc-wire.ts'
 
 // The downloader's gRPC reader: messages as protobuf-es encodes them (what Connect's handler sends),
 // split anywhere by the network, give back exactly their bytes; anything else is a DataLoss.

@@ -7,11 +7,11 @@ import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { HashCache } from '../../peer/src/daemon/hash-cache.ts'
-import { ShareIndex } from '../../peer/src/daemon/share-index.ts'
+import { HashCache } from '../../peer/src/content/hash-cache.ts'
+import { ShareIndex } from '../../peer/src/content/share-index.ts'
 import { UploadHeaderSchema, UploadRequestSchema } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
-import { peerServiceRoutes } from '../../peer/src/rpc/peer-service.ts'
-import { createRpcServer, peerClient, stopRpcServer } from '../../peer/src/rpc/transport.ts'
+import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
+import { createRpcServer, peerClient, stopRpcServer } from '../../peer/src/wire/transport.ts'
 
 // The real PeerService on a real port, hammered with arbitrary requests and malformed upload streams.
 let server: Server

@@ -11,8 +11,8 @@ import {
   UploadHeaderSchema,
   UploadRequestSchema,
 } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
-import { SESSION_CHECK_SECONDS } from '../../peer/src/rpc/auth.ts'
-import { peerClient } from '../../peer/src/rpc/transport.ts'
+import { SESSION_CHECK_SECONDS } from '../../peer/src/wire/auth.ts'
+import { peerClient } from '../../peer/src/wire/transport.ts'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
 import { type PeerProcess, sleepUntil, startPeer, testStateRoot } from '../support/peer-process.ts'
 

@@ -3,10 +3,10 @@ import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Interceptor } from '@connectrpc/connect'
-import { HashCache } from '../../peer/src/daemon/hash-cache.ts'
-import { ShareIndex } from '../../peer/src/daemon/share-index.ts'
-import { peerServiceRoutes } from '../../peer/src/rpc/peer-service.ts'
-import { createRpcServer, stopRpcServer } from '../../peer/src/rpc/transport.ts'
+import { HashCache } from '../../peer/src/content/hash-cache.ts'
+import { ShareIndex } from '../../peer/src/content/share-index.ts'
+import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
+import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts'
 
 /**
  * A peer that lies: the real PeerService over a file that was indexed honestly and then had some chunks

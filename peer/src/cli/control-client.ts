@@ -5,7 +5,7 @@ import type { ControlService } from '../gen/peerdir/v1/control_pb.ts'
 
 /**
  * The CLI's client of its daemon's ControlService: the Connect protocol with JSON, over HTTP/1.1 on the
- * Unix socket in the daemon's state folder (rpc/transport.ts `listenForControl`), typed by the generated
+ * Unix socket in the daemon's state folder (wire/transport.ts `listenForControl`), typed by the generated
  * JSON types. It is not Connect's own client on purpose: loading protobuf, Connect, HTTP/2 and TLS is
  * most of what a command would otherwise spend starting, and a command only asks its daemon one thing.
  * The daemon writes every field of its answers, defaults included (`alwaysEmitImplicit`), so an answer is

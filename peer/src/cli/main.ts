@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../version.ts'
+import { DEFAULT_PORT } from './daemon-client.ts'
 import { EXIT, toCliError } from './errors.ts'
 import { getCommand } from './get.ts'
 import { filesCommand, peersCommand, searchCommand, statusCommand } from './listing-commands.ts'
@@ -59,7 +60,7 @@ export async function main(argv: string[]) {
       return
     }
     const portArg = argv.indexOf('--port')
-    const port = Number(portArg >= 0 ? argv[portArg + 1] : (process.env.PEER_PORT ?? 50051))
+    const port = Number(portArg >= 0 ? argv[portArg + 1] : (process.env.PEER_PORT ?? DEFAULT_PORT))
     const failure = toCliError(err, port)
     // A script that asked for JSON gets a JSON document on stdout even when the command failed.
     if (argv.includes('--json')) {

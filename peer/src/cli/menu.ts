@@ -1,5 +1,5 @@
 import { daemonCommand } from './common.ts'
-import { connectDaemon, portFrom } from './daemon-client.ts'
+import { connectDaemon, DEFAULT_PORT, portFrom } from './daemon-client.ts'
 import { toCliError } from './errors.ts'
 import { formatBytes, ProgressBar, table } from './format.ts'
 import { runGet } from './get.ts'
@@ -10,7 +10,7 @@ export const menuCommand = daemonCommand(
   'menu',
   'the interactive menu: 1 Login, 2 Logout, 3 Index files, 4 Search (and download)',
 )
-  .addHelpText('after', '\nExample:\n  peer menu --port 50051')
+  .addHelpText('after', `\nExample:\n  peer menu --port ${DEFAULT_PORT}`)
   .action(async (opts) => {
     const port = portFrom(opts.port)
     const daemon = connectDaemon(port)

@@ -1,4 +1,5 @@
 import { daemonCommand, daemonFor, jsonOption } from './common.ts'
+import { DEFAULT_PORT } from './daemon-client.ts'
 import { emit } from './output.ts'
 
 export const loginCommand = daemonCommand(
@@ -6,7 +7,7 @@ export const loginCommand = daemonCommand(
   'bring the daemon up in the directory (log in and publish)',
 )
   .addOption(jsonOption())
-  .addHelpText('after', '\nExample:\n  peer login --port 50051')
+  .addHelpText('after', `\nExample:\n  peer login --port ${DEFAULT_PORT}`)
   .action(async (opts) => {
     const { client } = daemonFor(opts)
     const result = await client.call('login', {})
@@ -18,7 +19,7 @@ export const logoutCommand = daemonCommand(
   'take the daemon down in the directory (it keeps running)',
 )
   .addOption(jsonOption())
-  .addHelpText('after', '\nExample:\n  peer logout --port 50051')
+  .addHelpText('after', `\nExample:\n  peer logout --port ${DEFAULT_PORT}`)
   .action(async (opts) => {
     const { client } = daemonFor(opts)
     const result = await client.call('logout', {})

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { wholeNumber } from './common.ts'
+import { DEFAULT_PORT } from './daemon-client.ts'
 import { CliError, EXIT } from './errors.ts'
 import { readHiddenLine } from './prompt.ts'
 
@@ -29,7 +30,7 @@ async function password(file: string | undefined): Promise<string> {
 export const startCommand = new Command('start')
   .description('run the peer daemon in the foreground: share a folder, stay in the directory, serve peers')
   .requiredOption('--name <username>', 'your username in the directory')
-  .option('--port <port>', 'port for peers (and this machine’s CLI)', wholeNumber(1, 65535), 50051)
+  .option('--port <port>', 'port for peers (and this machine’s CLI)', wholeNumber(1, 65535), DEFAULT_PORT)
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--dir <folder>', 'the folder to share', './share')
   .option(
@@ -47,7 +48,7 @@ export const startCommand = new Command('start')
   .option('--tls-key <file>', 'the TLS private key (PEM)')
   .addHelpText(
     'after',
-    '\nExample:\n  peer start --name alice --dir ./share --port 50051 --directory http://127.0.0.1:8787',
+    `\nExample:\n  peer start --name alice --dir ./share --port ${DEFAULT_PORT} --directory http://127.0.0.1:8787`,
   )
   .action(async (opts) => {
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(opts.name)) {

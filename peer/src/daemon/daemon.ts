@@ -2,17 +2,17 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
-import { controlAuthInterceptor, peerAuth, peerAuthInterceptor } from '../rpc/auth.ts'
-import { controlServiceRoutes } from '../rpc/control-service.ts'
-import { downloadFastPath } from '../rpc/download-fast-path.ts'
-import { type PeerServiceOptions, peerServiceRoutes } from '../rpc/peer-service.ts'
-import { RateLimiter } from '../rpc/rate-limit.ts'
-import { createRpcServer, listenForControl, stopRpcServer } from '../rpc/transport.ts'
-import { DirectoryClient } from './directory-client.ts'
+import { HashCache } from '../content/hash-cache.ts'
+import { type ScanResult, type SharedFile, ShareIndex, toEntry } from '../content/share-index.ts'
+import { downloadFastPath } from '../serve/download-fast-path.ts'
+import { type PeerServiceOptions, peerServiceRoutes } from '../serve/peer-service.ts'
+import { RateLimiter } from '../serve/rate-limit.ts'
+import { controlAuthInterceptor, peerAuth, peerAuthInterceptor } from '../wire/auth.ts'
+import { DirectoryClient } from '../wire/directory-client.ts'
+import { createRpcServer, listenForControl, stopRpcServer } from '../wire/transport.ts'
+import { type ControlledDaemon, controlServiceRoutes } from './control-service.ts'
 import { DirectorySession } from './directory-session.ts'
 import { Downloads } from './downloads.ts'
-import { HashCache } from './hash-cache.ts'
-import { type ScanResult, type SharedFile, ShareIndex, toEntry } from './share-index.ts'
 import { controlSocketPath, stateDirFor, writeControlInfo } from './state-dir.ts'
 import { watchFolder } from './watcher.ts'
 
@@ -34,15 +34,8 @@ export type DaemonOptions = {
   log: (line: string) => void
 }
 
-export type Daemon = {
-  readonly sharedDir: string
-  readonly publicUrl: string
+export type Daemon = ControlledDaemon & {
   readonly port: number
-  readonly directory: DirectoryClient
-  readonly session: DirectorySession
-  readonly index: ShareIndex
-  readonly downloads: Downloads
-  rescan: () => Promise<ScanResult>
   stop: () => Promise<void>
 }
 
@@ -95,17 +88,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const share = (file: SharedFile) => publish(index.addVerified(file))
   const downloads = new Downloads({ directory, session, onFinished: share })
 
-  const daemon: Daemon = {
-    sharedDir,
-    publicUrl,
-    port: options.port,
-    directory,
-    session,
-    index,
-    downloads,
-    rescan,
-    stop: async () => {},
-  }
+  const controlled: ControlledDaemon = { sharedDir, publicUrl, directory, session, index, downloads, rescan }
 
   const verifyPeer = peerAuth({ directoryUrl: options.directoryUrl, open: options.open })
   const service: PeerServiceOptions = {
@@ -137,19 +120,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const socket = controlSocketPath(stateDir)
   const control = await listenForControl({
     socketPath: socket,
-    routes: controlServiceRoutes(daemon),
+    routes: controlServiceRoutes(controlled),
     interceptors: [controlAuthInterceptor(token)],
   })
   writeControlInfo(stateDir, { port: options.port, pid: process.pid, socket, token })
   const watcher = watchFolder(sharedDir, () => void rescan())
   session.start()
 
-  daemon.stop = async () => {
-    watcher.close()
-    await downloads.stop()
-    await session.stop()
-    control.close()
-    await stopRpcServer(server)
+  return {
+    ...controlled,
+    port: options.port,
+    stop: async () => {
+      watcher.close()
+      await downloads.stop()
+      await session.stop()
+      control.close()
+      await stopRpcServer(server)
+    },
   }
-  return daemon
 }

@@ -1,5 +1,5 @@
-import { type DirectoryClient, DirectoryError } from './directory-client.ts'
-import type { FileEntry } from './share-index.ts'
+import type { FileEntry } from '../content/share-index.ts'
+import { type DirectoryClient, DirectoryError } from '../wire/directory-client.ts'
 
 export type SessionState = 'up' | 'down' | 'unreachable'
 

@@ -1,9 +1,9 @@
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
+import type { SharedFile } from '../content/share-index.ts'
 import { type Finished, type Progress, swarmDownload } from '../transfer/swarm-download.ts'
-import type { DirectoryClient, Result } from './directory-client.ts'
+import type { DirectoryClient, Result } from '../wire/directory-client.ts'
 import type { DirectorySession } from './directory-session.ts'
-import type { SharedFile } from './share-index.ts'
 
 type DownloadsOptions = {
   directory: DirectoryClient
@@ -87,12 +87,13 @@ export class Downloads {
         while (!ended && !signal.aborted) {
           yield latest
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, 250)
             const wake = () => {
               clearTimeout(timer)
               listeners.delete(wake)
+              signal.removeEventListener('abort', wake)
               resolve()
             }
+            const timer = setTimeout(wake, 250)
             listeners.add(wake)
             signal.addEventListener('abort', wake, { once: true })
           })

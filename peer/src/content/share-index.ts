@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises'
 import { basename, join, relative, sep } from 'node:path'
-import { hashFile, type Manifest, manifestHash } from '../transfer/manifest.ts'
 import type { HashCache } from './hash-cache.ts'
+import { hashFile, type Manifest, manifestHash } from './manifest.ts'
 
 export type SharedFile = Manifest & { name: string; path: string; mtimeMs: number }
 export type FileEntry = { name: string; size: number; sha256: string; chunkSize: number; manifest: string }

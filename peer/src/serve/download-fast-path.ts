@@ -10,7 +10,7 @@ import {
   statusTrailers,
   varintLength,
   writeVarint,
-} from './grpc-wire.ts'
+} from '../wire/grpc-wire.ts'
 import { checkDownload, MESSAGE_BYTES, type PeerServiceOptions, readRange } from './peer-service.ts'
 
 /** A Download request is a few dozen bytes; anything much larger is not one. */

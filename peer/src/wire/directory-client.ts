@@ -1,4 +1,4 @@
-import type { FileEntry } from './share-index.ts'
+import type { FileEntry } from '../content/share-index.ts'
 
 export type Source = { username: string; url: string }
 export type Result = FileEntry & { sources: Source[] }

@@ -3,9 +3,8 @@ import { stat } from 'node:fs/promises'
 import { basename, isAbsolute } from 'node:path'
 import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect'
-import type { Daemon } from '../daemon/daemon.ts'
-import { DirectoryError, type Result } from '../daemon/directory-client.ts'
-import { toEntry } from '../daemon/share-index.ts'
+import { hashFile } from '../content/manifest.ts'
+import { type ScanResult, type ShareIndex, toEntry } from '../content/share-index.ts'
 import {
   ControlService,
   GetResponseSchema,
@@ -19,10 +18,24 @@ import {
   StatusResponseSchema,
 } from '../gen/peerdir/v1/control_pb.ts'
 import { UploadHeaderSchema, UploadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
-import { hashFile } from '../transfer/manifest.ts'
-import { LocalWriteError, NoSourcesError, type Progress } from '../transfer/swarm-download.ts'
+import { LocalWriteError, NoSourcesError } from '../transfer/download-errors.ts'
+import type { Progress } from '../transfer/swarm-download.ts'
 import { VERSION } from '../version.ts'
-import { peerClient } from './transport.ts'
+import { type DirectoryClient, DirectoryError, type Result } from '../wire/directory-client.ts'
+import { peerClient } from '../wire/transport.ts'
+import type { DirectorySession } from './directory-session.ts'
+import type { Downloads } from './downloads.ts'
+
+/** What the control service acts on: the running daemon's parts. */
+export type ControlledDaemon = {
+  readonly sharedDir: string
+  readonly publicUrl: string
+  readonly directory: DirectoryClient
+  readonly session: DirectorySession
+  readonly index: ShareIndex
+  readonly downloads: Downloads
+  rescan: () => Promise<ScanResult>
+}
 
 /** Directory failures as Connect codes the CLI turns into exit codes and one-line messages. */
 function directoryFailure(err: unknown): never {
@@ -51,7 +64,7 @@ const toProgress = (
     ...extra,
   })
 
-export function controlServiceRoutes(daemon: Daemon) {
+export function controlServiceRoutes(daemon: ControlledDaemon) {
   /** A hash, or a name: an exact (case-insensitive) name wins, then a single match. */
   async function resolve(target: string): Promise<Result> {
     const { directory, session } = daemon

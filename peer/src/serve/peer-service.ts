@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, open, rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect'
-import type { SharedFile, ShareIndex } from '../daemon/share-index.ts'
-import { isShareableName } from '../daemon/share-index.ts'
+import { moveToFreeName } from '../content/free-name.ts'
+import { ManifestBuilder } from '../content/manifest.ts'
+import type { SharedFile, ShareIndex } from '../content/share-index.ts'
+import { isShareableName } from '../content/share-index.ts'
 import {
   DownloadResponseSchema,
   GetInfoResponseSchema,
@@ -13,8 +15,6 @@ import {
   type UploadRequest,
   UploadResponseSchema,
 } from '../gen/peerdir/v1/peer_pb.ts'
-import { freeName } from '../transfer/free-name.ts'
-import { ManifestBuilder } from '../transfer/manifest.ts'
 import { VERSION } from '../version.ts'
 import type { RateLimiter } from './rate-limit.ts'
 
@@ -180,8 +180,7 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
       const held = index.get(actual)
       if (held)
         return create(UploadResponseSchema, { name: held.name, size: BigInt(held.size), sha256: actual })
-      const destination = await freeName(options.inboxDir, header.name)
-      await rename(temp, destination)
+      const destination = await moveToFreeName(temp, options.inboxDir, header.name)
       kept = true
       const info = await stat(destination)
       const name = basename(destination)

@@ -1,0 +1,190 @@
+/** A request the scheduler hands out: consecutive chunks, asked of one source in one stream. */
+export type ChunkRequest = { source: string; chunks: number[] }
+
+type Options = {
+  chunks: number
+  /** Chunks already verified on disk (a resumed download). */
+  done: (index: number) => boolean
+  /** Requests in flight per source; more keeps a fast link busy. */
+  perSource: number
+  /** Most consecutive chunks in one request: fewer, longer streams cost less per byte. */
+  runChunks: number
+}
+
+type SourceSlots = { requests: number; fetching: Set<number> }
+
+/**
+ * Which chunk to ask of which source, and nothing else: no I/O, no clock, no randomness, so the rules
+ * are tested on their own. The downloader tells it what happened (sources came and went, requests ended,
+ * chunks arrived verified) and asks `plan()` what to request next.
+ *
+ * The rules: a missing chunk nobody is fetching goes to the next source with a free slot, in runs of up
+ * to `runChunks` consecutive chunks, shorter near the end so what is left spreads over every source. Once
+ * nothing is left unasked (endgame), a source with a free slot takes one chunk that exactly one other
+ * live source is fetching, so no chunk is asked of more than two at once. A dropped source's chunks go
+ * back at once; a request that ends returns what it did not deliver. A chunk is written once: the first
+ * verified copy claims it.
+ */
+export class ChunkScheduler {
+  readonly #options: Options
+  readonly #done: Uint8Array
+  #doneCount = 0
+  readonly #writing = new Set<number>()
+  /** Missing chunks nobody live is fetching, in file order (a streaming read position would pick from here). */
+  readonly #pending: number[] = []
+  /** Chunk -> how many live sources are fetching it. */
+  readonly #fetchers = new Map<number, number>()
+  readonly #sources = new Map<string, SourceSlots>()
+  #openRequests = 0
+
+  constructor(options: Options) {
+    this.#options = options
+    this.#done = new Uint8Array(options.chunks)
+    for (let index = 0; index < options.chunks; index++) {
+      if (options.done(index)) {
+        this.#done[index] = 1
+        this.#doneCount++
+      } else {
+        this.#pending.push(index)
+      }
+    }
+  }
+
+  get complete(): boolean {
+    return this.#doneCount === this.#options.chunks
+  }
+
+  /** Requests handed out that have not ended, dropped sources' included (they may still deliver). */
+  get openRequests(): number {
+    return this.#openRequests
+  }
+
+  get liveSources(): number {
+    return this.#sources.size
+  }
+
+  isDone(index: number): boolean {
+    return this.#done[index] === 1
+  }
+
+  /** How many live sources are fetching `index` now. */
+  fetchers(index: number): number {
+    return this.#fetchers.get(index) ?? 0
+  }
+
+  addSource(source: string) {
+    if (!this.#sources.has(source)) this.#sources.set(source, { requests: 0, fetching: new Set() })
+  }
+
+  /** The source gets nothing more; what it was fetching is free for others at once. */
+  dropSource(source: string) {
+    const slots = this.#sources.get(source)
+    if (!slots) return
+    this.#sources.delete(source)
+    for (const index of slots.fetching) this.#release(index)
+  }
+
+  /** The requests to make now: every free slot of every live source that has something to fetch. */
+  plan(): ChunkRequest[] {
+    const requests: ChunkRequest[] = []
+    for (let more = true; more; ) {
+      more = false
+      for (const [source, slots] of this.#sources) {
+        if (slots.requests >= this.#options.perSource) continue
+        const chunks = this.#nextRun(slots)
+        if (chunks.length === 0) continue
+        slots.requests++
+        this.#openRequests++
+        for (const index of chunks) {
+          slots.fetching.add(index)
+          this.#fetchers.set(index, this.fetchers(index) + 1)
+        }
+        requests.push({ source, chunks })
+        more = true
+      }
+    }
+    return requests
+  }
+
+  /** A verified copy of `index` arrived: true if it is the one to write (the chunk is not done or being written). */
+  claim(index: number): boolean {
+    if (this.isDone(index) || this.#writing.has(index)) return false
+    this.#writing.add(index)
+    return true
+  }
+
+  /** The claimed chunk is on disk. */
+  written(index: number) {
+    if (!this.#writing.delete(index) || this.isDone(index)) return
+    this.#done[index] = 1
+    this.#doneCount++
+    this.#removePending(index)
+  }
+
+  /** The claimed chunk could not be written: it is missing again. */
+  unclaim(index: number) {
+    if (this.#writing.delete(index) && this.fetchers(index) === 0) this.#requeue(index)
+  }
+
+  /** A request ended, delivered or not: its slot is free and what it did not bring is missing again. */
+  ended(request: ChunkRequest) {
+    this.#openRequests--
+    const slots = this.#sources.get(request.source)
+    if (!slots) return // dropped: its chunks went back when it was
+    slots.requests--
+    for (const index of request.chunks) {
+      if (slots.fetching.delete(index)) this.#release(index)
+    }
+  }
+
+  #release(index: number) {
+    const left = this.fetchers(index) - 1
+    if (left > 0) {
+      this.#fetchers.set(index, left)
+      return
+    }
+    this.#fetchers.delete(index)
+    if (!this.isDone(index) && !this.#writing.has(index)) this.#requeue(index)
+  }
+
+  #nextRun(slots: SourceSlots): number[] {
+    const { perSource, runChunks } = this.#options
+    const fairShare = Math.floor(this.#pending.length / Math.max(1, this.#sources.size * perSource))
+    const runLength = Math.max(1, Math.min(runChunks, fairShare))
+    const run: number[] = []
+    while (run.length < runLength && this.#pending.length > 0) {
+      const index = this.#pending[0] as number
+      if (run.length > 0 && index !== (run.at(-1) as number) + 1) break
+      run.push(index)
+      this.#pending.shift()
+    }
+    if (run.length > 0 || this.#sources.size < 2) return run
+    for (const [index, count] of this.#fetchers) {
+      if (count === 1 && !slots.fetching.has(index) && !this.isDone(index) && !this.#writing.has(index))
+        return [index]
+    }
+    return run
+  }
+
+  /** Back in file order, once. */
+  #requeue(index: number) {
+    const at = this.#insertionPoint(index)
+    if (this.#pending[at] !== index) this.#pending.splice(at, 0, index)
+  }
+
+  #removePending(index: number) {
+    const at = this.#insertionPoint(index)
+    if (this.#pending[at] === index) this.#pending.splice(at, 1)
+  }
+
+  #insertionPoint(index: number): number {
+    let low = 0
+    let high = this.#pending.length
+    while (low < high) {
+      const middle = (low + high) >> 1
+      if ((this.#pending[middle] as number) < index) low = middle + 1
+      else high = middle
+    }
+    return low
+  }
+}

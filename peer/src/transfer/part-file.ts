@@ -1,0 +1,208 @@
+import { type FileHandle, mkdir, open, rm, stat } from 'node:fs/promises'
+import { Code, ConnectError } from '@connectrpc/connect'
+import { moveToFreeName } from '../content/free-name.ts'
+import { chunkCount, chunkLength, verifyChunk } from '../content/manifest.ts'
+import { LocalWriteError } from './download-errors.ts'
+import { partFileNames } from './part-file-names.ts'
+import { PrefixHasher } from './prefix-hasher.ts'
+import { ResumeRecord } from './resume-record.ts'
+
+export type Target = { name: string; size: number; sha256: string; chunkSize: number; manifest: string }
+
+/** How often, at most, the record of verified chunks is saved while chunks arrive. */
+const SAVE_EVERY_MS = 1000
+
+/**
+ * The download on disk: a `.part` file of the full size and the record of which of its chunks are
+ * verified, kept beside it so an interrupted download resumes. It hashes the whole file as the verified
+ * prefix grows, checks it at the end, and moves it into place under a name that replaces nothing.
+ */
+export class PartFile {
+  readonly target: Target
+  readonly chunks: number
+  readonly resumed: boolean
+  readonly #temp: string
+  readonly #handle: FileHandle
+  readonly #record: ResumeRecord
+  #wholeFile: PrefixHasher
+  #prefix = 0 // chunks [0, prefix) are verified and written
+  #lastSave = performance.now()
+
+  private constructor(
+    target: Target,
+    temp: string,
+    handle: FileHandle,
+    record: ResumeRecord,
+    resumed: boolean,
+  ) {
+    this.target = target
+    this.chunks = record.chunks
+    this.resumed = resumed
+    this.#temp = temp
+    this.#handle = handle
+    this.#record = record
+    this.#wholeFile = new PrefixHasher(handle)
+  }
+
+  /** The part file of `target` in `outDir`: the one an earlier attempt left, or a new one of full size. */
+  static async open(outDir: string, target: Target): Promise<PartFile> {
+    const { temp, record: recordPath } = partFileNames(outDir, target)
+    const meta = {
+      sha256: target.sha256,
+      size: target.size,
+      chunkSize: target.chunkSize,
+      chunks: chunkCount(target.size, target.chunkSize),
+    }
+    const saved = (await exists(temp)) ? await ResumeRecord.load(recordPath, meta) : undefined
+    const record = saved ?? new ResumeRecord(recordPath, meta)
+    let handle: FileHandle
+    try {
+      await mkdir(outDir, { recursive: true })
+      handle = await open(temp, saved ? 'r+' : 'w+')
+    } catch (err) {
+      throw new LocalWriteError(`cannot write ${temp}`, err)
+    }
+    if (!saved) {
+      try {
+        await handle.truncate(target.size)
+        await record.save()
+      } catch (err) {
+        // No room for the file at all: leave nothing behind, say why.
+        await handle.close().catch(() => {})
+        await rm(temp, { force: true })
+        await record.remove().catch(() => {})
+        throw new LocalWriteError(`cannot write ${temp}`, err)
+      }
+    }
+    return new PartFile(target, temp, handle, record, saved !== undefined)
+  }
+
+  has(index: number): boolean {
+    return this.#record.has(index)
+  }
+
+  /** Bytes of chunks the record calls verified. */
+  verifiedBytes(): number {
+    let bytes = 0
+    for (let index = 0; index < this.chunks; index++) {
+      if (this.#record.has(index)) bytes += this.#length(index)
+    }
+    return bytes
+  }
+
+  missingChunks(): number {
+    return this.chunks - this.#record.doneCount
+  }
+
+  /** Writes a verified chunk and records it (the record reaches disk within a second or at the end). */
+  async write(index: number, data: Buffer) {
+    const position = index * this.target.chunkSize
+    try {
+      // A write the kernel cuts short (a disk filling up) is carried on, so its real error surfaces.
+      for (let written = 0; written < data.length; ) {
+        const { bytesWritten } = await this.#handle.write(
+          data,
+          written,
+          data.length - written,
+          position + written,
+        )
+        if (bytesWritten === 0) throw new Error('the disk took no more bytes')
+        written += bytesWritten
+      }
+    } catch (err) {
+      throw new LocalWriteError(`cannot write ${this.#temp}`, err)
+    }
+    this.#record.mark(index)
+    this.#wholeFile.offer(position, data)
+    this.#advancePrefix()
+    if (performance.now() - this.#lastSave > SAVE_EVERY_MS) {
+      this.#lastSave = performance.now()
+      await this.save()
+    }
+  }
+
+  async save() {
+    try {
+      await this.#record.save()
+    } catch (err) {
+      throw new LocalWriteError(`cannot save progress beside ${this.#temp}`, err)
+    }
+  }
+
+  /**
+   * The record is saved without forcing the data to disk first (that would stall the transfer); a
+   * kill loses nothing, since the kernel still holds the writes, but a power cut could. So chunks a
+   * record calls verified are checked again before they are trusted. Returns how many were not.
+   */
+  async recheck(chunkHashes: Buffer[]): Promise<number> {
+    const buffer = Buffer.allocUnsafe(this.target.chunkSize)
+    let bad = 0
+    for (let index = 0; index < this.chunks; index++) {
+      if (!this.#record.has(index)) continue
+      const length = this.#length(index)
+      const { bytesRead } = await this.#handle.read(buffer, 0, length, index * this.target.chunkSize)
+      if (bytesRead !== length || !verifyChunk(buffer.subarray(0, length), chunkHashes[index] as Buffer)) {
+        this.#record.unmark(index)
+        bad++
+      }
+    }
+    if (bad > 0) {
+      this.#wholeFile = new PrefixHasher(this.#handle)
+      this.#prefix = 0
+    }
+    this.#advancePrefix()
+    return bad
+  }
+
+  /**
+   * The whole file against its sha256. On a mismatch every chunk on disk is checked again: chunks the
+   * disk lost are fetched anew (false when some were); if all still match their hashes, the published
+   * manifest itself was false and nothing here can be trusted: the part file is discarded.
+   */
+  async matches(chunkHashes: Buffer[]): Promise<boolean> {
+    const actual = await this.#wholeFile.digest(this.target.size)
+    if (actual === this.target.sha256) return true
+    if ((await this.recheck(chunkHashes)) > 0) return false
+    await this.#handle.close().catch(() => {})
+    await rm(this.#temp, { force: true })
+    await this.#record.remove()
+    throw new ConnectError(
+      `the assembled file hashes to ${actual}, not ${this.target.sha256}; discarded`,
+      Code.DataLoss,
+    )
+  }
+
+  /** Moves the verified file into `dir` under its name (or a free variant of it); returns its path. */
+  async finish(dir: string): Promise<string> {
+    await this.#handle.close()
+    const path = await moveToFreeName(this.#temp, dir, this.target.name)
+    await this.#record.remove()
+    return path
+  }
+
+  /** Stops here, keeping the verified chunks for the next attempt. */
+  async keep() {
+    await this.#record.save().catch(() => {})
+    await this.#handle.close().catch(() => {})
+  }
+
+  #length(index: number) {
+    return chunkLength(index, this.target.size, this.target.chunkSize)
+  }
+
+  #advancePrefix() {
+    const before = this.#prefix
+    while (this.#prefix < this.chunks && this.#record.has(this.#prefix)) this.#prefix++
+    if (this.#prefix > before)
+      this.#wholeFile.advanceTo(Math.min(this.target.size, this.#prefix * this.target.chunkSize))
+  }
+}
+
+async function exists(path: string) {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
+}

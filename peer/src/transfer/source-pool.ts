@@ -1,0 +1,87 @@
+export type Source = { username: string; url: string }
+
+export type SourceReport = { username: string; url: string; bytes: number; dropped: string }
+
+/** What the downloader needs of one source; `connect` makes it (so tests and relays can supply their own). */
+export type SourceLink = {
+  manifest: (
+    sha256: string,
+    signal: AbortSignal,
+  ) => Promise<{ size: number; chunkSize: number; chunkHashes: Buffer[] }>
+  /** The bytes of [offset, offset + length), as slices valid only until the next is asked for. */
+  download: (
+    call: { sha256: string; offset: number; length: number },
+    signal: AbortSignal,
+  ) => AsyncIterable<Uint8Array>
+  close: () => void
+}
+
+export type Connect = (source: Source) => SourceLink
+
+export type PooledSource = Source & { link: SourceLink; bytes: number; dropped: string }
+
+/**
+ * The sources of one download: live ones to ask, dropped ones remembered with why (never asked again,
+ * and reported). Each source's link is made once and closed with the pool.
+ */
+export class SourcePool {
+  readonly #connect: Connect
+  readonly #live = new Map<string, PooledSource>()
+  readonly #dropped = new Map<string, PooledSource>()
+
+  constructor(connect: Connect) {
+    this.#connect = connect
+  }
+
+  get size(): number {
+    return this.#live.size
+  }
+
+  live(): PooledSource[] {
+    return [...this.#live.values()]
+  }
+
+  get(url: string): PooledSource | undefined {
+    return this.#live.get(url) ?? this.#dropped.get(url)
+  }
+
+  /** Adds the sources not seen before; returns the new ones. */
+  add(sources: Source[]): PooledSource[] {
+    const added: PooledSource[] = []
+    for (const { username, url } of sources) {
+      if (this.#live.has(url) || this.#dropped.has(url)) continue
+      const pooled = { username, url, link: this.#connect({ username, url }), bytes: 0, dropped: '' }
+      this.#live.set(url, pooled)
+      added.push(pooled)
+    }
+    return added
+  }
+
+  /** False when it was already dropped. */
+  drop(url: string, why: string): boolean {
+    const source = this.#live.get(url)
+    if (!source) return false
+    source.dropped = why
+    this.#live.delete(url)
+    this.#dropped.set(url, source)
+    return true
+  }
+
+  report(): SourceReport[] {
+    return [...this.#live.values(), ...this.#dropped.values()].map(({ username, url, bytes, dropped }) => ({
+      username,
+      url,
+      bytes,
+      dropped,
+    }))
+  }
+
+  /** Who was dropped and why, for the message when nobody is left. */
+  droppedReasons(): string {
+    return [...this.#dropped.values()].map((s) => `${s.username}: ${s.dropped}`).join('; ')
+  }
+
+  close() {
+    for (const source of [...this.#live.values(), ...this.#dropped.values()]) source.link.close()
+  }
+}

@@ -1,0 +1,249 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { type ChunkRequest, ChunkScheduler } from '../../peer/src/transfer/chunk-scheduler.ts'
+
+const scheduler = (
+  chunks: number,
+  options: { done?: number[]; perSource?: number; runChunks?: number } = {},
+) =>
+  new ChunkScheduler({
+    chunks,
+    done: (index) => options.done?.includes(index) ?? false,
+    perSource: options.perSource ?? 2,
+    runChunks: options.runChunks ?? 8,
+  })
+
+/** Delivers every chunk of a request as verified and ends it. */
+function deliver(s: ChunkScheduler, request: ChunkRequest) {
+  for (const index of request.chunks) if (s.claim(index)) s.written(index)
+  s.ended(request)
+}
+
+describe('ChunkScheduler', () => {
+  it('hands out consecutive runs, shorter as what is left would not spread over every slot', () => {
+    const s = scheduler(20)
+    s.addSource('a')
+    s.addSource('b')
+    // A fair share of what is still unasked over the four slots: 20/4, then 15/4, 12/4, 9/4.
+    const first = s.plan()
+    expect(first).toEqual([
+      { source: 'a', chunks: [0, 1, 2, 3, 4] },
+      { source: 'b', chunks: [5, 6, 7] },
+      { source: 'a', chunks: [8, 9, 10] },
+      { source: 'b', chunks: [11, 12] },
+    ])
+    expect(s.plan()).toEqual([]) // every slot is busy
+    deliver(s, first[1] as ChunkRequest)
+    expect(s.plan()).toEqual([{ source: 'b', chunks: [13] }]) // 7 left over 4 slots
+  })
+
+  it('never asks for chunks a resumed download already has', () => {
+    const s = scheduler(6, { done: [0, 1, 4], perSource: 4 })
+    s.addSource('a')
+    const asked = s.plan().flatMap((r) => r.chunks)
+    expect(asked.sort()).toEqual([2, 3, 5])
+  })
+
+  it('in endgame asks a second source for a chunk in flight, never a third', () => {
+    const s = scheduler(2, { perSource: 1 })
+    s.addSource('a')
+    s.addSource('b')
+    s.addSource('c')
+    const first = s.plan()
+    expect(first).toEqual([
+      { source: 'a', chunks: [0] },
+      { source: 'b', chunks: [1] },
+      { source: 'c', chunks: [0] },
+    ])
+    expect(s.fetchers(0)).toBe(2)
+    deliver(s, first[1] as ChunkRequest) // b is done with chunk 1 and free again
+    expect(s.plan()).toEqual([]) // chunk 0 already has two sources
+  })
+
+  it('gives a dropped source’s chunks to the others at once, and takes its late delivery once', () => {
+    const s = scheduler(4, { perSource: 1, runChunks: 4 })
+    s.addSource('slow')
+    const [slow] = s.plan()
+    expect(slow).toEqual({ source: 'slow', chunks: [0, 1, 2, 3] })
+    s.addSource('fast')
+    s.dropSource('slow')
+    const [fast] = s.plan()
+    expect(fast?.source).toBe('fast')
+    expect(fast?.chunks).toEqual([0, 1, 2, 3])
+    // The dropped source's stream is still open and brings chunk 0 first: it is written once.
+    expect(s.claim(0)).toBe(true)
+    s.written(0)
+    expect(s.claim(0)).toBe(false)
+    s.ended(slow as ChunkRequest)
+    deliver(s, fast as ChunkRequest)
+    expect(s.complete).toBe(true)
+    expect(s.openRequests).toBe(0)
+  })
+
+  it('asks again for what a request did not deliver', () => {
+    const s = scheduler(3, { perSource: 1 })
+    s.addSource('a')
+    const [request] = s.plan()
+    expect(request?.chunks).toEqual([0, 1, 2])
+    if (s.claim(0)) s.written(0)
+    s.ended(request as ChunkRequest) // the stream broke after chunk 0
+    expect(s.plan()).toEqual([{ source: 'a', chunks: [1, 2] }])
+  })
+
+  it('a chunk whose write failed is missing again', () => {
+    const s = scheduler(1, { perSource: 1 })
+    s.addSource('a')
+    const [request] = s.plan()
+    expect(s.claim(0)).toBe(true)
+    s.unclaim(0)
+    s.ended(request as ChunkRequest)
+    expect(s.complete).toBe(false)
+    expect(s.plan()).toEqual([{ source: 'a', chunks: [0] }])
+  })
+})
+
+type Behaviour = 'honest' | 'liar' | 'flaky'
+type Open = { request: ChunkRequest; next: number }
+
+/**
+ * A download played against the scheduler: sources of every behaviour come and go, requests deliver
+ * chunk by chunk in any interleaving, lie, break or are orphaned by a drop. The invariants are checked
+ * after every step; at the end an honest source joins, and the download must complete.
+ */
+function play(setup: {
+  chunks: number
+  done: boolean[]
+  perSource: number
+  runChunks: number
+  sources: Behaviour[]
+  steps: { action: number; pick: number; behaviour: Behaviour }[]
+}) {
+  const s = new ChunkScheduler({
+    chunks: setup.chunks,
+    done: (i) => setup.done[i] ?? false,
+    perSource: setup.perSource,
+    runChunks: setup.runChunks,
+  })
+  const behaviour = new Map<string, Behaviour>()
+  const live = new Set<string>()
+  const writes = new Map<number, number>()
+  for (let i = 0; i < setup.chunks; i++) if (setup.done[i]) writes.set(i, 1)
+  let open: Open[] = []
+  let names = 0
+  const add = (kind: Behaviour) => {
+    const name = `s${names++}`
+    behaviour.set(name, kind)
+    live.add(name)
+    s.addSource(name)
+  }
+  const drop = (name: string) => {
+    live.delete(name)
+    s.dropSource(name)
+  }
+  const end = (entry: Open) => {
+    open = open.filter((o) => o !== entry)
+    s.ended(entry.request)
+  }
+
+  const check = () => {
+    for (const { request } of open) {
+      expect(request.chunks.length).toBeLessThanOrEqual(setup.runChunks)
+      request.chunks.forEach((index, k) => {
+        if (k > 0) expect(index).toBe((request.chunks[k - 1] as number) + 1)
+      })
+    }
+    const liveOpen = open.filter((o) => live.has(o.request.source))
+    for (const name of live) {
+      const mine = liveOpen.filter((o) => o.request.source === name)
+      expect(mine.length).toBeLessThanOrEqual(setup.perSource)
+      const asked = mine.flatMap((o) => o.request.chunks.slice(o.next))
+      expect(new Set(asked).size).toBe(asked.length) // one source is never asked twice for a chunk
+    }
+    for (let index = 0; index < setup.chunks; index++) {
+      const askedOf = liveOpen.filter((o) => o.request.chunks.slice(o.next).includes(index)).length
+      expect(askedOf).toBeLessThanOrEqual(2)
+      expect(writes.get(index) ?? 0).toBeLessThanOrEqual(1)
+      // Every missing chunk is being asked for, unless no live source has a free slot.
+      const freeSlot = [...live].some(
+        (name) => liveOpen.filter((o) => o.request.source === name).length < setup.perSource,
+      )
+      if (!s.isDone(index) && freeSlot) expect(s.fetchers(index)).toBeGreaterThan(0)
+    }
+  }
+
+  const pump = () => {
+    for (const request of s.plan()) {
+      for (const index of request.chunks) expect(s.isDone(index)).toBe(false)
+      open.push({ request, next: 0 })
+    }
+    check()
+  }
+
+  const deliverOne = (entry: Open) => {
+    const index = entry.request.chunks[entry.next] as number
+    entry.next++
+    const kind = behaviour.get(entry.request.source)
+    if (kind === 'liar') {
+      if (live.has(entry.request.source)) drop(entry.request.source)
+      end(entry)
+      return
+    }
+    if (s.claim(index)) {
+      s.written(index)
+      writes.set(index, (writes.get(index) ?? 0) + 1)
+    }
+    if (entry.next === entry.request.chunks.length) end(entry)
+  }
+
+  for (const kind of setup.sources) add(kind)
+  pump()
+  for (const { action, pick, behaviour: kind } of setup.steps) {
+    if (s.complete) break
+    const entry = open[pick % Math.max(1, open.length)]
+    if (action < 6 && entry) deliverOne(entry)
+    else if (action === 6 && entry) {
+      // the stream broke: the downloader drops its source
+      if (live.has(entry.request.source)) drop(entry.request.source)
+      end(entry)
+    } else if (action === 7 && live.size > 0) drop([...live][pick % live.size] as string)
+    else if (action === 8) add(kind)
+    else if (behaviour.get(entry?.request.source ?? '') === 'flaky' && entry) end(entry)
+    pump()
+  }
+  // What is left is fetched from one honest source that stays.
+  add('honest')
+  pump()
+  for (let guard = 0; !s.complete; guard++) {
+    expect(guard).toBeLessThan(100_000)
+    const entry = open.find((o) => behaviour.get(o.request.source) === 'honest') ?? open[0]
+    expect(entry).toBeDefined()
+    deliverOne(entry as Open)
+    pump()
+  }
+  for (let index = 0; index < setup.chunks; index++) expect(writes.get(index)).toBe(1)
+}
+
+describe('ChunkScheduler, for any mix of sources', () => {
+  it('asks for every chunk until it is written, writes none twice, asks no more than two at once', () => {
+    const behaviour = fc.constantFrom<Behaviour>('honest', 'liar', 'flaky')
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }).chain((chunks) =>
+          fc.record({
+            chunks: fc.constant(chunks),
+            done: fc.array(fc.boolean(), { minLength: chunks, maxLength: chunks }),
+            perSource: fc.integer({ min: 1, max: 4 }),
+            runChunks: fc.integer({ min: 1, max: 8 }),
+            sources: fc.array(behaviour, { minLength: 0, maxLength: 5 }),
+            steps: fc.array(
+              fc.record({ action: fc.integer({ min: 0, max: 9 }), pick: fc.nat(), behaviour }),
+              { maxLength: 200 },
+            ),
+          }),
+        ),
+        (setup) => play(setup),
+      ),
+      { numRuns: 300 },
+    )
+  })
+})
