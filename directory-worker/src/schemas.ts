@@ -113,6 +113,12 @@ export const IndexPatch = z
 
 export const IndexCount = z.object({ files: z.number().int() }).openapi('IndexCount')
 
+export const SearchResponse = z
+  .object({ query: z.string(), results: z.array(Result) })
+  .openapi('SearchResponse')
+
+export const PeerPage = z.object({ peers: z.array(Peer), total: z.number().int() }).openapi('PeerPage')
+
 export type FileEntry = z.infer<typeof FileEntry>
 export type Result = z.infer<typeof Result>
 export type Peer = z.infer<typeof Peer>

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
-import { errors, json, Peer } from '../schemas.ts'
+import { errors, json, PeerPage } from '../schemas.ts'
 import { listPeers, toPeer } from '../store/peers.ts'
 
 const peers = createRoute({
@@ -20,10 +20,7 @@ const peers = createRoute({
     }),
   },
   responses: {
-    200: json(
-      z.object({ peers: z.array(Peer), total: z.number().int() }),
-      'One page of peers and how many match',
-    ),
+    200: json(PeerPage, 'One page of peers and how many match'),
     400: errors[400],
     401: errors[401],
     503: errors[503],

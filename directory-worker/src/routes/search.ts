@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
-import { errors, json, Result, Sha256 } from '../schemas.ts'
+import { errors, json, Result, SearchResponse, Sha256 } from '../schemas.ts'
 import { SOURCES_PER_RESULT } from '../search-results.ts'
 import { contentByHash, liveSources } from '../store/files.ts'
 
@@ -24,10 +24,7 @@ const search = createRoute({
   middleware: [requireAuthForReads()] as const,
   request: { query: SearchQuery },
   responses: {
-    200: json(
-      z.object({ query: z.string(), results: z.array(Result) }),
-      'Contents with live sources, best first',
-    ),
+    200: json(SearchResponse, 'Contents with live sources, best first'),
     400: errors[400],
     401: errors[401],
     503: errors[503],

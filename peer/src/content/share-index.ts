@@ -1,10 +1,12 @@
 import { readdir, stat } from 'node:fs/promises'
 import { basename, join, relative, sep } from 'node:path'
+import type { FileEntry } from '../../../directory-worker/src/api-types.ts'
 import type { HashCache } from './hash-cache.ts'
 import { hashFile, type Manifest, manifestHash } from './manifest.ts'
 
 export type SharedFile = Manifest & { name: string; path: string; mtimeMs: number }
-export type FileEntry = { name: string; size: number; sha256: string; chunkSize: number; manifest: string }
+/** What the directory indexes of a shared file: its FileEntry, as the directory's schema defines it. */
+export type { FileEntry }
 
 export const toEntry = (file: SharedFile): FileEntry => ({
   name: file.name,

@@ -1,5 +1,6 @@
 import { type FileHandle, mkdir, open, rm, stat } from 'node:fs/promises'
 import { Code, ConnectError } from '@connectrpc/connect'
+import type { FileEntry } from '../../../directory-worker/src/api-types.ts'
 import { moveToFreeName } from '../content/free-name.ts'
 import { chunkCount, chunkLength, verifyChunk } from '../content/manifest.ts'
 import { LocalWriteError } from './download-errors.ts'
@@ -7,7 +8,8 @@ import { partFileNames } from './part-file-names.ts'
 import { PrefixHasher } from './prefix-hasher.ts'
 import { ResumeRecord } from './resume-record.ts'
 
-export type Target = { name: string; size: number; sha256: string; chunkSize: number; manifest: string }
+/** The content to fetch, as the directory lists it. */
+export type Target = FileEntry
 
 /** How often, at most, the record of verified chunks is saved while chunks arrive. */
 const SAVE_EVERY_MS = 1000

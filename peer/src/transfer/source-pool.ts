@@ -1,4 +1,6 @@
-export type Source = { username: string; url: string }
+import type { Source } from '../../../directory-worker/src/api-types.ts'
+
+export type { Source }
 
 export type SourceReport = { username: string; url: string; bytes: number; dropped: string }
 

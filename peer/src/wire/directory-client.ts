@@ -1,9 +1,20 @@
-import type { FileEntry } from '../content/share-index.ts'
+import type {
+  FileEntry,
+  IndexCount,
+  IndexPatch,
+  IndexReplace,
+  LoginRequest,
+  LoginResponse,
+  Peer,
+  PeerPage,
+  Result,
+  SearchResponse,
+  TokenGrant,
+} from '../../../directory-worker/src/api-types.ts'
 
-export type Source = { username: string; url: string }
-export type Result = FileEntry & { sources: Source[] }
-export type Peer = { username: string; url: string; state: 'up' | 'down'; files: number; lastSeen: string }
-export type Grant = { token: string; expiresAt: string; leaseSeconds: number }
+// The directory's own types (derived from its zod schemas): one definition of the API for both ends.
+export type { FileEntry, Peer, Result, Source } from '../../../directory-worker/src/api-types.ts'
+export type Grant = TokenGrant
 
 /** A refusal from the directory (status and SPEC error code), or `unreachable` when it did not answer. */
 export class DirectoryError extends Error {
@@ -35,12 +46,12 @@ export class DirectoryClient {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
   }
 
-  login(credentials: { username: string; password: string; url: string }) {
-    return this.#call<Grant & { peer: Peer }>('POST', '/v1/login', { body: credentials })
+  login(credentials: LoginRequest & { url: string }) {
+    return this.#call<LoginResponse>('POST', '/v1/login', { body: credentials })
   }
 
   heartbeat(token: string) {
-    return this.#call<Grant>('POST', '/v1/heartbeat', { token })
+    return this.#call<TokenGrant>('POST', '/v1/heartbeat', { token })
   }
 
   logout(token: string) {
@@ -48,24 +59,24 @@ export class DirectoryClient {
   }
 
   putIndex(token: string, files: FileEntry[]) {
-    return this.#call<{ files: number }>('PUT', '/v1/index', {
+    return this.#call<IndexCount>('PUT', '/v1/index', {
       token,
-      body: { files },
+      body: { files } satisfies IndexReplace,
       timeoutMs: INDEX_TIMEOUT_MS,
     })
   }
 
   patchIndex(token: string, add: FileEntry[], remove: string[]) {
-    return this.#call<{ files: number }>('PATCH', '/v1/index', {
+    return this.#call<IndexCount>('PATCH', '/v1/index', {
       token,
-      body: { add, remove },
+      body: { add, remove } satisfies IndexPatch,
       timeoutMs: INDEX_TIMEOUT_MS,
     })
   }
 
   search(query: string, limit: number, token?: string) {
     const params = new URLSearchParams({ q: query, limit: String(limit) })
-    return this.#call<{ results: Result[] }>('GET', `/v1/search?${params}`, { token })
+    return this.#call<SearchResponse>('GET', `/v1/search?${params}`, { token })
   }
 
   /** The content by hash with its live sources, or undefined when no peer ever offered it. */
@@ -80,7 +91,7 @@ export class DirectoryClient {
 
   peers(state: string | undefined, token?: string) {
     const query = state ? `?state=${encodeURIComponent(state)}` : ''
-    return this.#call<{ peers: Peer[] }>('GET', `/v1/peers${query}`, { token })
+    return this.#call<PeerPage>('GET', `/v1/peers${query}`, { token })
   }
 
   async #call<T>(

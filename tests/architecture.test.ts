@@ -1,0 +1,77 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+
+const root = resolve(import.meta.dirname, '..')
+
+/** What each folder of peer/src may import besides itself: the layers point one way. */
+const PEER_LAYERS: Record<string, string[]> = {
+  cli: ['daemon', 'gen'],
+  daemon: ['serve', 'transfer', 'wire', 'content', 'gen'],
+  serve: ['wire', 'content', 'gen'],
+  transfer: ['wire', 'content'],
+  wire: ['content', 'gen'],
+  content: [],
+  gen: [],
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return sourceFiles(path)
+    return /\.tsx?$/.test(entry.name) ? [path] : []
+  })
+}
+
+/** Every relative import of a file, type-only and dynamic ones included, as absolute paths. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+  const specifiers = [...text.matchAll(/(?:from\s+|import\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g)]
+  return specifiers.map((m) => resolve(dirname(file), m[1] as string))
+}
+
+function cycles(files: string[]): string[][] {
+  const graph = new Map(files.map((f) => [f, importsOf(f).filter((i) => files.includes(i))]))
+  const found: string[][] = []
+  const state = new Map<string, 'visiting' | 'done'>()
+  const path: string[] = []
+  const visit = (file: string) => {
+    if (state.get(file) === 'done') return
+    if (state.get(file) === 'visiting') {
+      found.push(path.slice(path.indexOf(file)).map((f) => relative(root, f)))
+      return
+    }
+    state.set(file, 'visiting')
+    path.push(file)
+    for (const next of graph.get(file) ?? []) visit(next)
+    path.pop()
+    state.set(file, 'done')
+  }
+  for (const file of files) visit(file)
+  return found
+}
+
+describe('the source tree', () => {
+  for (const dir of ['peer/src', 'directory-worker/src']) {
+    it(`${dir} has no import cycle between files`, () => {
+      expect(cycles(sourceFiles(join(root, dir)))).toEqual([])
+    })
+  }
+
+  it('peer/src folders import only the layers below them', () => {
+    const peerSrc = join(root, 'peer/src')
+    const wrong: string[] = []
+    for (const file of sourceFiles(peerSrc)) {
+      const folder = relative(peerSrc, file).split('/')[0] as string
+      const allowed = PEER_LAYERS[folder]
+      if (!allowed) continue // files at the top (version.ts) belong to no layer
+      for (const target of importsOf(file)) {
+        const into = relative(peerSrc, target).split('/')
+        if (into[0] === '..' || into.length === 1) continue
+        if (into[0] !== folder && !allowed.includes(into[0] as string))
+          wrong.push(`${relative(root, file)} -> ${relative(root, target)}`)
+      }
+    }
+    expect(wrong).toEqual([])
+  })
+})
