@@ -6,7 +6,9 @@
 // does not); the Workers build is wrangler's own bundle of the sources.
 import { rmSync } from 'node:fs'
 import { build } from 'esbuild'
+import { writeDashboardScript } from './build/dashboard-script.ts'
 
+await writeDashboardScript()
 rmSync('dist', { recursive: true, force: true })
 await build({
   entryPoints: {

@@ -18,3 +18,4 @@ export type IndexPatch = z.input<typeof schemas.IndexPatch>
 export type IndexCount = z.output<typeof schemas.IndexCount>
 export type SearchResponse = z.output<typeof schemas.SearchResponse>
 export type PeerPage = z.output<typeof schemas.PeerPage>
+export type Stats = z.output<typeof schemas.Stats>

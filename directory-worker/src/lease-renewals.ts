@@ -1,4 +1,4 @@
-import type { Deps } from './deps.ts'
+import type { Client } from '@libsql/client'
 import { nextTurn } from './next-turn.ts'
 import { renewSessionLeases } from './store/peers.ts'
 
@@ -9,11 +9,14 @@ type Waiting = { sessionId: string; resolve: (renewed: boolean) => void; reject:
  * and one commit (group commit): under load a commit per heartbeat was most of its storage time.
  * Each heartbeat is answered only once its renewal is committed, as before.
  */
+/** What renewing needs of the directory's deps. */
+type RenewalDeps = { db: Client; now: () => number; settings: { leaseSeconds: number } }
+
 export class LeaseRenewals {
-  readonly #deps: Deps
+  readonly #deps: RenewalDeps
   #waiting: Waiting[] = []
 
-  constructor(deps: Deps) {
+  constructor(deps: RenewalDeps) {
     this.#deps = deps
   }
 

@@ -117,6 +117,16 @@ export const SearchResponse = z
   .object({ query: z.string(), results: z.array(Result) })
   .openapi('SearchResponse')
 
+export const Stats = z
+  .object({
+    peersUp: z.number().int(),
+    peersTotal: z.number().int(),
+    files: z.number().int(),
+    uniqueFiles: z.number().int(),
+    bytes: z.number().int(),
+  })
+  .openapi('Stats')
+
 export const PeerPage = z.object({ peers: z.array(Peer), total: z.number().int() }).openapi('PeerPage')
 
 export type FileEntry = z.infer<typeof FileEntry>

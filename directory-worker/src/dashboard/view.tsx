@@ -1,51 +1,17 @@
 import type { FC } from 'hono/jsx'
+import type { PeerSort } from '../peer-order.ts'
 import type { Peer, Result } from '../schemas.ts'
-import type { NetworkStats, PeerSort } from '../store/peers.ts'
-
-/** What the page shows; it lives in the query string, so a reload or a shared link keeps it. */
-export type DashboardView = {
-  q: string
-  sort: PeerSort
-  order: 'asc' | 'desc'
-  state: 'up' | 'down' | undefined
-  offset: number
-}
-
-export const PAGE_SIZE = 50
-/** The search API samples at most this many live sources per content; more reads as "64+". */
-export const SOURCES_SHOWN = 64
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
-  let value = n
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`
-}
-
-export function ago(iso: string, now: number): string {
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000))
-  if (s < 60) return `${s} s ago`
-  if (s < 3600) return `${Math.round(s / 60)} min ago`
-  if (s < 86_400) return `${Math.round(s / 3600)} h ago`
-  return `${Math.round(s / 86_400)} d ago`
-}
-
-/** The same link the browser script builds: defaults stay out of the URL. */
-export function hrefFor(view: DashboardView, change: Partial<DashboardView>): string {
-  const next = { ...view, ...change }
-  const params = new URLSearchParams()
-  if (next.q) params.set('q', next.q)
-  if (next.state) params.set('state', next.state)
-  if (next.sort !== 'username') params.set('sort', next.sort)
-  if (next.order !== 'asc') params.set('order', next.order)
-  if (next.offset > 0) params.set('offset', String(next.offset))
-  const query = params.toString()
-  return query ? `/?${query}` : '/'
-}
+import type { NetworkStats } from '../store/peers.ts'
+import {
+  ago,
+  type DashboardView,
+  formatBytes,
+  holdersText,
+  hrefFor,
+  PAGE_SIZE,
+  pageText,
+  sourcesText,
+} from './view-model.ts'
 
 const Stat: FC<{ id: string; label: string; value: string }> = ({ id, label, value }) => (
   <li>
@@ -76,22 +42,14 @@ const CopyLine: FC<{ text: string; label: string; display?: string }> = ({ text,
   </span>
 )
 
-export const sourcesText = (count: number) =>
-  `${count >= SOURCES_SHOWN ? `${SOURCES_SHOWN}+` : count} live source${count === 1 ? '' : 's'}`
-
 export const ResultItem: FC<{ result: Result }> = ({ result }) => {
-  const names = result.sources.slice(0, 3).map((source) => source.username)
-  const more = result.sources.length - names.length
   return (
     <li class="result" data-sha256={result.sha256}>
       <h3>{result.name}</h3>
       <p class="row">
         <span>{formatBytes(result.size)}</span>
         <span class="sources">{sourcesText(result.sources.length)}</span>
-        <span class="muted holders">
-          from {names.join(', ')}
-          {more > 0 ? ` and ${more} more` : ''}
-        </span>
+        <span class="muted holders">{holdersText(result.sources)}</span>
       </p>
       <p class="row">
         <span class="muted">sha256</span>
@@ -107,9 +65,6 @@ export const ResultItem: FC<{ result: Result }> = ({ result }) => {
     </li>
   )
 }
-
-export const resultsText = (count: number, q: string) =>
-  `${count === 0 ? 'No' : count} result${count === 1 ? '' : 's'} with a live source for "${q}"`
 
 export const PeerRow: FC<{ peer: Peer; now: number }> = ({ peer, now }) => (
   <tr data-peer={peer.username}>
@@ -151,9 +106,6 @@ export const SortHeader: FC<{
     </th>
   )
 }
-
-export const pageText = (offset: number, shown: number, total: number) =>
-  total === 0 ? 'No peers' : `${offset + 1}–${offset + shown} of ${total}`
 
 export const Pager: FC<{ view: DashboardView; shown: number; total: number }> = ({ view, shown, total }) => {
   const hasPrev = view.offset > 0

@@ -1,5 +1,4 @@
 import { createMiddleware } from 'hono/factory'
-import type { AppEnv } from '../deps.ts'
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
@@ -24,7 +23,7 @@ export class RequestMetrics {
   }
 
   middleware() {
-    return createMiddleware<AppEnv>(async (c, next) => {
+    return createMiddleware(async (c, next) => {
       const started = performance.now()
       await next()
       // routePath is the matched pattern (/v1/files/:sha256), so labels stay few whatever the URLs are.

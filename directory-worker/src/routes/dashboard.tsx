@@ -1,25 +1,18 @@
 import { z } from '@hono/zod-openapi'
 import type { FC } from 'hono/jsx'
-import { dashboardJs } from '../dashboard/client.ts'
+import { dashboardJs } from '../dashboard/script.gen.ts'
 import { dashboardCss } from '../dashboard/styles.ts'
-import {
-  type DashboardView,
-  PAGE_SIZE,
-  Pager,
-  PeerRow,
-  ResultItem,
-  resultsText,
-  SortHeader,
-  StatsList,
-} from '../dashboard/view.tsx'
+import { Pager, PeerRow, ResultItem, SortHeader, StatsList } from '../dashboard/view.tsx'
+import { type DashboardView, PAGE_SIZE, resultsText } from '../dashboard/view-model.ts'
+import { ORDERS, PEER_SORTS } from '../peer-order.ts'
 import { createRouter } from '../router.ts'
 import type { Peer, Result } from '../schemas.ts'
 import { listPeers, type NetworkStats, toPeer } from '../store/peers.ts'
 
 const viewFields = {
   q: z.string().trim().max(256),
-  sort: z.enum(['username', 'state', 'files', 'lastSeen']),
-  order: z.enum(['asc', 'desc']),
+  sort: z.enum(PEER_SORTS),
+  order: z.enum(ORDERS),
   state: z.enum(['up', 'down']),
   offset: z.coerce.number().int().min(0).max(1_000_000_000),
 }
@@ -52,7 +45,7 @@ const Page: FC<PageProps> = ({ view, now, stats, peers, results }) => (
       <link rel="icon" href="data:," />
       <link rel="stylesheet" href="/dashboard.css" />
     </head>
-    <body data-reads-need-login={String(peers === undefined)} data-page-size={String(PAGE_SIZE)}>
+    <body data-reads-need-login={String(peers === undefined)}>
       <a class="skip" href="#search">
         Skip to search
       </a>

@@ -1,7 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
+import { ORDERS, PEER_SORTS } from '../peer-order.ts'
 import { createRouter } from '../router.ts'
-import { errors, json, PeerPage } from '../schemas.ts'
+import { errors, json, PeerPage, Stats } from '../schemas.ts'
 import { listPeers, toPeer } from '../store/peers.ts'
 
 const peers = createRoute({
@@ -15,8 +16,8 @@ const peers = createRoute({
       state: z.enum(['up', 'down']).optional(),
       limit: z.coerce.number().int().min(1).max(10_000).default(1000),
       offset: z.coerce.number().int().min(0).default(0),
-      sort: z.enum(['username', 'state', 'files', 'lastSeen']).default('username'),
-      order: z.enum(['asc', 'desc']).default('asc'),
+      sort: z.enum(PEER_SORTS).default('username'),
+      order: z.enum(ORDERS).default('asc'),
     }),
   },
   responses: {
@@ -26,16 +27,6 @@ const peers = createRoute({
     503: errors[503],
   },
 })
-
-const Stats = z
-  .object({
-    peersUp: z.number().int(),
-    peersTotal: z.number().int(),
-    files: z.number().int(),
-    uniqueFiles: z.number().int(),
-    bytes: z.number().int(),
-  })
-  .openapi('Stats')
 
 const stats = createRoute({
   method: 'get',

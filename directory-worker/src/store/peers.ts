@@ -1,4 +1,5 @@
 import type { Client, Row } from '@libsql/client'
+import type { PeerSort } from '../peer-order.ts'
 import type { Peer } from '../schemas.ts'
 
 export type PeerRecord = {
@@ -101,8 +102,6 @@ export async function markDown(db: Client, peerId: number, now: number) {
     args: [now, peerId],
   })
 }
-
-export type PeerSort = 'username' | 'state' | 'files' | 'lastSeen'
 
 /** Whitelisted ORDER BY clauses: sort keys come from the network and never reach SQL as text. */
 function orderBy(sort: PeerSort, order: 'asc' | 'desc', now: number): string {
