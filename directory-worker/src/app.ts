@@ -2,10 +2,8 @@ import { OpenAPIHono } from '@hono/zod-openapi'
 import { TokenService } from './auth/tokens.ts'
 import type { AppEnv, Deps } from './deps.ts'
 import { notFound, toErrorResponse } from './errors.ts'
-import { LeaseRenewals } from './lease-renewals.ts'
 import { withDeps } from './middleware/context.ts'
 import { RequestMetrics } from './middleware/metrics.ts'
-import { CachedNetworkStats } from './network-stats.ts'
 import { validationError } from './router.ts'
 import { auth } from './routes/auth.ts'
 import { dashboard } from './routes/dashboard.tsx'
@@ -14,7 +12,9 @@ import { indexFiles } from './routes/index-files.ts'
 import { metaRoutes } from './routes/meta.ts'
 import { peerRoutes } from './routes/peers.ts'
 import { searchRoutes } from './routes/search.ts'
-import { SearchResults } from './search-results.ts'
+import { LeaseRenewals } from './services/lease-renewals.ts'
+import { CachedNetworkStats } from './services/network-stats.ts'
+import { SearchResults } from './services/search-results.ts'
 import { migrate } from './store/migrations.ts'
 import { withStorageErrors } from './store/storage-errors.ts'
 
@@ -23,8 +23,8 @@ export function createApp(given: Deps) {
   const deps = { ...given, db: withStorageErrors(given.db) }
   const tokens = new TokenService(deps.db, deps.signer)
   const metrics = new RequestMetrics()
-  const stats = new CachedNetworkStats()
-  const search = new SearchResults()
+  const stats = new CachedNetworkStats(deps.db)
+  const search = new SearchResults(deps.db)
   const renewals = new LeaseRenewals(deps)
   const ready = lazyRetrying(() => migrate(deps.db))
 

@@ -1,9 +1,9 @@
 import type { Client } from '@libsql/client'
 import type { Ed25519Signer, TokenClaims, TokenService } from './auth/tokens.ts'
-import type { LeaseRenewals } from './lease-renewals.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
-import type { CachedNetworkStats } from './network-stats.ts'
-import type { SearchResults } from './search-results.ts'
+import type { LeaseRenewals } from './services/lease-renewals.ts'
+import type { CachedNetworkStats } from './services/network-stats.ts'
+import type { SearchResults } from './services/search-results.ts'
 import type { Settings } from './settings.ts'
 
 /** Everything a handler needs from the outside world; the entries build it from their runtime's env. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import worker from '../../directory-worker/src/worker.ts'
+import worker from '../../directory-worker/src/entries/worker.ts'
 
 // The Workers entry's own logic, run in Node: without LIBSQL_URL there is no app to build, so every
 // request gets the SPEC's 503 body (and a later request with the var set still builds the app).

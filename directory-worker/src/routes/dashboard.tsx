@@ -181,7 +181,7 @@ dashboard
     const query = ViewQuery.parse(c.req.query())
     const view: DashboardView = { ...query, state: query.state }
     const at = now()
-    const stats = await c.get('stats').get(db, at)
+    const stats = await c.get('stats').get(at)
     const open = !settings.readRequiresAuth
     const page = open
       ? await listPeers(db, {
@@ -194,7 +194,7 @@ dashboard
         })
       : undefined
     // What GET /v1/search answers, for a page that works before (or without) its script.
-    const results = open && view.q ? (await c.get('search').byName(db, view.q, at, 50)).results() : undefined
+    const results = open && view.q ? (await c.get('search').byName(view.q, at, 50)).results() : undefined
     for (const [name, value] of Object.entries(security)) c.header(name, value)
     return c.html(
       <Page

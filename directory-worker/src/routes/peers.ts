@@ -45,6 +45,6 @@ export const peerRoutes = createRouter()
     return c.json({ peers: page.peers.map((peer) => toPeer(peer, at)), total: page.total }, 200)
   })
   .openapi(stats, async (c) => {
-    const { db, now } = c.get('deps')
-    return c.json(await c.get('stats').get(db, now()), 200)
+    const { now } = c.get('deps')
+    return c.json(await c.get('stats').get(now()), 200)
   })

@@ -3,7 +3,7 @@ import { ApiError } from '../errors.ts'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
 import { errors, json, Result, SearchResponse, Sha256 } from '../schemas.ts'
-import { SOURCES_PER_RESULT } from '../search-results.ts'
+import { SOURCES_PER_RESULT } from '../services/search-results.ts'
 import { contentByHash, liveSources } from '../store/files.ts'
 
 const SearchQuery = z
@@ -50,10 +50,10 @@ const fileByHash = createRoute({
 export const searchRoutes = createRouter()
   .openapi(search, async (c) => {
     const { q, sha256, limit } = c.req.valid('query')
-    const { db, now } = c.get('deps')
+    const { now } = c.get('deps')
     const found = sha256
-      ? await c.get('search').byHash(db, sha256, now())
-      : await c.get('search').byName(db, q ?? '', now(), limit)
+      ? await c.get('search').byHash(sha256, now())
+      : await c.get('search').byName(q ?? '', now(), limit)
     const body = found.json(sha256 ?? q ?? '')
     // The bytes are the text c.json would write for this route's typed answer (Found.json), so
     // the typed response the route declares is what goes out; the cast only carries that type.

@@ -1,6 +1,6 @@
 import type { Client, InStatement, Row } from '@libsql/client'
 import type { FileEntry, Result } from '../schemas.ts'
-import { shuffle } from '../shuffle.ts'
+import { shuffle } from '../util/shuffle.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()

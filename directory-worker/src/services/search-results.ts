@@ -1,7 +1,5 @@
 import type { Client } from '@libsql/client'
-import { nextTurn } from './next-turn.ts'
-import type { Result } from './schemas.ts'
-import { shuffle } from './shuffle.ts'
+import type { Result } from '../schemas.ts'
 import {
   type Content,
   contentByHash,
@@ -9,8 +7,10 @@ import {
   liveSources,
   nameKey,
   searchByName,
-} from './store/files.ts'
-import { searchGeneration } from './store/search-generation.ts'
+} from '../store/files.ts'
+import { searchGeneration } from '../store/search-generation.ts'
+import { nextTurn } from '../util/next-turn.ts'
+import { shuffle } from '../util/shuffle.ts'
 
 /** Enough sources to saturate any downloader; popular contents would otherwise return thousands. */
 export const SOURCES_PER_RESULT = 64
@@ -32,36 +32,43 @@ type Entry = { generation: number; validUntil: number; answer: Answer; weight: n
  * computed again then). Sources are shuffled afresh on every answer.
  */
 export class SearchResults {
+  readonly #db: Client
   readonly #entries = new Map<string, Entry>()
   readonly #pending = new Map<string, Promise<Entry>>()
   #weight = 0
   #nextGeneration: Promise<number> | undefined
+
+  constructor(db: Client) {
+    this.#db = db
+  }
 
   /**
    * The search generation, read once for all the searches that arrive before the read starts: the
    * read is scheduled for the next turn of the event loop and later arrivals wait for the one after,
    * so each answer still reflects every write committed before its request came in.
    */
-  #generation(db: Client): Promise<number> {
+  #generation(): Promise<number> {
     this.#nextGeneration ??= new Promise((resolve, reject) =>
       nextTurn(() => {
         this.#nextGeneration = undefined
-        searchGeneration(db).then(resolve, reject)
+        searchGeneration(this.#db).then(resolve, reject)
       }),
     )
     return this.#nextGeneration
   }
 
-  async byName(db: Client, text: string, now: number, limit: number): Promise<Found> {
-    const answer = await this.#answer(db, `name:${limit}:${nameKey(text)}`, now, async () => {
+  async byName(text: string, now: number, limit: number): Promise<Found> {
+    const db = this.#db
+    const answer = await this.#answer(`name:${limit}:${nameKey(text)}`, now, async () => {
       const { contents, liveUntil } = await searchByName(db, text, now, limit)
       return { answer: await withSources(db, contents, now), liveUntil }
     })
     return new Found(answer)
   }
 
-  async byHash(db: Client, sha256: string, now: number): Promise<Found> {
-    const answer = await this.#answer(db, `sha256:${sha256}`, now, async () => {
+  async byHash(sha256: string, now: number): Promise<Found> {
+    const db = this.#db
+    const answer = await this.#answer(`sha256:${sha256}`, now, async () => {
       const content = await contentByHash(db, sha256)
       const answer = await withSources(db, content ? [content] : [], now)
       return { answer, liveUntil: Number.POSITIVE_INFINITY }
@@ -70,12 +77,11 @@ export class SearchResults {
   }
 
   async #answer(
-    db: Client,
     key: string,
     now: number,
     compute: () => Promise<{ answer: Answer; liveUntil: number }>,
   ): Promise<Answer> {
-    const generation = await this.#generation(db)
+    const generation = await this.#generation()
     let entry = this.#entries.get(key)
     if (!entry || entry.generation !== generation || now >= entry.validUntil) {
       const pendingKey = `${generation}:${key}`

@@ -1,6 +1,6 @@
 import type { Client } from '@libsql/client'
-import { nextTurn } from './next-turn.ts'
-import { renewSessionLeases } from './store/peers.ts'
+import { renewSessionLeases } from '../store/peers.ts'
+import { nextTurn } from '../util/next-turn.ts'
 
 type Waiting = { sessionId: string; resolve: (renewed: boolean) => void; reject: (err: unknown) => void }
 

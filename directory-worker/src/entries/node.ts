@@ -3,11 +3,11 @@ import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { serve } from '@hono/node-server'
 import { createClient } from '@libsql/client'
-import { createApp } from './app.ts'
-import { nodeEd25519Signer } from './auth/node-signer.ts'
-import { bufferedLog } from './buffered-log.ts'
-import { parseSettings } from './settings.ts'
-import { guardDatabaseFile } from './store/file-guard.ts'
+import { createApp } from '../app.ts'
+import { nodeEd25519Signer } from '../auth/node-signer.ts'
+import { parseSettings } from '../settings.ts'
+import { guardDatabaseFile } from '../store/file-guard.ts'
+import { bufferedLog } from '../util/buffered-log.ts'
 
 export type NodeOptions = { host: string; port: number; databaseUrl: string }
 

@@ -1,8 +1,8 @@
 import { createClient } from '@libsql/client/web'
 import type { ExecutionContext } from 'hono'
-import { createApp, type DirectoryApp } from './app.ts'
-import { errorBody } from './errors.ts'
-import { parseSettings } from './settings.ts'
+import { createApp, type DirectoryApp } from '../app.ts'
+import { errorBody } from '../errors.ts'
+import { parseSettings } from '../settings.ts'
 
 type WorkerEnv = {
   LIBSQL_URL?: string

@@ -1,5 +1,5 @@
 import type { Client } from '@libsql/client'
-import { type NetworkStats, networkStats } from './store/peers.ts'
+import { type NetworkStats, networkStats } from '../store/peers.ts'
 
 /**
  * Counting distinct live contents touches every indexed row (about a second at a million files),
@@ -7,21 +7,26 @@ import { type NetworkStats, networkStats } from './store/peers.ts'
  * to compute (at most 30 s): a small network sees fresh numbers, a large one a bounded load.
  */
 export class CachedNetworkStats {
+  readonly #db: Client
   #value: NetworkStats | undefined
   #validUntil = 0
   #pending: Promise<NetworkStats> | undefined
 
-  async get(db: Client, now: number): Promise<NetworkStats> {
+  constructor(db: Client) {
+    this.#db = db
+  }
+
+  async get(now: number): Promise<NetworkStats> {
     if (this.#value && now < this.#validUntil) return this.#value
-    this.#pending ??= this.#compute(db, now).finally(() => {
+    this.#pending ??= this.#compute(now).finally(() => {
       this.#pending = undefined
     })
     return this.#pending
   }
 
-  async #compute(db: Client, now: number): Promise<NetworkStats> {
+  async #compute(now: number): Promise<NetworkStats> {
     const started = performance.now()
-    const value = await networkStats(db, now)
+    const value = await networkStats(this.#db, now)
     const took = performance.now() - started
     this.#value = value
     this.#validUntil = now + Math.min(30_000, took * 10)
