@@ -5,8 +5,10 @@ import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { describe, expect, it } from 'vitest'
 import { UploadHeaderSchema, UploadRequestSchema } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
+import { SESSION_CHECK_SECONDS } from '../../peer/src/wire/auth.ts'
 import { peerClient } from '../../peer/src/wire/transport.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
+import { sleepUntil } from '../support/peer-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 const network = useTestNetwork()
@@ -108,5 +110,25 @@ describe('a source that records its callers’ credentials', () => {
     expect((await found.json()).sources.map((s: { username: string }) => s.username)).toContain('victim')
     const status = JSON.parse((await victim.cli(['status', '--json'])).stdout)
     expect(status.state).toBe('up')
+  }, 60_000)
+
+  it('a downloader replaces the call token a source refuses (its session ended) and downloads on', async () => {
+    const source = await network.peer('source')
+    const first = Buffer.from('first file\n')
+    writeFileSync(join(source.dir, 'first.txt'), first)
+    await source.waitFor(/published changes: \+1/)
+    const fetcher = await network.peer('fetcher')
+    expect((await fetcher.cli(['get', sha(first), '--json'])).code).toBe(0)
+    // The source checked the fetcher's session just now and trusts that answer SESSION_CHECK_SECONDS.
+    const trustedUntil = Date.now() + SESSION_CHECK_SECONDS * 1000
+    // A new session: the call token the fetcher keeps for the source names the one just logged out.
+    expect((await fetcher.cli(['logout'])).code).toBe(0)
+    expect((await fetcher.cli(['login'])).code).toBe(0)
+    const second = Buffer.from('second file\n')
+    writeFileSync(join(source.dir, 'second.txt'), second)
+    await source.waitFor(/published changes: \+1/)
+    await sleepUntil(trustedUntil + 500)
+    const got = await fetcher.cli(['get', sha(second), '--json'])
+    expect(got.code, got.stderr).toBe(0)
   }, 60_000)
 })

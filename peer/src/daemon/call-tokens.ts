@@ -1,14 +1,12 @@
+import { decodeJwt } from 'jose'
 import type { CallCredentials } from '../transfer/peer-link.ts'
 import { type DirectoryClient, DirectoryError } from '../wire/directory-client.ts'
 
 type Held = { token: string; renewAtMs: number }
 
-/** A token is renewed once this much of its life is left (or a third of it, when it is shorter). */
-const RENEW_BEFORE_MS = 60_000
-
 /**
  * The daemon's call tokens, one per peer it calls (the audience), asked of the directory with the
- * session token and kept until near their expiry: a download from eight sources costs eight requests
+ * session token and kept until a third of their life is left: a download from eight sources costs eight requests
  * to the directory every few minutes, not one per chunk. Concurrent asks for one audience share one request.
  */
 export class CallTokens implements CallCredentials {
@@ -41,8 +39,10 @@ export class CallTokens implements CallCredentials {
       if (!session) return undefined
       const asked = Date.now()
       const grant = await this.#directory.callToken(session, audience)
-      const lifeMs = Date.parse(grant.expiresAt) - asked
-      const renewAtMs = asked + lifeMs - Math.min(RENEW_BEFORE_MS, lifeMs / 3)
+      // Its lifetime from its own claims, counted on our clock from when we asked: the directory's
+      // clock may differ from ours. Renewed with a third of it left, room for the receiver's skew too.
+      const { iat = 0, exp = 0 } = decodeJwt(grant.token)
+      const renewAtMs = asked + ((exp - iat) * 1000 * 2) / 3
       if (this.#held.size > 10_000) this.#held.clear()
       this.#held.set(key, { token: grant.token, renewAtMs })
       return grant.token
