@@ -6,6 +6,7 @@ import { withDeps } from './middleware/context.ts'
 import { RequestMetrics } from './middleware/metrics.ts'
 import { validationError } from './router.ts'
 import { auth } from './routes/auth.ts'
+import { callTokens } from './routes/call-tokens.ts'
 import { dashboard } from './routes/dashboard.tsx'
 import { docsPage, openApiConfig } from './routes/docs.tsx'
 import { indexFiles } from './routes/index-files.ts'
@@ -45,6 +46,7 @@ export function createApp(given: Deps) {
   })
   app
     .route('/v1', auth)
+    .route('/v1', callTokens)
     .route('/v1', indexFiles)
     .route('/v1', searchRoutes)
     .route('/v1', peerRoutes)

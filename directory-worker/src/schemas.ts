@@ -103,6 +103,16 @@ export const TokenGrant = z
   })
   .openapi('TokenGrant')
 
+export const CallTokenRequest = z
+  .object({ audience: Username.openapi({ description: 'the username of the peer the token is for' }) })
+  .openapi('CallTokenRequest')
+
+export const CallToken = z
+  .object({ token: z.string(), expiresAt: z.string().openapi({ format: 'date-time' }) })
+  .openapi('CallToken')
+
+export const SessionState = z.object({ open: z.boolean() }).openapi('SessionState')
+
 export const LoginResponse = TokenGrant.extend({ peer: Peer }).openapi('LoginResponse')
 
 export const IndexReplace = z.object({ files: z.array(FileEntry) }).openapi('IndexReplace')

@@ -11,6 +11,8 @@ import {
 let directory: TestDirectory
 /** The fuzzer's own account: its valid writes may change its own index, never anyone else's data. */
 let token: string
+/** A call token the fuzzer holds for alice: good at her peer, refused by the directory. */
+let callToken: string
 let bystanderBefore: unknown
 
 /** Everything stored about alice, who takes no part in the fuzzing. */
@@ -62,6 +64,13 @@ beforeAll(async () => {
     CORPUS.map((name) => fileEntry(name)),
   )
   token = await login(directory, 'fuzzer')
+  const minted = await directory.request('/v1/call-tokens', {
+    method: 'POST',
+    token,
+    json: { audience: 'alice' },
+  })
+  expect(minted.status).toBe(200)
+  callToken = ((await minted.json()) as { token: string }).token
   bystanderBefore = await bystanderState()
 })
 afterAll(() => directory.close())
@@ -76,6 +85,8 @@ const routes = [
   ['GET', '/v1/files/'],
   ['GET', '/v1/peers'],
   ['GET', '/v1/session'],
+  ['POST', '/v1/call-tokens'],
+  ['GET', '/v1/sessions/'],
   ['GET', '/v1/stats'],
   ['GET', '/'],
   ['GET', '/metrics'],
@@ -100,6 +111,22 @@ const queryValue = fc.oneof(
 const query = fc.array(fc.tuple(queryKey, queryValue), { maxLength: 4 })
 /** What goes after `/v1/files/`: hashes, near-hashes and junk (encoded as a path segment). */
 const pathTail = fc.oneof(fc.stringMatching(/^[0-9a-fA-F]{60,68}$/), fc.string({ maxLength: 80 }))
+/** The routes whose second segment is a path parameter. */
+const withTail = (route: string) => route === '/v1/files/' || route === '/v1/sessions/'
+
+/** A credential: none, the session's, a call token, or a call token with one character changed. */
+const credential = fc.oneof(
+  fc.constantFrom<string | undefined>(undefined, 'session', 'call'),
+  fc.tuple(fc.nat(), fc.constantFrom(...'AQw_-.0')).map(([at, c]) => `tampered:${at}:${c}`),
+)
+const tokenFor = (choice: string | undefined) => {
+  if (choice === undefined) return undefined
+  if (choice === 'session') return token
+  if (choice === 'call') return callToken
+  const [, at, c] = choice.split(':') as [string, string, string]
+  const i = Number(at) % callToken.length
+  return callToken.slice(0, i) + c + callToken.slice(i + 1)
+}
 
 async function expectSpecErrorOrSuccess(response: Response) {
   expect(response.status).toBeLessThan(500)
@@ -127,15 +154,11 @@ describe('property-based fuzzing of the REST API', () => {
           }),
           fc.record({ username: fc.string(), password: fc.string(), url: fc.string() }),
         ),
-        fc.boolean(),
-        async ([method, path], body, withToken) => {
-          // Logout would end the session the rest of the run uses; fuzz it without a token.
-          const useToken = withToken && path !== '/v1/logout'
-          const response = await directory.request(path, {
-            method,
-            json: body,
-            token: useToken ? token : undefined,
-          })
+        credential,
+        async ([method, path], body, choice) => {
+          // Logout would end the session the rest of the run uses; fuzz it without the session token.
+          const given = path === '/v1/logout' && choice === 'session' ? undefined : tokenFor(choice)
+          const response = await directory.request(path, { method, json: body, token: given })
           await expectSpecErrorOrSuccess(response)
         },
       ),
@@ -151,14 +174,15 @@ describe('property-based fuzzing of the REST API', () => {
         query,
         pathTail,
         fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', ''),
-        fc.boolean(),
-        async ([method, route], bytes, params, tail, contentType, withToken) => {
+        credential,
+        async ([method, route], bytes, params, tail, contentType, choice) => {
           const headers: Record<string, string> = contentType ? { 'content-type': contentType } : {}
-          // Logout would end the session the rest of the run uses; fuzz it without a token.
-          if (withToken && route !== '/v1/logout') headers.authorization = `Bearer ${token}`
+          // Logout would end the session the rest of the run uses; fuzz it without the session token.
+          const given = route === '/v1/logout' && choice === 'session' ? undefined : tokenFor(choice)
+          if (given) headers.authorization = `Bearer ${given}`
           const init: RequestInit = { method, headers }
           if (method !== 'GET') init.body = bytes
-          const path = route === '/v1/files/' ? `${route}${encodeURIComponent(tail)}` : route
+          const path = withTail(route) ? `${route}${encodeURIComponent(tail)}` : route
           const search = new URLSearchParams(params).toString()
           const response = await directory.request(`${path}?${search}`, init)
           // The dashboard never refuses a link; the others answer the SPEC body when they refuse.
@@ -168,6 +192,32 @@ describe('property-based fuzzing of the REST API', () => {
       ),
       { numRuns: 600 },
     )
+  })
+
+  it('a call token, intact or with any character changed, acts for nobody at the directory', async () => {
+    const guarded = routes.filter(([method, route]) =>
+      method !== 'GET' ? route !== '/v1/login' : /session/.test(route),
+    )
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...guarded),
+        credential.filter((c) => c !== undefined && c !== 'session'),
+        fc.jsonValue(),
+        async ([method, route], choice, body) => {
+          const path = withTail(route) ? `${route}x` : route
+          const init = method === 'GET' ? { method } : { method, json: body }
+          const response = await directory.request(path, { ...init, token: tokenFor(choice) })
+          expect(response.status, `${method} ${path}`).toBe(401)
+          const { error } = await response.json()
+          // An intact call token is named as one; a changed one (unless the change is a no-op) is just invalid.
+          expect(['call_token', 'invalid_token', 'missing_token']).toContain(error.code)
+          if (tokenFor(choice) === callToken) expect(error.code).toBe('call_token')
+        },
+      ),
+      { numRuns: 200 },
+    )
+    // The fuzzer's session outlived every one of them: none could log it out.
+    expect((await directory.request('/v1/session', { token })).status).toBe(200)
   })
 
   it('any search text finds exactly the shared names that contain it, ignoring case', async () => {

@@ -58,6 +58,8 @@ describe('operations endpoints', () => {
       '/v1/login': ['post'],
       '/v1/logout': ['post'],
       '/v1/session': ['get'],
+      '/v1/call-tokens': ['post'],
+      '/v1/sessions/{sid}': ['get'],
       '/v1/heartbeat': ['post'],
       '/v1/index': ['put', 'patch'],
       '/v1/search': ['get'],

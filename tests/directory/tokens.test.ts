@@ -1,7 +1,7 @@
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { nodeEd25519Signer } from '../../directory-worker/src/auth/node-signer.ts'
-import { ISSUER, TokenService } from '../../directory-worker/src/auth/tokens.ts'
+import { CALL_SCOPE, ISSUER, TokenService } from '../../directory-worker/src/auth/tokens.ts'
 import { migrate } from '../../directory-worker/src/store/migrations.ts'
 import { createTestDirectory, type TestDirectory } from '../support/directory-app.ts'
 
@@ -39,5 +39,34 @@ describe('token signing', () => {
     // A service that did not sign it (no shortcut through its own memory) still verifies it.
     expect(await new TokenService(directory.db).verify(fromNode.token, now)).toEqual(claims)
     expect(fromNode.expiresAt.getTime()).toBe(now + 900_000)
+  })
+})
+
+describe('call tokens', () => {
+  it('carry the audience and scope, and verify says so, from memory and from the signature alike', async () => {
+    const signer = new TokenService(directory.db, nodeEd25519Signer)
+    const now = Date.UTC(2026, 0, 1)
+    const claims = { username: 'alice', sessionId: 'session-1', audience: 'bob' }
+    const { token } = await signer.signCall(claims, now, 300)
+    const { payload } = await jwtVerify(token, createLocalJWKSet(await signer.jwks()), {
+      issuer: ISSUER,
+      algorithms: ['EdDSA'],
+      currentDate: new Date(now),
+    })
+    expect(payload).toEqual({
+      sid: 'session-1',
+      sub: 'alice',
+      aud: 'bob',
+      scope: CALL_SCOPE,
+      iss: ISSUER,
+      iat: now / 1000,
+      exp: now / 1000 + 300,
+    })
+    expect(await signer.verify(token, now)).toEqual(claims)
+    expect(await new TokenService(directory.db).verify(token, now)).toEqual(claims)
+    // A session token has no audience: only its absence lets the directory's auth accept it.
+    const session = await signer.sign({ username: 'alice', sessionId: 'session-1' }, now, 300)
+    expect((await new TokenService(directory.db).verify(session.token, now))?.audience).toBeUndefined()
+    expect(await signer.verify(token, now + 300_000)).toBeUndefined()
   })
 })

@@ -11,7 +11,10 @@ import { HashCache } from '../../peer/src/content/hash-cache.ts'
 import { ShareIndex } from '../../peer/src/content/share-index.ts'
 import { UploadHeaderSchema, UploadRequestSchema } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
+import { peerAuth } from '../../peer/src/wire/auth.ts'
+import { DirectoryClient } from '../../peer/src/wire/directory-client.ts'
 import { createRpcServer, peerClient, stopRpcServer } from '../../peer/src/wire/transport.ts'
+import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
 
 // The real PeerService on a real port, hammered with arbitrary requests and malformed upload streams.
 let server: Server
@@ -132,6 +135,92 @@ describe('PeerService under arbitrary input', () => {
         expect(inboxFiles()).toEqual([])
       }),
       { numRuns: 150 },
+    )
+  })
+})
+
+describe('the caller check under arbitrary credentials', () => {
+  let directory: DirectoryProcess
+  let verify: (header: string | null) => Promise<string>
+  /** A caller's call token for this peer ('me'): the one credential it must take. */
+  let good: string
+  let others: string[]
+  const post = async (path: string, json: unknown, token?: string) => {
+    const response = await fetch(`${directory.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(json),
+    })
+    expect(response.status).toBe(200)
+    return ((await response.json()) as { token: string }).token
+  }
+  const login = (username: string) =>
+    post('/v1/login', { username, password: 'fuzz password', url: 'http://127.0.0.1:9' })
+
+  beforeAll(async () => {
+    directory = await startDirectoryProcess()
+    const mine = await login('me')
+    await login('other')
+    const caller = await login('caller')
+    good = await post('/v1/call-tokens', { audience: 'me' }, caller)
+    const forOther = await post('/v1/call-tokens', { audience: 'other' }, caller)
+    // Another peer's token with its payload rewritten to name this peer, the signature left as it was.
+    const [header, payload, signature] = forOther.split('.') as [string, string, string]
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString())
+    const readdressed = Buffer.from(JSON.stringify({ ...claims, aud: 'me' })).toString('base64url')
+    others = [caller, mine, forOther, `${header}.${readdressed}.${signature}`, `${good}.`, `${good}x`]
+    verify = peerAuth({
+      directory: new DirectoryClient(directory.url),
+      open: false,
+      username: 'me',
+      sessionToken: () => mine,
+    })
+  })
+  afterAll(() => directory?.stop('SIGKILL'))
+
+  /** The same bytes in every segment: base64url's spare bits may differ and still name one token. */
+  const sameToken = (token: string) => {
+    const a = token.split('.')
+    const b = good.split('.')
+    return (
+      a.length === b.length &&
+      a.every((s, i) => Buffer.from(s, 'base64url').equals(Buffer.from(b[i] ?? '', 'base64url')))
+    )
+  }
+
+  it('takes only an intact call token for itself; anything else is Unauthenticated', async () => {
+    const token = fc.oneof(
+      fc.constant('good'),
+      fc.nat({ max: 5 }).map((i) => `other:${i}`),
+      fc.tuple(fc.nat(), fc.constantFrom(...'AQgw_-.0=+/ ')).map(([at, c]) => `mutated:${at}:${c}`),
+      fc.string({ maxLength: 300 }).map((s) => `raw:${s}`),
+    )
+    const text = (choice: string) => {
+      const [kind, a = '', c = ''] = choice.split(':')
+      if (kind === 'good') return good
+      if (kind === 'other') return others[Number(a)] as string
+      if (kind === 'mutated') {
+        const i = Number(a) % good.length
+        return good.slice(0, i) + c + good.slice(i + 1)
+      }
+      return choice.slice(4)
+    }
+    await fc.assert(
+      fc.asyncProperty(
+        token,
+        fc.constantFrom('Bearer ', 'bearer ', 'Bearer\t', '', 'Basic '),
+        async (choice, scheme) => {
+          const presented = text(choice)
+          const result = await verify(`${scheme}${presented}`).then(
+            (username) => username,
+            (err: unknown) => ConnectError.from(err).code,
+          )
+          if (presented === good && scheme !== '' && scheme !== 'Basic ') expect(result).toBe('caller')
+          else if (!(sameToken(presented) && scheme !== '' && scheme !== 'Basic '))
+            expect(result).toBe(Code.Unauthenticated)
+        },
+      ),
+      { numRuns: 400 },
     )
   })
 })

@@ -22,15 +22,31 @@ let bob: PeerProcess
 const content = randomBytes(3 * 1024 * 1024 + 7)
 const contentSha = createHash('sha256').update(content).digest('hex')
 
-const grantFor = async (username: string) => {
-  const response = await fetch(`${directory.url}/v1/login`, {
+type Grant = { token: string; expiresAt: string }
+const login = async (directoryUrl: string, username: string) => {
+  const response = await fetch(`${directoryUrl}/v1/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username, password: 'caller password', url: 'http://127.0.0.1:9' }),
   })
-  return (await response.json()) as { token: string; expiresAt: string }
+  return (await response.json()) as Grant
 }
-const tokenFor = async (username: string) => (await grantFor(username)).token
+/** What a peer presents to `audience`: a call token the directory minted for that peer. */
+const callGrant = async (session: string, audience: string, directoryUrl = directory.url) => {
+  const response = await fetch(`${directoryUrl}/v1/call-tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${session}` },
+    body: JSON.stringify({ audience }),
+  })
+  expect(response.status).toBe(200)
+  return (await response.json()) as Grant
+}
+/** A fresh caller's session and call token for `audience`. */
+const callerOf = async (username: string, audience: string, directoryUrl = directory.url) => {
+  const session = (await login(directoryUrl, username)).token
+  return { session, ...(await callGrant(session, audience, directoryUrl)) }
+}
+const tokenFor = async (username: string, audience: string) => (await callerOf(username, audience)).token
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
 
 async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
@@ -66,8 +82,8 @@ afterAll(async () => {
 })
 
 describe('PeerService refusals', () => {
-  it('serves a caller with a valid directory token', async () => {
-    const token = await tokenFor('caller')
+  it('serves a caller with a call token for it', async () => {
+    const token = await tokenFor('caller', 'alice')
     const client = peerClient(alice.url)
     const manifest = await client.getManifest({ sha256: contentSha }, auth(token))
     expect(Number(manifest.size)).toBe(content.length)
@@ -78,7 +94,7 @@ describe('PeerService refusals', () => {
     expect(Buffer.concat(parts.map((p) => p.data))).toEqual(content.subarray(10, 1010))
   })
 
-  it('refuses GetInfo and Download without a token, with a forged, another network’s, an expired or a logged-out token', async () => {
+  it('refuses GetInfo and Download without a token, with a forged, another network’s, a session, another peer’s, an expired or a logged-out token', async () => {
     const client = peerClient(alice.url)
     // Both calls, Download through the daemon's own fast path: no bytes may come before the refusal.
     const codesFor = async (token?: string) => {
@@ -96,25 +112,32 @@ describe('PeerService refusals', () => {
     const refused = [Code.Unauthenticated, Code.Unauthenticated, 0]
     expect(await codesFor()).toEqual(refused)
     expect(await codesFor('not.a.jwt')).toEqual(refused)
-    // A real token, signed by another directory's key: valid anywhere but here.
+    // A real call token for alice, signed by another directory's key: valid anywhere but here.
     const elsewhere = await startDirectoryProcess()
     try {
-      const login = await fetch(`${elsewhere.url}/v1/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'caller', password: 'caller password', url: 'http://127.0.0.1:9' }),
-      })
-      expect(await codesFor(((await login.json()) as { token: string }).token)).toEqual(refused)
+      await login(elsewhere.url, 'alice')
+      expect(await codesFor((await callerOf('caller', 'alice', elsewhere.url)).token)).toEqual(refused)
     } finally {
       await elsewhere.stop('SIGKILL')
     }
-    const revoked = await tokenFor('leaver')
+    const caller = await callerOf('caller', 'alice')
+    expect(await codesFor(caller.token)).toEqual(['ok', 'ok', 10])
+    // The session token is the directory's alone; a call token for bob is bob's alone.
+    expect(await codesFor(caller.session)).toEqual(refused)
+    const forBob = await callGrant(caller.session, 'bob')
+    expect(await codesFor(forBob.token)).toEqual(refused)
+    expect(await codeOf(peerClient(bob.url).getInfo({}, auth(forBob.token)))).toBe('ok')
+    // The case of the name does not matter, as for every username.
+    expect(await codesFor((await callGrant(caller.session, 'ALICE')).token)).toEqual(['ok', 'ok', 10])
+
+    const leaver = await callerOf('leaver', 'alice')
     await fetch(`${directory.url}/v1/logout`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${revoked}` },
+      headers: { authorization: `Bearer ${leaver.session}` },
     })
-    expect(await codesFor(revoked)).toEqual(refused)
-    const expiring = await grantFor('sleeper')
+    expect(await codesFor(leaver.token)).toEqual(refused)
+    // Call tokens here live as long as the directory's tokens: 3 s.
+    const expiring = await callerOf('sleeper', 'alice')
     expect(await codesFor(expiring.token)).toEqual(['ok', 'ok', 10])
     // A JWT's exp counts whole seconds: one more second and it is past on any reading of the clock.
     await sleepUntil(Date.parse(expiring.expiresAt) + 1000)
@@ -144,7 +167,9 @@ describe('PeerService refusals', () => {
       session.close()
     }
     expect(alice.child.exitCode).toBeNull()
-    expect(await codeOf(peerClient(alice.url).getInfo({}, auth(await tokenFor('caller'))))).toBe('ok')
+    expect(await codeOf(peerClient(alice.url).getInfo({}, auth(await tokenFor('caller', 'alice'))))).toBe(
+      'ok',
+    )
   })
 
   it('refuses a token within SESSION_CHECK_SECONDS of its logout, even one it served before', async () => {
@@ -152,19 +177,14 @@ describe('PeerService refusals', () => {
     const longLived = await startDirectoryProcess({ env: { TOKEN_TTL_SECONDS: '3600' } })
     const server = await startPeer({ name: 'host', directoryUrl: longLived.url, stateRoot: testStateRoot() })
     try {
-      const login = await fetch(`${longLived.url}/v1/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'quitter', password: 'caller password', url: 'http://127.0.0.1:9' }),
-      })
-      const { token } = (await login.json()) as { token: string }
+      const { session, token } = await callerOf('quitter', 'host', longLived.url)
       const client = peerClient(server.url)
       expect(await codeOf(client.getInfo({}, auth(token)))).toBe('ok')
       // The host cached "open" when it answered, so that answer holds until SESSION_CHECK_SECONDS after now.
       const cachedUntil = Date.now() + SESSION_CHECK_SECONDS * 1000
       await fetch(`${longLived.url}/v1/logout`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}` },
+        headers: { authorization: `Bearer ${session}` },
       })
       await sleepUntil(cachedUntil + 100)
       const refused = await client.getInfo({}, auth(token)).catch((err) => ConnectError.from(err))
@@ -178,7 +198,7 @@ describe('PeerService refusals', () => {
   }, 40_000)
 
   it('refuses content it does not share, bad hashes, and ranges outside the file', async () => {
-    const token = await tokenFor('caller')
+    const token = await tokenFor('caller', 'alice')
     const client = peerClient(alice.url)
     expect(await codeOf(client.getManifest({ sha256: 'f'.repeat(64) }, auth(token)))).toBe(Code.NotFound)
     expect(await codeOf(client.getManifest({ sha256: '../../etc/passwd' }, auth(token)))).toBe(
@@ -201,7 +221,7 @@ describe('PeerService refusals', () => {
   })
 
   it('answers GetInfo over gRPC, gRPC-web and Connect on one port, HTTP/2 and HTTP/1.1', async () => {
-    const token = await tokenFor('caller')
+    const token = await tokenFor('caller', 'alice')
     const transports = [
       createConnectTransport({ baseUrl: alice.url, httpVersion: '2' }),
       createConnectTransport({ baseUrl: alice.url, httpVersion: '1.1' }),
@@ -236,7 +256,7 @@ describe('uploads', () => {
   const inbox = () => (existsSync(join(bob.dir, 'inbox')) ? readdirSync(join(bob.dir, 'inbox')) : [])
 
   it('is refused by a peer without --accept-uploads', async () => {
-    const token = await tokenFor('caller')
+    const token = await tokenFor('caller', 'alice')
     const code = await codeOf(
       upload(alice.url, token, { name: 'x.txt', size: small.length, sha256: smallSha }, [small]),
     )
@@ -245,7 +265,7 @@ describe('uploads', () => {
   })
 
   it('refuses bytes that do not match the header, path names and oversize, keeping nothing', async () => {
-    const token = await tokenFor('caller')
+    const token = await tokenFor('caller', 'bob')
     const wrong = await codeOf(
       upload(bob.url, token, { name: 'x.txt', size: small.length, sha256: 'b'.repeat(64) }, [small]),
     )
@@ -269,7 +289,7 @@ describe('uploads', () => {
   })
 
   it('keeps a verified upload in the inbox and shares it', async () => {
-    const token = await tokenFor('caller')
+    const token = await tokenFor('caller', 'bob')
     const answer = await upload(bob.url, token, { name: 'gift.txt', size: small.length, sha256: smallSha }, [
       small,
     ])

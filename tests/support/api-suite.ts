@@ -1,3 +1,4 @@
+import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fileEntry } from './directory-app.ts'
 import { sleepUntil } from './peer-process.ts'
@@ -37,12 +38,12 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
       })
     const login = (username: string, password = `password of ${username}`, port = 50071) =>
       call('/v1/login', { method: 'POST', json: { username, password, url: `http://127.0.0.1:${port}` } })
-    const tokenOf = async (username: string) => {
-      const response = await login(username)
+    const tokenOf = async (username: string, port?: number) => {
+      const response = await login(username, undefined, port)
       expect(response.status, await response.clone().text()).toBe(200)
       return ((await response.json()) as { token: string }).token
     }
-    return { call, login, tokenOf }
+    return { url: started.url, call, login, tokenOf }
   }
 
   // Each test starts its own directory (wrangler dev takes seconds to be ready).
@@ -113,6 +114,69 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
           peers: { username: string; files: number }[]
         }
         expect(peers.peers.map((p) => [p.username, p.files])).toEqual([['writer', 0]])
+      },
+      timeout,
+    )
+
+    it(
+      'mints a call token for one registered peer, which the directory itself refuses everywhere',
+      async () => {
+        const { url, call, tokenOf } = await directory({})
+        const caller = await tokenOf('caller')
+        const callee = await tokenOf('Callee', 50072)
+        const mint = (json: unknown, token: string | undefined) =>
+          call('/v1/call-tokens', { method: 'POST', token, json })
+        const asked = Date.now()
+        const minted = await mint({ audience: 'callee' }, caller)
+        expect(minted.status).toBe(200)
+        const grant = (await minted.json()) as { token: string; expiresAt: string }
+        const { payload } = await jwtVerify(
+          grant.token,
+          createRemoteJWKSet(new URL('/.well-known/jwks.json', url)),
+          {
+            issuer: 'peerdir-directory',
+            algorithms: ['EdDSA'],
+          },
+        )
+        // Addressed to the peer as it registered, scoped to a call, naming the caller and its session.
+        expect(payload).toMatchObject({ sub: 'caller', aud: 'Callee', scope: 'peer-call' })
+        expect(payload.sid).toBe(decodeJwt(caller).sid)
+        expect(Date.parse(grant.expiresAt)).toBe((payload.exp as number) * 1000)
+        expect((payload.exp as number) - (payload.iat as number)).toBe(300)
+        expect(Date.parse(grant.expiresAt)).toBeGreaterThan(asked)
+
+        for (const [body, token, status, code] of [
+          [{ audience: 'nobody' }, caller, 404, 'unknown_peer'],
+          [{ audience: '../x' }, caller, 400, 'invalid_request'],
+          [{}, caller, 400, 'invalid_request'],
+          [{ audience: 'callee' }, undefined, 401, 'missing_token'],
+          [{ audience: 'callee' }, grant.token, 401, 'call_token'],
+        ] as const) {
+          const refused = await mint(body, token)
+          expect(refused.status, JSON.stringify(body)).toBe(status)
+          expect((await refused.json()).error.code).toBe(code)
+        }
+        for (const [method, path] of [
+          ['PUT', '/v1/index'],
+          ['PATCH', '/v1/index'],
+          ['POST', '/v1/heartbeat'],
+          ['POST', '/v1/logout'],
+          ['GET', '/v1/session'],
+          ['GET', `/v1/sessions/${payload.sid}`],
+        ] as const) {
+          const json = method === 'GET' ? undefined : path === '/v1/index' ? { files: [] } : {}
+          const refused = await call(path, { method, token: grant.token, json })
+          expect(refused.status, `${method} ${path}`).toBe(401)
+          expect((await refused.json()).error.code).toBe('call_token')
+        }
+
+        // The callee asks, with its own session token, whether the caller's session is open.
+        const sessionOf = async (sid: string) =>
+          (await (await call(`/v1/sessions/${sid}`, { token: callee })).json()) as { open: boolean }
+        expect(await sessionOf(payload.sid as string)).toEqual({ open: true })
+        expect(await sessionOf('no-such-session')).toEqual({ open: false })
+        expect((await call('/v1/logout', { method: 'POST', token: caller })).status).toBe(200)
+        expect(await sessionOf(payload.sid as string)).toEqual({ open: false })
       },
       timeout,
     )

@@ -13,7 +13,8 @@ import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts
  * overwritten on disk, its index told the file is unchanged. Its manifest is true; the corrupted chunks' bytes are not.
  * With `stallDownloads` it claims the file and answers its manifest, but every Download call hangs,
  * sending nothing, until the caller gives up. With `publishedManifest` it tells the directory a manifest
- * other than the one its chunks make (what GetManifest answers).
+ * other than the one its chunks make (what GetManifest answers). Every caller's `authorization` header
+ * is recorded (`authorizations`): what a malicious source could replay.
  */
 export async function startLyingPeer(options: {
   directoryUrl: string
@@ -42,6 +43,12 @@ export async function startLyingPeer(options: {
   for (const file of index.files) file.mtimeMs = statSync(path).mtimeMs
 
   let downloadCalls = 0
+  const authorizations: string[] = []
+  const record: Interceptor = (next) => async (req) => {
+    const header = req.header.get('authorization')
+    if (header) authorizations.push(header)
+    return next(req)
+  }
   const stall: Interceptor = (next) => async (req) => {
     if (req.method.name !== 'Download') return next(req)
     downloadCalls++
@@ -49,7 +56,7 @@ export async function startLyingPeer(options: {
     return next(req)
   }
   const server: Server = createRpcServer({
-    interceptors: options.stallDownloads ? [stall] : [],
+    interceptors: options.stallDownloads ? [record, stall] : [record],
     routes: peerServiceRoutes({
       index,
       username: () => options.username,
@@ -105,6 +112,8 @@ export async function startLyingPeer(options: {
     url,
     /** How many Download calls a stalling peer has taken (and hung). */
     downloadCalls: () => downloadCalls,
+    /** The authorization headers callers presented, in order. */
+    authorizations: () => [...authorizations],
     close: async () => {
       clearInterval(beating)
       await stopRpcServer(server)

@@ -6,6 +6,13 @@ export const ISSUER = 'peerdir-directory'
 const ALG = 'EdDSA'
 
 export type TokenClaims = { username: string; sessionId: string }
+/**
+ * What a call token carries beyond its caller's: the one peer (`aud`, a username) it may be presented to.
+ * The directory refuses it for itself; only that peer accepts it (SPEC "Tokens").
+ */
+export type CallClaims = TokenClaims & { audience: string }
+/** The `scope` claim of a call token: a session token has none. */
+export const CALL_SCOPE = 'peer-call'
 export type SignedToken = { token: string; expiresAt: Date }
 
 type KeyRing = {
@@ -30,7 +37,7 @@ const encoder = new TextEncoder()
 
 /** Tokens this process signed, so presenting one again (the next heartbeat) skips a signature check. */
 const SIGNED_CACHE_LIMIT = 50_000
-type Known = TokenClaims & { expiresAtMs: number }
+type Known = TokenClaims & { audience?: string; expiresAtMs: number }
 
 /**
  * Signs and checks the directory's EdDSA JWTs. The key pair is made on first start and kept in the
@@ -47,27 +54,47 @@ export class TokenService {
     this.#signer = signer
   }
 
-  async sign(claims: TokenClaims, now: number, ttlSeconds: number): Promise<SignedToken> {
+  /** A session token: the directory's own credential for the session (login, heartbeat). */
+  sign(claims: TokenClaims, now: number, ttlSeconds: number): Promise<SignedToken> {
+    return this.#sign(claims, {}, now, ttlSeconds)
+  }
+
+  /** A call token: good only at the peer named `audience`, for the caller's session (POST /v1/call-tokens). */
+  signCall(claims: CallClaims, now: number, ttlSeconds: number): Promise<SignedToken> {
+    const { audience, ...caller } = claims
+    return this.#sign(caller, { aud: audience, scope: CALL_SCOPE }, now, ttlSeconds, audience)
+  }
+
+  async #sign(
+    claims: TokenClaims,
+    extra: Record<string, string>,
+    now: number,
+    ttlSeconds: number,
+    audience?: string,
+  ): Promise<SignedToken> {
     const ring = await this.#keys()
     const iat = Math.floor(now / 1000)
     const exp = iat + ttlSeconds
     // The JWS compact form written out (RFC 7515): jose's builder cost a third of the signature itself.
     const payload = base64url.encode(
-      JSON.stringify({ sid: claims.sessionId, iss: ISSUER, sub: claims.username, iat, exp }),
+      JSON.stringify({ sid: claims.sessionId, iss: ISSUER, sub: claims.username, ...extra, iat, exp }),
     )
     const signingInput = `${ring.header}.${payload}`
     const signature = await this.#signer(ring.privateKey, encoder.encode(signingInput))
     const token = `${signingInput}.${base64url.encode(signature)}`
-    this.#remember(token, { ...claims, expiresAtMs: exp * 1000 })
+    this.#remember(token, { ...claims, audience, expiresAtMs: exp * 1000 })
     return { token, expiresAt: new Date(exp * 1000) }
   }
 
-  /** The claims of a token this directory signed and that has not expired; undefined otherwise. */
-  async verify(token: string, now: number): Promise<TokenClaims | undefined> {
+  /**
+   * The claims of a token this directory signed and that has not expired; undefined otherwise. A call
+   * token's (one with an audience or a scope) come with `audience`, which the directory's auth refuses.
+   */
+  async verify(token: string, now: number): Promise<(TokenClaims & { audience?: string }) | undefined> {
     const known = this.#signed.get(token)
     if (known) {
       if (known.expiresAtMs <= now) return undefined
-      return { username: known.username, sessionId: known.sessionId }
+      return { username: known.username, sessionId: known.sessionId, audience: known.audience }
     }
     const ring = await this.#keys()
     try {
@@ -81,7 +108,11 @@ export class TokenService {
         { issuer: ISSUER, algorithms: [ALG], currentDate: new Date(now) },
       )
       if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return undefined
-      return { username: payload.sub, sessionId: payload.sid }
+      const claims = { username: payload.sub, sessionId: payload.sid }
+      // Anything scoped or addressed is not a session token, whatever its other claims say.
+      if (payload.aud !== undefined || payload.scope !== undefined)
+        return { ...claims, audience: typeof payload.aud === 'string' ? payload.aud : '' }
+      return claims
     } catch {
       return undefined
     }

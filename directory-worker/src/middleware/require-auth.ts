@@ -22,7 +22,15 @@ async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
   const claims = await c.get('tokens').verify(match[1], c.get('deps').now())
   if (!claims)
     throw new ApiError(401, 'invalid_token', 'The token is invalid or expired; log in again.', challenge)
-  return claims
+  if (claims.audience !== undefined) {
+    throw new ApiError(
+      401,
+      'call_token',
+      'This is a call token, good only for calling one peer; the directory takes the session token from POST /v1/login.',
+      challenge,
+    )
+  }
+  return { username: claims.username, sessionId: claims.sessionId }
 }
 
 export const sessionRevoked = () =>

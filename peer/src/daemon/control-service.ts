@@ -19,7 +19,7 @@ import {
 } from '../gen/peerdir/v1/control_pb.ts'
 import { UploadHeaderSchema, UploadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
 import { LocalWriteError, NoSourcesError } from '../transfer/download-errors.ts'
-import type { Progress } from '../transfer/swarm-download.ts'
+import type { CallCredentials, Progress } from '../transfer/swarm-download.ts'
 import { VERSION } from '../version.ts'
 import { type DirectoryClient, DirectoryError, type Result } from '../wire/directory-client.ts'
 import { peerClient } from '../wire/transport.ts'
@@ -32,6 +32,8 @@ export type ControlledDaemon = {
   readonly publicUrl: string
   readonly directory: DirectoryClient
   readonly session: DirectorySession
+  /** The call token for each peer this daemon calls (push). */
+  readonly callTokens: CallCredentials
   readonly index: ShareIndex
   readonly downloads: Downloads
   rescan: () => Promise<ScanResult>
@@ -141,16 +143,23 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
         yield create(UploadRequestSchema, { part: { case: 'data', value: data as Buffer } })
       }
     }
-    const token = daemon.session.token
-    const answer = await peerClient(target.url)
-      .upload(parts(), { headers: token ? { authorization: `Bearer ${token}` } : undefined })
-      .catch((err: unknown) => {
-        const refusal = ConnectError.from(err)
-        throw new ConnectError(
-          `${target.username} refused the upload: ${refusal.rawMessage}`,
-          Code.FailedPrecondition,
-        )
+    const tokenFor = () => daemon.callTokens.token(target.username).catch(directoryFailure)
+    const upload = (token: string | undefined) =>
+      peerClient(target.url).upload(parts(), {
+        headers: token ? { authorization: `Bearer ${token}` } : undefined,
       })
+    const refusedBy = (err: unknown): never => {
+      throw new ConnectError(
+        `${target.username} refused the upload: ${ConnectError.from(err).rawMessage}`,
+        Code.FailedPrecondition,
+      )
+    }
+    const answer = await upload(await tokenFor()).catch(async (err: unknown) => {
+      // A refused call token (expired, its session renewed) is replaced once before the push fails.
+      if (ConnectError.from(err).code !== Code.Unauthenticated) return refusedBy(err)
+      daemon.callTokens.refused(target.username)
+      return upload(await tokenFor()).catch(refusedBy)
+    })
     return create(PushResponseSchema, { name: answer.name, size: answer.size, sha256: answer.sha256 })
   }
 

@@ -10,6 +10,7 @@ import { RateLimiter } from '../serve/rate-limit.ts'
 import { controlAuthInterceptor, peerAuth, peerAuthInterceptor } from '../wire/auth.ts'
 import { DirectoryClient } from '../wire/directory-client.ts'
 import { createRpcServer, listenForControl, stopRpcServer } from '../wire/transport.ts'
+import { CallTokens } from './call-tokens.ts'
 import { type ControlledDaemon, controlServiceRoutes } from './control-service.ts'
 import { DirectorySession } from './directory-session.ts'
 import { Downloads } from './downloads.ts'
@@ -86,11 +87,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     return scan
   }
   const share = (file: SharedFile) => publish(index.addVerified(file))
-  const downloads = new Downloads({ directory, session, onFinished: share })
+  const callTokens = new CallTokens(directory, () => session.token)
+  const downloads = new Downloads({ directory, session, credentials: callTokens, onFinished: share })
 
-  const controlled: ControlledDaemon = { sharedDir, publicUrl, directory, session, index, downloads, rescan }
+  const controlled: ControlledDaemon = {
+    sharedDir,
+    publicUrl,
+    directory,
+    session,
+    callTokens,
+    index,
+    downloads,
+    rescan,
+  }
 
-  const verifyPeer = peerAuth({ directoryUrl: options.directoryUrl, open: options.open })
+  const verifyPeer = peerAuth({
+    directory,
+    open: options.open,
+    username: options.username,
+    sessionToken: () => session.token,
+  })
   const service: PeerServiceOptions = {
     index,
     username: () => options.username,

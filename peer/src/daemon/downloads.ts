@@ -1,13 +1,20 @@
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import type { SharedFile } from '../content/share-index.ts'
-import { type Finished, type Progress, swarmDownload } from '../transfer/swarm-download.ts'
+import {
+  type CallCredentials,
+  type Finished,
+  type Progress,
+  swarmDownload,
+} from '../transfer/swarm-download.ts'
 import type { DirectoryClient, Result } from '../wire/directory-client.ts'
 import type { DirectorySession } from './directory-session.ts'
 
 type DownloadsOptions = {
   directory: DirectoryClient
   session: DirectorySession
+  /** The call token for each source. */
+  credentials: CallCredentials
   onFinished: (file: SharedFile) => void
 }
 
@@ -49,7 +56,7 @@ export class Downloads {
     const done = swarmDownload({
       target: result,
       outDir,
-      token: () => session.token,
+      credentials: this.#options.credentials,
       initialSources: others(result.sources),
       findSources: async () => others((await directory.file(result.sha256, session.token))?.sources ?? []),
       onProgress: (progress) => {

@@ -3,10 +3,10 @@ import { readChunks } from './chunk-reader.ts'
 import { type ChunkRequest, ChunkScheduler } from './chunk-scheduler.ts'
 import { describeSourceFailure, LocalWriteError, NoSourcesError } from './download-errors.ts'
 import { PartFile, type Target } from './part-file.ts'
-import { peerLinks } from './peer-link.ts'
+import { type CallCredentials, peerLinks } from './peer-link.ts'
 import { type Connect, type PooledSource, type Source, SourcePool, type SourceReport } from './source-pool.ts'
 
-export type { Source, SourceReport, Target }
+export type { CallCredentials, Source, SourceReport, Target }
 export type Progress = {
   doneBytes: number
   resumedBytes: number
@@ -18,8 +18,8 @@ export type Finished = Progress & { path: string; seconds: number; chunkHashes: 
 type Options = {
   target: Target
   outDir: string
-  /** The caller's directory token, presented to every source (unless `connect` is given). */
-  token: () => string | undefined
+  /** Each source's call token (unless `connect` is given). */
+  credentials: CallCredentials
   /** How to reach a source; by default directly, over gRPC. */
   connect?: Connect
   /** Asks the directory again for live sources (when the known ones run out). */
@@ -52,7 +52,9 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   const stallMs = options.stallMs ?? 20_000
   const signal = options.signal ?? new AbortController().signal
   const part = await PartFile.open(outDir, target)
-  const pool = new SourcePool(options.connect ?? peerLinks({ token: options.token, timeoutMs: stallMs }))
+  const pool = new SourcePool(
+    options.connect ?? peerLinks({ credentials: options.credentials, timeoutMs: stallMs }),
+  )
   pool.add(options.initialSources)
   let resumedBytes = part.verifiedBytes()
   let doneBytes = resumedBytes

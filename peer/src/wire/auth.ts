@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import { Code, ConnectError, createContextKey, type Interceptor } from '@connectrpc/connect'
-import { createRemoteJWKSet, jwtVerify } from 'jose'
+import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose'
+import type { DirectoryClient } from './directory-client.ts'
 
 /** The directory username of the peer calling PeerService (empty with --open and no token). */
 export const callerKey = createContextKey<string>('', { description: 'calling peer' })
@@ -10,71 +11,105 @@ const bearer = (header: string | null) => /^Bearer\s+(\S{1,8192})$/i.exec(header
 /** How long a caller's session is trusted before the directory is asked again: the revocation delay. */
 export const SESSION_CHECK_SECONDS = 10
 
+/** The `scope` claim of a call token (the directory's CALL_SCOPE); session tokens carry none. */
+const CALL_SCOPE = 'peer-call'
+const VERIFIED_LIMIT = 10_000
+
+type Verified = { username: string; sessionId: string; expiresAtMs: number }
+
 /**
- * PeerService callers must present a token the directory signed (checked against its JWKS, which is
- * cached and refetched when an unknown key id appears), unless the daemon runs with --open. A logged-out
- * session's token is refused within SESSION_CHECK_SECONDS: the directory is asked whether the session is
- * open (answers cached that long). If the directory cannot be reached the signature alone decides, so
- * transfers go on while it is down.
+ * PeerService callers must present a call token (SPEC "Tokens") the directory signed for this peer: its
+ * `scope` is a call's and its `aud` is our username (case-insensitive). Checked locally against the
+ * directory's JWKS (cached, refetched when an unknown key id appears), and a token once checked is
+ * remembered until it expires, so a stream of calls costs one signature check. A session token, another
+ * peer's call token, an expired or forged one are refused, unless the daemon runs with --open. A
+ * logged-out session's tokens are refused within SESSION_CHECK_SECONDS: the directory is asked, with our
+ * own session token, whether the caller's session (the token's `sid`) is open (answers cached that long).
+ * If it cannot tell (unreachable, we are logged out) the signature alone decides, so transfers go on.
  */
 export function peerAuth(options: {
-  directoryUrl: string
+  directory: DirectoryClient
   open: boolean
+  /** This peer's directory username: the audience its callers' tokens must name. */
+  username: string
+  /** This peer's own session token, to ask the directory about callers' sessions. */
+  sessionToken: () => string | undefined
 }): (header: string | null) => Promise<string> {
-  const jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', options.directoryUrl), {
+  const jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', options.directory.baseUrl), {
     cooldownDuration: 30_000,
     cacheMaxAge: 10 * 60_000,
   })
+  const self = options.username.toLowerCase()
+  const verified = new Map<string, Verified>()
   const checked = new Map<string, { open: boolean; until: number }>()
 
-  async function sessionOpen(token: string): Promise<boolean> {
+  async function sessionOpen(sessionId: string): Promise<boolean> {
     const now = Date.now()
-    const cached = checked.get(token)
+    const cached = checked.get(sessionId)
     if (cached && cached.until > now) return cached.open
     let open = true
-    try {
-      const response = await fetch(new URL('/v1/session', options.directoryUrl), {
-        headers: { authorization: `Bearer ${token}` },
-        signal: AbortSignal.timeout(5000),
-      })
-      await response.arrayBuffer()
-      open = response.status !== 401
-    } catch {
-      // directory unreachable: the signature already proved the token; do not stall transfers
+    const token = options.sessionToken()
+    if (token) {
+      try {
+        open = (await options.directory.sessionState(token, sessionId, 5000)).open
+      } catch {
+        // the directory could not tell (unreachable, our own session refused): the signature decides
+      }
     }
-    if (checked.size > 10_000) checked.clear()
-    checked.set(token, { open, until: now + SESSION_CHECK_SECONDS * 1000 })
+    if (checked.size > VERIFIED_LIMIT) checked.clear()
+    checked.set(sessionId, { open, until: now + SESSION_CHECK_SECONDS * 1000 })
     return open
+  }
+
+  const refuse = (why: string) => new ConnectError(why, Code.Unauthenticated)
+
+  /** The caller a call token names, or the reason it is refused. */
+  async function verifyCallToken(token: string): Promise<Verified> {
+    const known = verified.get(token)
+    if (known && known.expiresAtMs > Date.now()) return known
+    let payload: JWTPayload
+    try {
+      // No clock tolerance is needed for a minute of skew: tokens carry no nbf, and callers renew theirs
+      // well before they expire.
+      payload = (await jwtVerify(token, jwks, { issuer: 'peerdir-directory', algorithms: ['EdDSA'] })).payload
+    } catch (err) {
+      const why =
+        err instanceof Error && /expired/i.test(err.message) ? 'has expired' : 'is not valid for this network'
+      throw refuse(`the token ${why}; ask the directory for a new call token`)
+    }
+    if (payload.scope !== CALL_SCOPE) {
+      throw refuse(
+        `a session token is for the directory only; present a call token for ${options.username} (POST /v1/call-tokens)`,
+      )
+    }
+    if (typeof payload.aud !== 'string' || payload.aud.toLowerCase() !== self) {
+      throw refuse(`this call token is for ${String(payload.aud)}, not for ${options.username}`)
+    }
+    if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.exp !== 'number')
+      throw refuse('the call token does not name its caller')
+    const caller = { username: payload.sub, sessionId: payload.sid, expiresAtMs: payload.exp * 1000 }
+    if (verified.size >= VERIFIED_LIMIT) verified.clear()
+    verified.set(token, caller)
+    return caller
   }
 
   return async (header) => {
     const token = bearer(header)
     if (!token) {
       if (options.open) return ''
-      throw new ConnectError(
-        'present your directory token as "authorization: Bearer <token>"',
-        Code.Unauthenticated,
-      )
+      throw refuse(`present a call token for ${options.username} as "authorization: Bearer <token>"`)
     }
-    let username: string
+    let caller: Verified
     try {
-      // No clock tolerance is needed for a minute of skew: tokens carry no nbf, and callers renew theirs
-      // every third of a lease, so a token in use always has most of its TOKEN_TTL_SECONDS left.
-      const { payload } = await jwtVerify(token, jwks, { issuer: 'peerdir-directory', algorithms: ['EdDSA'] })
-      username = typeof payload.sub === 'string' ? payload.sub : ''
+      caller = await verifyCallToken(token)
     } catch (err) {
       if (options.open) return ''
-      const why =
-        err instanceof Error && /expired/i.test(err.message) ? 'has expired' : 'is not valid for this network'
-      throw new ConnectError(`the token ${why}; log in to the directory again`, Code.Unauthenticated)
+      throw err
     }
-    if (!options.open && !(await sessionOpen(token))) {
-      throw new ConnectError(
-        'the token’s session was logged out; log in to the directory again',
-        Code.Unauthenticated,
-      )
+    if (!options.open && !(await sessionOpen(caller.sessionId))) {
+      throw refuse('the caller’s session was logged out; log in to the directory again')
     }
-    return username
+    return caller.username
   }
 }
 

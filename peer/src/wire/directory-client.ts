@@ -1,4 +1,6 @@
 import type {
+  CallToken,
+  CallTokenRequest,
   FileEntry,
   IndexCount,
   IndexPatch,
@@ -9,6 +11,7 @@ import type {
   PeerPage,
   Result,
   SearchResponse,
+  SessionState,
   TokenGrant,
 } from '../../../directory-worker/src/api-types.ts'
 
@@ -56,6 +59,22 @@ export class DirectoryClient {
 
   logout(token: string) {
     return this.#call<{ peer: Peer }>('POST', '/v1/logout', { token })
+  }
+
+  /** A call token for the peer `audience`: what to present to it, and to no one else. */
+  callToken(token: string, audience: string) {
+    return this.#call<CallToken>('POST', '/v1/call-tokens', {
+      token,
+      body: { audience } satisfies CallTokenRequest,
+    })
+  }
+
+  /** Whether the session `sessionId` (a caller's call token names it) is still open; asked with our own token. */
+  sessionState(token: string, sessionId: string, timeoutMs?: number) {
+    return this.#call<SessionState>('GET', `/v1/sessions/${encodeURIComponent(sessionId)}`, {
+      token,
+      timeoutMs,
+    })
   }
 
   putIndex(token: string, files: FileEntry[]) {
