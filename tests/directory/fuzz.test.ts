@@ -9,6 +9,7 @@ import {
 } from '../support/directory-app.ts'
 
 let directory: TestDirectory
+const ADMIN_TOKEN = 'the fuzzed directory admin secret'
 /** The fuzzer's own account: its valid writes may change its own index, never anyone else's data. */
 let token: string
 let bystanderBefore: unknown
@@ -54,7 +55,7 @@ const CORPUS = Array.from({ length: 120 }, (_, i) => {
 })
 
 beforeAll(async () => {
-  directory = createTestDirectory({ LOGIN_MAX_FAILURES: '1000000' })
+  directory = createTestDirectory({ LOGIN_MAX_FAILURES: '1000000', ADMIN_TOKEN })
   const alice = await login(directory, 'alice')
   await publish(
     directory,
@@ -82,7 +83,15 @@ const routes = [
   ['GET', '/healthz'],
   ['GET', '/openapi.json'],
   ['GET', '/.well-known/jwks.json'],
+  ['GET', '/v1/admin/users'],
+  ['POST', '/v1/admin/users'],
+  ['DELETE', '/v1/admin/users/'],
 ] as const
+
+/** The credential a route takes: the operator's secret on the admin calls, the fuzzer's token elsewhere. */
+const credentialFor = (path: string) => (path.startsWith('/v1/admin/') ? ADMIN_TOKEN : token)
+/** Routes that end in a path parameter, fuzzed with hash-like and junk tails. */
+const withTail = (path: string) => path.endsWith('/') && path !== '/'
 
 /** Every query parameter some route reads, so each is fuzzed often, and now and then one none reads. */
 const queryKey = fc.oneof(
@@ -99,7 +108,10 @@ const queryValue = fc.oneof(
 )
 const query = fc.array(fc.tuple(queryKey, queryValue), { maxLength: 4 })
 /** What goes after `/v1/files/`: hashes, near-hashes and junk (encoded as a path segment). */
-const pathTail = fc.oneof(fc.stringMatching(/^[0-9a-fA-F]{60,68}$/), fc.string({ maxLength: 80 }))
+const pathTail = fc
+  .oneof(fc.stringMatching(/^[0-9a-fA-F]{60,68}$/), fc.string({ maxLength: 80 }))
+  // An admin DELETE of the bystander or the fuzzer itself would be a valid removal, not a fault.
+  .filter((tail) => !['alice', 'fuzzer'].includes(tail.toLowerCase()))
 
 async function expectSpecErrorOrSuccess(response: Response) {
   expect(response.status).toBeLessThan(500)
@@ -126,15 +138,17 @@ describe('property-based fuzzing of the REST API', () => {
             remove: fc.array(fc.string(), { maxLength: 5 }),
           }),
           fc.record({ username: fc.string(), password: fc.string(), url: fc.string() }),
+          // Accounts the admin call may make: some valid, so the 201 and 409 paths run too.
+          fc.record({ username: fc.stringMatching(/^[a-z]{1,8}$/), password: fc.string({ maxLength: 12 }) }),
         ),
         fc.boolean(),
         async ([method, path], body, withToken) => {
           // Logout would end the session the rest of the run uses; fuzz it without a token.
           const useToken = withToken && path !== '/v1/logout'
-          const response = await directory.request(path, {
+          const response = await directory.request(withTail(path) ? `${path}x` : path, {
             method,
             json: body,
-            token: useToken ? token : undefined,
+            token: useToken ? credentialFor(path) : undefined,
           })
           await expectSpecErrorOrSuccess(response)
         },
@@ -155,10 +169,10 @@ describe('property-based fuzzing of the REST API', () => {
         async ([method, route], bytes, params, tail, contentType, withToken) => {
           const headers: Record<string, string> = contentType ? { 'content-type': contentType } : {}
           // Logout would end the session the rest of the run uses; fuzz it without a token.
-          if (withToken && route !== '/v1/logout') headers.authorization = `Bearer ${token}`
+          if (withToken && route !== '/v1/logout') headers.authorization = `Bearer ${credentialFor(route)}`
           const init: RequestInit = { method, headers }
           if (method !== 'GET') init.body = bytes
-          const path = route === '/v1/files/' ? `${route}${encodeURIComponent(tail)}` : route
+          const path = withTail(route) ? `${route}${encodeURIComponent(tail)}` : route
           const search = new URLSearchParams(params).toString()
           const response = await directory.request(`${path}?${search}`, init)
           // The dashboard never refuses a link; the others answer the SPEC body when they refuse.

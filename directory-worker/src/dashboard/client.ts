@@ -264,6 +264,8 @@ export const dashboardJs = `(() => {
     if (failing) { failing = false; $('live').textContent = LIVE_TEXT }
   }
   function tick() {
+    // Members only: nothing to ask before the login, which would only answer 401.
+    if (document.body.dataset.readsNeedLogin === 'true' && !sessionStorage.getItem(TOKEN_KEY)) return
     const work = [refreshStats()]
     if (!$('network').hidden) {
       work.push(refreshPeers())
