@@ -5,6 +5,7 @@ import { notFound, toErrorResponse } from './errors.ts'
 import { withDeps } from './middleware/context.ts'
 import { RequestMetrics } from './middleware/metrics.ts'
 import { validationError } from './router.ts'
+import { adminRoutes } from './routes/admin.ts'
 import { auth } from './routes/auth.ts'
 import { callTokens } from './routes/call-tokens.ts'
 import { dashboard } from './routes/dashboard.tsx'
@@ -44,12 +45,23 @@ export function createApp(given: Deps) {
     scheme: 'bearer',
     bearerFormat: 'JWT',
   })
+  for (const [name, secret] of [
+    ['adminToken', 'ADMIN_TOKEN'],
+    ['metricsToken', 'METRICS_TOKEN'],
+  ]) {
+    app.openAPIRegistry.registerComponent('securitySchemes', name as string, {
+      type: 'http',
+      scheme: 'bearer',
+      description: `The ${secret} secret the operator set`,
+    })
+  }
   app
     .route('/v1', auth)
     .route('/v1', callTokens)
     .route('/v1', indexFiles)
     .route('/v1', searchRoutes)
     .route('/v1', peerRoutes)
+    .route('/v1', adminRoutes)
     .route('/', metaRoutes)
     .route('/', dashboard)
   app.doc31('/openapi.json', openApiConfig)

@@ -1,4 +1,5 @@
 import type { Client } from '@libsql/client'
+import type { Context } from 'hono'
 import type { Ed25519Signer, TokenClaims, TokenService } from './auth/tokens.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
 import type { LeaseRenewals } from './services/lease-renewals.ts'
@@ -16,6 +17,8 @@ export type Deps = {
   log: (line: string) => void
   /** Signs tokens; WebCrypto when not given (Workers), Node's own crypto on Node. */
   signer?: Ed25519Signer
+  /** The request's client address as the runtime knows it (the socket's peer, CF-Connecting-IP). */
+  clientAddress?: (c: Context<AppEnv>) => string | undefined
 }
 
 export type AuthContext = { username: string; peerId: number; sessionId: string; viewer: boolean }

@@ -23,6 +23,11 @@ export const Username = z
   .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-"')
   .openapi({ example: 'alice' })
 
+export const Password = z
+  .string()
+  .min(8, 'must be at least 8 characters')
+  .max(256, 'must be at most 256 characters')
+
 export const PeerUrl = z
   .string()
   .max(2048, 'must be at most 2048 characters')
@@ -82,6 +87,12 @@ export const Peer = z
   })
   .openapi('Peer')
 
+export const Account = Peer.extend({ createdAt: z.string().openapi({ format: 'date-time' }) }).openapi(
+  'Account',
+)
+
+export const NewAccount = z.object({ username: Username, password: Password }).openapi('NewAccount')
+
 export const ErrorSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
   .openapi('Error')
@@ -89,7 +100,7 @@ export const ErrorSchema = z
 export const LoginRequest = z
   .object({
     username: Username,
-    password: z.string().min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters'),
+    password: Password,
     /** Omitted: a viewer session (the dashboard) that reads as this user without bringing the peer up. */
     url: PeerUrl.optional(),
   })
@@ -142,6 +153,7 @@ export const PeerPage = z.object({ peers: z.array(Peer), total: z.number().int()
 export type FileEntry = z.infer<typeof FileEntry>
 export type Result = z.infer<typeof Result>
 export type Peer = z.infer<typeof Peer>
+export type Account = z.infer<typeof Account>
 
 const errorResponse = (description: string) => ({
   description,
@@ -151,7 +163,9 @@ const errorResponse = (description: string) => ({
 export const errors = {
   400: errorResponse('Bad input'),
   401: errorResponse('Missing, invalid, expired or revoked credentials'),
+  403: errorResponse('Not allowed: registration closed, a viewer session, or admin calls off'),
   404: errorResponse('Not found'),
+  409: errorResponse('Already exists'),
   413: errorResponse('Body too large or too many files'),
   429: errorResponse('Too many failed attempts; see Retry-After'),
   503: errorResponse('Storage unavailable'),

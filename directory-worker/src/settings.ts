@@ -12,13 +12,20 @@ const seconds = (fallback: number) =>
     .max(86_400 * 30)
     .default(fallback)
 
+const secret = z.string().min(16, 'must be at least 16 characters (e.g. openssl rand -hex 32)')
+
 const settingsSchema = z.object({
   LEASE_SECONDS: seconds(60),
   TOKEN_TTL_SECONDS: seconds(900),
   READ_REQUIRES_AUTH: flag.default(false),
   MAX_FILES_PER_PEER: z.coerce.number().int().min(1).default(100_000),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
+  LOGIN_MAX_FAILURES_PER_NAME: z.coerce.number().int().min(1).optional(),
   LOGIN_LOCK_SECONDS: seconds(60),
+  REGISTRATION: z.enum(['open', 'closed']).optional(),
+  ADMIN_TOKEN: secret.optional(),
+  METRICS_TOKEN: secret.optional(),
+  TRUST_PROXY: flag.default(false),
 })
 
 export type Settings = {
@@ -26,8 +33,19 @@ export type Settings = {
   tokenTtlSeconds: number
   readRequiresAuth: boolean
   maxFilesPerPeer: number
+  /** Checked logins per window for one name from one address. */
   loginMaxFailures: number
+  /** Checked logins per window for one name from all addresses it has not logged in from before. */
+  loginMaxFailuresPerName: number
   loginLockSeconds: number
+  /** closed: only the operator makes accounts (`peerdir-directory users`, the admin calls). */
+  registration: 'open' | 'closed'
+  /** The bearer secret of the /v1/admin calls; without it they are off. */
+  adminToken: string | undefined
+  /** The bearer secret /metrics asks for; without it /metrics is open unless reads require auth. */
+  metricsToken: string | undefined
+  /** Node behind a reverse proxy: the client is the last X-Forwarded-For entry, not the socket's peer. */
+  trustProxy: boolean
 }
 
 /** Reads the directory's settings from environment variables (Node's process.env or a Worker's env). */
@@ -49,6 +67,12 @@ export function parseSettings(env: Record<string, unknown>): Settings {
     readRequiresAuth: s.READ_REQUIRES_AUTH,
     maxFilesPerPeer: s.MAX_FILES_PER_PEER,
     loginMaxFailures: s.LOGIN_MAX_FAILURES,
+    loginMaxFailuresPerName: s.LOGIN_MAX_FAILURES_PER_NAME ?? 10 * s.LOGIN_MAX_FAILURES,
     loginLockSeconds: s.LOGIN_LOCK_SECONDS,
+    // Members-only reads mean nothing if anyone may become a member by logging in.
+    registration: s.REGISTRATION ?? (s.READ_REQUIRES_AUTH ? 'closed' : 'open'),
+    adminToken: s.ADMIN_TOKEN,
+    metricsToken: s.METRICS_TOKEN,
+    trustProxy: s.TRUST_PROXY,
   }
 }

@@ -181,7 +181,7 @@ describe.skipIf(noBrowser)('the dashboard in headless Chromium', () => {
   })
 
   it('asks for a peer account first when reads need a token, without touching that peer', async () => {
-    const closed = await startDirectoryProcess({ env: { READ_REQUIRES_AUTH: 'true' } })
+    const closed = await startDirectoryProcess({ env: { READ_REQUIRES_AUTH: 'true', REGISTRATION: 'open' } })
     try {
       const carol = await apiLogin(closed.url, 'carol', 50003)
       const locked = await (await browser.newContext()).newPage()

@@ -56,15 +56,17 @@ describe('the dashboard first paint (no browser)', () => {
     expect(oddHtml).toContain('last seen 2 min ago')
   })
 
-  it('renders no peers or results before login when reads need a token', async () => {
-    directory = createTestDirectory({ READ_REQUIRES_AUTH: 'true' })
+  it('renders no peers, results or counts before login when reads need a token', async () => {
+    directory = createTestDirectory({ READ_REQUIRES_AUTH: 'true', REGISTRATION: 'open' })
     const token = await login(directory, 'alice')
     await publish(directory, token, [fileEntry('secret.txt')])
     const html = await (await directory.request('/?q=secret')).text()
     expect(html).toContain('data-reads-need-login="true"')
     expect(html).not.toContain('data-peer="alice"')
     expect(html).not.toContain('secret.txt</h3>')
-    expect(html).toContain('<span class="value" id="stat-peers">1 / 1</span>')
+    // Not even the counts: members only means no number leaves without a token.
+    expect(html).toContain('<span class="value" id="stat-peers">–</span>')
+    expect(html).toContain('<span class="value" id="stat-bytes">–</span>')
   })
 
   it('serves its script and stylesheet with their content types', async () => {

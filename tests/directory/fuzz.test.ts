@@ -9,6 +9,7 @@ import {
 } from '../support/directory-app.ts'
 
 let directory: TestDirectory
+const ADMIN_TOKEN = 'the fuzzed directory admin secret'
 /** The fuzzer's own account: its valid writes may change its own index, never anyone else's data. */
 let token: string
 /** A call token the fuzzer holds for alice: good at her peer, refused by the directory. */
@@ -56,7 +57,7 @@ const CORPUS = Array.from({ length: 120 }, (_, i) => {
 })
 
 beforeAll(async () => {
-  directory = createTestDirectory({ LOGIN_MAX_FAILURES: '1000000' })
+  directory = createTestDirectory({ LOGIN_MAX_FAILURES: '1000000', ADMIN_TOKEN })
   const alice = await login(directory, 'alice')
   await publish(
     directory,
@@ -93,7 +94,15 @@ const routes = [
   ['GET', '/healthz'],
   ['GET', '/openapi.json'],
   ['GET', '/.well-known/jwks.json'],
+  ['GET', '/v1/admin/users'],
+  ['POST', '/v1/admin/users'],
+  ['DELETE', '/v1/admin/users/'],
 ] as const
+
+/** The credential a route takes: the operator's secret on the admin calls, the fuzzer's token elsewhere. */
+const credentialFor = (path: string) => (path.startsWith('/v1/admin/') ? ADMIN_TOKEN : token)
+/** Routes that end in a path parameter, fuzzed with hash-like and junk tails. */
+const withTail = (path: string) => path.endsWith('/') && path !== '/'
 
 /** Every query parameter some route reads, so each is fuzzed often, and now and then one none reads. */
 const queryKey = fc.oneof(
@@ -110,18 +119,19 @@ const queryValue = fc.oneof(
 )
 const query = fc.array(fc.tuple(queryKey, queryValue), { maxLength: 4 })
 /** What goes after `/v1/files/`: hashes, near-hashes and junk (encoded as a path segment). */
-const pathTail = fc.oneof(fc.stringMatching(/^[0-9a-fA-F]{60,68}$/), fc.string({ maxLength: 80 }))
-/** The routes whose second segment is a path parameter. */
-const withTail = (route: string) => route === '/v1/files/' || route === '/v1/sessions/'
+const pathTail = fc
+  .oneof(fc.stringMatching(/^[0-9a-fA-F]{60,68}$/), fc.string({ maxLength: 80 }))
+  // An admin DELETE of the bystander or the fuzzer itself would be a valid removal, not a fault.
+  .filter((tail) => !['alice', 'fuzzer'].includes(tail.toLowerCase()))
 
-/** A credential: none, the session's, a call token, or a call token with one character changed. */
+/** A credential: none, the route's own (session token, or the admin secret), a call token, or a tampered one. */
 const credential = fc.oneof(
   fc.constantFrom<string | undefined>(undefined, 'session', 'call'),
   fc.tuple(fc.nat(), fc.constantFrom(...'AQw_-.0')).map(([at, c]) => `tampered:${at}:${c}`),
 )
-const tokenFor = (choice: string | undefined) => {
+const tokenFor = (choice: string | undefined, path: string) => {
   if (choice === undefined) return undefined
-  if (choice === 'session') return token
+  if (choice === 'session') return credentialFor(path)
   if (choice === 'call') return callToken
   const [, at, c] = choice.split(':') as [string, string, string]
   const i = Number(at) % callToken.length
@@ -153,12 +163,18 @@ describe('property-based fuzzing of the REST API', () => {
             remove: fc.array(fc.string(), { maxLength: 5 }),
           }),
           fc.record({ username: fc.string(), password: fc.string(), url: fc.string() }),
+          // Accounts the admin call may make: some valid, so the 201 and 409 paths run too.
+          fc.record({ username: fc.stringMatching(/^[a-z]{1,8}$/), password: fc.string({ maxLength: 12 }) }),
         ),
         credential,
         async ([method, path], body, choice) => {
           // Logout would end the session the rest of the run uses; fuzz it without the session token.
-          const given = path === '/v1/logout' && choice === 'session' ? undefined : tokenFor(choice)
-          const response = await directory.request(path, { method, json: body, token: given })
+          const given = path === '/v1/logout' && choice === 'session' ? undefined : tokenFor(choice, path)
+          const response = await directory.request(withTail(path) ? `${path}x` : path, {
+            method,
+            json: body,
+            token: given,
+          })
           await expectSpecErrorOrSuccess(response)
         },
       ),
@@ -178,7 +194,7 @@ describe('property-based fuzzing of the REST API', () => {
         async ([method, route], bytes, params, tail, contentType, choice) => {
           const headers: Record<string, string> = contentType ? { 'content-type': contentType } : {}
           // Logout would end the session the rest of the run uses; fuzz it without the session token.
-          const given = route === '/v1/logout' && choice === 'session' ? undefined : tokenFor(choice)
+          const given = route === '/v1/logout' && choice === 'session' ? undefined : tokenFor(choice, route)
           if (given) headers.authorization = `Bearer ${given}`
           const init: RequestInit = { method, headers }
           if (method !== 'GET') init.body = bytes
@@ -195,8 +211,10 @@ describe('property-based fuzzing of the REST API', () => {
   })
 
   it('a call token, intact or with any character changed, acts for nobody at the directory', async () => {
-    const guarded = routes.filter(([method, route]) =>
-      method !== 'GET' ? route !== '/v1/login' : /session/.test(route),
+    // The admin calls take the operator's secret, never a peer's token: their refusals are their own.
+    const guarded = routes.filter(
+      ([method, route]) =>
+        !route.startsWith('/v1/admin/') && (method !== 'GET' ? route !== '/v1/login' : /session/.test(route)),
     )
     await fc.assert(
       fc.asyncProperty(
@@ -206,12 +224,12 @@ describe('property-based fuzzing of the REST API', () => {
         async ([method, route], choice, body) => {
           const path = withTail(route) ? `${route}x` : route
           const init = method === 'GET' ? { method } : { method, json: body }
-          const response = await directory.request(path, { ...init, token: tokenFor(choice) })
+          const response = await directory.request(path, { ...init, token: tokenFor(choice, route) })
           expect(response.status, `${method} ${path}`).toBe(401)
           const { error } = await response.json()
           // An intact call token is named as one; a changed one (unless the change is a no-op) is just invalid.
           expect(['call_token', 'invalid_token', 'missing_token']).toContain(error.code)
-          if (tokenFor(choice) === callToken) expect(error.code).toBe('call_token')
+          if (tokenFor(choice, route) === callToken) expect(error.code).toBe('call_token')
         },
       ),
       { numRuns: 200 },

@@ -69,6 +69,8 @@ describe('operations endpoints', () => {
       '/healthz': ['get'],
       '/.well-known/jwks.json': ['get'],
       '/metrics': ['get'],
+      '/v1/admin/users': ['get', 'post'],
+      '/v1/admin/users/{username}': ['delete'],
     })
     // Every operation says what it answers, and every JSON answer has a schema.
     for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, Operation>>)) {
@@ -158,17 +160,45 @@ describe('operations endpoints', () => {
 })
 
 describe('READ_REQUIRES_AUTH', () => {
-  it('closes search, files and peers to anyone without a valid token; stats stays open', async () => {
-    directory = createTestDirectory({ READ_REQUIRES_AUTH: 'true' })
+  it('closes search, files, peers and stats to anyone without a valid token, and metrics without its secret', async () => {
+    directory = createTestDirectory({ READ_REQUIRES_AUTH: 'true', REGISTRATION: 'open' })
     const token = await login(directory, 'alice')
     await publish(directory, token, [fileEntry('secret.txt')])
-    for (const path of ['/v1/search?q=secret', `/v1/files/${fileEntry('secret.txt').sha256}`, '/v1/peers']) {
+    for (const path of [
+      '/v1/search?q=secret',
+      `/v1/files/${fileEntry('secret.txt').sha256}`,
+      '/v1/peers',
+      '/v1/stats',
+    ]) {
       const anonymous = await directory.request(path)
       expect(anonymous.status, path).toBe(401)
       expect((await anonymous.json()).error.code).toBe('missing_token')
       expect((await directory.request(path, { token })).status, path).toBe(200)
     }
-    expect((await directory.request('/v1/stats')).status).toBe(200)
+    // A member's token is not the operator's metrics secret.
+    const metrics = await directory.request('/metrics', { token })
+    expect(metrics.status).toBe(401)
+    expect((await metrics.json()).error.code).toBe('metrics_token_required')
+  })
+
+  it('closes registration by default, and REGISTRATION=open opens it again', async () => {
+    directory = createTestDirectory({ READ_REQUIRES_AUTH: 'true' })
+    const closed = await directory.request('/v1/login', {
+      method: 'POST',
+      json: { username: 'stranger', password: 'some password', url: 'http://127.0.0.1:1' },
+    })
+    expect(closed.status).toBe(403)
+    expect((await closed.json()).error.code).toBe('registration_closed')
+    directory.close()
+    directory = createTestDirectory({ REGISTRATION: 'closed' })
+    expect(
+      (
+        await directory.request('/v1/login', {
+          method: 'POST',
+          json: { username: 'x', password: 'some password', url: 'http://127.0.0.1:1' },
+        })
+      ).status,
+    ).toBe(403)
   })
 
   it('leaves reads open by default', async () => {

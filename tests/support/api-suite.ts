@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fileEntry } from './directory-app.ts'
+import { postFrom } from './directory-process.ts'
 import { sleepUntil } from './peer-process.ts'
 
 /** A running directory reached over HTTP, started with these settings (env vars), stopped after use. */
@@ -11,7 +12,8 @@ export type StartDirectory = (
 /**
  * The directory's API behaviours that must hold on every runtime and storage backend, checked over real
  * HTTP against a real process (Node) or real workerd (`wrangler dev`), in real time: lock-outs, members-only
- * reads, body limits and races. The in-process suites (tests/directory/) check the same against the app
+ * reads, body limits and races. A client's address is the socket's on Node and CF-Connecting-IP on
+ * Workers, which wrangler dev sets from the socket too, so one test binding 127.0.0.2 holds on both. The in-process suites (tests/directory/) check the same against the app
  * with a clock they move; this is what keeps the Workers build honest too.
  */
 export function describeDirectoryApi(label: string, start: StartDirectory) {
@@ -74,20 +76,78 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     )
 
     it(
-      'with READ_REQUIRES_AUTH, refuses search, files and peers without a token; stats stays open',
+      'checks at most LOGIN_MAX_FAILURES of a concurrent burst from one address, and the owner still logs in from another',
       async () => {
-        const { call, tokenOf } = await directory({ READ_REQUIRES_AUTH: 'true' })
-        const token = await tokenOf('member')
+        const { url, login } = await directory({ LOGIN_MAX_FAILURES: '3' })
+        expect((await login('owner')).status).toBe(200)
+        const body = (password: string) => ({ username: 'owner', password, url: 'http://127.0.0.1:50071' })
+        const burst = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            postFrom('127.0.0.2', `${url}/v1/login`, body(`wrong guess ${i}`)),
+          ),
+        )
+        const unexpected = burst.filter((a) => a.status !== 401 && a.status !== 429)
+        expect(unexpected, JSON.stringify(unexpected[0])).toEqual([])
+        expect(burst.filter((a) => a.status === 401).length).toBe(3)
+        expect(burst.filter((a) => a.status === 429).length).toBe(27)
+        expect((await postFrom('127.0.0.2', `${url}/v1/login`, body('password of owner'))).status).toBe(429)
+        expect((await login('owner')).status).toBe(200)
+      },
+      timeout,
+    )
+
+    it(
+      'with READ_REQUIRES_AUTH: no sign-up and no count for a stranger; the operator makes and removes accounts with the admin calls',
+      async () => {
+        const admin = 'the operator admin secret'
+        const { call, login } = await directory({ READ_REQUIRES_AUTH: 'true', ADMIN_TOKEN: admin })
+        const signup = await login('member')
+        expect(signup.status).toBe(403)
+        expect((await signup.json()).error.code).toBe('registration_closed')
+        for (const path of ['/v1/stats', '/metrics']) expect((await call(path)).status, path).toBe(401)
+        expect(await (await call('/')).text()).not.toMatch(/id="stat-peers">\d/)
+
+        const account = { username: 'member', password: 'password of member' }
+        const forged = await call('/v1/admin/users', { method: 'POST', token: `${admin}!`, json: account })
+        expect(forged.status).toBe(401)
+        expect((await forged.json()).error.code).toBe('invalid_admin_token')
+        const bad = await call('/v1/admin/users', {
+          method: 'POST',
+          token: admin,
+          json: { username: '../x' },
+        })
+        expect(bad.status).toBe(400)
+        const made = await call('/v1/admin/users', { method: 'POST', token: admin, json: account })
+        expect(made.status).toBe(201)
+        expect((await made.json()).user).toMatchObject({ username: 'member', state: 'down', files: 0 })
+        const twice = await call('/v1/admin/users', { method: 'POST', token: admin, json: account })
+        expect(twice.status).toBe(409)
+
+        const signedIn = await login('member')
+        expect(signedIn.status).toBe(200)
+        const token = ((await signedIn.json()) as { token: string }).token
         const secret = fileEntry('members only.txt')
         const put = await call('/v1/index', { method: 'PUT', token, json: { files: [secret] } })
         expect(put.status).toBe(200)
-        for (const path of ['/v1/search?q=members', `/v1/files/${secret.sha256}`, '/v1/peers']) {
+        for (const path of ['/v1/search?q=members', `/v1/files/${secret.sha256}`, '/v1/peers', '/v1/stats']) {
           const anonymous = await call(path)
           expect(anonymous.status, path).toBe(401)
           expect((await anonymous.json()).error.code).toBe('missing_token')
           expect((await call(path, { token })).status, path).toBe(200)
         }
-        expect((await call('/v1/stats')).status).toBe(200)
+        const listed = await (await call('/v1/admin/users', { token: admin })).json()
+        expect(listed).toMatchObject({ total: 1, users: [{ username: 'member', state: 'up', files: 1 }] })
+
+        const removed = await call('/v1/admin/users/member', { method: 'DELETE', token: admin })
+        expect(await removed.json()).toEqual({ username: 'member', removed: true })
+        expect((await call('/v1/admin/users/member', { method: 'DELETE', token: admin })).status).toBe(404)
+        const revoked = await call('/v1/heartbeat', { method: 'POST', token })
+        expect(revoked.status).toBe(401)
+        expect((await login('member')).status).toBe(403)
+        expect(await (await call('/v1/admin/users', { token: admin })).json()).toEqual({
+          users: [],
+          total: 0,
+        })
       },
       timeout,
     )

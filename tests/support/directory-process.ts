@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
+import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { freePort } from './free-port.ts'
@@ -87,3 +88,64 @@ export const postJson = (url: string, body: unknown, token?: string) =>
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify(body),
   })
+
+/** A JSON answer parsed; anything else (a runtime's own error page) kept as text for the failure message. */
+function parseBody(text: string) {
+  try {
+    return text ? JSON.parse(text) : {}
+  } catch {
+    return { text }
+  }
+}
+
+/**
+ * POST a JSON body from a chosen local address (anything in 127.0.0.0/8 on loopback), so a test can
+ * act as several clients. Answers the status, the Retry-After header and the parsed body.
+ */
+export function postFrom(
+  localAddress: string,
+  url: string,
+  body: unknown,
+  options: { token?: string; headers?: Record<string, string> } = {},
+): Promise<{
+  status: number
+  retryAfter: string | undefined
+  body: { error?: { code: string } } & Record<string, unknown>
+}> {
+  const payload = JSON.stringify(body)
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        localAddress,
+        // A fresh connection per call: a kept-alive one would carry the previous call's address.
+        agent: false,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...options.headers,
+        },
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk) => {
+          text += chunk
+        })
+        res.on('end', () => {
+          const retryAfter = res.headers['retry-after']
+          resolve({
+            status: res.statusCode ?? 0,
+            retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+            body: parseBody(text),
+          })
+        })
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(payload)
+  })
+}

@@ -1,3 +1,5 @@
+import { constantTimeEqual } from './secrets.ts'
+
 // PBKDF2-SHA-256 through WebCrypto runs on Node and Workers alike. Workers cap PBKDF2 at 100,000
 // iterations, so that is the count; the stored string carries it so it can grow later.
 const ITERATIONS = 100_000
@@ -32,10 +34,4 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const expected = fromBase64(hash)
   const actual = await derive(password, fromBase64(salt), Number(iterations))
   return constantTimeEqual(actual, expected)
-}
-
-function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length
-  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0)
-  return diff === 0
 }

@@ -303,6 +303,8 @@ function recovered() {
   $('live').textContent = liveText
 }
 function tick() {
+  // Members only: nothing to ask before the login, which would only answer 401.
+  if (readsNeedLogin && !sessionStorage.getItem(TOKEN_KEY)) return
   const work = [refreshStats()]
   if (!network.hidden) {
     work.push(refreshPeers())

@@ -22,12 +22,17 @@ const Stat: FC<{ id: string; label: string; value: string }> = ({ id, label, val
   </li>
 )
 
-export const StatsList: FC<{ stats: NetworkStats }> = ({ stats }) => (
+/** Without stats (reads need a token) every figure is a dash until the script loads them after login. */
+export const StatsList: FC<{ stats: NetworkStats | undefined }> = ({ stats }) => (
   <ul class="stats">
-    <Stat id="stat-peers" label="peers up / total" value={`${stats.peersUp} / ${stats.peersTotal}`} />
-    <Stat id="stat-files" label="files shared" value={String(stats.files)} />
-    <Stat id="stat-unique" label="distinct contents" value={String(stats.uniqueFiles)} />
-    <Stat id="stat-bytes" label="total size" value={formatBytes(stats.bytes)} />
+    <Stat
+      id="stat-peers"
+      label="peers up / total"
+      value={stats ? `${stats.peersUp} / ${stats.peersTotal}` : '–'}
+    />
+    <Stat id="stat-files" label="files shared" value={stats ? String(stats.files) : '–'} />
+    <Stat id="stat-unique" label="distinct contents" value={stats ? String(stats.uniqueFiles) : '–'} />
+    <Stat id="stat-bytes" label="total size" value={stats ? formatBytes(stats.bytes) : '–'} />
   </ul>
 )
 

@@ -2,8 +2,10 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { serve } from '@hono/node-server'
+import { getConnInfo } from '@hono/node-server/conninfo'
 import { createClient } from '@libsql/client'
 import { createApp } from '../app.ts'
+import { forwardedClient } from '../auth/client-address.ts'
 import { nodeEd25519Signer } from '../auth/node-signer.ts'
 import { parseSettings } from '../settings.ts'
 import { guardDatabaseFile } from '../store/file-guard.ts'
@@ -52,6 +54,9 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
     now: Date.now,
     log: requests.log,
     signer: nodeEd25519Signer,
+    clientAddress: (c) =>
+      (settings.trustProxy && forwardedClient(c.req.header('x-forwarded-for'))) ||
+      getConnInfo(c).remote.address,
   })
   const warm = await app.request('/healthz')
   if (warm.status !== 200)

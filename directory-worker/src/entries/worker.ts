@@ -10,6 +10,10 @@ type WorkerEnv = {
   LEASE_SECONDS?: string
   TOKEN_TTL_SECONDS?: string
   READ_REQUIRES_AUTH?: string
+  REGISTRATION?: string
+  /** Secrets: npx wrangler secret put ADMIN_TOKEN / METRICS_TOKEN */
+  ADMIN_TOKEN?: string
+  METRICS_TOKEN?: string
 }
 
 // One app per isolate: the key ring, metrics and migration state live as long as the isolate does.
@@ -26,8 +30,22 @@ function appFor(env: WorkerEnv): DirectoryApp | Response {
       { status: 503 },
     )
   }
-  const db = createClient({ url: env.LIBSQL_URL, authToken: env.LIBSQL_AUTH_TOKEN })
-  app = createApp({ db, settings: parseSettings(env), now: Date.now, log: (line) => console.log(line) })
+  // No client-side queue: past its limit (20 by default) the client starts a queued statement when
+  // another request's statement ends, so inside that other request, and workerd cancels the waiting
+  // request as hung (seen with 30 concurrent logins). Workers cap connections per request anyway.
+  const db = createClient({
+    url: env.LIBSQL_URL,
+    authToken: env.LIBSQL_AUTH_TOKEN,
+    concurrency: Number.MAX_SAFE_INTEGER,
+  })
+  app = createApp({
+    db,
+    settings: parseSettings(env),
+    now: Date.now,
+    log: (line) => console.log(line),
+    // Set by Cloudflare's edge for every request; a client cannot choose it.
+    clientAddress: (c) => c.req.header('cf-connecting-ip'),
+  })
   return app
 }
 

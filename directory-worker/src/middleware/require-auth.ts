@@ -1,11 +1,16 @@
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
+import { secretMatches } from '../auth/secrets.ts'
 import type { TokenClaims } from '../auth/tokens.ts'
 import type { AppEnv } from '../deps.ts'
 import { ApiError } from '../errors.ts'
 import { openSessionPeer } from '../store/sessions.ts'
 
 const challenge = { 'WWW-Authenticate': 'Bearer realm="peerdir"' }
+
+/** A bearer secret as sent; an operator's secret may hold any printable character, spaces too. */
+const bearerValue = (c: Context<AppEnv>) =>
+  /^Bearer\s+(.{1,4096})$/i.exec(c.req.header('authorization') ?? '')?.[1]?.trim() || undefined
 
 /** The claims of the request's bearer token, signed by this directory and unexpired; 401 otherwise. */
 async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
@@ -78,3 +83,54 @@ export const viewerSession = () =>
     'viewer_session',
     'This session was opened without a url and may only read; log in with your peer url to act for it.',
   )
+
+/** The admin calls: the ADMIN_TOKEN secret as bearer token; off (403) while no secret is set. */
+export const requireAdminToken = () =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    const expected = c.get('deps').settings.adminToken
+    if (!expected) {
+      throw new ApiError(
+        403,
+        'admin_disabled',
+        'Admin calls are off on this directory; set the ADMIN_TOKEN secret (at least 16 characters) to use them.',
+      )
+    }
+    const presented = bearerValue(c)
+    if (!presented || !(await secretMatches(presented, expected))) {
+      throw new ApiError(
+        401,
+        'invalid_admin_token',
+        'Send the ADMIN_TOKEN secret as "Authorization: Bearer <secret>".',
+        challenge,
+      )
+    }
+    await next()
+  })
+
+/**
+ * /metrics: the METRICS_TOKEN secret as bearer token when one is set. Without one it is open, unless
+ * reads require auth: then no count leaves the directory, so it refuses and says how to scrape it.
+ */
+export const requireMetricsToken = () =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    const { metricsToken, readRequiresAuth } = c.get('deps').settings
+    if (metricsToken) {
+      const presented = bearerValue(c)
+      if (!presented || !(await secretMatches(presented, metricsToken))) {
+        throw new ApiError(
+          401,
+          'invalid_metrics_token',
+          'Send the METRICS_TOKEN secret as "Authorization: Bearer <secret>".',
+          challenge,
+        )
+      }
+    } else if (readRequiresAuth) {
+      throw new ApiError(
+        401,
+        'metrics_token_required',
+        'This directory is members-only, so /metrics needs a secret: set METRICS_TOKEN and scrape with "Authorization: Bearer <secret>".',
+        challenge,
+      )
+    }
+    await next()
+  })

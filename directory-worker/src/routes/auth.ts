@@ -1,11 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { addressKey } from '../auth/client-address.ts'
 import { hashPassword, verifyPassword } from '../auth/passwords.ts'
 import { ApiError } from '../errors.ts'
 import { KiB, limitBody } from '../middleware/body-limit.ts'
 import { requireAuth, requireSignedToken, sessionRevoked, viewerSession } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
 import { errors, json, LoginRequest, LoginResponse, Peer, TokenGrant } from '../schemas.ts'
-import { clearFailures, lockedUntil, recordFailure } from '../store/login-failures.ts'
+import { type Reservation, releaseLoginAttempt, reserveLoginAttempt } from '../store/login-attempts.ts'
 import { findPeer, findPeerById, markDown, registerPeer, renewLease, toPeer } from '../store/peers.ts'
 import { openSession, openSessionPeer, revokeSession } from '../store/sessions.ts'
 
@@ -16,13 +17,14 @@ const login = createRoute({
   path: '/login',
   tags: ['auth'],
   summary:
-    'Log in (the first login registers the name) and start a lease; without url, a read-only viewer session',
+    'Log in (with REGISTRATION=open the first login registers the name) and start a lease; without url, a read-only viewer session',
   middleware: [limitBody(64 * KiB)] as const,
   request: { body: { content: { 'application/json': { schema: LoginRequest } }, required: true } },
   responses: {
     200: json(LoginResponse, 'Logged in; the peer is up'),
     400: errors[400],
     401: errors[401],
+    403: errors[403],
     413: errors[413],
     429: errors[429],
     503: errors[503],
@@ -63,21 +65,30 @@ const session = createRoute({
   },
 })
 
+function tooManyAttempts(username: string, refusal: Reservation & { admitted: false }) {
+  const wait = `try again in ${refusal.retryAfterSeconds} seconds`
+  return new ApiError(
+    429,
+    'too_many_attempts',
+    refusal.scope === 'address'
+      ? `Too many failed logins for ${username} from your address; ${wait}.`
+      : `Too many failed logins for ${username} from addresses it has not logged in from; ${wait}, or log in from one it has.`,
+    { 'Retry-After': String(refusal.retryAfterSeconds) },
+  )
+}
+
 export const auth = createRouter()
   .openapi(login, async (c) => {
     const { username, password, url } = c.req.valid('json')
     const { db, settings, now } = c.get('deps')
-    const locked = await lockedUntil(db, username, now())
-    if (locked !== undefined) {
-      const retryAfter = Math.max(1, Math.ceil((locked - now()) / 1000))
+    const existing = await findPeer(db, username)
+    if (!existing && settings.registration === 'closed') {
       throw new ApiError(
-        429,
-        'too_many_attempts',
-        `Too many failed logins for ${username}; try again in ${retryAfter} seconds.`,
-        { 'Retry-After': String(retryAfter) },
+        403,
+        'registration_closed',
+        `No account ${username} here, and this directory makes accounts only through its operator; ask them for one.`,
       )
     }
-    const existing = await findPeer(db, username)
     if (!existing && !url) {
       throw new ApiError(
         401,
@@ -93,14 +104,18 @@ export const auth = createRouter()
         url: url ?? '',
         now: now(),
       }))
+    // Reserved before the check, so concurrent guesses cannot all pass a check of the count.
+    const address = addressKey(c.get('deps').clientAddress?.(c))
+    const reservation = await reserveLoginAttempt(db, username, address, now(), {
+      maxFailures: settings.loginMaxFailures,
+      maxFailuresPerName: settings.loginMaxFailuresPerName,
+      lockSeconds: settings.loginLockSeconds,
+    })
+    if (!reservation.admitted) throw tooManyAttempts(username, reservation)
     if (!(await verifyPassword(password, peer.passwordHash))) {
-      await recordFailure(db, username, now(), {
-        maxFailures: settings.loginMaxFailures,
-        lockSeconds: settings.loginLockSeconds,
-      })
       throw new ApiError(401, 'invalid_credentials', `Wrong password for ${username}.`)
     }
-    if (existing) await clearFailures(db, username)
+    await releaseLoginAttempt(db, username, address, reservation, now())
     const sessionId = crypto.randomUUID()
     await openSession(db, sessionId, peer.id, now(), !url)
     // Without a url this is a viewer session (the dashboard): it may read, but the peer stays as it is.

@@ -30,8 +30,8 @@ const ViewQuery = z.object({
 type PageProps = {
   view: DashboardView
   now: number
-  stats: NetworkStats
-  /** Undefined when reads need a token: the browser loads them after the user logs in. */
+  /** These three are undefined when reads need a token: the browser loads them after the user logs in. */
+  stats: NetworkStats | undefined
   peers: { list: Peer[]; total: number } | undefined
   results: Result[] | undefined
 }
@@ -181,8 +181,8 @@ dashboard
     const query = ViewQuery.parse(c.req.query())
     const view: DashboardView = { ...query, state: query.state }
     const at = now()
-    const stats = await c.get('stats').get(at)
     const open = !settings.readRequiresAuth
+    const stats = open ? await c.get('stats').get(at) : undefined
     const page = open
       ? await listPeers(db, {
           state: view.state,

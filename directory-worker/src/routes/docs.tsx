@@ -11,11 +11,30 @@ export const openApiConfig = {
   },
 }
 
-type Operation = { summary?: string; tags?: string[]; security?: unknown[]; parameters?: Parameter[] }
+type Operation = {
+  summary?: string
+  tags?: string[]
+  security?: Record<string, unknown>[]
+  parameters?: Parameter[]
+}
 type Parameter = { name: string; in: string; required?: boolean; schema?: { type?: string } }
 type Document = { info: { title: string; description?: string }; paths?: object }
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const
+
+const SCHEMES: Record<string, string> = {
+  bearerAuth: 'bearer',
+  adminToken: 'ADMIN_TOKEN',
+  metricsToken: 'METRICS_TOKEN',
+}
+
+/** What the Auth column says: open, or the credential; an empty alternative ({}) means it may be open. */
+function authOf(op: Operation): string {
+  const schemes = (op.security ?? []).flatMap((alternative) => Object.keys(alternative))
+  const names = schemes.map((scheme) => SCHEMES[scheme] ?? scheme).join(' or ')
+  if (!names) return 'open'
+  return op.security?.some((alternative) => Object.keys(alternative).length === 0) ? `${names} if set` : names
+}
 
 const OperationRow: FC<{ method: string; path: string; op: Operation }> = ({ method, path, op }) => (
   <tr>
@@ -26,7 +45,7 @@ const OperationRow: FC<{ method: string; path: string; op: Operation }> = ({ met
       <code>{path}</code>
     </td>
     <td>{op.summary ?? ''}</td>
-    <td>{op.security?.length ? 'bearer' : 'open'}</td>
+    <td>{authOf(op)}</td>
     <td>
       {(op.parameters ?? []).map((p) => (
         <span class="param">

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { requireMetricsToken } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
 import { errors, json } from '../schemas.ts'
 
@@ -25,9 +26,13 @@ const metrics = createRoute({
   method: 'get',
   path: '/metrics',
   tags: ['operations'],
-  summary: 'Prometheus metrics: requests by route and status, latency, peers up, files',
+  summary:
+    'Prometheus metrics: requests by route and status, latency, peers up, files; the METRICS_TOKEN secret as bearer when set (required when reads require auth)',
+  security: [{}, { metricsToken: [] }],
+  middleware: [requireMetricsToken()] as const,
   responses: {
     200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
+    401: errors[401],
   },
 })
 

@@ -33,7 +33,8 @@ const stats = createRoute({
   path: '/stats',
   tags: ['network'],
   summary: 'The network at a glance: files, contents and bytes count what live peers offer',
-  responses: { 200: json(Stats, 'Network totals'), 503: errors[503] },
+  middleware: [requireAuthForReads()] as const,
+  responses: { 200: json(Stats, 'Network totals'), 401: errors[401], 503: errors[503] },
 })
 
 export const peerRoutes = createRouter()

@@ -92,6 +92,29 @@ export const migrations: { version: number; name: string; statements: string[] }
       END`,
     ],
   },
+  {
+    version: 3,
+    name: 'login attempts by name and client address, reserved before the password is checked',
+    statements: [
+      // The old per-name counts are dropped: a name's lock-out no longer says anything per address.
+      'DROP TABLE login_failures',
+      `CREATE TABLE login_attempts (
+        username TEXT NOT NULL COLLATE NOCASE,
+        -- the client's address (IPv6 by /64), or '*': every address the name has not logged in from
+        address TEXT NOT NULL,
+        -- checks reserved in this round; a lock-out ends the round, a success resets it
+        failures INTEGER NOT NULL DEFAULT 0,
+        lockouts INTEGER NOT NULL DEFAULT 0,
+        locked_until INTEGER NOT NULL DEFAULT 0,
+        -- the name has logged in from this address
+        known INTEGER NOT NULL DEFAULT 0,
+        -- the last check admitted, so one write batch can tell whether it admitted this one
+        attempt TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (username, address)
+      )`,
+    ],
+  },
 ]
 
 export async function migrate(db: Client): Promise<void> {

@@ -10,6 +10,7 @@ export type PeerRecord = {
   leaseExpiresAt: number
   lastSeen: number
   fileCount: number
+  createdAt: number
 }
 
 const toRecord = (row: Row): PeerRecord => ({
@@ -20,6 +21,7 @@ const toRecord = (row: Row): PeerRecord => ({
   leaseExpiresAt: Number(row.lease_expires_at),
   lastSeen: Number(row.last_seen),
   fileCount: Number(row.file_count),
+  createdAt: Number(row.created_at),
 })
 
 /** A peer is up while its lease runs; nothing needs to sweep expired leases for this to hold. */

@@ -1,0 +1,91 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { hashPassword } from '../auth/passwords.ts'
+import { ApiError } from '../errors.ts'
+import { KiB, limitBody } from '../middleware/body-limit.ts'
+import { requireAdminToken } from '../middleware/require-auth.ts'
+import { createRouter } from '../router.ts'
+import { Account, errors, json, NewAccount, Username } from '../schemas.ts'
+import { addAccount, listAccounts, removeAccount, toAccount } from '../store/accounts.ts'
+import { findPeer } from '../store/peers.ts'
+
+// The operator's account calls, for where there is no shell next to the database (Workers). On Node
+// `peerdir-directory users` does the same on the database file.
+const admin = [{ adminToken: [] }]
+const refusals = { 401: errors[401], 403: errors[403], 503: errors[503] }
+
+const list = createRoute({
+  method: 'get',
+  path: '/admin/users',
+  tags: ['admin'],
+  summary: 'The accounts, by name, a page at a time (ADMIN_TOKEN)',
+  security: admin,
+  middleware: [requireAdminToken()] as const,
+  request: {
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+      offset: z.coerce.number().int().min(0).default(0),
+    }),
+  },
+  responses: {
+    200: json(z.object({ users: z.array(Account), total: z.number().int() }), 'One page of accounts'),
+    400: errors[400],
+    ...refusals,
+  },
+})
+
+const add = createRoute({
+  method: 'post',
+  path: '/admin/users',
+  tags: ['admin'],
+  summary: 'Make an account; its peer logs in with this name and password (ADMIN_TOKEN)',
+  security: admin,
+  middleware: [limitBody(64 * KiB), requireAdminToken()] as const,
+  request: { body: { content: { 'application/json': { schema: NewAccount } }, required: true } },
+  responses: {
+    201: json(z.object({ user: Account }), 'The account is made'),
+    400: errors[400],
+    409: errors[409],
+    413: errors[413],
+    ...refusals,
+  },
+})
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/admin/users/{username}',
+  tags: ['admin'],
+  summary: 'Remove an account: its sessions end at once and its index is dropped (ADMIN_TOKEN)',
+  security: admin,
+  middleware: [requireAdminToken()] as const,
+  request: { params: z.object({ username: Username }) },
+  responses: {
+    200: json(z.object({ username: Username, removed: z.literal(true) }), 'The account is gone'),
+    400: errors[400],
+    404: errors[404],
+    ...refusals,
+  },
+})
+
+export const adminRoutes = createRouter()
+  .openapi(list, async (c) => {
+    const { limit, offset } = c.req.valid('query')
+    const { db, now } = c.get('deps')
+    return c.json(await listAccounts(db, { now: now(), limit, offset }), 200)
+  })
+  .openapi(add, async (c) => {
+    const { username, password } = c.req.valid('json')
+    const { db, now } = c.get('deps')
+    if (!(await addAccount(db, { username, passwordHash: await hashPassword(password), now: now() }))) {
+      throw new ApiError(409, 'account_exists', `An account ${username} exists already.`)
+    }
+    const made = await findPeer(db, username)
+    if (!made) throw new Error('account vanished right after it was made')
+    return c.json({ user: toAccount(made, now()) }, 201)
+  })
+  .openapi(remove, async (c) => {
+    const { username } = c.req.valid('param')
+    if (!(await removeAccount(c.get('deps').db, username))) {
+      throw new ApiError(404, 'no_such_account', `There is no account ${username}.`)
+    }
+    return c.json({ username, removed: true as const }, 200)
+  })
