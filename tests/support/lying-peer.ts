@@ -13,7 +13,8 @@ import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts
  * overwritten on disk, its index told the file is unchanged. Its manifest is true; the corrupted chunks' bytes are not.
  * With `stallDownloads` it claims the file and answers its manifest, but every Download call hangs,
  * sending nothing, until the caller gives up. With `publishedManifest` it tells the directory a manifest
- * other than the one its chunks make (what GetManifest answers).
+ * other than the one its chunks make (what GetManifest answers); with `publishedSize`, a size other than
+ * the file's.
  */
 export async function startLyingPeer(options: {
   directoryUrl: string
@@ -24,6 +25,7 @@ export async function startLyingPeer(options: {
   chunkSize?: number
   stallDownloads?: boolean
   publishedManifest?: string
+  publishedSize?: number
 }) {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-liar-'))
   const path = join(dir, options.name)
@@ -80,7 +82,7 @@ export async function startLyingPeer(options: {
       files: [
         {
           name: file.name,
-          size: file.size,
+          size: options.publishedSize ?? file.size,
           sha256: file.sha256,
           chunkSize: file.chunkSize,
           manifest: options.publishedManifest ?? file.manifest,
