@@ -143,6 +143,14 @@ describe('swarm downloads from many sources', () => {
     await sources('vm', 1, '24M')
     await forgers('forger', 3, { publishedManifest: 'f'.repeat(64) })
     const fetcher = await downloader('fetcher8')
+    // Search lists the two variants apart, the forgers' (more holders) first.
+    const found = JSON.parse((await fetcher.cli(['search', NAME, '--json'])).stdout)
+    const ours = found.results.filter((r: { sha256: string }) => r.sha256 === contentSha)
+    expect(ours.map((r: { manifest: string }) => r.manifest)[0]).toBe('f'.repeat(64))
+    expect(ours).toHaveLength(2)
+    expect((await fetcher.cli(['search', NAME])).stdout).toContain(
+      `${contentSha.slice(0, 12)} (manifest ffffffff)`,
+    )
     const byName = await fetcher.cli(['get', NAME, '--json'])
     expect(byName.code, byName.stderr).toBe(0)
     expect(shaOfFile(join(fetcher.dir, NAME))).toBe(contentSha)
@@ -161,9 +169,14 @@ describe('swarm downloads from many sources', () => {
   })
 
   it('gets the honest variant when others claim the largest size the directory takes, answering its CLI throughout', async () => {
-    await sources('vs', 1, '16M')
     await forgers('bloater', 3, { publishedSize: HUGE_SIZE })
     const fetcher = await downloader('fetcher9')
+    // Alone, the claim is all there is: refused (their manifests do not fit it), nothing sized from it.
+    const alone = await fetcher.cli(['get', NAME])
+    expect(alone.code, alone.stderr).toBe(3)
+    expect(alone.stderr).toMatch(/bloater1: sent a manifest that does not match the directory’s/)
+    expect(partFiles(fetcher.dir)).toEqual([])
+    await sources('vs', 1, '16M')
     let finished = false
     const get = fetcher.cli(['get', NAME, '--json']).finally(() => {
       finished = true

@@ -1,6 +1,7 @@
 import type { Client, InStatement, Row } from '@libsql/client'
 import type { FileEntry, Result } from '../schemas.ts'
 import { shuffle } from '../util/shuffle.ts'
+import { variantKey } from '../variant-key.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
@@ -95,9 +96,7 @@ export async function patchIndex(
 /** One variant of a content: its sha256 with the manifest, size and chunk size its holders agree on. */
 export type Content = Omit<Result, 'sources'>
 
-/** What keeps variants apart: holders that disagree on any of these are never merged. */
-export const variantKey = (content: Omit<Content, 'name'>) =>
-  `${content.sha256}:${content.manifest}:${content.size}:${content.chunkSize}`
+export { variantKey }
 
 const toContent = (row: Row): Content => ({
   name: String(row.name),
