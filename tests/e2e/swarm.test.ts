@@ -196,6 +196,37 @@ describe('swarm downloads from many sources', () => {
     expect(partFiles(fetcher.dir)).toEqual([])
   })
 
+  it('drops every holder of a variant whose chunks verify but whose whole file is not the sha256, then gets the honest one', async () => {
+    // Their manifest is true to their own 8 MiB file, so every chunk checks out; only the whole-file
+    // hash at the end shows it is not the content they claim.
+    await sources('vw', 1, '24M')
+    const other = randomBytes(8 * MiB)
+    for (let i = 1; i <= 3; i++) {
+      const impostor = await startLyingPeer({
+        directoryUrl: network.directoryUrl,
+        username: `impostor${i}`,
+        content: other,
+        name: NAME,
+        corruptChunks: [],
+        claimedSha256: contentSha,
+      })
+      network.track({ stop: () => impostor.close() })
+    }
+    const fetcher = await downloader('fetcher10')
+    const got = await fetcher.cli(['get', contentSha, '--json'])
+    expect(got.code, got.stderr).toBe(0)
+    expect(shaOfFile(join(fetcher.dir, NAME))).toBe(contentSha)
+    const result = JSON.parse(got.stdout)
+    const impostors = result.dropped.filter((d: { username: string }) => d.username.startsWith('impostor'))
+    expect(impostors.map((d: { username: string }) => d.username).sort()).toEqual([
+      'impostor1',
+      'impostor2',
+      'impostor3',
+    ])
+    for (const d of impostors) expect(d.reason).toMatch(/published a false manifest/)
+    expect(partFiles(fetcher.dir)).toEqual([])
+  })
+
   it('resumes after the downloading daemon is killed with -9 halfway, fetching only what is missing', async () => {
     await sources('r', 2, '8M')
     let fetcher = await downloader('fetcher4')

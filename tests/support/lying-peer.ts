@@ -14,7 +14,8 @@ import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts
  * With `stallDownloads` it claims the file and answers its manifest, but every Download call hangs,
  * sending nothing, until the caller gives up. With `publishedManifest` it tells the directory a manifest
  * other than the one its chunks make (what GetManifest answers); with `publishedSize`, a size other than
- * the file's.
+ * the file's. With `claimedSha256` it serves and publishes its file, with the file's true manifest and
+ * size, as that other content: every chunk checks out against the manifest, the whole file does not.
  */
 export async function startLyingPeer(options: {
   directoryUrl: string
@@ -26,6 +27,7 @@ export async function startLyingPeer(options: {
   stallDownloads?: boolean
   publishedManifest?: string
   publishedSize?: number
+  claimedSha256?: string
 }) {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-liar-'))
   const path = join(dir, options.name)
@@ -73,8 +75,10 @@ export async function startLyingPeer(options: {
   if (!login.ok) throw new Error(`the liar could not log in: ${login.status} ${await login.text()}`)
   const grant = (await login.json()) as { token: string; leaseSeconds: number }
   let token = grant.token
-  const file = index.files[0]
-  if (!file) throw new Error('the liar has nothing to share')
+  const scanned = index.files[0]
+  if (!scanned) throw new Error('the liar has nothing to share')
+  const file = options.claimedSha256 ? { ...scanned, sha256: options.claimedSha256 } : scanned
+  if (options.claimedSha256) index.addVerified(file)
   const published = await fetch(`${options.directoryUrl}/v1/index`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
