@@ -9,6 +9,7 @@ import type * as schemas from './schemas.ts'
 export type FileEntry = z.input<typeof schemas.FileEntry>
 export type Source = z.output<typeof schemas.Source>
 export type Result = z.output<typeof schemas.Result>
+export type FileVariants = z.output<typeof schemas.FileVariants>
 export type Peer = z.output<typeof schemas.Peer>
 export type LoginRequest = z.input<typeof schemas.LoginRequest>
 export type LoginResponse = z.output<typeof schemas.LoginResponse>

@@ -54,6 +54,12 @@ export const PeerUrl = z
 
 export const MAX_CHUNK_SIZE = 64 * 1024 * 1024
 
+/**
+ * The most chunks one content may have: its manifest (32 bytes a chunk) must reach a downloader in one
+ * message, and a size that needs more chunks of its chunkSize than this cannot be what anyone serves.
+ */
+export const MAX_MANIFEST_CHUNKS = 1 << 20
+
 export const FileEntry = z
   .object({
     name: FileName,
@@ -61,6 +67,10 @@ export const FileEntry = z
     sha256: Sha256,
     chunkSize: z.number().int().min(1).max(MAX_CHUNK_SIZE),
     manifest: Sha256,
+  })
+  .refine((file) => Math.ceil(file.size / file.chunkSize) <= MAX_MANIFEST_CHUNKS, {
+    message: `needs more than ${MAX_MANIFEST_CHUNKS} chunks of chunkSize; no manifest is that long`,
+    path: ['size'],
   })
   .openapi('FileEntry')
 
@@ -76,6 +86,12 @@ export const Result = z
     sources: z.array(Source),
   })
   .openapi('Result')
+
+/**
+ * One sha256's variants, most live holders first (holders that publish it with different manifest,
+ * size or chunk size are kept apart); the first one's fields are repeated at the top.
+ */
+export const FileVariants = Result.extend({ variants: z.array(Result) }).openapi('FileVariants')
 
 export const Peer = z
   .object({
@@ -152,6 +168,7 @@ export const PeerPage = z.object({ peers: z.array(Peer), total: z.number().int()
 
 export type FileEntry = z.infer<typeof FileEntry>
 export type Result = z.infer<typeof Result>
+export type FileVariants = z.infer<typeof FileVariants>
 export type Peer = z.infer<typeof Peer>
 export type Account = z.infer<typeof Account>
 

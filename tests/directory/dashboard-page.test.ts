@@ -34,6 +34,24 @@ describe('the dashboard first paint (no browser)', () => {
     expect(html).toContain('<script src="/dashboard.js" defer="">')
   })
 
+  it('shows the variants of one sha256 apart, each with its manifest', async () => {
+    directory = createTestDirectory()
+    const honest = fileEntry('twice.iso', 'one content')
+    const forged = { ...honest, manifest: 'f'.repeat(64) }
+    await publish(directory, await login(directory, 'alice'), [honest])
+    await publish(directory, await login(directory, 'bob', { url: 'http://127.0.0.1:50052' }), [honest])
+    await publish(directory, await login(directory, 'mallory', { url: 'http://127.0.0.1:50053' }), [forged])
+    const html = await (await directory.request('/?q=twice')).text()
+    const items = [...html.matchAll(/data-variant="([^"]+)"/g)].map((m) => m[1])
+    expect(items).toEqual([
+      `${honest.sha256}:${honest.manifest}:1000:1048576`,
+      `${honest.sha256}:${'f'.repeat(64)}:1000:1048576`,
+    ])
+    expect(html).toContain('2 live sources')
+    expect(html).toContain(`<code title="${'f'.repeat(64)}">ffffffffffff</code>`)
+    expect(html.match(/one of 2 variants of this sha256/g)).toHaveLength(2)
+  })
+
   it('keeps sort, filter and page in links and ignores nonsense in the query', async () => {
     directory = createTestDirectory()
     for (const name of ['a', 'b', 'c']) await login(directory, name)

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { MAX_MANIFEST_CHUNKS } from '../../directory-worker/src/schemas.ts'
 import {
   createTestDirectory,
   fileEntry,
@@ -14,7 +15,13 @@ beforeEach(() => {
 })
 afterEach(() => directory.close())
 
-type Result = { name: string; sha256: string; sources: { username: string; url: string }[] }
+type Result = {
+  name: string
+  sha256: string
+  size: number
+  manifest: string
+  sources: { username: string; url: string }[]
+}
 const search = async (query: string) => {
   const response = await directory.request(`/v1/search?${query}`)
   expect(response.status).toBe(200)
@@ -136,14 +143,64 @@ describe('search', () => {
     await publish(directory, token, [entry])
     expect((await search(`sha256=${entry.sha256}`)).map((r) => r.name)).toEqual(['by-hash.bin'])
     const file = await directory.request(`/v1/files/${entry.sha256}`)
-    expect(await file.json()).toEqual({
-      ...entry,
-      sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }],
-    })
+    const answer = { ...entry, sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }] }
+    expect(await file.json()).toEqual({ ...answer, variants: [answer] })
     const missing = await directory.request(`/v1/files/${sha('nobody has this')}`)
     expect(missing.status).toBe(404)
     expect((await missing.json()).error.code).toBe('not_found')
     expect((await directory.request('/v1/files/NOT-A-HASH')).status).toBe(400)
+  })
+
+  it('keeps holders that disagree about a content’s metadata apart, most live holders first', async () => {
+    const entry = fileEntry('variant.iso', 'variant content')
+    const liars = { manifest: { ...entry, manifest: 'f'.repeat(64) }, size: { ...entry, size: 999 } }
+    const tokens: Record<string, string> = {}
+    const publishAs = async (name: string, file: typeof entry, port: number) => {
+      tokens[name] = await login(directory, name, { url: `http://127.0.0.1:${port}` })
+      await publish(directory, tokens[name] as string, [file])
+    }
+    for (const [i, name] of ['h1', 'h2', 'h3'].entries()) await publishAs(name, entry, 51000 + i)
+    await publishAs('liar', liars.manifest, 52000)
+    await publishAs('shrinker', liars.size, 53000)
+    const holders = (r: Result) => r.sources.map((s) => s.username).sort()
+    // Ties (one holder each) in any order: compare those as sorted lists.
+    const rows = (results: Result[]) => results.map((r) => `${r.manifest}:${r.size}:${holders(r)}`)
+    const byName = await search('q=variant.iso')
+    expect(byName.every((r) => r.sha256 === entry.sha256)).toBe(true)
+    const honest = `${entry.manifest}:1000:h1,h2,h3`
+    const lies = [`${'f'.repeat(64)}:1000:liar`, `${entry.manifest}:999:shrinker`].sort()
+    expect(rows(byName)[0]).toBe(honest)
+    expect(rows(byName).slice(1).sort()).toEqual(lies)
+    const byHash = await search(`sha256=${entry.sha256}`)
+    expect(rows(byHash)[0]).toBe(honest)
+    expect(rows(byHash).slice(1).sort()).toEqual(lies)
+    const file = (await (await directory.request(`/v1/files/${entry.sha256}`)).json()) as Result & {
+      variants: Result[]
+    }
+    expect(rows([file])).toEqual([honest])
+    expect(rows(file.variants)[0]).toBe(honest)
+    expect(rows(file.variants).slice(1).sort()).toEqual(lies)
+    // Two honest holders leave and a second account joins the liar: the liar's variant now leads.
+    for (const name of ['h1', 'h2'])
+      await directory.request('/v1/logout', { method: 'POST', token: tokens[name] })
+    await publishAs('liar2', liars.manifest, 52001)
+    expect(rows(await search('q=variant.iso'))[0]).toBe(`${'f'.repeat(64)}:1000:liar,liar2`)
+    const after = (await (await directory.request(`/v1/files/${entry.sha256}`)).json()) as Result & {
+      variants: Result[]
+    }
+    expect(after.manifest).toBe('f'.repeat(64))
+    expect(after.variants.map((v) => v.sources.length)).toEqual([2, 1, 1])
+  })
+
+  it('refuses a FileEntry whose size needs more chunks than any manifest holds', async () => {
+    const token = await login(directory, 'alice')
+    const entry = fileEntry('huge.bin')
+    const put = (file: typeof entry) =>
+      directory.request('/v1/index', { method: 'PUT', token, json: { files: [file] } })
+    expect((await put({ ...entry, size: Number.MAX_SAFE_INTEGER })).status).toBe(400)
+    expect((await put({ ...entry, size: MAX_MANIFEST_CHUNKS * entry.chunkSize + 1 })).status).toBe(400)
+    expect((await put({ ...entry, size: MAX_MANIFEST_CHUNKS * entry.chunkSize })).status).toBe(200)
+    expect((await search('q=huge.bin')).map((r) => r.size)).toEqual([MAX_MANIFEST_CHUNKS * entry.chunkSize])
   })
 
   it('a peer whose lease expires is down at once and never offered as a source', async () => {

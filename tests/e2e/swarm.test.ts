@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { MAX_MANIFEST_CHUNKS } from '../../directory-worker/src/schemas.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
 import { partFiles, recordedChunks } from '../support/part-files.ts'
 import { type PeerProcess, until } from '../support/peer-process.ts'
@@ -11,6 +12,8 @@ const MiB = 1024 * 1024
 const content = randomBytes(64 * MiB)
 const contentSha = createHash('sha256').update(content).digest('hex')
 const NAME = 'dataset-64MiB.bin'
+/** What the forgers of the size test claim: the largest size the directory takes at 1 MiB chunks. */
+const HUGE_SIZE = MAX_MANIFEST_CHUNKS * MiB
 const shaOfFile = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
 
 const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '4' } })
@@ -92,8 +95,7 @@ describe('swarm downloads from many sources', () => {
   })
 
   it('drops a source whose published manifest is not what its chunks make, and says so', async () => {
-    // Beside an honest holder of the same sha256 the directory today merges the two into one content, so
-    // the honest one is judged by the false manifest too (issue 13, item 2): not asserted here yet.
+    // Alone, the false variant is all there is: nothing to fall back on (beside an honest holder, see below).
     const misfiled = await startLyingPeer({
       directoryUrl: network.directoryUrl,
       username: 'misfiled',
@@ -109,6 +111,120 @@ describe('swarm downloads from many sources', () => {
     expect(alone.stderr).toMatch(/misfiled: sent a manifest that does not match the directory’s/)
     expect(existsSync(join(fetcher.dir, NAME))).toBe(false)
     expect(recordedChunks(fetcher.dir)).toEqual([])
+  })
+
+  /** `count` accounts that publish the 64 MiB file's sha256 with false metadata (one variant, `count` holders). */
+  async function forgers(
+    prefix: string,
+    count: number,
+    lie: { publishedManifest?: string; publishedSize?: number },
+  ) {
+    for (let i = 1; i <= count; i++) {
+      const forger = await startLyingPeer({
+        directoryUrl: network.directoryUrl,
+        username: `${prefix}${i}`,
+        content,
+        name: NAME,
+        corruptChunks: [],
+        ...lie,
+      })
+      network.track({ stop: () => forger.close() })
+    }
+  }
+  const forgersDropped = (result: { dropped: { username: string; reason: string }[] }, prefix: string) =>
+    result.dropped
+      .filter((d) => d.username.startsWith(prefix))
+      .map((d) => d.username)
+      .sort()
+
+  it('gets the honest variant by name and by hash when other accounts publish the sha256 with a false manifest', async () => {
+    // Three forgers to the honest one (and the holders of earlier tests still within their lease): their
+    // variant has the most holders, so it is tried (and fails) first.
+    await sources('vm', 1, '24M')
+    await forgers('forger', 3, { publishedManifest: 'f'.repeat(64) })
+    const fetcher = await downloader('fetcher8')
+    // Search lists the two variants apart, the forgers' (more holders) first.
+    const found = JSON.parse((await fetcher.cli(['search', NAME, '--json'])).stdout)
+    const ours = found.results.filter((r: { sha256: string }) => r.sha256 === contentSha)
+    expect(ours.map((r: { manifest: string }) => r.manifest)[0]).toBe('f'.repeat(64))
+    expect(ours).toHaveLength(2)
+    expect((await fetcher.cli(['search', NAME])).stdout).toContain(
+      `${contentSha.slice(0, 12)} (manifest ffffffff)`,
+    )
+    const byName = await fetcher.cli(['get', NAME, '--json'])
+    expect(byName.code, byName.stderr).toBe(0)
+    expect(shaOfFile(join(fetcher.dir, NAME))).toBe(contentSha)
+    const named = JSON.parse(byName.stdout)
+    expect(forgersDropped(named, 'forger')).toEqual(['forger1', 'forger2', 'forger3'])
+    for (const d of named.dropped.filter((d: { username: string }) => d.username.startsWith('forger')))
+      expect(d.reason).toMatch(/sent a manifest that does not match the directory’s/)
+    expect(named.bytesPerSource.vm1).toBe(content.length)
+
+    const out = join(fetcher.dir, 'by-hash')
+    const byHash = await fetcher.cli(['get', contentSha, '--out', out, '--json'])
+    expect(byHash.code, byHash.stderr).toBe(0)
+    expect(shaOfFile(join(out, NAME))).toBe(contentSha)
+    expect(forgersDropped(JSON.parse(byHash.stdout), 'forger')).toEqual(['forger1', 'forger2', 'forger3'])
+    expect(partFiles(fetcher.dir)).toEqual([])
+  })
+
+  it('gets the honest variant when others claim the largest size the directory takes, answering its CLI throughout', async () => {
+    await forgers('bloater', 3, { publishedSize: HUGE_SIZE })
+    const fetcher = await downloader('fetcher9')
+    // Alone, the claim is all there is: refused (their manifests do not fit it), nothing sized from it.
+    const alone = await fetcher.cli(['get', NAME])
+    expect(alone.code, alone.stderr).toBe(3)
+    expect(alone.stderr).toMatch(/bloater1: sent a manifest that does not match the directory’s/)
+    expect(partFiles(fetcher.dir)).toEqual([])
+    await sources('vs', 1, '16M')
+    let finished = false
+    const get = fetcher.cli(['get', NAME, '--json']).finally(() => {
+      finished = true
+    })
+    const statuses: { code: number | null; activeDownloads: number }[] = []
+    while (!finished) {
+      const status = await fetcher.cli(['status', '--json'])
+      statuses.push({ code: status.code, activeDownloads: JSON.parse(status.stdout || '{}').activeDownloads })
+    }
+    const got = await get
+    expect(got.code, got.stderr).toBe(0)
+    expect(shaOfFile(join(fetcher.dir, NAME))).toBe(contentSha)
+    expect(forgersDropped(JSON.parse(got.stdout), 'bloater')).toEqual(['bloater1', 'bloater2', 'bloater3'])
+    expect(statuses.length).toBeGreaterThan(0)
+    for (const status of statuses) expect(status.code).toBe(0)
+    expect(statuses.some((s) => s.activeDownloads === 1)).toBe(true)
+    expect(partFiles(fetcher.dir)).toEqual([])
+  })
+
+  it('drops every holder of a variant whose chunks verify but whose whole file is not the sha256, then gets the honest one', async () => {
+    // Their manifest is true to their own 8 MiB file, so every chunk checks out; only the whole-file
+    // hash at the end shows it is not the content they claim.
+    await sources('vw', 1, '24M')
+    const other = randomBytes(8 * MiB)
+    for (let i = 1; i <= 3; i++) {
+      const impostor = await startLyingPeer({
+        directoryUrl: network.directoryUrl,
+        username: `impostor${i}`,
+        content: other,
+        name: NAME,
+        corruptChunks: [],
+        claimedSha256: contentSha,
+      })
+      network.track({ stop: () => impostor.close() })
+    }
+    const fetcher = await downloader('fetcher10')
+    const got = await fetcher.cli(['get', contentSha, '--json'])
+    expect(got.code, got.stderr).toBe(0)
+    expect(shaOfFile(join(fetcher.dir, NAME))).toBe(contentSha)
+    const result = JSON.parse(got.stdout)
+    const impostors = result.dropped.filter((d: { username: string }) => d.username.startsWith('impostor'))
+    expect(impostors.map((d: { username: string }) => d.username).sort()).toEqual([
+      'impostor1',
+      'impostor2',
+      'impostor3',
+    ])
+    for (const d of impostors) expect(d.reason).toMatch(/published a false manifest/)
+    expect(partFiles(fetcher.dir)).toEqual([])
   })
 
   it('resumes after the downloading daemon is killed with -9 halfway, fetching only what is missing', async () => {

@@ -242,6 +242,44 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     )
 
     it(
+      'keeps holders that disagree on a content’s metadata apart (most live holders first) and refuses impossible sizes',
+      async () => {
+        const { call, tokenOf } = await directory({})
+        const honest = fileEntry('variant.bin', 'one content')
+        const forged = { ...honest, manifest: 'f'.repeat(64) }
+        for (const [name, file] of [
+          ['honest1', honest],
+          ['honest2', honest],
+          ['forger', forged],
+        ] as const) {
+          const token = await tokenOf(name)
+          expect((await call('/v1/index', { method: 'PUT', token, json: { files: [file] } })).status).toBe(
+            200,
+          )
+        }
+        type Found = { manifest: string; sources: { username: string }[] }
+        const rows = (found: Found[]) =>
+          found.map((r) => `${r.manifest}:${r.sources.map((s) => s.username).sort()}`)
+        const expected = [`${honest.manifest}:honest1,honest2`, `${forged.manifest}:forger`]
+        for (const query of ['q=variant.bin', `sha256=${honest.sha256}`]) {
+          const { results } = (await (await call(`/v1/search?${query}`)).json()) as { results: Found[] }
+          expect(rows(results), query).toEqual(expected)
+        }
+        const file = (await (await call(`/v1/files/${honest.sha256}`)).json()) as Found & {
+          variants: Found[]
+        }
+        expect(rows([file])).toEqual(expected.slice(0, 1))
+        expect(rows(file.variants)).toEqual(expected)
+        const token = await tokenOf('bloater')
+        const bloated = { ...honest, size: Number.MAX_SAFE_INTEGER }
+        expect((await call('/v1/index', { method: 'PUT', token, json: { files: [bloated] } })).status).toBe(
+          400,
+        )
+      },
+      timeout,
+    )
+
+    it(
       'races: two first logins of one name with different passwords, exactly one account wins',
       async () => {
         const { login } = await directory({})

@@ -13,8 +13,10 @@ import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts
  * overwritten on disk, its index told the file is unchanged. Its manifest is true; the corrupted chunks' bytes are not.
  * With `stallDownloads` it claims the file and answers its manifest, but every Download call hangs,
  * sending nothing, until the caller gives up. With `publishedManifest` it tells the directory a manifest
- * other than the one its chunks make (what GetManifest answers). Every caller's `authorization` header
- * is recorded (`authorizations`): what a malicious source could replay.
+ * other than the one its chunks make (what GetManifest answers); with `publishedSize`, a size other than
+ * the file's. With `claimedSha256` it serves and publishes its file, with the file's true manifest and
+ * size, as that other content: every chunk checks out against the manifest, the whole file does not.
+ * Every caller's `authorization` header is recorded (`authorizations`): what a malicious source could replay.
  */
 export async function startLyingPeer(options: {
   directoryUrl: string
@@ -25,6 +27,8 @@ export async function startLyingPeer(options: {
   chunkSize?: number
   stallDownloads?: boolean
   publishedManifest?: string
+  publishedSize?: number
+  claimedSha256?: string
 }) {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-liar-'))
   const path = join(dir, options.name)
@@ -78,8 +82,10 @@ export async function startLyingPeer(options: {
   if (!login.ok) throw new Error(`the liar could not log in: ${login.status} ${await login.text()}`)
   const grant = (await login.json()) as { token: string; leaseSeconds: number }
   let token = grant.token
-  const file = index.files[0]
-  if (!file) throw new Error('the liar has nothing to share')
+  const scanned = index.files[0]
+  if (!scanned) throw new Error('the liar has nothing to share')
+  const file = options.claimedSha256 ? { ...scanned, sha256: options.claimedSha256 } : scanned
+  if (options.claimedSha256) index.addVerified(file)
   const published = await fetch(`${options.directoryUrl}/v1/index`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -87,7 +93,7 @@ export async function startLyingPeer(options: {
       files: [
         {
           name: file.name,
-          size: file.size,
+          size: options.publishedSize ?? file.size,
           sha256: file.sha256,
           chunkSize: file.chunkSize,
           manifest: options.publishedManifest ?? file.manifest,

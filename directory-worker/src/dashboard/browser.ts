@@ -3,6 +3,7 @@
 // Everything that comes from the network reaches the page through textContent or attributes, never as
 // HTML. Its words and links come from view-model.ts, as the server's do.
 import type { Peer, PeerPage, Result, SearchResponse, Stats } from '../api-types.ts'
+import { variantCounts, variantKey } from '../variant-key.ts'
 import {
   ago,
   type DashboardView,
@@ -13,6 +14,7 @@ import {
   pageText,
   resultsText,
   sourcesText,
+  variantText,
   viewFromQuery,
 } from './view-model.ts'
 
@@ -156,10 +158,10 @@ async function refreshPeers() {
   updateControls(page.peers.length)
 }
 
-const resultItem = (result: Result) =>
+const resultItem = (result: Result, variants: number) =>
   el(
     'li',
-    { class: 'result', 'data-sha256': result.sha256 },
+    { class: 'result', 'data-sha256': result.sha256, 'data-variant': variantKey(result) },
     el('h3', { text: result.name }),
     el(
       'p',
@@ -174,6 +176,17 @@ const resultItem = (result: Result) =>
       el('span', { class: 'muted', text: 'sha256' }),
       copyLine(result.sha256, `Copy the full sha256 of ${result.name}`, result.sha256.slice(0, 12)),
     ),
+    ...(variants > 1
+      ? [
+          el(
+            'p',
+            { class: 'row variant' },
+            el('span', { class: 'muted', text: 'manifest' }),
+            el('code', { title: result.manifest, text: result.manifest.slice(0, 12) }),
+            el('span', { class: 'muted', text: variantText(variants) }),
+          ),
+        ]
+      : []),
     el(
       'p',
       { class: 'row' },
@@ -184,8 +197,10 @@ const resultItem = (result: Result) =>
 function showResults(q: string, results: Result[], live: boolean) {
   const out = $('results')
   const items = [...out.children] as HTMLElement[]
+  // Keyed by variant: one sha256 may come twice, with different manifests.
   const same =
-    items.length === results.length && items.every((li, i) => li.dataset.sha256 === results[i]?.sha256)
+    items.length === results.length &&
+    items.every((li, i) => li.dataset.variant === (results[i] && variantKey(results[i])))
   if (same) {
     // A poll updates counts in place, so a focused Copy button keeps its focus.
     results.forEach((result, i) => {
@@ -195,7 +210,8 @@ function showResults(q: string, results: Result[], live: boolean) {
   } else if (live && out.contains(document.activeElement)) {
     return
   } else {
-    out.replaceChildren(...results.map(resultItem))
+    const counts = variantCounts(results)
+    out.replaceChildren(...results.map((result) => resultItem(result, counts.get(result.sha256) ?? 1)))
   }
   setText($('search-status'), resultsText(results.length, q))
 }

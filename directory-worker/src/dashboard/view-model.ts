@@ -57,6 +57,10 @@ export const pageText = (offset: number, shown: number, total: number) =>
   total === 0 ? 'No peers' : `${offset + 1}–${offset + shown} of ${total}`
 
 /** Who holds a content, in a few words: the first three names and how many more. */
+/** Said of a result whose sha256 comes in several variants (holders that disagree on its metadata). */
+export const variantText = (count: number) =>
+  `one of ${count} variants of this sha256 (holders disagree on its manifest or size); peer get tries each and keeps the one that verifies`
+
 export function holdersText(sources: { username: string }[]): string {
   const names = sources.slice(0, 3).map((source) => source.username)
   const more = sources.length - names.length

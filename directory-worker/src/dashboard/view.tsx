@@ -2,6 +2,7 @@ import type { FC } from 'hono/jsx'
 import type { PeerSort } from '../peer-order.ts'
 import type { Peer, Result } from '../schemas.ts'
 import type { NetworkStats } from '../store/peers.ts'
+import { variantKey } from '../variant-key.ts'
 import {
   ago,
   type DashboardView,
@@ -11,6 +12,7 @@ import {
   PAGE_SIZE,
   pageText,
   sourcesText,
+  variantText,
 } from './view-model.ts'
 
 const Stat: FC<{ id: string; label: string; value: string }> = ({ id, label, value }) => (
@@ -47,9 +49,10 @@ const CopyLine: FC<{ text: string; label: string; display?: string }> = ({ text,
   </span>
 )
 
-export const ResultItem: FC<{ result: Result }> = ({ result }) => {
+/** One search result; `variants` is how many results share its sha256 (more than one: say which manifest). */
+export const ResultItem: FC<{ result: Result; variants: number }> = ({ result, variants }) => {
   return (
-    <li class="result" data-sha256={result.sha256}>
+    <li class="result" data-sha256={result.sha256} data-variant={variantKey(result)}>
       <h3>{result.name}</h3>
       <p class="row">
         <span>{formatBytes(result.size)}</span>
@@ -64,6 +67,13 @@ export const ResultItem: FC<{ result: Result }> = ({ result }) => {
           label={`Copy the full sha256 of ${result.name}`}
         />
       </p>
+      {variants > 1 ? (
+        <p class="row variant">
+          <span class="muted">manifest</span>
+          <code title={result.manifest}>{result.manifest.slice(0, 12)}</code>
+          <span class="muted">{variantText(variants)}</span>
+        </p>
+      ) : null}
       <p class="row">
         <CopyLine text={`peer get ${result.sha256}`} label={`Copy the peer get command for ${result.name}`} />
       </p>

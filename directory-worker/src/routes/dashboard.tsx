@@ -8,6 +8,7 @@ import { ORDERS, PEER_SORTS } from '../peer-order.ts'
 import { createRouter } from '../router.ts'
 import type { Peer, Result } from '../schemas.ts'
 import { listPeers, type NetworkStats, toPeer } from '../store/peers.ts'
+import { variantCounts } from '../variant-key.ts'
 
 const viewFields = {
   q: z.string().trim().max(256),
@@ -103,8 +104,8 @@ const Page: FC<PageProps> = ({ view, now, stats, peers, results }) => (
               {results && view.q ? resultsText(results.length, view.q) : ''}
             </p>
             <ul id="results" class="results">
-              {(results ?? []).map((result) => (
-                <ResultItem result={result} />
+              {(results ?? []).map((result, _, all) => (
+                <ResultItem result={result} variants={variantCounts(all).get(result.sha256) ?? 1} />
               ))}
             </ul>
           </section>

@@ -2,9 +2,9 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
-import { errors, json, Result, SearchResponse, Sha256 } from '../schemas.ts'
+import { errors, FileVariants, json, SearchResponse, Sha256 } from '../schemas.ts'
 import { SOURCES_PER_RESULT } from '../services/search-results.ts'
-import { contentByHash, liveSources } from '../store/files.ts'
+import { liveSources, variantKey, variantsByHash } from '../store/files.ts'
 
 const SearchQuery = z
   .object({
@@ -35,11 +35,12 @@ const fileByHash = createRoute({
   method: 'get',
   path: '/files/{sha256}',
   tags: ['search'],
-  summary: 'One content by hash with its live sources (empty when no holder is up)',
+  summary:
+    'One content by hash: its variants (holders that disagree on manifest, size or chunk size), most live holders first, each with its live sources (empty when no holder is up); the first variant also at the top',
   middleware: [requireAuthForReads()] as const,
   request: { params: z.object({ sha256: Sha256 }) },
   responses: {
-    200: json(Result, 'The content'),
+    200: json(FileVariants, 'The content’s variants'),
     400: errors[400],
     401: errors[401],
     404: errors[404],
@@ -62,8 +63,13 @@ export const searchRoutes = createRouter()
   .openapi(fileByHash, async (c) => {
     const { sha256 } = c.req.valid('param')
     const { db, now } = c.get('deps')
-    const content = await contentByHash(db, sha256)
-    if (!content) throw new ApiError(404, 'not_found', `No peer has ever offered content ${sha256}.`)
-    const sources = (await liveSources(db, [sha256], now(), SOURCES_PER_RESULT)).get(sha256) ?? []
-    return c.json({ ...content, sources: sources.map(({ username, url }) => ({ username, url })) }, 200)
+    const at = now()
+    const contents = await variantsByHash(db, sha256, at)
+    const sources = await liveSources(db, contents, at, SOURCES_PER_RESULT)
+    const [first, ...rest] = contents.map((content) => ({
+      ...content,
+      sources: (sources.get(variantKey(content)) ?? []).map(({ username, url }) => ({ username, url })),
+    }))
+    if (!first) throw new ApiError(404, 'not_found', `No peer has ever offered content ${sha256}.`)
+    return c.json({ ...first, variants: [first, ...rest] }, 200)
   })

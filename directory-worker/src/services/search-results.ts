@@ -2,11 +2,12 @@ import type { Client } from '@libsql/client'
 import type { Result } from '../schemas.ts'
 import {
   type Content,
-  contentByHash,
   type LiveSource,
   liveSources,
   nameKey,
   searchByName,
+  variantKey,
+  variantsByHash,
 } from '../store/files.ts'
 import { searchGeneration } from '../store/search-generation.ts'
 import { nextTurn } from '../util/next-turn.ts'
@@ -69,8 +70,7 @@ export class SearchResults {
   async byHash(sha256: string, now: number): Promise<Found> {
     const db = this.#db
     const answer = await this.#answer(`sha256:${sha256}`, now, async () => {
-      const content = await contentByHash(db, sha256)
-      const answer = await withSources(db, content ? [content] : [], now)
+      const answer = await withSources(db, await variantsByHash(db, sha256, now), now)
       return { answer, liveUntil: Number.POSITIVE_INFINITY }
     })
     return new Found(answer)
@@ -136,13 +136,8 @@ type Bytes = Uint8Array<ArrayBuffer>
 type Segment = string | { head: string; sources: string[] }
 
 async function withSources(db: Client, contents: Content[], now: number): Promise<Answer> {
-  const sources = await liveSources(
-    db,
-    contents.map((content) => content.sha256),
-    now,
-    SOURCES_PER_RESULT,
-  )
-  return contents.map((content) => ({ content, sources: sources.get(content.sha256) ?? [] }))
+  const sources = await liveSources(db, contents, now, SOURCES_PER_RESULT)
+  return contents.map((content) => ({ content, sources: sources.get(variantKey(content)) ?? [] }))
 }
 
 type Encoded = {

@@ -1,6 +1,7 @@
 import type { Client, InStatement, Row } from '@libsql/client'
 import type { FileEntry, Result } from '../schemas.ts'
 import { shuffle } from '../util/shuffle.ts'
+import { variantKey } from '../variant-key.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
@@ -92,7 +93,10 @@ export async function patchIndex(
   }
 }
 
+/** One variant of a content: its sha256 with the manifest, size and chunk size its holders agree on. */
 export type Content = Omit<Result, 'sources'>
+
+export { variantKey }
 
 const toContent = (row: Row): Content => ({
   name: String(row.name),
@@ -115,12 +119,13 @@ const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
  */
 const SUBSTRING_CANDIDATES = 5000
 
+// One row per variant (never a field merged across holders that disagree), most holders first.
 const groupByContent = (candidates: string) => `
-  SELECT h.sha256, min(h.name) AS name, max(h.size) AS size, max(h.chunk_size) AS chunk_size,
-    max(h.manifest) AS manifest, count(*) AS holders, min(h.lease) AS lease_end
+  SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
+    min(h.lease) AS lease_end
   FROM (${candidates}) h
-  GROUP BY h.sha256
-  ORDER BY holders DESC, name
+  GROUP BY h.sha256, h.manifest, h.size, h.chunk_size
+  ORDER BY holders DESC, name, h.sha256, h.manifest, h.size, h.chunk_size
   LIMIT ?`
 
 const live = 'JOIN peers p ON p.id = f.peer_id AND p.lease_expires_at > ?'
@@ -128,7 +133,8 @@ const withLease = 'f.*, p.lease_expires_at AS lease'
 
 /**
  * Contents whose name contains `text`, offered by at least one live peer, best first: exact name,
- * then prefix, then substring; within a rank, contents with more live holders first. Each rank is
+ * then prefix, then substring; within a rank, contents with more live holders first. Each variant
+ * is a content of its own (the same sha256 may come twice, with different manifests). Each rank is
  * one indexed query (name_key index for exact and prefix, the trigram index for substrings).
  * `liveUntil` is when the first lease of a holder counted for these contents ends (the ranking
  * may change then).
@@ -170,8 +176,8 @@ export async function searchByName(
     const rows = await db.execute({ sql: stage.sql, args: [...stage.args, limit + seen.size] })
     for (const row of rows.rows) {
       const content = toContent(row)
-      if (seen.has(content.sha256) || contents.length >= limit) continue
-      seen.add(content.sha256)
+      if (seen.has(variantKey(content)) || contents.length >= limit) continue
+      seen.add(variantKey(content))
       contents.push(content)
       liveUntil = Math.min(liveUntil, Number(row.lease_end))
     }
@@ -179,44 +185,68 @@ export async function searchByName(
   return { contents, liveUntil }
 }
 
-/** A content by hash, whether or not anyone live holds it now. */
-export async function contentByHash(db: Client, sha256: string): Promise<Content | undefined> {
+/** At most this many variants of one sha256 are answered (each a content with its own sources). */
+export const MAX_VARIANTS = 16
+
+/**
+ * The variants of a content by hash, whether or not anyone live holds them now: most live holders
+ * first, then the one whose holder's lease ends last.
+ */
+export async function variantsByHash(db: Client, sha256: string, now: number): Promise<Content[]> {
   const result = await db.execute({
-    sql: `SELECT sha256, name, size, chunk_size, manifest FROM files WHERE sha256 = ?
-          ORDER BY (SELECT lease_expires_at FROM peers WHERE id = peer_id) DESC LIMIT 1`,
-    args: [sha256],
+    sql: `SELECT f.sha256, min(f.name) AS name, f.size, f.chunk_size, f.manifest,
+            sum(p.lease_expires_at > ?2) AS holders, max(p.lease_expires_at) AS lease
+          FROM files f JOIN peers p ON p.id = f.peer_id
+          WHERE f.sha256 = ?1
+          GROUP BY f.manifest, f.size, f.chunk_size
+          ORDER BY holders DESC, lease DESC, f.manifest, f.size, f.chunk_size
+          LIMIT ?3`,
+    args: [sha256, now, MAX_VARIANTS],
   })
-  return result.rows[0] ? toContent(result.rows[0]) : undefined
+  return result.rows.map(toContent)
 }
 
 export type LiveSource = { username: string; url: string; leaseExpiresAt: number }
 
 /**
- * Live holders of each content, a random sample of at most `perContent` each, with their leases.
- * One row per content (its holders as a JSON array): per-row driver overhead dominated otherwise.
+ * Live holders of each content (variant), a random sample of at most `perContent` each, with their
+ * leases, by `variantKey`. One row per variant (its holders as a JSON array): per-row driver overhead
+ * dominated otherwise.
  */
 export async function liveSources(
   db: Client,
-  hashes: string[],
+  contents: Omit<Content, 'name'>[],
   now: number,
   perContent: number,
 ): Promise<Map<string, LiveSource[]>> {
-  const sources = new Map<string, LiveSource[]>(hashes.map((hash) => [hash, []]))
-  if (hashes.length === 0) return sources
+  const sources = new Map<string, LiveSource[]>(contents.map((content) => [variantKey(content), []]))
+  if (contents.length === 0) return sources
+  const hashes = [...new Set(contents.map((content) => content.sha256))]
   const result = await db.execute({
-    sql: `SELECT sha256, json_group_array(json_array(username, url, lease)) AS holders FROM (
-            SELECT f.sha256, p.username, p.url, p.lease_expires_at AS lease,
-              row_number() OVER (PARTITION BY f.sha256 ORDER BY random()) AS n
+    sql: `SELECT sha256, manifest, size, chunk_size,
+            json_group_array(json_array(username, url, lease)) AS holders FROM (
+            SELECT f.sha256, f.manifest, f.size, f.chunk_size, p.username, p.url,
+              p.lease_expires_at AS lease,
+              row_number() OVER (
+                PARTITION BY f.sha256, f.manifest, f.size, f.chunk_size ORDER BY random()) AS n
             FROM files f JOIN peers p ON p.id = f.peer_id
             WHERE f.sha256 IN (SELECT value FROM json_each(?1)) AND p.lease_expires_at > ?2)
           WHERE n <= ?3
-          GROUP BY sha256`,
+          GROUP BY sha256, manifest, size, chunk_size`,
     args: [JSON.stringify(hashes), now, perContent],
   })
   for (const row of result.rows) {
+    const key = variantKey({
+      sha256: String(row.sha256),
+      manifest: String(row.manifest),
+      size: Number(row.size),
+      chunkSize: Number(row.chunk_size),
+    })
+    // Variants of these hashes that were not asked for (ranked out) are left out.
+    if (!sources.has(key)) continue
     const holders = JSON.parse(String(row.holders)) as [string, string, number][]
     sources.set(
-      String(row.sha256),
+      key,
       shuffle(holders.map(([username, url, leaseExpiresAt]) => ({ username, url, leaseExpiresAt }))),
     )
   }

@@ -5,7 +5,7 @@ import { emit } from './output.ts'
 
 export const searchCommand = daemonCommand(
   'search',
-  'what the network has: name, size, short hash, live sources',
+  'what the network has: name, size, short hash, live sources (one row per variant)',
 )
   .argument('<text...>', 'text in file names (case-insensitive)')
   .option('--limit <n>', 'at most this many results (1-500)', wholeNumber(1, 500), 50)
@@ -26,10 +26,18 @@ export const searchCommand = daemonCommand(
       manifest: r.manifest,
       sources: r.sources.map((s) => ({ username: s.username, url: s.url })),
     }))
+    // One row per variant: a sha256 that comes more than once (holders disagree on its metadata) is
+    // told apart by its manifest; `peer get` tries each variant and keeps the one that verifies.
+    const variants = new Map<string, number>()
+    for (const r of results) variants.set(r.sha256, (variants.get(r.sha256) ?? 0) + 1)
+    const hash = (r: (typeof results)[number]) =>
+      (variants.get(r.sha256) ?? 0) > 1
+        ? `${r.sha256.slice(0, 12)} (manifest ${r.manifest.slice(0, 8)})`
+        : r.sha256.slice(0, 12)
     emit(opts.json, { query, results }, () =>
       table(
         ['NAME', 'SIZE', 'HASH', 'SOURCES'],
-        results.map((r) => [r.name, formatBytes(r.size), r.sha256.slice(0, 12), String(r.sources.length)]),
+        results.map((r) => [r.name, formatBytes(r.size), hash(r), String(r.sources.length)]),
       ),
     )
     if (results.length === 0) {

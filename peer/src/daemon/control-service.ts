@@ -24,7 +24,7 @@ import { VERSION } from '../version.ts'
 import { type DirectoryClient, DirectoryError, type Result } from '../wire/directory-client.ts'
 import { peerClient } from '../wire/transport.ts'
 import type { DirectorySession } from './directory-session.ts'
-import type { Downloads } from './downloads.ts'
+import type { Downloads, Wanted } from './downloads.ts'
 
 /** What the control service acts on: the running daemon's parts. */
 export type ControlledDaemon = {
@@ -51,7 +51,7 @@ function directoryFailure(err: unknown): never {
 }
 
 const toProgress = (
-  result: Result,
+  result: Pick<Result, 'name' | 'sha256' | 'size'>,
   progress: Progress,
   extra: { finished?: boolean; path?: string; seconds?: number } = {},
 ) =>
@@ -67,22 +67,32 @@ const toProgress = (
   })
 
 export function controlServiceRoutes(daemon: ControlledDaemon) {
-  /** A hash, or a name: an exact (case-insensitive) name wins, then a single match. */
-  async function resolve(target: string): Promise<Result> {
+  /** The content's variants by hash, most live holders first (the order to try them in). */
+  async function variantsOf(sha256: string, asked: string): Promise<Wanted> {
     const { directory, session } = daemon
-    if (/^[0-9a-f]{64}$/i.test(target)) {
-      const found = await directory.file(target.toLowerCase(), session.token).catch(directoryFailure)
-      if (!found) throw new ConnectError(`nobody on the network has ${target}`, Code.NotFound)
-      return found
-    }
+    const found = await directory.file(sha256, session.token).catch(directoryFailure)
+    if (!found || found.variants.length === 0)
+      throw new ConnectError(`nobody on the network has ${asked}`, Code.NotFound)
+    return { sha256, variants: found.variants }
+  }
+
+  /**
+   * A hash, or a name: an exact (case-insensitive) name wins, then a single match. One content may
+   * come as several variants (holders that disagree on its metadata): they count as one match, and
+   * all of its variants are fetched by hash to be tried in turn.
+   */
+  async function resolve(target: string): Promise<Wanted> {
+    const { directory, session } = daemon
+    if (/^[0-9a-f]{64}$/i.test(target)) return variantsOf(target.toLowerCase(), target)
     const { results } = await directory.search(target, 50, session.token).catch(directoryFailure)
-    const exact = results.filter((r) => r.name.toLowerCase() === target.toLowerCase())
-    if (exact.length === 1 && exact[0]) return exact[0]
-    if (results.length === 1 && results[0]) return results[0]
-    if (results.length === 0)
-      throw new ConnectError(`nothing on the network matches "${target}"`, Code.NotFound)
+    const hashes = (matches: Result[]) => [...new Set(matches.map((r) => r.sha256))]
+    const exact = hashes(results.filter((r) => r.name.toLowerCase() === target.toLowerCase()))
+    const all = hashes(results)
+    const sha256 = exact.length === 1 ? exact[0] : all.length === 1 ? all[0] : undefined
+    if (sha256) return variantsOf(sha256, `"${target}"`)
+    if (all.length === 0) throw new ConnectError(`nothing on the network matches "${target}"`, Code.NotFound)
     throw new ConnectError(
-      `${exact.length || results.length} contents match "${target}"; run \`peer search\` and get one by its sha256`,
+      `${exact.length || all.length} contents match "${target}"; run \`peer search\` and get one by its sha256`,
       Code.InvalidArgument,
     )
   }
@@ -91,21 +101,22 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
     if (req.outDir && !isAbsolute(req.outDir)) {
       throw new ConnectError('out_dir must be an absolute path', Code.InvalidArgument)
     }
-    const result = await resolve(req.target.trim())
-    const local = daemon.index.get(result.sha256)
+    const wanted = await resolve(req.target.trim())
+    const local = daemon.index.get(wanted.sha256)
     if (local && !req.outDir) {
+      const shared = { name: local.name, sha256: local.sha256, size: local.size }
       yield toProgress(
-        result,
-        { doneBytes: result.size, resumedBytes: result.size, activeSources: 0, sources: [] },
+        shared,
+        { doneBytes: local.size, resumedBytes: local.size, activeSources: 0, sources: [] },
         { finished: true, path: local.path },
       )
       return
     }
-    const transfer = daemon.downloads.start(result, req.outDir || daemon.sharedDir)
-    for await (const progress of transfer.updates(ctx.signal)) yield toProgress(result, progress)
+    const transfer = daemon.downloads.start(wanted, req.outDir || daemon.sharedDir)
+    for await (const progress of transfer.updates(ctx.signal)) yield toProgress(progress.variant, progress)
     try {
       const done = await transfer.done
-      yield toProgress(result, done, { finished: true, path: done.path, seconds: done.seconds })
+      yield toProgress(done.variant, done, { finished: true, path: done.path, seconds: done.seconds })
     } catch (err) {
       if (err instanceof NoSourcesError) throw new ConnectError(err.message, Code.NotFound)
       if (err instanceof ConnectError) throw err

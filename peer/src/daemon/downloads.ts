@@ -1,10 +1,12 @@
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import type { SharedFile } from '../content/share-index.ts'
+import { NoSourcesError } from '../transfer/download-errors.ts'
 import {
   type CallCredentials,
   type Finished,
   type Progress,
+  type SourceReport,
   swarmDownload,
 } from '../transfer/swarm-download.ts'
 import type { DirectoryClient, Result } from '../wire/directory-client.ts'
@@ -18,15 +20,27 @@ type DownloadsOptions = {
   onFinished: (file: SharedFile) => void
 }
 
+/** One content by hash with its variants in the order to try them (most live holders first). */
+export type Wanted = { sha256: string; variants: Result[] }
+
+/** Progress of the variant being tried, with the holders of variants that failed before it (dropped). */
+export type VariantProgress = Progress & { variant: Result }
+export type VariantFinished = Finished & { variant: Result }
+
 export type Transfer = {
-  done: Promise<Finished>
+  done: Promise<VariantFinished>
   /** Progress snapshots until the transfer ends (or `signal` aborts, which only stops listening). */
-  updates: (signal: AbortSignal) => AsyncGenerator<Progress>
+  updates: (signal: AbortSignal) => AsyncGenerator<VariantProgress>
 }
+
+const sameVariant = (a: Result, b: Result) =>
+  a.manifest === b.manifest && a.size === b.size && a.chunkSize === b.chunkSize
 
 /**
  * The daemon's downloads, one per content: a second `peer get` of content already being fetched joins
- * the running transfer. A finished file is shared at once.
+ * the running transfer. The variants of a content are tried in order until one completes verified;
+ * the holders of each variant that fails stay in the progress report, dropped with why. A finished
+ * file is shared at once.
  */
 export class Downloads {
   readonly #running = new Map<string, Transfer>()
@@ -41,41 +55,81 @@ export class Downloads {
     return this.#running.size
   }
 
-  start(result: Result, outDir: string): Transfer {
-    const key = `${result.sha256}\u0000${outDir}`
+  start(wanted: Wanted, outDir: string): Transfer {
+    const key = `${wanted.sha256}\u0000${outDir}`
     const running = this.#running.get(key)
     if (running) return running
     const { directory, session } = this.#options
-    let latest: Progress = { doneBytes: 0, resumedBytes: 0, activeSources: 0, sources: [] }
+    const first = wanted.variants[0]
+    if (!first) throw new NoSourcesError(`nobody on the network has ${wanted.sha256}`)
+    let latest: VariantProgress = {
+      doneBytes: 0,
+      resumedBytes: 0,
+      activeSources: 0,
+      sources: [],
+      variant: first,
+    }
     const listeners = new Set<() => void>()
     const notify = () => {
       for (const listener of listeners) listener()
     }
     const self = session.username.toLowerCase()
     const others = (sources: Result['sources']) => sources.filter((s) => s.username.toLowerCase() !== self)
-    const done = swarmDownload({
-      target: result,
-      outDir,
-      credentials: this.#options.credentials,
-      initialSources: others(result.sources),
-      findSources: async () => others((await directory.file(result.sha256, session.token))?.sources ?? []),
-      onProgress: (progress) => {
-        latest = progress
-        notify()
-      },
-      signal: this.#abort.signal,
-    })
+    const signal = this.#abort.signal
+    const failed: SourceReport[] = []
+    const failures: string[] = []
+    const tryVariant = async (variant: Result): Promise<VariantFinished> => {
+      const finished = await swarmDownload({
+        target: variant,
+        outDir,
+        credentials: this.#options.credentials,
+        initialSources: others(variant.sources),
+        findSources: async () => {
+          const found = await directory.file(wanted.sha256, session.token)
+          return others(found?.variants.find((v) => sameVariant(v, variant))?.sources ?? [])
+        },
+        onProgress: (progress) => {
+          latest = { ...progress, sources: [...progress.sources, ...failed], variant }
+          notify()
+        },
+        signal,
+      })
+      return { ...finished, sources: [...finished.sources, ...failed], variant }
+    }
+    const tryAll = async (): Promise<VariantFinished> => {
+      for (const variant of wanted.variants) {
+        latest = { ...latest, doneBytes: 0, resumedBytes: 0, activeSources: 0, variant }
+        try {
+          return await tryVariant(variant)
+        } catch (err) {
+          // Another variant may yet be the true one; anything else (disk, shutdown) ends the transfer.
+          if (!(err instanceof NoSourcesError) || signal.aborted) throw err
+          failed.push(...err.sources.filter((s) => s.dropped))
+          failures.push(err.message)
+          latest = { ...latest, sources: [...failed] }
+          notify()
+        }
+      }
+      throw new NoSourcesError(
+        failures.length === 1
+          ? (failures[0] as string)
+          : `none of the ${failures.length} variants of ${wanted.sha256} the network lists could be fetched verified: ${failures.join(' | ')}`,
+        failed,
+      )
+    }
+    const done = tryAll()
       .then(async (finished) => {
         const info = await stat(finished.path)
+        const { variant } = finished
         this.#options.onFinished({
           name: basename(finished.path),
           path: finished.path,
           mtimeMs: info.mtimeMs,
-          size: result.size,
-          sha256: result.sha256,
-          chunkSize: result.chunkSize,
+          size: variant.size,
+          sha256: variant.sha256,
+          chunkSize: variant.chunkSize,
           chunkHashes: finished.chunkHashes,
-          manifest: result.manifest,
+          manifest: variant.manifest,
         })
         return finished
       })
@@ -90,7 +144,7 @@ export class Downloads {
     done.then(end, end)
     const transfer: Transfer = {
       done,
-      async *updates(signal: AbortSignal) {
+      async *updates(signal: AbortSignal): AsyncGenerator<VariantProgress> {
         while (!ended && !signal.aborted) {
           yield latest
           await new Promise<void>((resolve) => {

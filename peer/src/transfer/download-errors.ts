@@ -1,8 +1,23 @@
 import { Code, ConnectError } from '@connectrpc/connect'
+import type { SourceReport } from './source-pool.ts'
 
-/** Exit code 3 territory: nobody live can serve what is still missing. */
+/**
+ * Exit code 3 territory: nobody live can serve what is still missing (of one variant of the content),
+ * with every source tried and why it was dropped.
+ */
 export class NoSourcesError extends Error {
   override readonly name = 'NoSourcesError'
+  readonly sources: SourceReport[]
+
+  constructor(message: string, sources: SourceReport[] = []) {
+    super(message)
+    this.sources = sources
+  }
+}
+
+/** Every chunk matched the manifest, but the whole file is not the sha256: the manifest is false. */
+export class FalseManifestError extends Error {
+  override readonly name = 'FalseManifestError'
 }
 
 /** The disk, not a source, failed (full, too small for the file, read-only): verified chunks stay. */

@@ -1,9 +1,8 @@
 import { type FileHandle, mkdir, open, rm, stat } from 'node:fs/promises'
-import { Code, ConnectError } from '@connectrpc/connect'
 import type { FileEntry } from '../../../directory-worker/src/api-types.ts'
 import { moveToFreeName } from '../content/free-name.ts'
 import { chunkCount, chunkLength, verifyChunk } from '../content/manifest.ts'
-import { LocalWriteError } from './download-errors.ts'
+import { FalseManifestError, LocalWriteError } from './download-errors.ts'
 import { partFileNames } from './part-file-names.ts'
 import { PrefixHasher } from './prefix-hasher.ts'
 import { ResumeRecord } from './resume-record.ts'
@@ -46,7 +45,12 @@ export class PartFile {
     this.#wholeFile = new PrefixHasher(handle)
   }
 
-  /** The part file of `target` in `outDir`: the one an earlier attempt left, or a new one of full size. */
+  /**
+   * The part file of `target` in `outDir`: the one an earlier attempt left, or a new one of full size.
+   * Open it only once a source's manifest has matched `target` (size, chunk size, chunk count and
+   * manifest hash): the size and chunk count it is built from are then backed by real chunk hashes,
+   * never just what the network claims.
+   */
   static async open(outDir: string, target: Target): Promise<PartFile> {
     const { temp, record: recordPath } = partFileNames(outDir, target)
     const meta = {
@@ -85,11 +89,9 @@ export class PartFile {
 
   /** Bytes of chunks the record calls verified. */
   verifiedBytes(): number {
-    let bytes = 0
-    for (let index = 0; index < this.chunks; index++) {
-      if (this.#record.has(index)) bytes += this.#length(index)
-    }
-    return bytes
+    const last = this.chunks - 1
+    const shortLast = last >= 0 && this.#record.has(last) ? this.target.chunkSize - this.#length(last) : 0
+    return this.#record.doneCount * this.target.chunkSize - shortLast
   }
 
   missingChunks(): number {
@@ -168,9 +170,8 @@ export class PartFile {
     await this.#handle.close().catch(() => {})
     await rm(this.#temp, { force: true })
     await this.#record.remove()
-    throw new ConnectError(
+    throw new FalseManifestError(
       `the assembled file hashes to ${actual}, not ${this.target.sha256}; discarded`,
-      Code.DataLoss,
     )
   }
 

@@ -1,7 +1,12 @@
-import { chunkLength, manifestHash, verifyChunk } from '../content/manifest.ts'
+import { chunkCount, chunkLength, manifestHash, verifyChunk } from '../content/manifest.ts'
 import { readChunks } from './chunk-reader.ts'
 import { type ChunkRequest, ChunkScheduler } from './chunk-scheduler.ts'
-import { describeSourceFailure, LocalWriteError, NoSourcesError } from './download-errors.ts'
+import {
+  describeSourceFailure,
+  FalseManifestError,
+  LocalWriteError,
+  NoSourcesError,
+} from './download-errors.ts'
 import { PartFile, type Target } from './part-file.ts'
 import { type CallCredentials, peerLinks } from './peer-link.ts'
 import { type Connect, type PooledSource, type Source, SourcePool, type SourceReport } from './source-pool.ts'
@@ -40,24 +45,29 @@ const FEW_SOURCES = 2
 const REFILL_MS = 5000
 
 /**
- * Fetches one content from every live source at once and assembles it verified: every chunk against
- * the manifest before it is written, the manifest against the directory's hash, the whole file against
- * its sha256 before it is moved into place. Which chunk goes to which source is the ChunkScheduler's
- * call; this joins it to the sources (SourcePool), the streams (readChunks) and the disk (PartFile).
- * An interrupted download keeps its verified chunks for the next attempt.
+ * Fetches one content (one variant: its sha256 with the manifest, size and chunk size the directory
+ * lists) from every live source at once and assembles it verified: the manifest against the variant
+ * before anything is written or sized, every chunk against the manifest before it is written, the
+ * whole file against its sha256 before it is moved into place. Which chunk goes to which source is
+ * the ChunkScheduler's call; this joins it to the sources (SourcePool), the streams (readChunks) and
+ * the disk (PartFile). An interrupted download keeps its verified chunks for the next attempt. A
+ * variant nobody can serve verified ends in a NoSourcesError that names every source and why it was
+ * dropped (the caller may try another variant).
  */
 export async function swarmDownload(options: Options): Promise<Finished> {
   const { target, outDir } = options
   const started = performance.now()
   const stallMs = options.stallMs ?? 20_000
   const signal = options.signal ?? new AbortController().signal
-  const part = await PartFile.open(outDir, target)
+  // Only a number: nothing is allocated or written from what the network claims until a manifest matches.
+  const chunks = chunkCount(target.size, target.chunkSize)
   const pool = new SourcePool(
     options.connect ?? peerLinks({ credentials: options.credentials, timeoutMs: stallMs }),
   )
   pool.add(options.initialSources)
-  let resumedBytes = part.verifiedBytes()
-  let doneBytes = resumedBytes
+  let part: PartFile | undefined
+  let resumedBytes = 0
+  let doneBytes = 0
   const progress = (): Progress => ({
     doneBytes,
     resumedBytes,
@@ -74,28 +84,42 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   }
   const noSources = () => {
     const why = pool.droppedReasons()
+    const state = part
+      ? `${part.missingChunks()} of ${part.chunks} chunks missing, kept for resume`
+      : 'no source sent the manifest the directory lists'
     return new NoSourcesError(
-      `no live source can serve ${target.name} (${part.missingChunks()} of ${part.chunks} chunks missing, kept for resume)${why ? ` — ${why}` : ''}`,
+      `no live source can serve ${target.name} (${state})${why ? ` — ${why}` : ''}`,
+      pool.report(),
     )
   }
 
   try {
     const chunkHashes = await fetchManifest()
+    part = await PartFile.open(outDir, target)
+    resumedBytes = part.verifiedBytes()
+    doneBytes = resumedBytes
     if (part.resumed) {
       await part.recheck(chunkHashes)
       resumedBytes = part.verifiedBytes()
       doneBytes = resumedBytes
     }
     for (;;) {
-      await fetchMissing(chunkHashes)
+      await fetchMissing(part, chunkHashes)
       await part.save()
-      if (await part.matches(chunkHashes)) break
+      try {
+        if (await part.matches(chunkHashes)) break
+      } catch (err) {
+        if (!(err instanceof FalseManifestError)) throw err
+        // Every chunk matched a manifest that does not make this sha256: whoever vouched for it lied.
+        for (const source of pool.live()) pool.drop(source.url, `published a false manifest (${err.message})`)
+        throw new NoSourcesError(`no live source can serve ${target.name}: ${err.message}`, pool.report())
+      }
       doneBytes = part.verifiedBytes()
     }
     const path = await part.finish(outDir)
     return { ...progress(), path, seconds: (performance.now() - started) / 1000, chunkHashes }
   } catch (err) {
-    await part.keep()
+    await part?.keep()
     throw err
   } finally {
     pool.close()
@@ -107,10 +131,11 @@ export async function swarmDownload(options: Options): Promise<Finished> {
       for (const source of pool.live()) {
         try {
           const m = await source.link.manifest(target.sha256, signal)
+          // A size that does not fit the manifest's chunk count is refused here, with everything else.
           if (
             m.size !== target.size ||
             m.chunkSize !== target.chunkSize ||
-            m.chunkHashes.length !== part.chunks ||
+            m.chunkHashes.length !== chunks ||
             manifestHash(m.chunkHashes) !== target.manifest
           ) {
             pool.drop(source.url, 'sent a manifest that does not match the directory’s')
@@ -127,7 +152,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   }
 
   /** One round: asks the sources for every chunk the part file lacks until all are written. */
-  function fetchMissing(chunkHashes: Buffer[]): Promise<void> {
+  function fetchMissing(part: PartFile, chunkHashes: Buffer[]): Promise<void> {
     const scheduler = new ChunkScheduler({
       chunks: part.chunks,
       done: (index) => part.has(index),

@@ -2,6 +2,7 @@ import type {
   CallToken,
   CallTokenRequest,
   FileEntry,
+  FileVariants,
   IndexCount,
   IndexPatch,
   IndexReplace,
@@ -9,14 +10,19 @@ import type {
   LoginResponse,
   Peer,
   PeerPage,
-  Result,
   SearchResponse,
   SessionState,
   TokenGrant,
 } from '../../../directory-worker/src/api-types.ts'
 
 // The directory's own types (derived from its zod schemas): one definition of the API for both ends.
-export type { FileEntry, Peer, Result, Source } from '../../../directory-worker/src/api-types.ts'
+export type {
+  FileEntry,
+  FileVariants,
+  Peer,
+  Result,
+  Source,
+} from '../../../directory-worker/src/api-types.ts'
 export type Grant = TokenGrant
 
 /** A refusal from the directory (status and SPEC error code), or `unreachable` when it did not answer. */
@@ -98,10 +104,13 @@ export class DirectoryClient {
     return this.#call<SearchResponse>('GET', `/v1/search?${params}`, { token })
   }
 
-  /** The content by hash with its live sources, or undefined when no peer ever offered it. */
-  async file(sha256: string, token?: string): Promise<Result | undefined> {
+  /**
+   * The content by hash: its variants (holders that disagree on manifest, size or chunk size), most
+   * live holders first, each with its live sources; undefined when no peer ever offered it.
+   */
+  async file(sha256: string, token?: string): Promise<FileVariants | undefined> {
     try {
-      return await this.#call<Result>('GET', `/v1/files/${sha256}`, { token })
+      return await this.#call<FileVariants>('GET', `/v1/files/${sha256}`, { token })
     } catch (err) {
       if (err instanceof DirectoryError && err.status === 404) return undefined
       throw err
