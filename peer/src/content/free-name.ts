@@ -22,7 +22,8 @@ export async function moveToFreeName(file: string, dir: string, name: string): P
       await rename(file, candidate)
       return candidate
     }
-    await unlink(file)
+    // The file is in place under its new name; a temporary name left behind is only clutter.
+    await unlink(file).catch(() => {})
     return candidate
   }
 }

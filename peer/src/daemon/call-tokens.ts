@@ -24,8 +24,13 @@ export class CallTokens implements CallCredentials {
     const key = audience.toLowerCase()
     const held = this.#held.get(key)
     if (held && held.renewAtMs > Date.now()) return held.token
-    const asking = this.#asking.get(key) ?? this.#ask(key, audience)
-    this.#asking.set(key, asking)
+    let asking = this.#asking.get(key)
+    if (!asking) {
+      // Forgotten once settled, whichever way: attached after the set, so even an answer that needs no
+      // await (no session yet) cannot leave a settled promise behind for good.
+      asking = this.#ask(key, audience).finally(() => this.#asking.delete(key))
+      this.#asking.set(key, asking)
+    }
     return asking
   }
 
@@ -50,8 +55,6 @@ export class CallTokens implements CallCredentials {
       // Directory down: call without a token (an --open peer still serves); any refusal says why.
       if (err instanceof DirectoryError && err.unreachable) return undefined
       throw err
-    } finally {
-      this.#asking.delete(key)
     }
   }
 }

@@ -35,7 +35,7 @@ export function peerAuth(options: {
   /** This peer's own session token, to ask the directory about callers' sessions. */
   sessionToken: () => string | undefined
 }): (header: string | null) => Promise<string> {
-  const jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', options.directory.baseUrl), {
+  const jwks = createRemoteJWKSet(new URL(`${options.directory.baseUrl}/.well-known/jwks.json`), {
     cooldownDuration: 30_000,
     cacheMaxAge: 10 * 60_000,
   })
