@@ -16,6 +16,11 @@ export async function floodSockets(port: number, count: number) {
           socket.on('error', () => {})
           // Reading (it never writes): a paused socket would not notice the server closing it.
           socket.resume()
+          // A keepalive probe after a second of silence (no data: the daemon still hears nothing). With
+          // the accept queue full, the kernel may give up on a half-made connection (SYN-ACK retries, about
+          // a minute) that the client already counts as open; sending nothing, the client would never
+          // learn it, and wait for a close that cannot come. The probe gets that connection its reset.
+          socket.setKeepAlive(true, 1000)
           socket.once('connect', () => {
             sockets.push(socket)
             resolve()
