@@ -4,6 +4,7 @@
 // HTML. Its words and links come from view-model.ts, as the server's do.
 import type { Peer, PeerPage, Result, SearchResponse, Stats } from '../api-types.ts'
 import { variantCounts, variantKey } from '../variant-key.ts'
+import { $, copy, copyLine, el, setText } from './dom.ts'
 import {
   ago,
   type DashboardView,
@@ -22,11 +23,6 @@ const TOKEN_KEY = 'peerdir-token'
 const POLL_MS = 3000
 const SEARCH_DELAY_MS = 250
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
-  const node = document.getElementById(id)
-  if (!node) throw new Error(`the page has no #${id}`)
-  return node as T
-}
 const searchBox = $<HTMLInputElement>('search')
 const stateFilter = $<HTMLSelectElement>('peer-state')
 const network = $('network')
@@ -57,29 +53,6 @@ async function api<T>(path: string): Promise<T> {
   if (!response.ok) throw new Error(body?.error?.message ?? `HTTP ${response.status}`)
   return body as T
 }
-
-/** Polls rewrite only what changed, so screen readers do not hear the same status every few seconds. */
-function setText(node: Element | null, text: string) {
-  if (node && node.textContent !== text) node.textContent = text
-}
-
-function el(tag: string, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElement {
-  const node = document.createElement(tag)
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === 'text') node.textContent = value
-    else node.setAttribute(key, value)
-  }
-  node.append(...children)
-  return node
-}
-
-const copyLine = (text: string, label: string, display?: string) =>
-  el(
-    'span',
-    { class: 'copy' },
-    el('code', { title: text, 'data-copy': text, text: display ?? text }),
-    el('button', { type: 'button', class: 'js-only', 'aria-label': label, 'data-copy': text, text: 'Copy' }),
-  )
 
 function showLogin(show: boolean) {
   $('login').hidden = !show
@@ -229,22 +202,6 @@ async function search(live = false) {
   }
   const { results } = await api<SearchResponse>(`/v1/search?${new URLSearchParams({ q, limit: '50' })}`)
   if (q === searchBox.value.trim()) showResults(q, results, live)
-}
-
-async function copy(text: string): Promise<boolean> {
-  try {
-    await navigator.clipboard.writeText(text)
-    return true
-  } catch {
-    // Plain http on a LAN is not a secure context, so no clipboard API: copy from a selection instead.
-    const area = el('textarea', { readonly: '', class: 'offscreen' }) as HTMLTextAreaElement
-    area.value = text
-    document.body.append(area)
-    area.select()
-    const done = document.execCommand('copy')
-    area.remove()
-    return done
-  }
 }
 
 let searchTimer: ReturnType<typeof setTimeout> | undefined
