@@ -2,26 +2,18 @@ import { createHash, randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
-import { Code, ConnectError } from '@connectrpc/connect'
+import { Code } from '@connectrpc/connect'
 import { describe, expect, it } from 'vitest'
 import { UploadHeaderSchema, UploadRequestSchema } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { SESSION_CHECK_SECONDS } from '../../peer/src/wire/auth.ts'
 import { peerClient } from '../../peer/src/wire/transport.ts'
+import { codeOf } from '../support/connect-codes.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
 import { sleepUntil } from '../support/peer-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 const network = useTestNetwork()
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex')
-
-async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
-  try {
-    await call
-    return 'ok'
-  } catch (err) {
-    return ConnectError.from(err).code
-  }
-}
 
 /**
  * Security issue 13: a source sees the credential its caller presents. A source that records it must get

@@ -13,6 +13,7 @@ import {
 } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { SESSION_CHECK_SECONDS } from '../../peer/src/wire/auth.ts'
 import { peerClient } from '../../peer/src/wire/transport.ts'
+import { codeOf } from '../support/connect-codes.ts'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
 import { type PeerProcess, sleepUntil, startPeer, testStateRoot } from '../support/peer-process.ts'
 
@@ -48,15 +49,6 @@ const callerOf = async (username: string, audience: string, directoryUrl = direc
 }
 const tokenFor = async (username: string, audience: string) => (await callerOf(username, audience)).token
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
-
-async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
-  try {
-    await call
-    return 'ok'
-  } catch (err) {
-    return ConnectError.from(err).code
-  }
-}
 
 async function drain<T>(stream: AsyncIterable<T>) {
   const parts: T[] = []

@@ -12,6 +12,13 @@ const challenge = { 'WWW-Authenticate': 'Bearer realm="peerdir"' }
 const bearerValue = (c: Context<AppEnv>) =>
   /^Bearer\s+(.{1,4096})$/i.exec(c.req.header('authorization') ?? '')?.[1]?.trim() || undefined
 
+/** The request presents the operator's secret `name` as its bearer token (compared in constant time); 401 otherwise. */
+async function requireSecret(c: Context<AppEnv>, secret: string, name: string, code: string) {
+  const presented = bearerValue(c)
+  if (presented && (await secretMatches(presented, secret))) return
+  throw new ApiError(401, code, `Send the ${name} secret as "Authorization: Bearer <secret>".`, challenge)
+}
+
 /** The claims of the request's bearer token, signed by this directory and unexpired; 401 otherwise. */
 async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
   const header = c.req.header('authorization') ?? ''
@@ -95,15 +102,7 @@ export const requireAdminToken = () =>
         'Admin calls are off on this directory; set the ADMIN_TOKEN secret (at least 16 characters) to use them.',
       )
     }
-    const presented = bearerValue(c)
-    if (!presented || !(await secretMatches(presented, expected))) {
-      throw new ApiError(
-        401,
-        'invalid_admin_token',
-        'Send the ADMIN_TOKEN secret as "Authorization: Bearer <secret>".',
-        challenge,
-      )
-    }
+    await requireSecret(c, expected, 'ADMIN_TOKEN', 'invalid_admin_token')
     await next()
   })
 
@@ -115,15 +114,7 @@ export const requireMetricsToken = () =>
   createMiddleware<AppEnv>(async (c, next) => {
     const { metricsToken, readRequiresAuth } = c.get('deps').settings
     if (metricsToken) {
-      const presented = bearerValue(c)
-      if (!presented || !(await secretMatches(presented, metricsToken))) {
-        throw new ApiError(
-          401,
-          'invalid_metrics_token',
-          'Send the METRICS_TOKEN secret as "Authorization: Bearer <secret>".',
-          challenge,
-        )
-      }
+      await requireSecret(c, metricsToken, 'METRICS_TOKEN', 'invalid_metrics_token')
     } else if (readRequiresAuth) {
       throw new ApiError(
         401,
