@@ -90,6 +90,56 @@ describe('ChunkScheduler', () => {
     expect(s.plan()).toEqual([{ source: 'a', chunks: [1, 2] }])
   })
 
+  it('puts the chunks from a read position first, one per request, in a slot beyond the busy ones', () => {
+    const reads: number[] = []
+    const s = new ChunkScheduler({
+      chunks: 40,
+      done: () => false,
+      perSource: 1,
+      runChunks: 8,
+      readPositions: () => reads,
+    })
+    s.addSource('a')
+    const [busy] = s.plan()
+    expect(busy).toEqual({ source: 'a', chunks: [0, 1, 2, 3, 4, 5, 6, 7] })
+    reads.push(30) // a seek while the only slot is busy
+    const [seek] = s.plan()
+    expect(seek).toEqual({ source: 'a', chunks: [30], urgent: true })
+    expect(s.plan()).toEqual([]) // one urgent slot per source
+    deliver(s, seek as ChunkRequest)
+    expect(s.plan()).toEqual([{ source: 'a', chunks: [31], urgent: true }])
+    deliver(s, busy as ChunkRequest)
+    // The free slot takes the next chunk of the read-ahead window before the rest of the file.
+    expect(s.plan()).toEqual([{ source: 'a', chunks: [32] }])
+  })
+
+  it('asks a second source for the chunk a reader waits on', () => {
+    const reads = [5]
+    const s = new ChunkScheduler({
+      chunks: 40,
+      done: () => false,
+      perSource: 1,
+      runChunks: 8,
+      readPositions: () => reads,
+    })
+    s.addSource('slow')
+    const slow = s.plan()
+    expect(slow).toEqual([
+      { source: 'slow', chunks: [5] },
+      { source: 'slow', chunks: [6], urgent: true },
+    ])
+    s.addSource('fast')
+    const fast = s.plan()
+    expect(fast).toEqual([
+      { source: 'fast', chunks: [7] },
+      { source: 'fast', chunks: [8], urgent: true },
+    ])
+    deliver(s, fast[0] as ChunkRequest)
+    // The window [5, 9) is all asked for; the reader still waits on chunk 5: `fast` takes it too.
+    expect(s.plan()).toEqual([{ source: 'fast', chunks: [5] }])
+    expect(s.fetchers(5)).toBe(2)
+  })
+
   it('a chunk whose write failed is missing again', () => {
     const s = scheduler(1, { perSource: 1 })
     s.addSource('a')
@@ -116,13 +166,17 @@ function play(setup: {
   perSource: number
   runChunks: number
   sources: Behaviour[]
+  /** Read positions of streaming readers; step action 10 moves the first (a seek). */
+  reads?: number[]
   steps: { action: number; pick: number; behaviour: Behaviour }[]
 }) {
+  const reads = [...(setup.reads ?? [])]
   const s = new ChunkScheduler({
     chunks: setup.chunks,
     done: (i) => setup.done[i] ?? false,
     perSource: setup.perSource,
     runChunks: setup.runChunks,
+    readPositions: () => reads,
   })
   const behaviour = new Map<string, Behaviour>()
   const live = new Set<string>()
@@ -155,7 +209,8 @@ function play(setup: {
     const liveOpen = open.filter((o) => live.has(o.request.source))
     for (const name of live) {
       const mine = liveOpen.filter((o) => o.request.source === name)
-      expect(mine.length).toBeLessThanOrEqual(setup.perSource)
+      expect(mine.filter((o) => !o.request.urgent).length).toBeLessThanOrEqual(setup.perSource)
+      expect(mine.filter((o) => o.request.urgent).length).toBeLessThanOrEqual(1)
       const asked = mine.flatMap((o) => o.request.chunks.slice(o.next))
       expect(new Set(asked).size).toBe(asked.length) // one source is never asked twice for a chunk
     }
@@ -165,7 +220,8 @@ function play(setup: {
       expect(writes.get(index) ?? 0).toBeLessThanOrEqual(1)
       // Every missing chunk is being asked for, unless no live source has a free slot.
       const freeSlot = [...live].some(
-        (name) => liveOpen.filter((o) => o.request.source === name).length < setup.perSource,
+        (name) =>
+          liveOpen.filter((o) => o.request.source === name && !o.request.urgent).length < setup.perSource,
       )
       if (!s.isDone(index) && freeSlot) expect(s.fetchers(index)).toBeGreaterThan(0)
     }
@@ -207,6 +263,7 @@ function play(setup: {
       end(entry)
     } else if (action === 7 && live.size > 0) drop([...live][pick % live.size] as string)
     else if (action === 8) add(kind)
+    else if (action === 10 && reads.length > 0) reads[0] = pick % setup.chunks
     else if (behaviour.get(entry?.request.source ?? '') === 'flaky' && entry) end(entry)
     pump()
   }
@@ -235,8 +292,9 @@ describe('ChunkScheduler, for any mix of sources', () => {
             perSource: fc.integer({ min: 1, max: 4 }),
             runChunks: fc.integer({ min: 1, max: 8 }),
             sources: fc.array(behaviour, { minLength: 0, maxLength: 5 }),
+            reads: fc.array(fc.integer({ min: 0, max: chunks - 1 }), { maxLength: 2 }),
             steps: fc.array(
-              fc.record({ action: fc.integer({ min: 0, max: 9 }), pick: fc.nat(), behaviour }),
+              fc.record({ action: fc.integer({ min: 0, max: 10 }), pick: fc.nat(), behaviour }),
               { maxLength: 200 },
             ),
           }),

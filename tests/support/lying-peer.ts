@@ -53,14 +53,17 @@ export async function startLyingPeer(options: {
     if (header) authorizations.push(header)
     return next(req)
   }
+  const count: Interceptor = (next) => async (req) => {
+    if (req.method.name === 'Download') downloadCalls++
+    return next(req)
+  }
   const stall: Interceptor = (next) => async (req) => {
     if (req.method.name !== 'Download') return next(req)
-    downloadCalls++
     await new Promise((_resolve, reject) => req.signal.addEventListener('abort', reject, { once: true }))
     return next(req)
   }
   const server: Server = createRpcServer({
-    interceptors: options.stallDownloads ? [record, stall] : [record],
+    interceptors: options.stallDownloads ? [record, count, stall] : [record, count],
     routes: peerServiceRoutes({
       index,
       username: () => options.username,
@@ -116,7 +119,7 @@ export async function startLyingPeer(options: {
   const beating = setInterval(() => void heartbeat(), (grant.leaseSeconds * 1000) / 3)
   return {
     url,
-    /** How many Download calls a stalling peer has taken (and hung). */
+    /** How many Download calls it has taken (a stalling peer hangs each). */
     downloadCalls: () => downloadCalls,
     /** The authorization headers callers presented, in order. */
     authorizations: () => [...authorizations],

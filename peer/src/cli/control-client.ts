@@ -91,18 +91,45 @@ export class ControlClient {
     }
   }
 
+  /**
+   * A content's bytes from the daemon's gateway on the same socket (`GET /content/<sha256>`), as they
+   * arrive verified. A refusal is a ControlError with the HTTP status as its code (`http_404`).
+   */
+  async content(sha256: string, options: { keep: boolean }): Promise<http.IncomingMessage> {
+    const path = `/content/${sha256}${options.keep ? '' : '?keep=0'}`
+    const response = await this.#send({
+      method: 'GET',
+      path,
+      headers: { authorization: this.#headers.authorization },
+    })
+    if (response.statusCode !== 200) {
+      const text = (await readAll(response)).toString('utf8').trim()
+      throw new ControlError(
+        `http_${response.statusCode}`,
+        text || `the daemon answered ${response.statusCode}`,
+      )
+    }
+    return response
+  }
+
   #post(method: string, contentType: string, body: Buffer): Promise<http.IncomingMessage> {
     const path = `/${SERVICE}/${method[0]?.toUpperCase()}${method.slice(1)}`
+    return this.#send(
+      {
+        method: 'POST',
+        path,
+        headers: { ...this.#headers, 'content-type': contentType, 'content-length': String(body.length) },
+      },
+      body,
+    )
+  }
+
+  #send(
+    options: { method: string; path: string; headers: Record<string, string | undefined> },
+    body?: Buffer,
+  ): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const request = httpRequest(
-        {
-          socketPath: this.#socketPath,
-          method: 'POST',
-          path,
-          headers: { ...this.#headers, 'content-type': contentType, 'content-length': body.length },
-        },
-        resolve,
-      )
+      const request = httpRequest({ socketPath: this.#socketPath, ...options }, resolve)
       request.once('error', (err: NodeJS.ErrnoException) =>
         reject(
           // Refused: nothing listens on the socket; missing: the daemon stopped and removed it.

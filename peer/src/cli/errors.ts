@@ -28,6 +28,7 @@ export function toCliError(err: unknown, port: number): CliError {
   if (err instanceof ControlError) {
     switch (err.code) {
       case 'not_found':
+      case 'http_404':
         return new CliError(err.message, EXIT.notFound)
       case 'invalid_argument':
         return new CliError(err.message, EXIT.usage)

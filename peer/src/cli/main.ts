@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../version.ts'
+import { catCommand } from './cat.ts'
 import { DEFAULT_PORT } from './daemon-client.ts'
 import { EXIT, toCliError } from './errors.ts'
 import { getCommand } from './get.ts'
@@ -38,6 +39,7 @@ export function buildProgram() {
     indexCommand,
     searchCommand,
     getCommand,
+    catCommand,
     pushCommand,
     statusCommand,
     filesCommand,

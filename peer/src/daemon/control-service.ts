@@ -21,10 +21,11 @@ import { UploadHeaderSchema, UploadRequestSchema } from '../gen/peerdir/v1/peer_
 import { LocalWriteError, NoSourcesError } from '../transfer/download-errors.ts'
 import type { CallCredentials, Progress } from '../transfer/swarm-download.ts'
 import { VERSION } from '../version.ts'
-import { type DirectoryClient, DirectoryError, type Result } from '../wire/directory-client.ts'
+import type { DirectoryClient, Result } from '../wire/directory-client.ts'
 import { peerClient } from '../wire/transport.ts'
+import { contentLookup, directoryFailure } from './content-lookup.ts'
 import type { DirectorySession } from './directory-session.ts'
-import type { Downloads, Wanted } from './downloads.ts'
+import type { Downloads } from './downloads.ts'
 
 /** What the control service acts on: the running daemon's parts. */
 export type ControlledDaemon = {
@@ -37,17 +38,6 @@ export type ControlledDaemon = {
   readonly index: ShareIndex
   readonly downloads: Downloads
   rescan: () => Promise<ScanResult>
-}
-
-/** Directory failures as Connect codes the CLI turns into exit codes and one-line messages. */
-function directoryFailure(err: unknown): never {
-  if (err instanceof DirectoryError) {
-    if (err.unreachable) throw new ConnectError(err.message, Code.Unavailable)
-    if (err.status === 401)
-      throw new ConnectError(`the directory refused this peer: ${err.message}`, Code.Unauthenticated)
-    throw new ConnectError(err.message, Code.FailedPrecondition)
-  }
-  throw err
 }
 
 const toProgress = (
@@ -67,37 +57,9 @@ const toProgress = (
   })
 
 export function controlServiceRoutes(daemon: ControlledDaemon) {
-  /** The content's variants by hash, most live holders first (the order to try them in). */
-  async function variantsOf(sha256: string, asked: string): Promise<Wanted> {
-    const { directory, session } = daemon
-    const found = await directory.file(sha256, session.token).catch(directoryFailure)
-    if (!found || found.variants.length === 0)
-      throw new ConnectError(`nobody on the network has ${asked}`, Code.NotFound)
-    return { sha256, variants: found.variants }
-  }
+  const { resolve } = contentLookup(daemon)
 
-  /**
-   * A hash, or a name: an exact (case-insensitive) name wins, then a single match. One content may
-   * come as several variants (holders that disagree on its metadata): they count as one match, and
-   * all of its variants are fetched by hash to be tried in turn.
-   */
-  async function resolve(target: string): Promise<Wanted> {
-    const { directory, session } = daemon
-    if (/^[0-9a-f]{64}$/i.test(target)) return variantsOf(target.toLowerCase(), target)
-    const { results } = await directory.search(target, 50, session.token).catch(directoryFailure)
-    const hashes = (matches: Result[]) => [...new Set(matches.map((r) => r.sha256))]
-    const exact = hashes(results.filter((r) => r.name.toLowerCase() === target.toLowerCase()))
-    const all = hashes(results)
-    const sha256 = exact.length === 1 ? exact[0] : all.length === 1 ? all[0] : undefined
-    if (sha256) return variantsOf(sha256, `"${target}"`)
-    if (all.length === 0) throw new ConnectError(`nothing on the network matches "${target}"`, Code.NotFound)
-    throw new ConnectError(
-      `${exact.length || all.length} contents match "${target}"; run \`peer search\` and get one by its sha256`,
-      Code.InvalidArgument,
-    )
-  }
-
-  async function* get(req: { target: string; outDir: string }, ctx: HandlerContext) {
+  async function* get(req: { target: string; outDir: string; noKeep: boolean }, ctx: HandlerContext) {
     if (req.outDir && !isAbsolute(req.outDir)) {
       throw new ConnectError('out_dir must be an absolute path', Code.InvalidArgument)
     }
@@ -112,9 +74,12 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
       )
       return
     }
-    const transfer = daemon.downloads.start(wanted, req.outDir || daemon.sharedDir)
-    for await (const progress of transfer.updates(ctx.signal)) yield toProgress(progress.variant, progress)
+    const transfer = daemon.downloads.start(wanted, req.outDir || daemon.sharedDir, { keep: !req.noKeep })
+    // While this call lasts, a transfer nobody keeps (`peer cat --no-keep`) goes on.
+    const release = transfer.readers.hold()
     try {
+      for await (const progress of transfer.updates(ctx.signal)) yield toProgress(progress.variant, progress)
+      if (ctx.signal.aborted) return // the CLI went away: let go at once
       const done = await transfer.done
       yield toProgress(done.variant, done, { finished: true, path: done.path, seconds: done.seconds })
     } catch (err) {
@@ -127,6 +92,8 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
         )
       }
       throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Internal)
+    } finally {
+      release()
     }
   }
 

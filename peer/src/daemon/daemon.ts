@@ -11,6 +11,7 @@ import { controlAuthInterceptor, peerAuth, peerAuthInterceptor } from '../wire/a
 import { DirectoryClient } from '../wire/directory-client.ts'
 import { createRpcServer, listenForControl, stopRpcServer } from '../wire/transport.ts'
 import { CallTokens } from './call-tokens.ts'
+import { contentGateway, gatewayOnControl, gatewayOnNetwork } from './content-gateway.ts'
 import { type ControlledDaemon, controlServiceRoutes } from './control-service.ts'
 import { DirectorySession } from './directory-session.ts'
 import { Downloads } from './downloads.ts'
@@ -117,8 +118,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     onStale: () => void rescan(),
     onUploaded: share,
   }
+  const gateway = contentGateway(controlled)
   const server: Server = createRpcServer({
     tls: options.tls,
+    plainHttp: gatewayOnNetwork(gateway, options.port),
     interceptors: [peerAuthInterceptor(verifyPeer)],
     fastPath: downloadFastPath({ service, verifyPeer }),
     routes: peerServiceRoutes(service),
@@ -136,6 +139,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const socket = controlSocketPath(stateDir)
   const control = await listenForControl({
     socketPath: socket,
+    plainHttp: gatewayOnControl(gateway, token),
     routes: controlServiceRoutes(controlled),
     interceptors: [controlAuthInterceptor(token)],
   })

@@ -11,6 +11,7 @@ import {
 } from '../transfer/swarm-download.ts'
 import type { DirectoryClient, Result } from '../wire/directory-client.ts'
 import type { DirectorySession } from './directory-session.ts'
+import { TransferReaders } from './transfer-readers.ts'
 
 type DownloadsOptions = {
   directory: DirectoryClient
@@ -28,7 +29,12 @@ export type VariantProgress = Progress & { variant: Result }
 export type VariantFinished = Finished & { variant: Result }
 
 export type Transfer = {
+  /** Ends verified with the file in place, or with an empty path when nobody kept it (see readers). */
   done: Promise<VariantFinished>
+  /** Reads of the bytes as they arrive, and who holds the transfer open. */
+  readers: TransferReaders
+  /** The variant being fetched now (its name and size, as the directory lists them). */
+  variant: () => Result
   /** Progress snapshots until the transfer ends (or `signal` aborts, which only stops listening). */
   updates: (signal: AbortSignal) => AsyncGenerator<VariantProgress>
 }
@@ -55,10 +61,24 @@ export class Downloads {
     return this.#running.size
   }
 
-  start(wanted: Wanted, outDir: string): Transfer {
+  /** The transfer of `sha256` into `outDir` if one is running. */
+  running(sha256: string, outDir: string): Transfer | undefined {
+    return this.#running.get(`${sha256}\u0000${outDir}`)
+  }
+
+  /**
+   * Fetches `wanted` into `outDir`, or joins the transfer already doing it. One started with `keep:
+   * false` stops when its last holder lets go, and is discarded when it completes, unless someone who
+   * keeps it joins.
+   */
+  start(wanted: Wanted, outDir: string, options: { keep?: boolean } = {}): Transfer {
+    const keep = options.keep ?? true
+    const running = this.running(wanted.sha256, outDir)
+    if (running) {
+      if (keep) running.readers.keep()
+      return running
+    }
     const key = `${wanted.sha256}\u0000${outDir}`
-    const running = this.#running.get(key)
-    if (running) return running
     const { directory, session } = this.#options
     const first = wanted.variants[0]
     if (!first) throw new NoSourcesError(`nobody on the network has ${wanted.sha256}`)
@@ -75,7 +95,12 @@ export class Downloads {
     }
     const self = session.username.toLowerCase()
     const others = (sources: Result['sources']) => sources.filter((s) => s.username.toLowerCase() !== self)
-    const signal = this.#abort.signal
+    const idle = new AbortController()
+    const readers = new TransferReaders({
+      keep,
+      onIdle: () => idle.abort(new Error('nobody reads or keeps the download any more')),
+    })
+    const signal = AbortSignal.any([this.#abort.signal, idle.signal])
     const failed: SourceReport[] = []
     const failures: string[] = []
     const tryVariant = async (variant: Result): Promise<VariantFinished> => {
@@ -93,6 +118,7 @@ export class Downloads {
           notify()
         },
         signal,
+        readers,
       })
       return { ...finished, sources: [...finished.sources, ...failed], variant }
     }
@@ -119,6 +145,7 @@ export class Downloads {
     }
     const done = tryAll()
       .then(async (finished) => {
+        if (!finished.path) return finished
         const info = await stat(finished.path)
         const { variant } = finished
         this.#options.onFinished({
@@ -138,12 +165,20 @@ export class Downloads {
         notify()
       })
     let ended = false
-    const end = () => {
-      ended = true
-    }
-    done.then(end, end)
+    done.then(
+      () => {
+        ended = true
+        readers.ended()
+      },
+      (err: unknown) => {
+        ended = true
+        readers.ended(err)
+      },
+    )
     const transfer: Transfer = {
       done,
+      readers,
+      variant: () => latest.variant,
       async *updates(signal: AbortSignal): AsyncGenerator<VariantProgress> {
         while (!ended && !signal.aborted) {
           yield latest

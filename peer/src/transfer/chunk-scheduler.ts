@@ -1,5 +1,8 @@
-/** A request the scheduler hands out: consecutive chunks, asked of one source in one stream. */
-export type ChunkRequest = { source: string; chunks: number[] }
+/**
+ * A request the scheduler hands out: consecutive chunks, asked of one source in one stream. An urgent
+ * one is for a reader waiting on it and may take a slot beyond `perSource`.
+ */
+export type ChunkRequest = { source: string; chunks: number[]; urgent?: true }
 
 type Options = {
   chunks: number
@@ -9,9 +12,14 @@ type Options = {
   perSource: number
   /** Most consecutive chunks in one request: fewer, longer streams cost less per byte. */
   runChunks: number
+  /** The chunks readers wait for now (their read positions), most urgent first. */
+  readPositions?: () => readonly number[]
 }
 
-type SourceSlots = { requests: number; fetching: Set<number> }
+/** How many chunks from a read position on are fetched before the rest of the file. */
+export const READ_AHEAD_CHUNKS = 4
+
+type SourceSlots = { requests: number; urgent: boolean; fetching: Set<number> }
 
 /**
  * Which chunk to ask of which source, and nothing else: no I/O, no clock, no randomness, so the rules
@@ -24,6 +32,11 @@ type SourceSlots = { requests: number; fetching: Set<number> }
  * live source is fetching, so no chunk is asked of more than two at once. A dropped source's chunks go
  * back at once; a request that ends returns what it did not deliver. A chunk is written once: the first
  * verified copy claims it.
+ *
+ * Readers (a stream or a seek) come first: the missing chunks from each read position to
+ * READ_AHEAD_CHUNKS after it go out one per request before anything else, and each source keeps one
+ * slot beyond `perSource` for them, so a seek waits for no request already running. The chunk a reader
+ * waits for is asked of a second source as in endgame.
  */
 export class ChunkScheduler {
   readonly #options: Options
@@ -73,7 +86,8 @@ export class ChunkScheduler {
   }
 
   addSource(source: string) {
-    if (!this.#sources.has(source)) this.#sources.set(source, { requests: 0, fetching: new Set() })
+    if (!this.#sources.has(source))
+      this.#sources.set(source, { requests: 0, urgent: false, fetching: new Set() })
   }
 
   /** The source gets nothing more; what it was fetching is free for others at once. */
@@ -90,16 +104,20 @@ export class ChunkScheduler {
     for (let more = true; more; ) {
       more = false
       for (const [source, slots] of this.#sources) {
-        if (slots.requests >= this.#options.perSource) continue
-        const chunks = this.#nextRun(slots)
+        const free = slots.requests < this.#options.perSource
+        if (!free && slots.urgent) continue
+        const read = this.#readRun(slots)
+        const chunks = read.length > 0 || !free ? read : this.#nextRun(slots)
         if (chunks.length === 0) continue
-        slots.requests++
+        const urgent = !free
+        if (urgent) slots.urgent = true
+        else slots.requests++
         this.#openRequests++
         for (const index of chunks) {
           slots.fetching.add(index)
           this.#fetchers.set(index, this.fetchers(index) + 1)
         }
-        requests.push({ source, chunks })
+        requests.push(urgent ? { source, chunks, urgent } : { source, chunks })
         more = true
       }
     }
@@ -131,7 +149,8 @@ export class ChunkScheduler {
     this.#openRequests--
     const slots = this.#sources.get(request.source)
     if (!slots) return // dropped: its chunks went back when it was
-    slots.requests--
+    if (request.urgent) slots.urgent = false
+    else slots.requests--
     for (const index of request.chunks) {
       if (slots.fetching.delete(index)) this.#release(index)
     }
@@ -145,6 +164,33 @@ export class ChunkScheduler {
     }
     this.#fetchers.delete(index)
     if (!this.isDone(index) && !this.#writing.has(index)) this.#requeue(index)
+  }
+
+  /**
+   * One chunk a reader waits for or reads next: the first missing one nobody fetches within
+   * READ_AHEAD_CHUNKS of a read position, else the chunk at the position if exactly one other source
+   * is fetching it (a slow source must not hold the reader up).
+   */
+  #readRun(slots: SourceSlots): number[] {
+    for (const position of this.#options.readPositions?.() ?? []) {
+      const at = this.#insertionPoint(position)
+      const index = this.#pending[at]
+      if (index !== undefined && index < position + READ_AHEAD_CHUNKS) {
+        this.#pending.splice(at, 1)
+        return [index]
+      }
+      let waited = position
+      const end = Math.min(this.#options.chunks, position + READ_AHEAD_CHUNKS)
+      while (waited < end && this.isDone(waited)) waited++
+      if (
+        waited < end &&
+        this.fetchers(waited) === 1 &&
+        !slots.fetching.has(waited) &&
+        !this.#writing.has(waited)
+      )
+        return [waited]
+    }
+    return []
   }
 
   #nextRun(slots: SourceSlots): number[] {

@@ -87,6 +87,11 @@ export class PartFile {
     return this.#record.has(index)
   }
 
+  /** Where the bytes are until `finish` moves them (a handle opened on it stays good after the move). */
+  get path(): string {
+    return this.#temp
+  }
+
   /** Bytes of chunks the record calls verified. */
   verifiedBytes(): number {
     const last = this.chunks - 1
@@ -181,6 +186,14 @@ export class PartFile {
     const path = await moveToFreeName(this.#temp, dir, this.target.name)
     await this.#record.remove()
     return path
+  }
+
+  /** Removes the verified file instead of moving it into place (nobody wanted it kept); returns ''. */
+  async discard(): Promise<string> {
+    await this.#handle.close()
+    await rm(this.#temp, { force: true })
+    await this.#record.remove()
+    return ''
   }
 
   /** Stops here, keeping the verified chunks for the next attempt. */

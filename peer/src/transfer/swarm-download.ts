@@ -36,6 +36,22 @@ type Options = {
   perSource?: number
   /** A chunk request that makes no progress for this long drops its source. */
   stallMs?: number
+  /** Readers of the download as it runs (peer cat, the gateway): what they wait for comes first. */
+  readers?: DownloadReaders
+}
+
+/** What a download tells its readers, and asks of them. */
+export type DownloadReaders = {
+  /** The part file is open (again, for another attempt): which chunks it holds, where it is. */
+  opened: (part: PartFile) => void
+  /** A verified chunk is on disk. */
+  written: (index: number) => void
+  /** The chunks readers wait for, most urgent first (see ChunkScheduler). */
+  positions: () => readonly number[]
+  /** Calls `listener` when the positions move (a seek); returns how to stop. */
+  onMove: (listener: () => void) => () => void
+  /** True when nobody wants the file kept: the verified file is discarded instead of moved into place. */
+  discard: () => boolean
 }
 
 /** Consecutive chunks asked for in one request: fewer, longer streams cost less per byte. */
@@ -96,6 +112,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   try {
     const chunkHashes = await fetchManifest()
     part = await PartFile.open(outDir, target)
+    options.readers?.opened(part)
     resumedBytes = part.verifiedBytes()
     doneBytes = resumedBytes
     if (part.resumed) {
@@ -116,7 +133,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
       }
       doneBytes = part.verifiedBytes()
     }
-    const path = await part.finish(outDir)
+    const path = options.readers?.discard() ? await part.discard() : await part.finish(outDir)
     return { ...progress(), path, seconds: (performance.now() - started) / 1000, chunkHashes }
   } catch (err) {
     await part?.keep()
@@ -158,6 +175,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
       done: (index) => part.has(index),
       perSource: options.perSource ?? 4,
       runChunks: RUN_CHUNKS,
+      readPositions: options.readers?.positions,
     })
     for (const source of pool.live()) scheduler.addSource(source.url)
     const drop = (source: PooledSource, why: string) => {
@@ -178,11 +196,14 @@ export async function swarmDownload(options: Options): Promise<Finished> {
         if (settled) return
         settled = true
         signal.removeEventListener('abort', onAbort)
+        stopFollowingReaders?.()
         if (err) reject(err)
         else resolve()
       }
       const onAbort = () => finish(signal.reason ?? new Error('download cancelled'))
       signal.addEventListener('abort', onAbort, { once: true })
+      // A seek is served now, not when a running request ends.
+      const stopFollowingReaders = options.readers?.onMove(() => pump())
       const refillThen = (next: (found: boolean) => void) => {
         refilling = true
         lastRefill = performance.now()
@@ -238,6 +259,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
               throw err
             }
             scheduler.written(index)
+            options.readers?.written(index)
             source.bytes += data.length
             doneBytes += data.length
             options.onProgress?.(progress())

@@ -125,11 +125,16 @@ export function peerAuthInterceptor(verifyPeer: (header: string | null) => Promi
  * ControlService calls (the state directory's Unix socket) need the daemon's control token as well:
  * the folder's mode keeps other users out, the token anyone the folder was handed to by mistake.
  */
-export function controlAuthInterceptor(controlToken: string): Interceptor {
+/** True when an `authorization` header carries the daemon's control token (compared in constant time). */
+export function carriesControlToken(authorization: string | null | undefined, controlToken: string): boolean {
   const expected = Buffer.from(controlToken)
+  const given = Buffer.from(bearer(authorization ?? null) ?? '')
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}
+
+export function controlAuthInterceptor(controlToken: string): Interceptor {
   return (next) => async (req) => {
-    const given = Buffer.from(bearer(req.header.get('authorization')) ?? '')
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (!carriesControlToken(req.header.get('authorization'), controlToken)) {
       throw new ConnectError(
         'control calls need the token in this daemon’s state directory',
         Code.PermissionDenied,

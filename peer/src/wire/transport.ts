@@ -23,7 +23,14 @@ export type ServerOptions = {
   maxSessions?: number
   /** Takes the HTTP/2 requests it serves itself (see download-fast-path.ts); the rest go to Connect. */
   fastPath?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean
+  /** Takes plain HTTP requests (either version) that are not RPCs, such as the content gateway's. */
+  plainHttp?: PlainHttp
 }
+
+export type PlainHttp = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => boolean
 
 /**
  * One port, three protocols: gRPC, gRPC-web and Connect, over HTTP/2 and (for the latter two) HTTP/1.1.
@@ -39,13 +46,14 @@ export function createRpcServer(options: ServerOptions): net.Server {
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,
   })
-  const { fastPath } = options
+  const { fastPath, plainHttp } = options
   const handler: typeof connect = (req, res) => {
     try {
       if (req instanceof http2.Http2ServerRequest) {
         bracketIpv6Authority(req)
         if (fastPath?.(req, res as http2.Http2ServerResponse)) return
       }
+      if (plainHttp?.(req, res as http.ServerResponse)) return
       connect(req, res)
     } catch {
       // Connect reads the request's URL before anything else and throws where it cannot make one
@@ -106,14 +114,16 @@ export async function listenForControl(options: {
   socketPath: string
   routes: (router: ConnectRouter) => void
   interceptors: Interceptor[]
+  plainHttp?: PlainHttp
 }): Promise<http.Server> {
-  const server = http.createServer(
-    connectNodeAdapter({
-      routes: options.routes,
-      interceptors: options.interceptors,
-      jsonOptions: { alwaysEmitImplicit: true },
-    }),
-  )
+  const connect = connectNodeAdapter({
+    routes: options.routes,
+    interceptors: options.interceptors,
+    jsonOptions: { alwaysEmitImplicit: true },
+  })
+  const server = http.createServer((req, res) => {
+    if (!options.plainHttp?.(req, res)) connect(req, res)
+  })
   // A socket left by a daemon that was killed would make listen fail with EADDRINUSE.
   rmSync(options.socketPath, { force: true })
   await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,50 @@
+import { Code, ConnectError } from '@connectrpc/connect'
+import { type DirectoryClient, DirectoryError, type Result } from '../wire/directory-client.ts'
+import type { DirectorySession } from './directory-session.ts'
+import type { Wanted } from './downloads.ts'
+
+/** Directory failures as Connect codes the CLI turns into exit codes and one-line messages. */
+export function directoryFailure(err: unknown): never {
+  if (err instanceof DirectoryError) {
+    if (err.unreachable) throw new ConnectError(err.message, Code.Unavailable)
+    if (err.status === 401)
+      throw new ConnectError(`the directory refused this peer: ${err.message}`, Code.Unauthenticated)
+    throw new ConnectError(err.message, Code.FailedPrecondition)
+  }
+  throw err
+}
+
+/** Finds what a `peer get`, `peer cat` or gateway request names on the network. */
+export function contentLookup(daemon: { directory: DirectoryClient; session: DirectorySession }) {
+  /** The content's variants by hash, most live holders first (the order to try them in). */
+  async function variantsOf(sha256: string, asked: string = sha256): Promise<Wanted> {
+    const { directory, session } = daemon
+    const found = await directory.file(sha256, session.token).catch(directoryFailure)
+    if (!found || found.variants.length === 0)
+      throw new ConnectError(`nobody on the network has ${asked}`, Code.NotFound)
+    return { sha256, variants: found.variants }
+  }
+
+  /**
+   * A hash, or a name: an exact (case-insensitive) name wins, then a single match. One content may
+   * come as several variants (holders that disagree on its metadata): they count as one match, and
+   * all of its variants are fetched by hash to be tried in turn.
+   */
+  async function resolve(target: string): Promise<Wanted> {
+    const { directory, session } = daemon
+    if (/^[0-9a-f]{64}$/i.test(target)) return variantsOf(target.toLowerCase(), target)
+    const { results } = await directory.search(target, 50, session.token).catch(directoryFailure)
+    const hashes = (matches: Result[]) => [...new Set(matches.map((r) => r.sha256))]
+    const exact = hashes(results.filter((r) => r.name.toLowerCase() === target.toLowerCase()))
+    const all = hashes(results)
+    const sha256 = exact.length === 1 ? exact[0] : all.length === 1 ? all[0] : undefined
+    if (sha256) return variantsOf(sha256, `"${target}"`)
+    if (all.length === 0) throw new ConnectError(`nothing on the network matches "${target}"`, Code.NotFound)
+    throw new ConnectError(
+      `${exact.length || all.length} contents match "${target}"; run \`peer search\` and get one by its sha256`,
+      Code.InvalidArgument,
+    )
+  }
+
+  return { variantsOf, resolve }
+}
