@@ -106,6 +106,25 @@ describe('peer cat', () => {
     }
   })
 
+  it('shares one transfer with a `peer get` of the same content', async () => {
+    const content = randomBytes(16 * MiB)
+    await source('album-seed', 'album.zip', content, '4M')
+    const both = await network.peer('both')
+    const catting = cat(both, [sha(content)])
+    const status = async () =>
+      JSON.parse((await both.cli(['status', '--json'])).stdout) as { activeDownloads: number }
+    await until(async () => (await status()).activeDownloads === 1, 'the cat to start its download')
+    const got = await both.cli(['get', 'album.zip', '--json'])
+    expect(got.code, got.stderr).toBe(0)
+    const catted = await catting
+    expect(catted.code, catted.stderr).toBe(0)
+    expect(sha(catted.stdout)).toBe(sha(content))
+    // One transfer: the source sent the file once, and one copy landed.
+    const sent = Object.values(JSON.parse(got.stdout).bytesPerSource as Record<string, number>)
+    expect(sent.reduce((a, b) => a + b, 0)).toBe(content.length)
+    expect(readdirSync(both.dir).filter((f) => f.startsWith('album'))).toEqual(['album.zip'])
+  })
+
   it('exits as `peer get` does when nothing matches, with nothing on stdout', async () => {
     const viewer = await network.peer('lonely')
     const result = await cat(viewer, ['no-such-file.mkv'])
