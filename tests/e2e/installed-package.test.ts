@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -98,7 +98,7 @@ describe.each(nodes)('installed with npm install -g on Node %s', (label, install
     await Promise.all([...peers.map((p) => p.stop('SIGKILL')), directory?.stop('SIGKILL')])
   })
 
-  it('runs the directory with its dashboard and API docs, two peers, and a verified get', async () => {
+  it('runs the directory with its dashboard and API docs, two peers, a verified get and a peer cat piped to sha256sum', async () => {
     const expected = execFileSync(join(prefix, 'bin/peer'), ['--version'], {
       cwd: userDir,
       env: { ...process.env, PATH },
@@ -145,5 +145,22 @@ describe.each(nodes)('installed with npm install -g on Node %s', (label, install
     )
     expect(status.code, status.stderr).toBe(0)
     expect(JSON.parse(status.stdout)).toMatchObject({ username: fetcher.name, state: 'up', files: 1 })
+
+    // `peer cat` of the installed bin, piped as a user would; --no-keep leaves nothing in the folder.
+    const viewer = await startPeer({ ...common, name: `viewer-${slug}` })
+    peers.push(viewer)
+    const piped = execFileSync(
+      'bash',
+      [
+        '-o',
+        'pipefail',
+        '-c',
+        `"$0" cat lecture.mkv --no-keep --port ${viewer.port} | sha256sum`,
+        join(prefix, 'bin/peer'),
+      ],
+      { cwd: userDir, env: { ...process.env, PATH, PEERDIR_STATE_DIR: stateRoot }, encoding: 'utf8' },
+    )
+    expect(piped.split(' ')[0]).toBe(contentSha)
+    expect(existsSync(join(viewer.dir, 'lecture.mkv'))).toBe(false)
   }, 120_000)
 })
