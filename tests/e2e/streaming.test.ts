@@ -1,7 +1,8 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
+import http2 from 'node:http2'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { nodeBin } from '../support/directory-process.ts'
@@ -97,8 +98,8 @@ describe('peer cat', () => {
       expect(sha(result.stdout)).toBe(sha(content))
       // The liar was asked (every chunk it has is false) and none of its bytes got through.
       expect(liar.downloadCalls()).toBeGreaterThan(0)
-      // The first bytes came in the first quarter of the whole transfer's time.
-      expect(result.firstBytesAt - started).toBeLessThan((result.exitedAt - started) / 4)
+      // The first bytes came in the first third of the whole transfer's time (about 16 s).
+      expect(result.firstBytesAt - started).toBeLessThan((result.exitedAt - started) / 3)
       // Kept (the default): the file is in the shared folder, verified.
       expect(readdirSync(viewer.dir)).toContain('film.mp4')
     } finally {
@@ -107,8 +108,9 @@ describe('peer cat', () => {
   })
 
   it('shares one transfer with a `peer get` of the same content', async () => {
+    // 8 s at 2 MiB/s: time enough for a second CLI to join before the transfer ends.
     const content = randomBytes(16 * MiB)
-    await source('album-seed', 'album.zip', content, '4M')
+    await source('album-seed', 'album.zip', content, '2M')
     const both = await network.peer('both')
     const catting = cat(both, [sha(content)])
     const status = async () =>
@@ -135,7 +137,8 @@ describe('peer cat', () => {
 
   for (const keep of [true, false]) {
     it(`a reader that stops halfway (| head -c 1M) ${keep ? 'leaves the download to finish' : 'with --no-keep stops it, resumable'}`, async () => {
-      const content = randomBytes(16 * MiB)
+      // Without --no-keep it runs to the end; with it, it must stop well before.
+      const content = randomBytes((keep ? 16 : 64) * MiB)
       await source(`seed-${keep}`, `song-${keep}.flac`, content, '4M')
       const viewer = await network.peer(`reader-${keep}`)
       const args = [
@@ -166,11 +169,12 @@ describe('peer cat', () => {
       const status = async () =>
         JSON.parse((await viewer.cli(['status', '--json'])).stdout) as { activeDownloads: number }
       if (keep) {
+        // The file is moved into place before its record is removed: wait for both.
         await until(
-          async () => existsSync(join(viewer.dir, `song-${keep}.flac`)),
+          async () => existsSync(join(viewer.dir, `song-${keep}.flac`)) && partFiles(viewer.dir).length === 0,
           'the kept download to finish',
         )
-        expect(partFiles(viewer.dir)).toEqual([])
+        expect(sha(readFileSync(join(viewer.dir, `song-${keep}.flac`)))).toBe(sha(content))
         return
       }
       await until(async () => (await status()).activeDownloads === 0, 'the download to stop')
@@ -178,7 +182,7 @@ describe('peer cat', () => {
       expect(partFiles(viewer.dir)).toHaveLength(2)
       const verified = recordedChunks(viewer.dir)
       expect(verified).toContain(0)
-      expect(verified.length).toBeLessThan(16)
+      expect(verified.length).toBeLessThan(64)
       const got = await viewer.cli(['get', sha(content), '--json'])
       expect(got.code, got.stderr).toBe(0)
       expect(JSON.parse(got.stdout).resumedBytes).toBeGreaterThan(0)
@@ -255,6 +259,44 @@ describe('the local HTTP gateway', () => {
       const served = await request(holder.port, path, { headers: { host } })
       expect(served.status, host).toBe(200)
       expect(served.body.equals(content)).toBe(true)
+    }
+    // A page of another site may embed the URL: browsers mark such requests, players do not.
+    const crossSite: Record<string, string>[] = [
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { origin: 'http://evil.example' },
+    ]
+    for (const headers of crossSite) {
+      const refused = await request(holder.port, path, { headers })
+      expect(refused.status, JSON.stringify(headers)).toBe(403)
+    }
+    const typed = await request(holder.port, path, { headers: { 'sec-fetch-site': 'none' } })
+    expect(typed.status).toBe(200)
+    // Over HTTP/2 too (Host is then :authority).
+    const session = http2.connect(`http://127.0.0.1:${holder.port}`)
+    try {
+      const over2 = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        const stream = session.request({ ':path': path, range: 'bytes=10-19' })
+        const parts: Buffer[] = []
+        let status = 0
+        stream.on('response', (headers) => {
+          status = Number(headers[':status'])
+        })
+        stream.on('data', (part: Buffer) => parts.push(part))
+        stream.on('end', () => resolve({ status, body: Buffer.concat(parts) }))
+        stream.on('error', reject)
+      })
+      expect(over2.status).toBe(206)
+      expect(over2.body.equals(content.subarray(10, 20))).toBe(true)
+      const foreign = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':path': path, ':authority': `evil.example:${holder.port}` })
+        stream.on('response', (headers) => resolve(Number(headers[':status'])))
+        stream.on('error', reject)
+        stream.resume()
+      })
+      expect(foreign).toBe(403)
+    } finally {
+      session.close()
     }
     const unknown = await request(holder.port, `/content/${'0'.repeat(64)}`)
     expect(unknown.status).toBe(404)

@@ -31,9 +31,13 @@ export const catCommand = daemonCommand(
     if (first.done) throw new CliError('the daemon ended the download without a result')
     const size = Number(first.value.size)
     let finished = first.value.finished
+    // Settled into a value at once: a failure while stdout is still being written must not go unhandled.
     const outcome = (async () => {
       for await (const update of updates) finished ||= update.finished
-    })()
+    })().then(
+      () => undefined,
+      (err: unknown) => ({ err }),
+    )
     let written = 0
     let cut: unknown
     try {
@@ -46,7 +50,8 @@ export const catCommand = daemonCommand(
       cut = err
     }
     // The download's own failure says more than the cut-short read it caused.
-    await outcome
+    const failed = await outcome
+    if (failed) throw failed.err
     if (cut) throw cut
     if (!finished || written !== size) {
       throw new CliError(

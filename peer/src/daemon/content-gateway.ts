@@ -1,5 +1,6 @@
 import { once } from 'node:events'
 import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import type http from 'node:http'
 import type http2 from 'node:http2'
 import { Code, ConnectError } from '@connectrpc/connect'
@@ -20,6 +21,7 @@ type Response = http.ServerResponse
 
 type GatewayDaemon = {
   readonly sharedDir: string
+  rescan: () => Promise<unknown>
   readonly directory: DirectoryClient
   readonly session: DirectorySession
   readonly index: ShareIndex
@@ -43,6 +45,9 @@ export function contentGateway(daemon: GatewayDaemon) {
 
   return async (req: GatewayRequest, response: GatewayResponse) => {
     const res = response as Response
+    // From the start: a caller may leave during any await below.
+    const gone = new AbortController()
+    res.once('close', () => gone.abort())
     const match = CONTENT_PATH.exec(req.url ?? '')
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return answer(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' })
@@ -52,42 +57,79 @@ export function contentGateway(daemon: GatewayDaemon) {
     const keep = new URLSearchParams(match[2] ?? '').get('keep') !== '0'
     const local = daemon.index.get(sha256)
     if (local) {
-      return serve(req, res, { name: local.name, size: local.size }, (range) =>
-        createReadStream(local.path, { start: range.start, end: range.end - 1 }),
-      )
+      const info = await stat(local.path).catch(() => undefined)
+      if (info?.size === local.size && info.mtimeMs === local.mtimeMs) {
+        return serve(req, res, gone.signal, { name: local.name, size: local.size }, (range) =>
+          createReadStream(local.path, { start: range.start, end: range.end - 1 }),
+        )
+      }
+      // Changed or gone since it was hashed: its bytes are no longer that content.
+      void daemon.rescan()
+      return answer(res, 503, 'the shared file changed since it was indexed; it is being indexed again')
     }
     let transfer = daemon.downloads.running(sha256, daemon.sharedDir)
-    if (!transfer) {
+    let variant = transfer?.variant()
+    if (!variant) {
       try {
-        transfer = daemon.downloads.start(await variantsOf(sha256), daemon.sharedDir, { keep })
+        variant = (await variantsOf(sha256)).variants[0] as NonNullable<typeof variant>
       } catch (err) {
         const error = ConnectError.from(err)
         const status = error.code === Code.NotFound ? 404 : error.code === Code.Unavailable ? 503 : 502
         return answer(res, status, error.rawMessage)
       }
+    }
+    const file = { name: variant.name, size: variant.size }
+    const range = parseRange(header(req, 'range'), file.size)
+    // What needs no byte (HEAD, an impossible range) starts no download.
+    if (req.method === 'HEAD' || range === 'unsatisfiable' || gone.signal.aborted) {
+      return serve(req, res, gone.signal, file, nothing)
+    }
+    transfer = daemon.downloads.running(sha256, daemon.sharedDir)
+    if (!transfer) {
+      try {
+        transfer = daemon.downloads.start(await variantsOf(sha256), daemon.sharedDir, { keep })
+      } catch (err) {
+        return answer(res, 502, ConnectError.from(err).rawMessage)
+      }
     } else if (keep) {
       transfer.readers.keep()
     }
-    // Held from here, so the transfer cannot end unheld between finding it and reading it.
-    const release = transfer.readers.hold()
-    const abort = new AbortController()
-    res.once('close', () => abort.abort())
+    const running = transfer
+    // Held from here, so the transfer cannot end unheld between finding it and reading it; a player
+    // that closes one request to open the next (a seek) finds it still running.
+    const release = running.readers.hold()
     try {
-      const variant = transfer.variant()
-      await serve(req, res, { name: variant.name, size: variant.size }, (range) =>
-        transfer.readers.read(range.start, range.end, abort.signal),
+      await serve(
+        req,
+        res,
+        gone.signal,
+        file,
+        (wanted) => running.readers.read(wanted.start, wanted.end, gone.signal),
+        () => running.done,
       )
     } finally {
-      release()
+      setTimeout(release, keep ? 0 : SEEK_GRACE_MS).unref()
     }
   }
 }
 
+async function* nothing(): AsyncGenerator<Uint8Array> {}
+
+/** How long a `?keep=0` transfer outlives its last request: a player's next Range arrives within it. */
+const SEEK_GRACE_MS = 3000
+
+/**
+ * Answers one request for `file`: headers once the first byte is there (a transfer that fails first
+ * gets an error status, not a cut-short 200), then the bytes with backpressure. A whole-content answer
+ * that comes from a transfer holds its last slice back until the whole file matched its sha256.
+ */
 async function serve(
   req: GatewayRequest,
   res: Response,
+  gone: AbortSignal,
   file: { name: string; size: number },
   bytes: (range: ByteRange) => AsyncIterable<Uint8Array>,
+  verifiedWhole?: () => Promise<unknown>,
 ) {
   const range = parseRange(header(req, 'range'), file.size)
   const headers: Record<string, string> = {
@@ -105,25 +147,36 @@ async function serve(
   const wanted = range ?? { start: 0, end: file.size }
   headers['content-length'] = String(wanted.end - wanted.start)
   if (range) headers['content-range'] = `bytes ${range.start}-${range.end - 1}/${file.size}`
-  res.writeHead(range ? 206 : 200, headers)
-  if (req.method === 'HEAD' || wanted.end === wanted.start) return void res.end()
-  const gone = closed(res)
+  const status = range ? 206 : 200
+  if (req.method === 'HEAD' || wanted.end === wanted.start) {
+    res.writeHead(status, headers)
+    return void res.end()
+  }
+  const slices = bytes(wanted)[Symbol.asyncIterator]()
+  let slice: IteratorResult<Uint8Array>
   try {
-    for await (const slice of bytes(wanted)) {
-      if (res.destroyed) return
-      if (!res.write(slice)) await once(res, 'drain', { signal: gone })
+    slice = await slices.next()
+  } catch (err) {
+    return answer(res, 502, `the content could not be fetched: ${err instanceof Error ? err.message : err}`)
+  }
+  if (gone.aborted) return
+  res.writeHead(status, headers)
+  const holdLast = !range && verifiedWhole !== undefined
+  try {
+    while (!slice.done) {
+      const next = await slices.next()
+      if (next.done && holdLast) await verifiedWhole()
+      if (gone.aborted) return
+      if (!res.write(slice.value)) await once(res, 'drain', { signal: gone })
+      slice = next
     }
     res.end()
   } catch {
     // The transfer failed or the caller left: a cut-short body is how HTTP says so after the headers.
     res.destroy()
+  } finally {
+    await slices.return?.()
   }
-}
-
-function closed(res: Response): AbortSignal {
-  const controller = new AbortController()
-  res.once('close', () => controller.abort())
-  return controller.signal
 }
 
 function answer(res: Response, status: number, message: string, extra: Record<string, string> = {}) {
@@ -145,9 +198,9 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
 
 /**
  * On the network port the gateway answers this machine only: a caller on a loopback address naming
- * the daemon by a loopback host and its port. The Host check keeps out a web page that reaches the
- * port through DNS rebinding (its requests carry the page's own host name). Returns why a request is
- * refused, or undefined.
+ * the daemon by a loopback host and its port, not on behalf of a page of another site. The Host check
+ * keeps out a web page that reaches the port through DNS rebinding (its requests carry the page's own
+ * host name). Returns why a request is refused, or undefined.
  */
 function refusedCaller(req: GatewayRequest, port: number): string | undefined {
   if (!LOOPBACK.test(req.socket?.remoteAddress ?? '')) return 'the gateway answers only this machine'
@@ -155,6 +208,16 @@ function refusedCaller(req: GatewayRequest, port: number): string | undefined {
   const allowed = [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]
   if (!allowed.includes(host)) {
     return `the gateway answers only requests to ${allowed.join(', ')} (this one named ${JSON.stringify(host)})`
+  }
+  // A page on another site may embed or fetch this URL (it cannot read the answer, but the request
+  // alone would start a download): browsers say so, players and curl send neither header.
+  const site = header(req, 'sec-fetch-site')
+  const origin = header(req, 'origin')
+  if (
+    (site && site !== 'none' && site !== 'same-origin') ||
+    (origin && !allowed.some((a) => origin === `http://${a}` || origin === `https://${a}`))
+  ) {
+    return 'the gateway answers no request a page of another site makes'
   }
   return undefined
 }

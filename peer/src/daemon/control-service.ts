@@ -74,12 +74,23 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
       )
       return
     }
-    const transfer = daemon.downloads.start(wanted, req.outDir || daemon.sharedDir, { keep: !req.noKeep })
+    const outDir = req.outDir || daemon.sharedDir
+    let transfer = daemon.downloads.start(wanted, outDir, { keep: !req.noKeep })
     // While this call lasts, a transfer nobody keeps (`peer cat --no-keep`) goes on.
-    const release = transfer.readers.hold()
+    let release = transfer.readers.hold()
     try {
       for await (const progress of transfer.updates(ctx.signal)) yield toProgress(progress.variant, progress)
       if (ctx.signal.aborted) return // the CLI went away: let go at once
+      if (!req.noKeep && (await transfer.done).path === '') {
+        // Joined a `--no-keep` transfer just as it finished and discarded its file: fetch it again.
+        release()
+        transfer = daemon.downloads.start(wanted, outDir)
+        release = transfer.readers.hold()
+        for await (const progress of transfer.updates(ctx.signal))
+          yield toProgress(progress.variant, progress)
+      }
+      // `peer cat --no-keep` reads through a second call: its file is discarded once nobody holds it.
+      if (req.noKeep) await transfer.readers.readerAttached(10_000)
       const done = await transfer.done
       yield toProgress(done.variant, done, { finished: true, path: done.path, seconds: done.seconds })
     } catch (err) {

@@ -35,6 +35,12 @@ export type Transfer = {
   readers: TransferReaders
   /** The variant being fetched now (its name and size, as the directory lists them). */
   variant: () => Result
+  /**
+   * Stopping (nobody held it) and failed transfers take nobody new: a new start begins afresh once they
+   * have let go of the part file. A finished one stays findable while readers still hold it.
+   */
+  state: () => 'running' | 'stopping' | 'finished' | 'failed'
+
   /** Progress snapshots until the transfer ends (or `signal` aborts, which only stops listening). */
   updates: (signal: AbortSignal) => AsyncGenerator<VariantProgress>
 }
@@ -58,12 +64,18 @@ export class Downloads {
   }
 
   get active(): number {
-    return this.#running.size
+    return [...this.#running.values()].filter((t) => t.state() === 'running' || t.state() === 'stopping')
+      .length
   }
 
-  /** The transfer of `sha256` into `outDir` if one is running. */
+  /**
+   * The transfer of `sha256` into `outDir`, if one runs or has ended with readers still reading it (a
+   * finished `--no-keep` file is gone from disk but not from their open handle).
+   */
   running(sha256: string, outDir: string): Transfer | undefined {
-    return this.#running.get(`${sha256}\u0000${outDir}`)
+    const transfer = this.#running.get(`${sha256}\u0000${outDir}`)
+    const state = transfer?.state()
+    return state === 'running' || state === 'finished' ? transfer : undefined
   }
 
   /**
@@ -74,11 +86,15 @@ export class Downloads {
   start(wanted: Wanted, outDir: string, options: { keep?: boolean } = {}): Transfer {
     const keep = options.keep ?? true
     const running = this.running(wanted.sha256, outDir)
-    if (running) {
+    // A finished transfer nobody kept has discarded its file: one who keeps it starts afresh.
+    const discarded = running?.state() === 'finished' && running.readers.discard()
+    if (running && !(keep && discarded)) {
       if (keep) running.readers.keep()
       return running
     }
     const key = `${wanted.sha256}\u0000${outDir}`
+    // One that is stopping, failed or discarded may still hold the part file until it settles.
+    const previous = this.#running.get(key)?.done.catch(() => {})
     const { directory, session } = this.#options
     const first = wanted.variants[0]
     if (!first) throw new NoSourcesError(`nobody on the network has ${wanted.sha256}`)
@@ -123,6 +139,7 @@ export class Downloads {
       return { ...finished, sources: [...finished.sources, ...failed], variant }
     }
     const tryAll = async (): Promise<VariantFinished> => {
+      await previous
       for (const variant of wanted.variants) {
         latest = { ...latest, doneBytes: 0, resumedBytes: 0, activeSources: 0, variant }
         try {
@@ -143,42 +160,40 @@ export class Downloads {
         failed,
       )
     }
-    const done = tryAll()
-      .then(async (finished) => {
-        if (!finished.path) return finished
-        const info = await stat(finished.path)
-        const { variant } = finished
-        this.#options.onFinished({
-          name: basename(finished.path),
-          path: finished.path,
-          mtimeMs: info.mtimeMs,
-          size: variant.size,
-          sha256: variant.sha256,
-          chunkSize: variant.chunkSize,
-          chunkHashes: finished.chunkHashes,
-          manifest: variant.manifest,
-        })
-        return finished
+    const done = tryAll().then(async (finished) => {
+      if (!finished.path) return finished
+      const info = await stat(finished.path)
+      const { variant } = finished
+      this.#options.onFinished({
+        name: basename(finished.path),
+        path: finished.path,
+        mtimeMs: info.mtimeMs,
+        size: variant.size,
+        sha256: variant.sha256,
+        chunkSize: variant.chunkSize,
+        chunkHashes: finished.chunkHashes,
+        manifest: variant.manifest,
       })
-      .finally(() => {
-        this.#running.delete(key)
-        notify()
+      return finished
+    })
+    let ended: 'finished' | 'failed' | undefined
+    const settle = (outcome: 'finished' | 'failed', err?: unknown) => {
+      ended = outcome
+      readers.ended(err)
+      readers.whenUnheld(() => {
+        if (this.#running.get(key) === transfer) this.#running.delete(key)
       })
-    let ended = false
+      notify()
+    }
     done.then(
-      () => {
-        ended = true
-        readers.ended()
-      },
-      (err: unknown) => {
-        ended = true
-        readers.ended(err)
-      },
+      () => settle('finished'),
+      (err: unknown) => settle('failed', err),
     )
     const transfer: Transfer = {
       done,
       readers,
       variant: () => latest.variant,
+      state: () => ended ?? (idle.signal.aborted ? 'stopping' : 'running'),
       async *updates(signal: AbortSignal): AsyncGenerator<VariantProgress> {
         while (!ended && !signal.aborted) {
           yield latest

@@ -26,6 +26,9 @@ export class TransferReaders implements DownloadReaders {
   readonly #moveListeners = new Set<() => void>()
   readonly #waiting = new Set<() => void>()
   readonly #onIdle: () => void
+  #unheld: (() => void) | undefined
+  #readerCame: (() => void) | undefined
+  #readers = 0
 
   /** `onIdle` runs when the last holder of a transfer nobody keeps lets go. */
   constructor(options: { keep: boolean; onIdle: () => void }) {
@@ -51,8 +54,27 @@ export class TransferReaders implements DownloadReaders {
       if (this.#holders === 0) {
         this.#closeIfDone()
         if (!this.#kept && !this.#ended) this.#onIdle()
+        this.#unheld?.()
       }
     }
+  }
+
+  /** Runs `listener` once nobody holds the transfer (at once if nobody does). */
+  whenUnheld(listener: () => void) {
+    if (this.#holders === 0) return listener()
+    this.#unheld = listener
+  }
+
+  /** Resolves once a reader has started (or had), or after `timeoutMs`. */
+  readerAttached(timeoutMs: number): Promise<void> {
+    if (this.#readers > 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      this.#readerCame = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
   }
 
   opened = (part: PartFile) => {
@@ -86,6 +108,8 @@ export class TransferReaders implements DownloadReaders {
   async *read(start: number, end: number, signal: AbortSignal): AsyncGenerator<Buffer> {
     const me = Symbol('reader')
     const release = this.hold()
+    this.#readers++
+    this.#readerCame?.()
     let attempt: number | undefined
     try {
       for (let offset = start; offset < end; ) {

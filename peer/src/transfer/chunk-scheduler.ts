@@ -19,7 +19,13 @@ type Options = {
 /** How many chunks from a read position on are fetched before the rest of the file. */
 export const READ_AHEAD_CHUNKS = 4
 
-type SourceSlots = { requests: number; urgent: boolean; fetching: Set<number> }
+/** A source's requests in flight, and how many of them ask for each chunk (two only by an urgent one). */
+type SourceSlots = {
+  requests: number
+  urgent: boolean
+  open: Set<ChunkRequest>
+  fetching: Map<number, number>
+}
 
 /**
  * Which chunk to ask of which source, and nothing else: no I/O, no clock, no randomness, so the rules
@@ -45,7 +51,7 @@ export class ChunkScheduler {
   readonly #writing = new Set<number>()
   /** Missing chunks nobody live is fetching, in file order (a streaming read position would pick from here). */
   readonly #pending: number[] = []
-  /** Chunk -> how many live sources are fetching it. */
+  /** Chunk -> how many requests of live sources ask for it (at most two). */
   readonly #fetchers = new Map<number, number>()
   readonly #sources = new Map<string, SourceSlots>()
   #openRequests = 0
@@ -87,7 +93,7 @@ export class ChunkScheduler {
 
   addSource(source: string) {
     if (!this.#sources.has(source))
-      this.#sources.set(source, { requests: 0, urgent: false, fetching: new Set() })
+      this.#sources.set(source, { requests: 0, urgent: false, open: new Set(), fetching: new Map() })
   }
 
   /** The source gets nothing more; what it was fetching is free for others at once. */
@@ -95,7 +101,7 @@ export class ChunkScheduler {
     const slots = this.#sources.get(source)
     if (!slots) return
     this.#sources.delete(source)
-    for (const index of slots.fetching) this.#release(index)
+    for (const [index, count] of slots.fetching) for (let n = 0; n < count; n++) this.#release(index)
   }
 
   /** The requests to make now: every free slot of every live source that has something to fetch. */
@@ -106,7 +112,7 @@ export class ChunkScheduler {
       for (const [source, slots] of this.#sources) {
         const free = slots.requests < this.#options.perSource
         if (!free && slots.urgent) continue
-        const read = this.#readRun(slots)
+        const read = this.#readRun(slots, !free)
         const chunks = read.length > 0 || !free ? read : this.#nextRun(slots)
         if (chunks.length === 0) continue
         const urgent = !free
@@ -114,10 +120,12 @@ export class ChunkScheduler {
         else slots.requests++
         this.#openRequests++
         for (const index of chunks) {
-          slots.fetching.add(index)
+          slots.fetching.set(index, (slots.fetching.get(index) ?? 0) + 1)
           this.#fetchers.set(index, this.fetchers(index) + 1)
         }
-        requests.push(urgent ? { source, chunks, urgent } : { source, chunks })
+        const request: ChunkRequest = urgent ? { source, chunks, urgent } : { source, chunks }
+        slots.open.add(request)
+        requests.push(request)
         more = true
       }
     }
@@ -149,10 +157,15 @@ export class ChunkScheduler {
     this.#openRequests--
     const slots = this.#sources.get(request.source)
     if (!slots) return // dropped: its chunks went back when it was
+    if (!slots.open.delete(request)) return
     if (request.urgent) slots.urgent = false
     else slots.requests--
     for (const index of request.chunks) {
-      if (slots.fetching.delete(index)) this.#release(index)
+      const count = slots.fetching.get(index) ?? 0
+      if (count === 0) continue
+      if (count === 1) slots.fetching.delete(index)
+      else slots.fetching.set(index, count - 1)
+      this.#release(index)
     }
   }
 
@@ -167,30 +180,44 @@ export class ChunkScheduler {
   }
 
   /**
-   * One chunk a reader waits for or reads next: the first missing one nobody fetches within
-   * READ_AHEAD_CHUNKS of a read position, else the chunk at the position if exactly one other source
-   * is fetching it (a slow source must not hold the reader up).
+   * One chunk for a reader, for each read position in turn: the chunk it waits on if nobody fetches it;
+   * else that chunk again if its one request must first bring missing chunks before it (a seek into a
+   * run in flight: asked of another source, or of this one by its urgent request); else the next
+   * missing chunk nobody fetches within READ_AHEAD_CHUNKS; else the awaited chunk of a second source
+   * (a slow source must not hold the reader up).
    */
-  #readRun(slots: SourceSlots): number[] {
+  #readRun(slots: SourceSlots, urgent: boolean): number[] {
     for (const position of this.#options.readPositions?.() ?? []) {
-      const at = this.#insertionPoint(position)
-      const index = this.#pending[at]
-      if (index !== undefined && index < position + READ_AHEAD_CHUNKS) {
-        this.#pending.splice(at, 1)
-        return [index]
-      }
-      let waited = position
       const end = Math.min(this.#options.chunks, position + READ_AHEAD_CHUNKS)
+      let waited = position
       while (waited < end && this.isDone(waited)) waited++
-      if (
-        waited < end &&
+      if (waited >= end) continue
+      const at = this.#insertionPoint(position)
+      const next = this.#pending[at]
+      const take = () => {
+        this.#pending.splice(at, 1)
+        return [next as number]
+      }
+      if (next === waited) return take()
+      const twin =
         this.fetchers(waited) === 1 &&
-        !slots.fetching.has(waited) &&
-        !this.#writing.has(waited)
-      )
+        !this.#writing.has(waited) &&
+        (!slots.fetching.has(waited) || (urgent && this.#behindInStream(slots, waited)))
+      if (twin && [...this.#sources.values()].some((other) => this.#behindInStream(other, waited)))
         return [waited]
+      if (next !== undefined && next < end) return take()
+      if (twin) return [waited]
     }
     return []
+  }
+
+  /** True when the source's stream for `index` must first bring chunks still missing before it. */
+  #behindInStream(slots: SourceSlots, index: number): boolean {
+    for (const request of slots.open) {
+      const at = request.chunks.indexOf(index)
+      if (at > 0 && request.chunks.slice(0, at).some((earlier) => !this.isDone(earlier))) return true
+    }
+    return false
   }
 
   #nextRun(slots: SourceSlots): number[] {

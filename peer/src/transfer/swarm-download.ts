@@ -112,7 +112,6 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   try {
     const chunkHashes = await fetchManifest()
     part = await PartFile.open(outDir, target)
-    options.readers?.opened(part)
     resumedBytes = part.verifiedBytes()
     doneBytes = resumedBytes
     if (part.resumed) {
@@ -120,6 +119,8 @@ export async function swarmDownload(options: Options): Promise<Finished> {
       resumedBytes = part.verifiedBytes()
       doneBytes = resumedBytes
     }
+    // Only now: a resumed part's chunks are trusted once checked again.
+    options.readers?.opened(part)
     for (;;) {
       await fetchMissing(part, chunkHashes)
       await part.save()
