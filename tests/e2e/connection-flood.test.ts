@@ -129,7 +129,9 @@ describe('a flood of connections and streams to a peer', () => {
     const addresses = Array.from({ length: 16 }, (_, i) => `127.0.1.${i + 1}`)
     const perAddress = MAX_CONNECTIONS / addresses.length
     const sessionsFrom = (from: string) =>
-      Promise.all(Array.from({ length: perAddress }, () => sessionOnly(target.port, from, { oneCall: true })))
+      Promise.all(
+        Array.from({ length: perAddress }, () => sessionOnly(target.port, from, { call: 'answered' })),
+      )
     const oldest = await sessionsFrom(addresses[0] as string)
     const rest = (await Promise.all(addresses.slice(1).map(sessionsFrom))).flat()
     const open = (sessions: { isClosed: () => boolean }[]) => sessions.filter((s) => !s.isClosed()).length

@@ -134,13 +134,13 @@ export function prefaceOnly(port: number, localAddress: string): Promise<Held> {
 
 /**
  * A real HTTP/2 session from `localAddress` (preface, SETTINGS and their ACKs) that opens no stream; or,
- * with `oneCall`, one that makes a single call, waits for its answer, then sits idle. With `ca`, over TLS
- * to a server whose certificate that CA signed.
+ * with `call: 'answered'`, one that makes a single call, waits for its answer, then sits idle. With `ca`,
+ * over TLS to a server whose certificate that CA signed.
  */
 export function sessionOnly(
   port: number,
   localAddress: string,
-  options: { oneCall?: boolean; ca?: Buffer } = {},
+  options: { call?: 'answered'; ca?: Buffer } = {},
 ): Promise<Held> {
   const { ca } = options
   const tcp = () => net.connect({ host: '127.0.0.1', port, localAddress })
@@ -154,11 +154,15 @@ export function sessionOnly(
     session.once('connect', () => {
       session.on('error', () => {})
       const held = { close: () => session.destroy(), closed, isClosed: () => session.destroyed }
-      if (!options.oneCall) return resolve(held)
+      if (!options.call) return resolve(held)
       const stream = session.request({ ':path': '/' })
+      let answered = false
+      stream.once('response', () => {
+        answered = true
+      })
       stream.on('error', reject)
       stream.resume()
-      stream.once('close', () => resolve(held))
+      stream.once('close', () => (answered ? resolve(held) : reject(new Error('the call got no answer'))))
       stream.end()
     })
   })
