@@ -2,8 +2,14 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_CONNECTIONS } from '../../peer/src/wire/transport.ts'
-import { floodSockets, rawStreamFlood } from '../support/connection-flood.ts'
+import { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS } from '../../peer/src/wire/connection-slots.ts'
+import {
+  floodSockets,
+  heldFlood,
+  prefaceOnly,
+  rawStreamFlood,
+  sessionOnly,
+} from '../support/connection-flood.ts'
 import { rssMiB } from '../support/directory-load.ts'
 import { type PeerProcess, until } from '../support/peer-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
@@ -38,7 +44,7 @@ async function expectServes(target: PeerProcess, fetcher: PeerProcess) {
 }
 
 describe('a flood of connections and streams to a peer', () => {
-  it('holds at most 256 streams per connection and 512 connections, stays small, and serves once the flood ends', async () => {
+  it('holds at most 256 streams per connection and 64 connections from one address, stays small, and serves once the flood ends', async () => {
     const target = await holder('flooded')
     const fetcher = await peer('flood-fetcher')
     const pid = target.child.pid ?? 0
@@ -55,9 +61,10 @@ describe('a flood of connections and streams to a peer', () => {
     floods.push(sockets)
     // More connected than the cap allows at once, so it is the cap, not the flood's size, that holds them.
     expect(sockets.connected).toBeGreaterThan(MAX_CONNECTIONS)
+    // All from one address: its share of the slots, less the stream floods' connections.
     await until(
-      async () => sockets.open() <= MAX_CONNECTIONS - streamFloods.length,
-      `the daemon to hold at most ${MAX_CONNECTIONS} connections (${sockets.open()} open)`,
+      async () => sockets.open() <= MAX_CONNECTIONS_PER_ADDRESS - streamFloods.length,
+      `the daemon to hold at most ${MAX_CONNECTIONS_PER_ADDRESS} connections from one address (${sockets.open()} open)`,
     )
     const held = sockets.open()
     const during = await rssMiB(pid)
@@ -93,4 +100,45 @@ describe('a flood of connections and streams to a peer', () => {
     await until(async () => sockets.open() === 0, 'the daemon to close the silent connections', 150_000)
     await expectServes(target, fetcher)
   }, 180_000)
+
+  // Found in review (issue 14): 512 connections that sent only the HTTP/2 preface filled every slot for
+  // 120 s (the preface counted as the first bytes), and every download from the peer failed with
+  // ECONNRESET; repeating the flood kept it down. The downloader here dials from 127.0.0.1, the flood
+  // from 127.0.0.2, and the flood replaces each connection the daemon closes, all through the download.
+  it.each([
+    ['the HTTP/2 preface only', prefaceOnly],
+    ['HTTP/2 sessions that open no stream', (port: number, from: string) => sessionOnly(port, from)],
+  ])('serves a peer on another address while one address floods it with %s', async (_, open) => {
+    const target = await holder('preface-target')
+    const fetcher = await peer('preface-fetcher')
+    const flood = await heldFlood(MAX_CONNECTIONS, () => open(target.port, '127.0.0.2'))
+    floods.push(flood)
+    await expectServes(target, fetcher)
+    await until(
+      async () => flood.held() <= MAX_CONNECTIONS_PER_ADDRESS,
+      `the daemon to hold at most ${MAX_CONNECTIONS_PER_ADDRESS} of the flood (${flood.held()})`,
+    )
+    console.log(`one-address flood: ${flood.stats.replaced} connections closed by the daemon and replaced`)
+  })
+
+  it('serves a new peer when idle sessions from many addresses fill every slot: the one idle longest goes', async () => {
+    const target = await holder('eviction-target')
+    const fetcher = await peer('eviction-fetcher')
+    // 16 addresses with 32 sessions each, every one after a call of its own: no per-address cap, no
+    // deadline closes them. The first address's sessions go idle before all the others.
+    const addresses = Array.from({ length: 16 }, (_, i) => `127.0.1.${i + 1}`)
+    const perAddress = MAX_CONNECTIONS / addresses.length
+    const sessionsFrom = (from: string) =>
+      Promise.all(
+        Array.from({ length: perAddress }, () => sessionOnly(target.port, from, { call: 'answered' })),
+      )
+    const oldest = await sessionsFrom(addresses[0] as string)
+    const rest = (await Promise.all(addresses.slice(1).map(sessionsFrom))).flat()
+    const open = (sessions: { isClosed: () => boolean }[]) => sessions.filter((s) => !s.isClosed()).length
+    floods.push(...oldest, ...rest)
+    await expectServes(target, fetcher)
+    await until(async () => open(oldest) < perAddress, 'the daemon to close the sessions idle longest')
+    expect(open(rest)).toBe(rest.length)
+    console.log(`eviction: ${perAddress - open(oldest)} idle sessions closed to serve one download`)
+  })
 })

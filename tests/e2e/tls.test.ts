@@ -3,7 +3,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
+import { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS } from '../../peer/src/wire/connection-slots.ts'
+import { heldFlood, sessionOnly } from '../support/connection-flood.ts'
+import { until } from '../support/peer-process.ts'
 import { commandUnavailable, mustSkip } from '../support/requirements.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
@@ -17,6 +20,10 @@ const noOpenssl = mustSkip('OPENSSL', commandUnavailable('openssl', ['version'],
 const network = useTestNetwork()
 const content = randomBytes(5 * 1024 * 1024 + 11)
 const contentSha = createHash('sha256').update(content).digest('hex')
+const floods: { close: () => void }[] = []
+afterEach(() => {
+  for (const flood of floods.splice(0)) flood.close()
+})
 
 function selfSignedCertificate() {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-tls-'))
@@ -69,6 +76,32 @@ describe('peers over TLS', () => {
       expect(got.code, got.stderr).toBe(0)
       expect(JSON.parse(got.stdout).bytesPerSource).toEqual({ 'tls-source': content.length })
       expect(readFileSync(join(fetcher.dir, 'sealed.bin')).equals(content)).toBe(true)
+    },
+  )
+
+  // The TLS port admits connections through the same slots as the cleartext one (issue 14).
+  it.skipIf(noOpenssl)(
+    'serves a peer on another address while one address holds TLS sessions that open no stream',
+    async () => {
+      const { cert, key } = selfSignedCertificate()
+      const trusting = { env: { NODE_EXTRA_CA_CERTS: cert } }
+      const source = await network.peer('tls-flooded', {
+        args: ['--tls-cert', cert, '--tls-key', key],
+        ...trusting,
+      })
+      writeFileSync(join(source.dir, 'sealed.bin'), content)
+      await source.waitFor(/published changes: \+1/)
+      const fetcher = await network.peer('tls-flood-fetcher', trusting)
+      const ca = readFileSync(cert)
+      const flood = await heldFlood(MAX_CONNECTIONS, () => sessionOnly(source.port, '127.0.0.2', { ca }))
+      floods.push(flood)
+      const got = await fetcher.cli(['get', contentSha, '--json'])
+      expect(got.code, got.stderr).toBe(0)
+      expect(JSON.parse(got.stdout).bytesPerSource['tls-flooded']).toBe(content.length)
+      await until(
+        async () => flood.held() <= MAX_CONNECTIONS_PER_ADDRESS,
+        `the daemon to hold at most ${MAX_CONNECTIONS_PER_ADDRESS} of the flood (${flood.held()})`,
+      )
     },
   )
 })

@@ -1,4 +1,6 @@
+import http2 from 'node:http2'
 import net from 'node:net'
+import tls from 'node:tls'
 
 /**
  * `count` raw TCP connections to 127.0.0.1:`port` that never send a byte (a slowloris). `open()` says
@@ -109,3 +111,109 @@ export function rawStreamFlood(port: number, streams: number, quietMs = 750) {
     })
   })
 }
+
+/** The client's half of the HTTP/2 connection preface: the fixed string, then its SETTINGS frame. */
+const PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(0x4, 0, 0)])
+
+type Held = { close: () => void; closed: Promise<void>; isClosed: () => boolean }
+
+/** A raw connection from `localAddress` that sends the HTTP/2 preface and nothing more. */
+export function prefaceOnly(port: number, localAddress: string): Promise<Held> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress })
+    const closed = new Promise<void>((done) => socket.once('close', () => done()))
+    socket.once('error', reject)
+    socket.resume()
+    socket.once('connect', () => {
+      socket.on('error', () => {})
+      socket.write(PREFACE)
+      resolve({ close: () => socket.destroy(), closed, isClosed: () => socket.destroyed })
+    })
+  })
+}
+
+/**
+ * A real HTTP/2 session from `localAddress` (preface, SETTINGS and their ACKs) that opens no stream; or,
+ * with `call: 'answered'`, one that makes a single call, waits for its answer, then sits idle. With `ca`,
+ * over TLS to a server whose certificate that CA signed.
+ */
+export function sessionOnly(
+  port: number,
+  localAddress: string,
+  options: { call?: 'answered'; ca?: Buffer } = {},
+): Promise<Held> {
+  const { ca } = options
+  const tcp = () => net.connect({ host: '127.0.0.1', port, localAddress })
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`${ca ? 'https' : 'http'}://127.0.0.1:${port}`, {
+      createConnection: () =>
+        ca ? tls.connect({ host: '127.0.0.1', socket: tcp(), ca, ALPNProtocols: ['h2'] }) : tcp(),
+    })
+    const closed = new Promise<void>((done) => session.once('close', () => done()))
+    session.once('error', reject)
+    session.once('connect', () => {
+      session.on('error', () => {})
+      const held = { close: () => session.destroy(), closed, isClosed: () => session.destroyed }
+      if (!options.call) return resolve(held)
+      const stream = session.request({ ':path': '/' })
+      let answered = false
+      stream.once('response', () => {
+        answered = true
+      })
+      stream.on('error', reject)
+      stream.resume()
+      stream.once('close', () => (answered ? resolve(held) : reject(new Error('the call got no answer'))))
+      stream.end()
+    })
+  })
+}
+
+/**
+ * Keeps `count` connections made by `open` up, as an attacker repeating its flood would: each one the
+ * server closes is replaced, one at a time (so the churn stays bounded). `held()` says how many are
+ * open now, `replaced` how many the server has closed so far.
+ */
+export async function heldFlood(count: number, open: (i: number) => Promise<Held>) {
+  let stopped = false
+  let held = 0
+  const stats = { replaced: 0 }
+  const queue: number[] = []
+  let pumping = false
+  const keep = async (i: number) => {
+    const connection = await open(i)
+    held++
+    connections.add(connection)
+    void connection.closed.then(() => {
+      held--
+      connections.delete(connection)
+      if (stopped) return
+      stats.replaced++
+      queue.push(i)
+      void pump()
+    })
+  }
+  const pump = async () => {
+    if (pumping) return
+    pumping = true
+    for (let i = queue.shift(); i !== undefined && !stopped; i = queue.shift()) {
+      await keep(i).catch(() => queue.push(i))
+      await new Promise((r) => setTimeout(r, REPLACE_PAUSE_MS))
+    }
+    pumping = false
+  }
+  const connections = new Set<Held>()
+  // A connection refused (or reset before it was told it connected) is retried by the pump.
+  await Promise.all(Array.from({ length: count }, (_, i) => keep(i).catch(() => queue.push(i))))
+  void pump()
+  return {
+    stats,
+    held: () => held,
+    close: () => {
+      stopped = true
+      for (const connection of connections) connection.close()
+    },
+  }
+}
+
+/** Between two replacements: at most a hundred new connections a second, whatever the server does. */
+const REPLACE_PAUSE_MS = 10

@@ -41,7 +41,24 @@ export function writeVarint(target: Buffer, at: number, value: number): number {
 /** The trailers (or trailers-only headers) that end a call with `error`, or with OK. */
 export function statusTrailers(error?: ConnectError): Record<string, string> {
   if (!error) return { 'grpc-status': '0' }
-  return { 'grpc-status': String(error.code), 'grpc-message': encodeURIComponent(error.rawMessage) }
+  return { 'grpc-status': String(error.code), 'grpc-message': encodeGrpcMessage(error.rawMessage) }
+}
+
+/**
+ * `grpc-message` as the gRPC spec (PROTOCOL-HTTP2.md) writes it: the UTF-8 bytes, with only those
+ * outside 0x20–0x7E and '%' itself percent-encoded. encodeURIComponent escapes far more (':', ';', '/',
+ * ...), and grpc-js, which decodes with decodeURI, shows those escapes to its users.
+ */
+export function encodeGrpcMessage(message: string): string {
+  if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message
+  let encoded = ''
+  for (const byte of Buffer.from(message, 'utf8')) {
+    encoded +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return encoded
 }
 
 /** The call's outcome from its trailers: undefined for OK, else the error they carry. */

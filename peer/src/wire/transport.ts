@@ -6,6 +6,7 @@ import type { ConnectRouter } from '@connectrpc/connect'
 import { createClient, type Interceptor } from '@connectrpc/connect'
 import { connectNodeAdapter, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
 import { PeerService } from '../gen/peerdir/v1/peer_pb.ts'
+import { ConnectionSlots } from './connection-slots.ts'
 
 /**
  * HTTP/2 flow-control windows. Node's defaults (64 KiB per stream and per connection) cap a stream at
@@ -20,7 +21,6 @@ export type ServerOptions = {
   routes: (router: ConnectRouter) => void
   interceptors: Interceptor[]
   tls?: { certPath: string; keyPath: string }
-  maxSessions?: number
   /** Takes the HTTP/2 requests it serves itself (see download-fast-path.ts); the rest go to Connect. */
   fastPath?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean
   /** Takes plain HTTP requests (either version) that are not RPCs, such as the content gateway's. */
@@ -63,7 +63,22 @@ export function createRpcServer(options: ServerOptions): net.Server {
     }
   }
   const settings = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 256 }
-  const openLargeWindow = (session: http2.Http2Session) => session.setLocalWindowSize(SESSION_WINDOW)
+  const slots = new ConnectionSlots()
+  const counted: typeof handler = (req, res) => {
+    const slot = slots.callStarted(req.socket)
+    res.once('close', () => slots.callEnded(slot))
+    handler(req, res)
+  }
+  const onSession = (session: http2.ServerHttp2Session) => {
+    session.setLocalWindowSize(SESSION_WINDOW)
+    // The preface alone counts as the first bytes: a session must also open a stream soon, or it is
+    // only holding a slot. A caller sends its first request right behind the preface.
+    const deadline = setTimeout(() => session.destroy(), FIRST_STREAM_MS)
+    const clear = () => clearTimeout(deadline)
+    session.once('stream', clear)
+    session.once('close', clear)
+  }
+  let dispatch: (socket: net.Socket) => void
   if (options.tls) {
     const secure = http2.createSecureServer(
       {
@@ -73,35 +88,38 @@ export function createRpcServer(options: ServerOptions): net.Server {
         settings,
         handshakeTimeout: FIRST_BYTES_MS,
       },
-      handler,
+      counted,
     )
     secure.setTimeout(IDLE_SESSION_MS)
-    secure.on('session', openLargeWindow)
-    secure.maxConnections = MAX_CONNECTIONS
-    return secure
+    secure.on('session', onSession)
+    dispatch = (socket) => secure.emit('connection', socket)
+  } else {
+    const h2 = http2.createServer({ settings }, counted)
+    h2.setTimeout(IDLE_SESSION_MS)
+    h2.on('session', onSession)
+    const h1 = http.createServer(counted)
+    dispatch = (socket) => {
+      // A connection that says nothing holds a slot: callers speak at once, so silence means it is
+      // not one.
+      socket.setTimeout(FIRST_BYTES_MS, () => socket.destroy())
+      socket.once('data', (head) => {
+        socket.setTimeout(0)
+        socket.pause()
+        socket.unshift(head)
+        const target: net.Server = head.toString('latin1', 0, 3) === 'PRI' ? h2 : h1
+        target.emit('connection', socket)
+        process.nextTick(() => socket.resume())
+      })
+    }
   }
-  const h2 = http2.createServer({ settings }, handler)
-  h2.setTimeout(IDLE_SESSION_MS)
-  h2.on('session', openLargeWindow)
-  const h1 = http.createServer(handler)
+  // Every connection is admitted here, through the slots (connection-slots.ts), before TLS or HTTP
+  // see it; bounded connections (and, in the HTTP/2 settings, streams per connection) keep a flood of
+  // callers from exhausting the daemon's memory or its slots.
   const server = net.createServer({ noDelay: true }, (socket) => {
-    track(server, socket)
-    // A connection that says nothing holds one of MAX_CONNECTIONS: hundreds of them would lock every
-    // peer (and this daemon's own CLI) out. Callers speak at once, so silence means it is not one.
-    socket.setTimeout(FIRST_BYTES_MS, () => socket.destroy())
-    socket.once('data', (head) => {
-      socket.setTimeout(0)
-      socket.pause()
-      socket.unshift(head)
-      const target: net.Server = head.toString('latin1', 0, 3) === 'PRI' ? h2 : h1
-      target.emit('connection', socket)
-      process.nextTick(() => socket.resume())
-    })
     socket.on('error', () => socket.destroy())
+    if (slots.admit(socket)) dispatch(socket)
   })
-  // Bounded connections (and, in the HTTP/2 settings, streams per connection) keep a flood of
-  // callers from exhausting the daemon's memory.
-  server.maxConnections = MAX_CONNECTIONS
+  openSlots.set(server, slots)
   return server
 }
 
@@ -147,25 +165,19 @@ function bracketIpv6Authority(req: http2.Http2ServerRequest) {
   if (bare && (bare[1] ?? '').split(':').length > 2) req.headers[':authority'] = `[${bare[1]}]:${bare[2]}`
 }
 
-export const MAX_CONNECTIONS = 512
 const FIRST_BYTES_MS = 5000
+/** An HTTP/2 session that has opened no stream this long after it began is closed (see onSession). */
+const FIRST_STREAM_MS = 3000
 /** An HTTP/2 connection with no traffic at all for this long is closed (callers reconnect as needed). */
 const IDLE_SESSION_MS = 120_000
 
-const openSockets = new WeakMap<net.Server, Set<net.Socket>>()
-
-function track(server: net.Server, socket: net.Socket) {
-  const sockets = openSockets.get(server) ?? new Set()
-  openSockets.set(server, sockets)
-  sockets.add(socket)
-  socket.once('close', () => sockets.delete(socket))
-}
+const openSlots = new WeakMap<net.Server, ConnectionSlots>()
 
 /** Stops listening and drops every open connection (peers' HTTP/2 sessions would otherwise linger). */
 export function stopRpcServer(server: net.Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve())
-    for (const socket of openSockets.get(server) ?? []) socket.destroy()
+    openSlots.get(server)?.destroyAll()
     setTimeout(resolve, 2000).unref()
   })
 }
