@@ -171,24 +171,3 @@ export type Result = z.infer<typeof Result>
 export type FileVariants = z.infer<typeof FileVariants>
 export type Peer = z.infer<typeof Peer>
 export type Account = z.infer<typeof Account>
-
-const errorResponse = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: ErrorSchema } },
-})
-
-export const errors = {
-  400: errorResponse('Bad input'),
-  401: errorResponse('Missing, invalid, expired or revoked credentials'),
-  403: errorResponse('Not allowed: registration closed, a viewer session, or admin calls off'),
-  404: errorResponse('Not found'),
-  409: errorResponse('Already exists'),
-  413: errorResponse('Body too large or too many files'),
-  429: errorResponse('Too many failed attempts; see Retry-After'),
-  503: errorResponse('Storage unavailable'),
-}
-
-export const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-})

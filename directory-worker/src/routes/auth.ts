@@ -4,64 +4,105 @@ import { hashPassword, verifyPassword } from '../auth/passwords.ts'
 import { ApiError } from '../errors.ts'
 import { KiB, limitBody } from '../middleware/body-limit.ts'
 import { requireAuth, requireSignedToken, sessionRevoked, viewerSession } from '../middleware/require-auth.ts'
+import {
+  bearer,
+  bodyTooLarge,
+  invalidInput,
+  json,
+  notJson,
+  open,
+  refusal,
+  sessionTokenRefused,
+  storageDown,
+  throttled,
+  viewerRefused,
+} from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { errors, json, LoginRequest, LoginResponse, Peer, TokenGrant } from '../schemas.ts'
+import { LoginRequest, LoginResponse, Peer, TokenGrant } from '../schemas.ts'
 import { type Reservation, releaseLoginAttempt, reserveLoginAttempt } from '../store/login-attempts.ts'
 import { findPeer, findPeerById, markDown, registerPeer, renewLease, toPeer } from '../store/peers.ts'
 import { openSession, openSessionPeer, revokeSession } from '../store/sessions.ts'
 
-const bearer = [{ bearerAuth: [] }]
+const LIMIT = '64 KiB'
 
 const login = createRoute({
   method: 'post',
   path: '/login',
+  operationId: 'login',
   tags: ['auth'],
   summary:
     'Log in (with REGISTRATION=open the first login registers the name) and start a lease; without url, a read-only viewer session',
+  description:
+    'Answers a session token (a JWT) to send as bearer, good until expiresAt and until logout. With url the peer is up for leaseSeconds and keeps the lease with POST /v1/heartbeat; without url the session is a viewer that may only read, and the peer stays as it is. Failed logins are counted per name and address; over the limit the name is locked for a while (429).',
+  security: open,
   middleware: [limitBody(64 * KiB)] as const,
   request: { body: { content: { 'application/json': { schema: LoginRequest } }, required: true } },
   responses: {
-    200: json(LoginResponse, 'Logged in; the peer is up'),
-    400: errors[400],
-    401: errors[401],
-    403: errors[403],
-    413: errors[413],
-    429: errors[429],
-    503: errors[503],
+    200: json(LoginResponse, 'Logged in; with url the peer is up'),
+    400: invalidInput('The body is not a valid LoginRequest'),
+    401: refusal('Wrong password, or no such account and no url to register it with (invalid_credentials)'),
+    403: refusal(
+      'No such account, and this directory makes accounts only through its operator (registration_closed)',
+    ),
+    413: bodyTooLarge(LIMIT),
+    415: notJson,
+    429: throttled(
+      'Too many failed logins for this name from this address, or from addresses it has never logged in from (too_many_attempts)',
+    ),
+    503: storageDown,
   },
 })
 
 const logout = createRoute({
   method: 'post',
   path: '/logout',
+  operationId: 'logout',
   tags: ['auth'],
   summary: 'Log out: the peer goes down and the token stops working everywhere',
+  description:
+    'Ends the session at once: the directory refuses its token from then on, and so do peers that ask it. A viewer session ends alone; the peer stays as it is. Takes no body.',
   security: bearer,
   middleware: [limitBody(64 * KiB), requireAuth()] as const,
-  responses: { 200: json(z.object({ peer: Peer }), 'Logged out'), 401: errors[401], 503: errors[503] },
+  responses: {
+    200: json(z.object({ peer: Peer }), 'Logged out'),
+    401: sessionTokenRefused,
+    413: bodyTooLarge(LIMIT),
+    503: storageDown,
+  },
 })
 
 const heartbeat = createRoute({
   method: 'post',
   path: '/heartbeat',
+  operationId: 'heartbeat',
   tags: ['auth'],
   summary: 'Renew the lease and get a fresh token (about every third of the lease, with jitter)',
+  description:
+    'Keeps the peer up for another leaseSeconds and answers a fresh session token. A peer whose lease runs out without a heartbeat is down and never offered as a source. Takes no body.',
   security: bearer,
   middleware: [limitBody(64 * KiB), requireSignedToken()] as const,
-  responses: { 200: json(TokenGrant, 'Lease renewed'), 401: errors[401], 503: errors[503] },
+  responses: {
+    200: json(TokenGrant, 'Lease renewed'),
+    401: sessionTokenRefused,
+    403: viewerRefused,
+    413: bodyTooLarge(LIMIT),
+    503: storageDown,
+  },
 })
 
 const session = createRoute({
   method: 'get',
   path: '/session',
+  operationId: 'getSession',
   tags: ['auth'],
   summary: 'Whether a token’s session is still open (peers ask this to refuse revoked callers)',
+  description: 'Answers 200 while the session is open and 401 once it is logged out or its token expired.',
   security: bearer,
   middleware: [requireAuth()] as const,
   responses: {
     200: json(z.object({ username: z.string(), open: z.literal(true) }), 'The session is open'),
-    401: errors[401],
-    503: errors[503],
+    401: sessionTokenRefused,
+    503: storageDown,
   },
 })
 

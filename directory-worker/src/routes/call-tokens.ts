@@ -2,12 +2,20 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { KiB, limitBody } from '../middleware/body-limit.ts'
 import { requireAuth } from '../middleware/require-auth.ts'
+import {
+  bearer,
+  bodyTooLarge,
+  invalidInput,
+  json,
+  notJson,
+  refusal,
+  sessionTokenRefused,
+  storageDown,
+} from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { CallToken, CallTokenRequest, errors, json, SessionState } from '../schemas.ts'
+import { CallToken, CallTokenRequest, SessionState } from '../schemas.ts'
 import { findPeer } from '../store/peers.ts'
 import { openSessionPeer } from '../store/sessions.ts'
-
-const bearer = [{ bearerAuth: [] }]
 
 /** How long a call token lives (or the session token's lifetime, when that is shorter). */
 export const CALL_TOKEN_TTL_SECONDS = 300
@@ -15,31 +23,41 @@ export const CALL_TOKEN_TTL_SECONDS = 300
 const issue = createRoute({
   method: 'post',
   path: '/call-tokens',
+  operationId: 'issueCallToken',
   tags: ['auth'],
   summary: 'A call token: the credential to present to one peer (the audience), refused everywhere else',
+  description: `The token names the caller, its session and the audience; it lives ${CALL_TOKEN_TTL_SECONDS} seconds at most, and no longer than the session token. The directory itself refuses it (call_token).`,
   security: bearer,
   middleware: [limitBody(64 * KiB), requireAuth()] as const,
   request: { body: { content: { 'application/json': { schema: CallTokenRequest } }, required: true } },
   responses: {
     200: json(CallToken, 'A token for calling that peer'),
-    400: errors[400],
-    401: errors[401],
-    404: errors[404],
-    413: errors[413],
-    503: errors[503],
+    400: invalidInput('The body is not a valid CallTokenRequest'),
+    401: sessionTokenRefused,
+    404: refusal('No peer is registered under the audience name (unknown_peer)'),
+    413: bodyTooLarge('64 KiB'),
+    415: notJson,
+    503: storageDown,
   },
 })
 
 const sessionState = createRoute({
   method: 'get',
   path: '/sessions/{sid}',
+  operationId: 'getSessionState',
   tags: ['auth'],
   summary:
     'Whether the session a call token names (its sid) is still open; peers ask this to refuse revoked callers',
+  description: 'Any live session token may ask; an unknown sid is answered as not open, not 404.',
   security: bearer,
   middleware: [requireAuth()] as const,
   request: { params: z.object({ sid: z.string().min(1).max(128) }) },
-  responses: { 200: json(SessionState, 'open or not'), 400: errors[400], 401: errors[401], 503: errors[503] },
+  responses: {
+    200: json(SessionState, 'open or not'),
+    400: invalidInput('The sid is longer than 128 characters'),
+    401: sessionTokenRefused,
+    503: storageDown,
+  },
 })
 
 export const callTokens = createRouter()

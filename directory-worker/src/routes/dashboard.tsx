@@ -5,6 +5,7 @@ import { dashboardCss } from '../dashboard/styles.ts'
 import { Pager, PeerRow, ResultItem, SortHeader, StatsList } from '../dashboard/view.tsx'
 import { type DashboardView, PAGE_SIZE, resultsText } from '../dashboard/view-model.ts'
 import { ORDERS, PEER_SORTS } from '../peer-order.ts'
+import { open, storageDown } from '../responses.ts'
 import { createRouter } from '../router.ts'
 import type { Peer, Result } from '../schemas.ts'
 import { listPeers, type NetworkStats, toPeer } from '../store/peers.ts'
@@ -171,10 +172,17 @@ export const dashboard = createRouter()
 dashboard.openAPIRegistry.registerPath({
   method: 'get',
   path: '/',
+  operationId: 'dashboard',
   tags: ['dashboard'],
   summary: 'The dashboard: a web page of the network (peers, files, search); the view lives in the query',
+  description:
+    'Never answers 400: a bad or stale link falls back to the default view. On a members-only directory the page is served without the network’s data.',
+  security: open,
   request: { query: ViewParams },
-  responses: { 200: { description: 'The page', content: { 'text/html': { schema: z.string() } } } },
+  responses: {
+    200: { description: 'The page', content: { 'text/html': { schema: z.string() } } },
+    503: storageDown,
+  },
 })
 dashboard
   .get('/', async (c) => {

@@ -7,8 +7,22 @@ export const openApiConfig = {
     version: '1',
     description:
       'The directory of a peerdir network: peers log in, publish what they share, keep a lease, and search. ' +
-      'File bytes never pass through it.',
+      'File bytes never pass through it. Every error is {"error": {"code", "message"}}; each answer below ' +
+      'names the codes it carries.',
+    license: { name: 'MIT', identifier: 'MIT' },
   },
+  // Relative: the origin this document is fetched from, whatever host, scheme or proxy is in front (Node
+  // or Workers), with no request needed to build it.
+  servers: [{ url: '/', description: 'The directory serving this document' }],
+  tags: [
+    { name: 'auth', description: 'Logins, leases, sessions and the tokens peers present to each other' },
+    { name: 'index', description: 'What a peer shares: its index of file entries' },
+    { name: 'search', description: 'Finding contents and their live sources' },
+    { name: 'network', description: 'Peers and totals' },
+    { name: 'admin', description: 'The operator’s account calls, guarded by the ADMIN_TOKEN secret' },
+    { name: 'operations', description: 'Health and metrics' },
+    { name: 'dashboard', description: 'The web page of the network' },
+  ],
 }
 
 type Operation = {
@@ -33,7 +47,9 @@ function authOf(op: Operation): string {
   const schemes = (op.security ?? []).flatMap((alternative) => Object.keys(alternative))
   const names = schemes.map((scheme) => SCHEMES[scheme] ?? scheme).join(' or ')
   if (!names) return 'open'
-  return op.security?.some((alternative) => Object.keys(alternative).length === 0) ? `${names} if set` : names
+  return op.security?.some((alternative) => Object.keys(alternative).length === 0)
+    ? `open, or ${names} when configured`
+    : names
 }
 
 const OperationRow: FC<{ method: string; path: string; op: Operation }> = ({ method, path, op }) => (

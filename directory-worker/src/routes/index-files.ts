@@ -2,25 +2,40 @@ import { createRoute } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { limitBody, MiB } from '../middleware/body-limit.ts'
 import { requireAuth, requirePeerSession } from '../middleware/require-auth.ts'
+import {
+  bearer,
+  invalidInput,
+  json,
+  notJson,
+  refusal,
+  sessionTokenRefused,
+  storageDown,
+  viewerRefused,
+} from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { errors, IndexCount, IndexPatch, IndexReplace, json } from '../schemas.ts'
+import { IndexCount, IndexPatch, IndexReplace } from '../schemas.ts'
 import { patchIndex, replaceIndex, TooManyFiles } from '../store/files.ts'
 
 const INDEX_BODY_LIMIT = 32 * MiB
-const bearer = [{ bearerAuth: [] }]
 const indexResponses = {
   200: json(IndexCount, 'How many distinct contents the peer now shares'),
-  400: errors[400],
-  401: errors[401],
-  413: errors[413],
-  503: errors[503],
+  400: invalidInput('The body is not a valid index write, or an entry is not a valid FileEntry'),
+  401: sessionTokenRefused,
+  403: viewerRefused,
+  413: refusal(
+    'The body is larger than 32 MiB (payload_too_large), or the index would hold more distinct contents than MAX_FILES_PER_PEER (too_many_files)',
+  ),
+  415: notJson,
+  503: storageDown,
 }
 
 const replace = createRoute({
   method: 'put',
   path: '/index',
+  operationId: 'replaceIndex',
   tags: ['index'],
   summary: "Replace the caller's whole index",
+  description: 'The files listed become everything the peer offers; an empty list withdraws everything.',
   security: bearer,
   middleware: [limitBody(INDEX_BODY_LIMIT), requireAuth(), requirePeerSession()] as const,
   request: { body: { content: { 'application/json': { schema: IndexReplace } }, required: true } },
@@ -30,8 +45,11 @@ const replace = createRoute({
 const patch = createRoute({
   method: 'patch',
   path: '/index',
+  operationId: 'patchIndex',
   tags: ['index'],
   summary: "Remove then add entries in the caller's index",
+  description:
+    'Removes the listed sha256s, then adds the entries, in one step: a sha256 in both ends up added. Removing what is not there is not an error.',
   security: bearer,
   middleware: [limitBody(INDEX_BODY_LIMIT), requireAuth(), requirePeerSession()] as const,
   request: { body: { content: { 'application/json': { schema: IndexPatch } }, required: true } },

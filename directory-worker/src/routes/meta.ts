@@ -1,38 +1,50 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { requireMetricsToken } from '../middleware/require-auth.ts'
+import { challenged, json, open, storageDown } from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { errors, json } from '../schemas.ts'
 
 const health = createRoute({
   method: 'get',
   path: '/healthz',
+  operationId: 'health',
   tags: ['operations'],
   summary: 'Liveness with a storage round trip',
-  responses: { 200: json(z.object({ ok: z.literal(true) }), 'Storage answers'), 503: errors[503] },
+  description: 'Reads a table, so an unreachable or removed database answers 503 here, not only on writes.',
+  security: open,
+  responses: { 200: json(z.object({ ok: z.literal(true) }), 'Storage answers'), 503: storageDown },
 })
 
 const jwks = createRoute({
   method: 'get',
   path: '/.well-known/jwks.json',
+  operationId: 'getJwks',
   tags: ['auth'],
   summary: 'The public keys that verify directory tokens (peers check callers with them)',
+  description: 'Ed25519 keys (EdDSA) as a JSON Web Key Set; cacheable for five minutes.',
+  security: open,
   responses: {
     200: json(z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), 'JSON Web Key Set'),
-    503: errors[503],
+    503: storageDown,
   },
 })
 
 const metrics = createRoute({
   method: 'get',
   path: '/metrics',
+  operationId: 'getMetrics',
   tags: ['operations'],
   summary:
     'Prometheus metrics: requests by route and status, latency, peers up, files; the METRICS_TOKEN secret as bearer when set (required when reads require auth)',
+  description:
+    'Open while no METRICS_TOKEN is set, unless READ_REQUIRES_AUTH is: a members-only directory lets no count out without the secret.',
   security: [{}, { metricsToken: [] }],
   middleware: [requireMetricsToken()] as const,
   responses: {
     200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
-    401: errors[401],
+    401: challenged(
+      'METRICS_TOKEN is set and not sent as bearer (invalid_metrics_token), or none is set on a members-only directory (metrics_token_required)',
+    ),
+    503: storageDown,
   },
 })
 

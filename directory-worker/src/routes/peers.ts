@@ -1,15 +1,19 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
 import { ORDERS, PEER_SORTS } from '../peer-order.ts'
+import { invalidInput, json, openUnlessMembersOnly, readTokenRefused, storageDown } from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { errors, json, PeerPage, Stats } from '../schemas.ts'
+import { PeerPage, Stats } from '../schemas.ts'
 import { listPeers, toPeer } from '../store/peers.ts'
 
 const peers = createRoute({
   method: 'get',
   path: '/peers',
+  operationId: 'listPeers',
   tags: ['network'],
   summary: 'Registered peers, by name, a page at a time',
+  description: 'Sorted by sort and order, optionally only those up or down; total counts every match.',
+  security: openUnlessMembersOnly,
   middleware: [requireAuthForReads()] as const,
   request: {
     query: z.object({
@@ -22,19 +26,23 @@ const peers = createRoute({
   },
   responses: {
     200: json(PeerPage, 'One page of peers and how many match'),
-    400: errors[400],
-    401: errors[401],
-    503: errors[503],
+    400: invalidInput('A query parameter is out of its range or not one of its values'),
+    401: readTokenRefused,
+    503: storageDown,
   },
 })
 
 const stats = createRoute({
   method: 'get',
   path: '/stats',
+  operationId: 'getStats',
   tags: ['network'],
   summary: 'The network at a glance: files, contents and bytes count what live peers offer',
+  description:
+    'A count is reused for ten times as long as it took (at most 30 s), so calls close together may answer the same counts.',
+  security: openUnlessMembersOnly,
   middleware: [requireAuthForReads()] as const,
-  responses: { 200: json(Stats, 'Network totals'), 401: errors[401], 503: errors[503] },
+  responses: { 200: json(Stats, 'Network totals'), 401: readTokenRefused, 503: storageDown },
 })
 
 export const peerRoutes = createRouter()

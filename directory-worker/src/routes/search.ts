@@ -1,16 +1,42 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
+import {
+  invalidInput,
+  json,
+  openUnlessMembersOnly,
+  readTokenRefused,
+  refusal,
+  storageDown,
+} from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { errors, FileVariants, json, SearchResponse, Sha256 } from '../schemas.ts'
+import { FileVariants, SearchResponse, Sha256 } from '../schemas.ts'
 import { SOURCES_PER_RESULT } from '../services/search-results.ts'
 import { liveSources, variantKey, variantsByHash } from '../store/files.ts'
 
+const EXACTLY_ONE = 'Give exactly one of q and sha256: neither or both is answered 400.'
+
 const SearchQuery = z
   .object({
-    q: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
-    sha256: Sha256.optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
+    q: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(256, 'must be at most 256 characters')
+      .optional()
+      .openapi({
+        description: `Text to find in file names, case-insensitive. ${EXACTLY_ONE}`,
+        example: 'song',
+      }),
+    sha256: Sha256.optional().openapi({
+      description: `A content hash: finds that content's variants. ${EXACTLY_ONE}`,
+    }),
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(500)
+      .default(50)
+      .openapi({ description: 'The most results a name search answers; a hash search ignores it' }),
   })
   .refine((query) => (query.q === undefined) !== (query.sha256 === undefined), {
     message: 'give exactly one of q (text in file names) or sha256 (a content hash)',
@@ -19,32 +45,41 @@ const SearchQuery = z
 const search = createRoute({
   method: 'get',
   path: '/search',
+  operationId: 'search',
   tags: ['search'],
   summary: 'Find contents by a case-insensitive substring of their name, or by hash',
+  description: `${EXACTLY_ONE} By name: contents whose name holds q, ranked exact, then prefix, then substring, at most limit of them. By hash: that content's variants. Only contents with a live source are answered.`,
+  security: openUnlessMembersOnly,
   middleware: [requireAuthForReads()] as const,
   request: { query: SearchQuery },
   responses: {
     200: json(SearchResponse, 'Contents with live sources, best first'),
-    400: errors[400],
-    401: errors[401],
-    503: errors[503],
+    400: invalidInput(
+      'Neither or both of q and sha256, q empty or over 256 characters, sha256 not 64 lower-case hex, or limit not 1-500',
+    ),
+    401: readTokenRefused,
+    503: storageDown,
   },
 })
 
 const fileByHash = createRoute({
   method: 'get',
   path: '/files/{sha256}',
+  operationId: 'getFile',
   tags: ['search'],
   summary:
     'One content by hash: its variants (holders that disagree on manifest, size or chunk size), most live holders first, each with its live sources (empty when no holder is up); the first variant also at the top',
+  description:
+    'Answers every content some peer has ever offered under this hash, live or not; 404 only when none ever did.',
+  security: openUnlessMembersOnly,
   middleware: [requireAuthForReads()] as const,
   request: { params: z.object({ sha256: Sha256 }) },
   responses: {
     200: json(FileVariants, 'The content’s variants'),
-    400: errors[400],
-    401: errors[401],
-    404: errors[404],
-    503: errors[503],
+    400: invalidInput('The sha256 is not 64 lower-case hex characters'),
+    401: readTokenRefused,
+    404: refusal('No peer has ever offered content under this sha256 (not_found)'),
+    503: storageDown,
   },
 })
 

@@ -1,0 +1,206 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDirectory, fileEntry, sha, type TestDirectory } from '../support/directory-app.ts'
+import { DocumentedAnswers } from '../support/openapi-answers.ts'
+
+const ADMIN_TOKEN = 'admin secret of sixteen+'
+const opened: TestDirectory[] = []
+afterAll(() => {
+  for (const directory of opened) directory.close()
+})
+
+let answers: DocumentedAnswers
+beforeAll(async () => {
+  const directory = open()
+  answers = new DocumentedAnswers(await (await directory.request('/openapi.json')).json())
+})
+
+function open(env: Record<string, string> = {}) {
+  const directory = createTestDirectory(env)
+  opened.push(directory)
+  return directory
+}
+
+type Init = { token?: string; json?: unknown; body?: string; headers?: Record<string, string> }
+
+/** Calls the real app and checks the answer against the document; answers status and body. */
+const caller =
+  (directory: TestDirectory) =>
+  async (method: string, path: string, init: Init = {}) => {
+    const response = await directory.request(path, { method, ...init })
+    const status = response.status
+    const body = (await answers.check(method, path, response)) as { token: string; error: { code: string } }
+    return { status, body }
+  }
+
+const peerLogin = (username: string, password = 'correct horse') => ({
+  json: { username, password, url: 'http://127.0.0.1:50051' },
+})
+const oversized = JSON.stringify({ padding: 'x'.repeat(65 * 1024) })
+const asText = { body: '{"username":"alice"}', headers: { 'content-type': 'text/plain' } }
+
+describe('every answer of the directory, checked against its OpenAPI document', () => {
+  it('logins, sessions, heartbeats and call tokens', async () => {
+    const call = caller(open({ LOGIN_MAX_FAILURES: '2' }))
+    const peer = (await call('POST', '/v1/login', peerLogin('alice'))).body.token
+    expect(peer).toBeTypeOf('string')
+    const viewer = (
+      await call('POST', '/v1/login', { json: { username: 'alice', password: 'correct horse' } })
+    ).body.token
+    expect((await call('POST', '/v1/login', { json: { username: 'a b' } })).status).toBe(400)
+    expect(
+      (await call('POST', '/v1/login', { body: '{', headers: { 'content-type': 'application/json' } }))
+        .status,
+    ).toBe(400)
+    expect(
+      (await call('POST', '/v1/login', { json: { username: 'nobody', password: 'whatever1' } })).status,
+    ).toBe(401)
+    expect((await call('POST', '/v1/login', asText)).status).toBe(415)
+    expect(
+      (await call('POST', '/v1/login', { body: oversized, headers: { 'content-type': 'application/json' } }))
+        .status,
+    ).toBe(413)
+    await call('POST', '/v1/login', peerLogin('lou'))
+    expect((await call('POST', '/v1/login', peerLogin('lou', 'wrong password'))).status).toBe(401)
+    expect((await call('POST', '/v1/login', peerLogin('lou', 'wrong password'))).status).toBe(401)
+    expect((await call('POST', '/v1/login', peerLogin('lou'))).body.error.code).toBe('too_many_attempts')
+
+    expect((await call('GET', '/v1/session', { token: peer })).status).toBe(200)
+    expect((await call('GET', '/v1/session')).status).toBe(401)
+    expect((await call('POST', '/v1/heartbeat', { token: peer })).status).toBe(200)
+    expect((await call('POST', '/v1/heartbeat', { token: viewer })).status).toBe(403)
+    expect((await call('POST', '/v1/heartbeat', { token: 'not.a.token' })).status).toBe(401)
+    expect((await call('POST', '/v1/heartbeat', { token: peer, body: oversized })).status).toBe(413)
+
+    const calling = await call('POST', '/v1/call-tokens', { token: peer, json: { audience: 'lou' } })
+    expect(calling.status).toBe(200)
+    expect(
+      (await call('POST', '/v1/call-tokens', { token: peer, json: { audience: 'no one' } })).status,
+    ).toBe(400)
+    expect(
+      (await call('POST', '/v1/call-tokens', { token: peer, json: { audience: 'nobody' } })).status,
+    ).toBe(404)
+    expect(
+      (await call('POST', '/v1/call-tokens', { token: calling.body.token, json: { audience: 'lou' } })).body
+        .error.code,
+    ).toBe('call_token')
+    expect((await call('POST', '/v1/call-tokens', { token: peer, ...asText })).status).toBe(415)
+    expect((await call('POST', '/v1/call-tokens', { token: peer, body: oversized })).status).toBe(413)
+    expect((await call('GET', '/v1/sessions/some-session', { token: peer })).body).toEqual({ open: false })
+    expect((await call('GET', `/v1/sessions/${'s'.repeat(129)}`, { token: peer })).status).toBe(400)
+    expect((await call('GET', '/v1/sessions/some-session')).status).toBe(401)
+
+    expect((await call('POST', '/v1/logout', { token: peer, body: oversized })).status).toBe(413)
+    expect((await call('POST', '/v1/logout', { token: peer })).status).toBe(200)
+    expect((await call('POST', '/v1/logout', { token: peer })).body.error.code).toBe('session_revoked')
+  })
+
+  it('index writes, search, files, peers, stats and the open pages', async () => {
+    const call = caller(open({ MAX_FILES_PER_PEER: '2' }))
+    const peer = (await call('POST', '/v1/login', peerLogin('alice'))).body.token
+    const viewer = (
+      await call('POST', '/v1/login', { json: { username: 'alice', password: 'correct horse' } })
+    ).body.token
+    const files = [fileEntry('a.txt'), fileEntry('b.txt')]
+    for (const [method, ok, many, bad] of [
+      ['PUT', { files }, { files: [...files, fileEntry('c.txt')] }, { files: [{ name: '..' }] }],
+      ['PATCH', { add: files }, { add: [fileEntry('c.txt')] }, { add: [{ name: '..' }] }],
+    ] as const) {
+      expect((await call(method, '/v1/index', { token: peer, json: ok })).body).toEqual({ files: 2 })
+      expect((await call(method, '/v1/index', { token: peer, json: many })).body.error.code).toBe(
+        'too_many_files',
+      )
+      expect((await call(method, '/v1/index', { token: peer, json: bad })).status).toBe(400)
+      expect((await call(method, '/v1/index', { json: ok })).status).toBe(401)
+      expect((await call(method, '/v1/index', { token: viewer, json: ok })).status).toBe(403)
+      expect((await call(method, '/v1/index', { token: peer, ...asText })).status).toBe(415)
+    }
+
+    const found = await call('GET', '/v1/search?q=a.t')
+    expect(found.body).toMatchObject({ results: [{ name: 'a.txt' }] })
+    const hash = files[0]?.sha256
+    expect((await call('GET', `/v1/search?sha256=${hash}`)).status).toBe(200)
+    expect((await call('GET', '/v1/search')).status).toBe(400)
+    expect((await call('GET', `/v1/search?q=a&sha256=${hash}`)).status).toBe(400)
+    expect((await call('GET', `/v1/files/${hash}`)).status).toBe(200)
+    expect((await call('GET', '/v1/files/nothex')).status).toBe(400)
+    expect((await call('GET', `/v1/files/${sha('never offered')}`)).status).toBe(404)
+    expect((await call('GET', '/v1/peers?state=up')).body).toMatchObject({ total: 1 })
+    expect((await call('GET', '/v1/peers?limit=0')).status).toBe(400)
+    expect((await call('GET', '/v1/stats')).status).toBe(200)
+    expect((await call('GET', '/healthz')).status).toBe(200)
+    expect((await call('GET', '/.well-known/jwks.json')).status).toBe(200)
+    expect((await call('GET', '/metrics')).status).toBe(200)
+    expect((await call('GET', '/?q=a&sort=nonsense')).status).toBe(200)
+  })
+
+  it('a members-only directory: reads and metrics refused without credentials, registration closed', async () => {
+    const call = caller(open({ READ_REQUIRES_AUTH: 'true' }))
+    expect((await call('POST', '/v1/login', peerLogin('alice'))).body.error.code).toBe('registration_closed')
+    for (const path of ['/v1/search?q=a', `/v1/files/${sha(1)}`, '/v1/peers', '/v1/stats', '/metrics']) {
+      expect((await call('GET', path)).status, path).toBe(401)
+    }
+    for (const [method, path] of [
+      ['GET', '/v1/admin/users'],
+      ['POST', '/v1/admin/users'],
+      ['DELETE', '/v1/admin/users/bob'],
+    ] as const) {
+      expect((await call(method, path)).body.error.code, `${method} ${path}`).toBe('admin_disabled')
+    }
+  })
+
+  it('the admin calls', async () => {
+    const call = caller(open({ ADMIN_TOKEN }))
+    const admin = { token: ADMIN_TOKEN }
+    const user = { username: 'bob', password: 'bob password' }
+    expect((await call('POST', '/v1/admin/users', { ...admin, json: user })).status).toBe(201)
+    expect((await call('POST', '/v1/admin/users', { ...admin, json: user })).status).toBe(409)
+    expect((await call('POST', '/v1/admin/users', { ...admin, json: { username: 'bob' } })).status).toBe(400)
+    expect((await call('POST', '/v1/admin/users', { ...admin, ...asText })).status).toBe(415)
+    expect((await call('POST', '/v1/admin/users', { ...admin, body: oversized })).status).toBe(413)
+    expect(
+      (await call('POST', '/v1/admin/users', { token: 'not the admin secret', json: user })).status,
+    ).toBe(401)
+    expect((await call('GET', '/v1/admin/users', admin)).body).toMatchObject({ total: 1 })
+    expect((await call('GET', '/v1/admin/users?offset=-1', admin)).status).toBe(400)
+    expect((await call('GET', '/v1/admin/users')).status).toBe(401)
+    expect((await call('DELETE', '/v1/admin/users/bob', admin)).status).toBe(200)
+    expect((await call('DELETE', '/v1/admin/users/bob', admin)).status).toBe(404)
+    expect((await call('DELETE', '/v1/admin/users/no%20one', admin)).status).toBe(400)
+    expect((await call('DELETE', '/v1/admin/users/bob')).status).toBe(401)
+  })
+
+  it('every operation with its storage unreachable', async () => {
+    const directory = open()
+    // The real client closed before the first request: the app cannot even read its migrations.
+    directory.db.close()
+    const call = caller(directory)
+    const operations = [
+      ['POST', '/v1/login'],
+      ['POST', '/v1/logout'],
+      ['GET', '/v1/session'],
+      ['POST', '/v1/heartbeat'],
+      ['POST', '/v1/call-tokens'],
+      ['GET', '/v1/sessions/some-session'],
+      ['PUT', '/v1/index'],
+      ['PATCH', '/v1/index'],
+      ['GET', '/v1/search?q=a'],
+      ['GET', `/v1/files/${sha(1)}`],
+      ['GET', '/v1/peers'],
+      ['GET', '/v1/stats'],
+      ['GET', '/v1/admin/users'],
+      ['POST', '/v1/admin/users'],
+      ['DELETE', '/v1/admin/users/bob'],
+      ['GET', '/healthz'],
+      ['GET', '/.well-known/jwks.json'],
+      ['GET', '/metrics'],
+      ['GET', '/'],
+    ] as const
+    for (const [method, path] of operations) {
+      expect((await call(method, path)).body.error.code, `${method} ${path}`).toBe('storage_unavailable')
+    }
+  })
+
+  it('each answer the document lists was seen from the app', () => {
+    expect(answers.unseen()).toEqual([])
+  })
+})
