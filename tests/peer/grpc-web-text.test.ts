@@ -170,5 +170,9 @@ describe.each([
     expect(missing.trailers).toMatch(/^grpc-status: ?5\r\n/m)
     const garbled = await post('/peerdir.v1.PeerService/GetInfo', ['AAAA*AAA'])
     expect(frames(decodeText(garbled.body)).trailers).toMatch(/^grpc-status: ?3\r\n/m)
+    // A message larger than the binary path takes is refused from its envelope, before it is read.
+    const huge = Buffer.from([0, 0, 0x90, 0, 0, 1, 2, 3])
+    const refused = await post('/peerdir.v1.PeerService/GetInfo', [huge.toString('base64')])
+    expect(frames(decodeText(refused.body)).trailers).toMatch(/^grpc-status: ?8\r\n/m)
   })
 })
