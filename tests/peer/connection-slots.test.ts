@@ -133,6 +133,7 @@ describe('the RPC port when every slot has a call in flight', () => {
       username: () => 'busy',
       acceptUploads: false,
       inboxDir: join(dir, 'inbox'),
+      inboxQuotaBytes: 0,
       maxUploadBytes: 0,
       // One byte a second, shared: once a first call has spent the burst, each call waits 1,000 s.
       limiter: new RateLimiter(1),

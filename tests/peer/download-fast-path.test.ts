@@ -45,6 +45,7 @@ beforeAll(async () => {
     acceptUploads: false,
     inboxDir: join(dir, 'inbox'),
     maxUploadBytes: 0,
+    inboxQuotaBytes: 0,
     onStale: () => {},
     onUploaded: () => {},
   }

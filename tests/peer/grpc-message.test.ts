@@ -51,6 +51,7 @@ beforeAll(async () => {
     username: () => 'alice',
     acceptUploads: false,
     inboxDir: join(dir, 'inbox'),
+    inboxQuotaBytes: 0,
     maxUploadBytes: 0,
     onStale: () => {},
     onUploaded: () => {},

@@ -46,6 +46,7 @@ beforeAll(async () => {
       acceptUploads: true,
       inboxDir: join(shared, 'inbox'),
       maxUploadBytes: UPLOAD_LIMIT,
+      inboxQuotaBytes: 64 * UPLOAD_LIMIT,
       onStale: () => {},
       onUploaded: () => {},
     }),

@@ -70,6 +70,7 @@ export async function startLyingPeer(options: {
       acceptUploads: false,
       inboxDir: join(dir, 'inbox'),
       maxUploadBytes: 0,
+      inboxQuotaBytes: 0,
       onStale: () => {},
       onUploaded: () => {},
     }),

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { Command, InvalidArgumentError } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { wholeNumber } from './common.ts'
 import { DEFAULT_PORT } from './daemon-client.ts'
 import { CliError, EXIT } from './errors.ts'
@@ -13,6 +13,9 @@ export const byteSize = (value: string) => {
   const power = ' KMGT'.indexOf((match[2] || ' ').toUpperCase())
   return Math.round(Number(match[1]) * 1024 ** power)
 }
+
+/** Room for a few uploads of the largest size accepted by default (4 GiB). */
+const DEFAULT_INBOX_QUOTA = 16 * 1024 ** 3
 
 async function password(file: string | undefined): Promise<string> {
   if (file) {
@@ -43,6 +46,14 @@ export const startCommand = new Command('start')
   .option('--open', 'serve callers without a directory token', false)
   .option('--accept-uploads', 'accept `peer push` uploads into <dir>/inbox/', false)
   .option('--max-upload-size <bytes>', 'largest upload accepted', byteSize, 4 * 1024 ** 3)
+  .addOption(
+    new Option(
+      '--inbox-quota <bytes>',
+      'most bytes <dir>/inbox/ holds; a `peer push` that would pass it is refused',
+    )
+      .argParser(byteSize)
+      .default(DEFAULT_INBOX_QUOTA, '16GiB'),
+  )
   .option('--max-upload-rate <bytes/s>', 'cap on bytes per second served to all peers (e.g. 10M)', byteSize)
   .option('--tls-cert <file>', 'serve TLS with this certificate (PEM)')
   .option('--tls-key <file>', 'the TLS private key (PEM)')
@@ -75,6 +86,7 @@ export const startCommand = new Command('start')
       open: opts.open,
       acceptUploads: opts.acceptUploads,
       maxUploadBytes: opts.maxUploadSize,
+      inboxQuotaBytes: opts.inboxQuota,
       maxUploadRate: opts.maxUploadRate,
       tls: opts.tlsCert ? { certPath: opts.tlsCert, keyPath: opts.tlsKey } : undefined,
       log,

@@ -29,6 +29,8 @@ export type DaemonOptions = {
   open: boolean
   acceptUploads: boolean
   maxUploadBytes: number
+  /** The inbox's budget in bytes (uploads in flight count). */
+  inboxQuotaBytes: number
   /** Bytes per second served to all peers together; undefined: unlimited. */
   maxUploadRate?: number
   tls?: { certPath: string; keyPath: string }
@@ -114,6 +116,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     acceptUploads: options.acceptUploads,
     inboxDir: join(sharedDir, 'inbox'),
     maxUploadBytes: options.maxUploadBytes,
+    inboxQuotaBytes: options.inboxQuotaBytes,
     limiter: options.maxUploadRate ? new RateLimiter(options.maxUploadRate) : undefined,
     onStale: () => void rescan(),
     onUploaded: share,

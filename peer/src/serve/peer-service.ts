@@ -16,6 +16,7 @@ import {
   UploadResponseSchema,
 } from '../gen/peerdir/v1/peer_pb.ts'
 import { VERSION } from '../version.ts'
+import { InboxQuota } from './inbox-quota.ts'
 import type { RateLimiter } from './rate-limit.ts'
 
 /** Download messages carry at most this much; big enough to amortise framing, small enough to interleave. */
@@ -27,6 +28,8 @@ export type PeerServiceOptions = {
   acceptUploads: boolean
   inboxDir: string
   maxUploadBytes: number
+  /** The inbox holds at most this many bytes, uploads in flight included. */
+  inboxQuotaBytes: number
   limiter?: RateLimiter
   /** The share index saw a file change under it: rescan. */
   onStale: () => void
@@ -114,6 +117,7 @@ export async function* readRange(
 
 export function peerServiceRoutes(options: PeerServiceOptions) {
   const { index } = options
+  const quota = new InboxQuota(index, options.inboxDir, options.inboxQuotaBytes)
 
   async function* download(req: { sha256: string; offset: bigint; length: bigint }, ctx: HandlerContext) {
     const range = await checkDownload(options, req)
@@ -146,6 +150,25 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
         Code.ResourceExhausted,
       )
     }
+    const expected = Number(header.size)
+    // Bytes already here are not taken again: the caller hears the name they have, nothing is written,
+    // and the rest of its stream is left unread.
+    const known = index.get(header.sha256)
+    if (known && known.size === expected)
+      return create(UploadResponseSchema, { name: known.name, size: header.size, sha256: known.sha256 })
+    const release = quota.claim(expected)
+    try {
+      return await receive(iterator, header, release)
+    } finally {
+      release()
+    }
+  }
+
+  async function receive(
+    iterator: AsyncIterator<UploadRequest>,
+    header: { name: string; size: bigint; sha256: string },
+    release: () => void,
+  ) {
     const expected = Number(header.size)
     await mkdir(options.inboxDir, { recursive: true })
     const temp = join(options.inboxDir, `.upload-${randomBytes(8).toString('hex')}.part`)
@@ -185,6 +208,7 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
       const info = await stat(destination)
       const name = basename(destination)
       options.onUploaded({ ...received, name, path: destination, mtimeMs: info.mtimeMs })
+      release() // counted in the index from here on
       return create(UploadResponseSchema, { name, size: BigInt(received.size), sha256: actual })
     } finally {
       if (!kept) {

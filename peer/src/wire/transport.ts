@@ -7,6 +7,7 @@ import { createClient, type Interceptor } from '@connectrpc/connect'
 import { connectNodeAdapter, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
 import { PeerService } from '../gen/peerdir/v1/peer_pb.ts'
 import { ConnectionSlots } from './connection-slots.ts'
+import { grpcWebTextAdapter } from './grpc-web-text.ts'
 
 /**
  * HTTP/2 flow-control windows. Node's defaults (64 KiB per stream and per connection) cap a stream at
@@ -33,19 +34,21 @@ export type PlainHttp = (
 ) => boolean
 
 /**
- * One port, three protocols: gRPC, gRPC-web and Connect, over HTTP/2 and (for the latter two) HTTP/1.1.
+ * One port, three protocols: gRPC, gRPC-web (binary and text) and Connect, over HTTP/2 and (for the latter two) HTTP/1.1.
  * With TLS, ALPN picks the HTTP version; in cleartext the first bytes do: an HTTP/2 connection opens
  * with its fixed preface ("PRI * HTTP/2.0"), anything else is HTTP/1.1.
  */
 export function createRpcServer(options: ServerOptions): net.Server {
-  const connect = connectNodeAdapter({
+  const adapterOptions = {
     routes: options.routes,
     interceptors: options.interceptors,
     // File bytes are mostly incompressible; gzip would cost a core and gain nothing.
     acceptCompression: [],
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,
-  })
+  }
+  const connect = connectNodeAdapter(adapterOptions)
+  const webText = grpcWebTextAdapter(adapterOptions)
   const { fastPath, plainHttp } = options
   const handler: typeof connect = (req, res) => {
     try {
@@ -54,7 +57,7 @@ export function createRpcServer(options: ServerOptions): net.Server {
         if (fastPath?.(req, res as http2.Http2ServerResponse)) return
       }
       if (plainHttp?.(req, res as http.ServerResponse)) return
-      connect(req, res)
+      if (!webText(req, res)) connect(req, res)
     } catch {
       // Connect reads the request's URL before anything else and throws where it cannot make one
       // (a caller's `:authority` need not be a host): thrown here, it would end the daemon.

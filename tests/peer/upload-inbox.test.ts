@@ -1,0 +1,106 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, readdirSync } from 'node:fs'
+import type { Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { create } from '@bufbuild/protobuf'
+import { Code, ConnectError } from '@connectrpc/connect'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { HashCache } from '../../peer/src/content/hash-cache.ts'
+import { ShareIndex } from '../../peer/src/content/share-index.ts'
+import {
+  UploadHeaderSchema,
+  type UploadRequest,
+  UploadRequestSchema,
+} from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
+import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
+import { createRpcServer, peerClient, stopRpcServer } from '../../peer/src/wire/transport.ts'
+import { until } from '../support/peer-process.ts'
+
+// PeerService.Upload against the inbox's quota (uploads in flight count) and the bytes it already has.
+const QUOTA = 3 * 1024 * 1024
+let server: Server
+let client: ReturnType<typeof peerClient>
+let inbox = ''
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'peerdir-inbox-'))
+  inbox = join(dir, 'inbox')
+  const index = new ShareIndex(dir, new HashCache(join(dir, '.cache.json')))
+  await index.scan()
+  const routes = peerServiceRoutes({
+    index,
+    username: () => 'bob',
+    acceptUploads: true,
+    inboxDir: inbox,
+    maxUploadBytes: QUOTA,
+    inboxQuotaBytes: QUOTA,
+    onStale: () => {},
+    onUploaded: (file) => index.addVerified(file),
+  })
+  server = createRpcServer({ interceptors: [], routes })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  client = peerClient(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`)
+})
+afterAll(() => stopRpcServer(server))
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+
+/** An upload stream: the header, then the bytes in pieces, pausing before the last until `hold` resolves. */
+async function* uploadOf(name: string, bytes: Buffer, hold?: Promise<void>): AsyncIterable<UploadRequest> {
+  const header = create(UploadHeaderSchema, { name, size: BigInt(bytes.length), sha256: sha256(bytes) })
+  yield create(UploadRequestSchema, { part: { case: 'header', value: header } })
+  const half = bytes.length >> 1
+  yield create(UploadRequestSchema, { part: { case: 'data', value: bytes.subarray(0, half) } })
+  await hold
+  yield create(UploadRequestSchema, { part: { case: 'data', value: bytes.subarray(half) } })
+}
+
+const codeOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'ok',
+    (err) => Code[ConnectError.from(err).code],
+  )
+
+const inboxNames = () => readdirSync(inbox).sort()
+
+describe('uploads and the inbox quota', () => {
+  const first = randomBytes(2 * 1024 * 1024)
+
+  it('keeps an upload within the quota and refuses one that would pass it, storing nothing', async () => {
+    const kept = await client.upload(uploadOf('first.bin', first))
+    expect(kept.name).toBe('first.bin')
+    const over = randomBytes(1024 * 1024 + 1)
+    expect(await codeOf(client.upload(uploadOf('over.bin', over)))).toBe('ResourceExhausted')
+    expect(inboxNames()).toEqual(['first.bin'])
+  })
+
+  it('answers bytes it already has with their name at once, reading and writing none of them', async () => {
+    let release = () => {}
+    const never = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    // The stream stops before its last piece: an answer can only come without reading it all.
+    const again = await client.upload(uploadOf('again.bin', first, never))
+    release()
+    expect(again).toMatchObject({ name: 'first.bin', sha256: sha256(first) })
+    expect(inboxNames()).toEqual(['first.bin'])
+  })
+
+  it('counts an upload in flight: a second that would pass the quota with it is refused', async () => {
+    let release = () => {}
+    const hold = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const inFlightBytes = randomBytes(600 * 1024)
+    const inFlight = client.upload(uploadOf('in-flight.bin', inFlightBytes, hold))
+    await until(async () => inboxNames().some((name) => name.startsWith('.upload-')), 'the upload to start')
+    expect(await codeOf(client.upload(uploadOf('second.bin', randomBytes(600 * 1024))))).toBe(
+      'ResourceExhausted',
+    )
+    release()
+    expect((await inFlight).name).toBe('in-flight.bin')
+    expect(inboxNames()).toEqual(['first.bin', 'in-flight.bin'])
+  })
+})
