@@ -1,6 +1,7 @@
-import type { Client, Row } from '@libsql/client'
+import type { Row } from '@libsql/client'
 import type { PeerSort } from '../peer-order.ts'
 import type { Peer } from '../schemas.ts'
+import type { Database } from './database.ts'
 
 export type PeerRecord = {
   id: number
@@ -33,19 +34,19 @@ export const toPeer = (record: PeerRecord, now: number): Peer => ({
   lastSeen: new Date(record.lastSeen).toISOString(),
 })
 
-export async function findPeer(db: Client, username: string): Promise<PeerRecord | undefined> {
+export async function findPeer(db: Database, username: string): Promise<PeerRecord | undefined> {
   const result = await db.execute({ sql: 'SELECT * FROM peers WHERE username = ?', args: [username] })
   return result.rows[0] ? toRecord(result.rows[0]) : undefined
 }
 
-export async function findPeerById(db: Client, id: number): Promise<PeerRecord | undefined> {
+export async function findPeerById(db: Database, id: number): Promise<PeerRecord | undefined> {
   const result = await db.execute({ sql: 'SELECT * FROM peers WHERE id = ?', args: [id] })
   return result.rows[0] ? toRecord(result.rows[0]) : undefined
 }
 
 /** Registers a username on first login; a concurrent registration of the same name keeps the first. */
 export async function registerPeer(
-  db: Client,
+  db: Database,
   peer: { username: string; passwordHash: string; url: string; now: number },
 ): Promise<PeerRecord> {
   await db.execute({
@@ -59,7 +60,7 @@ export async function registerPeer(
 }
 
 export async function renewLease(
-  db: Client,
+  db: Database,
   peerId: number,
   now: number,
   leaseSeconds: number,
@@ -78,7 +79,7 @@ export async function renewLease(
  * concurrent heartbeats share one commit.
  */
 export async function renewSessionLeases(
-  db: Client,
+  db: Database,
   sessionIds: string[],
   now: number,
   leaseSeconds: number,
@@ -98,7 +99,7 @@ export async function renewSessionLeases(
   return new Set((renewed?.rows ?? []).map((row) => String(row.id)))
 }
 
-export async function markDown(db: Client, peerId: number, now: number) {
+export async function markDown(db: Database, peerId: number, now: number) {
   await db.execute({
     sql: 'UPDATE peers SET lease_expires_at = 0, last_seen = ? WHERE id = ?',
     args: [now, peerId],
@@ -118,7 +119,7 @@ function orderBy(sort: PeerSort, order: 'asc' | 'desc', now: number): string {
 }
 
 export async function listPeers(
-  db: Client,
+  db: Database,
   options: {
     state?: 'up' | 'down'
     now: number
@@ -158,7 +159,7 @@ export type NetworkStats = {
 }
 
 /** Files, distinct contents and bytes count what live peers offer right now. */
-export async function networkStats(db: Client, now: number): Promise<NetworkStats> {
+export async function networkStats(db: Database, now: number): Promise<NetworkStats> {
   const [peers, files] = await db.batch(
     [
       {
