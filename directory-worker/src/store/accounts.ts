@@ -33,11 +33,12 @@ export async function removeAccount(db: Database, username: string): Promise<boo
       { sql: `DELETE FROM files WHERE peer_id = ${peer}`, args: [username] },
       { sql: `DELETE FROM sessions WHERE peer_id = ${peer}`, args: [username] },
       { sql: 'DELETE FROM login_attempts WHERE username = ?1', args: [username] },
-      { sql: 'DELETE FROM peers WHERE username = ?1', args: [username] },
+      // RETURNING, not rowsAffected: D1 counts the rows its triggers and checks touched there too.
+      { sql: 'DELETE FROM peers WHERE username = ?1 RETURNING id', args: [username] },
     ],
     'write',
   )
-  return (results.at(-1)?.rowsAffected ?? 0) === 1
+  return (results.at(-1)?.rows.length ?? 0) === 1
 }
 
 export async function listAccounts(

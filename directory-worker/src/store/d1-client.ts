@@ -13,6 +13,7 @@ type D1Result = { results?: Record<string, unknown>[]; meta?: { changes?: number
  * A D1 binding as the store's Database: `batch` is D1's own batch, which runs its statements in one
  * implicit transaction (all or nothing), so every write batch keeps its meaning. Rows come back as
  * libSQL shapes them (by column name and by position); D1 has no BLOB columns here to convert.
+ * `rowsAffected` is D1's `changes`, which also counts what triggers wrote: the store reads RETURNING.
  */
 export function d1Database(d1: D1Binding): Database {
   const prepare = (statement: InStatement) => {
