@@ -83,6 +83,7 @@ export async function renewSessionLeases(
   sessionIds: string[],
   now: number,
   leaseSeconds: number,
+  slackSeconds = 0,
 ): Promise<Set<string>> {
   const open = `SELECT %s FROM sessions WHERE id IN (SELECT value FROM json_each(?1))
                 AND revoked_at IS NULL AND viewer = 0`
@@ -90,8 +91,10 @@ export async function renewSessionLeases(
     [
       { sql: open.replace('%s', 'id'), args: [JSON.stringify(sessionIds)] },
       {
-        sql: `UPDATE peers SET lease_expires_at = ?2, last_seen = ?3 WHERE id IN (${open.replace('%s', 'peer_id')})`,
-        args: [JSON.stringify(sessionIds), now + leaseSeconds * 1000, now],
+        // A lease that still runs past this heartbeat's own is left as it is (no write; see leaseSlackSeconds).
+        sql: `UPDATE peers SET lease_expires_at = ?2 + ?4, last_seen = ?3
+              WHERE id IN (${open.replace('%s', 'peer_id')}) AND lease_expires_at < ?2`,
+        args: [JSON.stringify(sessionIds), now + leaseSeconds * 1000, now, slackSeconds * 1000],
       },
     ],
     'write',
