@@ -1,4 +1,3 @@
-import type { Client } from '@libsql/client'
 import type { Context } from 'hono'
 import type { Ed25519Signer, TokenClaims, TokenService } from './auth/tokens.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
@@ -6,10 +5,11 @@ import type { LeaseRenewals } from './services/lease-renewals.ts'
 import type { CachedNetworkStats } from './services/network-stats.ts'
 import type { SearchResults } from './services/search-results.ts'
 import type { Settings } from './settings.ts'
+import type { Database } from './store/database.ts'
 
 /** Everything a handler needs from the outside world; the entries build it from their runtime's env. */
 export type Deps = {
-  db: Client
+  db: Database
   settings: Settings
   /** Milliseconds since the epoch; injectable so tests can move time. */
   now: () => number

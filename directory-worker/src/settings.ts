@@ -16,6 +16,7 @@ const secret = z.string().min(16, 'must be at least 16 characters (e.g. openssl 
 
 const settingsSchema = z.object({
   LEASE_SECONDS: seconds(60),
+  LEASE_SLACK_SECONDS: z.coerce.number().int().min(0).max(86_400).default(0),
   TOKEN_TTL_SECONDS: seconds(900),
   READ_REQUIRES_AUTH: flag.default(false),
   MAX_FILES_PER_PEER: z.coerce.number().int().min(1).default(100_000),
@@ -30,6 +31,13 @@ const settingsSchema = z.object({
 
 export type Settings = {
   leaseSeconds: number
+  /**
+   * How much longer than a lease a heartbeat may store, so that the next heartbeats need not write:
+   * a heartbeat writes only when the stored lease would end within LEASE_SECONDS. A peer that stops
+   * beating is down LEASE_SECONDS to LEASE_SECONDS + this after its last heartbeat; lastSeen is that
+   * coarse too. 0: every heartbeat writes (on D1 two rows, billed per row).
+   */
+  leaseSlackSeconds: number
   tokenTtlSeconds: number
   readRequiresAuth: boolean
   maxFilesPerPeer: number
@@ -63,6 +71,7 @@ export function parseSettings(env: Record<string, unknown>): Settings {
   const s = parsed.data
   return {
     leaseSeconds: s.LEASE_SECONDS,
+    leaseSlackSeconds: s.LEASE_SLACK_SECONDS,
     tokenTtlSeconds: s.TOKEN_TTL_SECONDS,
     readRequiresAuth: s.READ_REQUIRES_AUTH,
     maxFilesPerPeer: s.MAX_FILES_PER_PEER,

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot } from './directory-process.ts'
 import { freePort } from './free-port.ts'
@@ -7,14 +9,23 @@ export type WranglerDev = {
   url: string
   output: () => string
   stop: () => Promise<void>
+  /** Ends wrangler and workerd at once (SIGKILL), as a crash or a power cut would. */
+  kill: () => Promise<void>
   child: ChildProcess
 }
 
-/** Runs the Workers build in real workerd via `wrangler dev`, with vars given on the command line. */
-export async function startWranglerDev(vars: Record<string, string>): Promise<WranglerDev> {
+/**
+ * Runs the Workers build in real workerd via `wrangler dev`, with vars given on the command line.
+ * Its local state (the D1 database DB) lives in `persistTo`, a fresh temporary folder unless given.
+ */
+export async function startWranglerDev(
+  vars: Record<string, string>,
+  persistTo = mkdtempSync(join(tmpdir(), 'peerdir-wrangler-state-')),
+): Promise<WranglerDev> {
   const port = await freePort()
   const inspector = await freePort()
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector)]
+  args.push('--persist-to', persistTo)
   for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`)
   const child = spawn(join(repoRoot, 'node_modules/.bin/wrangler'), args, {
     cwd: repoRoot,
@@ -30,11 +41,11 @@ export async function startWranglerDev(vars: Record<string, string>): Promise<Wr
   child.stderr?.on('data', (chunk) => {
     output += chunk
   })
-  const stop = async () => {
+  const end = async (signal: NodeJS.Signals) => {
     if (child.exitCode !== null || child.pid === undefined) return
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
     try {
-      process.kill(-child.pid, 'SIGTERM')
+      process.kill(-child.pid, signal)
     } catch {
       return
     }
@@ -46,6 +57,8 @@ export async function startWranglerDev(vars: Record<string, string>): Promise<Wr
     await exited
     clearTimeout(timer)
   }
+  const stop = () => end('SIGTERM')
+  const kill = () => end('SIGKILL')
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 90_000
   for (;;) {
@@ -64,5 +77,5 @@ export async function startWranglerDev(vars: Record<string, string>): Promise<Wr
     }
     await new Promise((r) => setTimeout(r, 200))
   }
-  return { url, output: () => output, stop, child }
+  return { url, output: () => output, stop, kill, child }
 }

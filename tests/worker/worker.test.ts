@@ -62,7 +62,7 @@ describe('the directory on Workers (workerd) over libSQL HTTP', () => {
     expect((await (await call(`/v1/files/${entry.sha256}`)).json()).name).toBe('edge-song.ogg')
     const patch = await call('/v1/index', { method: 'PATCH', token, json: { remove: [entry.sha256] } })
     expect(await patch.json()).toEqual({ files: 1 })
-    // Concurrent deltas are interactive transactions over HTTP: each waits its turn, none fails.
+    // Concurrent deltas are each one atomic batch: each waits its turn, none fails.
     const extra = fileEntry('extra.bin')
     const patches = await Promise.all(
       [1, 2, 3].map(() => call('/v1/index', { method: 'PATCH', token, json: { add: [extra] } })),

@@ -1,5 +1,5 @@
-import type { Client } from '@libsql/client'
 import { base64url, type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify } from 'jose'
+import type { Database } from '../store/database.ts'
 import { insertSigningKey, loadSigningKeys } from '../store/keys.ts'
 
 export const ISSUER = 'peerdir-directory'
@@ -44,12 +44,12 @@ type Known = TokenClaims & { audience?: string; expiresAtMs: number }
  * database, so every process and Worker isolate over the same database signs with the same key.
  */
 export class TokenService {
-  readonly #db: Client
+  readonly #db: Database
   #ring: Promise<KeyRing> | undefined
   readonly #signed = new Map<string, Known>()
   readonly #signer: Ed25519Signer
 
-  constructor(db: Client, signer: Ed25519Signer = webCryptoSigner) {
+  constructor(db: Database, signer: Ed25519Signer = webCryptoSigner) {
     this.#db = db
     this.#signer = signer
   }

@@ -1,4 +1,4 @@
-import type { Client } from '@libsql/client'
+import type { Database } from '../store/database.ts'
 import { renewSessionLeases } from '../store/peers.ts'
 import { nextTurn } from '../util/next-turn.ts'
 
@@ -10,7 +10,11 @@ type Waiting = { sessionId: string; resolve: (renewed: boolean) => void; reject:
  * Each heartbeat is answered only once its renewal is committed, as before.
  */
 /** What renewing needs of the directory's deps. */
-type RenewalDeps = { db: Client; now: () => number; settings: { leaseSeconds: number } }
+type RenewalDeps = {
+  db: Database
+  now: () => number
+  settings: { leaseSeconds: number; leaseSlackSeconds: number }
+}
 
 export class LeaseRenewals {
   readonly #deps: RenewalDeps
@@ -37,6 +41,7 @@ export class LeaseRenewals {
         [...new Set(batch.map((waiting) => waiting.sessionId))],
         deps.now(),
         deps.settings.leaseSeconds,
+        deps.settings.leaseSlackSeconds,
       )
       for (const waiting of batch) waiting.resolve(renewed.has(waiting.sessionId))
     } catch (err) {

@@ -1,4 +1,4 @@
-import type { Client } from '@libsql/client'
+import type { Database } from '../store/database.ts'
 import { type NetworkStats, networkStats } from '../store/peers.ts'
 
 /**
@@ -7,12 +7,12 @@ import { type NetworkStats, networkStats } from '../store/peers.ts'
  * to compute (at most 30 s): a small network sees fresh numbers, a large one a bounded load.
  */
 export class CachedNetworkStats {
-  readonly #db: Client
+  readonly #db: Database
   #value: NetworkStats | undefined
   #validUntil = 0
   #pending: Promise<NetworkStats> | undefined
 
-  constructor(db: Client) {
+  constructor(db: Database) {
     this.#db = db
   }
 

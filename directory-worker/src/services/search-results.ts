@@ -1,5 +1,5 @@
-import type { Client } from '@libsql/client'
 import type { Result } from '../schemas.ts'
+import type { Database } from '../store/database.ts'
 import {
   type Content,
   type LiveSource,
@@ -33,13 +33,13 @@ type Entry = { generation: number; validUntil: number; answer: Answer; weight: n
  * computed again then). Sources are shuffled afresh on every answer.
  */
 export class SearchResults {
-  readonly #db: Client
+  readonly #db: Database
   readonly #entries = new Map<string, Entry>()
   readonly #pending = new Map<string, Promise<Entry>>()
   #weight = 0
   #nextGeneration: Promise<number> | undefined
 
-  constructor(db: Client) {
+  constructor(db: Database) {
     this.#db = db
   }
 
@@ -135,7 +135,7 @@ type Bytes = Uint8Array<ArrayBuffer>
  */
 type Segment = string | { head: string; sources: string[] }
 
-async function withSources(db: Client, contents: Content[], now: number): Promise<Answer> {
+async function withSources(db: Database, contents: Content[], now: number): Promise<Answer> {
   const sources = await liveSources(db, contents, now, SOURCES_PER_RESULT)
   return contents.map((content) => ({ content, sources: sources.get(variantKey(content)) ?? [] }))
 }

@@ -1,5 +1,5 @@
-import type { Client } from '@libsql/client'
 import type { Account } from '../schemas.ts'
+import type { Database } from './database.ts'
 import { listPeers, type PeerRecord, toPeer } from './peers.ts'
 
 /** Accounts as the operator manages them (`peerdir-directory users`, the admin calls). */
@@ -11,7 +11,7 @@ export const toAccount = (record: PeerRecord, now: number): Account => ({
 
 /** Makes an account that has not logged in yet (no url, down); false when the name is taken. */
 export async function addAccount(
-  db: Client,
+  db: Database,
   account: { username: string; passwordHash: string; now: number },
 ): Promise<boolean> {
   const result = await db.execute({
@@ -26,22 +26,23 @@ export async function addAccount(
  * Removes an account with everything stored about it, in one transaction: its index, its sessions
  * (so every token of it stops working at once) and its login counts. False when there was none.
  */
-export async function removeAccount(db: Client, username: string): Promise<boolean> {
+export async function removeAccount(db: Database, username: string): Promise<boolean> {
   const peer = '(SELECT id FROM peers WHERE username = ?1)'
   const results = await db.batch(
     [
       { sql: `DELETE FROM files WHERE peer_id = ${peer}`, args: [username] },
       { sql: `DELETE FROM sessions WHERE peer_id = ${peer}`, args: [username] },
       { sql: 'DELETE FROM login_attempts WHERE username = ?1', args: [username] },
-      { sql: 'DELETE FROM peers WHERE username = ?1', args: [username] },
+      // RETURNING, not rowsAffected: D1 counts the rows its triggers and checks touched there too.
+      { sql: 'DELETE FROM peers WHERE username = ?1 RETURNING id', args: [username] },
     ],
     'write',
   )
-  return (results.at(-1)?.rowsAffected ?? 0) === 1
+  return (results.at(-1)?.rows.length ?? 0) === 1
 }
 
 export async function listAccounts(
-  db: Client,
+  db: Database,
   options: { now: number; limit: number; offset: number },
 ): Promise<{ users: Account[]; total: number }> {
   const page = await listPeers(db, { ...options, sort: 'username', order: 'asc' })

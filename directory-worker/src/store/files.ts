@@ -1,26 +1,26 @@
-import type { Client, InStatement, Row } from '@libsql/client'
+import type { InStatement, Row } from '@libsql/client'
 import type { FileEntry, Result } from '../schemas.ts'
 import { shuffle } from '../util/shuffle.ts'
 import { variantKey } from '../variant-key.ts'
+import type { Database } from './database.ts'
+import { jsonPieces } from './json-pieces.ts'
+import { INDEX_OVER_LIMIT } from './migrations.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
 
-const entriesJson = (files: FileEntry[]) =>
-  JSON.stringify(
-    files.map((file) => ({
-      sha256: file.sha256,
-      name: file.name,
-      key: nameKey(file.name),
-      size: file.size,
-      chunkSize: file.chunkSize,
-      manifest: file.manifest,
-    })),
-  )
+const toStored = (file: FileEntry) => ({
+  sha256: file.sha256,
+  name: file.name,
+  key: nameKey(file.name),
+  size: file.size,
+  chunkSize: file.chunkSize,
+  manifest: file.manifest,
+})
 
 // One set-based upsert for any number of entries; rows whose content is unchanged are not rewritten.
-const upsertFromJson = `
-  INSERT INTO files (peer_id, sha256, name, name_key, size, chunk_size, manifest)
+const upsertFromJson = (peerId: number, json: string): InStatement => ({
+  sql: `INSERT INTO files (peer_id, sha256, name, name_key, size, chunk_size, manifest)
   SELECT ?1, value ->> '$.sha256', value ->> '$.name', value ->> '$.key', value ->> '$.size',
          value ->> '$.chunkSize', value ->> '$.manifest'
   FROM json_each(?2) WHERE true
@@ -28,7 +28,9 @@ const upsertFromJson = `
     name = excluded.name, name_key = excluded.name_key, size = excluded.size,
     chunk_size = excluded.chunk_size, manifest = excluded.manifest
   WHERE files.name IS NOT excluded.name OR files.size IS NOT excluded.size
-    OR files.chunk_size IS NOT excluded.chunk_size OR files.manifest IS NOT excluded.manifest`
+    OR files.chunk_size IS NOT excluded.chunk_size OR files.manifest IS NOT excluded.manifest`,
+  args: [peerId, json],
+})
 
 const refreshCount: (peerId: number) => InStatement = (peerId) => ({
   sql: 'UPDATE peers SET file_count = (SELECT count(*) FROM files WHERE peer_id = ?1) WHERE id = ?1',
@@ -42,17 +44,31 @@ const countOf = (peerId: number): InStatement => ({
 
 export class TooManyFiles extends Error {}
 
-/** Replaces a peer's whole index atomically; returns how many distinct contents it now shares. */
-export async function replaceIndex(db: Client, peerId: number, files: FileEntry[]): Promise<number> {
-  const json = entriesJson(files)
+/**
+ * Replaces a peer's whole index atomically; returns how many distinct contents it now shares. The
+ * entries go in pieces (D1's bound-value limit), sorted by sha256 so that each piece also owns a
+ * range of hashes: its DELETE removes the old rows of its range that it does not list, and the
+ * ranges together cover every hash, so no staging table (and no second write per row) is needed.
+ */
+export async function replaceIndex(db: Database, peerId: number, files: FileEntry[]): Promise<number> {
+  const sorted = files.map(toStored).sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
+  const pieces = jsonPieces(sorted)
+  const deletes = pieces.map(
+    (piece, i): InStatement => ({
+      sql: `DELETE FROM files WHERE peer_id = ?1 AND sha256 >= ?3 AND (?4 IS NULL OR sha256 < ?4)
+          AND sha256 NOT IN (SELECT value ->> '$.sha256' FROM json_each(?2))`,
+      args: [
+        peerId,
+        piece.json,
+        i === 0 ? '' : (piece.items[0]?.sha256 ?? ''),
+        pieces[i + 1]?.items[0]?.sha256 ?? null,
+      ],
+    }),
+  )
   const results = await db.batch(
     [
-      {
-        sql: `DELETE FROM files WHERE peer_id = ?1
-              AND sha256 NOT IN (SELECT value ->> '$.sha256' FROM json_each(?2))`,
-        args: [peerId, json],
-      },
-      { sql: upsertFromJson, args: [peerId, json] },
+      ...deletes,
+      ...pieces.map((piece) => upsertFromJson(peerId, piece.json)),
       refreshCount(peerId),
       countOf(peerId),
     ],
@@ -61,35 +77,41 @@ export async function replaceIndex(db: Client, peerId: number, files: FileEntry[
   return Number(results.at(-1)?.rows[0]?.n ?? 0)
 }
 
-/** Applies removals then additions in one transaction; refuses (and keeps the old index) past `maxFiles`. */
+/**
+ * Applies removals then additions in one batch; past `maxFiles` the batch's last write fails (the
+ * check in migration 4), so the whole patch is undone and the old index stays.
+ */
 export async function patchIndex(
-  db: Client,
+  db: Database,
   peerId: number,
   patch: { add: FileEntry[]; remove: string[] },
   maxFiles: number,
 ): Promise<number> {
-  const tx = await db.transaction('write')
   try {
-    await tx.batch([
-      {
-        sql: `DELETE FROM files WHERE peer_id = ?1 AND sha256 IN (SELECT value FROM json_each(?2))`,
-        args: [peerId, JSON.stringify(patch.remove)],
-      },
-      { sql: upsertFromJson, args: [peerId, entriesJson(patch.add)] },
-      refreshCount(peerId),
-    ])
-    const count = Number((await tx.execute(countOf(peerId))).rows[0]?.n ?? 0)
-    if (count > maxFiles) {
-      await tx.rollback()
-      throw new TooManyFiles(`the index would hold ${count} files; the limit is ${maxFiles}`)
-    }
-    await tx.commit()
-    return count
+    const results = await db.batch(
+      [
+        ...jsonPieces(patch.remove).map(
+          (piece): InStatement => ({
+            sql: 'DELETE FROM files WHERE peer_id = ?1 AND sha256 IN (SELECT value FROM json_each(?2))',
+            args: [peerId, piece.json],
+          }),
+        ),
+        ...jsonPieces(patch.add.map(toStored)).map((piece) => upsertFromJson(peerId, piece.json)),
+        refreshCount(peerId),
+        {
+          sql: 'INSERT INTO index_limit_checks (peer_id, max_files) VALUES (?, ?)',
+          args: [peerId, maxFiles],
+        },
+        countOf(peerId),
+      ],
+      'write',
+    )
+    return Number(results.at(-1)?.rows[0]?.n ?? 0)
   } catch (err) {
-    if (!tx.closed) await tx.rollback()
+    if (err instanceof Error && err.message.includes(INDEX_OVER_LIMIT)) {
+      throw new TooManyFiles(`the index would hold more than the limit of ${maxFiles} files`)
+    }
     throw err
-  } finally {
-    tx.close()
   }
 }
 
@@ -140,7 +162,7 @@ const withLease = 'f.*, p.lease_expires_at AS lease'
  * may change then).
  */
 export async function searchByName(
-  db: Client,
+  db: Database,
   text: string,
   now: number,
   limit: number,
@@ -192,7 +214,7 @@ export const MAX_VARIANTS = 16
  * The variants of a content by hash, whether or not anyone live holds them now: most live holders
  * first, then the one whose holder's lease ends last.
  */
-export async function variantsByHash(db: Client, sha256: string, now: number): Promise<Content[]> {
+export async function variantsByHash(db: Database, sha256: string, now: number): Promise<Content[]> {
   const result = await db.execute({
     sql: `SELECT f.sha256, min(f.name) AS name, f.size, f.chunk_size, f.manifest,
             sum(p.lease_expires_at > ?2) AS holders, max(p.lease_expires_at) AS lease
@@ -214,7 +236,7 @@ export type LiveSource = { username: string; url: string; leaseExpiresAt: number
  * dominated otherwise.
  */
 export async function liveSources(
-  db: Client,
+  db: Database,
   contents: Omit<Content, 'name'>[],
   now: number,
   perContent: number,

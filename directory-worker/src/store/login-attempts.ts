@@ -1,4 +1,5 @@
-import type { Client, InStatement } from '@libsql/client'
+import type { InStatement } from '@libsql/client'
+import type { Database } from './database.ts'
 
 /**
  * Login throttling. Every password check is reserved here first, in one write batch, so no number
@@ -56,7 +57,7 @@ function admitTo(
 
 /** Reserves one password check for `username` from `address`, or says how long to wait. */
 export async function reserveLoginAttempt(
-  db: Client,
+  db: Database,
   username: string,
   address: string,
   now: number,
@@ -107,7 +108,7 @@ export async function reserveLoginAttempt(
  * of addresses that never logged in and have been quiet for a day go.
  */
 export async function releaseLoginAttempt(
-  db: Client,
+  db: Database,
   username: string,
   address: string,
   reservation: { attempt: string; countedForName: boolean },

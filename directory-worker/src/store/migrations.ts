@@ -1,4 +1,7 @@
-import type { Client } from '@libsql/client'
+import type { Database } from './database.ts'
+
+/** The error a write batch fails with when it leaves an index past its limit (migration 4). */
+export const INDEX_OVER_LIMIT = 'peerdir: index over its file limit'
 
 /** Numbered schema changes, applied in order, each in one batch with its _migrations row. Never edit one that shipped. */
 export const migrations: { version: number; name: string; statements: string[] }[] = [
@@ -115,9 +118,23 @@ export const migrations: { version: number; name: string; statements: string[] }
       )`,
     ],
   },
+  {
+    version: 4,
+    name: 'an index past its file limit fails the write batch it is in',
+    statements: [
+      // A write that is refused by a statement of its own batch: D1 has no interactive transaction in
+      // which the store could count and roll back. Inserting into the view writes nothing.
+      'CREATE VIEW index_limit_checks AS SELECT 0 AS peer_id, 0 AS max_files',
+      `CREATE TRIGGER index_limit_check INSTEAD OF INSERT ON index_limit_checks
+        WHEN (SELECT file_count FROM peers WHERE id = new.peer_id) > new.max_files
+      BEGIN
+        SELECT raise(ABORT, '${INDEX_OVER_LIMIT}');
+      END`,
+    ],
+  },
 ]
 
-export async function migrate(db: Client): Promise<void> {
+export async function migrate(db: Database): Promise<void> {
   await db.execute(
     'CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
   )

@@ -1,6 +1,7 @@
-import type { Client, Row } from '@libsql/client'
+import type { Row } from '@libsql/client'
 import type { PeerSort } from '../peer-order.ts'
 import type { Peer } from '../schemas.ts'
+import type { Database } from './database.ts'
 
 export type PeerRecord = {
   id: number
@@ -33,19 +34,19 @@ export const toPeer = (record: PeerRecord, now: number): Peer => ({
   lastSeen: new Date(record.lastSeen).toISOString(),
 })
 
-export async function findPeer(db: Client, username: string): Promise<PeerRecord | undefined> {
+export async function findPeer(db: Database, username: string): Promise<PeerRecord | undefined> {
   const result = await db.execute({ sql: 'SELECT * FROM peers WHERE username = ?', args: [username] })
   return result.rows[0] ? toRecord(result.rows[0]) : undefined
 }
 
-export async function findPeerById(db: Client, id: number): Promise<PeerRecord | undefined> {
+export async function findPeerById(db: Database, id: number): Promise<PeerRecord | undefined> {
   const result = await db.execute({ sql: 'SELECT * FROM peers WHERE id = ?', args: [id] })
   return result.rows[0] ? toRecord(result.rows[0]) : undefined
 }
 
 /** Registers a username on first login; a concurrent registration of the same name keeps the first. */
 export async function registerPeer(
-  db: Client,
+  db: Database,
   peer: { username: string; passwordHash: string; url: string; now: number },
 ): Promise<PeerRecord> {
   await db.execute({
@@ -59,7 +60,7 @@ export async function registerPeer(
 }
 
 export async function renewLease(
-  db: Client,
+  db: Database,
   peerId: number,
   now: number,
   leaseSeconds: number,
@@ -78,10 +79,11 @@ export async function renewLease(
  * concurrent heartbeats share one commit.
  */
 export async function renewSessionLeases(
-  db: Client,
+  db: Database,
   sessionIds: string[],
   now: number,
   leaseSeconds: number,
+  slackSeconds = 0,
 ): Promise<Set<string>> {
   const open = `SELECT %s FROM sessions WHERE id IN (SELECT value FROM json_each(?1))
                 AND revoked_at IS NULL AND viewer = 0`
@@ -89,8 +91,10 @@ export async function renewSessionLeases(
     [
       { sql: open.replace('%s', 'id'), args: [JSON.stringify(sessionIds)] },
       {
-        sql: `UPDATE peers SET lease_expires_at = ?2, last_seen = ?3 WHERE id IN (${open.replace('%s', 'peer_id')})`,
-        args: [JSON.stringify(sessionIds), now + leaseSeconds * 1000, now],
+        // A lease that still runs past this heartbeat's own is left as it is (no write; see leaseSlackSeconds).
+        sql: `UPDATE peers SET lease_expires_at = ?2 + ?4, last_seen = ?3
+              WHERE id IN (${open.replace('%s', 'peer_id')}) AND lease_expires_at < ?2`,
+        args: [JSON.stringify(sessionIds), now + leaseSeconds * 1000, now, slackSeconds * 1000],
       },
     ],
     'write',
@@ -98,7 +102,7 @@ export async function renewSessionLeases(
   return new Set((renewed?.rows ?? []).map((row) => String(row.id)))
 }
 
-export async function markDown(db: Client, peerId: number, now: number) {
+export async function markDown(db: Database, peerId: number, now: number) {
   await db.execute({
     sql: 'UPDATE peers SET lease_expires_at = 0, last_seen = ? WHERE id = ?',
     args: [now, peerId],
@@ -118,7 +122,7 @@ function orderBy(sort: PeerSort, order: 'asc' | 'desc', now: number): string {
 }
 
 export async function listPeers(
-  db: Client,
+  db: Database,
   options: {
     state?: 'up' | 'down'
     now: number
@@ -158,7 +162,7 @@ export type NetworkStats = {
 }
 
 /** Files, distinct contents and bytes count what live peers offer right now. */
-export async function networkStats(db: Client, now: number): Promise<NetworkStats> {
+export async function networkStats(db: Database, now: number): Promise<NetworkStats> {
   const [peers, files] = await db.batch(
     [
       {

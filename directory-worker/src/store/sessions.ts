@@ -1,7 +1,7 @@
-import type { Client } from '@libsql/client'
+import type { Database } from './database.ts'
 
 export async function openSession(
-  db: Client,
+  db: Database,
   sessionId: string,
   peerId: number,
   now: number,
@@ -15,7 +15,7 @@ export async function openSession(
 
 /** The peer of an open session and whether it is a viewer session; undefined once revoked or unknown. */
 export async function openSessionPeer(
-  db: Client,
+  db: Database,
   sessionId: string,
 ): Promise<{ peerId: number; viewer: boolean } | undefined> {
   const result = await db.execute({
@@ -26,7 +26,7 @@ export async function openSessionPeer(
   return row ? { peerId: Number(row.peer_id), viewer: Number(row.viewer) === 1 } : undefined
 }
 
-export async function revokeSession(db: Client, sessionId: string, now: number) {
+export async function revokeSession(db: Database, sessionId: string, now: number) {
   await db.execute({
     sql: 'UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
     args: [now, sessionId],

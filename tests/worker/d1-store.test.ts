@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  patchIndex,
+  replaceIndex,
+  searchByName,
+  TooManyFiles,
+} from '../../directory-worker/src/store/files.ts'
+import { migrate, migrations } from '../../directory-worker/src/store/migrations.ts'
+import { registerPeer } from '../../directory-worker/src/store/peers.ts'
+import { fileEntry } from '../support/directory-app.ts'
+import { openLocalD1 } from '../support/local-d1.ts'
+
+// The store on local D1 (workerd's, as wrangler dev runs it): D1's limits are enforced here, so a
+// write shaped for libSQL alone fails the way it would on Cloudflare.
+let d1: Awaited<ReturnType<typeof openLocalD1>>
+beforeAll(async () => {
+  d1 = await openLocalD1()
+}, 60_000)
+afterAll(async () => {
+  await d1?.close()
+})
+
+const count = async (sql: string, args: (string | number)[] = []) =>
+  Number((await d1.db.execute({ sql, args })).rows[0]?.n)
+
+describe('the store on local D1', () => {
+  it('applies each migration once when several isolates migrate at the same moment', async () => {
+    // Each isolate has its own app and adapter; they share only the database.
+    const isolates = Array.from({ length: 4 }, () => d1.db)
+    await Promise.all(isolates.map((db) => migrate(db)))
+    expect(await count('SELECT count(*) AS n FROM _migrations')).toBe(migrations.length)
+    expect(await count('SELECT count(DISTINCT version) AS n FROM _migrations')).toBe(migrations.length)
+  })
+
+  // Local D1 lets a little more through than the published 2,000,000 bytes; the store keeps to those.
+  it('refuses a bound value well over 2 MB, as D1 does', async () => {
+    await expect(
+      d1.db.execute({ sql: 'SELECT length(?) AS n', args: ['x'.repeat(3_000_000)] }),
+    ).rejects.toThrow(/TOOBIG|too big/)
+  })
+
+  it('replaces a 100,000-file index in one batch, and a batch failing in its last piece keeps the old one', {
+    timeout: 240_000,
+  }, async () => {
+    const peer = await registerPeer(d1.db, {
+      username: 'dora',
+      passwordHash: 'x',
+      url: 'http://127.0.0.1:1',
+      now: 1,
+    })
+    await d1.db.execute({
+      sql: 'UPDATE peers SET lease_expires_at = ? WHERE id = ?',
+      args: [Date.now() + 600_000, peer.id],
+    })
+    const files = Array.from({ length: 100_000 }, (_, i) =>
+      fileEntry(`take-${String(i).padStart(6, '0')}.flac`),
+    )
+    expect(JSON.stringify(files).length).toBeGreaterThan(10_000_000)
+    expect(await replaceIndex(d1.db, peer.id, files)).toBe(100_000)
+    const found = await searchByName(d1.db, 'take-099999', Date.now(), 10)
+    expect(found.contents.map((content) => content.name)).toEqual(['take-099999.flac'])
+
+    // Half the old index replaced by new names, and one entry that cannot be stored sorted last
+    // (its hash is the greatest), so the pieces before it have run when it fails.
+    const broken = { ...fileEntry('broken'), sha256: 'f'.repeat(64), manifest: null as unknown as string }
+    const next = [
+      ...files.slice(0, 50_000),
+      ...files.slice(50_000).map((file) => ({ ...file, name: `new-${file.name}` })),
+      broken,
+    ]
+    await expect(replaceIndex(d1.db, peer.id, next)).rejects.toThrow(/NOT NULL/)
+    expect(await count('SELECT count(*) AS n FROM files WHERE peer_id = ?', [peer.id])).toBe(100_000)
+    expect(await count("SELECT count(*) AS n FROM files WHERE name LIKE 'new-%'")).toBe(0)
+    expect(await count('SELECT file_count AS n FROM peers WHERE id = ?', [peer.id])).toBe(100_000)
+  })
+
+  it('refuses a PATCH past the limit within its batch and keeps the index (D1 has no BEGIN)', async () => {
+    await expect(d1.db.execute('BEGIN')).rejects.toThrow()
+    const peer = await registerPeer(d1.db, {
+      username: 'pat',
+      passwordHash: 'x',
+      url: 'http://127.0.0.1:2',
+      now: 1,
+    })
+    expect(await patchIndex(d1.db, peer.id, { add: [fileEntry('a'), fileEntry('b')], remove: [] }, 2)).toBe(2)
+    const over = patchIndex(d1.db, peer.id, { add: [fileEntry('c')], remove: [fileEntry('a').sha256] }, 1)
+    await expect(over).rejects.toBeInstanceOf(TooManyFiles)
+    expect(await count('SELECT count(*) AS n FROM files WHERE peer_id = ?', [peer.id])).toBe(2)
+    expect(await patchIndex(d1.db, peer.id, { add: [], remove: [fileEntry('a').sha256] }, 1)).toBe(1)
+  })
+})
