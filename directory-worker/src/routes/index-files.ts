@@ -1,18 +1,27 @@
 import { createRoute } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { limitBody, MiB } from '../middleware/body-limit.ts'
+import { indexWriteSlot } from '../middleware/index-write-slot.ts'
 import { requireAuth, requirePeerSession } from '../middleware/require-auth.ts'
 import { createRouter } from '../router.ts'
 import { errors, IndexCount, IndexPatch, IndexReplace, json } from '../schemas.ts'
 import { patchIndex, replaceIndex, TooManyFiles } from '../store/files.ts'
 
-const INDEX_BODY_LIMIT = 32 * MiB
+export const INDEX_BODY_LIMIT = 32 * MiB
 const bearer = [{ bearerAuth: [] }]
 const indexResponses = {
   200: json(IndexCount, 'How many distinct contents the peer now shares'),
   400: errors[400],
   401: errors[401],
   413: errors[413],
+  429: {
+    ...errors[429],
+    description:
+      'An index write for this account is already in progress (index_write_in_progress), or the directory takes no more index writes at once (too_many_index_writes); retry after Retry-After seconds',
+    headers: {
+      'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' as const } },
+    },
+  },
   503: errors[503],
 }
 
@@ -22,7 +31,13 @@ const replace = createRoute({
   tags: ['index'],
   summary: "Replace the caller's whole index",
   security: bearer,
-  middleware: [limitBody(INDEX_BODY_LIMIT), requireAuth(), requirePeerSession()] as const,
+  // The slot is taken before the body is read, so a refused write never buffers its body.
+  middleware: [
+    limitBody(INDEX_BODY_LIMIT),
+    requireAuth(),
+    requirePeerSession(),
+    indexWriteSlot(INDEX_BODY_LIMIT),
+  ] as const,
   request: { body: { content: { 'application/json': { schema: IndexReplace } }, required: true } },
   responses: indexResponses,
 })
@@ -33,7 +48,13 @@ const patch = createRoute({
   tags: ['index'],
   summary: "Remove then add entries in the caller's index",
   security: bearer,
-  middleware: [limitBody(INDEX_BODY_LIMIT), requireAuth(), requirePeerSession()] as const,
+  // The slot is taken before the body is read, so a refused write never buffers its body.
+  middleware: [
+    limitBody(INDEX_BODY_LIMIT),
+    requireAuth(),
+    requirePeerSession(),
+    indexWriteSlot(INDEX_BODY_LIMIT),
+  ] as const,
   request: { body: { content: { 'application/json': { schema: IndexPatch } }, required: true } },
   responses: indexResponses,
 })

@@ -1,5 +1,6 @@
 import type { Client, InStatement, Row } from '@libsql/client'
 import type { FileEntry, Result } from '../schemas.ts'
+import { nextTurn } from '../util/next-turn.ts'
 import { shuffle } from '../util/shuffle.ts'
 import { variantKey } from '../variant-key.ts'
 
@@ -42,22 +43,39 @@ const countOf = (peerId: number): InStatement => ({
 
 export class TooManyFiles extends Error {}
 
-/** Replaces a peer's whole index atomically; returns how many distinct contents it now shares. */
+/**
+ * Entries per write statement of a replace. A 100,000-entry index in one statement held the one
+ * connection and the event loop for 13 s (the trigram index costs most), so heartbeats waited that
+ * long; a piece of this size takes a few tens of ms, and other requests run between pieces.
+ */
+const REPLACE_PIECE = 5000
+
+const yieldTurn = () => new Promise<void>((resolve) => nextTurn(resolve))
+
+/**
+ * Replaces a peer's whole index; returns how many distinct contents it now shares. In pieces, each
+ * its own commit: new entries first, then the ones the new index lacks are removed, so a search in
+ * between may see both. A write cut short leaves them both until the peer's next publish.
+ */
 export async function replaceIndex(db: Client, peerId: number, files: FileEntry[]): Promise<number> {
-  const json = entriesJson(files)
-  const results = await db.batch(
-    [
-      {
-        sql: `DELETE FROM files WHERE peer_id = ?1
-              AND sha256 NOT IN (SELECT value ->> '$.sha256' FROM json_each(?2))`,
-        args: [peerId, json],
-      },
-      { sql: upsertFromJson, args: [peerId, json] },
-      refreshCount(peerId),
-      countOf(peerId),
-    ],
-    'write',
-  )
+  for (let i = 0; i < files.length; i += REPLACE_PIECE) {
+    await db.execute({ sql: upsertFromJson, args: [peerId, entriesJson(files.slice(i, i + REPLACE_PIECE))] })
+    await yieldTurn()
+  }
+  const stale = await db.execute({
+    sql: `SELECT id FROM files WHERE peer_id = ?1
+          AND sha256 NOT IN (SELECT value FROM json_each(?2))`,
+    args: [peerId, JSON.stringify(files.map((file) => file.sha256))],
+  })
+  const ids = stale.rows.map((row) => Number(row.id))
+  for (let i = 0; i < ids.length; i += REPLACE_PIECE) {
+    await yieldTurn()
+    await db.execute({
+      sql: 'DELETE FROM files WHERE peer_id = ?1 AND id IN (SELECT value FROM json_each(?2))',
+      args: [peerId, JSON.stringify(ids.slice(i, i + REPLACE_PIECE))],
+    })
+  }
+  const results = await db.batch([refreshCount(peerId), countOf(peerId)], 'write')
   return Number(results.at(-1)?.rows[0]?.n ?? 0)
 }
 
