@@ -21,13 +21,13 @@ export function bigIndexBody(owner: string, files: number, mib: number): string 
 export type Answer = { status: number; retryAfter: string | undefined; text: string }
 
 /**
- * An index write over its own connection whose last bytes the caller sends when it likes (`finish`):
- * until then the write is certainly in flight on the directory.
+ * A request over its own connection whose last bytes the caller sends when it likes (`finish`):
+ * until then the request (an index write) is certainly in flight on the directory.
  */
-export function heldIndexWrite(url: string, token: string, body: string, method = 'PUT') {
+export function heldRequest(url: string, method: string, token: string, body: string) {
   const payload = Buffer.from(body)
   let answer!: Promise<Answer>
-  const req = request(`${url}/v1/index`, {
+  const req = request(url, {
     method,
     agent: false,
     headers: {
@@ -55,6 +55,11 @@ export function heldIndexWrite(url: string, token: string, body: string, method 
   req.write(payload.subarray(0, payload.length - held))
   return {
     answer,
+    /** Drops the connection mid-body, as a client that died. */
+    abort: () => {
+      answer.catch(() => {})
+      req.destroy()
+    },
     finish: () => {
       req.end(payload.subarray(payload.length - held))
       return answer
@@ -63,5 +68,5 @@ export function heldIndexWrite(url: string, token: string, body: string, method 
 }
 
 /** An index write sent whole; its answer. */
-export const indexWrite = (url: string, token: string, body: string, method = 'PUT') =>
-  heldIndexWrite(url, token, body, method).finish()
+export const indexWrite = (url: string, token: string, body: string) =>
+  heldRequest(`${url}/v1/index`, 'PUT', token, body).finish()
