@@ -10,10 +10,11 @@ import { auth } from './routes/auth.ts'
 import { callTokens } from './routes/call-tokens.ts'
 import { dashboard } from './routes/dashboard.tsx'
 import { docsPage, openApiConfig } from './routes/docs.tsx'
-import { indexFiles } from './routes/index-files.ts'
+import { INDEX_BODY_LIMIT, indexFiles } from './routes/index-files.ts'
 import { metaRoutes } from './routes/meta.ts'
 import { peerRoutes } from './routes/peers.ts'
 import { searchRoutes } from './routes/search.ts'
+import { IndexWriteSlots } from './services/index-write-slots.ts'
 import { LeaseRenewals } from './services/lease-renewals.ts'
 import { CachedNetworkStats } from './services/network-stats.ts'
 import { SearchResults } from './services/search-results.ts'
@@ -28,6 +29,7 @@ export function createApp(given: Deps) {
   const stats = new CachedNetworkStats(deps.db)
   const search = new SearchResults(deps.db)
   const renewals = new LeaseRenewals(deps)
+  const indexWrites = new IndexWriteSlots(deps.settings.indexWritesInFlight, INDEX_BODY_LIMIT)
   const ready = lazyRetrying(() => migrate(deps.db))
 
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationError })
@@ -37,6 +39,7 @@ export function createApp(given: Deps) {
     c.set('stats', stats)
     c.set('search', search)
     c.set('renewals', renewals)
+    c.set('indexWrites', indexWrites)
     await ready()
     await next()
   })

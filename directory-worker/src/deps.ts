@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import type { Ed25519Signer, TokenClaims, TokenService } from './auth/tokens.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
+import type { IndexWriteSlots } from './services/index-write-slots.ts'
 import type { LeaseRenewals } from './services/lease-renewals.ts'
 import type { CachedNetworkStats } from './services/network-stats.ts'
 import type { SearchResults } from './services/search-results.ts'
@@ -35,5 +36,6 @@ export type AppEnv = {
     stats: CachedNetworkStats
     search: SearchResults
     renewals: LeaseRenewals
+    indexWrites: IndexWriteSlots
   }
 }

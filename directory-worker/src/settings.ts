@@ -20,6 +20,7 @@ const settingsSchema = z.object({
   TOKEN_TTL_SECONDS: seconds(900),
   READ_REQUIRES_AUTH: flag.default(false),
   MAX_FILES_PER_PEER: z.coerce.number().int().min(1).default(100_000),
+  INDEX_WRITES_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(2),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
   LOGIN_MAX_FAILURES_PER_NAME: z.coerce.number().int().min(1).optional(),
   LOGIN_LOCK_SECONDS: seconds(60),
@@ -41,6 +42,8 @@ export type Settings = {
   tokenTtlSeconds: number
   readRequiresAuth: boolean
   maxFilesPerPeer: number
+  /** Index writes of the largest body taken at once (smaller ones take their share); more get 429. */
+  indexWritesInFlight: number
   /** Checked logins per window for one name from one address. */
   loginMaxFailures: number
   /** Checked logins per window for one name from all addresses it has not logged in from before. */
@@ -75,6 +78,7 @@ export function parseSettings(env: Record<string, unknown>): Settings {
     tokenTtlSeconds: s.TOKEN_TTL_SECONDS,
     readRequiresAuth: s.READ_REQUIRES_AUTH,
     maxFilesPerPeer: s.MAX_FILES_PER_PEER,
+    indexWritesInFlight: s.INDEX_WRITES_IN_FLIGHT,
     loginMaxFailures: s.LOGIN_MAX_FAILURES,
     loginMaxFailuresPerName: s.LOGIN_MAX_FAILURES_PER_NAME ?? 10 * s.LOGIN_MAX_FAILURES,
     loginLockSeconds: s.LOGIN_LOCK_SECONDS,

@@ -32,6 +32,19 @@ const caller =
     return { status, body }
   }
 
+/**
+ * The held write takes its slot once its credentials are checked, a few awaits after it starts: a
+ * second write made before that is let in and answered normally, so it is made again until it is
+ * refused (the held one keeps its slot until its body ends).
+ */
+async function until429(write: () => Promise<{ status: number; body: { error: { code: string } } }>) {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const answer = await write()
+    if (answer.status === 429) return answer
+  }
+  throw new Error('a write was never refused while another held the slot')
+}
+
 const peerLogin = (username: string, password = 'correct horse') => ({
   json: { username, password, url: 'http://127.0.0.1:50051' },
 })
@@ -95,7 +108,8 @@ describe('every answer of the directory, checked against its OpenAPI document', 
   })
 
   it('index writes, search, files, peers, stats and the open pages', async () => {
-    const call = caller(open({ MAX_FILES_PER_PEER: '2' }))
+    const directory = open({ MAX_FILES_PER_PEER: '2' })
+    const call = caller(directory)
     const peer = (await call('POST', '/v1/login', peerLogin('alice'))).body.token
     const viewer = (
       await call('POST', '/v1/login', { json: { username: 'alice', password: 'correct horse' } })
@@ -113,6 +127,40 @@ describe('every answer of the directory, checked against its OpenAPI document', 
       expect((await call(method, '/v1/index', { json: ok })).status).toBe(401)
       expect((await call(method, '/v1/index', { token: viewer, json: ok })).status).toBe(403)
       expect((await call(method, '/v1/index', { token: peer, ...asText })).status).toBe(415)
+    }
+
+    // A second write of the account while one is still receiving its body: 429 with Retry-After.
+    for (const method of ['PUT', 'PATCH']) {
+      // The held write leaves the index as it was: the same two files.
+      const head = method === 'PUT' ? '{"files":' : '{"add":'
+      const rest = `${JSON.stringify(files)}}`
+      let finish = () => {}
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(head))
+          finish = () => {
+            controller.enqueue(new TextEncoder().encode(rest))
+            controller.close()
+          }
+        },
+      })
+      const held = directory.request('/v1/index', {
+        method,
+        token: peer,
+        // Stated, so the body limit decides without reading it and the slot is taken before it ends.
+        headers: {
+          'content-type': 'application/json',
+          'content-length': String(Buffer.byteLength(head + rest)),
+        },
+        body,
+        duplex: 'half',
+      } as RequestInit & { token: string })
+      const busy = await until429(() =>
+        call(method, '/v1/index', { token: peer, json: method === 'PUT' ? { files } : { add: files } }),
+      )
+      expect(busy.body.error.code).toBe('index_write_in_progress')
+      finish()
+      expect((await held).status).toBe(200)
     }
 
     const found = await call('GET', '/v1/search?q=a.t')

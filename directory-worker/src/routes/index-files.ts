@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { limitBody, MiB } from '../middleware/body-limit.ts'
+import { indexWriteSlot } from '../middleware/index-write-slot.ts'
 import { requireAuth, requirePeerSession } from '../middleware/require-auth.ts'
 import {
   bearer,
@@ -10,13 +11,14 @@ import {
   refusal,
   sessionTokenRefused,
   storageDown,
+  throttled,
   viewerRefused,
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
 import { IndexCount, IndexPatch, IndexReplace } from '../schemas.ts'
 import { patchIndex, replaceIndex, TooManyFiles } from '../store/files.ts'
 
-const INDEX_BODY_LIMIT = 32 * MiB
+export const INDEX_BODY_LIMIT = 32 * MiB
 const indexResponses = {
   200: json(IndexCount, 'How many distinct contents the peer now shares'),
   400: invalidInput('The body is not a valid index write, or an entry is not a valid FileEntry'),
@@ -26,6 +28,9 @@ const indexResponses = {
     'The body is larger than 32 MiB (payload_too_large), or the index would hold more distinct contents than MAX_FILES_PER_PEER (too_many_files)',
   ),
   415: notJson,
+  429: throttled(
+    'An index write for this account is already in progress (index_write_in_progress), or the directory takes no more index writes at once (too_many_index_writes); retry after Retry-After seconds',
+  ),
   503: storageDown,
 }
 
@@ -37,7 +42,13 @@ const replace = createRoute({
   summary: "Replace the caller's whole index",
   description: 'The files listed become everything the peer offers; an empty list withdraws everything.',
   security: bearer,
-  middleware: [limitBody(INDEX_BODY_LIMIT), requireAuth(), requirePeerSession()] as const,
+  // The slot is taken before the body is read, so a refused write never buffers its body.
+  middleware: [
+    limitBody(INDEX_BODY_LIMIT),
+    requireAuth(),
+    requirePeerSession(),
+    indexWriteSlot(INDEX_BODY_LIMIT),
+  ] as const,
   request: { body: { content: { 'application/json': { schema: IndexReplace } }, required: true } },
   responses: indexResponses,
 })
@@ -51,7 +62,13 @@ const patch = createRoute({
   description:
     'Removes the listed sha256s, then adds the entries, in one step: a sha256 in both ends up added. Removing what is not there is not an error.',
   security: bearer,
-  middleware: [limitBody(INDEX_BODY_LIMIT), requireAuth(), requirePeerSession()] as const,
+  // The slot is taken before the body is read, so a refused write never buffers its body.
+  middleware: [
+    limitBody(INDEX_BODY_LIMIT),
+    requireAuth(),
+    requirePeerSession(),
+    indexWriteSlot(INDEX_BODY_LIMIT),
+  ] as const,
   request: { body: { content: { 'application/json': { schema: IndexPatch } }, required: true } },
   responses: indexResponses,
 })
