@@ -64,6 +64,45 @@ async function slotServer(slots: ConnectionSlots) {
 }
 
 describe('ConnectionSlots', () => {
+  it('keeps its caps when one caller address and port reach two local addresses', async () => {
+    const slots = new ConnectionSlots(10, 2)
+    const accepted: net.Socket[] = []
+    const servers = ['127.0.0.1', '127.0.0.2'].map(() =>
+      net.createServer((socket) => {
+        socket.on('error', () => {})
+        accepted.push(socket)
+        slots.admit(socket)
+      }),
+    )
+    const [near, far] = servers as [net.Server, net.Server]
+    await new Promise<void>((resolve) => near.listen(0, '127.0.0.1', resolve))
+    const port = (near.address() as net.AddressInfo).port
+    await new Promise<void>((resolve) => far.listen(port, '127.0.0.2', resolve))
+    cleanups.push(() => {
+      slots.destroyAll()
+      for (const server of servers) server.close()
+    })
+    const connect = async (host: string, localPort?: number) => {
+      const before = accepted.length
+      const socket = net.connect({ host, port, localAddress: '127.0.0.3', localPort })
+      socket.on('error', () => {})
+      socket.resume()
+      await until(async () => accepted.length > before, 'the server to accept the connection')
+      return socket
+    }
+    // The same caller address and port at both local addresses: one key before, so one slot was lost.
+    const first = await connect('127.0.0.1')
+    const localPort = first.localPort as number
+    const twin = await connect('127.0.0.2', localPort)
+    first.destroy()
+    twin.destroy()
+    await until(async () => accepted.every((socket) => socket.destroyed), 'both to close')
+    const flood = []
+    for (let i = 0; i < 6; i++) flood.push(await connect('127.0.0.1'))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(accepted.slice(2).filter((socket) => !socket.destroyed).length).toBe(2)
+  })
+
   it('makes room at a full address by closing its connection idle longest; one in use stays', async () => {
     const slots = new ConnectionSlots(10, 2)
     const { connect } = await slotServer(slots)

@@ -32,7 +32,7 @@ export function addressKey(address: string): string {
     .join(':')}::/64`
 }
 
-type Slot = { socket: net.Socket; key: string; address: string; streams: number }
+type Slot = { socket: net.Socket; key: string; address: string; streams: number; released: boolean }
 
 /**
  * The RPC port's connection slots. Every accepted connection takes one. When its address or the port is
@@ -74,7 +74,14 @@ export class ConnectionSlots {
       socket.destroy()
       return false
     }
-    const slot: Slot = { socket, key, address, streams: 0 }
+    // The same four-part key twice means the first connection is gone though its close is not seen
+    // yet: it gives way, so no slot outlives its connection.
+    const older = this.#slots.get(key)
+    if (older) {
+      this.#release(older)
+      older.socket.destroy()
+    }
+    const slot: Slot = { socket, key, address, streams: 0, released: false }
     this.#slots.set(key, slot)
     this.#idle.add(slot)
     this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1)
@@ -96,7 +103,7 @@ export class ConnectionSlots {
   }
 
   callEnded(slot: Slot | undefined) {
-    if (!slot || this.#slots.get(slot.key) !== slot) return
+    if (!slot || slot.released) return
     slot.streams--
     if (slot.streams === 0) this.#idle.add(slot)
   }
@@ -117,8 +124,9 @@ export class ConnectionSlots {
   }
 
   #release(slot: Slot) {
-    if (this.#slots.get(slot.key) !== slot) return
-    this.#slots.delete(slot.key)
+    if (slot.released) return
+    slot.released = true
+    if (this.#slots.get(slot.key) === slot) this.#slots.delete(slot.key)
     this.#idle.delete(slot)
     const left = (this.#perAddress.get(slot.address) ?? 1) - 1
     if (left === 0) this.#perAddress.delete(slot.address)
@@ -126,11 +134,16 @@ export class ConnectionSlots {
   }
 }
 
-/** One live connection to the port is told apart from the others by its remote address and port. */
+/**
+ * One live connection is told apart from the others by both ends: the caller's address and port alone
+ * repeat when it reaches two local addresses of this machine.
+ */
 function connectionKey(socket: net.Socket): string | undefined {
   try {
-    const { remoteAddress, remotePort } = socket
-    return remoteAddress && remotePort ? `${remoteAddress}|${remotePort}` : undefined
+    const { remoteAddress, remotePort, localAddress, localPort } = socket
+    return remoteAddress && remotePort
+      ? `${localAddress}|${localPort}|${remoteAddress}|${remotePort}`
+      : undefined
   } catch {
     // Node's proxy of an HTTP/2 session's socket throws once the session is gone.
     return undefined
