@@ -4,14 +4,19 @@ import { type ChunkRequest, ChunkScheduler } from '../../peer/src/transfer/chunk
 
 const scheduler = (
   chunks: number,
-  options: { done?: number[]; perSource?: number; runChunks?: number } = {},
+  options: { done?: number[]; perSource?: number; runChunks?: number; readPositions?: () => number[] } = {},
 ) =>
   new ChunkScheduler({
     chunks,
     done: (index) => options.done?.includes(index) ?? false,
     perSource: options.perSource ?? 2,
     runChunks: options.runChunks ?? 8,
+    readPositions: options.readPositions,
   })
+
+/** One source slot each, runs of up to 8: the readers' tests. */
+const readScheduler = (chunks: number, readPositions: () => number[]) =>
+  scheduler(chunks, { perSource: 1, runChunks: 8, readPositions })
 
 /** Delivers every chunk of a request as verified and ends it. */
 function deliver(s: ChunkScheduler, request: ChunkRequest) {
@@ -92,13 +97,7 @@ describe('ChunkScheduler', () => {
 
   it('puts the chunks from a read position first, one per request, in a slot beyond the busy ones', () => {
     const reads: number[] = []
-    const s = new ChunkScheduler({
-      chunks: 40,
-      done: () => false,
-      perSource: 1,
-      runChunks: 8,
-      readPositions: () => reads,
-    })
+    const s = readScheduler(40, () => reads)
     s.addSource('a')
     const [busy] = s.plan()
     expect(busy).toEqual({ source: 'a', chunks: [0, 1, 2, 3, 4, 5, 6, 7] })
@@ -115,13 +114,7 @@ describe('ChunkScheduler', () => {
 
   it('a seek into a run in flight asks the same source again, urgently, for the chunk it waits on', () => {
     const reads: number[] = []
-    const s = new ChunkScheduler({
-      chunks: 32,
-      done: () => false,
-      perSource: 1,
-      runChunks: 8,
-      readPositions: () => reads,
-    })
+    const s = readScheduler(32, () => reads)
     s.addSource('only')
     expect(s.plan()).toEqual([{ source: 'only', chunks: [0, 1, 2, 3, 4, 5, 6, 7] }])
     reads.push(5) // behind 0..4 in that stream
@@ -130,13 +123,7 @@ describe('ChunkScheduler', () => {
   })
 
   it('never asks again for a chunk at the head of its stream', () => {
-    const s = new ChunkScheduler({
-      chunks: 32,
-      done: () => false,
-      perSource: 1,
-      runChunks: 8,
-      readPositions: () => [0],
-    })
+    const s = readScheduler(32, () => [0])
     s.addSource('only')
     expect(s.plan()).toEqual([
       { source: 'only', chunks: [0] },
@@ -147,13 +134,7 @@ describe('ChunkScheduler', () => {
 
   it('asks a second source for the chunk a reader waits on', () => {
     const reads = [5]
-    const s = new ChunkScheduler({
-      chunks: 40,
-      done: () => false,
-      perSource: 1,
-      runChunks: 8,
-      readPositions: () => reads,
-    })
+    const s = readScheduler(40, () => reads)
     s.addSource('slow')
     const slow = s.plan()
     expect(slow).toEqual([
