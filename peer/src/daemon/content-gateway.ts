@@ -12,7 +12,7 @@ import { type ByteRange, parseRange } from './byte-range.ts'
 import { contentLookup } from './content-lookup.ts'
 import { contentType } from './content-type.ts'
 import type { DirectorySession } from './directory-session.ts'
-import type { Downloads } from './downloads.ts'
+import type { Downloads, Wanted } from './downloads.ts'
 
 export type GatewayRequest = http.IncomingMessage | http2.Http2ServerRequest
 export type GatewayResponse = http.ServerResponse | http2.Http2ServerResponse
@@ -38,7 +38,7 @@ const isContentRequest = (req: GatewayRequest) => (req.url ?? '').startsWith('/c
  * so a media player or a browser on this machine plays a file while it downloads. A content this peer
  * shares comes from its file; any other from its transfer (started here if none runs, kept in the shared
  * folder unless `?keep=0`), each range as soon as its chunks are verified, the download steered to it.
- * Who may ask is the caller's business (see localCallerOnly and the control socket).
+ * Who may ask is decided where it is mounted (gatewayOnNetwork, gatewayOnControl).
  */
 export function contentGateway(daemon: GatewayDaemon) {
   const { variantsOf } = contentLookup(daemon)
@@ -69,9 +69,11 @@ export function contentGateway(daemon: GatewayDaemon) {
     }
     let transfer = daemon.downloads.running(sha256, daemon.sharedDir)
     let variant = transfer?.variant()
+    let wanted: Wanted | undefined
     if (!variant) {
       try {
-        variant = (await variantsOf(sha256)).variants[0] as NonNullable<typeof variant>
+        wanted = await variantsOf(sha256)
+        variant = wanted.variants[0] as NonNullable<typeof variant>
       } catch (err) {
         const error = ConnectError.from(err)
         const status = error.code === Code.NotFound ? 404 : error.code === Code.Unavailable ? 503 : 502
@@ -87,7 +89,7 @@ export function contentGateway(daemon: GatewayDaemon) {
     transfer = daemon.downloads.running(sha256, daemon.sharedDir)
     if (!transfer) {
       try {
-        transfer = daemon.downloads.start(await variantsOf(sha256), daemon.sharedDir, { keep })
+        transfer = daemon.downloads.start(wanted ?? (await variantsOf(sha256)), daemon.sharedDir, { keep })
       } catch (err) {
         return answer(res, 502, ConnectError.from(err).rawMessage)
       }
