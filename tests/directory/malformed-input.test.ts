@@ -131,6 +131,25 @@ describe('malformed input is refused with the SPEC error body and changes nothin
     expect(await snapshot()).toEqual(before)
   })
 
+  it('an index write without credentials is refused before its body is read', async () => {
+    // Endless and without Content-Length: the body limit would read 32 MiB of it first.
+    let pulled = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++
+        controller.enqueue(new Uint8Array(1024))
+      },
+    })
+    const answer = await directory.request('/v1/index', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit)
+    expect(answer.status).toBe(401)
+    expect(pulled).toBeLessThan(100)
+  })
+
   it('1 MB strings in every field are refused without echoing them', async () => {
     const before = await snapshot()
     const mega = 'a'.repeat(1024 * 1024)

@@ -16,7 +16,7 @@ export const indexWriteSlot = (maxBody: number) =>
     const bytes =
       Number.isFinite(length) && c.req.header('transfer-encoding') === undefined ? length : maxBody
     const slot = c.get('indexWrites').take(c.get('auth').username, Math.max(1, Math.min(bytes, maxBody)))
-    if (typeof slot === 'string') await drain(c.req.raw.body)
+    if (typeof slot === 'string') await drain(c.req.raw.body, maxBody)
     if (slot === 'account_busy') {
       throw new ApiError(
         429,
@@ -42,13 +42,16 @@ export const indexWriteSlot = (maxBody: number) =>
 
 /**
  * Reads a refused body to its end, keeping none of it: answered before its body was read, a client
- * still sending (fetch among them) saw the connection reset instead of the 429. limitBody bounds it.
+ * still sending (fetch among them) saw the connection reset instead of the 429. Past `maxBytes` it
+ * stops reading (the connection then closes under the client).
  */
-async function drain(body: ReadableStream<Uint8Array> | null) {
+async function drain(body: ReadableStream<Uint8Array> | null, maxBytes: number) {
   if (!body) return
+  let read = 0
   try {
-    for await (const _ of body) {
-      // dropped
+    for await (const part of body) {
+      read += part.length
+      if (read > maxBytes) break
     }
   } catch {
     // the client went away or sent too much: the answer is the refusal either way

@@ -42,12 +42,13 @@ const replace = createRoute({
   summary: "Replace the caller's whole index",
   description: 'The files listed become everything the peer offers; an empty list withdraws everything.',
   security: bearer,
-  // The slot is taken before the body is read, so a refused write never buffers its body.
+  // The credentials and the slot come before the body is read: a stranger's or a refused write never
+  // has its body buffered (a body without Content-Length is read whole by the limit, within the slot).
   middleware: [
-    limitBody(INDEX_BODY_LIMIT),
     requireAuth(),
     requirePeerSession(),
     indexWriteSlot(INDEX_BODY_LIMIT),
+    limitBody(INDEX_BODY_LIMIT),
   ] as const,
   request: { body: { content: { 'application/json': { schema: IndexReplace } }, required: true } },
   responses: indexResponses,
@@ -62,12 +63,13 @@ const patch = createRoute({
   description:
     'Removes the listed sha256s, then adds the entries, in one step: a sha256 in both ends up added. Removing what is not there is not an error.',
   security: bearer,
-  // The slot is taken before the body is read, so a refused write never buffers its body.
+  // The credentials and the slot come before the body is read: a stranger's or a refused write never
+  // has its body buffered (a body without Content-Length is read whole by the limit, within the slot).
   middleware: [
-    limitBody(INDEX_BODY_LIMIT),
     requireAuth(),
     requirePeerSession(),
     indexWriteSlot(INDEX_BODY_LIMIT),
+    limitBody(INDEX_BODY_LIMIT),
   ] as const,
   request: { body: { content: { 'application/json': { schema: IndexPatch } }, required: true } },
   responses: indexResponses,
