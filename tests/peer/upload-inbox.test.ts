@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -102,5 +102,29 @@ describe('uploads and the inbox quota', () => {
     release()
     expect((await inFlight).name).toBe('in-flight.bin')
     expect(inboxNames()).toEqual(['first.bin', 'in-flight.bin'])
+  })
+
+  it('takes one copy of the same bytes at a time: a twin sent meanwhile is refused', async () => {
+    let release = () => {}
+    const hold = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const bytes = randomBytes(100 * 1024)
+    const one = client.upload(uploadOf('twin.bin', bytes, hold))
+    await until(async () => inboxNames().some((name) => name.startsWith('.upload-')), 'the upload to start')
+    expect(await codeOf(client.upload(uploadOf('twin-again.bin', bytes)))).toBe('AlreadyExists')
+    release()
+    expect((await one).name).toBe('twin.bin')
+    expect(inboxNames()).toEqual(['first.bin', 'in-flight.bin', 'twin.bin'])
+  })
+
+  it('stores bytes again when the file that had them changed on disk', async () => {
+    const bytes = randomBytes(50 * 1024)
+    expect((await client.upload(uploadOf('note.txt', bytes))).name).toBe('note.txt')
+    // Edited after it was indexed: the index still names it for these bytes, the disk does not.
+    writeFileSync(join(inbox, 'note.txt'), 'edited since')
+    const again = await client.upload(uploadOf('note.txt', bytes))
+    expect(again.name).toBe('note (1).txt')
+    expect(readFileSync(join(inbox, 'note (1).txt')).equals(bytes)).toBe(true)
   })
 })

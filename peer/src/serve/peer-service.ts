@@ -118,6 +118,8 @@ export async function* readRange(
 export function peerServiceRoutes(options: PeerServiceOptions) {
   const { index } = options
   const quota = new InboxQuota(index, options.inboxDir, options.inboxQuotaBytes)
+  /** The sha256s of uploads being received now. */
+  const receiving = new Set<string>()
 
   async function* download(req: { sha256: string; offset: bigint; length: bigint }, ctx: HandlerContext) {
     const range = await checkDownload(options, req)
@@ -153,15 +155,34 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
     const expected = Number(header.size)
     // Bytes already here are not taken again: the caller hears the name they have, nothing is written,
     // and the rest of its stream is left unread.
-    const known = index.get(header.sha256)
+    const known = await stillShared(header.sha256)
     if (known && known.size === expected)
       return create(UploadResponseSchema, { name: known.name, size: header.size, sha256: known.sha256 })
+    // One copy of a content in flight at a time: twins would each pass the check above and the quota.
+    if (receiving.has(header.sha256)) {
+      throw new ConnectError(
+        'these bytes are being received from another upload right now; send again once it has finished',
+        Code.AlreadyExists,
+      )
+    }
+    receiving.add(header.sha256)
     const release = quota.claim(expected)
     try {
       return await receive(iterator, header, release)
     } finally {
       release()
+      receiving.delete(header.sha256)
     }
+  }
+
+  /** The shared file with these bytes, if its file is still as it was hashed (else it is rescanned). */
+  async function stillShared(sha256: string): Promise<SharedFile | undefined> {
+    const file = index.get(sha256)
+    if (!file) return undefined
+    const info = await stat(file.path).catch(() => undefined)
+    if (info?.size === file.size && info.mtimeMs === file.mtimeMs) return file
+    options.onStale()
+    return undefined
   }
 
   async function receive(
@@ -200,7 +221,7 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
       }
       await handle.close()
       // The same bytes again: already shared, so not kept twice; the answer names the copy there is.
-      const held = index.get(actual)
+      const held = await stillShared(actual)
       if (held)
         return create(UploadResponseSchema, { name: held.name, size: BigInt(held.size), sha256: actual })
       const destination = await moveToFreeName(temp, options.inboxDir, header.name)
