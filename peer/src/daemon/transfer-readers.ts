@@ -23,6 +23,8 @@ export class TransferReaders implements DownloadReaders {
   #kept: boolean
   #holders = 0
   readonly #positions = new Map<symbol, number>()
+  /** `#positions` as the scheduler asks for them, on every plan: made again only when one moves. */
+  #sortedPositions: readonly number[] = []
   readonly #moveListeners = new Set<() => void>()
   readonly #waiting = new Set<() => void>()
   readonly #onIdle: () => void
@@ -86,7 +88,13 @@ export class TransferReaders implements DownloadReaders {
 
   written = () => this.#wake()
 
-  positions = () => [...new Set(this.#positions.values())].sort((a, b) => a - b)
+  positions = () => this.#sortedPositions
+
+  #setPosition(me: symbol, chunk: number | undefined) {
+    if (chunk === undefined) this.#positions.delete(me)
+    else this.#positions.set(me, chunk)
+    this.#sortedPositions = [...new Set(this.#positions.values())].sort((a, b) => a - b)
+  }
 
   onMove = (listener: () => void) => {
     this.#moveListeners.add(listener)
@@ -134,7 +142,7 @@ export class TransferReaders implements DownloadReaders {
         offset += length
       }
     } finally {
-      this.#positions.delete(me)
+      this.#setPosition(me, undefined)
       release()
     }
   }
@@ -147,7 +155,7 @@ export class TransferReaders implements DownloadReaders {
       const chunk = open ? Math.floor(offset / open.part.target.chunkSize) : 0
       if (open) {
         const moved = this.#positions.get(me) !== chunk
-        this.#positions.set(me, chunk)
+        if (moved) this.#setPosition(me, chunk)
         if (open.part.has(chunk)) return open
         if (moved) for (const listener of this.#moveListeners) listener()
       }
