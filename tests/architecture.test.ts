@@ -6,7 +6,8 @@ const root = resolve(import.meta.dirname, '..')
 
 /** What each folder of peer/src may import besides itself: the layers point one way. */
 const PEER_LAYERS: Record<string, string[]> = {
-  cli: ['daemon', 'gen'],
+  cli: ['daemon', 'relay', 'gen'],
+  relay: ['serve', 'wire', 'content', 'gen'],
   daemon: ['serve', 'transfer', 'wire', 'content', 'gen'],
   serve: ['wire', 'content', 'gen'],
   transfer: ['wire', 'content'],

@@ -19,8 +19,8 @@ async function requireSecret(c: Context<AppEnv>, secret: string, name: string, c
   throw new ApiError(401, code, `Send the ${name} secret as "Authorization: Bearer <secret>".`, challenge)
 }
 
-/** The claims of the request's bearer token, signed by this directory and unexpired; 401 otherwise. */
-async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
+/** The claims of the request's bearer token (session or call token), signed by this directory and unexpired; 401 otherwise. */
+async function signedClaims(c: Context<AppEnv>) {
   const header = c.req.header('authorization') ?? ''
   const match = /^Bearer\s+([\w.-]{1,4096})$/i.exec(header)
   if (!match?.[1]) {
@@ -34,6 +34,12 @@ async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
   const claims = await c.get('tokens').verify(match[1], c.get('deps').now())
   if (!claims)
     throw new ApiError(401, 'invalid_token', 'The token is invalid or expired; log in again.', challenge)
+  return claims
+}
+
+/** The claims of the request's session token; 401 for any other bearer, call tokens included. */
+async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
+  const claims = await signedClaims(c)
   if (claims.audience !== undefined) {
     throw new ApiError(
       401,
@@ -57,6 +63,28 @@ export const requireAuth = () =>
     c.set('auth', { username: claims.username, sessionId: claims.sessionId, ...session })
     await next()
   })
+
+/**
+ * For the session-state check: a live session token (as requireAuth), or a call token asking about its
+ * own session. A relay has no account; it checks with a registered peer's own call token that the peer's
+ * session is still open, and that token tells it nothing it did not already know.
+ */
+export const requireAuthOrOwnCallToken = () => {
+  const auth = requireAuth()
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const claims = await signedClaims(c)
+    if (claims.audience === undefined) return auth(c, next)
+    if (claims.sessionId !== c.req.param('sid')) {
+      throw new ApiError(
+        401,
+        'call_token',
+        'A call token may ask only about its own session; other sessions need the session token from POST /v1/login.',
+        challenge,
+      )
+    }
+    await next()
+  })
+}
 
 /**
  * Only the token's signature and expiry: for a handler whose own statement checks the session in

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { KiB, limitBody } from '../middleware/body-limit.ts'
-import { requireAuth } from '../middleware/require-auth.ts'
+import { requireAuth, requireAuthOrOwnCallToken } from '../middleware/require-auth.ts'
 import {
   bearer,
   bodyTooLarge,
@@ -48,9 +48,10 @@ const sessionState = createRoute({
   tags: ['auth'],
   summary:
     'Whether the session a call token names (its sid) is still open; peers ask this to refuse revoked callers',
-  description: 'Any live session token may ask; an unknown sid is answered as not open, not 404.',
+  description:
+    'Any live session token may ask, and a call token may ask about its own session (a relay checks the peers it carries so); an unknown sid is answered as not open, not 404.',
   security: bearer,
-  middleware: [requireAuth()] as const,
+  middleware: [requireAuthOrOwnCallToken()] as const,
   request: { params: z.object({ sid: z.string().min(1).max(128) }) },
   responses: {
     200: json(SessionState, 'open or not'),

@@ -12,6 +12,8 @@ export type GetResult = {
   seconds: number
   resumedBytes: number
   bytesPerSource: Record<string, number>
+  /** Every source asked, in the order asked: direct ones first, then those reached through a relay. */
+  sources: { username: string; url: string; bytes: number; relayed: boolean }[]
   dropped: { username: string; url: string; reason: string }[]
 }
 
@@ -35,6 +37,12 @@ export async function runGet(
           seconds: Number(update.seconds),
           resumedBytes: Number(update.resumedBytes),
           bytesPerSource: Object.fromEntries(update.sources.map((s) => [s.username, Number(s.bytes)])),
+          sources: update.sources.map((s) => ({
+            username: s.username,
+            url: s.url,
+            bytes: Number(s.bytes),
+            relayed: s.relayed,
+          })),
           dropped: update.sources
             .filter((s) => s.dropped)
             .map((s) => ({ username: s.username, url: s.url, reason: s.dropped })),

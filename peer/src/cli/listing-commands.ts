@@ -111,11 +111,19 @@ export const peersCommand = daemonCommand('peers', 'the network’s peers')
       state: p.state,
       files: p.files,
       lastSeen: p.lastSeen,
+      relayed: p.relayed,
     }))
     emit(opts.json, { peers }, () =>
       table(
-        ['USER', 'STATE', 'FILES', 'URL', 'LAST SEEN'],
-        peers.map((p) => [p.username, p.state, String(p.files), p.url, p.lastSeen]),
+        ['USER', 'STATE', 'FILES', 'REACHED', 'URL', 'LAST SEEN'],
+        peers.map((p) => [
+          p.username,
+          p.state,
+          String(p.files),
+          p.relayed ? 'via relay' : 'direct',
+          p.url,
+          p.lastSeen,
+        ]),
       ),
     )
   })

@@ -8,6 +8,7 @@ import { filesCommand, peersCommand, searchCommand, statusCommand } from './list
 import { menuCommand } from './menu.ts'
 import { printable } from './output.ts'
 import { pushCommand } from './push.ts'
+import { relayCommand } from './relay.ts'
 import { indexCommand, loginCommand, logoutCommand } from './session-commands.ts'
 import { startCommand } from './start.ts'
 
@@ -45,6 +46,7 @@ export function buildProgram() {
     filesCommand,
     peersCommand,
     menuCommand,
+    relayCommand,
   ]) {
     program.addCommand(command.configureOutput(oneLineErrors).exitOverride())
   }

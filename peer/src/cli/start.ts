@@ -30,6 +30,20 @@ async function password(file: string | undefined): Promise<string> {
   throw new CliError('no password: give --password-file, set PEER_PASSWORD, or run on a terminal', EXIT.usage)
 }
 
+function relayUrlOption(value: string): string {
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {}
+  if (url?.protocol !== 'http:' || !url.port || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new CliError(
+      '--relay must be a relay’s http://host:port URL, e.g. http://203.0.113.5:7000',
+      EXIT.usage,
+    )
+  }
+  return url.origin
+}
+
 export const startCommand = new Command('start')
   .description('run the peer daemon in the foreground: share a folder, stay in the directory, serve peers')
   .requiredOption('--name <username>', 'your username in the directory')
@@ -42,6 +56,7 @@ export const startCommand = new Command('start')
     process.env.PEERDIR_DIRECTORY ?? 'http://127.0.0.1:8787',
   )
   .option('--public-url <url>', 'the URL other peers reach this one at (default: http://<host>:<port>)')
+  .option('--relay <url>', 'be reached through this relay (`peer relay`) when nobody can dial this machine')
   .option('--password-file <file>', 'read the password from this file (else PEER_PASSWORD, else a prompt)')
   .option('--open', 'serve callers without a directory token', false)
   .option('--accept-uploads', 'accept `peer push` uploads into <dir>/inbox/', false)
@@ -83,6 +98,7 @@ export const startCommand = new Command('start')
       sharedDir: resolve(opts.dir),
       directoryUrl: opts.directory,
       publicUrl: opts.publicUrl,
+      relayUrl: opts.relay === undefined ? undefined : relayUrlOption(opts.relay),
       open: opts.open,
       acceptUploads: opts.acceptUploads,
       maxUploadBytes: opts.maxUploadSize,

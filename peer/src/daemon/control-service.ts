@@ -22,6 +22,7 @@ import { LocalWriteError, NoSourcesError } from '../transfer/download-errors.ts'
 import type { CallCredentials, Progress } from '../transfer/swarm-download.ts'
 import { VERSION } from '../version.ts'
 import type { DirectoryClient, Result } from '../wire/directory-client.ts'
+import { isRelayedUrl } from '../wire/relay-protocol.ts'
 import { peerClient } from '../wire/transport.ts'
 import { contentLookup, directoryFailure } from './content-lookup.ts'
 import type { DirectorySession } from './directory-session.ts'
@@ -52,7 +53,7 @@ const toProgress = (
     doneBytes: BigInt(progress.doneBytes),
     resumedBytes: BigInt(progress.resumedBytes),
     activeSources: progress.activeSources,
-    sources: progress.sources.map((s) => ({ ...s, bytes: BigInt(s.bytes) })),
+    sources: progress.sources.map((s) => ({ ...s, bytes: BigInt(s.bytes), relayed: isRelayedUrl(s.url) })),
     ...extra,
   })
 
@@ -207,7 +208,9 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
         const { peers } = await daemon.directory
           .peers(req.state || undefined, daemon.session.token)
           .catch(directoryFailure)
-        return create(ListPeersResponseSchema, { peers: peers.map((p) => ({ ...p, lastSeen: p.lastSeen })) })
+        return create(ListPeersResponseSchema, {
+          peers: peers.map((p) => ({ ...p, lastSeen: p.lastSeen, relayed: isRelayedUrl(p.url) })),
+        })
       },
       get,
       push,

@@ -9,12 +9,19 @@ import { type PeerServiceOptions, peerServiceRoutes } from '../serve/peer-servic
 import { RateLimiter } from '../serve/rate-limit.ts'
 import { controlAuthInterceptor, peerAuth, peerAuthInterceptor } from '../wire/auth.ts'
 import { DirectoryClient } from '../wire/directory-client.ts'
-import { createRpcServer, listenForControl, stopRpcServer } from '../wire/transport.ts'
+import { relayedUrl } from '../wire/relay-protocol.ts'
+import {
+  createRpcServer,
+  listenForControl,
+  serveReverseConnection,
+  stopRpcServer,
+} from '../wire/transport.ts'
 import { CallTokens } from './call-tokens.ts'
 import { contentGateway, gatewayOnControl, gatewayOnNetwork } from './content-gateway.ts'
 import { type ControlledDaemon, controlServiceRoutes } from './control-service.ts'
 import { DirectorySession } from './directory-session.ts'
 import { Downloads } from './downloads.ts'
+import { RelayLink } from './relay-link.ts'
 import { controlSocketPath, stateDirFor, writeControlInfo } from './state-dir.ts'
 import { watchFolder } from './watcher.ts'
 
@@ -26,6 +33,8 @@ export type DaemonOptions = {
   sharedDir: string
   directoryUrl: string
   publicUrl?: string
+  /** A relay to register with (`--relay`): callers reach this daemon through it. */
+  relayUrl?: string
   open: boolean
   acceptUploads: boolean
   maxUploadBytes: number
@@ -66,7 +75,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const directory = new DirectoryClient(options.directoryUrl)
   const scheme = options.tls ? 'https' : 'http'
-  const publicUrl = options.publicUrl ?? `${scheme}://${urlHost(options.host)}:${options.port}`
+  const publicUrl =
+    options.publicUrl ??
+    (options.relayUrl
+      ? relayedUrl(options.relayUrl, options.username)
+      : `${scheme}://${urlHost(options.host)}:${options.port}`)
   const session = new DirectorySession({
     client: directory,
     username: options.username,
@@ -149,12 +162,24 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   writeControlInfo(stateDir, { port: options.port, pid: process.pid, socket, token })
   const watcher = watchFolder(sharedDir, () => void rescan())
   session.start()
+  const relay =
+    options.relayUrl === undefined
+      ? undefined
+      : new RelayLink({
+          relayUrl: options.relayUrl,
+          username: options.username,
+          token: () => callTokens.token(options.username),
+          serve: (socket) => serveReverseConnection(server, socket),
+          log,
+        })
+  relay?.start()
 
   return {
     ...controlled,
     port: options.port,
     stop: async () => {
       watcher.close()
+      await relay?.stop()
       await downloads.stop()
       await session.stop()
       control.close()

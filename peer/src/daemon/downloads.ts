@@ -10,6 +10,7 @@ import {
   swarmDownload,
 } from '../transfer/swarm-download.ts'
 import type { DirectoryClient, Result } from '../wire/directory-client.ts'
+import { isRelayedUrl } from '../wire/relay-protocol.ts'
 import type { DirectorySession } from './directory-session.ts'
 import { TransferReaders } from './transfer-readers.ts'
 
@@ -110,7 +111,12 @@ export class Downloads {
       for (const listener of listeners) listener()
     }
     const self = session.username.toLowerCase()
-    const others = (sources: Result['sources']) => sources.filter((s) => s.username.toLowerCase() !== self)
+    // Direct sources first: the downloader asks sources in this order, and a relay's hop costs it and
+    // the relay's operator more than a peer's own port.
+    const others = (sources: Result['sources']) =>
+      sources
+        .filter((s) => s.username.toLowerCase() !== self)
+        .sort((a, b) => Number(isRelayedUrl(a.url)) - Number(isRelayedUrl(b.url)))
     const idle = new AbortController()
     const readers = new TransferReaders({
       keep,

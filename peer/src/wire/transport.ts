@@ -66,6 +66,11 @@ export function createRpcServer(options: ServerOptions): net.Server {
     }
   }
   const settings = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 256 }
+  // Connections this daemon dialled out to a relay, on which it serves the calls the relay forwards:
+  // cleartext HTTP/2 inside that link (TLS, if any, is the link's), outside the slots, and never closed
+  // for being quiet, since the link is the only way callers reach us.
+  const reverse = http2.createServer({ settings }, handler)
+  reverse.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(SESSION_WINDOW))
   const slots = new ConnectionSlots()
   const counted: typeof handler = (req, res) => {
     const slot = slots.callStarted(req.socket)
@@ -101,19 +106,7 @@ export function createRpcServer(options: ServerOptions): net.Server {
     h2.setTimeout(IDLE_SESSION_MS)
     h2.on('session', onSession)
     const h1 = http.createServer(counted)
-    dispatch = (socket) => {
-      // A connection that says nothing holds a slot: callers speak at once, so silence means it is
-      // not one.
-      socket.setTimeout(FIRST_BYTES_MS, () => socket.destroy())
-      socket.once('data', (head) => {
-        socket.setTimeout(0)
-        socket.pause()
-        socket.unshift(head)
-        const target: net.Server = head.toString('latin1', 0, 3) === 'PRI' ? h2 : h1
-        target.emit('connection', socket)
-        process.nextTick(() => socket.resume())
-      })
-    }
+    dispatch = (socket) => dispatchByPreface(socket, h1, h2)
   }
   // Every connection is admitted here, through the slots (connection-slots.ts), before TLS or HTTP
   // see it; bounded connections (and, in the HTTP/2 settings, streams per connection) keep a flood of
@@ -123,7 +116,48 @@ export function createRpcServer(options: ServerOptions): net.Server {
     if (slots.admit(socket)) dispatch(socket)
   })
   openSlots.set(server, slots)
+  const links = new Set<net.Socket>()
+  reverseLinks.set(server, {
+    serve: (socket) => {
+      links.add(socket)
+      socket.once('close', () => links.delete(socket))
+      reverse.emit('connection', socket)
+    },
+    destroyAll: () => {
+      for (const socket of links) socket.destroy()
+    },
+  })
   return server
+}
+
+type ReverseLinks = { serve: (socket: net.Socket) => void; destroyAll: () => void }
+const reverseLinks = new WeakMap<net.Server, ReverseLinks>()
+
+/**
+ * Serves RPCs on a connection this daemon opened to a relay: the relay speaks HTTP/2 to us as a client
+ * over it, and every call it forwards is answered (and its caller checked) as on the daemon's own port.
+ */
+export function serveReverseConnection(server: net.Server, socket: net.Socket) {
+  const links = reverseLinks.get(server)
+  if (!links) throw new Error('not an RPC server made by createRpcServer')
+  links.serve(socket)
+}
+
+/**
+ * Hands a cleartext connection to the server of its HTTP version, told by its first bytes: an HTTP/2
+ * connection opens with its fixed preface ("PRI * HTTP/2.0"), anything else is HTTP/1.1. A connection
+ * that says nothing holds a slot: callers speak at once, so silence means it is not one.
+ */
+export function dispatchByPreface(socket: net.Socket, h1: net.Server, h2: net.Server) {
+  socket.setTimeout(FIRST_BYTES_MS, () => socket.destroy())
+  socket.once('data', (head) => {
+    socket.setTimeout(0)
+    socket.pause()
+    socket.unshift(head)
+    const target = head.toString('latin1', 0, 3) === 'PRI' ? h2 : h1
+    target.emit('connection', socket)
+    process.nextTick(() => socket.resume())
+  })
 }
 
 /**
@@ -181,6 +215,7 @@ export function stopRpcServer(server: net.Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve())
     openSlots.get(server)?.destroyAll()
+    reverseLinks.get(server)?.destroyAll()
     setTimeout(resolve, 2000).unref()
   })
 }

@@ -1,0 +1,51 @@
+import { Command, Option } from 'commander'
+import { wholeNumber } from './common.ts'
+import { byteSize } from './start.ts'
+
+export const relayCommand = new Command('relay')
+  .description(
+    'run a relay in the foreground: peers that nobody can dial register here and are reached through it',
+  )
+  .option('--port <port>', 'port for peers and their callers', wholeNumber(1, 65535), 7000)
+  .option('--host <host>', 'address to listen on (a public one: that is the point)', '0.0.0.0')
+  .option(
+    '--directory <url>',
+    'the directory whose tokens peers register with',
+    process.env.PEERDIR_DIRECTORY ?? 'http://127.0.0.1:8787',
+  )
+  .option('--max-peers <n>', 'most peers registered at once', wholeNumber(1, 1_000_000), 1024)
+  .option('--max-streams-per-peer <n>', 'most calls forwarded to one peer at once', wholeNumber(1, 256), 64)
+  .addOption(
+    new Option('--max-peer-rate <bytes/s>', 'cap on bytes per second through one peer, both ways (0: none)')
+      .argParser(byteSize)
+      .default(100 * 1024 ** 2, '100M'),
+  )
+  .addHelpText(
+    'after',
+    '\nExample:\n  peer relay --port 7000 --directory http://203.0.113.5:8787\n  peer start --name alice --relay http://203.0.113.5:7000',
+  )
+  .action(async (opts) => {
+    const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`)
+    process.on('unhandledRejection', (reason) =>
+      log(`unexpected: ${reason instanceof Error ? reason.message : reason}`),
+    )
+    const { startRelay } = await import('../relay/relay-server.ts')
+    const relay = await startRelay({
+      port: opts.port,
+      host: opts.host,
+      directoryUrl: opts.directory,
+      maxPeers: opts.maxPeers,
+      maxStreamsPerPeer: opts.maxStreamsPerPeer,
+      peerRate: opts.maxPeerRate || undefined,
+      log,
+    })
+    await new Promise<void>(() => {
+      const stop = async (signal: string) => {
+        log(`${signal}: stopping`)
+        await relay.stop()
+        process.exit(0)
+      }
+      process.once('SIGINT', () => void stop('SIGINT'))
+      process.once('SIGTERM', () => void stop('SIGTERM'))
+    })
+  })

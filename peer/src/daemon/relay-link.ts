@@ -1,0 +1,184 @@
+import { once } from 'node:events'
+import net from 'node:net'
+import { decodeJwt } from 'jose'
+import { REGISTER_PATH, UPGRADE_PROTOCOL } from '../wire/relay-protocol.ts'
+
+type Options = {
+  relayUrl: string
+  username: string
+  /** A call token addressed to this peer itself, or undefined while it is not logged in. */
+  token: () => Promise<string | undefined>
+  /** Serves the calls the relay forwards over a registered connection. */
+  serve: (socket: net.Socket) => void
+  log: (line: string) => void
+}
+
+const DIAL_TIMEOUT_MS = 10_000
+const MAX_ANSWER_BYTES = 16 * 1024
+const MAX_BACKOFF_MS = 30_000
+
+/**
+ * Keeps this daemon registered with its relay (`peer start --relay URL`): dials out, registers with a
+ * call token addressed to itself, and serves what the relay forwards over that connection. It registers
+ * again well before the token expires (the relay swaps the connections without losing a call) and, when
+ * the link drops or the relay refuses, after a backoff. Never throws out of its loop.
+ */
+export class RelayLink {
+  readonly #options: Options
+  #stopped = false
+  #current: net.Socket | undefined
+  #wake: (() => void) | undefined
+  #loop: Promise<void> | undefined
+
+  constructor(options: Options) {
+    this.#options = options
+  }
+
+  get connected(): boolean {
+    return this.#current !== undefined && !this.#current.destroyed
+  }
+
+  start() {
+    this.#loop ??= this.#run()
+  }
+
+  async stop() {
+    this.#stopped = true
+    this.#wake?.()
+    this.#current?.destroy()
+    await this.#loop
+  }
+
+  async #run() {
+    const { log, relayUrl } = this.#options
+    let failures = 0
+    while (!this.#stopped) {
+      let token: string | undefined
+      try {
+        token = await this.#options.token()
+      } catch (err) {
+        log(`relay: no call token (${err instanceof Error ? err.message : String(err)})`)
+      }
+      if (!token) {
+        await this.#sleep(Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures++, 6)))
+        continue
+      }
+      let socket: net.Socket
+      try {
+        socket = await register(new URL(relayUrl), token)
+      } catch (err) {
+        const backoff =
+          Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures++, 6)) * (0.75 + Math.random() / 2)
+        log(
+          `relay ${relayUrl}: ${err instanceof Error ? err.message : String(err)} (retrying in ${(backoff / 1000).toFixed(1)} s)`,
+        )
+        await this.#sleep(backoff)
+        continue
+      }
+      if (this.#stopped) return void socket.destroy()
+      if (!this.#current || failures > 0) log(`registered with relay ${relayUrl}`)
+      failures = 0
+      this.#current = socket
+      this.#options.serve(socket)
+      // Again with a fresh token after a quarter of this one's life: before the relay's check of the
+      // session could find it expired, even when the token was already two thirds used.
+      const { iat = 0, exp = 0 } = decodeJwt(token)
+      const renewal = this.#sleep(Math.max(5_000, ((exp - iat) * 1000) / 4)).then(() => 'renew' as const)
+      const lost = once(socket, 'close').then(() => 'lost' as const)
+      if ((await Promise.race([renewal, lost])) === 'lost' && !this.#stopped) {
+        log(`relay link to ${relayUrl} lost; registering again`)
+        await this.#sleep(250 + Math.random() * 250)
+      }
+    }
+  }
+
+  async #sleep(ms: number) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.#wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    this.#wake = undefined
+  }
+}
+
+/** Dials the relay and registers; resolves with the connection once the relay has switched it over. */
+async function register(relay: URL, token: string): Promise<net.Socket> {
+  if (relay.protocol !== 'http:') throw new Error('only http:// relays are supported')
+  const socket = net.connect({
+    host: relay.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(relay.port || 80),
+    noDelay: true,
+  })
+  socket.setTimeout(DIAL_TIMEOUT_MS, () => socket.destroy(new Error('the relay did not answer in time')))
+  try {
+    await once(socket, 'connect')
+    socket.write(
+      `POST ${REGISTER_PATH} HTTP/1.1\r\nhost: ${relay.host}\r\nconnection: upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\nauthorization: Bearer ${token}\r\ncontent-length: 0\r\n\r\n`,
+    )
+    const { head, rest } = await readAnswerHead(socket)
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)
+    if (status !== 101) {
+      const reason = rest.toString('utf8').trim().split('\n')[0]?.slice(0, 300)
+      throw new Error(`registration refused (${status || 'not HTTP'}): ${reason || head.split('\r\n')[0]}`)
+    }
+    socket.setTimeout(0)
+    socket.setKeepAlive(true, 15_000)
+    socket.pause()
+    if (rest.length > 0) socket.unshift(rest)
+    return socket
+  } catch (err) {
+    socket.destroy()
+    throw err instanceof Error && 'code' in err ? new Error(`cannot reach it (${String(err.code)})`) : err
+  }
+}
+
+/**
+ * Reads an HTTP/1.1 answer's head. After a 101 the connection is paused right there (what follows is
+ * the relay's HTTP/2); a refusal is read to its end, since its one-line reason is all that follows.
+ */
+function readAnswerHead(socket: net.Socket): Promise<{ head: string; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let received = Buffer.alloc(0)
+    let head: string | undefined
+    let bodyAt = 0
+    const finish = (result?: { head: string; rest: Buffer }, err?: Error) => {
+      socket.off('data', onData)
+      socket.off('end', onEnd)
+      socket.off('close', onEnd)
+      socket.off('error', onError)
+      if (result) resolve(result)
+      else reject(err)
+    }
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk])
+      if (head === undefined) {
+        const end = received.indexOf('\r\n\r\n')
+        if (end < 0) {
+          if (received.length > MAX_ANSWER_BYTES)
+            finish(undefined, new Error('the relay answered with an oversized head'))
+          return
+        }
+        head = received.toString('latin1', 0, end)
+        bodyAt = end + 4
+        if (head.startsWith('HTTP/1.1 101')) {
+          socket.pause()
+          return finish({ head, rest: received.subarray(bodyAt) })
+        }
+      }
+      if (received.length > MAX_ANSWER_BYTES) onEnd()
+    }
+    const onEnd = () => {
+      if (head === undefined)
+        finish(undefined, new Error('the relay closed the connection without answering'))
+      else finish({ head, rest: received.subarray(bodyAt) })
+    }
+    const onError = (err: Error) => finish(undefined, err)
+    socket.on('data', onData)
+    socket.once('end', onEnd)
+    socket.once('close', onEnd)
+    socket.once('error', onError)
+  })
+}
