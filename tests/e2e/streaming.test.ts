@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
@@ -7,9 +7,10 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { nodeBin } from '../support/directory-process.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
+import { netnsUnavailable, otherMachine } from '../support/network-namespace.ts'
 import { partFiles, recordedChunks } from '../support/part-files.ts'
 import { type PeerProcess, peerBin, until } from '../support/peer-process.ts'
-import { commandUnavailable, mustSkip } from '../support/requirements.ts'
+import { mustSkip } from '../support/requirements.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 const MiB = 1024 * 1024
@@ -336,32 +337,3 @@ describe('the local HTTP gateway', () => {
     }
   })
 })
-
-function netnsUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'network namespaces need root'
-  return commandUnavailable('ip', ['netns', 'list'], 'iproute2')
-}
-
-/** A network namespace joined to this one by a veth pair: a caller that is not on loopback. */
-function otherMachine() {
-  const id = randomBytes(3).toString('hex')
-  const name = `pdgw-${id}`
-  const octet = 1 + (Number.parseInt(id, 16) % 250)
-  const hostAddress = `10.213.${octet}.1`
-  const ip = (...args: string[]) => execFileSync('ip', args)
-  ip('netns', 'add', name)
-  ip('link', 'add', `pg${id}a`, 'type', 'veth', 'peer', 'name', `pg${id}b`)
-  ip('link', 'set', `pg${id}b`, 'netns', name)
-  ip('addr', 'add', `${hostAddress}/24`, 'dev', `pg${id}a`)
-  ip('link', 'set', `pg${id}a`, 'up')
-  ip('netns', 'exec', name, 'ip', 'addr', 'add', `10.213.${octet}.2/24`, 'dev', `pg${id}b`)
-  ip('netns', 'exec', name, 'ip', 'link', 'set', `pg${id}b`, 'up')
-  return {
-    name,
-    hostAddress,
-    remove: () => {
-      spawnSync('ip', ['link', 'del', `pg${id}a`])
-      spawnSync('ip', ['netns', 'del', name])
-    },
-  }
-}

@@ -23,6 +23,8 @@ export type DirectoryProcess = {
 export async function startDirectoryProcess(
   options: {
     port?: number
+    /** The address to listen on (default 127.0.0.1), e.g. one on a veth link the test made. */
+    host?: string
     dbUrl?: string
     env?: Record<string, string>
     /** A command the directory runs under, e.g. `setpriv --reuid=65534 ...` (another user). */
@@ -38,7 +40,7 @@ export async function startDirectoryProcess(
   const [command, ...prefix] = [...(options.wrap ?? []), ...(options.command ?? [nodeBin, directoryBin])]
   const child = spawn(
     command as string,
-    [...prefix, '--host', '127.0.0.1', '--port', String(port), '--db', dbUrl],
+    [...prefix, '--host', options.host ?? '127.0.0.1', '--port', String(port), '--db', dbUrl],
     {
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, ...options.env },
@@ -53,7 +55,7 @@ export async function startDirectoryProcess(
     output += chunk
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const url = `http://127.0.0.1:${port}`
+  const url = `http://${options.host ?? '127.0.0.1'}:${port}`
   const deadline = Date.now() + 30_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`directory exited early (${child.exitCode}):\n${output}`)

@@ -9,13 +9,22 @@ type PeerOptions = Omit<Parameters<typeof startPeer>[0], 'name' | 'directoryUrl'
  * A test file's network: one directory process for the file, and the peers each test starts, killed
  * with -9 after that test. Call at the top level of the file.
  */
-export function useTestNetwork(options: { directoryEnv?: Record<string, string> } = {}) {
+export function useTestNetwork(
+  options: {
+    directoryEnv?: Record<string, string>
+    /** The directory's listening address, asked in beforeAll (default 127.0.0.1). */
+    directoryHost?: () => string
+  } = {},
+) {
   let directory: DirectoryProcess | undefined
   let stateRoot = ''
   const running: Stoppable[] = []
   beforeAll(async () => {
     stateRoot = testStateRoot()
-    directory = await startDirectoryProcess({ env: options.directoryEnv ?? {} })
+    directory = await startDirectoryProcess({
+      env: options.directoryEnv ?? {},
+      host: options.directoryHost?.(),
+    })
   })
   afterEach(async () => {
     await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander'
 import { wholeNumber } from './common.ts'
+import { CliError, EXIT } from './errors.ts'
 import { byteSize } from './start.ts'
 
 export const relayCommand = new Command('relay')
@@ -20,11 +21,16 @@ export const relayCommand = new Command('relay')
       .argParser(byteSize)
       .default(100 * 1024 ** 2, '100M'),
   )
+  .option('--tls-cert <file>', 'serve TLS with this certificate (PEM); peers then use --relay https://…')
+  .option('--tls-key <file>', 'the TLS private key (PEM)')
   .addHelpText(
     'after',
     '\nExample:\n  peer relay --port 7000 --directory http://203.0.113.5:8787\n  peer start --name alice --relay http://203.0.113.5:7000',
   )
   .action(async (opts) => {
+    if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
+      throw new CliError('--tls-cert and --tls-key go together', EXIT.usage)
+    }
     const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`)
     process.on('unhandledRejection', (reason) =>
       log(`unexpected: ${reason instanceof Error ? reason.message : reason}`),
@@ -37,7 +43,13 @@ export const relayCommand = new Command('relay')
       maxPeers: opts.maxPeers,
       maxStreamsPerPeer: opts.maxStreamsPerPeer,
       peerRate: opts.maxPeerRate || undefined,
+      tls: opts.tlsCert ? { certPath: opts.tlsCert, keyPath: opts.tlsKey } : undefined,
       log,
+    }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE')
+        throw new CliError(`port ${opts.port} is in use; pick another with --port`)
+      if (err.code === 'ENOENT') throw new CliError(`cannot read ${err.path}`, EXIT.usage)
+      throw err
     })
     await new Promise<void>(() => {
       const stop = async (signal: string) => {

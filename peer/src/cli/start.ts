@@ -35,9 +35,15 @@ function relayUrlOption(value: string): string {
   try {
     url = new URL(value)
   } catch {}
-  if (url?.protocol !== 'http:' || !url.port || (url.pathname !== '/' && url.pathname !== '')) {
+  if (
+    !url ||
+    !['http:', 'https:'].includes(url.protocol) ||
+    !url.port ||
+    url.pathname !== '/' ||
+    url.search
+  ) {
     throw new CliError(
-      '--relay must be a relay’s http://host:port URL, e.g. http://203.0.113.5:7000',
+      '--relay must be a relay’s http:// or https:// URL with host and port, e.g. http://203.0.113.5:7000',
       EXIT.usage,
     )
   }

@@ -1,5 +1,6 @@
 import { once } from 'node:events'
 import net from 'node:net'
+import tls from 'node:tls'
 import { decodeJwt } from 'jose'
 import { REGISTER_PATH, UPGRADE_PROTOCOL } from '../wire/relay-protocol.ts'
 
@@ -76,7 +77,7 @@ export class RelayLink {
         continue
       }
       if (this.#stopped) return void socket.destroy()
-      if (!this.#current || failures > 0) log(`registered with relay ${relayUrl}`)
+      if (!this.connected) log(`registered with relay ${relayUrl}`)
       failures = 0
       this.#current = socket
       this.#options.serve(socket)
@@ -87,6 +88,7 @@ export class RelayLink {
       const lost = once(socket, 'close').then(() => 'lost' as const)
       if ((await Promise.race([renewal, lost])) === 'lost' && !this.#stopped) {
         log(`relay link to ${relayUrl} lost; registering again`)
+        this.#current = undefined
         await this.#sleep(250 + Math.random() * 250)
       }
     }
@@ -106,15 +108,17 @@ export class RelayLink {
 
 /** Dials the relay and registers; resolves with the connection once the relay has switched it over. */
 async function register(relay: URL, token: string): Promise<net.Socket> {
-  if (relay.protocol !== 'http:') throw new Error('only http:// relays are supported')
-  const socket = net.connect({
-    host: relay.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(relay.port || 80),
-    noDelay: true,
-  })
+  const host = relay.hostname.replace(/^\[|\]$/g, '')
+  const secure = relay.protocol === 'https:'
+  const port = Number(relay.port || (secure ? 443 : 80))
+  // Over TLS the link negotiates h2, the protocol it carries once registered; the registration itself
+  // is HTTP/1.1, which the relay tells apart by its first bytes.
+  const socket: net.Socket = secure
+    ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['h2'] })
+    : net.connect({ host, port, noDelay: true })
   socket.setTimeout(DIAL_TIMEOUT_MS, () => socket.destroy(new Error('the relay did not answer in time')))
   try {
-    await once(socket, 'connect')
+    await once(socket, secure ? 'secureConnect' : 'connect')
     socket.write(
       `POST ${REGISTER_PATH} HTTP/1.1\r\nhost: ${relay.host}\r\nconnection: upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\nauthorization: Bearer ${token}\r\ncontent-length: 0\r\n\r\n`,
     )

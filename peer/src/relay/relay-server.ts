@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
+import tls from 'node:tls'
 import { ConnectionSlots } from '../wire/connection-slots.ts'
 import { DirectoryClient } from '../wire/directory-client.ts'
 import { REGISTER_PATH, UPGRADE_PROTOCOL } from '../wire/relay-protocol.ts'
@@ -14,6 +16,8 @@ export type RelayOptions = Caps & {
   port: number
   host: string
   directoryUrl: string
+  /** Serve TLS: callers and registering peers alike then dial https://. */
+  tls?: { certPath: string; keyPath: string }
   log: (line: string) => void
 }
 
@@ -88,13 +92,18 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       )
     }
     if (socket.destroyed) return
-    socket.write(
-      `HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\n\r\n`,
+    // HTTP/2 takes the connection over only once the answer is written out: Node's HTTP/2 must not
+    // start on a socket (TLS above all) with a write still in progress.
+    await new Promise<void>((resolve, reject) =>
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\n\r\n`,
+        (err) => (err ? reject(err) : resolve()),
+      ),
     )
     // The link carries calls for as long as it lives: never idle in the slots' eyes, never evicted.
     slots.callStarted(socket)
     socket.setKeepAlive(true, PING_MS)
-    const session = http2.connect(`http://${registrant.username}.relayed`, {
+    const session = http2.connect(`${options.tls ? 'https' : 'http'}://${registrant.username}.relayed`, {
       createConnection: () => socket,
       settings: { initialWindowSize: STREAM_WINDOW },
     })
@@ -114,9 +123,28 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     peers.add(registrant, session)
   }
 
+  // The HTTP version is told by the first bytes, also inside TLS: a registering peer negotiates h2 (so
+  // both ends of its link agree on the protocol that follows) but speaks its registration in HTTP/1.1.
+  let dispatch = (socket: net.Socket) => dispatchByPreface(socket, h1, h2)
+  if (options.tls) {
+    const secure = tls.createServer(
+      {
+        cert: readFileSync(options.tls.certPath),
+        key: readFileSync(options.tls.keyPath),
+        ALPNProtocols: ['h2', 'http/1.1'],
+        handshakeTimeout: 5000,
+      },
+      (socket) => {
+        socket.on('error', () => socket.destroy())
+        dispatchByPreface(socket, h1, h2)
+      },
+    )
+    secure.on('tlsClientError', (_err, socket) => socket.destroy())
+    dispatch = (socket) => secure.emit('connection', socket)
+  }
   const server = net.createServer({ noDelay: true }, (socket) => {
     socket.on('error', () => socket.destroy())
-    if (slots.admit(socket)) dispatchByPreface(socket, h1, h2)
+    if (slots.admit(socket)) dispatch(socket)
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

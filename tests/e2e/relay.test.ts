@@ -1,0 +1,379 @@
+import { spawnSync } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import http2 from 'node:http2'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort } from '../support/free-port.ts'
+import { netnsUnavailable, type OtherMachine, otherMachine } from '../support/network-namespace.ts'
+import { partFiles } from '../support/part-files.ts'
+import { type PeerProcess, until } from '../support/peer-process.ts'
+import { type RelayProcess, startRelayProcess } from '../support/relay-process.ts'
+import { commandUnavailable, mustSkip } from '../support/requirements.ts'
+import { useTestNetwork } from '../support/test-network.ts'
+
+// Peers behind NAT: the "home" peers run in a network namespace of their own, listening only on its
+// loopback; the directory, the relay and every other peer listen on this side of a veth pair, which
+// the home peers can dial and nothing can dial back from.
+const skip = mustSkip('NETNS', netnsUnavailable())
+let home: OtherMachine | undefined
+beforeAll(() => {
+  if (!skip) home = otherMachine()
+})
+afterAll(() => home?.remove())
+// Tokens of 30 s: a relayed peer registers again every few seconds (a quarter of its call token's life),
+// so a long transfer crosses a re-registration.
+const network = useTestNetwork({
+  directoryHost: () => home?.hostAddress ?? '127.0.0.1',
+  directoryEnv: { TOKEN_TTL_SECONDS: '30' },
+})
+const noOpenssl = mustSkip('OPENSSL', commandUnavailable('openssl', ['version'], 'openssl'))
+
+const MiB = 1024 * 1024
+const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+const here = () => (home as OtherMachine).hostAddress
+
+type GetReport = {
+  path: string
+  sources: { username: string; url: string; bytes: number; relayed: boolean }[]
+}
+
+async function relay(args: string[] = [], port?: number): Promise<RelayProcess> {
+  return network.track(
+    await startRelayProcess({ host: here(), directoryUrl: network.directoryUrl, port, args }),
+  )
+}
+
+/** A peer inside the namespace: behind `via` when given, else publishing its own (undialable) address. */
+async function homePeer(
+  name: string,
+  files: Record<string, Buffer>,
+  via?: RelayProcess,
+  args: string[] = [],
+  env: Record<string, string> = {},
+) {
+  const port = await freePort()
+  const peer = await network.peer(name, {
+    port,
+    env,
+    wrap: (home as OtherMachine).wrap,
+    waitForPublish: false,
+    args: [
+      '--host',
+      '127.0.0.1',
+      ...(via ? ['--relay', via.url] : ['--public-url', `http://${(home as OtherMachine).address}:${port}`]),
+      ...args,
+    ],
+  })
+  for (const [file, bytes] of Object.entries(files)) writeFileSync(join(peer.dir, file), bytes)
+  await peer.waitFor(via ? /registered with relay/ : /published/)
+  await peer.waitFor(
+    new RegExp(`published (changes: \\+${Object.keys(files).length}|${Object.keys(files).length} files)`),
+  )
+  return peer
+}
+
+const hostPeer = (name: string, args: string[] = []) =>
+  network.peer(name, { args: ['--host', here(), ...args] })
+
+async function getJson(peer: PeerProcess, target: string): Promise<GetReport> {
+  const result = await peer.cli(['get', target, '--json'])
+  expect(result.stderr).toBe('')
+  expect(result.code).toBe(0)
+  return JSON.parse(result.stdout) as GetReport
+}
+
+/** A call token for `audience`, asked with a viewer session of `username` (as any client of the network can). */
+async function callToken(username: string, audience: string): Promise<string> {
+  const post = async (path: string, body: unknown, token?: string) => {
+    const response = await fetch(`${network.directoryUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    })
+    return (await response.json()) as { token: string }
+  }
+  const session = await post('/v1/login', { username, password: `password-of-${username}` })
+  return (await post('/v1/call-tokens', { audience }, session.token)).token
+}
+
+describe.skipIf(skip)('a relay for peers nobody can dial', () => {
+  it('without a relay, a home peer’s file cannot be fetched: one clear line, nothing under the real name', async () => {
+    const content = randomBytes(MiB)
+    await homePeer('island', { 'island.bin': content })
+    const fetcher = await hostPeer('castaway')
+    const result = await fetcher.cli(['get', sha(content)])
+    expect(result.code).not.toBe(0)
+    expect(result.stderr.trim().split('\n')).toHaveLength(1)
+    expect(result.stderr).toMatch(/no live source can serve island\.bin .*island: unreachable/)
+    expect(existsSync(join(fetcher.dir, 'island.bin'))).toBe(false)
+  })
+
+  it('serves 64 MiB through the relay, to peerdir and to a grpc-js client given the relayed URL', async () => {
+    const r = await relay()
+    const content = randomBytes(64 * MiB)
+    const homer = await homePeer('homer', { 'big.bin': content }, r)
+    const fetcher = await hostPeer('marge')
+    const report = await getJson(fetcher, 'big.bin')
+    expect(sha(readFileSync(report.path))).toBe(sha(content))
+    expect(report.sources).toEqual([
+      { username: 'homer', url: `${r.url}/relayed/homer`, bytes: content.length, relayed: true },
+    ])
+    const peers = JSON.parse((await fetcher.cli(['peers', '--json'])).stdout) as {
+      peers: { username: string; relayed: boolean }[]
+    }
+    expect(peers.peers.find((p) => p.username === 'homer')?.relayed).toBe(true)
+    expect(peers.peers.find((p) => p.username === 'marge')?.relayed).toBe(false)
+
+    // grpc-js knows no URL path: it dials the relay's host and port and the call token names the peer.
+    const token = await callToken('marge', 'homer')
+    const received = await grpcJsDownload(`${here()}:${r.port}`, token, sha(content), content.length)
+    expect(sha(received)).toBe(sha(content))
+    expect(homer.output()).not.toMatch(/unexpected/)
+  })
+
+  it('keeps a long transfer going across the re-registrations as tokens renew', async () => {
+    const r = await relay()
+    const content = randomBytes(16 * MiB)
+    await homePeer('patty', { 'long.bin': content }, r, ['--max-upload-rate', '2M'])
+    const fetcher = await hostPeer('selma')
+    const report = await getJson(fetcher, 'long.bin')
+    expect(sha(readFileSync(report.path))).toBe(sha(content))
+    expect(report.sources.map((s) => [s.username, s.bytes])).toEqual([['patty', content.length]])
+    // Eight seconds of transfer, a registration every 7.5 s: at least one swap happened under it.
+    expect(r.output()).toMatch(/patty registered again/)
+  })
+
+  it.skipIf(noOpenssl)('relays over TLS: peers register and callers call at https://', async () => {
+    const { cert, key } = certificateFor(here())
+    const trusting = { NODE_EXTRA_CA_CERTS: cert }
+    const r = await relay(['--tls-cert', cert, '--tls-key', key])
+    const secure = { ...r, url: r.url.replace('http://', 'https://') }
+    const content = randomBytes(4 * MiB)
+    await homePeer('apu', { 'kwik.bin': content }, secure, [], trusting)
+    const fetcher = await network.peer('sanjay', { args: ['--host', here()], env: trusting })
+    const report = await getJson(fetcher, 'kwik.bin')
+    expect(sha(readFileSync(report.path))).toBe(sha(content))
+    expect(report.sources[0]?.url).toBe(`${secure.url}/relayed/apu`)
+  })
+
+  it('downloads from two relayed peers and a direct one at once, asking the direct one first', async () => {
+    const r = await relay()
+    const content = randomBytes(24 * MiB)
+    const capped = ['--max-upload-rate', '8M']
+    await homePeer('lisa', { 'shared.bin': content }, r, capped)
+    await homePeer('bart', { 'shared.bin': content }, r, capped)
+    const direct = await hostPeer('maggie', capped)
+    writeFileSync(join(direct.dir, 'shared.bin'), content)
+    await direct.waitFor(/published changes: \+1/)
+    const fetcher = await hostPeer('ned')
+    const report = await getJson(fetcher, sha(content))
+    expect(sha(readFileSync(report.path))).toBe(sha(content))
+    expect(report.sources.map((s) => [s.username, s.relayed])).toEqual([
+      ['maggie', false],
+      ...[
+        ['bart', true],
+        ['lisa', true],
+      ].filter(([name]) => report.sources.some((s) => s.username === name)),
+    ])
+    expect(report.sources).toHaveLength(3)
+    for (const source of report.sources) expect(source.bytes).toBeGreaterThan(0)
+  })
+
+  it('finishes a download when the relay dies mid-transfer; the home peer registers again by itself', async () => {
+    const port = await freePort()
+    const first = await relay([], port)
+    const content = randomBytes(16 * MiB)
+    const capped = ['--max-upload-rate', '4M']
+    const moe = await homePeer('moe', { 'tavern.bin': content }, first, capped)
+    const direct = await hostPeer('barney', capped)
+    writeFileSync(join(direct.dir, 'tavern.bin'), content)
+    await direct.waitFor(/published changes: \+1/)
+    const fetcher = await hostPeer('homer2')
+    const getting = fetcher.cli(['get', sha(content), '--json'])
+    await until(async () => partFiles(fetcher.dir).length > 0, 'the download to start')
+    await first.stop('SIGKILL')
+    const result = await getting
+    expect(result.code).toBe(0)
+    expect(sha(readFileSync(join(fetcher.dir, 'tavern.bin')))).toBe(sha(content))
+
+    await relay([], port)
+    await moe.waitFor(/lost; registering again[\s\S]*registered with relay/)
+    const fresh = randomBytes(2 * MiB)
+    writeFileSync(join(moe.dir, 'fresh.bin'), fresh)
+    await moe.waitFor(/published changes: \+1[\s\S]*published changes: \+1/)
+    const report = await getJson(fetcher, sha(fresh))
+    expect(report.sources.map((s) => s.username)).toEqual(['moe'])
+    expect(sha(readFileSync(report.path))).toBe(sha(fresh))
+  })
+
+  it('refuses other paths, names not the registrant’s own, calls over the cap and revoked sessions', async () => {
+    const r = await relay(['--max-streams-per-peer', '1'])
+    const content = randomBytes(8 * MiB)
+    const krusty = await homePeer('krusty', { 'show.bin': content }, r, ['--max-upload-rate', '1M'])
+    await hostPeer('sideshow')
+    const session = http2.connect(r.url)
+    try {
+      const control = await grpcCall(session, '/peerdir.v1.ControlService/Status', {})
+      expect(control['grpc-status']).toBe('12')
+      expect(decodeURIComponent(String(control['grpc-message']))).toMatch(/only peerdir.v1.PeerService/)
+
+      // A call token sideshow got for calling krusty cannot register sideshow (or anyone) as krusty.
+      const stolen = await callToken('sideshow', 'krusty')
+      const refused = await rawRegister(r.port, stolen)
+      expect(refused).toMatch(/^HTTP\/1\.1 403[\s\S]*only under its own name: this token is sideshow's/)
+
+      // One call in flight to krusty (a slow download) fills its one stream; the next is refused.
+      const token = await callToken('sideshow', 'krusty')
+      const slow = session.request({
+        ':method': 'POST',
+        ':path': '/relayed/krusty/peerdir.v1.PeerService/Download',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        authorization: `Bearer ${token}`,
+      })
+      slow.end(downloadRequest(sha(content), content.length))
+      await new Promise((resolve) => slow.once('response', resolve))
+      const second = await grpcCall(session, '/relayed/krusty/peerdir.v1.PeerService/GetInfo', {
+        authorization: `Bearer ${token}`,
+      })
+      expect(second['grpc-status']).toBe('8')
+      expect(decodeURIComponent(String(second['grpc-message']))).toMatch(/already carries 1 calls to krusty/)
+      slow.close(http2.constants.NGHTTP2_CANCEL)
+    } finally {
+      session.close()
+    }
+
+    // Logged out, its session is revoked: the relay drops it within its session check, and its own
+    // attempts to register again with the token it still holds are refused.
+    expect((await krusty.cli(['logout'])).code).toBe(0)
+    await until(
+      async () => ((await (await fetch(`${r.url}/healthz`)).json()) as { peers: number }).peers === 0,
+      'the relay to drop the logged-out peer',
+      20_000,
+    )
+    await krusty.waitFor(/registration refused \(401\): this session was logged out/, 20_000)
+  })
+})
+
+/** A self-signed certificate for an IP address (trusted by whoever is given it as NODE_EXTRA_CA_CERTS). */
+function certificateFor(ip: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'peerdir-relay-tls-'))
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')]
+  const made = spawnSync('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${ip}`,
+    '-addext',
+    `subjectAltName=IP:${ip}`,
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ])
+  if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`)
+  return { cert, key }
+}
+
+function grpcCall(
+  session: http2.ClientHttp2Session,
+  path: string,
+  headers: Record<string, string>,
+): Promise<http2.IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...headers,
+    })
+    stream.on('error', reject)
+    let answer: http2.IncomingHttpHeaders = {}
+    stream.once('response', (h) => {
+      answer = h
+    })
+    stream.once('trailers', (t) => {
+      answer = { ...answer, ...t }
+    })
+    stream.on('data', () => {})
+    stream.once('close', () => resolve(answer))
+    stream.end(Buffer.from([0, 0, 0, 0, 0]))
+  })
+}
+
+/** A gRPC-framed DownloadRequest {sha256, offset 0, length}, encoded by hand (fields 1, 2, 3). */
+function downloadRequest(sha256: string, length: number): Buffer {
+  const varint = (n: number) => {
+    const bytes: number[] = []
+    let v = n
+    while (v >= 0x80) {
+      bytes.push((v & 0x7f) | 0x80)
+      v = Math.floor(v / 128)
+    }
+    bytes.push(v)
+    return bytes
+  }
+  const message = Buffer.from([0x0a, 64, ...Buffer.from(sha256), 0x18, ...varint(length)])
+  const frame = Buffer.alloc(5)
+  frame.writeUInt32BE(message.length, 1)
+  return Buffer.concat([frame, message])
+}
+
+/** What the relay answers a registration sent as raw HTTP/1.1 (as the daemon sends it). */
+function rawRegister(port: number, token: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: here(), port })
+    let answer = ''
+    socket.on('data', (d) => {
+      answer += d
+    })
+    socket.on('error', reject)
+    socket.on('close', () => resolve(answer))
+    socket.write(
+      `POST /v1/register HTTP/1.1\r\nhost: relay\r\nconnection: upgrade\r\nupgrade: peerdir-relay/1\r\nauthorization: Bearer ${token}\r\ncontent-length: 0\r\n\r\n`,
+    )
+  })
+}
+
+async function grpcJsDownload(
+  address: string,
+  token: string,
+  sha256: string,
+  length: number,
+): Promise<Buffer> {
+  const definition = protoLoader.loadSync(join(import.meta.dirname, '../../proto/peerdir/v1/peer.proto'), {
+    longs: String,
+    defaults: true,
+  })
+  // grpc-js builds its clients from the loaded descriptor at run time: no static type to name.
+  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+    peerdir: { v1: { PeerService: grpc.ServiceClientConstructor } }
+  }
+  const client = new loaded.peerdir.v1.PeerService(address, grpc.credentials.createInsecure())
+  const metadata = new grpc.Metadata()
+  metadata.set('authorization', `Bearer ${token}`)
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      const parts: Buffer[] = []
+      const call = client.download({ sha256, offset: '0', length: String(length) }, metadata)
+      call.on('data', (message: { data: Buffer }) => parts.push(message.data))
+      call.on('error', reject)
+      call.on('end', () => resolve(Buffer.concat(parts)))
+    })
+  } finally {
+    client.close()
+  }
+}
