@@ -212,11 +212,12 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
   })
 
   it('refuses other paths, names not the registrant’s own, calls over the cap and revoked sessions', async () => {
-    const r = await relay(['--max-streams-per-peer', '1'])
+    const r = await relay(['--max-streams-per-peer', '4'])
     const content = randomBytes(8 * MiB)
     const krusty = await homePeer('krusty', { 'show.bin': content }, r, ['--max-upload-rate', '1M'])
     await hostPeer('sideshow')
     const session = http2.connect(r.url)
+    const sessions = [session]
     try {
       const control = await grpcCall(session, '/peerdir.v1.ControlService/Status', {})
       expect(control['grpc-status']).toBe('12')
@@ -227,25 +228,41 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
       const refused = await rawRegister(r.port, stolen)
       expect(refused).toMatch(/^HTTP\/1\.1 403[\s\S]*only under its own name: this token is sideshow's/)
 
-      // One call in flight to krusty (a slow download) fills its one stream; the next is refused.
+      // Four calls to krusty at most, one per caller: a second call of one caller is refused, and so
+      // is a fifth caller's while four slow downloads (from four addresses) are in flight.
       const token = await callToken('sideshow', 'krusty')
-      const slow = session.request({
-        ':method': 'POST',
-        ':path': '/relayed/krusty/peerdir.v1.PeerService/Download',
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        authorization: `Bearer ${token}`,
-      })
-      slow.end(downloadRequest(sha(content), content.length))
-      await new Promise((resolve) => slow.once('response', resolve))
-      const second = await grpcCall(session, '/relayed/krusty/peerdir.v1.PeerService/GetInfo', {
-        authorization: `Bearer ${token}`,
-      })
-      expect(second['grpc-status']).toBe('8')
-      expect(decodeURIComponent(String(second['grpc-message']))).toMatch(/already carries 1 calls to krusty/)
-      slow.close(http2.constants.NGHTTP2_CANCEL)
+      const auth = { authorization: `Bearer ${token}` }
+      const callers = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'].map((localAddress) =>
+        http2.connect(r.url, {
+          createConnection: () => net.connect({ host: here(), port: r.port, localAddress }),
+        }),
+      )
+      sessions.push(...callers)
+      const slow = (caller: http2.ClientHttp2Session) => {
+        const stream = caller.request({
+          ':method': 'POST',
+          ':path': '/relayed/krusty/peerdir.v1.PeerService/Download',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          ...auth,
+        })
+        stream.end(downloadRequest(sha(content), content.length))
+        return new Promise((resolve) => stream.once('response', resolve))
+      }
+      await slow(session)
+      const again = await grpcCall(session, '/relayed/krusty/peerdir.v1.PeerService/GetInfo', auth)
+      expect(again['grpc-status']).toBe('8')
+      expect(decodeURIComponent(String(again['grpc-message']))).toMatch(/you already have 1 calls to krusty/)
+      await Promise.all(callers.slice(0, 3).map(slow))
+      const fifth = await grpcCall(
+        callers[3] as http2.ClientHttp2Session,
+        '/relayed/krusty/peerdir.v1.PeerService/GetInfo',
+        auth,
+      )
+      expect(fifth['grpc-status']).toBe('8')
+      expect(decodeURIComponent(String(fifth['grpc-message']))).toMatch(/already carries 4 calls to krusty/)
     } finally {
-      session.close()
+      for (const each of sessions) each.destroy()
     }
 
     // Logged out, its session is revoked: the relay drops it within its session check, and its own

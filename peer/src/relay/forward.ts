@@ -4,6 +4,7 @@ import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { decodeJwt } from 'jose'
 import type { RateLimiter } from '../serve/rate-limit.ts'
+import { addressKey } from '../wire/connection-slots.ts'
 import type { RelayedPeer, RelayedPeers } from './relayed-peers.ts'
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest
@@ -102,7 +103,7 @@ export async function forward(req: Request, res: Response, peers: RelayedPeers, 
   if (!peer || peer.session.closed || peer.session.destroyed) {
     return refuse(req, res, 'unavailable', `${name} is not connected to this relay`)
   }
-  if (peer.streams >= maxStreams) {
+  if (peer.load.streams >= maxStreams) {
     return refuse(
       req,
       res,
@@ -110,13 +111,34 @@ export async function forward(req: Request, res: Response, peers: RelayedPeers, 
       `this relay already carries ${maxStreams} calls to ${peer.username}; try again shortly`,
     )
   }
-  peer.streams++
+  // One caller (an address, an IPv6 /64) gets a share of a peer's calls, so it cannot take them all.
+  const caller = addressKey(req.socket.remoteAddress ?? '')
+  const fromCaller = peer.load.callers.get(caller) ?? 0
+  if (fromCaller >= callerShare(maxStreams)) {
+    return refuse(
+      req,
+      res,
+      'resource_exhausted',
+      `you already have ${fromCaller} calls to ${peer.username} through this relay; wait for one to end`,
+    )
+  }
+  peer.load.streams++
+  peer.load.callers.set(caller, fromCaller + 1)
   try {
     await relay(req, res, peer, path[2] as string)
   } finally {
-    peer.streams--
+    peer.load.streams--
+    const left = (peer.load.callers.get(caller) ?? 1) - 1
+    if (left > 0) peer.load.callers.set(caller, left)
+    else peer.load.callers.delete(caller)
   }
 }
+
+/** A downloader keeps about five calls open to each source; a quarter of a peer's calls is room for three times that. */
+const callerShare = (maxStreams: number) => Math.max(1, Math.ceil(maxStreams / 4))
+
+/** A forwarded call in which no byte moved either way for this long is cancelled: it only holds a slot. */
+const STALL_MS = 60_000
 
 async function relay(req: Request, res: Response, peer: RelayedPeer, path: string) {
   const headers: http2.OutgoingHttpHeaders = {
@@ -135,6 +157,14 @@ async function relay(req: Request, res: Response, peer: RelayedPeer, path: strin
   }
   const cancel = () => upstream.close(http2.constants.NGHTTP2_CANCEL)
   res.once('close', cancel)
+  const stall = setTimeout(() => {
+    cancel()
+    res.destroy()
+  }, STALL_MS)
+  const moved = () => stall.refresh()
+  req.on('data', moved)
+  upstream.on('data', moved)
+  upstream.once('close', () => clearTimeout(stall))
   const answered = new Promise<http2.IncomingHttpHeaders | undefined>((resolve) => {
     upstream.once('response', resolve)
     upstream.once('close', () => resolve(undefined))

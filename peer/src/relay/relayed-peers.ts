@@ -9,11 +9,14 @@ export const SESSION_CHECK_MS = 10_000
 export type RelayedPeer = Registrant & {
   /** The relay's HTTP/2 client session on the connection the peer dialled. */
   session: http2.ClientHttp2Session
-  /** Calls forwarded to it right now. */
-  streams: number
+  /** Calls forwarded to it right now, over this link and those it replaced. */
+  load: Load
   /** Bytes per second through this peer, both ways together; undefined: unlimited. */
   limiter: RateLimiter | undefined
 }
+
+/** Calls in flight to one peer, in all and by caller address (connection-slots' addressKey). */
+export type Load = { streams: number; callers: Map<string, number> }
 
 export type Caps = { maxPeers: number; maxStreamsPerPeer: number; peerRate: number | undefined }
 
@@ -56,7 +59,8 @@ export class RelayedPeers {
     const previous = this.#peers.get(key)
     const limiter =
       previous?.limiter ?? (this.#caps.peerRate ? new RateLimiter(this.#caps.peerRate) : undefined)
-    const peer: RelayedPeer = { ...registrant, session, streams: 0, limiter }
+    const load = previous?.load ?? { streams: 0, callers: new Map() }
+    const peer: RelayedPeer = { ...registrant, session, load, limiter }
     this.#peers.set(key, peer)
     session.once('close', () => {
       if (this.#peers.get(key) === peer) {
