@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchCli } from './cli-startup.ts'
 import { benchDirectory } from './directory-throughput.ts'
+import { benchRelay } from './relay.ts'
 import { benchStreaming } from './streaming.ts'
 import { type Figure, machine, printTable, writeResults } from './support/report.ts'
 import { benchTransfer } from './transfer.ts'
@@ -22,6 +23,7 @@ if (!only || only === 'transfer') {
   figures.push(...(await benchTransferSeries({ quick, log })))
 }
 if (!only || only === 'streaming') figures.push(...(await benchStreaming({ quick, log })))
+if (!only || only === 'relay') figures.push(...(await benchRelay({ quick, log })))
 if (!only || only === 'cli') figures.push(...(await benchCli({ quick, log })))
 if (!only || only === 'directory') figures.push(...(await benchDirectory({ quick, log })))
 printTable(figures)

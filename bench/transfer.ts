@@ -46,7 +46,7 @@ type Network = {
   env: Record<string, string>
   peer: (
     name: string,
-    options?: { files?: string[]; rate?: string },
+    options?: { files?: string[]; rate?: string; args?: string[]; ready?: RegExp },
   ) => Promise<{ port: number; dir: string; pid: number }>
   get: (
     port: number,
@@ -86,7 +86,8 @@ export async function network(): Promise<Network> {
         directoryUrl,
       ]
       if (options.rate) args.push('--max-upload-rate', options.rate)
-      const started = await spawnUntil(args, /published \d+ files/, env)
+      args.push(...(options.args ?? []))
+      const started = await spawnUntil(args, options.ready ?? /published \d+ files/, env)
       children.push(started.child)
       return { port, dir, pid: started.child.pid ?? 0 }
     },
@@ -108,7 +109,7 @@ export async function network(): Promise<Network> {
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = createNetServer().listen(0, '127.0.0.1', () => {
       const address = server.address()
