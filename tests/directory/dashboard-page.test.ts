@@ -52,6 +52,16 @@ describe('the dashboard first paint (no browser)', () => {
     expect(html.match(/one of 2 variants of this sha256/g)).toHaveLength(2)
   })
 
+  it('marks peers reached through a relay', async () => {
+    directory = createTestDirectory()
+    await login(directory, 'alice')
+    await login(directory, 'homer', { url: 'http://203.0.113.5:7000/relayed/homer' })
+    const html = await (await directory.request('/')).text()
+    const row = (name: string) => new RegExp(`<tr data-peer="${name}">.*?</tr>`).exec(html)?.[0] ?? ''
+    expect(row('homer')).toContain('via relay')
+    expect(row('alice')).not.toContain('via relay')
+  })
+
   it('keeps sort, filter and page in links and ignores nonsense in the query', async () => {
     directory = createTestDirectory()
     for (const name of ['a', 'b', 'c']) await login(directory, name)

@@ -222,7 +222,7 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
           ['POST', '/v1/heartbeat'],
           ['POST', '/v1/logout'],
           ['GET', '/v1/session'],
-          ['GET', `/v1/sessions/${payload.sid}`],
+          ['GET', '/v1/sessions/another-session'],
         ] as const) {
           const json = method === 'GET' ? undefined : path === '/v1/index' ? { files: [] } : {}
           const refused = await call(path, { method, token: grant.token, json })
@@ -235,8 +235,15 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
           (await (await call(`/v1/sessions/${sid}`, { token: callee })).json()) as { open: boolean }
         expect(await sessionOf(payload.sid as string)).toEqual({ open: true })
         expect(await sessionOf('no-such-session')).toEqual({ open: false })
+        // A call token may ask about its own session only (a relay checks the peers it carries so).
+        const asItself = async () =>
+          (await (await call(`/v1/sessions/${payload.sid}`, { token: grant.token })).json()) as {
+            open: boolean
+          }
+        expect(await asItself()).toEqual({ open: true })
         expect((await call('/v1/logout', { method: 'POST', token: caller })).status).toBe(200)
         expect(await sessionOf(payload.sid as string)).toEqual({ open: false })
+        expect(await asItself()).toEqual({ open: false })
       },
       timeout,
     )
