@@ -63,6 +63,7 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
       activeDownloads: s.activeDownloads,
       lastError: s.lastError,
       version: s.version,
+      relay: s.relayUrl ? { url: s.relayUrl, registered: s.relayRegistered, lastError: s.relayError } : null,
     }
     emit(opts.json, result, (x) =>
       [
@@ -70,6 +71,13 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
           ? `${x.username} cannot reach the directory at ${x.directory} (${x.lastError})`
           : `${x.username} is ${x.state} in ${x.directory}${x.lastError ? ` (last error: ${x.lastError})` : ''}`,
         `serving ${x.files} files (${formatBytes(x.bytes)}) from ${x.sharedDir} at ${x.publicUrl}`,
+        ...(x.relay
+          ? [
+              x.relay.registered
+                ? `reached through the relay at ${x.relay.url}`
+                : `not registered with the relay at ${x.relay.url} yet${x.relay.lastError ? ` (${x.relay.lastError})` : ''}`,
+            ]
+          : []),
         `${x.activeDownloads} downloads running; peerdir ${x.version}`,
       ].join('\n'),
     )

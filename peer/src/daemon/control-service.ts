@@ -27,6 +27,7 @@ import { peerClient } from '../wire/transport.ts'
 import { contentLookup, directoryFailure } from './content-lookup.ts'
 import type { DirectorySession } from './directory-session.ts'
 import type { Downloads } from './downloads.ts'
+import type { RelayLink } from './relay-link.ts'
 
 /** What the control service acts on: the running daemon's parts. */
 export type ControlledDaemon = {
@@ -38,6 +39,8 @@ export type ControlledDaemon = {
   readonly callTokens: CallCredentials
   readonly index: ShareIndex
   readonly downloads: Downloads
+  /** The relay link, with `--relay`. */
+  readonly relay?: RelayLink
   rescan: () => Promise<ScanResult>
 }
 
@@ -167,6 +170,9 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           lastError: daemon.session.lastError,
           activeDownloads: daemon.downloads.active,
           version: VERSION,
+          relayUrl: daemon.relay?.relayUrl ?? '',
+          relayRegistered: daemon.relay?.connected ?? false,
+          relayError: daemon.relay?.lastError ?? '',
         }),
       login: async () => {
         const state = await daemon.session.login()

@@ -106,6 +106,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const callTokens = new CallTokens(directory, () => session.token)
   const downloads = new Downloads({ directory, session, credentials: callTokens, onFinished: share })
 
+  const relay =
+    options.relayUrl === undefined
+      ? undefined
+      : new RelayLink({
+          relayUrl: options.relayUrl,
+          username: options.username,
+          token: () => callTokens.token(options.username),
+          // Called once the link is up, by then long after the server below exists.
+          serve: (socket) => serveReverseConnection(server, socket),
+          log,
+        })
+
   const controlled: ControlledDaemon = {
     sharedDir,
     publicUrl,
@@ -114,6 +126,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     callTokens,
     index,
     downloads,
+    relay,
     rescan,
   }
 
@@ -162,16 +175,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   writeControlInfo(stateDir, { port: options.port, pid: process.pid, socket, token })
   const watcher = watchFolder(sharedDir, () => void rescan())
   session.start()
-  const relay =
-    options.relayUrl === undefined
-      ? undefined
-      : new RelayLink({
-          relayUrl: options.relayUrl,
-          username: options.username,
-          token: () => callTokens.token(options.username),
-          serve: (socket) => serveReverseConnection(server, socket),
-          log,
-        })
   relay?.start()
 
   return {

@@ -27,12 +27,22 @@ const MAX_BACKOFF_MS = 30_000
 export class RelayLink {
   readonly #options: Options
   #stopped = false
+  #lastError = ''
   #current: net.Socket | undefined
   #wake: (() => void) | undefined
   #loop: Promise<void> | undefined
 
   constructor(options: Options) {
     this.#options = options
+  }
+
+  get relayUrl(): string {
+    return this.#options.relayUrl
+  }
+
+  /** Why the last registration failed; empty once registered. */
+  get lastError(): string {
+    return this.#lastError
   }
 
   get connected(): boolean {
@@ -68,6 +78,7 @@ export class RelayLink {
       try {
         socket = await register(new URL(relayUrl), token)
       } catch (err) {
+        this.#lastError = err instanceof Error ? err.message : String(err)
         const backoff =
           Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures++, 6)) * (0.75 + Math.random() / 2)
         log(
@@ -79,6 +90,7 @@ export class RelayLink {
       if (this.#stopped) return void socket.destroy()
       if (!this.connected) log(`registered with relay ${relayUrl}`)
       failures = 0
+      this.#lastError = ''
       this.#current = socket
       this.#options.serve(socket)
       // Again with a fresh token after a quarter of this one's life: before the relay's check of the
