@@ -15,6 +15,7 @@ export type LoginRequest = z.input<typeof schemas.LoginRequest>
 export type LoginResponse = z.output<typeof schemas.LoginResponse>
 export type TokenGrant = z.output<typeof schemas.TokenGrant>
 export type CallTokenRequest = z.input<typeof schemas.CallTokenRequest>
+export type RelayTokenRequest = z.input<typeof schemas.RelayTokenRequest>
 export type CallToken = z.output<typeof schemas.CallToken>
 export type SessionState = z.output<typeof schemas.SessionState>
 export type IndexReplace = z.input<typeof schemas.IndexReplace>

@@ -134,6 +134,26 @@ export const CallTokenRequest = z
   .object({ audience: Username.openapi({ description: 'the username of the peer the token is for' }) })
   .openapi('CallTokenRequest')
 
+export const RelayTokenRequest = z
+  .object({
+    relay: z
+      .string()
+      .max(2048)
+      .refine((value) => {
+        try {
+          const url = new URL(value)
+          return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value
+        } catch {
+          return false
+        }
+      }, 'must be a relay’s origin: http:// or https://, host and port if not the default, nothing after')
+      .openapi({
+        description: 'the origin of the relay the token is for',
+        example: 'http://203.0.113.5:7000',
+      }),
+  })
+  .openapi('RelayTokenRequest')
+
 export const CallToken = z
   .object({ token: z.string(), expiresAt: z.string().openapi({ format: 'date-time' }) })
   .openapi('CallToken')

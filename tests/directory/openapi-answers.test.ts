@@ -98,6 +98,21 @@ describe('every answer of the directory, checked against its OpenAPI document', 
     ).toBe('call_token')
     expect((await call('POST', '/v1/call-tokens', { token: peer, ...asText })).status).toBe(415)
     expect((await call('POST', '/v1/call-tokens', { token: peer, body: oversized })).status).toBe(413)
+    const relaying = await call('POST', '/v1/relay-tokens', {
+      token: peer,
+      json: { relay: 'http://192.0.2.1:7000' },
+    })
+    expect(relaying.status).toBe(200)
+    const relayPath = '/v1/relay-tokens'
+    expect(
+      (await call('POST', relayPath, { token: peer, json: { relay: 'http://192.0.2.1:7000/x' } })).status,
+    ).toBe(400)
+    expect((await call('POST', relayPath, { json: { relay: 'http://192.0.2.1:7000' } })).status).toBe(401)
+    expect(
+      (await call('POST', relayPath, { token: viewer, json: { relay: 'http://192.0.2.1:7000' } })).status,
+    ).toBe(403)
+    expect((await call('POST', relayPath, { token: peer, ...asText })).status).toBe(415)
+    expect((await call('POST', relayPath, { token: peer, body: oversized })).status).toBe(413)
     expect((await call('GET', '/v1/sessions/some-session', { token: peer })).body).toEqual({ open: false })
     expect((await call('GET', `/v1/sessions/${'s'.repeat(129)}`, { token: peer })).status).toBe(400)
     expect((await call('GET', '/v1/sessions/some-session')).status).toBe(401)
@@ -228,6 +243,7 @@ describe('every answer of the directory, checked against its OpenAPI document', 
       ['GET', '/v1/session'],
       ['POST', '/v1/heartbeat'],
       ['POST', '/v1/call-tokens'],
+      ['POST', '/v1/relay-tokens'],
       ['GET', '/v1/sessions/some-session'],
       ['PUT', '/v1/index'],
       ['PATCH', '/v1/index'],

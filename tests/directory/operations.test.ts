@@ -59,6 +59,7 @@ describe('operations endpoints', () => {
       '/v1/logout': ['post'],
       '/v1/session': ['get'],
       '/v1/call-tokens': ['post'],
+      '/v1/relay-tokens': ['post'],
       '/v1/sessions/{sid}': ['get'],
       '/v1/heartbeat': ['post'],
       '/v1/index': ['put', 'patch'],

@@ -13,6 +13,8 @@ export type TokenClaims = { username: string; sessionId: string }
 export type CallClaims = TokenClaims & { audience: string }
 /** The `scope` claim of a call token: a session token has none. */
 export const CALL_SCOPE = 'peer-call'
+/** The `scope` claim of a relay registration token (POST /v1/relay-tokens). */
+export const RELAY_SCOPE = 'relay-register'
 export type SignedToken = { token: string; expiresAt: Date }
 
 type KeyRing = {
@@ -63,6 +65,16 @@ export class TokenService {
   signCall(claims: CallClaims, now: number, ttlSeconds: number): Promise<SignedToken> {
     const { audience, ...caller } = claims
     return this.#sign(caller, { aud: audience, scope: CALL_SCOPE }, now, ttlSeconds, audience)
+  }
+
+  /**
+   * A relay registration token: lets the session's peer register once, under its own name, with the
+   * relay at the origin `relay` (its `aud`); a `jti` of its own lets the relay refuse it a second time.
+   */
+  signRelay(claims: TokenClaims & { relay: string }, now: number, ttlSeconds: number): Promise<SignedToken> {
+    const { relay, ...caller } = claims
+    const extra = { aud: relay, scope: RELAY_SCOPE, jti: crypto.randomUUID() }
+    return this.#sign(caller, extra, now, ttlSeconds, relay)
   }
 
   async #sign(

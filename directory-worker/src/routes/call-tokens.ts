@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { KiB, limitBody } from '../middleware/body-limit.ts'
-import { requireAuth, requireAuthOrOwnCallToken } from '../middleware/require-auth.ts'
+import { requireAuth, requireAuthOrOwnCallToken, requirePeerSession } from '../middleware/require-auth.ts'
 import {
   bearer,
   bodyTooLarge,
@@ -13,7 +13,7 @@ import {
   storageDown,
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { CallToken, CallTokenRequest, SessionState } from '../schemas.ts'
+import { CallToken, CallTokenRequest, RelayTokenRequest, SessionState } from '../schemas.ts'
 import { findPeer } from '../store/peers.ts'
 import { openSessionPeer } from '../store/sessions.ts'
 
@@ -35,6 +35,28 @@ const issue = createRoute({
     400: invalidInput('The body is not a valid CallTokenRequest'),
     401: sessionTokenRefused,
     404: refusal('No peer is registered under the audience name (unknown_peer)'),
+    413: bodyTooLarge('64 KiB'),
+    415: notJson,
+    503: storageDown,
+  },
+})
+
+const relayToken = createRoute({
+  method: 'post',
+  path: '/relay-tokens',
+  operationId: 'issueRelayToken',
+  tags: ['auth'],
+  summary:
+    'A relay registration token: the credential a peer registers with at one relay (`peer relay`), once',
+  description: `The token names the peer and its session; its audience is the relay's origin and it carries a jti, so that relay takes it once and no other relay at all. It lives ${CALL_TOKEN_TTL_SECONDS} seconds at most, no longer than the session token; peers and the directory refuse it.`,
+  security: bearer,
+  middleware: [limitBody(64 * KiB), requireAuth(), requirePeerSession()] as const,
+  request: { body: { content: { 'application/json': { schema: RelayTokenRequest } }, required: true } },
+  responses: {
+    200: json(CallToken, 'A token for registering with that relay'),
+    400: invalidInput('The body is not a valid RelayTokenRequest'),
+    401: sessionTokenRefused,
+    403: refusal('A viewer session (logged in without url) has no peer to register (viewer_session)'),
     413: bodyTooLarge('64 KiB'),
     415: notJson,
     503: storageDown,
@@ -72,6 +94,18 @@ export const callTokens = createRouter()
       .get('tokens')
       .signCall(
         { username, sessionId, audience: peer.username },
+        now(),
+        Math.min(CALL_TOKEN_TTL_SECONDS, settings.tokenTtlSeconds),
+      )
+    return c.json({ token: grant.token, expiresAt: grant.expiresAt.toISOString() }, 200)
+  })
+  .openapi(relayToken, async (c) => {
+    const { settings, now } = c.get('deps')
+    const { username, sessionId } = c.get('auth')
+    const grant = await c
+      .get('tokens')
+      .signRelay(
+        { username, sessionId, relay: c.req.valid('json').relay },
         now(),
         Math.min(CALL_TOKEN_TTL_SECONDS, settings.tokenTtlSeconds),
       )

@@ -35,15 +35,9 @@ function relayUrlOption(value: string): string {
   try {
     url = new URL(value)
   } catch {}
-  if (
-    !url ||
-    !['http:', 'https:'].includes(url.protocol) ||
-    !url.port ||
-    url.pathname !== '/' ||
-    url.search
-  ) {
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.pathname !== '/' || url.search) {
     throw new CliError(
-      '--relay must be a relay’s http:// or https:// URL with host and port, e.g. http://203.0.113.5:7000',
+      '--relay must be a relay’s http:// or https:// URL (host, and port unless the default), e.g. http://203.0.113.5:7000',
       EXIT.usage,
     )
   }

@@ -112,7 +112,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       : new RelayLink({
           relayUrl: options.relayUrl,
           username: options.username,
-          token: () => callTokens.token(options.username),
+          token: async () => {
+            const sessionToken = session.token
+            if (!sessionToken) return undefined
+            return (await directory.relayToken(sessionToken, new URL(options.relayUrl as string).origin))
+              .token
+          },
           // Called once the link is up, by then long after the server below exists.
           serve: (socket) => serveReverseConnection(server, socket),
           log,

@@ -7,7 +7,7 @@ import { REGISTER_PATH, UPGRADE_PROTOCOL } from '../wire/relay-protocol.ts'
 type Options = {
   relayUrl: string
   username: string
-  /** A call token addressed to this peer itself, or undefined while it is not logged in. */
+  /** A fresh relay token for this relay (POST /v1/relay-tokens), or undefined while not logged in. */
   token: () => Promise<string | undefined>
   /** Serves the calls the relay forwards over a registered connection. */
   serve: (socket: net.Socket) => void
@@ -17,6 +17,8 @@ type Options = {
 const DIAL_TIMEOUT_MS = 10_000
 const MAX_ANSWER_BYTES = 16 * 1024
 const MAX_BACKOFF_MS = 30_000
+/** A link that lasts this long was a success, whatever ends it. */
+const STABLE_LINK_MS = 10_000
 
 /**
  * Keeps this daemon registered with its relay (`peer start --relay URL`): dials out, registers with a
@@ -57,53 +59,80 @@ export class RelayLink {
     this.#stopped = true
     this.#wake?.()
     this.#current?.destroy()
-    await this.#loop
+    await this.#loop?.catch(() => {})
   }
 
   async #run() {
-    const { log, relayUrl } = this.#options
     let failures = 0
     while (!this.#stopped) {
-      let token: string | undefined
       try {
-        token = await this.#options.token()
+        failures = (await this.#registerAndHold()) ? 0 : failures + 1
       } catch (err) {
-        log(`relay: no call token (${err instanceof Error ? err.message : String(err)})`)
-      }
-      if (!token) {
-        await this.#sleep(Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures++, 6)))
-        continue
-      }
-      let socket: net.Socket
-      try {
-        socket = await register(new URL(relayUrl), token)
-      } catch (err) {
+        // Never out of the loop: whatever failed is logged and tried again.
         this.#lastError = err instanceof Error ? err.message : String(err)
+        failures++
+      }
+      if (failures > 0 && !this.#stopped) {
         const backoff =
-          Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures++, 6)) * (0.75 + Math.random() / 2)
-        log(
-          `relay ${relayUrl}: ${err instanceof Error ? err.message : String(err)} (retrying in ${(backoff / 1000).toFixed(1)} s)`,
+          Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures, 6)) * (0.75 + Math.random() / 2)
+        this.#options.log(
+          `relay ${this.#options.relayUrl}: ${this.#lastError} (retrying in ${(backoff / 1000).toFixed(1)} s)`,
         )
         await this.#sleep(backoff)
-        continue
-      }
-      if (this.#stopped) return void socket.destroy()
-      if (!this.connected) log(`registered with relay ${relayUrl}`)
-      failures = 0
-      this.#lastError = ''
-      this.#current = socket
-      this.#options.serve(socket)
-      // Again with a fresh token after a quarter of this one's life: before the relay's check of the
-      // session could find it expired, even when the token was already two thirds used.
-      const { iat = 0, exp = 0 } = decodeJwt(token)
-      const renewal = this.#sleep(Math.max(5_000, ((exp - iat) * 1000) / 4)).then(() => 'renew' as const)
-      const lost = once(socket, 'close').then(() => 'lost' as const)
-      if ((await Promise.race([renewal, lost])) === 'lost' && !this.#stopped) {
-        log(`relay link to ${relayUrl} lost; registering again`)
-        this.#current = undefined
-        await this.#sleep(250 + Math.random() * 250)
       }
     }
+  }
+
+  /**
+   * Registers and serves on the link until it is time to register again (true) or the link is lost;
+   * a link lost soon after it was made counts as a failure (false), so two daemons that keep taking a
+   * name from each other back off instead of spinning.
+   */
+  async #registerAndHold(): Promise<boolean> {
+    const { log, relayUrl } = this.#options
+    const token = await this.#options.token()
+    if (!token) {
+      this.#lastError = 'not logged in to the directory yet'
+      return false
+    }
+    const socket = await register(new URL(relayUrl), token)
+    if (this.#stopped) {
+      socket.destroy()
+      return true
+    }
+    if (!this.connected) log(`registered with relay ${relayUrl}`)
+    this.#lastError = ''
+    this.#current = socket
+    const since = Date.now()
+    socket.on('error', () => {}) // seen as its close below
+    this.#options.serve(socket)
+    // Again with a fresh token halfway through this one's life, well before the relay's session
+    // check could find it expired; the relay swaps the links without losing a call.
+    const { iat = 0, exp = 0 } = decodeJwt(token)
+    const outcome = await this.#until(socket, Math.max(5_000, ((exp - iat) * 1000) / 2))
+    if (outcome !== 'lost' || this.#stopped) return true
+    this.#current = undefined
+    log(`relay link to ${relayUrl} lost; registering again`)
+    if (Date.now() - since >= STABLE_LINK_MS) return true
+    this.#lastError = `the link was lost ${((Date.now() - since) / 1000).toFixed(1)} s after registering`
+    return false
+  }
+
+  /** Waits for the renewal time, the link's close or stop(), whichever comes first. */
+  #until(socket: net.Socket, ms: number): Promise<'renew' | 'lost' | 'stopped'> {
+    return new Promise((resolve) => {
+      const done = (outcome: 'renew' | 'lost' | 'stopped') => {
+        clearTimeout(timer)
+        socket.off('close', onClose)
+        this.#wake = undefined
+        resolve(outcome)
+      }
+      const timer = setTimeout(() => done('renew'), ms)
+      const onClose = () => done('lost')
+      if (socket.destroyed) return done('lost')
+      socket.once('close', onClose)
+      this.#wake = () => done('stopped')
+    })
   }
 
   async #sleep(ms: number) {

@@ -1,9 +1,7 @@
-import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose'
+import type { JWTPayload } from 'jose'
+import { type DirectoryKeys, directoryClaims, RELAY_SCOPE } from '../wire/directory-tokens.ts'
 
-/** The `scope` claim of a call token (the directory's CALL_SCOPE). */
-const CALL_SCOPE = 'peer-call'
-
-export type Registrant = { username: string; sessionId: string; token: string }
+export type Registrant = { username: string; sessionId: string; token: string; issuedAt: number }
 
 /** A registration the relay refuses: the HTTP status and the one line it answers. */
 export class RegistrationRefused extends Error {
@@ -15,42 +13,56 @@ export class RegistrationRefused extends Error {
   }
 }
 
+/** Token ids seen, until their tokens expire; past this many the oldest are forgotten early. */
+const SEEN_LIMIT = 100_000
+
 /**
- * Checks the token a daemon registers with: a call token the directory signed (checked against its
- * JWKS, as peers check their callers) whose audience is its own subject. Only the holder of a session of
- * that username can get one, so nobody registers under another's name; and it is good for calling that
- * peer only, so the relay that receives it can do nothing with it that it could not do anyway.
+ * Checks the token a daemon registers with: a relay token the directory signed (checked against its
+ * JWKS) for this relay's origin, which only the holder of a session of that username can get, and which
+ * is taken once. So nobody registers under another's name, a token seen on the way (or by another relay)
+ * registers no one, and the token the relay keeps is good for nothing but asking whether that session is
+ * still open.
  */
 export function registrationVerifier(
-  directoryUrl: string,
-): (header: string | undefined) => Promise<Registrant> {
-  const jwks = createRemoteJWKSet(new URL(`${directoryUrl.replace(/\/+$/, '')}/.well-known/jwks.json`), {
-    cooldownDuration: 30_000,
-    cacheMaxAge: 10 * 60_000,
-  })
-  return async (header) => {
+  keys: DirectoryKeys,
+): (header: string | undefined, origin: string) => Promise<Registrant> {
+  const seen = new Map<string, number>()
+  const remember = (jti: string, expiresAtMs: number) => {
+    const now = Date.now()
+    for (const [id, until] of seen) {
+      if (until > now && seen.size < SEEN_LIMIT) break
+      seen.delete(id)
+    }
+    seen.set(jti, expiresAtMs)
+  }
+  return async (header, origin) => {
     const token = /^Bearer\s+([\w.-]{1,8192})$/i.exec(header ?? '')?.[1]
-    if (!token) throw new RegistrationRefused(401, 'register with a call token for your own name as bearer')
+    if (!token)
+      throw new RegistrationRefused(401, 'register with a relay token (POST /v1/relay-tokens) as bearer')
     let payload: JWTPayload
     try {
-      payload = (await jwtVerify(token, jwks, { issuer: 'peerdir-directory', algorithms: ['EdDSA'] })).payload
+      payload = await directoryClaims(keys, token)
     } catch (err) {
-      const why =
-        err instanceof Error && /expired/i.test(err.message) ? 'has expired' : 'is not valid for this network'
-      throw new RegistrationRefused(401, `the token ${why}; ask the directory for a new call token`)
+      throw new RegistrationRefused(401, `${(err as Error).message}; ask the directory for a new relay token`)
     }
-    if (payload.scope !== CALL_SCOPE || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
+    const { scope, sub, sid, aud, jti, iat, exp } = payload
+    if (
+      scope !== RELAY_SCOPE ||
+      typeof sub !== 'string' ||
+      typeof sid !== 'string' ||
+      typeof jti !== 'string'
+    ) {
       throw new RegistrationRefused(
         401,
-        'register with a call token (POST /v1/call-tokens), not a session token',
+        'register with a relay token (POST /v1/relay-tokens), not another token',
       )
     }
-    if (typeof payload.aud !== 'string' || payload.aud.toLowerCase() !== payload.sub.toLowerCase()) {
-      throw new RegistrationRefused(
-        403,
-        `a peer registers only under its own name: this token is ${payload.sub}'s, addressed to ${String(payload.aud)}`,
-      )
+    if (aud !== origin) {
+      throw new RegistrationRefused(403, `this relay token is for the relay at ${String(aud)}, not ${origin}`)
     }
-    return { username: payload.sub, sessionId: payload.sid, token }
+    if (seen.has(jti))
+      throw new RegistrationRefused(403, 'this relay token was used already; ask for a new one')
+    remember(jti, (exp ?? 0) * 1000)
+    return { username: sub, sessionId: sid, token, issuedAt: iat ?? 0 }
   }
 }

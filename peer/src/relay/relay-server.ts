@@ -6,10 +6,13 @@ import type { Duplex } from 'node:stream'
 import tls from 'node:tls'
 import { ConnectionSlots } from '../wire/connection-slots.ts'
 import { DirectoryClient } from '../wire/directory-client.ts'
-import { REGISTER_PATH, UPGRADE_PROTOCOL } from '../wire/relay-protocol.ts'
-import { dispatchByPreface, SESSION_WINDOW, STREAM_WINDOW } from '../wire/transport.ts'
-import { forward, writeHead } from './forward.ts'
-import { RegistrationRefused, registrationVerifier } from './registration-token.ts'
+import { directoryKeys } from '../wire/directory-tokens.ts'
+import { dispatchByPreface } from '../wire/transport.ts'
+import { callerVerifier } from './caller-tokens.ts'
+import { type ForwardOptions, forward } from './forward.ts'
+import { acceptLink, type LinkOptions, RELAY_SESSION_WINDOW, RELAY_STREAM_WINDOW } from './links.ts'
+import { refuse, writeHead } from './refusals.ts'
+import { registrationVerifier } from './registration-token.ts'
 import { type Caps, RelayedPeers } from './relayed-peers.ts'
 
 export type RelayOptions = Caps & {
@@ -23,10 +26,10 @@ export type RelayOptions = Caps & {
 
 export type Relay = { port: number; peers: RelayedPeers; stop: () => Promise<void> }
 
+/** Calls the relay carries at once, to all its peers together: each may buffer a window each way. */
+const MAX_CALLS = 4096
 /** A caller's call streams per connection, as on a peer's own port. */
 const STREAMS_PER_CONNECTION = 256
-/** How long a relayed peer's link may go without answering a ping before it is dropped. */
-const PING_MS = 15_000
 
 /**
  * `peer relay`: one port where daemons that nobody can dial register (an HTTP/1.1 upgrade, then the
@@ -38,9 +41,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { log } = options
   const directory = new DirectoryClient(options.directoryUrl)
   const peers = new RelayedPeers(options, directory, log)
-  const verify = registrationVerifier(options.directoryUrl)
+  const keys = directoryKeys(options.directoryUrl)
   const slots = new ConnectionSlots()
 
+  const forwarding: ForwardOptions = {
+    peers,
+    verifyCaller: callerVerifier(keys),
+    maxStreamsPerPeer: options.maxStreamsPerPeer,
+  }
+  let calls = 0
   const onCall = (
     req: http.IncomingMessage | http2.Http2ServerRequest,
     res: http.ServerResponse | http2.Http2ServerResponse,
@@ -51,77 +60,37 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       writeHead(res, 200, { 'content-type': 'application/json' })
       return void res.end(JSON.stringify({ ok: true, peers: peers.size }))
     }
-    void forward(req, res, peers, options.maxStreamsPerPeer).catch(() => res.destroy())
+    if (calls >= MAX_CALLS) {
+      return refuse(
+        req,
+        res,
+        'resource_exhausted',
+        `this relay carries its most calls (${MAX_CALLS}); try again shortly`,
+      )
+    }
+    calls++
+    forward(req, res, forwarding)
+      .catch(() => res.destroy())
+      .finally(() => calls--)
   }
   const h2 = http2.createServer(
-    { settings: { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: STREAMS_PER_CONNECTION } },
+    { settings: { initialWindowSize: RELAY_STREAM_WINDOW, maxConcurrentStreams: STREAMS_PER_CONNECTION } },
     onCall,
   )
   h2.setTimeout(120_000)
-  h2.on('session', (session) => session.setLocalWindowSize(SESSION_WINDOW))
+  h2.on('session', (session) => session.setLocalWindowSize(RELAY_SESSION_WINDOW))
   const h1 = http.createServer(onCall)
-  h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
-    register(req, socket as net.Socket).catch((err: unknown) => {
-      const refused =
-        err instanceof RegistrationRefused ? err : new RegistrationRefused(500, 'registration failed')
-      socket.end(
-        `HTTP/1.1 ${refused.status} ${http.STATUS_CODES[refused.status]}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${refused.message}\n`,
-      )
-    })
-  })
-
-  async function register(req: http.IncomingMessage, socket: net.Socket) {
-    if (req.url !== REGISTER_PATH || req.method !== 'POST' || req.headers.upgrade !== UPGRADE_PROTOCOL) {
-      throw new RegistrationRefused(
-        400,
-        `register with POST ${REGISTER_PATH} and Upgrade: ${UPGRADE_PROTOCOL}`,
-      )
-    }
-    const registrant = await verify(req.headers.authorization)
-    let open = false
-    try {
-      open = (await directory.sessionState(registrant.token, registrant.sessionId, 5000)).open
-    } catch {
-      throw new RegistrationRefused(503, 'the directory could not confirm the session; try again')
-    }
-    if (!open) throw new RegistrationRefused(401, 'this session was logged out; log in again')
-    if (peers.full(registrant.username)) {
-      throw new RegistrationRefused(
-        503,
-        `this relay carries its most peers (${options.maxPeers}); try another`,
-      )
-    }
-    if (socket.destroyed) return
-    // HTTP/2 takes the connection over only once the answer is written out: Node's HTTP/2 must not
-    // start on a socket (TLS above all) with a write still in progress.
-    await new Promise<void>((resolve, reject) =>
-      socket.write(
-        `HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\n\r\n`,
-        (err) => (err ? reject(err) : resolve()),
-      ),
-    )
-    // The link carries calls for as long as it lives: never idle in the slots' eyes, never evicted.
-    slots.callStarted(socket)
-    socket.setKeepAlive(true, PING_MS)
-    const session = http2.connect(`${options.tls ? 'https' : 'http'}://${registrant.username}.relayed`, {
-      createConnection: () => socket,
-      settings: { initialWindowSize: STREAM_WINDOW },
-    })
-    session.on('error', () => session.destroy())
-    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW))
-    // A link whose other end vanished without a word (a machine off, a NAT that forgot it) is found
-    // by a ping left unanswered for a whole period.
-    let awaitingPong = false
-    const ping = setInterval(() => {
-      if (awaitingPong) return session.destroy()
-      awaitingPong = session.ping((err) => {
-        awaitingPong = false
-        if (err) session.destroy()
-      })
-    }, PING_MS)
-    session.once('close', () => clearInterval(ping))
-    peers.add(registrant, session)
+  const links: LinkOptions = {
+    peers,
+    directory,
+    verify: registrationVerifier(keys),
+    secure: options.tls !== undefined,
+    maxPeers: options.maxPeers,
+    leaveCallerSlots: (socket) => slots.forget(socket),
   }
+  h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex) =>
+    acceptLink(links, req, socket as net.Socket),
+  )
 
   // The HTTP version is told by the first bytes, also inside TLS: a registering peer negotiates h2 (so
   // both ends of its link agree on the protocol that follows) but speaks its registration in HTTP/1.1.

@@ -1,10 +1,12 @@
 import type http2 from 'node:http2'
 import { RateLimiter } from '../serve/rate-limit.ts'
-import type { DirectoryClient } from '../wire/directory-client.ts'
+import { type DirectoryClient, DirectoryError } from '../wire/directory-client.ts'
 import type { Registrant } from './registration-token.ts'
 
 /** How often each registered peer's session is checked with the directory: the revocation delay. */
 export const SESSION_CHECK_MS = 10_000
+
+const CHECKS_AT_ONCE = 16
 
 export type RelayedPeer = Registrant & {
   /** The relay's HTTP/2 client session on the connection the peer dialled. */
@@ -32,6 +34,7 @@ export class RelayedPeers {
   readonly #directory: DirectoryClient
   readonly #log: (line: string) => void
   readonly #timer: NodeJS.Timeout
+  #checking = false
 
   constructor(caps: Caps, directory: DirectoryClient, log: (line: string) => void) {
     this.#caps = caps
@@ -52,6 +55,12 @@ export class RelayedPeers {
   /** Whether one more peer (not one already registered) would pass the cap. */
   full(username: string): boolean {
     return !this.#peers.has(username.toLowerCase()) && this.#peers.size >= this.#caps.maxPeers
+  }
+
+  /** Whether a registration's token is newer than the one its name is registered with (or the name is free). */
+  newer(registrant: Registrant): boolean {
+    const current = this.#peers.get(registrant.username.toLowerCase())
+    return !current || registrant.issuedAt >= current.issuedAt
   }
 
   add(registrant: Registrant, session: http2.ClientHttp2Session) {
@@ -79,23 +88,37 @@ export class RelayedPeers {
     this.#peers.clear()
   }
 
+  /**
+   * One round of session checks, a few at a time (so a thousand peers are not a thousand requests to
+   * the directory at once), never two rounds at once.
+   */
   async #checkSessions() {
-    await Promise.all(
-      [...this.#peers.values()].map(async (peer) => {
-        let open = true
-        try {
-          open = (await this.#directory.sessionState(peer.token, peer.sessionId, 5000)).open
-        } catch (err) {
-          // Refused (the token lapsed, the directory forgot the session): closed. Unreachable: keep it.
-          const status = (err as { status?: number }).status ?? 0
-          open = status === 0 || status === 503 || status === 429
-        }
-        if (!open && this.#peers.get(peer.username.toLowerCase()) === peer) {
-          this.#peers.delete(peer.username.toLowerCase())
-          peer.session.destroy()
-          this.#log(`${peer.username} dropped: its session is no longer open`)
-        }
-      }),
-    )
+    if (this.#checking) return
+    this.#checking = true
+    try {
+      const queue = [...this.#peers.values()]
+      const worker = async () => {
+        for (let peer = queue.shift(); peer; peer = queue.shift()) await this.#check(peer)
+      }
+      await Promise.all(Array.from({ length: CHECKS_AT_ONCE }, worker))
+    } finally {
+      this.#checking = false
+    }
+  }
+
+  async #check(peer: RelayedPeer) {
+    let open = true
+    try {
+      open = (await this.#directory.sessionState(peer.token, peer.sessionId, 5000)).open
+    } catch (err) {
+      // Refused (the token lapsed, the directory forgot the session): closed. Unreachable: the peer
+      // stays, as peers keep serving callers whose session they cannot check.
+      open = err instanceof DirectoryError && (err.unreachable || err.status === 429)
+    }
+    if (!open && this.#peers.get(peer.username.toLowerCase()) === peer) {
+      this.#peers.delete(peer.username.toLowerCase())
+      peer.session.destroy()
+      this.#log(`${peer.username} dropped: its session is no longer open`)
+    }
   }
 }

@@ -1,7 +1,8 @@
 import { timingSafeEqual } from 'node:crypto'
 import { Code, ConnectError, createContextKey, type Interceptor } from '@connectrpc/connect'
-import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose'
+import type { JWTPayload } from 'jose'
 import type { DirectoryClient } from './directory-client.ts'
+import { CALL_SCOPE, directoryClaims, directoryKeys } from './directory-tokens.ts'
 
 /** The directory username of the peer calling PeerService (empty with --open and no token). */
 export const callerKey = createContextKey<string>('', { description: 'calling peer' })
@@ -11,8 +12,6 @@ const bearer = (header: string | null) => /^Bearer\s+(\S{1,8192})$/i.exec(header
 /** How long a caller's session is trusted before the directory is asked again: the revocation delay. */
 export const SESSION_CHECK_SECONDS = 10
 
-/** The `scope` claim of a call token (the directory's CALL_SCOPE); session tokens carry none. */
-const CALL_SCOPE = 'peer-call'
 const VERIFIED_LIMIT = 10_000
 
 type Verified = { username: string; sessionId: string; expiresAtMs: number }
@@ -35,10 +34,7 @@ export function peerAuth(options: {
   /** This peer's own session token, to ask the directory about callers' sessions. */
   sessionToken: () => string | undefined
 }): (header: string | null) => Promise<string> {
-  const jwks = createRemoteJWKSet(new URL(`${options.directory.baseUrl}/.well-known/jwks.json`), {
-    cooldownDuration: 30_000,
-    cacheMaxAge: 10 * 60_000,
-  })
+  const jwks = directoryKeys(options.directory.baseUrl)
   const self = options.username.toLowerCase()
   const verified = new Map<string, Verified>()
   const checked = new Map<string, { open: boolean; until: number }>()
@@ -69,13 +65,9 @@ export function peerAuth(options: {
     if (known && known.expiresAtMs > Date.now()) return known
     let payload: JWTPayload
     try {
-      // No clock tolerance is needed for a minute of skew: tokens carry no nbf, and callers renew theirs
-      // well before they expire.
-      payload = (await jwtVerify(token, jwks, { issuer: 'peerdir-directory', algorithms: ['EdDSA'] })).payload
+      payload = await directoryClaims(jwks, token)
     } catch (err) {
-      const why =
-        err instanceof Error && /expired/i.test(err.message) ? 'has expired' : 'is not valid for this network'
-      throw refuse(`the token ${why}; ask the directory for a new call token`)
+      throw refuse(`${(err as Error).message}; ask the directory for a new call token`)
     }
     if (payload.scope !== CALL_SCOPE) {
       throw refuse(

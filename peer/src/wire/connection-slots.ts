@@ -108,6 +108,16 @@ export class ConnectionSlots {
     if (slot.streams === 0) this.#idle.add(slot)
   }
 
+  /**
+   * Gives up the slot of a connection that stays open but is no longer a caller's (a relay's link to a
+   * registered peer, counted in its own pool): it is neither counted nor ever evicted here again.
+   */
+  forget(socket: net.Socket) {
+    const key = connectionKey(socket)
+    const slot = key === undefined ? undefined : this.#slots.get(key)
+    if (slot) this.#release(slot)
+  }
+
   /** Closes every connection (the server is stopping). */
   destroyAll() {
     for (const slot of [...this.#slots.values()]) slot.socket.destroy()

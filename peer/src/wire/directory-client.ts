@@ -10,6 +10,7 @@ import type {
   LoginResponse,
   Peer,
   PeerPage,
+  RelayTokenRequest,
   SearchResponse,
   SessionState,
   TokenGrant,
@@ -72,6 +73,14 @@ export class DirectoryClient {
     return this.#call<CallToken>('POST', '/v1/call-tokens', {
       token,
       body: { audience } satisfies CallTokenRequest,
+    })
+  }
+
+  /** A token to register with the relay at origin `relay` once (peer start --relay). */
+  relayToken(token: string, relay: string) {
+    return this.#call<CallToken>('POST', '/v1/relay-tokens', {
+      token,
+      body: { relay } satisfies RelayTokenRequest,
     })
   }
 

@@ -50,26 +50,31 @@ export function createRpcServer(options: ServerOptions): net.Server {
   const connect = connectNodeAdapter(adapterOptions)
   const webText = grpcWebTextAdapter(adapterOptions)
   const { fastPath, plainHttp } = options
-  const handler: typeof connect = (req, res) => {
-    try {
-      if (req instanceof http2.Http2ServerRequest) {
-        bracketIpv6Authority(req)
-        if (fastPath?.(req, res as http2.Http2ServerResponse)) return
+  // The calls a relay forwards reach RPCs only: the plain HTTP (the content gateway) answers this
+  // machine, and on a relay's link every caller looks like the relay.
+  const handlerFor =
+    (plain: PlainHttp | undefined): typeof connect =>
+    (req, res) => {
+      try {
+        if (req instanceof http2.Http2ServerRequest) {
+          bracketIpv6Authority(req)
+          if (fastPath?.(req, res as http2.Http2ServerResponse)) return
+        }
+        if (plain?.(req, res as http.ServerResponse)) return
+        if (!webText(req, res)) connect(req, res)
+      } catch {
+        // Connect reads the request's URL before anything else and throws where it cannot make one
+        // (a caller's `:authority` need not be a host): thrown here, it would end the daemon.
+        if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' })
+        res.end('bad request\n')
       }
-      if (plainHttp?.(req, res as http.ServerResponse)) return
-      if (!webText(req, res)) connect(req, res)
-    } catch {
-      // Connect reads the request's URL before anything else and throws where it cannot make one
-      // (a caller's `:authority` need not be a host): thrown here, it would end the daemon.
-      if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' })
-      res.end('bad request\n')
     }
-  }
+  const handler = handlerFor(plainHttp)
   const settings = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 256 }
   // Connections this daemon dialled out to a relay, on which it serves the calls the relay forwards:
   // cleartext HTTP/2 inside that link (TLS, if any, is the link's), outside the slots, and never closed
   // for being quiet, since the link is the only way callers reach us.
-  const reverse = http2.createServer({ settings }, handler)
+  const reverse = http2.createServer({ settings }, handlerFor(undefined))
   reverse.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(SESSION_WINDOW))
   const slots = new ConnectionSlots()
   const counted: typeof handler = (req, res) => {
