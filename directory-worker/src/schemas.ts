@@ -130,6 +130,21 @@ export const TokenGrant = z
   })
   .openapi('TokenGrant')
 
+/** A heartbeat's answer: a fresh token only once the caller's has used half its lifetime. */
+export const HeartbeatResponse = z
+  .object({
+    token: z.string().optional().openapi({
+      description:
+        'A fresh session token, present only once the caller’s token has used half its lifetime; absent: keep using the current one',
+    }),
+    expiresAt: z.string().openapi({
+      format: 'date-time',
+      description: 'When the token to use from now on (the fresh one, or else the caller’s) expires',
+    }),
+    leaseSeconds: z.number().int(),
+  })
+  .openapi('HeartbeatResponse')
+
 export const CallTokenRequest = z
   .object({ audience: Username.openapi({ description: 'the username of the peer the token is for' }) })
   .openapi('CallTokenRequest')

@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { secretMatches } from '../auth/secrets.ts'
-import type { TokenClaims } from '../auth/tokens.ts'
+import type { VerifiedClaims } from '../auth/tokens.ts'
 import type { AppEnv } from '../deps.ts'
 import { ApiError } from '../errors.ts'
 import { openSessionPeer } from '../store/sessions.ts'
@@ -20,7 +20,7 @@ async function requireSecret(c: Context<AppEnv>, secret: string, name: string, c
 }
 
 /** The claims of the request's bearer token, signed by this directory and unexpired; 401 otherwise. */
-async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
+async function bearerClaims(c: Context<AppEnv>): Promise<VerifiedClaims> {
   const header = c.req.header('authorization') ?? ''
   const match = /^Bearer\s+([\w.-]{1,4096})$/i.exec(header)
   if (!match?.[1]) {
@@ -42,7 +42,8 @@ async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
       challenge,
     )
   }
-  return { username: claims.username, sessionId: claims.sessionId }
+  const { username, sessionId, issuedAtMs, expiresAtMs } = claims
+  return { username, sessionId, issuedAtMs, expiresAtMs }
 }
 
 export const sessionRevoked = () =>
