@@ -83,7 +83,11 @@ export const Result = z
     sha256: Sha256,
     chunkSize: z.number().int(),
     manifest: Sha256,
-    sources: z.array(Source),
+    sourceCount: z.number().int().openapi({ description: 'How many live peers hold it, all of them' }),
+    sources: z.array(Source).openapi({
+      description:
+        'Live holders in random order: at most the `sources` asked for in a name search (default 8), up to 64 by hash',
+    }),
   })
   .openapi('Result')
 

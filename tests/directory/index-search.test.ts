@@ -143,7 +143,11 @@ describe('search', () => {
     await publish(directory, token, [entry])
     expect((await search(`sha256=${entry.sha256}`)).map((r) => r.name)).toEqual(['by-hash.bin'])
     const file = await directory.request(`/v1/files/${entry.sha256}`)
-    const answer = { ...entry, sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }] }
+    const answer = {
+      ...entry,
+      sourceCount: 1,
+      sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }],
+    }
     expect(await file.json()).toEqual({ ...answer, variants: [answer] })
     const missing = await directory.request(`/v1/files/${sha('nobody has this')}`)
     expect(missing.status).toBe(404)

@@ -116,7 +116,7 @@ export async function patchIndex(
 }
 
 /** One variant of a content: its sha256 with the manifest, size and chunk size its holders agree on. */
-export type Content = Omit<Result, 'sources'>
+export type Content = Omit<Result, 'sources' | 'sourceCount'>
 
 export { variantKey }
 
@@ -230,30 +230,33 @@ export async function variantsByHash(db: Database, sha256: string, now: number):
 
 export type LiveSource = { username: string; url: string; leaseExpiresAt: number }
 
+/** A variant's live holders: how many, a random sample of them, and when the first of their leases ends. */
+export type LiveHolders = { count: number; sample: LiveSource[]; liveUntil: number }
+
 /**
- * Live holders of each content (variant), a random sample of at most `perContent` each, with their
- * leases, by `variantKey`. One row per variant (its holders as a JSON array): per-row driver overhead
- * dominated otherwise.
+ * Live holders of each content (variant) by `variantKey`: all of them counted, a random sample of at
+ * most `perContent` with their leases. One row per variant (the sample as a JSON array): per-row driver
+ * overhead dominated otherwise.
  */
 export async function liveSources(
   db: Database,
   contents: Omit<Content, 'name'>[],
   now: number,
   perContent: number,
-): Promise<Map<string, LiveSource[]>> {
-  const sources = new Map<string, LiveSource[]>(contents.map((content) => [variantKey(content), []]))
-  if (contents.length === 0) return sources
+): Promise<Map<string, LiveHolders>> {
+  const none = (): LiveHolders => ({ count: 0, sample: [], liveUntil: Number.POSITIVE_INFINITY })
+  const holders = new Map<string, LiveHolders>(contents.map((content) => [variantKey(content), none()]))
+  if (contents.length === 0) return holders
   const hashes = [...new Set(contents.map((content) => content.sha256))]
   const result = await db.execute({
-    sql: `SELECT sha256, manifest, size, chunk_size,
-            json_group_array(json_array(username, url, lease)) AS holders FROM (
+    sql: `SELECT sha256, manifest, size, chunk_size, count(*) AS holders, min(lease) AS live_until,
+            json_group_array(json_array(username, url, lease)) FILTER (WHERE n <= ?3) AS sample FROM (
             SELECT f.sha256, f.manifest, f.size, f.chunk_size, p.username, p.url,
               p.lease_expires_at AS lease,
               row_number() OVER (
                 PARTITION BY f.sha256, f.manifest, f.size, f.chunk_size ORDER BY random()) AS n
             FROM files f JOIN peers p ON p.id = f.peer_id
             WHERE f.sha256 IN (SELECT value FROM json_each(?1)) AND p.lease_expires_at > ?2)
-          WHERE n <= ?3
           GROUP BY sha256, manifest, size, chunk_size`,
     args: [JSON.stringify(hashes), now, perContent],
   })
@@ -265,12 +268,13 @@ export async function liveSources(
       chunkSize: Number(row.chunk_size),
     })
     // Variants of these hashes that were not asked for (ranked out) are left out.
-    if (!sources.has(key)) continue
-    const holders = JSON.parse(String(row.holders)) as [string, string, number][]
-    sources.set(
-      key,
-      shuffle(holders.map(([username, url, leaseExpiresAt]) => ({ username, url, leaseExpiresAt }))),
-    )
+    if (!holders.has(key)) continue
+    const sample = JSON.parse(String(row.sample ?? '[]')) as [string, string, number][]
+    holders.set(key, {
+      count: Number(row.holders),
+      sample: shuffle(sample.map(([username, url, leaseExpiresAt]) => ({ username, url, leaseExpiresAt }))),
+      liveUntil: Number(row.live_until),
+    })
   }
-  return sources
+  return holders
 }
