@@ -67,6 +67,10 @@ const sample = (
 const exactName = String(sample?.name)
 await latency(`search exact name "${exactName}"`, `/v1/search?q=${encodeURIComponent(exactName)}`)
 await latency(
+  `search prefix "${exactName.slice(0, 13)}"`,
+  `/v1/search?q=${encodeURIComponent(exactName.slice(0, 13))}`,
+)
+await latency(
   'search rare substring "zephyr yellow - x"',
   `/v1/search?q=${encodeURIComponent('zephyr yellow - x')}`,
 )
