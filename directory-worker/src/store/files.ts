@@ -5,6 +5,7 @@ import { variantKey } from '../variant-key.ts'
 import type { Database } from './database.ts'
 import { jsonPieces } from './json-pieces.ts'
 import { INDEX_OVER_LIMIT } from './migrations.ts'
+import { ftsQuery, prefixEnd } from './name-match.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
@@ -128,12 +129,6 @@ const toContent = (row: Row): Content => ({
   manifest: String(row.manifest),
 })
 
-/** FTS5 phrase syntax: the query as one quoted string, so no operator in it is ever interpreted. */
-const ftsPhrase = (text: string) => `"${text.replaceAll('"', '""')}"`
-
-/** Upper bound of the name_key range that starts with `prefix` (for an index range scan). */
-const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
-
 /**
  * How many live matching rows the prefix and substring stages look at: a few per result still
  * wanted, so each stage is an index walk that stops soon after the limit, however common the word
@@ -192,7 +187,7 @@ export async function searchByName(
              WHERE files_fts MATCH ? AND instr(f.name_key, ?) > 1 LIMIT ?`
           : `SELECT ${withLease} FROM files f ${live} WHERE instr(f.name_key, ?) > 1 LIMIT ?`,
       ),
-      args: [now, ...([...key].length >= 3 ? [ftsPhrase(key)] : []), key],
+      args: [now, ...([...key].length >= 3 ? [ftsQuery(key)] : []), key],
       windowed: true,
     },
   ]
