@@ -14,6 +14,7 @@ export type Peer = z.output<typeof schemas.Peer>
 export type LoginRequest = z.input<typeof schemas.LoginRequest>
 export type LoginResponse = z.output<typeof schemas.LoginResponse>
 export type TokenGrant = z.output<typeof schemas.TokenGrant>
+export type HeartbeatResponse = z.output<typeof schemas.HeartbeatResponse>
 export type CallTokenRequest = z.input<typeof schemas.CallTokenRequest>
 export type RelayTokenRequest = z.input<typeof schemas.RelayTokenRequest>
 export type CallToken = z.output<typeof schemas.CallToken>

@@ -1,5 +1,5 @@
 import type { Context } from 'hono'
-import type { Ed25519Signer, TokenClaims, TokenService } from './auth/tokens.ts'
+import type { Ed25519Signer, TokenService, VerifiedClaims } from './auth/tokens.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
 import type { IndexWriteSlots } from './services/index-write-slots.ts'
 import type { LeaseRenewals } from './services/lease-renewals.ts'
@@ -30,7 +30,7 @@ export type AppEnv = {
     requestId: string
     auth: AuthContext
     /** Set instead of `auth` where the handler checks the session itself (requireSignedToken). */
-    claims: TokenClaims
+    claims: VerifiedClaims
     tokens: TokenService
     metrics: RequestMetrics
     stats: CachedNetworkStats

@@ -83,7 +83,11 @@ export const Result = z
     sha256: Sha256,
     chunkSize: z.number().int(),
     manifest: Sha256,
-    sources: z.array(Source),
+    sourceCount: z.number().int().openapi({ description: 'How many live peers hold it, all of them' }),
+    sources: z.array(Source).openapi({
+      description:
+        'Live holders in random order: at most the `sources` asked for in a name search (default 8), up to 64 by hash',
+    }),
   })
   .openapi('Result')
 
@@ -129,6 +133,21 @@ export const TokenGrant = z
     leaseSeconds: z.number().int(),
   })
   .openapi('TokenGrant')
+
+/** A heartbeat's answer: a fresh token only once the caller's has used half its lifetime. */
+export const HeartbeatResponse = z
+  .object({
+    token: z.string().optional().openapi({
+      description:
+        'A fresh session token, present only once the caller’s token has used half its lifetime; absent: keep using the current one',
+    }),
+    expiresAt: z.string().openapi({
+      format: 'date-time',
+      description: 'When the token to use from now on (the fresh one, or else the caller’s) expires',
+    }),
+    leaseSeconds: z.number().int(),
+  })
+  .openapi('HeartbeatResponse')
 
 export const CallTokenRequest = z
   .object({ audience: Username.openapi({ description: 'the username of the peer the token is for' }) })

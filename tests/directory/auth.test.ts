@@ -134,19 +134,22 @@ describe('tokens', () => {
     expect(index.status).toBe(401)
   })
 
-  it('heartbeat renews the lease and hands a fresh token that works', async () => {
+  it('heartbeat renews the lease, and hands a fresh token that works once the old one is half used', async () => {
     const token = await login(directory, 'alice')
     directory.clock.advance(20)
     const beat = await directory.request('/v1/heartbeat', { method: 'POST', token })
     expect(beat.status).toBe(200)
-    const grant = await beat.json()
-    expect(grant.leaseSeconds).toBe(30)
-    expect(grant.token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
-    expect(grant.token).not.toBe(token)
+    expect(await beat.json()).not.toHaveProperty('token')
     directory.clock.advance(20)
     // 40 s after login, 20 s after the beat: still up only because the beat renewed the lease.
     const peers = await (await directory.request('/v1/peers')).json()
     expect(peers.peers[0].state).toBe('up')
+    directory.clock.advance(20)
+    const renewed = await directory.request('/v1/heartbeat', { method: 'POST', token })
+    const grant = await renewed.json()
+    expect(grant.leaseSeconds).toBe(30)
+    expect(grant.token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
+    expect(grant.token).not.toBe(token)
     expect((await directory.request('/v1/heartbeat', { method: 'POST', token: grant.token })).status).toBe(
       200,
     )

@@ -40,7 +40,10 @@ describe('heartbeats arriving together', () => {
     expect(revokedBody.error.code).toBe('session_revoked')
     expect(viewerBody.error.code).toBe('viewer_session')
     const grants = await Promise.all(answers.slice(0, 4).map((answer) => answer.json()))
-    for (const grant of grants) expect(grant).toMatchObject({ token: expect.any(String), leaseSeconds: 30 })
+    // 31 s into a 900 s token: far from half its lifetime, so no token is signed.
+    for (const grant of grants) {
+      expect(grant).toEqual({ expiresAt: expect.any(String), leaseSeconds: 30 })
+    }
     expect(await peerStates()).toEqual({ a: 'up', b: 'up', c: 'up', d: 'down' })
   })
 
@@ -54,5 +57,41 @@ describe('heartbeats arriving together', () => {
     expect([200, 401]).toContain(heartbeat.status)
     expect(await peerStates()).toEqual({ alice: 'down' })
     expect((await beat(token)).status).toBe(401)
+  })
+
+  it('hand a fresh token only to callers whose token has used half its lifetime, and say when the current one expires', async () => {
+    const tokens = createTestDirectory({ LEASE_SECONDS: '30', TOKEN_TTL_SECONDS: '120' })
+    try {
+      const grantOf = async (name: string) =>
+        (
+          await tokens.request('/v1/login', {
+            method: 'POST',
+            json: { username: name, password: 'correct horse', url: 'http://127.0.0.1:50051' },
+          })
+        ).json() as Promise<{ token: string; expiresAt: string }>
+      const old = await grantOf('old')
+      tokens.clock.advance(60)
+      const young = await grantOf('young')
+      const answers = await Promise.all(
+        [old.token, young.token].map((token) => tokens.request('/v1/heartbeat', { method: 'POST', token })),
+      )
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200])
+      const [forOld, forYoung] = await Promise.all(answers.map((answer) => answer.json()))
+      // 60 s into a 120 s token: half used, so a fresh one, good for the whole lifetime from now.
+      expect(forOld.token).toEqual(expect.any(String))
+      expect(forOld.token).not.toBe(old.token)
+      expect(Date.parse(forOld.expiresAt)).toBe(Math.floor(tokens.clock.now / 1000) * 1000 + 120_000)
+      expect(forYoung).toEqual({ expiresAt: young.expiresAt, leaseSeconds: 30 })
+      // The old token keeps its lifetime: it works until it expires, and the fresh one after it.
+      tokens.clock.advance(59)
+      expect((await tokens.request('/v1/heartbeat', { method: 'POST', token: old.token })).status).toBe(200)
+      tokens.clock.advance(1)
+      expect((await tokens.request('/v1/heartbeat', { method: 'POST', token: old.token })).status).toBe(401)
+      expect((await tokens.request('/v1/heartbeat', { method: 'POST', token: forOld.token })).status).toBe(
+        200,
+      )
+    } finally {
+      tokens.close()
+    }
   })
 })

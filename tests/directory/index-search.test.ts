@@ -98,6 +98,16 @@ describe('search', () => {
     ])
     const results = await search('q=SONG.mp3')
     expect(results.map((r) => r.name)).toEqual(['song.mp3', 'Song.MP3 remix.flac', 'the song.mp3'])
+    // A long query (a pasted name) is looked up by its ends, then checked whole.
+    const long = 'Live "at" the Harbor - 1999 Remaster.flac'
+    await publish(directory, token, [
+      fileEntry(`bootleg ${long}`),
+      fileEntry('Live "at" the Ocean - 2001 Remaster.flac'),
+      fileEntry(`${long.slice(0, 10)} and ${long.slice(-10)}`),
+    ])
+    expect((await search(`q=${encodeURIComponent(long.toUpperCase())}`)).map((r) => r.name)).toEqual([
+      `bootleg ${long}`,
+    ])
   })
 
   it('matches names shorter than a trigram and Unicode names', async () => {
@@ -143,7 +153,11 @@ describe('search', () => {
     await publish(directory, token, [entry])
     expect((await search(`sha256=${entry.sha256}`)).map((r) => r.name)).toEqual(['by-hash.bin'])
     const file = await directory.request(`/v1/files/${entry.sha256}`)
-    const answer = { ...entry, sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }] }
+    const answer = {
+      ...entry,
+      sourceCount: 1,
+      sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }],
+    }
     expect(await file.json()).toEqual({ ...answer, variants: [answer] })
     const missing = await directory.request(`/v1/files/${sha('nobody has this')}`)
     expect(missing.status).toBe(404)

@@ -37,7 +37,11 @@ describe('token signing', () => {
       exp: now / 1000 + 900,
     })
     // A service that did not sign it (no shortcut through its own memory) still verifies it.
-    expect(await new TokenService(directory.db).verify(fromNode.token, now)).toEqual(claims)
+    expect(await new TokenService(directory.db).verify(fromNode.token, now)).toEqual({
+      ...claims,
+      issuedAtMs: now,
+      expiresAtMs: now + 900_000,
+    })
     expect(fromNode.expiresAt.getTime()).toBe(now + 900_000)
   })
 })
@@ -62,8 +66,10 @@ describe('call tokens', () => {
       iat: now / 1000,
       exp: now / 1000 + 300,
     })
-    expect(await signer.verify(token, now)).toEqual(claims)
-    expect(await new TokenService(directory.db).verify(token, now)).toEqual(claims)
+    // The token's lifetime too, which the heartbeat renews at half.
+    const verified = { ...claims, issuedAtMs: now, expiresAtMs: now + 300_000 }
+    expect(await signer.verify(token, now)).toEqual(verified)
+    expect(await new TokenService(directory.db).verify(token, now)).toEqual(verified)
     // A session token has no audience: only its absence lets the directory's auth accept it.
     const session = await signer.sign({ username: 'alice', sessionId: 'session-1' }, now, 300)
     expect((await new TokenService(directory.db).verify(session.token, now))?.audience).toBeUndefined()

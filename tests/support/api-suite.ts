@@ -249,7 +249,7 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     )
 
     it(
-      'keeps holders that disagree on a content’s metadata apart (most live holders first) and refuses impossible sizes',
+      'keeps holders that disagree on a content’s metadata apart (most live holders first, each counted), refuses impossible sizes; a young token’s heartbeat signs none',
       async () => {
         const { call, tokenOf } = await directory({})
         const honest = fileEntry('variant.bin', 'one content')
@@ -264,10 +264,10 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
             200,
           )
         }
-        type Found = { manifest: string; sources: { username: string }[] }
+        type Found = { manifest: string; sourceCount: number; sources: { username: string }[] }
         const rows = (found: Found[]) =>
-          found.map((r) => `${r.manifest}:${r.sources.map((s) => s.username).sort()}`)
-        const expected = [`${honest.manifest}:honest1,honest2`, `${forged.manifest}:forger`]
+          found.map((r) => `${r.manifest}:${r.sourceCount}:${r.sources.map((s) => s.username).sort()}`)
+        const expected = [`${honest.manifest}:2:honest1,honest2`, `${forged.manifest}:1:forger`]
         for (const query of ['q=variant.bin', `sha256=${honest.sha256}`]) {
           const { results } = (await (await call(`/v1/search?${query}`)).json()) as { results: Found[] }
           expect(rows(results), query).toEqual(expected)
@@ -277,7 +277,12 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
         }
         expect(rows([file])).toEqual(expected.slice(0, 1))
         expect(rows(file.variants)).toEqual(expected)
+        expect((await call('/v1/search?q=variant.bin&sources=65')).status).toBe(400)
         const token = await tokenOf('bloater')
+        // Early in its token's life a heartbeat renews the lease and signs no new token.
+        const beat = await call('/v1/heartbeat', { method: 'POST', token })
+        expect(beat.status).toBe(200)
+        expect(await beat.json()).toEqual({ expiresAt: expect.any(String), leaseSeconds: 60 })
         const bloated = { ...honest, size: Number.MAX_SAFE_INTEGER }
         expect((await call('/v1/index', { method: 'PUT', token, json: { files: [bloated] } })).status).toBe(
           400,

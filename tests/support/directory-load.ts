@@ -86,7 +86,7 @@ export async function runDirectoryLoad(options: {
     while (performance.now() < deadline && step < (options.rounds ?? Number.POSITIVE_INFINITY)) {
       step++
       const beat = await call('POST', '/v1/heartbeat', undefined, peer.token)
-      if (beat.status === 200) peer.token = String(beat.body.token)
+      if (beat.status === 200 && typeof beat.body.token === 'string') peer.token = beat.body.token
       await call('GET', `/v1/search?q=${encodeURIComponent(`g${step % 3}-${step % 50}`)}&limit=20`)
       const next = peer.generation + 1
       if (step % 2 === 0) {

@@ -6,6 +6,8 @@ export const ISSUER = 'peerdir-directory'
 const ALG = 'EdDSA'
 
 export type TokenClaims = { username: string; sessionId: string }
+/** A verified token's claims with its lifetime (ms since the epoch): the heartbeat renews it at half. */
+export type VerifiedClaims = TokenClaims & { issuedAtMs: number; expiresAtMs: number }
 /**
  * What a call token carries beyond its caller's: the one peer (`aud`, a username) it may be presented to.
  * The directory refuses it for itself; only that peer accepts it (SPEC "Tokens").
@@ -39,7 +41,7 @@ const encoder = new TextEncoder()
 
 /** Tokens this process signed, so presenting one again (the next heartbeat) skips a signature check. */
 const SIGNED_CACHE_LIMIT = 50_000
-type Known = TokenClaims & { audience?: string; expiresAtMs: number }
+type Known = VerifiedClaims & { audience?: string }
 
 /**
  * Signs and checks the directory's EdDSA JWTs. The key pair is made on first start and kept in the
@@ -94,7 +96,7 @@ export class TokenService {
     const signingInput = `${ring.header}.${payload}`
     const signature = await this.#signer(ring.privateKey, encoder.encode(signingInput))
     const token = `${signingInput}.${base64url.encode(signature)}`
-    this.#remember(token, { ...claims, audience, expiresAtMs: exp * 1000 })
+    this.#remember(token, { ...claims, audience, issuedAtMs: iat * 1000, expiresAtMs: exp * 1000 })
     return { token, expiresAt: new Date(exp * 1000) }
   }
 
@@ -102,11 +104,12 @@ export class TokenService {
    * The claims of a token this directory signed and that has not expired; undefined otherwise. A call
    * token's (one with an audience or a scope) come with `audience`, which the directory's auth refuses.
    */
-  async verify(token: string, now: number): Promise<(TokenClaims & { audience?: string }) | undefined> {
+  async verify(token: string, now: number): Promise<(VerifiedClaims & { audience?: string }) | undefined> {
     const known = this.#signed.get(token)
     if (known) {
       if (known.expiresAtMs <= now) return undefined
-      return { username: known.username, sessionId: known.sessionId, audience: known.audience }
+      const { username, sessionId, audience, issuedAtMs, expiresAtMs } = known
+      return { username, sessionId, audience, issuedAtMs, expiresAtMs }
     }
     const ring = await this.#keys()
     try {
@@ -120,7 +123,13 @@ export class TokenService {
         { issuer: ISSUER, algorithms: [ALG], currentDate: new Date(now) },
       )
       if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return undefined
-      const claims = { username: payload.sub, sessionId: payload.sid }
+      if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number') return undefined
+      const claims = {
+        username: payload.sub,
+        sessionId: payload.sid,
+        issuedAtMs: payload.iat * 1000,
+        expiresAtMs: payload.exp * 1000,
+      }
       // Anything scoped or addressed is not a session token, whatever its other claims say.
       if (payload.aud !== undefined || payload.scope !== undefined)
         return { ...claims, audience: typeof payload.aud === 'string' ? payload.aud : '' }

@@ -146,8 +146,8 @@ const resultItem = (result: Result, variants: number) =>
       'p',
       { class: 'row' },
       el('span', { text: formatBytes(result.size) }),
-      el('span', { class: 'sources', text: sourcesText(result.sources.length) }),
-      el('span', { class: 'muted holders', text: holdersText(result.sources) }),
+      el('span', { class: 'sources', text: sourcesText(result.sourceCount) }),
+      el('span', { class: 'muted holders', text: holdersText(result) }),
     ),
     el(
       'p',
@@ -183,8 +183,8 @@ function showResults(q: string, results: Result[], live: boolean) {
   if (same) {
     // A poll updates counts in place, so a focused Copy button keeps its focus.
     results.forEach((result, i) => {
-      setText(items[i]?.querySelector('.sources') ?? null, sourcesText(result.sources.length))
-      setText(items[i]?.querySelector('.holders') ?? null, holdersText(result.sources))
+      setText(items[i]?.querySelector('.sources') ?? null, sourcesText(result.sourceCount))
+      setText(items[i]?.querySelector('.holders') ?? null, holdersText(result))
     })
   } else if (live && out.contains(document.activeElement)) {
     return

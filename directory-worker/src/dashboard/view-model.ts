@@ -12,9 +12,6 @@ export type DashboardView = {
 }
 
 export const PAGE_SIZE = 50
-/** The search API samples at most this many live sources per content; more reads as "64+". */
-export const SOURCES_SHOWN = 64
-
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
   let value = n
@@ -47,8 +44,8 @@ export function hrefFor(view: DashboardView, change: Partial<DashboardView>): st
   return query ? `/?${query}` : '/'
 }
 
-export const sourcesText = (count: number) =>
-  `${count >= SOURCES_SHOWN ? `${SOURCES_SHOWN}+` : count} live source${count === 1 ? '' : 's'}`
+/** A result's live holders, all of them (sourceCount), though the answer lists only a sample. */
+export const sourcesText = (count: number) => `${count} live source${count === 1 ? '' : 's'}`
 
 export const resultsText = (count: number, q: string) =>
   `${count === 0 ? 'No' : count} result${count === 1 ? '' : 's'} with a live source for "${q}"`
@@ -61,9 +58,9 @@ export const pageText = (offset: number, shown: number, total: number) =>
 export const variantText = (count: number) =>
   `one of ${count} variants of this sha256 (holders disagree on its manifest or size); peer get tries each and keeps the one that verifies`
 
-export function holdersText(sources: { username: string }[]): string {
-  const names = sources.slice(0, 3).map((source) => source.username)
-  const more = sources.length - names.length
+export function holdersText(result: { sourceCount: number; sources: { username: string }[] }): string {
+  const names = result.sources.slice(0, 3).map((source) => source.username)
+  const more = result.sourceCount - names.length
   return `from ${names.join(', ')}${more > 0 ? ` and ${more} more` : ''}`
 }
 

@@ -57,8 +57,8 @@ export const ResultItem: FC<{ result: Result; variants: number }> = ({ result, v
       <h3>{result.name}</h3>
       <p class="row">
         <span>{formatBytes(result.size)}</span>
-        <span class="sources">{sourcesText(result.sources.length)}</span>
-        <span class="muted holders">{holdersText(result.sources)}</span>
+        <span class="sources">{sourcesText(result.sourceCount)}</span>
+        <span class="muted holders">{holdersText(result)}</span>
       </p>
       <p class="row">
         <span class="muted">sha256</span>

@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { secretMatches } from '../auth/secrets.ts'
-import type { TokenClaims } from '../auth/tokens.ts'
+import type { VerifiedClaims } from '../auth/tokens.ts'
 import type { AppEnv } from '../deps.ts'
 import { ApiError } from '../errors.ts'
 import { openSessionPeer } from '../store/sessions.ts'
@@ -38,7 +38,7 @@ async function signedClaims(c: Context<AppEnv>) {
 }
 
 /** The claims of the request's session token; 401 for any other bearer, call tokens included. */
-async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
+async function bearerClaims(c: Context<AppEnv>): Promise<VerifiedClaims> {
   const claims = await signedClaims(c)
   if (claims.audience !== undefined) {
     throw new ApiError(
@@ -48,7 +48,8 @@ async function bearerClaims(c: Context<AppEnv>): Promise<TokenClaims> {
       challenge,
     )
   }
-  return { username: claims.username, sessionId: claims.sessionId }
+  const { username, sessionId, issuedAtMs, expiresAtMs } = claims
+  return { username, sessionId, issuedAtMs, expiresAtMs }
 }
 
 export const sessionRevoked = () =>

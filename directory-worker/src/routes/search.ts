@@ -11,7 +11,7 @@ import {
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
 import { FileVariants, SearchResponse, Sha256 } from '../schemas.ts'
-import { SOURCES_PER_RESULT } from '../services/search-results.ts'
+import { NAME_SEARCH_SOURCES, SOURCES_PER_RESULT } from '../services/search-results.ts'
 import { liveSources, variantKey, variantsByHash } from '../store/files.ts'
 
 const EXACTLY_ONE = 'Give exactly one of q and sha256: neither or both is answered 400.'
@@ -37,6 +37,15 @@ const SearchQuery = z
       .max(500)
       .default(50)
       .openapi({ description: 'The most results a name search answers; a hash search ignores it' }),
+    sources: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(SOURCES_PER_RESULT)
+      .default(NAME_SEARCH_SOURCES)
+      .openapi({
+        description: `The most live sources each result of a name search lists (sourceCount counts them all); a hash search lists up to ${SOURCES_PER_RESULT}`,
+      }),
   })
   .refine((query) => (query.q === undefined) !== (query.sha256 === undefined), {
     message: 'give exactly one of q (text in file names) or sha256 (a content hash)',
@@ -48,14 +57,14 @@ const search = createRoute({
   operationId: 'search',
   tags: ['search'],
   summary: 'Find contents by a case-insensitive substring of their name, or by hash',
-  description: `${EXACTLY_ONE} By name: contents whose name holds q, ranked exact, then prefix, then substring, at most limit of them. By hash: that content's variants. Only contents with a live source are answered.`,
+  description: `${EXACTLY_ONE} By name: contents whose name holds q, ranked exact, then prefix, then substring, at most limit of them, each with at most sources of its live holders. By hash: that content's variants, each with up to ${SOURCES_PER_RESULT}. Only contents with a live source are answered; sourceCount counts each one's live holders.`,
   security: openUnlessMembersOnly,
   middleware: [requireAuthForReads()] as const,
   request: { query: SearchQuery },
   responses: {
     200: json(SearchResponse, 'Contents with live sources, best first'),
     400: invalidInput(
-      'Neither or both of q and sha256, q empty or over 256 characters, sha256 not 64 lower-case hex, or limit not 1-500',
+      `Neither or both of q and sha256, q empty or over 256 characters, sha256 not 64 lower-case hex, limit not 1-500, or sources not 1-${SOURCES_PER_RESULT}`,
     ),
     401: readTokenRefused,
     503: storageDown,
@@ -85,11 +94,11 @@ const fileByHash = createRoute({
 
 export const searchRoutes = createRouter()
   .openapi(search, async (c) => {
-    const { q, sha256, limit } = c.req.valid('query')
+    const { q, sha256, limit, sources } = c.req.valid('query')
     const { now } = c.get('deps')
     const found = sha256
       ? await c.get('search').byHash(sha256, now())
-      : await c.get('search').byName(q ?? '', now(), limit)
+      : await c.get('search').byName(q ?? '', now(), limit, sources)
     const body = found.json(sha256 ?? q ?? '')
     // The bytes are the text c.json would write for this route's typed answer (Found.json), so
     // the typed response the route declares is what goes out; the cast only carries that type.
@@ -100,11 +109,15 @@ export const searchRoutes = createRouter()
     const { db, now } = c.get('deps')
     const at = now()
     const contents = await variantsByHash(db, sha256, at)
-    const sources = await liveSources(db, contents, at, SOURCES_PER_RESULT)
-    const [first, ...rest] = contents.map((content) => ({
-      ...content,
-      sources: (sources.get(variantKey(content)) ?? []).map(({ username, url }) => ({ username, url })),
-    }))
+    const holders = await liveSources(db, contents, at, SOURCES_PER_RESULT)
+    const [first, ...rest] = contents.map((content) => {
+      const live = holders.get(variantKey(content))
+      return {
+        ...content,
+        sourceCount: live?.count ?? 0,
+        sources: (live?.sample ?? []).map(({ username, url }) => ({ username, url })),
+      }
+    })
     if (!first) throw new ApiError(404, 'not_found', `No peer has ever offered content ${sha256}.`)
     return c.json({ ...first, variants: [first, ...rest] }, 200)
   })

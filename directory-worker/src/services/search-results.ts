@@ -2,7 +2,7 @@ import type { Result } from '../schemas.ts'
 import type { Database } from '../store/database.ts'
 import {
   type Content,
-  type LiveSource,
+  type LiveHolders,
   liveSources,
   nameKey,
   searchByName,
@@ -15,13 +15,15 @@ import { shuffle } from '../util/shuffle.ts'
 
 /** Enough sources to saturate any downloader; popular contents would otherwise return thousands. */
 export const SOURCES_PER_RESULT = 64
+/** Sources per result of a name search unless the caller asks for another number (at most 64). */
+export const NAME_SEARCH_SOURCES = 8
 
 /** A cached answer is reused this long at most, so the sample of a popular content's sources rotates. */
 const REUSE_MS = 2000
 /** Bounds the memory of cached answers, counted in contents plus sources. */
 const MAX_WEIGHT = 200_000
 
-type Answer = { content: Content; sources: LiveSource[] }[]
+type Answer = { content: Content; holders: LiveHolders }[]
 type Entry = { generation: number; validUntil: number; answer: Answer; weight: number }
 
 /**
@@ -58,11 +60,12 @@ export class SearchResults {
     return this.#nextGeneration
   }
 
-  async byName(text: string, now: number, limit: number): Promise<Found> {
+  /** `sources`: how many of each result's live holders to answer (all are counted). */
+  async byName(text: string, now: number, limit: number, sources = NAME_SEARCH_SOURCES): Promise<Found> {
     const db = this.#db
-    const answer = await this.#answer(`name:${limit}:${nameKey(text)}`, now, async () => {
+    const answer = await this.#answer(`name:${limit}:${sources}:${nameKey(text)}`, now, async () => {
       const { contents, liveUntil } = await searchByName(db, text, now, limit)
-      return { answer: await withSources(db, contents, now), liveUntil }
+      return { answer: await withSources(db, contents, now, sources), liveUntil }
     })
     return new Found(answer)
   }
@@ -70,7 +73,7 @@ export class SearchResults {
   async byHash(sha256: string, now: number): Promise<Found> {
     const db = this.#db
     const answer = await this.#answer(`sha256:${sha256}`, now, async () => {
-      const answer = await withSources(db, await variantsByHash(db, sha256, now), now)
+      const answer = await withSources(db, await variantsByHash(db, sha256, now), now, SOURCES_PER_RESULT)
       return { answer, liveUntil: Number.POSITIVE_INFINITY }
     })
     return new Found(answer)
@@ -100,9 +103,10 @@ export class SearchResults {
   #store(key: string, generation: number, now: number, answer: Answer, liveUntil: number): Entry {
     let validUntil = Math.min(now + REUSE_MS, liveUntil)
     let weight = 1
-    for (const { sources } of answer) {
-      weight += 1 + sources.length
-      for (const source of sources) validUntil = Math.min(validUntil, source.leaseExpiresAt)
+    for (const { holders } of answer) {
+      weight += 1 + holders.sample.length
+      // Every holder counted, not only the sample: sourceCount drops when any of their leases ends.
+      validUntil = Math.min(validUntil, holders.liveUntil)
     }
     const entry = { generation, validUntil, answer, weight }
     this.#forget(key)
@@ -135,9 +139,15 @@ type Bytes = Uint8Array<ArrayBuffer>
  */
 type Segment = string | { head: string; sources: string[] }
 
-async function withSources(db: Database, contents: Content[], now: number): Promise<Answer> {
-  const sources = await liveSources(db, contents, now, SOURCES_PER_RESULT)
-  return contents.map((content) => ({ content, sources: sources.get(variantKey(content)) ?? [] }))
+async function withSources(
+  db: Database,
+  contents: Content[],
+  now: number,
+  perContent: number,
+): Promise<Answer> {
+  const holders = await liveSources(db, contents, now, perContent)
+  const none = { count: 0, sample: [], liveUntil: Number.POSITIVE_INFINITY }
+  return contents.map((content) => ({ content, holders: holders.get(variantKey(content)) ?? none }))
 }
 
 type Encoded = {
@@ -157,10 +167,10 @@ function encoded(answer: Answer): Encoded {
   const segments: Segment[] = []
   let run = ''
   let written = 0
-  for (const { content, sources } of answer) {
-    if (sources.length === 0) continue
-    const head = `${written++ > 0 ? ',' : ''}${JSON.stringify(content).slice(0, -1)},"sources":[`
-    const texts = sources.map(({ username, url }) => JSON.stringify({ username, url }))
+  for (const { content, holders } of answer) {
+    if (holders.count === 0) continue
+    const head = `${written++ > 0 ? ',' : ''}${JSON.stringify(content).slice(0, -1)},"sourceCount":${holders.count},"sources":[`
+    const texts = holders.sample.map(({ username, url }) => JSON.stringify({ username, url }))
     if (texts.length === 1) {
       run += `${head}${texts[0]}]}`
       continue
@@ -190,10 +200,11 @@ export class Found {
   /** As objects (the dashboard's first paint). */
   results(): Result[] {
     return this.#answer
-      .filter(({ sources }) => sources.length > 0)
-      .map(({ content, sources }) => ({
+      .filter(({ holders }) => holders.count > 0)
+      .map(({ content, holders }) => ({
         ...content,
-        sources: shuffle(sources.map(({ username, url }) => ({ username, url }))),
+        sourceCount: holders.count,
+        sources: shuffle(holders.sample.map(({ username, url }) => ({ username, url }))),
       }))
   }
 

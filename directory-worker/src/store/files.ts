@@ -5,6 +5,7 @@ import { variantKey } from '../variant-key.ts'
 import type { Database } from './database.ts'
 import { jsonPieces } from './json-pieces.ts'
 import { INDEX_OVER_LIMIT } from './migrations.ts'
+import { ftsQuery, prefixEnd } from './name-match.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
@@ -116,7 +117,7 @@ export async function patchIndex(
 }
 
 /** One variant of a content: its sha256 with the manifest, size and chunk size its holders agree on. */
-export type Content = Omit<Result, 'sources'>
+export type Content = Omit<Result, 'sources' | 'sourceCount'>
 
 export { variantKey }
 
@@ -128,18 +129,14 @@ const toContent = (row: Row): Content => ({
   manifest: String(row.manifest),
 })
 
-/** FTS5 phrase syntax: the query as one quoted string, so no operator in it is ever interpreted. */
-const ftsPhrase = (text: string) => `"${text.replaceAll('"', '""')}"`
-
-/** Upper bound of the name_key range that starts with `prefix` (for an index range scan). */
-const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
-
 /**
- * How many live matching rows the prefix and substring stages look at. A common word matches much
- * of a large index; ranking every match would cost time in proportion to the index, so past this
- * many a stage answers from the first matches it finds. The exact stage stays complete.
+ * How many live matching rows the prefix and substring stages look at: a few per result still
+ * wanted, so each stage is an index walk that stops soon after the limit, however common the word
+ * (ranking every match cost time in proportion to the index). Holders of one content mostly share
+ * its name, so they sit together in name order and are counted together. The exact stage stays complete.
  */
-const SUBSTRING_CANDIDATES = 5000
+const CANDIDATES_PER_RESULT = 4
+const MAX_CANDIDATES = 5000
 
 // One row per variant (never a field merged across holders that disagree), most holders first.
 const groupByContent = (candidates: string) => `
@@ -168,26 +165,30 @@ export async function searchByName(
   limit: number,
 ): Promise<{ contents: Content[]; liveUntil: number }> {
   const key = nameKey(text)
-  const stages: { sql: string; args: (string | number)[] }[] = [
+  // `windowed`: the stage's candidate rows are bounded (its last argument before the limit).
+  const stages: { sql: string; args: (string | number)[]; windowed: boolean }[] = [
     {
       sql: groupByContent(`SELECT ${withLease} FROM files f ${live} WHERE f.name_key = ?`),
       args: [now, key],
+      windowed: false,
     },
     {
       sql: groupByContent(
-        `SELECT ${withLease} FROM files f ${live} WHERE f.name_key > ? AND f.name_key < ? LIMIT ${SUBSTRING_CANDIDATES}`,
+        `SELECT ${withLease} FROM files f ${live} WHERE f.name_key > ? AND f.name_key < ? LIMIT ?`,
       ),
       args: [now, key, prefixEnd(key)],
+      windowed: true,
     },
     {
       // The trigram index needs three characters; shorter queries scan names until enough match.
       sql: groupByContent(
         [...key].length >= 3
           ? `SELECT ${withLease} FROM files_fts JOIN files f ON f.id = files_fts.rowid ${live}
-             WHERE files_fts MATCH ? AND instr(f.name_key, ?) > 1 LIMIT ${SUBSTRING_CANDIDATES}`
-          : `SELECT ${withLease} FROM files f ${live} WHERE instr(f.name_key, ?) > 1 LIMIT ${SUBSTRING_CANDIDATES}`,
+             WHERE files_fts MATCH ? AND instr(f.name_key, ?) > 1 LIMIT ?`
+          : `SELECT ${withLease} FROM files f ${live} WHERE instr(f.name_key, ?) > 1 LIMIT ?`,
       ),
-      args: [now, ...([...key].length >= 3 ? [ftsPhrase(key)] : []), key],
+      args: [now, ...([...key].length >= 3 ? [ftsQuery(key)] : []), key],
+      windowed: true,
     },
   ]
   const seen = new Set<string>()
@@ -195,7 +196,11 @@ export async function searchByName(
   let liveUntil = Number.POSITIVE_INFINITY
   for (const stage of stages) {
     if (contents.length >= limit) break
-    const rows = await db.execute({ sql: stage.sql, args: [...stage.args, limit + seen.size] })
+    const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
+    const rows = await db.execute({
+      sql: stage.sql,
+      args: [...stage.args, ...(stage.windowed ? [window] : []), limit + seen.size],
+    })
     for (const row of rows.rows) {
       const content = toContent(row)
       if (seen.has(variantKey(content)) || contents.length >= limit) continue
@@ -230,32 +235,43 @@ export async function variantsByHash(db: Database, sha256: string, now: number):
 
 export type LiveSource = { username: string; url: string; leaseExpiresAt: number }
 
+/** A variant's live holders: how many, a random sample of them, and when the first of their leases ends. */
+export type LiveHolders = { count: number; sample: LiveSource[]; liveUntil: number }
+
 /**
- * Live holders of each content (variant), a random sample of at most `perContent` each, with their
- * leases, by `variantKey`. One row per variant (its holders as a JSON array): per-row driver overhead
- * dominated otherwise.
+ * Live holders of each content (variant) by `variantKey`: all of them counted, a random sample of at
+ * most `perContent` with their leases. One row per variant (the sample as a JSON array): per-row driver
+ * overhead dominated otherwise.
  */
 export async function liveSources(
   db: Database,
   contents: Omit<Content, 'name'>[],
   now: number,
   perContent: number,
-): Promise<Map<string, LiveSource[]>> {
-  const sources = new Map<string, LiveSource[]>(contents.map((content) => [variantKey(content), []]))
-  if (contents.length === 0) return sources
-  const hashes = [...new Set(contents.map((content) => content.sha256))]
+): Promise<Map<string, LiveHolders>> {
+  const none = (): LiveHolders => ({ count: 0, sample: [], liveUntil: Number.POSITIVE_INFINITY })
+  const holders = new Map<string, LiveHolders>(contents.map((content) => [variantKey(content), none()]))
+  if (contents.length === 0) return holders
+  // Only the variants asked for: a popular sha256 may come in many more (holders that disagree).
+  const wanted = contents.map((content) => [
+    content.sha256,
+    content.manifest,
+    content.size,
+    content.chunkSize,
+  ])
   const result = await db.execute({
-    sql: `SELECT sha256, manifest, size, chunk_size,
-            json_group_array(json_array(username, url, lease)) AS holders FROM (
+    sql: `SELECT sha256, manifest, size, chunk_size, count(*) AS holders, min(lease) AS live_until,
+            json_group_array(json_array(username, url, lease)) FILTER (WHERE n <= ?3) AS sample FROM (
             SELECT f.sha256, f.manifest, f.size, f.chunk_size, p.username, p.url,
               p.lease_expires_at AS lease,
               row_number() OVER (
                 PARTITION BY f.sha256, f.manifest, f.size, f.chunk_size ORDER BY random()) AS n
-            FROM files f JOIN peers p ON p.id = f.peer_id
-            WHERE f.sha256 IN (SELECT value FROM json_each(?1)) AND p.lease_expires_at > ?2)
-          WHERE n <= ?3
+            FROM json_each(?1) w
+            JOIN files f ON f.sha256 = w.value ->> 0 AND f.manifest = w.value ->> 1
+              AND f.size = w.value ->> 2 AND f.chunk_size = w.value ->> 3
+            JOIN peers p ON p.id = f.peer_id AND p.lease_expires_at > ?2)
           GROUP BY sha256, manifest, size, chunk_size`,
-    args: [JSON.stringify(hashes), now, perContent],
+    args: [JSON.stringify(wanted), now, perContent],
   })
   for (const row of result.rows) {
     const key = variantKey({
@@ -265,12 +281,13 @@ export async function liveSources(
       chunkSize: Number(row.chunk_size),
     })
     // Variants of these hashes that were not asked for (ranked out) are left out.
-    if (!sources.has(key)) continue
-    const holders = JSON.parse(String(row.holders)) as [string, string, number][]
-    sources.set(
-      key,
-      shuffle(holders.map(([username, url, leaseExpiresAt]) => ({ username, url, leaseExpiresAt }))),
-    )
+    if (!holders.has(key)) continue
+    const sample = JSON.parse(String(row.sample ?? '[]')) as [string, string, number][]
+    holders.set(key, {
+      count: Number(row.holders),
+      sample: shuffle(sample.map(([username, url, leaseExpiresAt]) => ({ username, url, leaseExpiresAt }))),
+      liveUntil: Number(row.live_until),
+    })
   }
-  return sources
+  return holders
 }

@@ -132,6 +132,16 @@ export const migrations: { version: number; name: string; statements: string[] }
       END`,
     ],
   },
+  // 5 is index write generations (another branch); this one does not depend on it.
+  {
+    version: 6,
+    name: 'the holders of one variant found by one index walk',
+    statements: [
+      // A search's sources are the live holders of each variant it answers. By sha256 alone the walk
+      // read every holder's row to compare its manifest: a popular content comes in many variants.
+      'CREATE INDEX files_variant ON files (sha256, manifest, size, chunk_size, peer_id)',
+    ],
+  },
 ]
 
 export async function migrate(db: Database): Promise<void> {

@@ -24,6 +24,7 @@ export const searchCommand = daemonCommand(
       sha256: r.sha256,
       chunkSize: r.chunkSize,
       manifest: r.manifest,
+      sourceCount: r.sourceCount,
       sources: r.sources.map((s) => ({ username: s.username, url: s.url })),
     }))
     // One row per variant: a sha256 that comes more than once (holders disagree on its metadata) is
@@ -37,7 +38,7 @@ export const searchCommand = daemonCommand(
     emit(opts.json, { query, results }, () =>
       table(
         ['NAME', 'SIZE', 'HASH', 'SOURCES'],
-        results.map((r) => [r.name, formatBytes(r.size), hash(r), String(r.sources.length)]),
+        results.map((r) => [r.name, formatBytes(r.size), hash(r), String(r.sourceCount)]),
       ),
     )
     if (results.length === 0) {

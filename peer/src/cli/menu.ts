@@ -56,7 +56,7 @@ export const menuCommand = daemonCommand(
                   r.name,
                   formatBytes(Number(r.size)),
                   r.sha256.slice(0, 12),
-                  String(r.sources.length),
+                  String(r.sourceCount),
                 ]),
               ),
             )

@@ -162,7 +162,8 @@ export class DirectorySession {
         }
         if (Date.now() >= this.#nextBeatAt) {
           const grant = await client.heartbeat(token)
-          this.#token = grant.token
+          // No token in the answer: the current one has more than half its life left; keep it.
+          if (grant.token) this.#token = grant.token
           this.#scheduleBeat(grant.leaseSeconds)
         }
         this.#state = 'up'

@@ -3,6 +3,7 @@ import type {
   CallTokenRequest,
   FileEntry,
   FileVariants,
+  HeartbeatResponse,
   IndexCount,
   IndexPatch,
   IndexReplace,
@@ -13,7 +14,6 @@ import type {
   RelayTokenRequest,
   SearchResponse,
   SessionState,
-  TokenGrant,
 } from '../../../directory-worker/src/api-types.ts'
 
 // The directory's own types (derived from its zod schemas): one definition of the API for both ends.
@@ -24,7 +24,6 @@ export type {
   Result,
   Source,
 } from '../../../directory-worker/src/api-types.ts'
-export type Grant = TokenGrant
 
 /** A refusal from the directory (status and SPEC error code), or `unreachable` when it did not answer. */
 export class DirectoryError extends Error {
@@ -60,8 +59,9 @@ export class DirectoryClient {
     return this.#call<LoginResponse>('POST', '/v1/login', { body: credentials })
   }
 
+  /** Renews the lease; the answer's `token` is there only when the current one should be replaced. */
   heartbeat(token: string) {
-    return this.#call<TokenGrant>('POST', '/v1/heartbeat', { token })
+    return this.#call<HeartbeatResponse>('POST', '/v1/heartbeat', { token })
   }
 
   logout(token: string) {
