@@ -3,7 +3,7 @@ import { create, toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { DownloadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
 import { ResponseParser } from './download-response-parser.ts'
-import { SegmentBuffers, segmentsOf } from './download-segments.ts'
+import { segmentsOf } from './download-segments.ts'
 import {
   DOWNLOAD_PATH,
   envelope,
@@ -11,6 +11,7 @@ import {
   GRPC_CONTENT_TYPE,
   isGrpcContentType,
 } from './grpc-wire.ts'
+import { SpareBuffers } from './spare-buffers.ts'
 import { cleartextConnection, SESSION_WINDOW, STREAM_WINDOW } from './transport.ts'
 
 /** Lets a source send DATA frames of up to 256 KiB instead of 16 KiB: fewer frames and reads per byte. */
@@ -34,7 +35,7 @@ export type DownloadCall = { sha256: string; offset: number; length: number; seg
  */
 export class DownloadClient {
   readonly #url: URL
-  readonly #buffers = new SegmentBuffers(KEPT_BUFFERS)
+  readonly #buffers = new SpareBuffers(KEPT_BUFFERS)
   #session: http2.ClientHttp2Session | undefined
 
   constructor(baseUrl: string) {

@@ -1,6 +1,7 @@
 import type http2 from 'node:http2'
 import { Code, ConnectError } from '@connectrpc/connect'
 import type { ResponseParser } from './download-response-parser.ts'
+import type { SpareBuffers } from './spare-buffers.ts'
 
 /** Landing buffers per call: one the consumer holds, one being filled. */
 const BUFFERS = 2
@@ -16,14 +17,15 @@ const BUFFERS = 2
  * disk write), many outlive a scavenge of the peer's 1 MiB young generation, are promoted, and then
  * only full collections free them: tens per GiB, the collector's work the downloader spent most on.
  * (An async iterator over the stream would also concatenate with read(): another copy and allocation.)
- * Its buffers come from `buffers` and go back there when the call ends. When both are taken the stream pauses, so HTTP/2 flow control holds the source back.
+ * The buffers come from `buffers` and go back there when the call ends. When both are taken the
+ * stream pauses, so HTTP/2 flow control holds the source back.
  */
 export async function* segmentsOf(
   stream: http2.ClientHttp2Stream,
   parser: ResponseParser,
   length: number,
   segmentBytes: number,
-  buffers: SegmentBuffers,
+  buffers: SpareBuffers,
 ): AsyncGenerator<Buffer> {
   const mine: Buffer[] = []
   const ready: Buffer[] = [] // whole segments not yet taken, in order
@@ -139,30 +141,5 @@ export async function* segmentsOf(
     stream.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
     // The consumer has let go of what it held: it asked again, or stopped asking.
     for (const buffer of mine) buffers.give(buffer)
-  }
-}
-
-/**
- * Segment buffers kept across the calls of one source: made once and recycled, they are promoted once
- * and then stay; a pair made per call would be promoted and collected again with every call, and each
- * such megabyte counts towards the next full collection.
- */
-export class SegmentBuffers {
-  readonly #spare: Buffer[] = []
-  readonly #keep: number
-
-  /** `keep`: how many spare buffers to hold on to (calls in flight per source times BUFFERS). */
-  constructor(keep: number) {
-    this.#keep = keep
-  }
-
-  take(size: number): Buffer {
-    const index = this.#spare.findIndex((b) => b.length === size)
-    if (index < 0) return Buffer.allocUnsafe(size)
-    return this.#spare.splice(index, 1)[0] as Buffer
-  }
-
-  give(buffer: Buffer) {
-    if (this.#spare.length < this.#keep) this.#spare.push(buffer)
   }
 }
