@@ -3,9 +3,9 @@
 // search, and the resident memory of a daemon that has published and sits idle.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import { network } from './support/network.ts'
 import { nodeBin, repoRoot, residentMiB } from './support/processes.ts'
 import type { Figure } from './support/report.ts'
-import { network } from './transfer.ts'
 
 const peerBin = join(repoRoot, 'dist/peer.js')
 const BEFORE =

@@ -4,9 +4,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { hashFile, makeFile } from './support/files.ts'
+import { freePort, network } from './support/network.ts'
 import { spawnUntil } from './support/processes.ts'
 import type { Figure } from './support/report.ts'
-import { freePort, hashFile, makeFile, network } from './transfer.ts'
 
 const MiB = 1024 * 1024
 

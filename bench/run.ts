@@ -1,9 +1,13 @@
-// npm run bench [-- --quick]: peerdir side by side with what a user would pick instead, one run, loopback.
+// npm run bench [-- --quick] [-- --only transfer|single|streaming|cli|directory]: peerdir side by side
+// with what a user would pick instead, one run, loopback (`single`: the one-source comparison alone).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchCli } from './cli-startup.ts'
 import { benchDirectory } from './directory-throughput.ts'
 import { benchRelay } from './relay.ts'
+import { benchSingleSource } from './single-source.ts'
 import { benchStreaming } from './streaming.ts'
 import { type Figure, machine, printTable, writeResults } from './support/report.ts'
 import { benchTransfer } from './transfer.ts'
@@ -18,6 +22,14 @@ const log = (line: string) => console.error(`  ${line}`)
 console.log(`peerdir bench (${quick ? 'quick' : 'full'}) on ${machine()}`)
 const figures: Figure[] = []
 const only = values.only
+if (only === 'single') {
+  const work = mkdtempSync(join(tmpdir(), 'peerdir-bench-files-'))
+  try {
+    figures.push(...(await benchSingleSource({ quick, work, log })).figures)
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
 if (!only || only === 'transfer') {
   figures.push(...(await benchTransfer({ quick, log })))
   figures.push(...(await benchTransferSeries({ quick, log })))

@@ -3,8 +3,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { hashFile, makeFile } from './support/files.ts'
+import { network } from './support/network.ts'
 import type { Figure } from './support/report.ts'
-import { hashFile, makeFile, network } from './transfer.ts'
 
 const MiB = 1024 * 1024
 const RATE = '64M'

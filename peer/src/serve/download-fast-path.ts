@@ -11,6 +11,7 @@ import {
   varintLength,
   writeVarint,
 } from '../wire/grpc-wire.ts'
+import { SpareBuffers } from '../wire/spare-buffers.ts'
 import { checkDownload, MESSAGE_BYTES, type PeerServiceOptions, readRange } from './peer-service.ts'
 
 /** A Download request is a few dozen bytes; anything much larger is not one. */
@@ -20,6 +21,8 @@ const MAX_REQUEST_BYTES = 4096
  * Few, because a caller that stops reading pins them: memory per stalled call stays at 1 MiB.
  */
 const BUFFERS_PER_CALL = 2
+/** Read buffers kept between calls, for the calls served at once (more are made, then let go). */
+const KEPT_BUFFERS = 16
 
 export type DownloadFastPathOptions = {
   service: PeerServiceOptions
@@ -35,6 +38,7 @@ export type DownloadFastPathOptions = {
  * protocol and HTTP/1.1. Returns false for any request it does not take.
  */
 export function downloadFastPath(options: DownloadFastPathOptions) {
+  const spare = new SpareBuffers(KEPT_BUFFERS)
   return (req: Http2ServerRequest, res: Http2ServerResponse): boolean => {
     if (
       req.httpVersionMajor !== 2 ||
@@ -46,12 +50,31 @@ export function downloadFastPath(options: DownloadFastPathOptions) {
       return false
     }
     // Whatever goes wrong answering one call must end that call, never the daemon.
-    serve(options, req, res).catch(() => req.stream.destroy())
+    serve(options, spare, req, res).catch(() => req.stream.destroy())
     return true
   }
 }
 
-async function serve(options: DownloadFastPathOptions, req: Http2ServerRequest, res: Http2ServerResponse) {
+async function serve(
+  options: DownloadFastPathOptions,
+  spare: SpareBuffers,
+  req: Http2ServerRequest,
+  res: Http2ServerResponse,
+) {
+  const pool = new BufferPool(BUFFERS_PER_CALL, MESSAGE_BYTES, spare)
+  try {
+    await answer(options, pool, req, res)
+  } finally {
+    pool.close()
+  }
+}
+
+async function answer(
+  options: DownloadFastPathOptions,
+  pool: BufferPool,
+  req: Http2ServerRequest,
+  res: Http2ServerResponse,
+) {
   const stream = req.stream
   const closed = new AbortController()
   stream.once('close', () => closed.abort())
@@ -68,7 +91,6 @@ async function serve(options: DownloadFastPathOptions, req: Http2ServerRequest, 
       { waitForTrailers: true },
     )
     responded = true
-    const pool = new BufferPool(BUFFERS_PER_CALL, MESSAGE_BYTES)
     const pieces = readRange(options.service, range, closed.signal, () => pool.take(closed.signal))
     for await (const { offset, data } of pieces) {
       stream.write(messageHeader(offset, data.length))
@@ -139,17 +161,23 @@ function messageHeader(offset: number, length: number): Buffer {
 const headerValue = (value: string | string[] | undefined) =>
   (Array.isArray(value) ? value[0] : value) ?? null
 
-/** At most `count` buffers, made on first need and handed out in turn; one comes back once the socket has sent its bytes. */
+/**
+ * At most `count` buffers for one call, taken from `spare` on first need and handed out in turn; one
+ * comes back once the socket has sent its bytes. Once the call is over, they go back to `spare`.
+ */
 class BufferPool {
   readonly #free: Buffer[] = []
   readonly #waiting: ((buffer: Buffer) => void)[] = []
   readonly #count: number
   readonly #size: number
+  readonly #spare: SpareBuffers
   #made = 0
+  #closed = false
 
-  constructor(count: number, size: number) {
+  constructor(count: number, size: number, spare: SpareBuffers) {
     this.#count = count
     this.#size = size
+    this.#spare = spare
   }
 
   take(signal: AbortSignal): Buffer | Promise<Buffer> {
@@ -157,7 +185,7 @@ class BufferPool {
     if (free) return free
     if (this.#made < this.#count) {
       this.#made++
-      return Buffer.allocUnsafe(this.#size)
+      return this.#spare.take(this.#size)
     }
     return new Promise((resolve, reject) => {
       this.#waiting.push(resolve)
@@ -174,7 +202,14 @@ class BufferPool {
   give(view: Buffer) {
     const buffer = Buffer.from(view.buffer, view.byteOffset, this.#size)
     const next = this.#waiting.shift()
-    if (next) next(buffer)
+    if (this.#closed) this.#spare.give(buffer)
+    else if (next) next(buffer)
     else this.#free.push(buffer)
+  }
+
+  /** The call is over: buffers still being sent go back to the spare ones as they come back. */
+  close() {
+    this.#closed = true
+    for (const buffer of this.#free.splice(0)) this.#spare.give(buffer)
   }
 }

@@ -1,0 +1,27 @@
+/**
+ * Buffers kept across the calls of one connection or server, made once and recycled. A buffer made per
+ * call lives as long as the call, outlives a scavenge of the peer's 1 MiB young generation and is
+ * promoted; freed with the call, each such megabyte then counts towards the next full collection, so a
+ * transfer ran tens of them per GiB. Kept, a buffer is promoted once and stays.
+ */
+export class SpareBuffers {
+  readonly #spare: Buffer[] = []
+  readonly #keep: number
+
+  /** `keep`: how many spare buffers to hold on to (what the calls running at once use). */
+  constructor(keep: number) {
+    this.#keep = keep
+  }
+
+  /** A buffer of `size` bytes, of unspecified content. */
+  take(size: number): Buffer {
+    const index = this.#spare.findIndex((b) => b.length === size)
+    if (index < 0) return Buffer.allocUnsafe(size)
+    return this.#spare.splice(index, 1)[0] as Buffer
+  }
+
+  /** Takes back a buffer nothing uses any more (whole, as `take` made it). */
+  give(buffer: Buffer) {
+    if (this.#spare.length < this.#keep) this.#spare.push(buffer)
+  }
+}
