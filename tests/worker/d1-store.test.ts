@@ -1,10 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  patchIndex,
-  replaceIndex,
-  searchByName,
-  TooManyFiles,
-} from '../../directory-worker/src/store/files.ts'
+import { patchIndex, searchByName, TooManyFiles } from '../../directory-worker/src/store/files.ts'
+import { replaceIndex } from '../../directory-worker/src/store/index-replace.ts'
 import { migrate, migrations } from '../../directory-worker/src/store/migrations.ts'
 import { registerPeer } from '../../directory-worker/src/store/peers.ts'
 import { fileEntry } from '../support/directory-app.ts'
