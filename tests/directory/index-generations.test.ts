@@ -26,14 +26,14 @@ type Gate = (piece: number) => Promise<void>
  * A directory whose replace pieces (inserts under a pending generation) each pass `onPiece` first;
  * once `dead` is set, no statement of the app reaches the database (its process died).
  */
-function gatedDirectory(onPiece: { current: Gate; dead?: boolean }) {
+function gatedDirectory(onPiece: { current: Gate; dead?: boolean }, env: Record<string, string> = {}) {
   let pieces = 0
   const isPiece = (statement: InStatement) =>
     typeof statement !== 'string' &&
     statement.sql.includes('INSERT INTO files') &&
     Array.isArray(statement.args) &&
     typeof statement.args[2] === 'number'
-  return createTestDirectory({ LEASE_SECONDS: '600' }, async (statement) => {
+  return createTestDirectory({ LEASE_SECONDS: '600', ...env }, async (statement) => {
     if (onPiece.dead) throw new Error('process gone')
     // Pieces are counted from 1 in each write (a write begins by taking its generation).
     if (typeof statement !== 'string' && statement.sql.includes('SET last_generation')) pieces = 0
@@ -165,5 +165,39 @@ describe('a big index replace in pieces', () => {
     expect((await replace(d, alice, small)).status).toBe(200)
     expect(await allRows(d)).toBe(small.length)
     expect(await visible(d)).toEqual({ 'new-': small.length })
+  })
+
+  it('as a big PATCH too: old index whole until it is applied whole, refused past the limit with no rows left', async () => {
+    const gate: { current: Gate; dead?: boolean } = { current: async () => {} }
+    const d = gatedDirectory(gate, { MAX_FILES_PER_PEER: String(NEW_FILES + 20) })
+    directory = d
+    const alice = await login(d, 'alice')
+    const bob = await login(d, 'bob', { url: 'http://127.0.0.1:50052' })
+    await publish(d, alice, oldIndex)
+    const patch = (add: unknown[], remove: string[]) =>
+      d.request('/v1/index', { method: 'PATCH', token: alice, json: { add, remove } })
+    const removed = oldIndex.slice(0, 30).map((file) => file.sha256)
+
+    // Past the limit (40 + 8000 > 8020; 10 + 8000 is within it): refused, no rows left.
+    expect((await patch(newIndex, [])).status).toBe(413)
+    expect(await allRows(d)).toBe(oldIndex.length)
+    expect(await visible(d)).toEqual({ 'old-': oldIndex.length })
+
+    const events: string[] = []
+    gate.current = async (piece) => {
+      expect(await visible(d)).toEqual({ 'old-': oldIndex.length })
+      if (piece !== 2) return
+      const beat = await d.request('/v1/heartbeat', { method: 'POST', token: bob })
+      events.push(`heartbeat ${beat.status}`)
+    }
+    const answer = await patch(newIndex, removed)
+    events.push('patch')
+    expect(answer.status).toBe(200)
+    expect(await answer.json()).toEqual({ files: 10 + NEW_FILES })
+    expect(events).toEqual(['heartbeat 200', 'patch'])
+    expect(await visible(d)).toEqual({ 'new-': NEW_FILES, 'old-': 10 })
+    expect(await allRows(d)).toBe(10 + NEW_FILES)
+    expect(await found(d, 'old-0.flac')).toBe(false)
+    expect(await found(d, 'old-35.flac')).toBe(true)
   })
 })

@@ -16,7 +16,8 @@ import {
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
 import { IndexCount, IndexPatch, IndexReplace } from '../schemas.ts'
-import { patchIndex, TooManyFiles } from '../store/files.ts'
+import { TooManyFiles } from '../store/files.ts'
+import { applyPatch } from '../store/index-patch.ts'
 import { replaceIndex } from '../store/index-replace.ts'
 
 export const INDEX_BODY_LIMIT = 32 * MiB
@@ -90,10 +91,10 @@ export const indexFiles = createRouter()
   })
   .openapi(patch, async (c) => {
     const body = c.req.valid('json')
-    const { db, settings } = c.get('deps')
+    const { db, settings, now } = c.get('deps')
     try {
       return c.json(
-        { files: await patchIndex(db, c.get('auth').peerId, body, settings.maxFilesPerPeer) },
+        { files: await applyPatch(db, c.get('auth').peerId, body, settings.maxFilesPerPeer, now()) },
         200,
       )
     } catch (err) {

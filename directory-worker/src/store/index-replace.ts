@@ -2,7 +2,7 @@ import type { FileEntry } from '../schemas.ts'
 import { nextTurn } from '../util/next-turn.ts'
 import type { Database } from './database.ts'
 import { LIVE_GENERATION, toStored, upsertFromJson } from './files.ts'
-import { jsonPieces } from './json-pieces.ts'
+import { eachJsonPiece } from './json-pieces.ts'
 import { StorageError } from './storage-errors.ts'
 
 /**
@@ -15,7 +15,7 @@ export const SWEEP_ROWS = 2000
 /** A write whose generation is still pending this long after it began is taken for abandoned. */
 export const ABANDONED_AFTER_MS = 15 * 60_000
 
-const turn = () => new Promise<void>((resolve) => nextTurn(resolve))
+export const turn = () => new Promise<void>((resolve) => nextTurn(resolve))
 
 /**
  * Replaces a peer's whole index; returns how many distinct contents it now shares. Readers see the
@@ -32,13 +32,14 @@ export async function replaceIndex(
   now = Date.now(),
 ): Promise<number> {
   // The last entry of a hash wins, as in an upsert; sorted, each piece appends to the hash indexes.
-  const byHash = new Map(files.map((file) => [file.sha256, toStored(file)]))
+  const byHash = new Map(files.map((file) => [file.sha256, file]))
   const sorted = [...byHash.values()].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
-  const generation = await beginGeneration(db, peerId, now)
+  const toJson = (file: FileEntry) => JSON.stringify(toStored(file))
+  const { generation } = await beginGeneration(db, peerId, now)
   let live = false
   try {
-    for (const piece of jsonPieces(sorted, REPLACE_PIECE_BYTES)) {
-      if (piece.items.length === 0) continue
+    for (const piece of eachJsonPiece(sorted, REPLACE_PIECE_BYTES, toJson)) {
+      if (piece.count === 0) continue
       await db.execute(upsertFromJson(peerId, piece.json, generation))
       await turn()
     }
@@ -51,16 +52,21 @@ export async function replaceIndex(
   return byHash.size
 }
 
-async function beginGeneration(db: Database, peerId: number, now: number): Promise<number> {
+/** A new generation for a write of the peer's rows, and the one live now. */
+export async function beginGeneration(
+  db: Database,
+  peerId: number,
+  now: number,
+): Promise<{ generation: number; live: number }> {
   const result = await db.execute({
     sql: `UPDATE peers SET last_generation = max(last_generation, index_generation) + 1,
             generation_started_at = ?2
-          WHERE id = ?1 RETURNING last_generation`,
+          WHERE id = ?1 RETURNING last_generation, index_generation`,
     args: [peerId, now],
   })
   const row = result.rows[0]
   if (!row) throw new Error(`no peer ${peerId}`)
-  return Number(row.last_generation)
+  return { generation: Number(row.last_generation), live: Number(row.index_generation) }
 }
 
 /**
@@ -88,7 +94,7 @@ async function flip(db: Database, peerId: number, generation: number, count: num
 }
 
 /** Deletes, in pieces, the peer's rows of generations in [from, below) that are not live. */
-async function sweep(db: Database, peerId: number, from: number, below: number): Promise<void> {
+export async function sweep(db: Database, peerId: number, from: number, below: number): Promise<void> {
   for (;;) {
     const deleted = await db.execute({
       sql: `DELETE FROM files WHERE id IN (
