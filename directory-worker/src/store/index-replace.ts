@@ -99,7 +99,7 @@ export async function sweep(db: Database, peerId: number, from: number, below: n
     const deleted = await db.execute({
       sql: `DELETE FROM files WHERE id IN (
               SELECT id FROM files WHERE peer_id = ?1 AND generation >= ?2 AND generation < ?3
-                AND generation <> ${LIVE_GENERATION('?1')} LIMIT ?4)
+                AND generation IS NOT ${LIVE_GENERATION('?1')} LIMIT ?4)
             RETURNING id`,
       args: [peerId, from, below, SWEEP_ROWS],
     })
