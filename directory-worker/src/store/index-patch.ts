@@ -2,7 +2,7 @@ import type { InStatement } from '@libsql/client'
 import type { FileEntry } from '../schemas.ts'
 import type { Database } from './database.ts'
 import { patchIndex, TooManyFiles, toStored, upsertFromJson } from './files.ts'
-import { beginGeneration, REPLACE_PIECE_BYTES, sweep, turn } from './index-replace.ts'
+import { beginGeneration, oneAtATime, REPLACE_PIECE_BYTES, sweep, turn } from './index-replace.ts'
 import { jsonPieces } from './json-pieces.ts'
 import { INDEX_OVER_LIMIT } from './migrations.ts'
 import { StorageError } from './storage-errors.ts'
@@ -29,6 +29,17 @@ export async function applyPatch(
   const adds = jsonPieces(patch.add.map(toStored), REPLACE_PIECE_BYTES)
   const removes = jsonPieces(patch.remove, REPLACE_PIECE_BYTES)
   if (adds.length === 1 && removes.length === 1) return patchIndex(db, peerId, patch, maxFiles)
+  return oneAtATime(db, () => patchInPieces(db, peerId, adds, removes, maxFiles, now))
+}
+
+async function patchInPieces(
+  db: Database,
+  peerId: number,
+  adds: { json: string }[],
+  removes: { json: string }[],
+  maxFiles: number,
+  now: number,
+): Promise<number> {
   const { generation, live } = await beginGeneration(db, peerId, now)
   let flipped = false
   try {
