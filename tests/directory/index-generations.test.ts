@@ -14,7 +14,7 @@ import {
 } from '../support/directory-app.ts'
 
 // About 250 bytes of JSON a row: several pieces of REPLACE_PIECE_BYTES.
-const NEW_FILES = 8000
+const NEW_FILES = 12_000
 const oldIndex = Array.from({ length: 40 }, (_, i) => fileEntry(`old-${i}.flac`))
 const newIndex = Array.from({ length: NEW_FILES }, (_, i) => fileEntry(`new-${i}.flac`))
 
@@ -178,7 +178,7 @@ describe('a big index replace in pieces', () => {
       d.request('/v1/index', { method: 'PATCH', token: alice, json: { add, remove } })
     const removed = oldIndex.slice(0, 30).map((file) => file.sha256)
 
-    // Past the limit (40 + 8000 > 8020; 10 + 8000 is within it): refused, no rows left.
+    // Past the limit (40 + NEW_FILES > NEW_FILES + 20 >= 10 + NEW_FILES): refused, no rows left.
     expect((await patch(newIndex, [])).status).toBe(413)
     expect(await allRows(d)).toBe(oldIndex.length)
     expect(await visible(d)).toEqual({ 'old-': oldIndex.length })

@@ -17,7 +17,7 @@ import { startHranaServer } from '../support/hrana-server.ts'
 import { openLocalD1 } from '../support/local-d1.ts'
 
 const oldIndex = Array.from({ length: 30 }, (_, i) => fileEntry(`old-${i}.flac`))
-const newIndex = Array.from({ length: 8000 }, (_, i) => fileEntry(`new-${i}.flac`))
+const newIndex = Array.from({ length: 12_000 }, (_, i) => fileEntry(`new-${i}.flac`))
 
 type Backend = { db: Database; close: () => Promise<void> }
 const backends: Record<string, () => Promise<Backend>> = {
@@ -113,7 +113,7 @@ describe.each(Object.keys(backends))('an index replace in pieces on %s', (name) 
     piece = async (n) => {
       if (n === 3) throw new Error('storage failed')
     }
-    await expect(replaceIndex(db, peer.id, oldIndex.concat(newIndex.slice(0, 7000)))).rejects.toThrow(
+    await expect(replaceIndex(db, peer.id, oldIndex.concat(newIndex.slice(0, 10_000)))).rejects.toThrow(
       'storage failed',
     )
     expect(await rows(peer.id)).toBe(newIndex.length)
