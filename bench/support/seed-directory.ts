@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Client, createClient } from '@libsql/client'
 import { hashPassword } from '../../directory-worker/src/auth/passwords.ts'
-import { replaceIndex } from '../../directory-worker/src/store/files.ts'
+import { replaceIndex } from '../../directory-worker/src/store/index-replace.ts'
 import { migrate } from '../../directory-worker/src/store/migrations.ts'
 
 const words = [

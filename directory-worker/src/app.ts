@@ -18,6 +18,7 @@ import { IndexWriteSlots } from './services/index-write-slots.ts'
 import { LeaseRenewals } from './services/lease-renewals.ts'
 import { CachedNetworkStats } from './services/network-stats.ts'
 import { SearchResults } from './services/search-results.ts'
+import { sweepAbandonedWrites } from './store/index-replace.ts'
 import { migrate } from './store/migrations.ts'
 import { withStorageErrors } from './store/storage-errors.ts'
 
@@ -30,7 +31,13 @@ export function createApp(given: Deps) {
   const search = new SearchResults(deps.db)
   const renewals = new LeaseRenewals(deps)
   const indexWrites = new IndexWriteSlots(deps.settings.indexWritesInFlight, INDEX_BODY_LIMIT)
-  const ready = lazyRetrying(() => migrate(deps.db))
+  const ready = lazyRetrying(async () => {
+    await migrate(deps.db)
+    // In the background: what a dead process left is never read, so no request waits for it.
+    sweepAbandonedWrites(deps.db, deps.now()).catch((err) =>
+      deps.log(`sweep of abandoned index writes failed: ${err}`),
+    )
+  })
 
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationError })
   app.use(withDeps(deps), metrics.middleware(), async (c, next) => {

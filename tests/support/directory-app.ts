@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Client, createClient } from '@libsql/client'
+import { type Client, createClient, type InStatement } from '@libsql/client'
 import { createApp } from '../../directory-worker/src/app.ts'
 import { parseSettings } from '../../directory-worker/src/settings.ts'
+import type { Database } from '../../directory-worker/src/store/database.ts'
 
 export type TestDirectory = {
   app: ReturnType<typeof createApp>
@@ -15,8 +16,14 @@ export type TestDirectory = {
   close: () => void
 }
 
-/** The real app over a real libSQL file in a temp folder, with a clock the test moves. */
-export function createTestDirectory(env: Record<string, string> = {}): TestDirectory {
+/**
+ * The real app over a real libSQL file in a temp folder, with a clock the test moves. `gate` sees
+ * each statement the app sends (to hold or fail it at a chosen point) before it reaches the file.
+ */
+export function createTestDirectory(
+  env: Record<string, string> = {},
+  gate?: (statement: InStatement) => Promise<void>,
+): TestDirectory {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-dir-'))
   const dbPath = join(dir, 'directory.db')
   const db = createClient({ url: `file:${dbPath}` })
@@ -28,7 +35,7 @@ export function createTestDirectory(env: Record<string, string> = {}): TestDirec
   }
   const logs: string[] = []
   const app = createApp({
-    db,
+    db: gate ? gated(db, gate) : db,
     settings: parseSettings(env),
     now: () => clock.now,
     log: (line) => logs.push(line),
@@ -56,6 +63,17 @@ export function createTestDirectory(env: Record<string, string> = {}): TestDirec
     },
   }
 }
+
+const gated = (db: Client, gate: (statement: InStatement) => Promise<void>): Database => ({
+  execute: async (statement) => {
+    await gate(statement)
+    return db.execute(statement)
+  },
+  batch: async (statements, mode) => {
+    for (const statement of statements) await gate(statement)
+    return db.batch(statements, mode)
+  },
+})
 
 /** Deterministic distinct 64-hex strings for test contents (the directory never sees bytes, only hashes). */
 export function sha(seed: string | number): string {

@@ -1,10 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  patchIndex,
-  replaceIndex,
-  searchByName,
-  TooManyFiles,
-} from '../../directory-worker/src/store/files.ts'
+import { patchIndex, searchByName, TooManyFiles } from '../../directory-worker/src/store/files.ts'
+import { replaceIndex } from '../../directory-worker/src/store/index-replace.ts'
 import { migrate, migrations } from '../../directory-worker/src/store/migrations.ts'
 import { registerPeer } from '../../directory-worker/src/store/peers.ts'
 import { fileEntry } from '../support/directory-app.ts'
@@ -39,7 +35,7 @@ describe('the store on local D1', () => {
     ).rejects.toThrow(/TOOBIG|too big/)
   })
 
-  it('replaces a 100,000-file index in one batch, and a batch failing in its last piece keeps the old one', {
+  it('replaces a 100,000-file index in pieces, and a write failing in its last piece keeps the old one and no rows of its own', {
     timeout: 240_000,
   }, async () => {
     const peer = await registerPeer(d1.db, {

@@ -16,7 +16,9 @@ import {
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
 import { IndexCount, IndexPatch, IndexReplace } from '../schemas.ts'
-import { patchIndex, replaceIndex, TooManyFiles } from '../store/files.ts'
+import { TooManyFiles } from '../store/files.ts'
+import { applyPatch } from '../store/index-patch.ts'
+import { replaceIndex } from '../store/index-replace.ts'
 
 export const INDEX_BODY_LIMIT = 32 * MiB
 const indexResponses = {
@@ -80,19 +82,19 @@ const tooMany = (detail: string) => new ApiError(413, 'too_many_files', `Too man
 export const indexFiles = createRouter()
   .openapi(replace, async (c) => {
     const { files } = c.req.valid('json')
-    const { db, settings } = c.get('deps')
+    const { db, settings, now } = c.get('deps')
     const distinct = new Set(files.map((file) => file.sha256)).size
     if (distinct > settings.maxFilesPerPeer) {
       throw tooMany(`the index holds ${distinct} files; the limit is ${settings.maxFilesPerPeer}`)
     }
-    return c.json({ files: await replaceIndex(db, c.get('auth').peerId, files) }, 200)
+    return c.json({ files: await replaceIndex(db, c.get('auth').peerId, files, now()) }, 200)
   })
   .openapi(patch, async (c) => {
     const body = c.req.valid('json')
-    const { db, settings } = c.get('deps')
+    const { db, settings, now } = c.get('deps')
     try {
       return c.json(
-        { files: await patchIndex(db, c.get('auth').peerId, body, settings.maxFilesPerPeer) },
+        { files: await applyPatch(db, c.get('auth').peerId, body, settings.maxFilesPerPeer, now()) },
         200,
       )
     } catch (err) {

@@ -10,7 +10,7 @@ import { ftsQuery, prefixEnd } from './name-match.ts'
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
 
-const toStored = (file: FileEntry) => ({
+export const toStored = (file: FileEntry) => ({
   sha256: file.sha256,
   name: file.name,
   key: nameKey(file.name),
@@ -19,22 +19,33 @@ const toStored = (file: FileEntry) => ({
   manifest: file.manifest,
 })
 
-// One set-based upsert for any number of entries; rows whose content is unchanged are not rewritten.
-const upsertFromJson = (peerId: number, json: string): InStatement => ({
-  sql: `INSERT INTO files (peer_id, sha256, name, name_key, size, chunk_size, manifest)
-  SELECT ?1, value ->> '$.sha256', value ->> '$.name', value ->> '$.key', value ->> '$.size',
-         value ->> '$.chunkSize', value ->> '$.manifest'
+/** The generation of a peer's rows that readers see (migration 5); rows of any other are pending or old. */
+export const LIVE_GENERATION = (peer: string) => `(SELECT index_generation FROM peers WHERE id = ${peer})`
+
+/**
+ * One set-based upsert for any number of entries into `generation` of the peer's rows (null: the
+ * live one); rows whose content is unchanged are not rewritten.
+ */
+export const upsertFromJson = (
+  peerId: number,
+  json: string,
+  generation: number | null = null,
+): InStatement => ({
+  sql: `INSERT INTO files (peer_id, generation, sha256, name, name_key, size, chunk_size, manifest)
+  SELECT ?1, coalesce(?3, ${LIVE_GENERATION('?1')}), value ->> '$.sha256', value ->> '$.name',
+         value ->> '$.key', value ->> '$.size', value ->> '$.chunkSize', value ->> '$.manifest'
   FROM json_each(?2) WHERE true
-  ON CONFLICT (peer_id, sha256) DO UPDATE SET
+  ON CONFLICT (peer_id, generation, sha256) DO UPDATE SET
     name = excluded.name, name_key = excluded.name_key, size = excluded.size,
     chunk_size = excluded.chunk_size, manifest = excluded.manifest
   WHERE files.name IS NOT excluded.name OR files.size IS NOT excluded.size
     OR files.chunk_size IS NOT excluded.chunk_size OR files.manifest IS NOT excluded.manifest`,
-  args: [peerId, json],
+  args: [peerId, json, generation],
 })
 
 const refreshCount: (peerId: number) => InStatement = (peerId) => ({
-  sql: 'UPDATE peers SET file_count = (SELECT count(*) FROM files WHERE peer_id = ?1) WHERE id = ?1',
+  sql: `UPDATE peers SET file_count = (
+    SELECT count(*) FROM files WHERE peer_id = ?1 AND generation = peers.index_generation) WHERE id = ?1`,
   args: [peerId],
 })
 
@@ -46,41 +57,8 @@ const countOf = (peerId: number): InStatement => ({
 export class TooManyFiles extends Error {}
 
 /**
- * Replaces a peer's whole index atomically; returns how many distinct contents it now shares. The
- * entries go in pieces (D1's bound-value limit), sorted by sha256 so that each piece also owns a
- * range of hashes: its DELETE removes the old rows of its range that it does not list, and the
- * ranges together cover every hash, so no staging table (and no second write per row) is needed.
- */
-export async function replaceIndex(db: Database, peerId: number, files: FileEntry[]): Promise<number> {
-  const sorted = files.map(toStored).sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
-  const pieces = jsonPieces(sorted)
-  const deletes = pieces.map(
-    (piece, i): InStatement => ({
-      sql: `DELETE FROM files WHERE peer_id = ?1 AND sha256 >= ?3 AND (?4 IS NULL OR sha256 < ?4)
-          AND sha256 NOT IN (SELECT value ->> '$.sha256' FROM json_each(?2))`,
-      args: [
-        peerId,
-        piece.json,
-        i === 0 ? '' : (piece.items[0]?.sha256 ?? ''),
-        pieces[i + 1]?.items[0]?.sha256 ?? null,
-      ],
-    }),
-  )
-  const results = await db.batch(
-    [
-      ...deletes,
-      ...pieces.map((piece) => upsertFromJson(peerId, piece.json)),
-      refreshCount(peerId),
-      countOf(peerId),
-    ],
-    'write',
-  )
-  return Number(results.at(-1)?.rows[0]?.n ?? 0)
-}
-
-/**
- * Applies removals then additions in one batch; past `maxFiles` the batch's last write fails (the
- * check in migration 4), so the whole patch is undone and the old index stays.
+ * Applies removals then additions to the live rows in one batch; past `maxFiles` the batch's last
+ * write fails (the check in migration 4), so the whole patch is undone and the old index stays.
  */
 export async function patchIndex(
   db: Database,
@@ -93,7 +71,8 @@ export async function patchIndex(
       [
         ...jsonPieces(patch.remove).map(
           (piece): InStatement => ({
-            sql: 'DELETE FROM files WHERE peer_id = ?1 AND sha256 IN (SELECT value FROM json_each(?2))',
+            sql: `DELETE FROM files WHERE peer_id = ?1 AND generation = ${LIVE_GENERATION('?1')}
+              AND sha256 IN (SELECT value FROM json_each(?2))`,
             args: [peerId, piece.json],
           }),
         ),
@@ -147,7 +126,8 @@ const groupByContent = (candidates: string) => `
   ORDER BY holders DESC, name, h.sha256, h.manifest, h.size, h.chunk_size
   LIMIT ?`
 
-const live = 'JOIN peers p ON p.id = f.peer_id AND p.lease_expires_at > ?'
+const live =
+  'JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?'
 const withLease = 'f.*, p.lease_expires_at AS lease'
 
 /**
@@ -223,7 +203,7 @@ export async function variantsByHash(db: Database, sha256: string, now: number):
   const result = await db.execute({
     sql: `SELECT f.sha256, min(f.name) AS name, f.size, f.chunk_size, f.manifest,
             sum(p.lease_expires_at > ?2) AS holders, max(p.lease_expires_at) AS lease
-          FROM files f JOIN peers p ON p.id = f.peer_id
+          FROM files f JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation
           WHERE f.sha256 = ?1
           GROUP BY f.manifest, f.size, f.chunk_size
           ORDER BY holders DESC, lease DESC, f.manifest, f.size, f.chunk_size
@@ -269,7 +249,7 @@ export async function liveSources(
             FROM json_each(?1) w
             JOIN files f ON f.sha256 = w.value ->> 0 AND f.manifest = w.value ->> 1
               AND f.size = w.value ->> 2 AND f.chunk_size = w.value ->> 3
-            JOIN peers p ON p.id = f.peer_id AND p.lease_expires_at > ?2)
+            JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?2)
           GROUP BY sha256, manifest, size, chunk_size`,
     args: [JSON.stringify(wanted), now, perContent],
   })

@@ -7,22 +7,32 @@ export const PIECE_BYTES = 1_900_000
 
 const encoder = new TextEncoder()
 
-/** `items` in order as JSON arrays of at most `maxBytes` each (an item bigger than that alone); never none. */
-export function jsonPieces<T>(items: T[], maxBytes = PIECE_BYTES): { items: T[]; json: string }[] {
-  const pieces: { items: T[]; json: string }[] = []
-  let current: { items: T[]; parts: string[]; bytes: number } = { items: [], parts: [], bytes: 2 }
-  const close = () => {
-    pieces.push({ items: current.items, json: `[${current.parts.join(',')}]` })
-    current = { items: [], parts: [], bytes: 2 }
-  }
+/**
+ * `items` in order as JSON arrays of at most `maxBytes` each (an item bigger than that alone), each
+ * made only when asked for (a big write keeps one piece's JSON at a time); never none.
+ */
+export function* eachJsonPiece<T>(
+  items: Iterable<T>,
+  maxBytes = PIECE_BYTES,
+  toJson: (item: T) => string = JSON.stringify,
+): Generator<{ count: number; json: string }> {
+  let parts: string[] = []
+  let bytes = 2
+  let yielded = false
   for (const item of items) {
-    const json = JSON.stringify(item)
-    const bytes = encoder.encode(json).length + 1
-    if (current.items.length > 0 && current.bytes + bytes > maxBytes) close()
-    current.items.push(item)
-    current.parts.push(json)
-    current.bytes += bytes
+    const json = toJson(item)
+    const size = encoder.encode(json).length + 1
+    if (parts.length > 0 && bytes + size > maxBytes) {
+      yield { count: parts.length, json: `[${parts.join(',')}]` }
+      yielded = true
+      parts = []
+      bytes = 2
+    }
+    parts.push(json)
+    bytes += size
   }
-  if (current.items.length > 0 || pieces.length === 0) close()
-  return pieces
+  if (parts.length > 0 || !yielded) yield { count: parts.length, json: `[${parts.join(',')}]` }
 }
+
+/** All of `eachJsonPiece` at once, for one batch. */
+export const jsonPieces = <T>(items: T[], maxBytes = PIECE_BYTES) => [...eachJsonPiece(items, maxBytes)]

@@ -132,14 +132,75 @@ export const migrations: { version: number; name: string; statements: string[] }
       END`,
     ],
   },
-  // 5 is index write generations (another branch); this one does not depend on it.
+  {
+    version: 5,
+    name: 'index rows by generation: a replace is written in pieces under a pending one, then flipped live',
+    statements: [
+      // The generation of the account's rows that readers see; the last one handed out to a write;
+      // when that was (a write still pending long after is taken for abandoned and swept).
+      'ALTER TABLE peers ADD COLUMN index_generation INTEGER NOT NULL DEFAULT 0',
+      'ALTER TABLE peers ADD COLUMN last_generation INTEGER NOT NULL DEFAULT 0',
+      'ALTER TABLE peers ADD COLUMN generation_started_at INTEGER NOT NULL DEFAULT 0',
+      // SQLite cannot change a UNIQUE constraint in place: the table is rebuilt, ids kept (the
+      // trigram index is keyed by them, so it stays valid as it is).
+      `CREATE TABLE files_next (
+        id INTEGER PRIMARY KEY,
+        peer_id INTEGER NOT NULL REFERENCES peers (id),
+        sha256 TEXT NOT NULL,
+        name TEXT NOT NULL,
+        name_key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        chunk_size INTEGER NOT NULL,
+        manifest TEXT NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (peer_id, generation, sha256)
+      )`,
+      `INSERT INTO files_next (id, peer_id, sha256, name, name_key, size, chunk_size, manifest)
+        SELECT id, peer_id, sha256, name, name_key, size, chunk_size, manifest FROM files`,
+      'DROP TABLE files',
+      'ALTER TABLE files_next RENAME TO files',
+      'CREATE INDEX files_sha256 ON files (sha256, peer_id, generation, size)',
+      'CREATE INDEX files_name_key ON files (name_key)',
+      `CREATE TRIGGER files_fts_insert AFTER INSERT ON files BEGIN
+        INSERT INTO files_fts (rowid, name_key) VALUES (new.id, new.name_key);
+      END`,
+      `CREATE TRIGGER files_fts_delete AFTER DELETE ON files BEGIN
+        INSERT INTO files_fts (files_fts, rowid, name_key) VALUES ('delete', old.id, old.name_key);
+      END`,
+      `CREATE TRIGGER files_fts_update AFTER UPDATE OF name_key ON files BEGIN
+        INSERT INTO files_fts (files_fts, rowid, name_key) VALUES ('delete', old.id, old.name_key);
+        INSERT INTO files_fts (rowid, name_key) VALUES (new.id, new.name_key);
+      END`,
+      // Rows of a pending generation change no answer until the flip, which counts once.
+      `CREATE TRIGGER files_generation_insert AFTER INSERT ON files
+        WHEN new.generation = (SELECT index_generation FROM peers WHERE id = new.peer_id)
+      BEGIN
+        UPDATE search_generation SET n = n + 1;
+      END`,
+      `CREATE TRIGGER files_generation_delete AFTER DELETE ON files
+        WHEN old.generation = (SELECT index_generation FROM peers WHERE id = old.peer_id)
+      BEGIN
+        UPDATE search_generation SET n = n + 1;
+      END`,
+      `CREATE TRIGGER files_generation_update AFTER UPDATE ON files
+        WHEN new.generation = (SELECT index_generation FROM peers WHERE id = new.peer_id)
+      BEGIN
+        UPDATE search_generation SET n = n + 1;
+      END`,
+      `CREATE TRIGGER peers_index_generation AFTER UPDATE OF index_generation ON peers
+        WHEN new.index_generation IS NOT old.index_generation
+      BEGIN
+        UPDATE search_generation SET n = n + 1;
+      END`,
+    ],
+  },
   {
     version: 6,
     name: 'the holders of one variant found by one index walk',
     statements: [
       // A search's sources are the live holders of each variant it answers. By sha256 alone the walk
       // read every holder's row to compare its manifest: a popular content comes in many variants.
-      'CREATE INDEX files_variant ON files (sha256, manifest, size, chunk_size, peer_id)',
+      'CREATE INDEX files_variant ON files (sha256, manifest, size, chunk_size, peer_id, generation)',
     ],
   },
 ]

@@ -173,7 +173,8 @@ export async function networkStats(db: Database, now: number): Promise<NetworkSt
       },
       {
         sql: `SELECT count(*) AS unique_files, coalesce(sum(size), 0) AS bytes FROM (
-                SELECT f.sha256, max(f.size) AS size FROM files f INDEXED BY files_sha256 JOIN peers p ON p.id = f.peer_id
+                SELECT f.sha256, max(f.size) AS size FROM files f INDEXED BY files_sha256
+                  JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation
                 WHERE p.lease_expires_at > ? GROUP BY f.sha256)`,
         args: [now],
       },
