@@ -5,6 +5,8 @@ export type LoadReport = {
   requests: number
   byStatus: Record<string, number>
   serverErrors: string[]
+  /** Requests sent again after their keep-alive connection was reset under them (see call). */
+  resent: number
   /** What each peer last had accepted (200) by the directory, by username. */
   lastPublished: Map<string, string[]>
   seconds: number
@@ -36,12 +38,13 @@ export async function runDirectoryLoad(options: {
     requests: 0,
     byStatus: {},
     serverErrors: [],
+    resent: 0,
     lastPublished: new Map(),
     seconds: 0,
   }
   const started = performance.now()
-  const call = async (method: string, path: string, body?: unknown, token?: string) => {
-    const response = await fetch(`${options.url}${path}`, {
+  const send = (method: string, path: string, body?: unknown, token?: string) =>
+    fetch(`${options.url}${path}`, {
       method,
       headers: {
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -49,6 +52,18 @@ export async function runDirectoryLoad(options: {
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     })
+  const call = async (method: string, path: string, body?: unknown, token?: string) => {
+    let response: Response
+    try {
+      response = await send(method, path, body, token)
+    } catch (err) {
+      // HTTP/1.1 keep-alive's own race: the directory closed an idle connection (after its 5 s) just
+      // as this client, starved of CPU on a loaded machine, sent on it; the kernel answers with a
+      // reset. Any client sends again on a fresh connection; a directory that died fails that too.
+      if (!isReset(err)) throw err
+      report.resent++
+      response = await send(method, path, body, token)
+    }
     report.requests++
     report.byStatus[response.status] = (report.byStatus[response.status] ?? 0) + 1
     const text = await response.text()
@@ -137,4 +152,10 @@ export async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
   return kb / 1024
+}
+
+/** A request that failed because its connection was reset under it (undici's fetch wraps the cause). */
+function isReset(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string } }).cause
+  return err instanceof TypeError && (cause?.code === 'ECONNRESET' || cause?.code === 'UND_ERR_SOCKET')
 }

@@ -35,22 +35,57 @@ export function oneAtATime<T>(db: Database, write: () => Promise<T>): Promise<T>
 }
 
 /**
- * Replaces a peer's whole index; returns how many distinct contents it now shares. Readers see the
- * old index whole until one statement makes the new one live, then the new one whole: the new rows
+ * Replaces a peer's whole index; returns how many distinct contents it now shares. One that fits in
+ * a piece is one transaction (replaceInPlace). A bigger one is seen by readers as the old index whole
+ * until one statement makes the new one live, then the new one whole: the new rows
  * are written in short commits (pieces) under a generation of their own that no read looks at, so
  * other writes (heartbeats) go in between, then the peer's live generation is flipped to it and the
  * old rows are deleted in pieces. A write that fails (or a process that dies) leaves the old index;
  * its rows are deleted then, or by the account's next replace, or by `sweepAbandonedWrites`.
  */
 export function replaceIndex(db: Database, peerId: number, files: FileEntry[], now = Date.now()) {
-  return oneAtATime(db, () => replaceNow(db, peerId, files, now))
-}
-
-async function replaceNow(db: Database, peerId: number, files: FileEntry[], now: number): Promise<number> {
   // The last entry of a hash wins, as in an upsert; sorted, each piece appends to the hash indexes.
   const byHash = new Map(files.map((file) => [file.sha256, file]))
   const sorted = [...byHash.values()].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
-  const toJson = (file: FileEntry) => JSON.stringify(toStored(file))
+  const pieces = eachJsonPiece(sorted, REPLACE_PIECE_BYTES, toJson)
+  const first = pieces.next()
+  if (pieces.next().done && !first.done) return replaceInPlace(db, peerId, first.value.json)
+  return oneAtATime(db, () => replaceNow(db, peerId, sorted, now))
+}
+
+const toJson = (file: FileEntry) => JSON.stringify(toStored(file))
+
+/**
+ * A replace of one piece (most of them: about 2,000 entries) as one short transaction on the live
+ * rows: what did not change is not written (on D1, rows written are what is billed), what is gone is
+ * deleted, and no generation is needed to keep readers from a half.
+ */
+async function replaceInPlace(db: Database, peerId: number, json: string): Promise<number> {
+  const results = await db.batch(
+    [
+      {
+        sql: `DELETE FROM files WHERE peer_id = ?1 AND generation = ${LIVE_GENERATION('?1')}
+                AND sha256 NOT IN (SELECT value ->> '$.sha256' FROM json_each(?2))`,
+        args: [peerId, json],
+      },
+      upsertFromJson(peerId, json),
+      {
+        sql: `UPDATE peers SET file_count = (
+                SELECT count(*) FROM files WHERE peer_id = ?1 AND generation = peers.index_generation)
+              WHERE id = ?1 RETURNING file_count, last_generation, index_generation`,
+        args: [peerId],
+      },
+    ],
+    'write',
+  )
+  const peer = results.at(-1)?.rows[0]
+  // What a bigger write of this account left when its process died is never read: gone now.
+  const last = Number(peer?.last_generation ?? 0)
+  if (last > Number(peer?.index_generation ?? 0)) await sweep(db, peerId, 0, last + 1).catch(() => {})
+  return Number(peer?.file_count ?? 0)
+}
+
+async function replaceNow(db: Database, peerId: number, sorted: FileEntry[], now: number): Promise<number> {
   const { generation } = await beginGeneration(db, peerId, now)
   let live = false
   try {
@@ -59,13 +94,13 @@ async function replaceNow(db: Database, peerId: number, files: FileEntry[], now:
       await db.execute(upsertFromJson(peerId, piece.json, generation))
       await turn()
     }
-    live = await flip(db, peerId, generation, byHash.size)
+    live = await flip(db, peerId, generation, sorted.length)
   } finally {
     if (!live) await sweep(db, peerId, generation, generation + 1).catch(() => {})
   }
   // What is left is never read; if this fails, the next replace or sweepAbandonedWrites removes it.
   await sweep(db, peerId, 0, generation).catch(() => {})
-  return byHash.size
+  return sorted.length
 }
 
 /** A new generation for a write of the peer's rows, and the one live now. */
