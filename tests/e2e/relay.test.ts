@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
@@ -8,6 +7,7 @@ import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { selfSignedCertificate } from '../support/certificates.ts'
 import { freePort } from '../support/free-port.ts'
 import { netnsUnavailable, type OtherMachine, otherMachine } from '../support/network-namespace.ts'
 import { partFiles } from '../support/part-files.ts'
@@ -86,16 +86,18 @@ async function getJson(peer: PeerProcess, target: string): Promise<GetReport> {
   return JSON.parse(result.stdout) as GetReport
 }
 
+/** A POST to the directory, answered by a token (login, call and relay tokens). */
+async function post(path: string, body: unknown, token?: string): Promise<{ token: string }> {
+  const response = await fetch(`${network.directoryUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  })
+  return (await response.json()) as { token: string }
+}
+
 /** A call token for `audience`, asked with a viewer session of `username` (as any client of the network can). */
 async function callToken(username: string, audience: string): Promise<string> {
-  const post = async (path: string, body: unknown, token?: string) => {
-    const response = await fetch(`${network.directoryUrl}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(body),
-    })
-    return (await response.json()) as { token: string }
-  }
   // An account the test never started a daemon for is registered by its first login, with a url.
   const session = await post('/v1/login', { username, password: `password-of-${username}` })
   session.token ??= (
@@ -106,14 +108,6 @@ async function callToken(username: string, audience: string): Promise<string> {
 
 /** A relay token for `relay`, asked with a peer session of `username` (a login with its url, as its daemon logs in). */
 async function relayToken(username: string, port: number, relay: string) {
-  const post = async (path: string, body: unknown, token?: string) => {
-    const response = await fetch(`${network.directoryUrl}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(body),
-    })
-    return (await response.json()) as { token: string }
-  }
   const url = `http://${here()}:${port}`
   const session = await post('/v1/login', { username, password: `password-of-${username}`, url })
   const token = (await post('/v1/relay-tokens', { relay }, session.token)).token
@@ -179,7 +173,7 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
   })
 
   it.skipIf(noOpenssl)('relays over TLS: peers register and callers call at https://', async () => {
-    const { cert, key } = certificateFor(here())
+    const { cert, key } = selfSignedCertificate(here())
     const trusting = { NODE_EXTRA_CA_CERTS: cert }
     const r = await relay(['--tls-cert', cert, '--tls-key', key])
     const secure = { ...r, url: r.url.replace('http://', 'https://') }
@@ -323,33 +317,6 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
     await krusty.waitFor(/relay http:\S+: not logged in to the directory yet/, 20_000)
   })
 })
-
-/** A self-signed certificate for an IP address (trusted by whoever is given it as NODE_EXTRA_CA_CERTS). */
-function certificateFor(ip: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'peerdir-relay-tls-'))
-  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')]
-  const made = spawnSync('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${ip}`,
-    '-addext',
-    `subjectAltName=IP:${ip}`,
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ])
-  if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`)
-  return { cert, key }
-}
 
 function grpcCall(
   session: http2.ClientHttp2Session,

@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS } from '../../peer/src/wire/connection-slots.ts'
+import { selfSignedCertificate } from '../support/certificates.ts'
 import { heldFlood, sessionOnly } from '../support/connection-flood.ts'
 import { until } from '../support/peer-process.ts'
 import { commandUnavailable, mustSkip } from '../support/requirements.ts'
@@ -24,32 +23,6 @@ const floods: { close: () => void }[] = []
 afterEach(() => {
   for (const flood of floods.splice(0)) flood.close()
 })
-
-function selfSignedCertificate() {
-  const dir = mkdtempSync(join(tmpdir(), 'peerdir-tls-'))
-  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')]
-  const made = spawnSync('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ])
-  if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`)
-  return { cert, key }
-}
 
 describe('peers over TLS', () => {
   it.skipIf(noOpenssl)(

@@ -1,5 +1,6 @@
 import type { FileEntry } from '../content/share-index.ts'
 import { type DirectoryClient, DirectoryError } from '../wire/directory-client.ts'
+import { Alarm } from './alarm.ts'
 
 export type SessionState = 'up' | 'down' | 'unreachable'
 
@@ -33,7 +34,7 @@ export class DirectorySession {
   #pendingRemove = new Set<string>()
   #nextBeatAt = 0
   #failures = 0
-  #wake: (() => void) | undefined
+  readonly #alarm = new Alarm()
   #loop: Promise<void> | undefined
 
   constructor(options: Options) {
@@ -106,25 +107,14 @@ export class DirectorySession {
   }
 
   #poke() {
-    this.#wake?.()
-  }
-
-  async #sleep(ms: number) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms)
-      this.#wake = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
-    this.#wake = undefined
+    this.#alarm.wake()
   }
 
   async #run() {
     const { client, log } = this.#options
     while (!this.#stopped) {
       if (!this.#wanted) {
-        await this.#sleep(60_000)
+        await this.#alarm.sleep(60_000)
         continue
       }
       try {
@@ -169,7 +159,7 @@ export class DirectorySession {
         this.#state = 'up'
         this.#lastError = ''
         this.#failures = 0
-        await this.#sleep(Math.max(0, this.#nextBeatAt - Date.now()))
+        await this.#alarm.sleep(Math.max(0, this.#nextBeatAt - Date.now()))
       } catch (err) {
         await this.#recover(err)
       }
@@ -194,17 +184,17 @@ export class DirectorySession {
         // Token refused (directory restarted with a new database, session revoked, token expired): log in again.
         this.#token = undefined
         this.#options.log(`token refused (${err.code}); logging in again`)
-        await this.#sleep(Math.min(backoff, 2000))
+        await this.#alarm.sleep(Math.min(backoff, 2000))
         return
       }
       if (err.status === 429) {
-        await this.#sleep((err.retryAfterSeconds ?? 5) * 1000)
+        await this.#alarm.sleep((err.retryAfterSeconds ?? 5) * 1000)
         return
       }
     }
     this.#state = 'unreachable'
     this.#options.log(`directory: ${message} (retrying in ${(backoff / 1000).toFixed(1)} s)`)
-    await this.#sleep(backoff)
+    await this.#alarm.sleep(backoff)
   }
 
   #scheduleBeat(leaseSeconds: number) {

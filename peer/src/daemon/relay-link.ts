@@ -3,6 +3,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { decodeJwt } from 'jose'
 import { REGISTER_PATH, UPGRADE_PROTOCOL } from '../wire/relay-protocol.ts'
+import { Alarm } from './alarm.ts'
 
 type Options = {
   relayUrl: string
@@ -31,7 +32,7 @@ export class RelayLink {
   #stopped = false
   #lastError = ''
   #current: net.Socket | undefined
-  #wake: (() => void) | undefined
+  readonly #alarm = new Alarm()
   #loop: Promise<void> | undefined
 
   constructor(options: Options) {
@@ -57,7 +58,7 @@ export class RelayLink {
 
   async stop() {
     this.#stopped = true
-    this.#wake?.()
+    this.#alarm.wake()
     this.#current?.destroy()
     await this.#loop?.catch(() => {})
   }
@@ -78,7 +79,7 @@ export class RelayLink {
         this.#options.log(
           `relay ${this.#options.relayUrl}: ${this.#lastError} (retrying in ${(backoff / 1000).toFixed(1)} s)`,
         )
-        await this.#sleep(backoff)
+        await this.#alarm.sleep(backoff)
       }
     }
   }
@@ -119,31 +120,17 @@ export class RelayLink {
   }
 
   /** Waits for the renewal time, the link's close or stop(), whichever comes first. */
-  #until(socket: net.Socket, ms: number): Promise<'renew' | 'lost' | 'stopped'> {
-    return new Promise((resolve) => {
-      const done = (outcome: 'renew' | 'lost' | 'stopped') => {
-        clearTimeout(timer)
-        socket.off('close', onClose)
-        this.#wake = undefined
-        resolve(outcome)
-      }
-      const timer = setTimeout(() => done('renew'), ms)
-      const onClose = () => done('lost')
-      if (socket.destroyed) return done('lost')
-      socket.once('close', onClose)
-      this.#wake = () => done('stopped')
-    })
-  }
-
-  async #sleep(ms: number) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms)
-      this.#wake = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
-    this.#wake = undefined
+  async #until(socket: net.Socket, ms: number): Promise<'renew' | 'lost' | 'stopped'> {
+    if (socket.destroyed) return 'lost'
+    let lost = false
+    const onClose = () => {
+      lost = true
+      this.#alarm.wake()
+    }
+    socket.once('close', onClose)
+    await this.#alarm.sleep(ms)
+    socket.off('close', onClose)
+    return lost ? 'lost' : this.#stopped ? 'stopped' : 'renew'
   }
 }
 
