@@ -29,9 +29,8 @@ export class ResponseParser {
     this.position = offset
   }
 
-  /** Appends the file bytes in `bytes` to `slices` (views of it, not copies); returns how many. */
-  feed(bytes: Buffer, slices: Buffer[]): number {
-    let sliced = 0
+  feed(bytes: Buffer): Buffer[] {
+    const slices: Buffer[] = []
     let at = 0
     while (at < bytes.length) {
       if (this.#state === 'envelope') {
@@ -45,7 +44,6 @@ export class ResponseParser {
       if (this.#state === 'data') {
         const take = Math.min(this.#dataLeft, bytes.length - at)
         slices.push(bytes.subarray(at, at + take))
-        sliced += take
         at += take
         this.#dataLeft -= take
         this.#messageLeft -= take
@@ -75,7 +73,7 @@ export class ResponseParser {
       if (this.#state === 'tag') this.#onTag(value)
       else this.#onValue(value)
     }
-    return sliced
+    return slices
   }
 
   /** The stream ended: it must not stop inside a message. */
