@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { startLyingPeer } from '../support/lying-peer.ts'
 import { partFiles, recordedButWrong, recordedChunks } from '../support/part-files.ts'
 import {
@@ -21,8 +21,14 @@ import { useTestNetwork } from '../support/test-network.ts'
  */
 const MiB = 1024 * 1024
 const CHUNKS = 6
-const content = randomBytes(CHUNKS * MiB)
-const contentSha = createHash('sha256').update(content).digest('hex')
+// A content of its own for each test: the holders of an earlier test's, killed with it, stay listed
+// until their leases run out, and a download that asked them first would miss the chunks they held.
+let content = randomBytes(CHUNKS * MiB)
+let contentSha = ''
+beforeEach(() => {
+  content = randomBytes(CHUNKS * MiB)
+  contentSha = createHash('sha256').update(content).digest('hex')
+})
 const NAME = 'field-recording.wav'
 
 const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '4' } })
