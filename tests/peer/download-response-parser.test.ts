@@ -21,7 +21,9 @@ function parse(stream: Buffer, start: number, cuts: number[] = []): Buffer | Cod
   try {
     let from = 0
     for (const to of [...points, stream.length]) {
-      for (const slice of parser.feed(stream.subarray(from, to))) out.push(Buffer.from(slice))
+      const slices: Buffer[] = []
+      parser.feed(stream.subarray(from, to), slices)
+      for (const slice of slices) out.push(Buffer.from(slice))
       from = to
     }
     parser.end()

@@ -12,20 +12,25 @@ type Options = {
 
 /**
  * Cuts one stream of consecutive chunks into chunks and yields each as soon as its bytes are complete,
- * so memory holds one chunk per request: the yielded buffer is reused, valid only until the consumer
- * asks for the next (by then it has verified and written it). More or fewer bytes than asked for fail
- * with DataLoss; a stall fails with a message that says so.
+ * so memory holds one chunk per request: the yielded buffer (the source's own when it hands on whole
+ * chunks, else one reused here) is valid only until the consumer asks for the next (by then it has
+ * verified and written it). More or fewer bytes than asked for fail with DataLoss; a stall fails with a
+ * message that says so.
  */
 export async function* readChunks(
   options: Options,
 ): AsyncGenerator<{ index: number; data: Buffer<ArrayBuffer> }> {
   const { chunks, stallMs } = options
   const stall = new AbortController()
-  let timer = setTimeout(() => stall.abort(), stallMs)
+  const timer = setTimeout(() => stall.abort(), stallMs)
   const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal
-  const storage = Buffer.allocUnsafe(Math.max(...chunks.map((c) => c.length)))
+  // Made only when a chunk arrives in pieces: a source that hands on whole chunks is read in place.
+  let storage: Buffer<ArrayBuffer> | undefined
+  const chunkBuffer = (length: number) => {
+    storage ??= Buffer.allocUnsafe(Math.max(...chunks.map((c) => c.length)))
+    return storage.subarray(0, length)
+  }
   let at = 0
-  let buffer = storage.subarray(0, chunks[0]?.length ?? 0)
   let filled = 0
   try {
     for await (const part of options.open(signal)) {
@@ -33,19 +38,28 @@ export async function* readChunks(
       while (data.length > 0) {
         const chunk = chunks[at]
         if (!chunk) throw new ConnectError('sent more bytes than asked for', Code.DataLoss)
-        const take = Math.min(data.length, buffer.length - filled)
+        if (filled === 0 && data.length >= chunk.length) {
+          // Valid until the next is asked for, as `part` is: the source is not asked before then.
+          yield {
+            index: chunk.index,
+            data: Buffer.from(data.buffer as ArrayBuffer, data.byteOffset, chunk.length),
+          }
+          at++
+          data = data.subarray(chunk.length)
+          continue
+        }
+        const buffer = chunkBuffer(chunk.length)
+        const take = Math.min(data.length, chunk.length - filled)
         buffer.set(data.subarray(0, take), filled)
         filled += take
         data = data.subarray(take)
-        if (filled === buffer.length) {
+        if (filled === chunk.length) {
           yield { index: chunk.index, data: buffer }
           at++
           filled = 0
-          buffer = storage.subarray(0, chunks[at]?.length ?? 0)
         }
       }
-      clearTimeout(timer)
-      timer = setTimeout(() => stall.abort(), stallMs)
+      timer.refresh()
     }
   } catch (err) {
     if (stall.signal.aborted && !options.signal?.aborted) throw new Error(`stalled for ${stallMs / 1000} s`)

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 
-const READ_BYTES = 1024 * 1024
+const READ_BYTES = 4 * 1024 * 1024
 
 /**
  * The whole-file SHA-256 of a download, computed while it runs, so the check before the rename costs
@@ -14,6 +14,8 @@ export class PrefixHasher {
   #hashed = 0
   #final = 0
   #catchingUp: Promise<void> | undefined
+  /** Made on the first catch-up and kept: a fresh buffer each time would be fresh pages to fault in. */
+  #readBuffer: Buffer | undefined
   #failure: unknown
 
   constructor(handle: FileHandle) {
@@ -44,7 +46,8 @@ export class PrefixHasher {
 
   async #catchUp() {
     try {
-      const buffer = Buffer.allocUnsafe(READ_BYTES)
+      this.#readBuffer ??= Buffer.allocUnsafe(READ_BYTES)
+      const buffer = this.#readBuffer
       while (this.#hashed < this.#final) {
         const length = Math.min(READ_BYTES, this.#final - this.#hashed)
         const { bytesRead } = await this.#handle.read(buffer, 0, length, this.#hashed)

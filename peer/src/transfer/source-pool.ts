@@ -10,9 +10,12 @@ export type SourceLink = {
     sha256: string,
     signal: AbortSignal,
   ) => Promise<{ size: number; chunkSize: number; chunkHashes: Buffer[] }>
-  /** The bytes of [offset, offset + length), as slices valid only until the next is asked for. */
+  /**
+   * The bytes of [offset, offset + length) in order, as slices valid only until the next is asked for;
+   * where it can, a slice per `segmentBytes` counted from `offset` (whole chunks, then used in place).
+   */
   download: (
-    call: { sha256: string; offset: number; length: number },
+    call: { sha256: string; offset: number; length: number; segmentBytes?: number },
     signal: AbortSignal,
   ) => AsyncIterable<Uint8Array>
   close: () => void

@@ -240,6 +240,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
                   sha256: target.sha256,
                   offset: (request.chunks[0] as number) * target.chunkSize,
                   length: request.chunks.reduce((sum, i) => sum + lengthOf(i), 0),
+                  segmentBytes: target.chunkSize,
                 },
                 abort,
               ),

@@ -3,6 +3,7 @@ import { create, toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { DownloadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
 import { ResponseParser } from './download-response-parser.ts'
+import { segmentsOf } from './download-segments.ts'
 import {
   DOWNLOAD_PATH,
   envelope,
@@ -10,22 +11,31 @@ import {
   GRPC_CONTENT_TYPE,
   isGrpcContentType,
 } from './grpc-wire.ts'
+import { SpareBuffers } from './spare-buffers.ts'
 import { cleartextConnection, SESSION_WINDOW, STREAM_WINDOW } from './transport.ts'
 
 /** Lets a source send DATA frames of up to 256 KiB instead of 16 KiB: fewer frames and reads per byte. */
 const MAX_FRAME_BYTES = 256 * 1024
 
-export type DownloadCall = { sha256: string; offset: number; length: number }
+/** Segments handed on when the caller names no size. */
+const DEFAULT_SEGMENT_BYTES = 1024 * 1024
+
+/** Segment buffers kept for the next calls: enough for the calls a downloader runs at once per source. */
+const KEPT_BUFFERS = 8
+
+/** What to fetch; `segmentBytes`: hand the bytes on in pieces of this size, counted from `offset`. */
+export type DownloadCall = { sha256: string; offset: number; length: number; segmentBytes?: number }
 
 /**
- * The receiving side of PeerService.Download over gRPC, for one source: file bytes are handed on as
- * slices of what the socket delivered, so the caller copies each byte once, straight into its chunk
- * buffer. Connect's generic client would first assemble every message in a fresh buffer (an extra copy
+ * The receiving side of PeerService.Download over gRPC, for one source: file bytes are copied once, as
+ * they arrive, into recycled segment buffers handed on whole (a chunk each when the caller names the
+ * chunk size), so the caller hashes and writes them where they landed. Connect's generic client would first assemble every message in a fresh buffer (an extra copy
  * and 512 KiB of garbage per message, which caps a downloader's rate and inflates its memory). Speaks
  * to any gRPC server of PeerService: a peer's fast path or Connect's own handler.
  */
 export class DownloadClient {
   readonly #url: URL
+  readonly #buffers = new SpareBuffers(KEPT_BUFFERS)
   #session: http2.ClientHttp2Session | undefined
 
   constructor(baseUrl: string) {
@@ -33,8 +43,8 @@ export class DownloadClient {
   }
 
   /**
-   * Yields the bytes of [offset, offset + length) in order, as slices valid only until the next is
-   * asked for. Fails with a ConnectError: the server's status, or Unavailable when the connection does.
+   * Yields the bytes of [offset, offset + length) in order, in segments (see segmentsOf), each valid
+   * only until the next is asked for. Fails with a ConnectError: the server's status, or Unavailable when the connection does.
    */
   async *download(
     call: DownloadCall,
@@ -78,9 +88,13 @@ export class DownloadClient {
           httpStatusCode(response[':status']),
         )
       }
-      for await (const part of stream) {
-        for (const slice of parser.feed(part as Buffer)) yield slice
-      }
+      yield* segmentsOf(
+        stream,
+        parser,
+        call.length,
+        call.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+        this.#buffers,
+      )
     } catch (err) {
       if (signal.aborted) throw new ConnectError('the download was cancelled', Code.Canceled)
       if (err instanceof ConnectError) throw err

@@ -29,8 +29,9 @@ export class ResponseParser {
     this.position = offset
   }
 
-  feed(bytes: Buffer): Buffer[] {
-    const slices: Buffer[] = []
+  /** Appends the file bytes in `bytes` to `slices` (views of it, not copies); returns how many. */
+  feed(bytes: Buffer, slices: Buffer[]): number {
+    let sliced = 0
     let at = 0
     while (at < bytes.length) {
       if (this.#state === 'envelope') {
@@ -44,6 +45,7 @@ export class ResponseParser {
       if (this.#state === 'data') {
         const take = Math.min(this.#dataLeft, bytes.length - at)
         slices.push(bytes.subarray(at, at + take))
+        sliced += take
         at += take
         this.#dataLeft -= take
         this.#messageLeft -= take
@@ -73,7 +75,7 @@ export class ResponseParser {
       if (this.#state === 'tag') this.#onTag(value)
       else this.#onValue(value)
     }
-    return slices
+    return sliced
   }
 
   /** The stream ended: it must not stop inside a message. */

@@ -1,0 +1,112 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import type { Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { HashCache } from '../../peer/src/content/hash-cache.ts'
+import { ShareIndex } from '../../peer/src/content/share-index.ts'
+import { downloadFastPath } from '../../peer/src/serve/download-fast-path.ts'
+import { type PeerServiceOptions, peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
+import { DownloadClient } from '../../peer/src/wire/download-client.ts'
+import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts'
+
+// The Download client hands on whole segments from buffers it recycles: against the fast path and
+// Connect's own handler, each piece must be the bytes asked for and stay so until the next is asked for.
+const SEGMENT = 256 * 1024
+const content = randomBytes(3 * 1024 * 1024 + 17)
+let sha = ''
+const servers: Server[] = []
+const urls: Record<'fast' | 'connect', string> = { fast: '', connect: '' }
+
+async function listen(server: Server): Promise<string> {
+  servers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+}
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'peerdir-download-client-'))
+  writeFileSync(join(dir, 'content.bin'), content)
+  const index = new ShareIndex(dir, new HashCache(join(dir, '.cache.json')))
+  await index.scan()
+  sha = index.files[0]?.sha256 ?? ''
+  const service: PeerServiceOptions = {
+    index,
+    username: () => 'source',
+    acceptUploads: false,
+    inboxDir: join(dir, 'inbox'),
+    maxUploadBytes: 0,
+    inboxQuotaBytes: 0,
+    onStale: () => {},
+    onUploaded: () => {},
+  }
+  const routes = peerServiceRoutes(service)
+  urls.connect = await listen(createRpcServer({ interceptors: [], routes }))
+  urls.fast = await listen(
+    createRpcServer({
+      interceptors: [],
+      routes,
+      fastPath: downloadFastPath({ service, verifyPeer: async () => 'caller' }),
+    }),
+  )
+})
+afterAll(() => Promise.all(servers.map(stopRpcServer)))
+
+/**
+ * Every piece of one call, checked against the content while it is held (after `hold`, during which the
+ * client lands the next bytes): the lengths of the pieces, or the first mismatch.
+ */
+async function piecesOf(
+  client: DownloadClient,
+  offset: number,
+  length: number,
+  hold: () => Promise<unknown>,
+): Promise<number[]> {
+  const lengths: number[] = []
+  let at = offset
+  for await (const piece of client.download(
+    { sha256: sha, offset, length, segmentBytes: SEGMENT },
+    undefined,
+    new AbortController().signal,
+  )) {
+    const digest = createHash('sha256').update(piece).digest('hex')
+    await hold()
+    const expected = content.subarray(at, at + piece.length)
+    if (createHash('sha256').update(piece).digest('hex') !== digest || !piece.equals(expected))
+      throw new Error(`the piece at ${at} changed or is wrong`)
+    at += piece.length
+    lengths.push(piece.length)
+  }
+  expect(at).toBe(offset + length)
+  return lengths
+}
+
+describe.each(['fast', 'connect'] as const)('DownloadClient against %s', (server) => {
+  it('hands on whole segments counted from the offset, the last one shorter', async () => {
+    const client = new DownloadClient(urls[server])
+    try {
+      const length = 5 * SEGMENT + 1234
+      const lengths = await piecesOf(client, 77, length, async () => {})
+      expect(lengths).toEqual([SEGMENT, SEGMENT, SEGMENT, SEGMENT, SEGMENT, 1234])
+    } finally {
+      client.close()
+    }
+  })
+
+  it('keeps a held piece intact while the stream pauses and its buffers are shared by other calls', async () => {
+    const client = new DownloadClient(urls[server])
+    try {
+      // A slow consumer: the other buffer fills, the rest waits (paused) until the piece is let go.
+      const calls = [0, 1, 2, 3].map((i) =>
+        piecesOf(client, i * 250_001, 2 * 1024 * 1024, () => sleep(i % 2 === 0 ? 5 : 0)),
+      )
+      for (const lengths of await Promise.all(calls))
+        expect(lengths.slice(0, 8)).toEqual(Array(8).fill(SEGMENT))
+    } finally {
+      client.close()
+    }
+  })
+})
