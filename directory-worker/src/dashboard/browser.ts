@@ -3,7 +3,6 @@
 // Everything that comes from the network reaches the page through textContent or attributes, never as
 // HTML. Its words and links come from view-model.ts, as the server's do.
 import type { Peer, PeerPage, Result, SearchResponse, Stats } from '../api-types.ts'
-import { isRelayedUrl } from '../relayed-url.ts'
 import { variantCounts, variantKey } from '../variant-key.ts'
 import { $, copy, copyLine, el, setText } from './dom.ts'
 import {
@@ -14,6 +13,7 @@ import {
   hrefFor,
   PAGE_SIZE,
   pageText,
+  reachedText,
   resultsText,
   sourcesText,
   variantText,
@@ -69,6 +69,8 @@ async function refreshStats() {
   setText($('stat-bytes'), formatBytes(stats.bytes))
 }
 
+const relayed = (url: string) => el('span', { class: 'muted relayed', text: reachedText(url) })
+
 const peerRow = (peer: Peer) =>
   el(
     'tr',
@@ -85,12 +87,7 @@ const peerRow = (peer: Peer) =>
         text: `last seen ${ago(peer.lastSeen, Date.now())}`,
       }),
     ),
-    el(
-      'td',
-      { class: 'hide-narrow' },
-      el('code', { text: peer.url || '(viewer only)' }),
-      ...(isRelayedUrl(peer.url) ? [el('span', { class: 'muted relayed', text: ' via relay' })] : []),
-    ),
+    el('td', { class: 'hide-narrow' }, el('code', { text: peer.url || '(viewer only)' }), relayed(peer.url)),
     el('td', { class: 'num', text: String(peer.files) }),
   )
 

@@ -1,6 +1,7 @@
 // What the dashboard shows and how it words it, shared by the server-rendered page (view.tsx) and the
 // browser script (browser.ts), so both render the same text and links. No JSX, no DOM, no server code.
 import { ORDERS, type Order, PEER_SORTS, type PeerSort } from '../peer-order.ts'
+import { isRelayedUrl } from '../relayed-url.ts'
 
 /** What the page shows; it lives in the query string, so a reload or a shared link keeps it. */
 export type DashboardView = {
@@ -45,6 +46,9 @@ export function hrefFor(view: DashboardView, change: Partial<DashboardView>): st
 }
 
 /** A result's live holders, all of them (sourceCount), though the answer lists only a sample. */
+/** Said after a peer's URL when it is reached through a relay (`peer start --relay`). */
+export const reachedText = (url: string) => (isRelayedUrl(url) ? ' via relay' : '')
+
 export const sourcesText = (count: number) => `${count} live source${count === 1 ? '' : 's'}`
 
 export const resultsText = (count: number, q: string) =>

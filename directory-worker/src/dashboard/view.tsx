@@ -1,6 +1,5 @@
 import type { FC } from 'hono/jsx'
 import type { PeerSort } from '../peer-order.ts'
-import { isRelayedUrl } from '../relayed-url.ts'
 import type { Peer, Result } from '../schemas.ts'
 import type { NetworkStats } from '../store/peers.ts'
 import { variantKey } from '../variant-key.ts'
@@ -12,6 +11,7 @@ import {
   hrefFor,
   PAGE_SIZE,
   pageText,
+  reachedText,
   sourcesText,
   variantText,
 } from './view-model.ts'
@@ -93,7 +93,7 @@ export const PeerRow: FC<{ peer: Peer; now: number }> = ({ peer, now }) => (
     </td>
     <td class="hide-narrow">
       <code>{peer.url || '(viewer only)'}</code>
-      {isRelayedUrl(peer.url) && <span class="muted relayed"> via relay</span>}
+      <span class="muted relayed">{reachedText(peer.url)}</span>
     </td>
     <td class="num">{peer.files}</td>
   </tr>
