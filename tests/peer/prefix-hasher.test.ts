@@ -5,15 +5,24 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { PrefixHasher } from '../../peer/src/transfer/prefix-hasher.ts'
+import { verifyChunk, verifyChunkOffThread } from '../../peer/src/content/manifest.ts'
+import { OffThreadHasher } from '../../peer/src/transfer/off-thread-hasher.ts'
+import { PrefixHasher, type WholeFileHasher } from '../../peer/src/transfer/prefix-hasher.ts'
 
-// The whole-file hash a download computes as it goes: chunks land in any order, some hashed from
-// memory, the rest read back; the digest is always the file's sha256.
+// The whole-file hash a download computes as it goes: chunks land in any order, hashed from memory
+// or read back, on the receiving thread or on a thread of its own; the digest is always the file's
+// sha256, and a file shorter than it should be is an error, never a digest.
 const CHUNK = 4096
 
-describe('PrefixHasher', () => {
+const hashers: [string, (path: string, handle: Awaited<ReturnType<typeof open>>) => WholeFileHasher][] = [
+  ['PrefixHasher', (_path, handle) => new PrefixHasher(handle)],
+  ['OffThreadHasher', (path) => new OffThreadHasher(path)],
+]
+
+describe.each(hashers)('%s', (_name, makeHasher) => {
+  const dir = mkdtempSync(join(tmpdir(), 'peerdir-prefix-'))
+
   it('hashes the whole file whatever order its chunks are written in', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'peerdir-prefix-'))
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 40 }),
@@ -27,10 +36,11 @@ describe('PrefixHasher', () => {
               numRuns: 1,
               seed,
             })[0] ?? []
-          const handle = await open(join(dir, 'download.part'), 'w+')
+          const path = join(dir, 'download.part')
+          const handle = await open(path, 'w+')
+          const hasher = makeHasher(path, handle)
           try {
             await handle.truncate(content.length)
-            const hasher = new PrefixHasher(handle)
             const done = new Set<number>()
             let prefix = 0
             for (const index of order) {
@@ -46,11 +56,37 @@ describe('PrefixHasher', () => {
               createHash('sha256').update(content).digest('hex'),
             )
           } finally {
+            hasher.close()
             await handle.close()
           }
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 40 },
     )
+  })
+
+  it('fails, saying where the file ends, when it is shorter than the size asked for', async () => {
+    const path = join(dir, 'short.part')
+    const handle = await open(path, 'w+')
+    const hasher = makeHasher(path, handle)
+    try {
+      await handle.write(randomBytes(3 * CHUNK), 0, 3 * CHUNK, 0)
+      await expect(hasher.digest(5 * CHUNK)).rejects.toThrow(`the file ends at ${3 * CHUNK} bytes`)
+    } finally {
+      hasher.close()
+      await handle.close()
+    }
+  })
+})
+
+describe('verifyChunkOffThread', () => {
+  it('agrees with verifyChunk on matching and altered chunks', async () => {
+    const chunk = randomBytes(64 * 1024)
+    const expected = createHash('sha256').update(chunk).digest()
+    const altered = Buffer.from(chunk)
+    altered[12345] = (altered[12345] as number) ^ 1
+    expect(await verifyChunkOffThread(chunk, expected)).toBe(true)
+    expect(await verifyChunkOffThread(altered, expected)).toBe(false)
+    expect(verifyChunk(altered, expected)).toBe(false)
   })
 })

@@ -3,8 +3,9 @@ import type { FileEntry } from '../../../directory-worker/src/api-types.ts'
 import { moveToFreeName } from '../content/free-name.ts'
 import { chunkCount, chunkLength, verifyChunk } from '../content/manifest.ts'
 import { FalseManifestError, LocalWriteError } from './download-errors.ts'
+import { OffThreadHasher } from './off-thread-hasher.ts'
 import { partFileNames } from './part-file-names.ts'
-import { PrefixHasher } from './prefix-hasher.ts'
+import { PrefixHasher, type WholeFileHasher } from './prefix-hasher.ts'
 import { ResumeRecord } from './resume-record.ts'
 
 /** The content to fetch, as the directory lists it. */
@@ -12,6 +13,9 @@ export type Target = FileEntry
 
 /** How often, at most, the record of verified chunks is saved while chunks arrive. */
 const SAVE_EVERY_MS = 1000
+
+/** From this size on, the whole file is hashed by a thread of its own (see OffThreadHasher). */
+const OFF_THREAD_BYTES = 32 * 1024 * 1024
 
 /**
  * The download on disk: a `.part` file of the full size and the record of which of its chunks are
@@ -25,7 +29,7 @@ export class PartFile {
   readonly #temp: string
   readonly #handle: FileHandle
   readonly #record: ResumeRecord
-  #wholeFile: PrefixHasher
+  #wholeFile: WholeFileHasher
   #prefix = 0 // chunks [0, prefix) are verified and written
   #lastSave = performance.now()
 
@@ -42,7 +46,7 @@ export class PartFile {
     this.#temp = temp
     this.#handle = handle
     this.#record = record
-    this.#wholeFile = new PrefixHasher(handle)
+    this.#wholeFile = this.#newHasher()
   }
 
   /**
@@ -156,7 +160,8 @@ export class PartFile {
       }
     }
     if (bad > 0) {
-      this.#wholeFile = new PrefixHasher(this.#handle)
+      this.#wholeFile.close()
+      this.#wholeFile = this.#newHasher()
       this.#prefix = 0
     }
     this.#advancePrefix()
@@ -172,6 +177,7 @@ export class PartFile {
     const actual = await this.#wholeFile.digest(this.target.size)
     if (actual === this.target.sha256) return true
     if ((await this.recheck(chunkHashes)) > 0) return false
+    this.#wholeFile.close()
     await this.#handle.close().catch(() => {})
     await rm(this.#temp, { force: true })
     await this.#record.remove()
@@ -182,6 +188,7 @@ export class PartFile {
 
   /** Moves the verified file into `dir` under its name (or a free variant of it); returns its path. */
   async finish(dir: string): Promise<string> {
+    this.#wholeFile.close()
     await this.#handle.close()
     const path = await moveToFreeName(this.#temp, dir, this.target.name)
     await this.#record.remove()
@@ -190,6 +197,7 @@ export class PartFile {
 
   /** Removes the verified file instead of moving it into place (nobody wanted it kept); returns ''. */
   async discard(): Promise<string> {
+    this.#wholeFile.close()
     await this.#handle.close()
     await rm(this.#temp, { force: true })
     await this.#record.remove()
@@ -198,8 +206,14 @@ export class PartFile {
 
   /** Stops here, keeping the verified chunks for the next attempt. */
   async keep() {
+    this.#wholeFile.close()
     await this.#record.save().catch(() => {})
     await this.#handle.close().catch(() => {})
+  }
+
+  #newHasher(): WholeFileHasher {
+    if (this.target.size < OFF_THREAD_BYTES) return new PrefixHasher(this.#handle)
+    return new OffThreadHasher(this.#temp)
   }
 
   #length(index: number) {

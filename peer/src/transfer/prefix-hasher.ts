@@ -5,10 +5,22 @@ const READ_BYTES = 4 * 1024 * 1024
 
 /**
  * The whole-file SHA-256 of a download, computed while it runs, so the check before the rename costs
- * nothing extra at the end. Chunks that complete in file order are hashed from memory as they are
- * written; the rest are read back (from the page cache) once the verified prefix reaches them.
+ * nothing extra at the end.
  */
-export class PrefixHasher {
+export interface WholeFileHasher {
+  /** Bytes at `position` were just verified and written. */
+  offer(position: number, data: Uint8Array): void
+  advanceTo(bytes: number): void
+  /** The file's hash, once all `size` bytes are final. */
+  digest(size: number): Promise<string>
+  close(): void
+}
+
+/**
+ * A WholeFileHasher on the calling thread: chunks that complete in file order are hashed from memory as
+ * they are written; the rest are read back (from the page cache) once the verified prefix reaches them.
+ */
+export class PrefixHasher implements WholeFileHasher {
   readonly #handle: FileHandle
   readonly #hash = createHash('sha256')
   #hashed = 0
@@ -22,27 +34,26 @@ export class PrefixHasher {
     this.#handle = handle
   }
 
-  /** Bytes at `position` were just verified and written: hash them now if they come next. */
   offer(position: number, data: Uint8Array) {
     if (this.#catchingUp || position !== this.#hashed) return
     this.#hash.update(data)
     this.#hashed += data.length
   }
 
-  /** The first `bytes` of the file are verified and written. */
   advanceTo(bytes: number) {
     if (this.#failure !== undefined) return
     this.#final = Math.max(this.#final, bytes)
     if (this.#hashed < this.#final) this.#catchingUp ??= this.#catchUp()
   }
 
-  /** The file's hash, once all `size` bytes are final. */
   async digest(size: number): Promise<string> {
     this.advanceTo(size)
     while (this.#catchingUp) await this.#catchingUp
     if (this.#failure) throw this.#failure
     return this.#hash.digest('hex')
   }
+
+  close() {}
 
   async #catchUp() {
     try {
