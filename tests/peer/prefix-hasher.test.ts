@@ -5,16 +5,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { verifyChunk, verifyChunkOffThread } from '../../peer/src/content/manifest.ts'
 import { OffThreadHasher } from '../../peer/src/transfer/off-thread-hasher.ts'
-import { PrefixHasher, type WholeFileHasher } from '../../peer/src/transfer/prefix-hasher.ts'
+import { type DownloadHasher, PrefixHasher } from '../../peer/src/transfer/prefix-hasher.ts'
 
-// The whole-file hash a download computes as it goes: chunks land in any order, hashed from memory
-// or read back, on the receiving thread or on a thread of its own; the digest is always the file's
-// sha256, and a file shorter than it should be is an error, never a digest.
+// A download's hashing, on the receiving thread or on a thread of its own: each chunk checked where it
+// landed (ordinary or shared memory); the whole file as its chunks land in any order, hashed from memory
+// or read back; the digest is always the file's sha256, and a file shorter than it should be is an
+// error, never a digest.
 const CHUNK = 4096
 
-const hashers: [string, (path: string, handle: Awaited<ReturnType<typeof open>>) => WholeFileHasher][] = [
+const hashers: [string, (path: string, handle: Awaited<ReturnType<typeof open>>) => DownloadHasher][] = [
   ['PrefixHasher', (_path, handle) => new PrefixHasher(handle)],
   ['OffThreadHasher', (path) => new OffThreadHasher(path)],
 ]
@@ -65,6 +65,30 @@ describe.each(hashers)('%s', (_name, makeHasher) => {
     )
   })
 
+  it('checks chunks in ordinary and in shared memory, and tells an altered one', async () => {
+    const path = join(dir, 'verify.part')
+    const handle = await open(path, 'w+')
+    const hasher = makeHasher(path, handle)
+    try {
+      const chunk = randomBytes(64 * 1024)
+      const expected = createHash('sha256').update(chunk).digest()
+      const shared = Buffer.from(new SharedArrayBuffer(chunk.length + 100))
+      chunk.copy(shared, 100)
+      const altered = Buffer.from(chunk)
+      altered[12345] = (altered[12345] as number) ^ 1
+      const checks = [chunk, shared.subarray(100), altered, shared.subarray(99, 99 + chunk.length)]
+      expect(await Promise.all(checks.map((data) => hasher.verify(data, expected)))).toEqual([
+        true,
+        true,
+        false,
+        false,
+      ])
+    } finally {
+      hasher.close()
+      await handle.close()
+    }
+  })
+
   it('fails, saying where the file ends, when it is shorter than the size asked for', async () => {
     const path = join(dir, 'short.part')
     const handle = await open(path, 'w+')
@@ -76,17 +100,5 @@ describe.each(hashers)('%s', (_name, makeHasher) => {
       hasher.close()
       await handle.close()
     }
-  })
-})
-
-describe('verifyChunkOffThread', () => {
-  it('agrees with verifyChunk on matching and altered chunks', async () => {
-    const chunk = randomBytes(64 * 1024)
-    const expected = createHash('sha256').update(chunk).digest()
-    const altered = Buffer.from(chunk)
-    altered[12345] = (altered[12345] as number) ^ 1
-    expect(await verifyChunkOffThread(chunk, expected)).toBe(true)
-    expect(await verifyChunkOffThread(altered, expected)).toBe(false)
-    expect(verifyChunk(altered, expected)).toBe(false)
   })
 })

@@ -79,10 +79,3 @@ export async function hashFile(path: string, chunkSize = CHUNK_SIZE): Promise<Ma
 
 export const verifyChunk = (data: Uint8Array, expected: Uint8Array) =>
   createHash('sha256').update(data).digest().equals(Buffer.from(expected))
-
-/**
- * verifyChunk with the hashing on libuv's thread pool (WebCrypto's digest runs there): the calling
- * thread only copies the bytes in, so a downloader's receiving thread stays free for the network.
- */
-export const verifyChunkOffThread = async (data: Uint8Array<ArrayBuffer>, expected: Uint8Array) =>
-  Buffer.from(await crypto.subtle.digest('SHA-256', data)).equals(expected)

@@ -17,15 +17,13 @@ type Options = {
  * verified and written it). More or fewer bytes than asked for fail with DataLoss; a stall fails with a
  * message that says so.
  */
-export async function* readChunks(
-  options: Options,
-): AsyncGenerator<{ index: number; data: Buffer<ArrayBuffer> }> {
+export async function* readChunks(options: Options): AsyncGenerator<{ index: number; data: Buffer }> {
   const { chunks, stallMs } = options
   const stall = new AbortController()
   const timer = setTimeout(() => stall.abort(), stallMs)
   const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal
   // Made only when a chunk arrives in pieces: a source that hands on whole chunks is read in place.
-  let storage: Buffer<ArrayBuffer> | undefined
+  let storage: Buffer | undefined
   const chunkBuffer = (length: number) => {
     storage ??= Buffer.allocUnsafe(Math.max(...chunks.map((c) => c.length)))
     return storage.subarray(0, length)
@@ -42,7 +40,7 @@ export async function* readChunks(
           // Valid until the next is asked for, as `part` is: the source is not asked before then.
           yield {
             index: chunk.index,
-            data: Buffer.from(data.buffer as ArrayBuffer, data.byteOffset, chunk.length),
+            data: Buffer.from(data.buffer, data.byteOffset, chunk.length),
           }
           at++
           data = data.subarray(chunk.length)

@@ -1,20 +1,27 @@
 import { Worker } from 'node:worker_threads'
-import type { WholeFileHasher } from './prefix-hasher.ts'
+import type { DownloadHasher } from './prefix-hasher.ts'
 
-/** What the worker is told: the file's first `upTo` bytes are final; answer the digest at `digest`. */
-type Request = { upTo: number } | { digest: number }
-type Reply = { hex: string } | { error: string }
+/** What the worker is asked: check a chunk; the file's first `upTo` bytes are final; the digest at `digest`. */
+type Request =
+  | { verify: number; data: Uint8Array; expected: Uint8Array }
+  | { upTo: number }
+  | { digest: number }
+type Reply = { verified: number; ok: boolean } | { hex: string } | { error: string }
 
 /**
- * The whole-file SHA-256 of a big download, computed by a worker thread that reads the part file back
- * (from the page cache) as its verified prefix grows, so the receiving thread never hashes a byte of
- * it. A worker costs about 30 ms and 17 MiB to start, which is why small downloads hash in line.
+ * The hashing of a big download, on a worker thread, so the receiving thread never hashes a byte: it
+ * checks each chunk where it landed (the download client's buffers are shared memory, so nothing is
+ * copied across; a chunk in ordinary memory is copied by postMessage), and hashes the whole file by
+ * reading the part file back (from the page cache) as its verified prefix grows. A worker costs about
+ * 30 ms and 17 MiB to start, which is why small downloads hash in line (PrefixHasher).
  */
-export class OffThreadHasher implements WholeFileHasher {
+export class OffThreadHasher implements DownloadHasher {
   readonly #worker: Worker
-  /** The worker's one message: the digest, or why it stopped. */
-  readonly #answer: Promise<Reply>
-  readonly #failed: Promise<never>
+  readonly #checks = new Map<number, (ok: boolean) => void>()
+  readonly #digest: Promise<string>
+  #resolveDigest: (hex: string) => void = () => {}
+  #failure: Error | undefined
+  #nextCheck = 0
   #final = 0
 
   constructor(path: string) {
@@ -23,12 +30,38 @@ export class OffThreadHasher implements WholeFileHasher {
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
     })
     this.#worker.unref() // a download that is never finished must not hold the process open
-    this.#answer = new Promise((resolve) => this.#worker.once('message', resolve))
-    this.#failed = new Promise((_, reject) => {
-      this.#worker.once('error', reject)
-      this.#worker.once('exit', (code) => reject(new Error(`the hashing thread exited (${code})`)))
+    let rejectDigest: (err: Error) => void = () => {}
+    this.#digest = new Promise((resolve, reject) => {
+      this.#resolveDigest = resolve
+      rejectDigest = reject
     })
-    this.#failed.catch(() => {}) // reported by digest(); a download that ends otherwise never asks
+    this.#digest.catch(() => {}) // reported by digest(); a download that ends otherwise never asks
+    const fail = (err: Error) => {
+      this.#failure ??= err
+      rejectDigest(this.#failure)
+      for (const settle of this.#checks.values()) settle(false)
+      this.#checks.clear()
+    }
+    this.#worker.on('message', (reply: Reply) => {
+      if ('verified' in reply) {
+        this.#checks.get(reply.verified)?.(reply.ok)
+        this.#checks.delete(reply.verified)
+      } else if ('hex' in reply) this.#resolveDigest(reply.hex)
+      else fail(new Error(`cannot hash the downloaded file: ${reply.error}`))
+    })
+    this.#worker.once('error', fail)
+    this.#worker.once('exit', (code) => fail(new Error(`the hashing thread exited (${code})`)))
+  }
+
+  /** False also when the thread has failed: the chunk is then fetched again, and digest() says why. */
+  verify(data: Uint8Array, expected: Uint8Array): Promise<boolean> {
+    if (this.#failure) return Promise.resolve(false)
+    const id = this.#nextCheck++
+    return new Promise((resolve) => {
+      this.#checks.set(id, resolve)
+      // Its own 32 bytes: a view into a larger buffer would be cloned whole.
+      this.#post({ verify: id, data, expected: new Uint8Array(expected) })
+    })
   }
 
   offer() {} // the worker reads what it hashes: nothing is handed across
@@ -39,11 +72,9 @@ export class OffThreadHasher implements WholeFileHasher {
     this.#post({ upTo: bytes })
   }
 
-  async digest(size: number): Promise<string> {
+  digest(size: number): Promise<string> {
     this.#post({ digest: size })
-    const answer = await Promise.race([this.#answer, this.#failed])
-    if ('error' in answer) throw new Error(`cannot hash the downloaded file: ${answer.error}`)
-    return answer.hex
+    return this.#digest
   }
 
   close() {
@@ -51,7 +82,7 @@ export class OffThreadHasher implements WholeFileHasher {
   }
 
   #post(request: Request) {
-    this.#worker.postMessage(request)
+    if (!this.#failure) this.#worker.postMessage(request)
   }
 }
 
@@ -66,38 +97,54 @@ async function hashInWorker() {
   const { createHash } = process.getBuiltinModule('node:crypto')
   const { open } = process.getBuiltinModule('node:fs/promises')
   const port = parentPort as NonNullable<typeof parentPort>
-  const handle = await open((workerData as { path: string }).path, 'r')
-  const hash = createHash('sha256')
-  const buffer = Buffer.allocUnsafe(4 * 1024 * 1024)
+  type Message = { verify?: number; data?: Uint8Array; expected?: Uint8Array; upTo?: number; digest?: number }
   let hashed = 0
   let final = 0
   let wanted: number | undefined
   let running = false
-  const run = async () => {
+  let stopped = false
+  // Chunk checks are answered as they come, between the reads below.
+  port.on('message', (message: Message) => {
+    if (message.verify !== undefined) {
+      const sum = createHash('sha256')
+        .update(message.data as Uint8Array)
+        .digest()
+      port.postMessage({ verified: message.verify, ok: sum.equals(message.expected as Uint8Array) })
+      return
+    }
+    if (stopped) return
+    if (message.digest !== undefined) wanted = message.digest
+    final = Math.max(final, message.upTo ?? 0, message.digest ?? 0)
+    void run()
+  })
+  const handle = open((workerData as { path: string }).path, 'r')
+  handle.catch(() => {}) // reported by run()
+  // 1 MiB a read: a chunk check waits at most one such piece's hashing.
+  const buffer = Buffer.allocUnsafe(1024 * 1024)
+  const whole = createHash('sha256')
+  async function run() {
     if (running) return
     running = true
     try {
-      while (hashed < final) {
+      const file = await handle
+      while (hashed < final && !stopped) {
         const length = Math.min(buffer.length, final - hashed)
-        const { bytesRead } = await handle.read(buffer, 0, length, hashed)
+        const { bytesRead } = await file.read(buffer, 0, length, hashed)
         if (bytesRead === 0) throw new Error(`the file ends at ${hashed} bytes`)
-        hash.update(buffer.subarray(0, bytesRead))
+        whole.update(buffer.subarray(0, bytesRead))
         hashed += bytesRead
       }
-      if (wanted !== undefined && hashed >= wanted) port.postMessage({ hex: hash.digest('hex') })
+      if (wanted !== undefined && hashed >= wanted && !stopped) {
+        stopped = true
+        port.postMessage({ hex: whole.digest('hex') })
+      }
     } catch (err) {
+      stopped = true
       port.postMessage({ error: err instanceof Error ? err.message : String(err) })
-      final = -1
     } finally {
       running = false
     }
   }
-  port.on('message', (request: { upTo?: number; digest?: number }) => {
-    if (final < 0) return
-    if (request.digest !== undefined) wanted = request.digest
-    final = Math.max(final, request.upTo ?? 0, request.digest ?? 0)
-    void run()
-  })
 }
 
 const WORKER_URL = new URL(`data:text/javascript,${encodeURIComponent(`(${hashInWorker})()`)}`)

@@ -5,7 +5,7 @@ import { chunkCount, chunkLength, verifyChunk } from '../content/manifest.ts'
 import { FalseManifestError, LocalWriteError } from './download-errors.ts'
 import { OffThreadHasher } from './off-thread-hasher.ts'
 import { partFileNames } from './part-file-names.ts'
-import { PrefixHasher, type WholeFileHasher } from './prefix-hasher.ts'
+import { type DownloadHasher, PrefixHasher } from './prefix-hasher.ts'
 import { ResumeRecord } from './resume-record.ts'
 
 /** The content to fetch, as the directory lists it. */
@@ -14,7 +14,7 @@ export type Target = FileEntry
 /** How often, at most, the record of verified chunks is saved while chunks arrive. */
 const SAVE_EVERY_MS = 1000
 
-/** From this size on, the whole file is hashed by a thread of its own (see OffThreadHasher). */
+/** From this size on, a download is hashed by a thread of its own (see OffThreadHasher). */
 const OFF_THREAD_BYTES = 32 * 1024 * 1024
 
 /**
@@ -29,7 +29,7 @@ export class PartFile {
   readonly #temp: string
   readonly #handle: FileHandle
   readonly #record: ResumeRecord
-  #wholeFile: WholeFileHasher
+  #hasher: DownloadHasher
   #prefix = 0 // chunks [0, prefix) are verified and written
   #lastSave = performance.now()
 
@@ -46,7 +46,7 @@ export class PartFile {
     this.#temp = temp
     this.#handle = handle
     this.#record = record
-    this.#wholeFile = this.#newHasher()
+    this.#hasher = this.#newHasher()
   }
 
   /**
@@ -107,6 +107,11 @@ export class PartFile {
     return this.chunks - this.#record.doneCount
   }
 
+  /** Whether a chunk's bytes hash to `expected`: on the download's hashing thread, if it has one. */
+  verify(data: Uint8Array, expected: Uint8Array): Promise<boolean> {
+    return this.#hasher.verify(data, expected)
+  }
+
   /** Writes a verified chunk and records it (the record reaches disk within a second or at the end). */
   async write(index: number, data: Buffer) {
     const position = index * this.target.chunkSize
@@ -126,7 +131,7 @@ export class PartFile {
       throw new LocalWriteError(`cannot write ${this.#temp}`, err)
     }
     this.#record.mark(index)
-    this.#wholeFile.offer(position, data)
+    this.#hasher.offer(position, data)
     this.#advancePrefix()
     if (performance.now() - this.#lastSave > SAVE_EVERY_MS) {
       this.#lastSave = performance.now()
@@ -160,8 +165,8 @@ export class PartFile {
       }
     }
     if (bad > 0) {
-      this.#wholeFile.close()
-      this.#wholeFile = this.#newHasher()
+      this.#hasher.close()
+      this.#hasher = this.#newHasher()
       this.#prefix = 0
     }
     this.#advancePrefix()
@@ -174,10 +179,10 @@ export class PartFile {
    * manifest itself was false and nothing here can be trusted: the part file is discarded.
    */
   async matches(chunkHashes: Buffer[]): Promise<boolean> {
-    const actual = await this.#wholeFile.digest(this.target.size)
+    const actual = await this.#hasher.digest(this.target.size)
     if (actual === this.target.sha256) return true
     if ((await this.recheck(chunkHashes)) > 0) return false
-    this.#wholeFile.close()
+    this.#hasher.close()
     await this.#handle.close().catch(() => {})
     await rm(this.#temp, { force: true })
     await this.#record.remove()
@@ -188,7 +193,7 @@ export class PartFile {
 
   /** Moves the verified file into `dir` under its name (or a free variant of it); returns its path. */
   async finish(dir: string): Promise<string> {
-    this.#wholeFile.close()
+    this.#hasher.close()
     await this.#handle.close()
     const path = await moveToFreeName(this.#temp, dir, this.target.name)
     await this.#record.remove()
@@ -197,7 +202,7 @@ export class PartFile {
 
   /** Removes the verified file instead of moving it into place (nobody wanted it kept); returns ''. */
   async discard(): Promise<string> {
-    this.#wholeFile.close()
+    this.#hasher.close()
     await this.#handle.close()
     await rm(this.#temp, { force: true })
     await this.#record.remove()
@@ -206,12 +211,12 @@ export class PartFile {
 
   /** Stops here, keeping the verified chunks for the next attempt. */
   async keep() {
-    this.#wholeFile.close()
+    this.#hasher.close()
     await this.#record.save().catch(() => {})
     await this.#handle.close().catch(() => {})
   }
 
-  #newHasher(): WholeFileHasher {
+  #newHasher(): DownloadHasher {
     if (this.target.size < OFF_THREAD_BYTES) return new PrefixHasher(this.#handle)
     return new OffThreadHasher(this.#temp)
   }
@@ -224,7 +229,7 @@ export class PartFile {
     const before = this.#prefix
     while (this.#prefix < this.chunks && this.#record.has(this.#prefix)) this.#prefix++
     if (this.#prefix > before)
-      this.#wholeFile.advanceTo(Math.min(this.target.size, this.#prefix * this.target.chunkSize))
+      this.#hasher.advanceTo(Math.min(this.target.size, this.#prefix * this.target.chunkSize))
   }
 }
 

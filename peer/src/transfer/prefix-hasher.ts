@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
+import { verifyChunk } from '../content/manifest.ts'
 
 const READ_BYTES = 4 * 1024 * 1024
 
 /**
- * The whole-file SHA-256 of a download, computed while it runs, so the check before the rename costs
- * nothing extra at the end.
+ * A download's hashing: each chunk checked on arrival, and the whole-file SHA-256 computed while the
+ * download runs, so the check before the rename costs nothing extra at the end.
  */
-export interface WholeFileHasher {
+export interface DownloadHasher {
+  /** Whether `data` hashes to `expected` (the manifest's hash of its chunk); `data` is read, not kept. */
+  verify(data: Uint8Array, expected: Uint8Array): Promise<boolean>
   /** Bytes at `position` were just verified and written. */
   offer(position: number, data: Uint8Array): void
   advanceTo(bytes: number): void
@@ -17,10 +20,10 @@ export interface WholeFileHasher {
 }
 
 /**
- * A WholeFileHasher on the calling thread: chunks that complete in file order are hashed from memory as
+ * A DownloadHasher on the calling thread: chunks that complete in file order are hashed from memory as
  * they are written; the rest are read back (from the page cache) once the verified prefix reaches them.
  */
-export class PrefixHasher implements WholeFileHasher {
+export class PrefixHasher implements DownloadHasher {
   readonly #handle: FileHandle
   readonly #hash = createHash('sha256')
   #hashed = 0
@@ -32,6 +35,10 @@ export class PrefixHasher implements WholeFileHasher {
 
   constructor(handle: FileHandle) {
     this.#handle = handle
+  }
+
+  async verify(data: Uint8Array, expected: Uint8Array) {
+    return verifyChunk(data, expected)
   }
 
   offer(position: number, data: Uint8Array) {

@@ -1,4 +1,4 @@
-import { chunkCount, chunkLength, manifestHash, verifyChunkOffThread } from '../content/manifest.ts'
+import { chunkCount, chunkLength, manifestHash } from '../content/manifest.ts'
 import { readChunks } from './chunk-reader.ts'
 import { type ChunkRequest, ChunkScheduler } from './chunk-scheduler.ts'
 import {
@@ -249,7 +249,7 @@ export async function swarmDownload(options: Options): Promise<Finished> {
             signal,
           })) {
             if (scheduler.isDone(index)) continue // an endgame twin won
-            if (!(await verifyChunkOffThread(data, chunkHashes[index] as Buffer))) {
+            if (!(await part.verify(data, chunkHashes[index] as Buffer))) {
               drop(source, `sent chunk ${index} with the wrong hash (lying or corrupt peer)`)
               break
             }

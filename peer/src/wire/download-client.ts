@@ -20,7 +20,10 @@ const MAX_FRAME_BYTES = 256 * 1024
 /** Segments handed on when the caller names no size. */
 const DEFAULT_SEGMENT_BYTES = 1024 * 1024
 
-/** Segment buffers kept for the next calls: enough for the calls a downloader runs at once per source. */
+/**
+ * Segment buffers kept for the next calls: enough for the calls a downloader runs at once per source.
+ * They are shared memory, so the downloader's hashing thread verifies a chunk where it landed.
+ */
 const KEPT_BUFFERS = 8
 
 /** What to fetch; `segmentBytes`: hand the bytes on in pieces of this size, counted from `offset`. */
@@ -35,7 +38,7 @@ export type DownloadCall = { sha256: string; offset: number; length: number; seg
  */
 export class DownloadClient {
   readonly #url: URL
-  readonly #buffers = new SpareBuffers(KEPT_BUFFERS)
+  readonly #buffers = new SpareBuffers(KEPT_BUFFERS, { shared: true })
   #session: http2.ClientHttp2Session | undefined
 
   constructor(baseUrl: string) {

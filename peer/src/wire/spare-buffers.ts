@@ -7,16 +7,21 @@
 export class SpareBuffers {
   readonly #spare: Buffer[] = []
   readonly #keep: number
+  readonly #shared: boolean
 
-  /** `keep`: how many spare buffers to hold on to (what the calls running at once use). */
-  constructor(keep: number) {
+  /**
+   * `keep`: how many spare buffers to hold on to (what the calls running at once use). `shared`: made
+   * in shared memory, so another thread can read one where it is (a hashing thread, handed a view).
+   */
+  constructor(keep: number, options: { shared?: boolean } = {}) {
     this.#keep = keep
+    this.#shared = options.shared ?? false
   }
 
   /** A buffer of `size` bytes, of unspecified content. */
   take(size: number): Buffer {
     const index = this.#spare.findIndex((b) => b.length === size)
-    if (index < 0) return Buffer.allocUnsafe(size)
+    if (index < 0) return this.#shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size)
     return this.#spare.splice(index, 1)[0] as Buffer
   }
 
