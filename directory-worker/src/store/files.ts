@@ -5,7 +5,7 @@ import { variantKey } from '../variant-key.ts'
 import type { Database } from './database.ts'
 import { jsonPieces } from './json-pieces.ts'
 import { INDEX_OVER_LIMIT } from './migrations.ts'
-import { ftsQuery, prefixEnd } from './name-match.ts'
+import { ftsQuery, LONGEST_PHRASE, nameSample, prefixEnd } from './name-match.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
@@ -136,38 +136,44 @@ const withLease = 'f.*, p.lease_expires_at AS lease'
  * is a content of its own (the same sha256 may come twice, with different manifests). Each rank is
  * one indexed query (name_key index for exact and prefix, the trigram index for substrings).
  * `liveUntil` is when the first lease of a holder counted for these contents ends (the ranking
- * may change then).
+ * may change then). `sample`: names to tell a long key's rare trigrams by (read only if needed).
  */
 export async function searchByName(
   db: Database,
   text: string,
   now: number,
   limit: number,
+  sample: () => Promise<readonly string[]> = () => nameSample(db),
 ): Promise<{ contents: Content[]; liveUntil: number }> {
   const key = nameKey(text)
+  const trigrams = [...key].length >= 3
   // `windowed`: the stage's candidate rows are bounded (its last argument before the limit).
-  const stages: { sql: string; args: (string | number)[]; windowed: boolean }[] = [
+  const stages: { sql: string; args: () => Promise<(string | number)[]>; windowed: boolean }[] = [
     {
       sql: groupByContent(`SELECT ${withLease} FROM files f ${live} WHERE f.name_key = ?`),
-      args: [now, key],
+      args: async () => [now, key],
       windowed: false,
     },
     {
       sql: groupByContent(
         `SELECT ${withLease} FROM files f ${live} WHERE f.name_key > ? AND f.name_key < ? LIMIT ?`,
       ),
-      args: [now, key, prefixEnd(key)],
+      args: async () => [now, key, prefixEnd(key)],
       windowed: true,
     },
     {
       // The trigram index needs three characters; shorter queries scan names until enough match.
       sql: groupByContent(
-        [...key].length >= 3
+        trigrams
           ? `SELECT ${withLease} FROM files_fts JOIN files f ON f.id = files_fts.rowid ${live}
              WHERE files_fts MATCH ? AND instr(f.name_key, ?) > 1 LIMIT ?`
           : `SELECT ${withLease} FROM files f ${live} WHERE instr(f.name_key, ?) > 1 LIMIT ?`,
       ),
-      args: [now, ...([...key].length >= 3 ? [ftsQuery(key)] : []), key],
+      args: async () => {
+        if (!trigrams) return [now, key]
+        const long = [...key].length > LONGEST_PHRASE
+        return [now, ftsQuery(key, long ? await sample() : []), key]
+      },
       windowed: true,
     },
   ]
@@ -179,7 +185,7 @@ export async function searchByName(
     const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
     const rows = await db.execute({
       sql: stage.sql,
-      args: [...stage.args, ...(stage.windowed ? [window] : []), limit + seen.size],
+      args: [...(await stage.args()), ...(stage.windowed ? [window] : []), limit + seen.size],
     })
     for (const row of rows.rows) {
       const content = toContent(row)
