@@ -117,14 +117,23 @@ const toContent = (row: Row): Content => ({
 const CANDIDATES_PER_RESULT = 4
 const MAX_CANDIDATES = 5000
 
-// One row per variant (never a field merged across holders that disagree), most holders first.
+/**
+ * One entry per variant (never a field merged across holders that disagree), most holders first,
+ * all in one row: a JSON array, in the order its ordered subquery yields them (the driver's cost
+ * per row was a good part of the statement's).
+ */
 const groupByContent = (candidates: string) => `
-  SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
-    min(h.lease) AS lease_end
-  FROM (${candidates}) h
-  GROUP BY h.sha256, h.manifest, h.size, h.chunk_size
-  ORDER BY holders DESC, name, h.sha256, h.manifest, h.size, h.chunk_size
-  LIMIT ?`
+  SELECT json_group_array(json_array(sha256, name, size, chunk_size, manifest, lease_end)) AS contents
+  FROM (
+    SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
+      min(h.lease) AS lease_end
+    FROM (${candidates}) h
+    GROUP BY h.sha256, h.manifest, h.size, h.chunk_size
+    ORDER BY holders DESC, name, h.sha256, h.manifest, h.size, h.chunk_size
+    LIMIT ?)`
+
+/** A stage's variant: sha256, name, size, chunk size, manifest, the first lease among its holders to end. */
+type StageContent = [string, string, number, number, string, number]
 
 const live =
   'JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?'
@@ -187,12 +196,13 @@ export async function searchByName(
       sql: stage.sql,
       args: [...(await stage.args()), ...(stage.windowed ? [window] : []), limit + seen.size],
     })
-    for (const row of rows.rows) {
-      const content = toContent(row)
+    const found = JSON.parse(String(rows.rows[0]?.contents ?? '[]')) as StageContent[]
+    for (const [sha256, name, size, chunkSize, manifest, leaseEnd] of found) {
+      const content = { name, size, sha256, chunkSize, manifest }
       if (seen.has(variantKey(content)) || contents.length >= limit) continue
       seen.add(variantKey(content))
       contents.push(content)
-      liveUntil = Math.min(liveUntil, Number(row.lease_end))
+      liveUntil = Math.min(liveUntil, leaseEnd)
     }
   }
   return { contents, liveUntil }
@@ -245,34 +255,35 @@ export async function liveSources(
     content.size,
     content.chunkSize,
   ])
+  // The variants by their place in `wanted`; the answer as one row (a JSON array): the driver's
+  // cost per row was a good part of the statement's.
   const result = await db.execute({
-    sql: `SELECT sha256, manifest, size, chunk_size, count(*) AS holders, min(lease) AS live_until,
-            json_group_array(json_array(username, url, lease)) FILTER (WHERE n <= ?3) AS sample FROM (
-            SELECT f.sha256, f.manifest, f.size, f.chunk_size, p.username, p.url,
-              p.lease_expires_at AS lease,
-              row_number() OVER (
-                PARTITION BY f.sha256, f.manifest, f.size, f.chunk_size ORDER BY random()) AS n
-            FROM json_each(?1) w
-            JOIN files f ON f.sha256 = w.value ->> 0 AND f.manifest = w.value ->> 1
-              AND f.size = w.value ->> 2 AND f.chunk_size = w.value ->> 3
-            JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?2)
-          GROUP BY sha256, manifest, size, chunk_size`,
+    sql: `SELECT json_group_array(json_array(i, holders, live_until, json(sample))) AS variants FROM (
+            SELECT i, count(*) AS holders, min(lease) AS live_until,
+              json_group_array(json_array(username, url, lease)) FILTER (WHERE n <= ?3) AS sample FROM (
+              SELECT w.key AS i, p.username, p.url, p.lease_expires_at AS lease,
+                row_number() OVER (PARTITION BY w.key ORDER BY random()) AS n
+              FROM json_each(?1) w
+              JOIN files f ON f.sha256 = w.value ->> 0 AND f.manifest = w.value ->> 1
+                AND f.size = w.value ->> 2 AND f.chunk_size = w.value ->> 3
+              JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation
+                AND p.lease_expires_at > ?2)
+            GROUP BY i)`,
     args: [JSON.stringify(wanted), now, perContent],
   })
-  for (const row of result.rows) {
-    const key = variantKey({
-      sha256: String(row.sha256),
-      manifest: String(row.manifest),
-      size: Number(row.size),
-      chunkSize: Number(row.chunk_size),
-    })
-    // Variants of these hashes that were not asked for (ranked out) are left out.
-    if (!holders.has(key)) continue
-    const sample = JSON.parse(String(row.sample ?? '[]')) as [string, string, number][]
-    holders.set(key, {
-      count: Number(row.holders),
+  const variants = JSON.parse(String(result.rows[0]?.variants ?? '[]')) as [
+    number,
+    number,
+    number,
+    [string, string, number][],
+  ][]
+  for (const [i, count, liveUntil, sample] of variants) {
+    const content = contents[i]
+    if (!content) continue
+    holders.set(variantKey(content), {
+      count,
       sample: shuffle(sample.map(([username, url, leaseExpiresAt]) => ({ username, url, leaseExpiresAt }))),
-      liveUntil: Number(row.live_until),
+      liveUntil,
     })
   }
   return holders
