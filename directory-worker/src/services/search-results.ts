@@ -5,11 +5,10 @@ import {
   type LiveHolders,
   liveSources,
   nameKey,
-  searchByName,
   variantKey,
   variantsByHash,
 } from '../store/files.ts'
-import { nameSample } from '../store/name-match.ts'
+import { searchByName } from '../store/name-search.ts'
 import { searchGeneration } from '../store/search-generation.ts'
 import { nextTurn } from '../util/next-turn.ts'
 import { shuffle } from '../util/shuffle.ts'
@@ -21,8 +20,6 @@ export const NAME_SEARCH_SOURCES = 8
 
 /** A cached answer is reused this long at most, so the sample of a popular content's sources rotates. */
 const REUSE_MS = 2000
-/** How long a sample of names stands for the whole index when choosing a long query's trigrams. */
-const SAMPLE_MS = 600_000
 /** Bounds the memory of cached answers, counted in contents plus sources. */
 const MAX_WEIGHT = 200_000
 
@@ -43,7 +40,6 @@ export class SearchResults {
   readonly #pending = new Map<string, Promise<Entry>>()
   #weight = 0
   #nextGeneration: Promise<number> | undefined
-  #names: { readAt: number; names: Promise<readonly string[]> } | undefined
 
   constructor(db: Database) {
     this.#db = db
@@ -68,22 +64,10 @@ export class SearchResults {
   async byName(text: string, now: number, limit: number, sources = NAME_SEARCH_SOURCES): Promise<Found> {
     const db = this.#db
     const answer = await this.#answer(`name:${limit}:${sources}:${nameKey(text)}`, now, async () => {
-      const { contents, liveUntil } = await searchByName(db, text, now, limit, () => this.#nameSample(now))
+      const { contents, liveUntil } = await searchByName(db, text, now, limit)
       return { answer: await withSources(db, contents, now, sources), liveUntil }
     })
     return new Found(answer)
-  }
-
-  /** Names a long query's rarest trigrams are told by; read again now and then, as the index changes. */
-  #nameSample(now: number): Promise<readonly string[]> {
-    if (!this.#names || now - this.#names.readAt >= SAMPLE_MS) {
-      const names = nameSample(this.#db).catch((err) => {
-        this.#names = undefined
-        throw err
-      })
-      this.#names = { readAt: now, names }
-    }
-    return this.#names.names
   }
 
   async byHash(sha256: string, now: number): Promise<Found> {

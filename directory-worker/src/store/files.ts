@@ -5,7 +5,6 @@ import { variantKey } from '../variant-key.ts'
 import type { Database } from './database.ts'
 import { jsonPieces } from './json-pieces.ts'
 import { INDEX_OVER_LIMIT } from './migrations.ts'
-import { ftsQuery, LONGEST_PHRASE, nameSample, prefixEnd } from './name-match.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
@@ -107,106 +106,6 @@ const toContent = (row: Row): Content => ({
   chunkSize: Number(row.chunk_size),
   manifest: String(row.manifest),
 })
-
-/**
- * How many live matching rows the prefix and substring stages look at: a few per result still
- * wanted, so each stage is an index walk that stops soon after the limit, however common the word
- * (ranking every match cost time in proportion to the index). Holders of one content mostly share
- * its name, so they sit together in name order and are counted together. The exact stage stays complete.
- */
-const CANDIDATES_PER_RESULT = 4
-const MAX_CANDIDATES = 5000
-
-/**
- * One entry per variant (never a field merged across holders that disagree), most holders first,
- * all in one row: a JSON array, in the order its ordered subquery yields them (the driver's cost
- * per row was a good part of the statement's).
- */
-const groupByContent = (candidates: string) => `
-  SELECT json_group_array(json_array(sha256, name, size, chunk_size, manifest, lease_end)) AS contents
-  FROM (
-    SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
-      min(h.lease) AS lease_end
-    FROM (${candidates}) h
-    GROUP BY h.sha256, h.manifest, h.size, h.chunk_size
-    ORDER BY holders DESC, name, h.sha256, h.manifest, h.size, h.chunk_size
-    LIMIT ?)`
-
-/** A stage's variant: sha256, name, size, chunk size, manifest, the first lease among its holders to end. */
-type StageContent = [string, string, number, number, string, number]
-
-const live =
-  'JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?'
-const withLease = 'f.*, p.lease_expires_at AS lease'
-
-/**
- * Contents whose name contains `text`, offered by at least one live peer, best first: exact name,
- * then prefix, then substring; within a rank, contents with more live holders first. Each variant
- * is a content of its own (the same sha256 may come twice, with different manifests). Each rank is
- * one indexed query (name_key index for exact and prefix, the trigram index for substrings).
- * `liveUntil` is when the first lease of a holder counted for these contents ends (the ranking
- * may change then). `sample`: names to tell a long key's rare trigrams by (read only if needed).
- */
-export async function searchByName(
-  db: Database,
-  text: string,
-  now: number,
-  limit: number,
-  sample: () => Promise<readonly string[]> = () => nameSample(db),
-): Promise<{ contents: Content[]; liveUntil: number }> {
-  const key = nameKey(text)
-  const trigrams = [...key].length >= 3
-  // `windowed`: the stage's candidate rows are bounded (its last argument before the limit).
-  const stages: { sql: string; args: () => Promise<(string | number)[]>; windowed: boolean }[] = [
-    {
-      sql: groupByContent(`SELECT ${withLease} FROM files f ${live} WHERE f.name_key = ?`),
-      args: async () => [now, key],
-      windowed: false,
-    },
-    {
-      sql: groupByContent(
-        `SELECT ${withLease} FROM files f ${live} WHERE f.name_key > ? AND f.name_key < ? LIMIT ?`,
-      ),
-      args: async () => [now, key, prefixEnd(key)],
-      windowed: true,
-    },
-    {
-      // The trigram index needs three characters; shorter queries scan names until enough match.
-      sql: groupByContent(
-        trigrams
-          ? `SELECT ${withLease} FROM files_fts JOIN files f ON f.id = files_fts.rowid ${live}
-             WHERE files_fts MATCH ? AND instr(f.name_key, ?) > 1 LIMIT ?`
-          : `SELECT ${withLease} FROM files f ${live} WHERE instr(f.name_key, ?) > 1 LIMIT ?`,
-      ),
-      args: async () => {
-        if (!trigrams) return [now, key]
-        const long = [...key].length > LONGEST_PHRASE
-        return [now, ftsQuery(key, long ? await sample() : []), key]
-      },
-      windowed: true,
-    },
-  ]
-  const seen = new Set<string>()
-  const contents: Content[] = []
-  let liveUntil = Number.POSITIVE_INFINITY
-  for (const stage of stages) {
-    if (contents.length >= limit) break
-    const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
-    const rows = await db.execute({
-      sql: stage.sql,
-      args: [...(await stage.args()), ...(stage.windowed ? [window] : []), limit + seen.size],
-    })
-    const found = JSON.parse(String(rows.rows[0]?.contents ?? '[]')) as StageContent[]
-    for (const [sha256, name, size, chunkSize, manifest, leaseEnd] of found) {
-      const content = { name, size, sha256, chunkSize, manifest }
-      if (seen.has(variantKey(content)) || contents.length >= limit) continue
-      seen.add(variantKey(content))
-      contents.push(content)
-      liveUntil = Math.min(liveUntil, leaseEnd)
-    }
-  }
-  return { contents, liveUntil }
-}
 
 /** At most this many variants of one sha256 are answered (each a content with its own sources). */
 export const MAX_VARIANTS = 16

@@ -1,14 +1,10 @@
 // How a name query is put to the indexes: the name_key range of a prefix, the trigram index's MATCH.
-import type { Database } from './database.ts'
 
 /** FTS5 phrase syntax: the query as one quoted string, so no operator in it is ever interpreted. */
 const ftsPhrase = (text: string) => `"${text.replaceAll('"', '""')}"`
 
 /** Keys longer than this (in characters) are looked up by a few of their trigrams, not as a phrase. */
 export const LONGEST_PHRASE = 24
-
-/** How many names `nameSample` reads to estimate how common each trigram of a long key is. */
-const SAMPLE_NAMES = 256
 
 /**
  * What the trigram index is asked for to find names holding `key`: the whole phrase, or for a long
@@ -26,22 +22,6 @@ export function ftsQuery(key: string, sample: readonly string[] = []): string {
   )
   const [rarest, next] = trigrams.sort((a, b) => (holders.get(a) ?? 0) - (holders.get(b) ?? 0))
   return `${ftsPhrase(rarest ?? '')} AND ${ftsPhrase(next ?? '')}`
-}
-
-/**
- * Name keys of a run of consecutive rows from a random place in the index: a cheap look at which
- * trigrams are common (neighbouring rows share pages, so this reads a few pages, not one per name).
- */
-export async function nameSample(db: Database): Promise<string[]> {
-  // One row (a JSON array): the driver's cost per row was most of the read.
-  const result = await db.execute({
-    sql: `SELECT json_group_array(name_key) AS names FROM (
-            SELECT name_key FROM files
-            WHERE id >= (SELECT (random() & 4294967295) % max(1, max(id) - ?1) FROM files)
-            ORDER BY id LIMIT ?1)`,
-    args: [SAMPLE_NAMES],
-  })
-  return JSON.parse(String(result.rows[0]?.names ?? '[]')) as string[]
 }
 
 /** Upper bound of the name_key range that starts with `prefix` (for an index range scan). */
