@@ -60,3 +60,25 @@ describe('a long query in the substring stage', () => {
     }
   })
 })
+
+describe('the exact and prefix stages', () => {
+  let directory: TestDirectory | undefined
+  afterEach(() => directory?.close())
+
+  it('read the name index only, never a table row per candidate', async () => {
+    const sent: InStatement[] = []
+    directory = createTestDirectory({}, async (statement: InStatement) => {
+      if (typeof statement !== 'string' && statement.sql.includes('WITH exact')) sent.push(statement)
+    })
+    const token = await login(directory, 'alice')
+    await publish(directory, token, [fileEntry('harbor lights.flac'), fileEntry('harbor lights live.flac')])
+    const response = await directory.request('/v1/search?q=harbor')
+    expect(((await response.json()) as { results: unknown[] }).results).toHaveLength(2)
+    const [stages] = sent
+    if (!stages || typeof stages === 'string') throw new Error('no stages statement sent')
+    const plan = await directory.db.execute({ sql: `EXPLAIN QUERY PLAN ${stages.sql}`, args: stages.args })
+    const steps = plan.rows.map((row) => String(row.detail)).filter((step) => /\bf\b/.test(step))
+    expect(steps).toHaveLength(2)
+    for (const step of steps) expect(step).toMatch(/^SEARCH f USING COVERING INDEX files_name \(name_key/)
+  })
+})
