@@ -98,7 +98,7 @@ describe('search', () => {
     ])
     const results = await search('q=SONG.mp3')
     expect(results.map((r) => r.name)).toEqual(['song.mp3', 'Song.MP3 remix.flac', 'the song.mp3'])
-    // A long query (a pasted name) is looked up by its ends, then checked whole.
+    // A long query (a pasted name) is looked up by two of its trigrams, then checked whole.
     const long = 'Live "at" the Harbor - 1999 Remaster.flac'
     await publish(directory, token, [
       fileEntry(`bootleg ${long}`),

@@ -5,10 +5,10 @@ import {
   type LiveHolders,
   liveSources,
   nameKey,
-  searchByName,
   variantKey,
   variantsByHash,
 } from '../store/files.ts'
+import { searchByName } from '../store/name-search.ts'
 import { searchGeneration } from '../store/search-generation.ts'
 import { nextTurn } from '../util/next-turn.ts'
 import { shuffle } from '../util/shuffle.ts'

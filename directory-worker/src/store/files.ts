@@ -5,7 +5,6 @@ import { variantKey } from '../variant-key.ts'
 import type { Database } from './database.ts'
 import { jsonPieces } from './json-pieces.ts'
 import { INDEX_OVER_LIMIT } from './migrations.ts'
-import { ftsQuery, prefixEnd } from './name-match.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
@@ -108,90 +107,6 @@ const toContent = (row: Row): Content => ({
   manifest: String(row.manifest),
 })
 
-/**
- * How many live matching rows the prefix and substring stages look at: a few per result still
- * wanted, so each stage is an index walk that stops soon after the limit, however common the word
- * (ranking every match cost time in proportion to the index). Holders of one content mostly share
- * its name, so they sit together in name order and are counted together. The exact stage stays complete.
- */
-const CANDIDATES_PER_RESULT = 4
-const MAX_CANDIDATES = 5000
-
-// One row per variant (never a field merged across holders that disagree), most holders first.
-const groupByContent = (candidates: string) => `
-  SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
-    min(h.lease) AS lease_end
-  FROM (${candidates}) h
-  GROUP BY h.sha256, h.manifest, h.size, h.chunk_size
-  ORDER BY holders DESC, name, h.sha256, h.manifest, h.size, h.chunk_size
-  LIMIT ?`
-
-const live =
-  'JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?'
-const withLease = 'f.*, p.lease_expires_at AS lease'
-
-/**
- * Contents whose name contains `text`, offered by at least one live peer, best first: exact name,
- * then prefix, then substring; within a rank, contents with more live holders first. Each variant
- * is a content of its own (the same sha256 may come twice, with different manifests). Each rank is
- * one indexed query (name_key index for exact and prefix, the trigram index for substrings).
- * `liveUntil` is when the first lease of a holder counted for these contents ends (the ranking
- * may change then).
- */
-export async function searchByName(
-  db: Database,
-  text: string,
-  now: number,
-  limit: number,
-): Promise<{ contents: Content[]; liveUntil: number }> {
-  const key = nameKey(text)
-  // `windowed`: the stage's candidate rows are bounded (its last argument before the limit).
-  const stages: { sql: string; args: (string | number)[]; windowed: boolean }[] = [
-    {
-      sql: groupByContent(`SELECT ${withLease} FROM files f ${live} WHERE f.name_key = ?`),
-      args: [now, key],
-      windowed: false,
-    },
-    {
-      sql: groupByContent(
-        `SELECT ${withLease} FROM files f ${live} WHERE f.name_key > ? AND f.name_key < ? LIMIT ?`,
-      ),
-      args: [now, key, prefixEnd(key)],
-      windowed: true,
-    },
-    {
-      // The trigram index needs three characters; shorter queries scan names until enough match.
-      sql: groupByContent(
-        [...key].length >= 3
-          ? `SELECT ${withLease} FROM files_fts JOIN files f ON f.id = files_fts.rowid ${live}
-             WHERE files_fts MATCH ? AND instr(f.name_key, ?) > 1 LIMIT ?`
-          : `SELECT ${withLease} FROM files f ${live} WHERE instr(f.name_key, ?) > 1 LIMIT ?`,
-      ),
-      args: [now, ...([...key].length >= 3 ? [ftsQuery(key)] : []), key],
-      windowed: true,
-    },
-  ]
-  const seen = new Set<string>()
-  const contents: Content[] = []
-  let liveUntil = Number.POSITIVE_INFINITY
-  for (const stage of stages) {
-    if (contents.length >= limit) break
-    const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
-    const rows = await db.execute({
-      sql: stage.sql,
-      args: [...stage.args, ...(stage.windowed ? [window] : []), limit + seen.size],
-    })
-    for (const row of rows.rows) {
-      const content = toContent(row)
-      if (seen.has(variantKey(content)) || contents.length >= limit) continue
-      seen.add(variantKey(content))
-      contents.push(content)
-      liveUntil = Math.min(liveUntil, Number(row.lease_end))
-    }
-  }
-  return { contents, liveUntil }
-}
-
 /** At most this many variants of one sha256 are answered (each a content with its own sources). */
 export const MAX_VARIANTS = 16
 
@@ -239,34 +154,35 @@ export async function liveSources(
     content.size,
     content.chunkSize,
   ])
+  // The variants by their place in `wanted`; the answer as one row (a JSON array): the driver's
+  // cost per row was a good part of the statement's.
   const result = await db.execute({
-    sql: `SELECT sha256, manifest, size, chunk_size, count(*) AS holders, min(lease) AS live_until,
-            json_group_array(json_array(username, url, lease)) FILTER (WHERE n <= ?3) AS sample FROM (
-            SELECT f.sha256, f.manifest, f.size, f.chunk_size, p.username, p.url,
-              p.lease_expires_at AS lease,
-              row_number() OVER (
-                PARTITION BY f.sha256, f.manifest, f.size, f.chunk_size ORDER BY random()) AS n
-            FROM json_each(?1) w
-            JOIN files f ON f.sha256 = w.value ->> 0 AND f.manifest = w.value ->> 1
-              AND f.size = w.value ->> 2 AND f.chunk_size = w.value ->> 3
-            JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?2)
-          GROUP BY sha256, manifest, size, chunk_size`,
+    sql: `SELECT json_group_array(json_array(i, holders, live_until, json(sample))) AS variants FROM (
+            SELECT i, count(*) AS holders, min(lease) AS live_until,
+              json_group_array(json_array(username, url, lease)) FILTER (WHERE n <= ?3) AS sample FROM (
+              SELECT w.key AS i, p.username, p.url, p.lease_expires_at AS lease,
+                row_number() OVER (PARTITION BY w.key ORDER BY random()) AS n
+              FROM json_each(?1) w
+              JOIN files f ON f.sha256 = w.value ->> 0 AND f.manifest = w.value ->> 1
+                AND f.size = w.value ->> 2 AND f.chunk_size = w.value ->> 3
+              JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation
+                AND p.lease_expires_at > ?2)
+            GROUP BY i)`,
     args: [JSON.stringify(wanted), now, perContent],
   })
-  for (const row of result.rows) {
-    const key = variantKey({
-      sha256: String(row.sha256),
-      manifest: String(row.manifest),
-      size: Number(row.size),
-      chunkSize: Number(row.chunk_size),
-    })
-    // Variants of these hashes that were not asked for (ranked out) are left out.
-    if (!holders.has(key)) continue
-    const sample = JSON.parse(String(row.sample ?? '[]')) as [string, string, number][]
-    holders.set(key, {
-      count: Number(row.holders),
+  const variants = JSON.parse(String(result.rows[0]?.variants ?? '[]')) as [
+    number,
+    number,
+    number,
+    [string, string, number][],
+  ][]
+  for (const [i, count, liveUntil, sample] of variants) {
+    const content = contents[i]
+    if (!content) continue
+    holders.set(variantKey(content), {
+      count,
       sample: shuffle(sample.map(([username, url, leaseExpiresAt]) => ({ username, url, leaseExpiresAt }))),
-      liveUntil: Number(row.live_until),
+      liveUntil,
     })
   }
   return holders

@@ -3,21 +3,25 @@
 /** FTS5 phrase syntax: the query as one quoted string, so no operator in it is ever interpreted. */
 const ftsPhrase = (text: string) => `"${text.replaceAll('"', '""')}"`
 
-/** Characters in each end of a long query that the trigram index is asked for. */
-const FTS_PIECE = 8
+/** Keys longer than this (in characters) are looked up by a few of their trigrams, not as a phrase. */
+export const LONGEST_PHRASE = 24
 
 /**
  * What the trigram index is asked for to find names holding `key`: the whole phrase, or for a long
- * key (a pasted file name) its first and last pieces. Every name holding the key holds both, and
- * the stage checks the whole key on each candidate. A phrase walks the list of each of its trigrams,
- * and a long name has many, some (" - ", ".mp") in most names: the two pieces walk far fewer.
+ * key (a pasted file name) the two of its trigrams fewest `sample` names hold. Every name holding
+ * the key holds both, and the stage checks the whole key on each candidate. The cost of a MATCH is
+ * that of walking the list of its commonest trigram ("mkv", " - " are in most names), however rare
+ * the others: a long name is almost always found through two rare ones (its digits, an odd word).
  */
-export function ftsQuery(key: string): string {
+export function ftsQuery(key: string, sample: readonly string[] = []): string {
   const chars = [...key]
-  if (chars.length <= 3 * FTS_PIECE) return ftsPhrase(key)
-  const head = chars.slice(0, FTS_PIECE).join('')
-  const tail = chars.slice(-FTS_PIECE).join('')
-  return `${ftsPhrase(head)} AND ${ftsPhrase(tail)}`
+  if (chars.length <= LONGEST_PHRASE) return ftsPhrase(key)
+  const trigrams = [...new Set(chars.slice(2).map((_, i) => chars.slice(i, i + 3).join('')))]
+  const holders = new Map(
+    trigrams.map((trigram) => [trigram, sample.filter((name) => name.includes(trigram)).length]),
+  )
+  const [rarest, next] = trigrams.sort((a, b) => (holders.get(a) ?? 0) - (holders.get(b) ?? 0))
+  return `${ftsPhrase(rarest ?? '')} AND ${ftsPhrase(next ?? '')}`
 }
 
 /** Upper bound of the name_key range that starts with `prefix` (for an index range scan). */

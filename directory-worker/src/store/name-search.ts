@@ -1,0 +1,120 @@
+import type { Database } from './database.ts'
+import { type Content, nameKey, variantKey } from './files.ts'
+import { ftsQuery, LONGEST_PHRASE, prefixEnd } from './name-match.ts'
+
+/**
+ * How many live matching rows the prefix and substring stages look at: a few per result still
+ * wanted, so each stage is an index walk that stops soon after the limit, however common the word
+ * (ranking every match cost time in proportion to the index). Holders of one content mostly share
+ * its name, so they sit together in name order and are counted together. The exact stage stays complete.
+ */
+const CANDIDATES_PER_RESULT = 4
+const MAX_CANDIDATES = 5000
+
+/** How many names are read to estimate how common each trigram of a long key is. */
+const SAMPLE_NAMES = 256
+
+const live =
+  'JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?1'
+const withLease = 'f.*, p.lease_expires_at AS lease'
+
+/** One row per variant (never a field merged across holders that disagree), most holders first. */
+const groupByContent = (candidates: string, limit: string) => `
+  SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
+    min(h.lease) AS lease_end
+  FROM (${candidates}) h
+  GROUP BY h.sha256, h.manifest, h.size, h.chunk_size
+  ORDER BY holders DESC, name, h.sha256, h.manifest, h.size, h.chunk_size
+  LIMIT ${limit}`
+
+/**
+ * A stage's variants as one JSON array, in the order its ordered rows come: the driver's cost per
+ * returned row was a good part of a statement that answers 50.
+ */
+const asJson = (rows: string) =>
+  `(SELECT json_group_array(json_array(sha256, name, size, chunk_size, manifest, lease_end)) FROM ${rows})`
+
+/** A stage's variant: sha256, name, size, chunk size, manifest, the first lease among its holders to end. */
+type StageContent = [string, string, number, number, string, number]
+
+/**
+ * The exact and prefix stages in one statement (?1 now, ?2 key, ?3 its prefix's end, ?4 limit):
+ * the prefix stage's window is what the exact one left of the limit. A long key also gets names
+ * (consecutive rows from a random place, a few pages) to tell its rare trigrams by.
+ */
+const firstStages = (long: boolean) => `
+  WITH exact AS (${groupByContent(`SELECT ${withLease} FROM files f ${live} WHERE f.name_key = ?2`, '?4')}),
+  prefix AS (${groupByContent(
+    `SELECT ${withLease} FROM files f ${live} WHERE f.name_key > ?2 AND f.name_key < ?3
+     LIMIT min(${MAX_CANDIDATES}, (?4 - (SELECT count(*) FROM exact)) * ${CANDIDATES_PER_RESULT})`,
+    '?4 + (SELECT count(*) FROM exact)',
+  )})
+  SELECT ${asJson('exact')} AS exact, ${asJson('prefix')} AS prefix, ${
+    long
+      ? `(SELECT json_group_array(name_key) FROM (SELECT name_key FROM files
+          WHERE id >= (SELECT (random() & 4294967295) % max(1, max(id) - ${SAMPLE_NAMES}) FROM files)
+          ORDER BY id LIMIT ${SAMPLE_NAMES}))`
+      : "'[]'"
+  } AS sample`
+
+/** The substring stage (?1 now, then the MATCH if the key has a trigram, the key, the window, the limit). */
+const substringStage = (trigrams: boolean) =>
+  `SELECT ${asJson(
+    `(${groupByContent(
+      // The trigram index needs three characters; shorter queries scan names until enough match.
+      trigrams
+        ? `SELECT ${withLease} FROM files_fts JOIN files f ON f.id = files_fts.rowid ${live}
+         WHERE files_fts MATCH ?2 AND instr(f.name_key, ?3) > 1 LIMIT ?4`
+        : `SELECT ${withLease} FROM files f ${live} WHERE instr(f.name_key, ?2) > 1 LIMIT ?3`,
+      trigrams ? '?5' : '?4',
+    )})`,
+  )} AS contents`
+
+/**
+ * Contents whose name contains `text`, offered by at least one live peer, best first: exact name,
+ * then prefix, then substring; within a rank, contents with more live holders first. Each variant
+ * is a content of its own (the same sha256 may come twice, with different manifests). Each rank is
+ * one indexed walk (name_key index for exact and prefix, the trigram index for substrings).
+ * `liveUntil` is when the first lease of a holder counted for these contents ends (the ranking
+ * may change then).
+ */
+export async function searchByName(
+  db: Database,
+  text: string,
+  now: number,
+  limit: number,
+): Promise<{ contents: Content[]; liveUntil: number }> {
+  const key = nameKey(text)
+  const chars = [...key].length
+  const seen = new Set<string>()
+  const contents: Content[] = []
+  let liveUntil = Number.POSITIVE_INFINITY
+  const take = (json: unknown) => {
+    for (const [sha256, name, size, chunkSize, manifest, leaseEnd] of JSON.parse(
+      String(json ?? '[]'),
+    ) as StageContent[]) {
+      const content = { name, size, sha256, chunkSize, manifest }
+      if (seen.has(variantKey(content)) || contents.length >= limit) continue
+      seen.add(variantKey(content))
+      contents.push(content)
+      liveUntil = Math.min(liveUntil, leaseEnd)
+    }
+  }
+  const first = await db.execute({
+    sql: firstStages(chars > LONGEST_PHRASE),
+    args: [now, key, prefixEnd(key), limit],
+  })
+  const row = first.rows[0]
+  take(row?.exact)
+  take(row?.prefix)
+  if (contents.length < limit) {
+    const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
+    const sample = JSON.parse(String(row?.sample ?? '[]')) as string[]
+    const rows = await db.execute({
+      sql: substringStage(chars >= 3),
+      args: [now, ...(chars >= 3 ? [ftsQuery(key, sample)] : []), key, window, limit + seen.size],
+    })
+    take(rows.rows[0]?.contents)
+  }
+  return { contents, liveUntil }
+}
