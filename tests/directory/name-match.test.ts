@@ -30,17 +30,22 @@ describe('ftsQuery', () => {
   })
 })
 
+/** A test directory that keeps every statement whose SQL holds `marker`, as sent. */
+function recordingDirectory(marker: string) {
+  const sent: Exclude<InStatement, string>[] = []
+  const directory = createTestDirectory({}, async (statement: InStatement) => {
+    if (typeof statement !== 'string' && statement.sql.includes(marker)) sent.push(statement)
+  })
+  return { directory, sent }
+}
+
 describe('a long query in the substring stage', () => {
   let directory: TestDirectory | undefined
   afterEach(() => directory?.close())
 
   it('walks the trigram lists of its rare parts, not of the ones in most names', async () => {
-    const matches: string[] = []
-    directory = createTestDirectory({}, async (statement: InStatement) => {
-      if (typeof statement !== 'string' && statement.sql.includes('MATCH')) {
-        matches.push(String((statement.args as unknown[])[1]))
-      }
-    })
+    const recording = recordingDirectory('MATCH')
+    directory = recording.directory
     const token = await login(directory, 'alice')
     const long = 'Harbor Lights - Live at the Hall 7093.flac'
     const common = Array.from({ length: 30 }, (_, i) =>
@@ -52,6 +57,7 @@ describe('a long query in the substring stage', () => {
     expect(results.map((r) => r.name)).toEqual([`bootleg ${long}`])
     // Both trigrams from the part only the wanted name has (the old query asked for its two ends,
     // "Harbor L" and "093.flac", whose trigrams are in every name).
+    const matches = recording.sent.map((statement) => String((statement.args as unknown[])[1]))
     expect(matches).toHaveLength(1)
     const trigrams = (matches[0]?.match(/"([^"]{3})"/g) ?? []).map((quoted) => quoted.slice(1, -1))
     expect(trigrams).toHaveLength(2)
@@ -66,16 +72,14 @@ describe('the exact and prefix stages', () => {
   afterEach(() => directory?.close())
 
   it('read the name index only, never a table row per candidate', async () => {
-    const sent: InStatement[] = []
-    directory = createTestDirectory({}, async (statement: InStatement) => {
-      if (typeof statement !== 'string' && statement.sql.includes('WITH exact')) sent.push(statement)
-    })
+    const recording = recordingDirectory('WITH exact')
+    directory = recording.directory
     const token = await login(directory, 'alice')
     await publish(directory, token, [fileEntry('harbor lights.flac'), fileEntry('harbor lights live.flac')])
     const response = await directory.request('/v1/search?q=harbor')
     expect(((await response.json()) as { results: unknown[] }).results).toHaveLength(2)
-    const [stages] = sent
-    if (!stages || typeof stages === 'string') throw new Error('no stages statement sent')
+    const [stages] = recording.sent
+    if (!stages) throw new Error('no stages statement sent')
     const plan = await directory.db.execute({ sql: `EXPLAIN QUERY PLAN ${stages.sql}`, args: stages.args })
     const steps = plan.rows.map((row) => String(row.detail)).filter((step) => /\bf\b/.test(step))
     expect(steps).toHaveLength(2)

@@ -18,8 +18,7 @@ type Reply = { verified: number; ok: boolean } | { hex: string } | { error: stri
 export class OffThreadHasher implements DownloadHasher {
   readonly #worker: Worker
   readonly #checks = new Map<number, (ok: boolean) => void>()
-  readonly #digest: Promise<string>
-  #resolveDigest: (hex: string) => void = () => {}
+  readonly #digest = resolvers<string>()
   #failure: Error | undefined
   #nextCheck = 0
   #final = 0
@@ -30,15 +29,10 @@ export class OffThreadHasher implements DownloadHasher {
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
     })
     this.#worker.unref() // a download that is never finished must not hold the process open
-    let rejectDigest: (err: Error) => void = () => {}
-    this.#digest = new Promise((resolve, reject) => {
-      this.#resolveDigest = resolve
-      rejectDigest = reject
-    })
-    this.#digest.catch(() => {}) // reported by digest(); a download that ends otherwise never asks
+    this.#digest.promise.catch(() => {}) // reported by digest(); a download that ends otherwise never asks
     const fail = (err: Error) => {
       this.#failure ??= err
-      rejectDigest(this.#failure)
+      this.#digest.reject(this.#failure)
       for (const settle of this.#checks.values()) settle(false)
       this.#checks.clear()
     }
@@ -46,7 +40,7 @@ export class OffThreadHasher implements DownloadHasher {
       if ('verified' in reply) {
         this.#checks.get(reply.verified)?.(reply.ok)
         this.#checks.delete(reply.verified)
-      } else if ('hex' in reply) this.#resolveDigest(reply.hex)
+      } else if ('hex' in reply) this.#digest.resolve(reply.hex)
       else fail(new Error(`cannot hash the downloaded file: ${reply.error}`))
     })
     this.#worker.once('error', fail)
@@ -74,7 +68,7 @@ export class OffThreadHasher implements DownloadHasher {
 
   digest(size: number): Promise<string> {
     this.#post({ digest: size })
-    return this.#digest
+    return this.#digest.promise
   }
 
   close() {
@@ -97,24 +91,23 @@ async function hashInWorker() {
   const { createHash } = process.getBuiltinModule('node:crypto')
   const { open } = process.getBuiltinModule('node:fs/promises')
   const port = parentPort as NonNullable<typeof parentPort>
-  type Message = { verify?: number; data?: Uint8Array; expected?: Uint8Array; upTo?: number; digest?: number }
   let hashed = 0
   let final = 0
   let wanted: number | undefined
   let running = false
   let stopped = false
   // Chunk checks are answered as they come, between the reads below.
-  port.on('message', (message: Message) => {
-    if (message.verify !== undefined) {
-      const sum = createHash('sha256')
-        .update(message.data as Uint8Array)
-        .digest()
-      port.postMessage({ verified: message.verify, ok: sum.equals(message.expected as Uint8Array) })
+  // (Types are erased, so Request and Reply are the main side's own.)
+  const reply = (message: Reply) => port.postMessage(message)
+  port.on('message', (message: Request) => {
+    if ('verify' in message) {
+      const sum = createHash('sha256').update(message.data).digest()
+      reply({ verified: message.verify, ok: sum.equals(message.expected) })
       return
     }
     if (stopped) return
-    if (message.digest !== undefined) wanted = message.digest
-    final = Math.max(final, message.upTo ?? 0, message.digest ?? 0)
+    if ('digest' in message) wanted = message.digest
+    final = Math.max(final, 'upTo' in message ? message.upTo : message.digest)
     void run()
   })
   const handle = open((workerData as { path: string }).path, 'r')
@@ -136,15 +129,26 @@ async function hashInWorker() {
       }
       if (wanted !== undefined && hashed >= wanted && !stopped) {
         stopped = true
-        port.postMessage({ hex: whole.digest('hex') })
+        reply({ hex: whole.digest('hex') })
       }
     } catch (err) {
       stopped = true
-      port.postMessage({ error: err instanceof Error ? err.message : String(err) })
+      reply({ error: err instanceof Error ? err.message : String(err) })
     } finally {
       running = false
     }
   }
+}
+
+/** Promise.withResolvers, which the project's TypeScript lib (ES2023) does not declare yet. */
+function resolvers<T>() {
+  let resolve: (value: T) => void = () => {}
+  let reject: (err: Error) => void = () => {}
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
 }
 
 const WORKER_URL = new URL(`data:text/javascript,${encodeURIComponent(`(${hashInWorker})()`)}`)

@@ -1,7 +1,7 @@
 import { type FileHandle, mkdir, open, rm, stat } from 'node:fs/promises'
 import type { FileEntry } from '../../../directory-worker/src/api-types.ts'
 import { moveToFreeName } from '../content/free-name.ts'
-import { chunkCount, chunkLength, verifyChunk } from '../content/manifest.ts'
+import { chunkCount, chunkLength } from '../content/manifest.ts'
 import { FalseManifestError, LocalWriteError } from './download-errors.ts'
 import { OffThreadHasher } from './off-thread-hasher.ts'
 import { partFileNames } from './part-file-names.ts'
@@ -159,7 +159,10 @@ export class PartFile {
       if (!this.#record.has(index)) continue
       const length = this.#length(index)
       const { bytesRead } = await this.#handle.read(buffer, 0, length, index * this.target.chunkSize)
-      if (bytesRead !== length || !verifyChunk(buffer.subarray(0, length), chunkHashes[index] as Buffer)) {
+      if (
+        bytesRead !== length ||
+        !(await this.#hasher.verify(buffer.subarray(0, length), chunkHashes[index] as Buffer))
+      ) {
         this.#record.unmark(index)
         bad++
       }
