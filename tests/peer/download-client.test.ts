@@ -96,6 +96,33 @@ describe.each(['fast', 'connect'] as const)('DownloadClient against %s', (server
     }
   })
 
+  it('says bytes arrived before their segment is whole, so a slow source is not taken for a silent one', async () => {
+    const client = new DownloadClient(urls[server])
+    try {
+      let arrivals = 0
+      const seen: number[] = []
+      for await (const piece of client.download(
+        {
+          sha256: sha,
+          offset: 0,
+          length: 2 * 1024 * 1024,
+          segmentBytes: 1024 * 1024,
+          onBytes: () => arrivals++,
+        },
+        undefined,
+        new AbortController().signal,
+      )) {
+        expect(piece.length).toBe(1024 * 1024)
+        seen.push(arrivals)
+      }
+      // A source's DATA frames are at most 256 KiB: at least four arrivals before each 1 MiB segment.
+      expect(seen[0]).toBeGreaterThanOrEqual(4)
+      expect((seen[1] ?? 0) - (seen[0] ?? 0)).toBeGreaterThanOrEqual(4)
+    } finally {
+      client.close()
+    }
+  })
+
   it('keeps a held piece intact while the stream pauses and its buffers are shared by other calls', async () => {
     const client = new DownloadClient(urls[server])
     try {

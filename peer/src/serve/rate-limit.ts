@@ -1,31 +1,83 @@
-/** A token bucket shared by every stream a daemon serves: --max-upload-rate caps the total. */
+type Waiter = { bytes: number; granted: () => void }
+
+/**
+ * A token bucket shared by every stream a daemon serves: --max-upload-rate caps the total. Callers
+ * are served in the order they asked, so each of several streams gets its turn: none waits on luck
+ * while the others take the budget (a stream left silent long enough is given up by its downloader).
+ */
 export class RateLimiter {
   readonly #bytesPerSecond: number
+  /** A burst of a quarter second smooths scheduling without exceeding the rate over time. */
+  readonly #burst: number
   #available: number
   #last = performance.now()
+  readonly #queue: Waiter[] = []
+  #timer: NodeJS.Timeout | undefined
 
   constructor(bytesPerSecond: number) {
     this.#bytesPerSecond = bytesPerSecond
-    // A burst of a quarter second smooths scheduling without exceeding the rate over time.
-    this.#available = bytesPerSecond / 4
+    this.#burst = bytesPerSecond / 4
+    this.#available = this.#burst
   }
 
-  /** Waits until `bytes` may be sent. */
-  async take(bytes: number, signal?: AbortSignal) {
-    for (;;) {
-      const now = performance.now()
-      this.#available = Math.min(
-        this.#bytesPerSecond / 4,
-        this.#available + ((now - this.#last) / 1000) * this.#bytesPerSecond,
-      )
-      this.#last = now
-      if (this.#available >= bytes || this.#available >= this.#bytesPerSecond / 4) {
-        this.#available -= bytes
-        return
+  /** Waits until `bytes` may be sent, after every caller that asked before; an abort ends the wait. */
+  take(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.resolve()
+    if (this.#queue.length === 0 && this.#grant(bytes)) return Promise.resolve()
+    return new Promise((resolve) => {
+      const leave = () => {
+        const at = this.#queue.indexOf(waiter)
+        if (at >= 0) this.#queue.splice(at, 1)
+        resolve()
+        if (at === 0) this.#reschedule()
       }
-      if (signal?.aborted) return
-      const wait = ((bytes - this.#available) / this.#bytesPerSecond) * 1000
-      await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, wait))))
+      const waiter: Waiter = {
+        bytes,
+        granted: () => {
+          signal?.removeEventListener('abort', leave)
+          resolve()
+        },
+      }
+      signal?.addEventListener('abort', leave, { once: true })
+      this.#queue.push(waiter)
+      if (this.#queue.length === 1) this.#reschedule()
+    })
+  }
+
+  #refill() {
+    const now = performance.now()
+    this.#available = Math.min(
+      this.#burst,
+      this.#available + ((now - this.#last) / 1000) * this.#bytesPerSecond,
+    )
+    this.#last = now
+  }
+
+  /** Takes `bytes` from the bucket if it holds them, or is full (a message larger than the burst). */
+  #grant(bytes: number): boolean {
+    this.#refill()
+    if (this.#available < bytes && this.#available < this.#burst) return false
+    this.#available -= bytes
+    return true
+  }
+
+  #serve() {
+    for (let head = this.#queue[0]; head && this.#grant(head.bytes); head = this.#queue[0]) {
+      this.#queue.shift()
+      head.granted()
     }
+    this.#reschedule()
+  }
+
+  /** One timer, for the first in line: when the bucket will hold what it asks for. */
+  #reschedule() {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const head = this.#queue[0]
+    if (!head) return
+    this.#refill()
+    const missing = Math.min(head.bytes, this.#burst) - this.#available
+    const wait = Math.max(1, (missing / this.#bytesPerSecond) * 1000)
+    this.#timer = setTimeout(() => this.#serve(), wait)
   }
 }

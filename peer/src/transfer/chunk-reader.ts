@@ -1,8 +1,11 @@
 import { Code, ConnectError } from '@connectrpc/connect'
 
 type Options = {
-  /** Opens the stream of the run's bytes; the signal aborts it (a stall or the caller). */
-  open: (signal: AbortSignal) => AsyncIterable<Uint8Array>
+  /**
+   * Opens the stream of the run's bytes; the signal aborts it (a stall or the caller). The stream calls
+   * `alive` whenever bytes arrive that it has not handed on yet (it hands on whole chunks).
+   */
+  open: (signal: AbortSignal, alive: () => void) => AsyncIterable<Uint8Array>
   /** The run's chunks, in order, with their lengths. */
   chunks: { index: number; length: number }[]
   /** A stream that brings nothing for this long is abandoned. */
@@ -15,7 +18,8 @@ type Options = {
  * so memory holds one chunk per request: the yielded buffer (the source's own when it hands on whole
  * chunks, else one reused here) is valid only until the consumer asks for the next (by then it has
  * verified and written it). More or fewer bytes than asked for fail with DataLoss; a stall fails with a
- * message that says so.
+ * message that says so: a stall is `stallMs` without a byte, not without a chunk (a rate-capped source
+ * sending several runs at once may take longer than that for each chunk).
  */
 export async function* readChunks(options: Options): AsyncGenerator<{ index: number; data: Buffer }> {
   const { chunks, stallMs } = options
@@ -31,7 +35,7 @@ export async function* readChunks(options: Options): AsyncGenerator<{ index: num
   let at = 0
   let filled = 0
   try {
-    for await (const part of options.open(signal)) {
+    for await (const part of options.open(signal, () => timer.refresh())) {
       let data = part
       while (data.length > 0) {
         const chunk = chunks[at]

@@ -26,8 +26,17 @@ const DEFAULT_SEGMENT_BYTES = 1024 * 1024
  */
 const KEPT_BUFFERS = 8
 
-/** What to fetch; `segmentBytes`: hand the bytes on in pieces of this size, counted from `offset`. */
-export type DownloadCall = { sha256: string; offset: number; length: number; segmentBytes?: number }
+/**
+ * What to fetch; `segmentBytes`: hand the bytes on in pieces of this size, counted from `offset`;
+ * `onBytes`: called as file bytes arrive, before their segment is whole.
+ */
+export type DownloadCall = {
+  sha256: string
+  offset: number
+  length: number
+  segmentBytes?: number
+  onBytes?: () => void
+}
 
 /**
  * The receiving side of PeerService.Download over gRPC, for one source: file bytes are copied once, as
@@ -91,13 +100,12 @@ export class DownloadClient {
           httpStatusCode(response[':status']),
         )
       }
-      yield* segmentsOf(
-        stream,
-        parser,
-        call.length,
-        call.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
-        this.#buffers,
-      )
+      yield* segmentsOf(stream, parser, {
+        length: call.length,
+        segmentBytes: call.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+        buffers: this.#buffers,
+        onBytes: call.onBytes,
+      })
     } catch (err) {
       if (signal.aborted) throw new ConnectError('the download was cancelled', Code.Canceled)
       if (err instanceof ConnectError) throw err

@@ -23,10 +23,9 @@ const BUFFERS = 2
 export async function* segmentsOf(
   stream: http2.ClientHttp2Stream,
   parser: ResponseParser,
-  length: number,
-  segmentBytes: number,
-  buffers: SpareBuffers,
+  options: { length: number; segmentBytes: number; buffers: SpareBuffers; onBytes?: () => void },
 ): AsyncGenerator<Buffer> {
+  const { length, segmentBytes, buffers, onBytes } = options
   const mine: Buffer[] = []
   const ready: Buffer[] = [] // whole segments not yet taken, in order
   let held: Buffer | undefined // the segment the consumer has (its buffer is not filled meanwhile)
@@ -92,6 +91,7 @@ export async function* segmentsOf(
     } catch (err) {
       failure ??= err
     }
+    if (slices.length > 0) onBytes?.()
     if (overflow.length > 0) overflow.push(...slices)
     else landAll(slices)
     slices.length = 0

@@ -1,0 +1,57 @@
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { RateLimiter } from '../../peer/src/serve/rate-limit.ts'
+
+const KiB = 1024
+
+describe('RateLimiter', () => {
+  it('serves callers in the order they asked: one asking for more is not starved by many small ones', async () => {
+    const limiter = new RateLimiter(200 * KiB) // a burst of 50 KiB
+    const granted: string[] = []
+    let running = true
+    onTestFinished(() => {
+      running = false
+    })
+    const small = async (name: string) => {
+      while (running) {
+        await limiter.take(4 * KiB)
+        granted.push(name)
+      }
+    }
+    const loops = [small('a'), small('b')]
+    // The burst is spent after 13 grants; from then on both loops are waiting in line.
+    while (granted.length < 20) await limiter.take(0)
+    const asked = granted.length
+    await limiter.take(50 * KiB)
+    const before = granted.length - asked
+    running = false
+    await Promise.all(loops)
+    // Only the small calls already in line when it asked went first (the one it joined behind, and a
+    // second that may have asked within the same grant).
+    expect(before).toBeLessThanOrEqual(2)
+    // And the two small loops took turns.
+    const counts = { a: 0, b: 0 }
+    for (const name of granted) counts[name as 'a' | 'b']++
+    expect(Math.abs(counts.a - counts.b)).toBeLessThanOrEqual(1)
+  })
+
+  it('lets an aborted caller go at once, and serves the next in line', async () => {
+    const limiter = new RateLimiter(4 * KiB) // a burst of 1 KiB
+    await limiter.take(1 * KiB)
+    const abort = new AbortController()
+    let aborted = false
+    const first = limiter.take(1000 * KiB, abort.signal).then(() => {
+      aborted = true
+    })
+    const second = limiter.take(1 * KiB)
+    abort.abort()
+    await first
+    expect(aborted).toBe(true)
+    await second // within a quarter second: the aborted caller's 1,000 KiB were never taken
+    const order: string[] = []
+    await Promise.all([
+      limiter.take(1 * KiB).then(() => order.push('third')),
+      limiter.take(1 * KiB).then(() => order.push('fourth')),
+    ])
+    expect(order).toEqual(['third', 'fourth'])
+  })
+})
