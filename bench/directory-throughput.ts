@@ -5,22 +5,39 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
+import { cpuSeconds } from './support/cpu.ts'
 import { peakRssMiB, spawnUntil } from './support/processes.ts'
 import type { Figure } from './support/report.ts'
 import { seededDatabase, seededRandom } from './support/seed-directory.ts'
 
-type Run = { reqPerSec: number; p50: number; p99: number; non2xx: number; errors: number }
+/** `serverCpuUs`: CPU-microseconds the serving process spent per answered request. */
+type Run = {
+  reqPerSec: number
+  p50: number
+  p99: number
+  non2xx: number
+  errors: number
+  serverCpuUs: number
+}
 
 const CONNECTIONS = 50
 
-async function cannon(options: autocannon.Options): Promise<Run> {
+/**
+ * One route under load from `server` (the process answering it). Requests per second alone would
+ * rank the client as much as the server when both share the two cores; the server's CPU per request
+ * ranks the server alone.
+ */
+async function cannon(server: number, options: autocannon.Options): Promise<Run> {
+  const before = await cpuSeconds(server)
   const result = await autocannon({ connections: CONNECTIONS, ...options })
+  const spent = (await cpuSeconds(server)) - before
   return {
     reqPerSec: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx,
     errors: result.errors,
+    serverCpuUs: (spent * 1e6) / Math.max(1, result.requests.total),
   }
 }
 
@@ -55,6 +72,8 @@ export async function benchDirectory(options: {
   )
   const tracker = await spawnUntil(['bench/support/tracker-server.ts'], /port (\d+)/)
   const base = directory.match[1] ?? ''
+  const directoryPid = directory.child.pid ?? 0
+  const trackerPid = tracker.child.pid ?? 0
   const trackerBase = `http://127.0.0.1:${tracker.match[1]}`
   const figures: Figure[] = []
   try {
@@ -83,7 +102,7 @@ export async function benchDirectory(options: {
     const announcePath = `/announce?info_hash=${urlBytes(infoHashes[0] as Buffer)}&peer_id=${urlBytes(Buffer.from('-PD0001-benchbenchbe'))}&port=6881&uploaded=0&downloaded=0&left=0&compact=1&numwant=50`
 
     log('tracker announce ...')
-    const announce = await cannon({ url: `${trackerBase}${announcePath}`, duration })
+    const announce = await cannon(trackerPid, { url: `${trackerBase}${announcePath}`, duration })
     log('directory heartbeat ...')
     // One peer per connection, as on a real network (a peer beats every third of its lease, so
     // concurrent heartbeats come from different peers); each sends Content-Length: 0 as fetch() does.
@@ -101,7 +120,7 @@ export async function benchDirectory(options: {
       sessions.push(((await response.json()) as { token: string }).token)
     }
     let connection = 0
-    const heartbeat = await cannon({
+    const heartbeat = await cannon(directoryPid, {
       url: `${base}/v1/heartbeat`,
       method: 'POST',
       headers: { 'content-length': '0' },
@@ -113,18 +132,33 @@ export async function benchDirectory(options: {
       duration,
     })
     log('directory search by name ...')
-    const byName = await cannon({
+    const byName = await cannon(directoryPid, {
       url: `${base}/v1/search?q=${encodeURIComponent('zephyr yellow')}`,
       duration,
     })
     log('directory search by hash ...')
-    const byHash = await cannon({ url: `${base}/v1/search?sha256=${seeded.popular[0]}`, duration })
+    const byHash = await cannon(directoryPid, {
+      url: `${base}/v1/search?sha256=${seeded.popular[0]}`,
+      duration,
+    })
     log('directory login ...')
-    const logins = await cannon({
+    // Ten peers logging in again and again, one per connection: one name logged in ten times at once
+    // from one address would meet the login throttle, which admits only so many unfinished checks.
+    let loginConnection = 0
+    const logins = await cannon(directoryPid, {
       url: `${base}/v1/login`,
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'peer2', password: seeded.password, url: 'http://127.0.0.1:20002' }),
+      setupClient: (client) => {
+        const i = 100 + loginConnection++
+        client.setBody(
+          JSON.stringify({
+            username: `peer${i}`,
+            password: seeded.password,
+            url: `http://127.0.0.1:${20000 + i}`,
+          }),
+        )
+      },
       connections: 10,
       duration,
     })
@@ -138,7 +172,7 @@ export async function benchDirectory(options: {
         manifest: random.hex64(),
       })),
     })
-    const put = await cannon({
+    const put = await cannon(directoryPid, {
       url: `${base}/v1/index`,
       method: 'PUT',
       headers: auth,
@@ -146,7 +180,7 @@ export async function benchDirectory(options: {
       connections: 1,
       amount: quick ? 5 : 20,
     })
-    const directoryRss = await peakRssMiB(directory.child.pid ?? 0)
+    const directoryRss = await peakRssMiB(directoryPid)
 
     const row = (name: string, run: Run, alternative?: Run): Figure[] => [
       {
@@ -159,6 +193,15 @@ export async function benchDirectory(options: {
       },
       { key: `directory_${name}_latency_p50`, value: run.p50, unit: 'ms' },
       { key: `directory_${name}_latency_p99`, value: run.p99, unit: 'ms' },
+      {
+        key: `directory_${name}_server_cpu_per_request`,
+        value: Math.round(run.serverCpuUs),
+        unit: 'µs',
+        // Less is better: the ratio is the announce's CPU per request over this route's.
+        ...(alternative
+          ? { versus: 'bittorrent-tracker announce', ratio: alternative.serverCpuUs / run.serverCpuUs }
+          : {}),
+      },
     ]
     figures.push(
       { key: 'directory_indexed_files', value: seeded.files, unit: 'files' },
@@ -170,13 +213,19 @@ export async function benchDirectory(options: {
       ...row('index_put_10k', put),
       { key: 'tracker_announce_requests_per_second', value: Math.round(announce.reqPerSec), unit: 'req/s' },
       { key: 'tracker_announce_latency_p99', value: announce.p99, unit: 'ms' },
+      { key: 'tracker_announce_server_cpu_per_request', value: Math.round(announce.serverCpuUs), unit: 'µs' },
       { key: 'directory_peak_rss_under_load', value: Math.round(directoryRss), unit: 'MiB' },
     )
-    const failures = [announce, heartbeat, byName, byHash, logins, put].reduce(
-      (n, r) => n + r.non2xx + r.errors,
-      0,
-    )
-    figures.push({ key: 'directory_bench_failed_requests', value: failures, unit: 'requests' })
+    const runs = { announce, heartbeat, byName, byHash, logins, put }
+    const failed = Object.entries(runs).filter(([, r]) => r.non2xx + r.errors > 0)
+    figures.push({
+      key: 'directory_bench_failed_requests',
+      value: failed.reduce((n, [, r]) => n + r.non2xx + r.errors, 0),
+      unit: 'requests',
+      ...(failed.length > 0
+        ? { note: failed.map(([name, r]) => `${name}: ${r.non2xx} non-2xx, ${r.errors} errors`).join('; ') }
+        : {}),
+    })
   } finally {
     directory.child.kill('SIGKILL')
     tracker.child.kill('SIGKILL')

@@ -8,6 +8,7 @@ import { createApp } from '../app.ts'
 import { forwardedClient } from '../auth/client-address.ts'
 import { nodeEd25519Signer } from '../auth/node-signer.ts'
 import { parseSettings } from '../settings.ts'
+import { FILE_CONNECTION_PRAGMAS } from '../store/file-connection.ts'
 import { guardDatabaseFile } from '../store/file-guard.ts'
 import { bufferedLog } from '../util/buffered-log.ts'
 
@@ -31,10 +32,7 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
     if (filePath) {
       // Here, not once after start, so a client the file guard opens afresh has them too. They run
       // before any later statement (one connection, first in line); a failure there fails those too.
-      // synchronous=NORMAL in WAL mode stays consistent after a crash and skips an fsync per commit
-      // (a power cut may lose the last heartbeats, which the next ones restore).
-      client.execute('PRAGMA synchronous = NORMAL').catch(() => {})
-      client.execute('PRAGMA busy_timeout = 5000').catch(() => {})
+      for (const pragma of FILE_CONNECTION_PRAGMAS) client.execute(pragma).catch(() => {})
     }
     return client
   }

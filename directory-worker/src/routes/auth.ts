@@ -33,7 +33,7 @@ const login = createRoute({
   summary:
     'Log in (with REGISTRATION=open the first login registers the name) and start a lease; without url, a read-only viewer session',
   description:
-    'Answers a session token (a JWT) to send as bearer, good until expiresAt and until logout. With url the peer is up for leaseSeconds and keeps the lease with POST /v1/heartbeat; without url the session is a viewer that may only read, and the peer stays as it is. Failed logins are counted per name and address; over the limit the name is locked for a while (429).',
+    'Answers a session token (a JWT) to send as bearer, good until expiresAt and until logout. With url the peer is up for leaseSeconds and keeps the lease with POST /v1/heartbeat; without url the session is a viewer that may only read, and the peer stays as it is. Failed logins are counted per name and address; over the limit the name is locked for a while (429). A check counts from when it starts until its password proves right, so more concurrent logins of one name from one address than the limit are refused too.',
   security: open,
   middleware: [limitBody(64 * KiB)] as const,
   request: { body: { content: { 'application/json': { schema: LoginRequest } }, required: true } },
@@ -113,8 +113,8 @@ function tooManyAttempts(username: string, refusal: Reservation & { admitted: fa
     429,
     'too_many_attempts',
     refusal.scope === 'address'
-      ? `Too many failed logins for ${username} from your address; ${wait}.`
-      : `Too many failed logins for ${username} from addresses it has not logged in from; ${wait}, or log in from one it has.`,
+      ? `Too many failed or unfinished logins for ${username} from your address; ${wait}.`
+      : `Too many failed or unfinished logins for ${username} from addresses it has not logged in from; ${wait}, or log in from one it has.`,
     { 'Retry-After': String(refusal.retryAfterSeconds) },
   )
 }
