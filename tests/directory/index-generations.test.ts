@@ -200,4 +200,36 @@ describe('a big index replace in pieces', () => {
     expect(await found(d, 'old-0.flac')).toBe(false)
     expect(await found(d, 'old-35.flac')).toBe(true)
   })
+
+  it('published again unchanged writes nothing; any field changed is written', async () => {
+    const gate: { current: Gate; dead?: boolean } = { current: async () => {} }
+    const d = gatedDirectory(gate)
+    directory = d
+    const alice = await login(d, 'alice')
+    let pieces = 0
+    gate.current = async () => {
+      pieces++
+    }
+    expect(await (await replace(d, alice, newIndex)).json()).toEqual({ files: NEW_FILES })
+    expect(pieces).toBeGreaterThan(1)
+    const generation = async () => count(d, "SELECT last_generation AS n FROM peers WHERE username = 'alice'")
+    const before = await generation()
+
+    pieces = 0
+    // In another order: the same index.
+    expect(await (await replace(d, alice, [...newIndex].reverse())).json()).toEqual({ files: NEW_FILES })
+    expect(pieces).toBe(0)
+    expect(await generation()).toBe(before)
+
+    const changed = newIndex.map((file, i) => (i === 7_000 ? { ...file, manifest: 'f'.repeat(64) } : file))
+    expect(await (await replace(d, alice, changed)).json()).toEqual({ files: NEW_FILES })
+    expect(pieces).toBeGreaterThan(1)
+    expect(await generation()).toBe(before + 1)
+    const stored = await d.db.execute({
+      sql: 'SELECT manifest FROM files f JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation WHERE f.sha256 = ?',
+      args: [newIndex[7_000]?.sha256 ?? ''],
+    })
+    expect(stored.rows.map((row) => row.manifest)).toEqual(['f'.repeat(64)])
+    expect(await allRows(d)).toBe(NEW_FILES)
+  })
 })

@@ -1,6 +1,7 @@
 // The index replace in pieces (tests/directory/index-generations.test.ts on a local file) on the two
 // other backends: libSQL over Hrana HTTP (the Turso path) and local D1. Between its pieces another
-// write goes through and a search sees the old index whole; a write failing midway leaves no rows.
+// write goes through and a search sees the old index whole; a write failing midway leaves no rows; the
+// same index again writes nothing.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -119,5 +120,16 @@ describe.each(Object.keys(backends))('an index replace in pieces on %s', (name) 
     expect(await rows(peer.id)).toBe(newIndex.length)
     expect(await names('new-7500.flac')).toEqual(['new-7500.flac'])
     expect(await names('old-7.flac')).toEqual([])
+
+    // The same index again (as every login publishes it) is checked, not written.
+    pieces = 0
+    piece = async () => {}
+    expect(await replaceIndex(db, peer.id, newIndex)).toBe(newIndex.length)
+    expect(pieces).toBe(0)
+    const renamed = newIndex.map((file, i) => (i === 11_999 ? { ...file, name: 'renamed.flac' } : file))
+    expect(await replaceIndex(db, peer.id, renamed)).toBe(newIndex.length)
+    expect(pieces).toBeGreaterThanOrEqual(3)
+    expect(await names('renamed.flac')).toEqual(['renamed.flac'])
+    expect(await rows(peer.id)).toBe(newIndex.length)
   })
 })

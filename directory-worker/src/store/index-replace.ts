@@ -50,7 +50,36 @@ export function replaceIndex(db: Database, peerId: number, files: FileEntry[], n
   const pieces = eachJsonPiece(sorted, REPLACE_PIECE_BYTES, toJson)
   const first = pieces.next()
   if (pieces.next().done && !first.done) return replaceInPlace(db, peerId, first.value.json)
-  return oneAtATime(db, () => replaceNow(db, peerId, sorted, now))
+  return oneAtATime(db, async () =>
+    (await sameAsLive(db, peerId, sorted)) ? sorted.length : replaceNow(db, peerId, sorted, now),
+  )
+}
+
+/**
+ * Whether the peer's live index holds exactly `sorted` (distinct hashes): a peer publishes its whole
+ * index at every login, so after a directory restart every peer sends what it sent before. Reading
+ * that costs a few milliseconds per piece; writing it again as a new generation cost seconds.
+ */
+async function sameAsLive(db: Database, peerId: number, sorted: FileEntry[]): Promise<boolean> {
+  const live = await db.execute({
+    sql: `SELECT p.index_generation AS generation, (SELECT count(*) FROM files
+            WHERE peer_id = p.id AND generation = p.index_generation) AS n FROM peers p WHERE p.id = ?`,
+    args: [peerId],
+  })
+  const row = live.rows[0]
+  if (Number(row?.n) !== sorted.length) return false
+  for (const piece of eachJsonPiece(sorted, REPLACE_PIECE_BYTES, toJson)) {
+    // CROSS JOIN keeps the entries outside: one lookup of the unique (peer, generation, sha256) each.
+    const same = await db.execute({
+      sql: `SELECT count(*) AS n FROM json_each(?3) j CROSS JOIN files f
+            WHERE f.peer_id = ?1 AND f.generation = ?2 AND f.sha256 = j.value ->> '$.sha256'
+              AND f.name IS j.value ->> '$.name' AND f.size IS j.value ->> '$.size'
+              AND f.chunk_size IS j.value ->> '$.chunkSize' AND f.manifest IS j.value ->> '$.manifest'`,
+      args: [peerId, Number(row?.generation), piece.json],
+    })
+    if (Number(same.rows[0]?.n) !== piece.count) return false
+  }
+  return true
 }
 
 const toJson = (file: FileEntry) => JSON.stringify(toStored(file))

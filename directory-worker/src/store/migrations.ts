@@ -213,6 +213,16 @@ export const migrations: { version: number; name: string; statements: string[] }
       'DROP INDEX files_name_key',
     ],
   },
+  {
+    version: 8,
+    name: 'a heartbeat writes the peer row alone',
+    statements: [
+      // Every heartbeat moves its peer's lease, and with it this index's entry: a third of what a
+      // renewal's commit wrote. What read it (a peer list filtered by state) reads the peers table
+      // in name order instead, about a millisecond for 10,000 peers.
+      'DROP INDEX peers_lease',
+    ],
+  },
 ]
 
 export async function migrate(db: Database): Promise<void> {
