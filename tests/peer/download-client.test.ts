@@ -100,6 +100,7 @@ describe.each(['fast', 'connect'] as const)('DownloadClient against %s', (server
     const client = new DownloadClient(urls[server])
     try {
       let arrivals = 0
+      let bytes = 0
       const seen: number[] = []
       for await (const piece of client.download(
         {
@@ -107,7 +108,10 @@ describe.each(['fast', 'connect'] as const)('DownloadClient against %s', (server
           offset: 0,
           length: 2 * 1024 * 1024,
           segmentBytes: 1024 * 1024,
-          onBytes: () => arrivals++,
+          onBytes: (n) => {
+            arrivals++
+            bytes += n
+          },
         },
         undefined,
         new AbortController().signal,
@@ -118,6 +122,7 @@ describe.each(['fast', 'connect'] as const)('DownloadClient against %s', (server
       // A source's DATA frames are at most 256 KiB: at least four arrivals before each 1 MiB segment.
       expect(seen[0]).toBeGreaterThanOrEqual(4)
       expect((seen[1] ?? 0) - (seen[0] ?? 0)).toBeGreaterThanOrEqual(4)
+      expect(bytes).toBe(2 * 1024 * 1024)
     } finally {
       client.close()
     }

@@ -47,7 +47,7 @@ const login = createRoute({
     413: bodyTooLarge(LIMIT),
     415: notJson,
     429: throttled(
-      'Too many failed logins for this name from this address, or from addresses it has never logged in from (too_many_attempts)',
+      'Too many failed or unfinished logins for this name from this address, or from addresses it has never logged in from (too_many_attempts)',
     ),
     503: storageDown,
   },

@@ -58,12 +58,16 @@ export function replaceIndex(db: Database, peerId: number, files: FileEntry[], n
 /**
  * Whether the peer's live index holds exactly `sorted` (distinct hashes): a peer publishes its whole
  * index at every login, so after a directory restart every peer sends what it sent before. Reading
- * that costs a few milliseconds per piece; writing it again as a new generation cost seconds.
+ * that costs a few milliseconds per piece; writing it again as a new generation cost seconds. Rows an
+ * earlier write left (it died, or its sweep failed) are swept then, as a replace would have.
  */
 async function sameAsLive(db: Database, peerId: number, sorted: FileEntry[]): Promise<boolean> {
   const live = await db.execute({
-    sql: `SELECT p.index_generation AS generation, (SELECT count(*) FROM files
-            WHERE peer_id = p.id AND generation = p.index_generation) AS n FROM peers p WHERE p.id = ?`,
+    sql: `SELECT p.index_generation AS generation, p.last_generation AS last,
+            (SELECT count(*) FROM files WHERE peer_id = p.id AND generation = p.index_generation) AS n,
+            p.last_generation > p.index_generation OR EXISTS (SELECT 1 FROM files
+              WHERE peer_id = p.id AND generation < p.index_generation) AS leftovers
+          FROM peers p WHERE p.id = ?`,
     args: [peerId],
   })
   const row = live.rows[0]
@@ -73,12 +77,14 @@ async function sameAsLive(db: Database, peerId: number, sorted: FileEntry[]): Pr
     const same = await db.execute({
       sql: `SELECT count(*) AS n FROM json_each(?3) j CROSS JOIN files f
             WHERE f.peer_id = ?1 AND f.generation = ?2 AND f.sha256 = j.value ->> '$.sha256'
-              AND f.name IS j.value ->> '$.name' AND f.size IS j.value ->> '$.size'
-              AND f.chunk_size IS j.value ->> '$.chunkSize' AND f.manifest IS j.value ->> '$.manifest'`,
+              AND f.name IS j.value ->> '$.name' AND f.name_key IS j.value ->> '$.key'
+              AND f.size IS j.value ->> '$.size' AND f.chunk_size IS j.value ->> '$.chunkSize'
+              AND f.manifest IS j.value ->> '$.manifest'`,
       args: [peerId, Number(row?.generation), piece.json],
     })
     if (Number(same.rows[0]?.n) !== piece.count) return false
   }
+  if (Number(row?.leftovers) === 1) await sweep(db, peerId, 0, Number(row?.last) + 1).catch(() => {})
   return true
 }
 

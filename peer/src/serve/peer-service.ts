@@ -86,6 +86,13 @@ export async function checkDownload(
 }
 
 /**
+ * A capped upload sends pieces of at most its burst (16 KiB at least): the calls it serves take turns,
+ * and one turn of 512 KiB at a low rate would leave the others silent long enough to be given up.
+ */
+const messageBytes = (limiter: RateLimiter | undefined) =>
+  limiter ? Math.min(MESSAGE_BYTES, Math.max(16 * 1024, Math.floor(limiter.burstBytes))) : MESSAGE_BYTES
+
+/**
  * Reads a checked range in pieces of at most MESSAGE_BYTES, each only once the upload rate allows it.
  * `bufferFor` hands out the memory to read into (a fresh buffer unless the caller recycles its own).
  */
@@ -99,7 +106,7 @@ export async function* readRange(
   try {
     for (let position = start; position < end; ) {
       if (signal.aborted) return
-      const length = Math.min(MESSAGE_BYTES, end - position)
+      const length = Math.min(messageBytes(options.limiter), end - position)
       await options.limiter?.take(length, signal)
       const buffer = await bufferFor(length)
       const { bytesRead } = await handle.read(buffer, 0, length, position)

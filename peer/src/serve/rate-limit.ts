@@ -8,7 +8,7 @@ type Waiter = { bytes: number; granted: () => void }
 export class RateLimiter {
   readonly #bytesPerSecond: number
   /** A burst of a quarter second smooths scheduling without exceeding the rate over time. */
-  readonly #burst: number
+  readonly burstBytes: number
   #available: number
   #last = performance.now()
   readonly #queue: Waiter[] = []
@@ -16,8 +16,8 @@ export class RateLimiter {
 
   constructor(bytesPerSecond: number) {
     this.#bytesPerSecond = bytesPerSecond
-    this.#burst = bytesPerSecond / 4
-    this.#available = this.#burst
+    this.burstBytes = bytesPerSecond / 4
+    this.#available = this.burstBytes
   }
 
   /** Waits until `bytes` may be sent, after every caller that asked before; an abort ends the wait. */
@@ -47,7 +47,7 @@ export class RateLimiter {
   #refill() {
     const now = performance.now()
     this.#available = Math.min(
-      this.#burst,
+      this.burstBytes,
       this.#available + ((now - this.#last) / 1000) * this.#bytesPerSecond,
     )
     this.#last = now
@@ -56,7 +56,7 @@ export class RateLimiter {
   /** Takes `bytes` from the bucket if it holds them, or is full (a message larger than the burst). */
   #grant(bytes: number): boolean {
     this.#refill()
-    if (this.#available < bytes && this.#available < this.#burst) return false
+    if (this.#available < bytes && this.#available < this.burstBytes) return false
     this.#available -= bytes
     return true
   }
@@ -76,7 +76,7 @@ export class RateLimiter {
     const head = this.#queue[0]
     if (!head) return
     this.#refill()
-    const missing = Math.min(head.bytes, this.#burst) - this.#available
+    const missing = Math.min(head.bytes, this.burstBytes) - this.#available
     const wait = Math.max(1, (missing / this.#bytesPerSecond) * 1000)
     this.#timer = setTimeout(() => this.#serve(), wait)
   }

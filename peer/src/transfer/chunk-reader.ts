@@ -1,14 +1,22 @@
 import { Code, ConnectError } from '@connectrpc/connect'
 
+/**
+ * What a stream must bring within each stall time to count as alive: about 12 KiB/s for 20 s. Less
+ * than a chunk, so a source capped at a low rate and serving several calls in turn is kept; more than a
+ * byte, so a source that trickles (the bytes of a chunk are checked only once it is whole) cannot hold
+ * a request, and the download waiting on it, for days.
+ */
+export const PROGRESS_BYTES = 256 * 1024
+
 type Options = {
   /**
    * Opens the stream of the run's bytes; the signal aborts it (a stall or the caller). The stream calls
-   * `alive` whenever bytes arrive that it has not handed on yet (it hands on whole chunks).
+   * `arrived` with the count whenever bytes arrive that it has not handed on yet (it hands on whole chunks).
    */
-  open: (signal: AbortSignal, alive: () => void) => AsyncIterable<Uint8Array>
+  open: (signal: AbortSignal, arrived: (bytes: number) => void) => AsyncIterable<Uint8Array>
   /** The run's chunks, in order, with their lengths. */
   chunks: { index: number; length: number }[]
-  /** A stream that brings nothing for this long is abandoned. */
+  /** A stream that brings less than PROGRESS_BYTES in this long is abandoned. */
   stallMs: number
   signal?: AbortSignal
 }
@@ -18,8 +26,8 @@ type Options = {
  * so memory holds one chunk per request: the yielded buffer (the source's own when it hands on whole
  * chunks, else one reused here) is valid only until the consumer asks for the next (by then it has
  * verified and written it). More or fewer bytes than asked for fail with DataLoss; a stall fails with a
- * message that says so: a stall is `stallMs` without a byte, not without a chunk (a rate-capped source
- * sending several runs at once may take longer than that for each chunk).
+ * message that says so: a stall is `stallMs` in which less than PROGRESS_BYTES came, not a chunk (a
+ * rate-capped source sending several runs at once may take longer than that for each chunk).
  */
 export async function* readChunks(options: Options): AsyncGenerator<{ index: number; data: Buffer }> {
   const { chunks, stallMs } = options
@@ -34,8 +42,17 @@ export async function* readChunks(options: Options): AsyncGenerator<{ index: num
   }
   let at = 0
   let filled = 0
+  let sinceRefresh = 0
+  const progressed = () => {
+    sinceRefresh = 0
+    timer.refresh()
+  }
+  const arrived = (bytes: number) => {
+    sinceRefresh += bytes
+    if (sinceRefresh >= PROGRESS_BYTES) progressed()
+  }
   try {
-    for await (const part of options.open(signal, () => timer.refresh())) {
+    for await (const part of options.open(signal, arrived)) {
       let data = part
       while (data.length > 0) {
         const chunk = chunks[at]
@@ -61,7 +78,7 @@ export async function* readChunks(options: Options): AsyncGenerator<{ index: num
           filled = 0
         }
       }
-      timer.refresh()
+      progressed()
     }
   } catch (err) {
     if (stall.signal.aborted && !options.signal?.aborted) throw new Error(`stalled for ${stallMs / 1000} s`)

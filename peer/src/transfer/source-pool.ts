@@ -13,10 +13,16 @@ export type SourceLink = {
   /**
    * The bytes of [offset, offset + length) in order, as slices valid only until the next is asked for;
    * where it can, a slice per `segmentBytes` counted from `offset` (whole chunks, then used in place).
-   * `onBytes` is called whenever file bytes arrive, also between slices: a slow source is not a silent one.
+   * `onBytes` is told how many file bytes arrived, also between slices: a slow source is not a silent one.
    */
   download: (
-    call: { sha256: string; offset: number; length: number; segmentBytes?: number; onBytes?: () => void },
+    call: {
+      sha256: string
+      offset: number
+      length: number
+      segmentBytes?: number
+      onBytes?: (bytes: number) => void
+    },
     signal: AbortSignal,
   ) => AsyncIterable<Uint8Array>
   close: () => void

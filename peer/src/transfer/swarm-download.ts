@@ -234,14 +234,14 @@ export async function swarmDownload(options: Options): Promise<Finished> {
         const source = pool.get(request.source) as PooledSource
         try {
           for await (const { index, data } of readChunks({
-            open: (abort, alive) =>
+            open: (abort, arrived) =>
               source.link.download(
                 {
                   sha256: target.sha256,
                   offset: (request.chunks[0] as number) * target.chunkSize,
                   length: request.chunks.reduce((sum, i) => sum + lengthOf(i), 0),
                   segmentBytes: target.chunkSize,
-                  onBytes: alive,
+                  onBytes: arrived,
                 },
                 abort,
               ),

@@ -28,14 +28,14 @@ const KEPT_BUFFERS = 8
 
 /**
  * What to fetch; `segmentBytes`: hand the bytes on in pieces of this size, counted from `offset`;
- * `onBytes`: called as file bytes arrive, before their segment is whole.
+ * `onBytes`: told how many file bytes arrived, before their segment is whole.
  */
 export type DownloadCall = {
   sha256: string
   offset: number
   length: number
   segmentBytes?: number
-  onBytes?: () => void
+  onBytes?: (bytes: number) => void
 }
 
 /**

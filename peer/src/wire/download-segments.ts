@@ -23,7 +23,7 @@ const BUFFERS = 2
 export async function* segmentsOf(
   stream: http2.ClientHttp2Stream,
   parser: ResponseParser,
-  options: { length: number; segmentBytes: number; buffers: SpareBuffers; onBytes?: () => void },
+  options: { length: number; segmentBytes: number; buffers: SpareBuffers; onBytes?: (bytes: number) => void },
 ): AsyncGenerator<Buffer> {
   const { length, segmentBytes, buffers, onBytes } = options
   const mine: Buffer[] = []
@@ -91,7 +91,7 @@ export async function* segmentsOf(
     } catch (err) {
       failure ??= err
     }
-    if (slices.length > 0) onBytes?.()
+    if (onBytes && slices.length > 0) onBytes(slices.reduce((sum, slice) => sum + slice.length, 0))
     if (overflow.length > 0) overflow.push(...slices)
     else landAll(slices)
     slices.length = 0
