@@ -103,10 +103,11 @@ export async function* readRange(
   bufferFor: (length: number) => Buffer | Promise<Buffer> = Buffer.allocUnsafe,
 ): AsyncGenerator<{ offset: number; data: Buffer }> {
   const handle = await open(file.path, 'r')
+  const pieceBytes = messageBytes(options.limiter)
   try {
     for (let position = start; position < end; ) {
       if (signal.aborted) return
-      const length = Math.min(messageBytes(options.limiter), end - position)
+      const length = Math.min(pieceBytes, end - position)
       await options.limiter?.take(length, signal)
       const buffer = await bufferFor(length)
       const { bytesRead } = await handle.read(buffer, 0, length, position)

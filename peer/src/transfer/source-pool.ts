@@ -1,4 +1,5 @@
 import type { Source } from '../../../directory-worker/src/api-types.ts'
+import type { DownloadCall } from '../wire/download-client.ts'
 
 export type { Source }
 
@@ -15,16 +16,7 @@ export type SourceLink = {
    * where it can, a slice per `segmentBytes` counted from `offset` (whole chunks, then used in place).
    * `onBytes` is told how many file bytes arrived, also between slices: a slow source is not a silent one.
    */
-  download: (
-    call: {
-      sha256: string
-      offset: number
-      length: number
-      segmentBytes?: number
-      onBytes?: (bytes: number) => void
-    },
-    signal: AbortSignal,
-  ) => AsyncIterable<Uint8Array>
+  download: (call: DownloadCall, signal: AbortSignal) => AsyncIterable<Uint8Array>
   close: () => void
 }
 
