@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -126,5 +126,90 @@ describe('uploads and the inbox quota', () => {
     const again = await client.upload(uploadOf('note.txt', bytes))
     expect(again.name).toBe('note (1).txt')
     expect(readFileSync(join(inbox, 'note (1).txt')).equals(bytes)).toBe(true)
+  })
+})
+
+/** A PeerService on loopback with an inbox of `quota` bytes; the index sees what the inbox keeps. */
+async function inboxServer(quota: number, uploadStallMs?: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'peerdir-inbox-'))
+  const index = new ShareIndex(dir, new HashCache(join(dir, '.cache.json')))
+  await index.scan()
+  const routes = peerServiceRoutes({
+    index,
+    username: () => 'bob',
+    acceptUploads: true,
+    inboxDir: join(dir, 'inbox'),
+    maxUploadBytes: quota,
+    inboxQuotaBytes: quota,
+    uploadStallMs,
+    onStale: () => {},
+    onUploaded: (file) => index.addVerified(file),
+  })
+  const rpc = createRpcServer({ interceptors: [], routes })
+  await new Promise<void>((resolve) => rpc.listen(0, '127.0.0.1', resolve))
+  const address = rpc.address()
+  return {
+    index,
+    inbox: join(dir, 'inbox'),
+    client: peerClient(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`),
+    close: async () => {
+      await stopRpcServer(rpc)
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+describe('an upload the inbox turns away', () => {
+  it('refused for the quota, leaves its bytes free to be sent again, and taken once there is room', async () => {
+    const server = await inboxServer(1024 * 1024)
+    try {
+      const kept = randomBytes(600 * 1024)
+      expect((await server.client.upload(uploadOf('kept.bin', kept))).name).toBe('kept.bin')
+      const refused = randomBytes(600 * 1024)
+      expect(await codeOf(server.client.upload(uploadOf('later.bin', refused)))).toBe('ResourceExhausted')
+      // Not "being received": the refusal left nothing behind for the same bytes.
+      expect(await codeOf(server.client.upload(uploadOf('later.bin', refused)))).toBe('ResourceExhausted')
+      rmSync(join(server.inbox, 'kept.bin'))
+      await server.index.scan()
+      expect((await server.client.upload(uploadOf('later.bin', refused))).name).toBe('later.bin')
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('cuts an upload that trickles, and gives its claim on the inbox back', async () => {
+    const quota = 1024 * 1024
+    const server = await inboxServer(quota, 2000)
+    let stop = () => {}
+    const never = new Promise<void>((resolve) => {
+      stop = resolve
+    })
+    try {
+      const declared = randomBytes(quota)
+      // The header claims the whole inbox, then one byte, then nothing.
+      async function* trickle(): AsyncIterable<UploadRequest> {
+        const header = create(UploadHeaderSchema, {
+          name: 'slow.bin',
+          size: BigInt(quota),
+          sha256: sha256(declared),
+        })
+        yield create(UploadRequestSchema, { part: { case: 'header', value: header } })
+        yield create(UploadRequestSchema, { part: { case: 'data', value: declared.subarray(0, 1) } })
+        await never
+      }
+      const cut = await server.client.upload(trickle()).then(
+        () => undefined,
+        (err) => ConnectError.from(err),
+      )
+      expect(cut?.code).toBe(Code.DeadlineExceeded)
+      expect(cut?.rawMessage).toMatch(/less than 256 KiB in 2 s/)
+      // Its claim is back: an upload of the whole quota fits, and the cut one left no file.
+      const whole = randomBytes(quota)
+      expect((await server.client.upload(uploadOf('whole.bin', whole))).name).toBe('whole.bin')
+      expect(readdirSync(server.inbox)).toEqual(['whole.bin'])
+    } finally {
+      stop()
+      await server.close()
+    }
   })
 })

@@ -18,6 +18,7 @@ import {
 import { VERSION } from '../version.ts'
 import { InboxQuota } from './inbox-quota.ts'
 import type { RateLimiter } from './rate-limit.ts'
+import { pacedUpload } from './upload-pace.ts'
 
 /** Download messages carry at most this much; big enough to amortise framing, small enough to interleave. */
 export const MESSAGE_BYTES = 512 * 1024
@@ -31,6 +32,8 @@ export type PeerServiceOptions = {
   /** The inbox holds at most this many bytes, uploads in flight included. */
   inboxQuotaBytes: number
   limiter?: RateLimiter
+  /** An upload bringing less than 256 KiB in this long is cut (default UPLOAD_STALL_MS). */
+  uploadStallMs?: number
   /** The share index saw a file change under it: rescan. */
   onStale: () => void
   onUploaded: (file: SharedFile) => void
@@ -143,7 +146,16 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
         Code.PermissionDenied,
       )
     }
-    const iterator = requests[Symbol.asyncIterator]()
+    const messages = pacedUpload(requests, options.uploadStallMs)
+    try {
+      return await admit(messages)
+    } finally {
+      messages.stop()
+    }
+  }
+
+  /** Checks an upload's header against the inbox, then receives it under a claim of its size. */
+  async function admit(iterator: AsyncIterator<UploadRequest>) {
     const first = await iterator.next()
     if (first.done || first.value.part.case !== 'header') {
       throw new ConnectError('an upload starts with a header {name, size, sha256}', Code.InvalidArgument)
@@ -173,8 +185,9 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
         Code.AlreadyExists,
       )
     }
-    receiving.add(header.sha256)
+    // Claimed first: a refusal leaves nothing to undo, so the next push of these bytes is not turned away.
     const release = quota.claim(expected)
+    receiving.add(header.sha256)
     try {
       return await receive(iterator, header, release)
     } finally {
