@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { readdirSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
@@ -44,6 +45,25 @@ describe('peer push to an inbox with a quota', () => {
     expect(over.code).toBe(1)
     expect(over.stderr).toMatch(/^peer: carol refused the upload: the inbox is full.*\n$/)
     expect(readdirSync(join(carol.dir, 'inbox'))).toEqual(['ok.txt'])
+  })
+
+  it('keeps a second push under the longest name a file may have, numbered, its extension kept', async () => {
+    const name = `${'ü'.repeat(125)}.txt` // 254 bytes of UTF-8: ` (1)` fits only with a shorter stem
+    const folders = [mkdtempSync(join(tmpdir(), 'push-one-')), mkdtempSync(join(tmpdir(), 'push-two-'))]
+    try {
+      const sent: string[] = []
+      for (const [i, folder] of folders.entries()) {
+        writeFileSync(join(folder, name), `push number ${i}`)
+        const pushed = await alice.cli(['push', join(folder, name), '--to', 'carol', '--json'])
+        expect(pushed.code, pushed.stderr).toBe(0)
+        sent.push(JSON.parse(pushed.stdout).name)
+      }
+      expect(sent[0]).toBe(name)
+      expect(sent[1]).toBe(`${'ü'.repeat(123)} (1).txt`)
+      expect(readFileSync(join(carol.dir, 'inbox', sent[1] as string), 'utf8')).toBe('push number 1')
+    } finally {
+      for (const folder of folders) rmSync(folder, { recursive: true, force: true })
+    }
   })
 
   it('refuses a quota that is no size, in one line, exit 2', async () => {
