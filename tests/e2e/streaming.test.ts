@@ -202,6 +202,7 @@ describe('the local HTTP gateway', () => {
     const completeAtTail = existsSync(join(player.dir, 'lecture.webm'))
     const verifiedAtTail = recordedChunks(player.dir).length
     expect(tail.status).toBe(206)
+    expect(tail.headers.etag).toBe(`"${sha(content)}"`)
     expect(tail.headers['content-range']).toBe(`bytes ${size - 1000}-${size - 1}/${size}`)
     expect(tail.body.equals(content.subarray(size - 1000))).toBe(true)
     // Answered early: the last chunk was fetched first, not after the rest of the file.
@@ -238,6 +239,38 @@ describe('the local HTTP gateway', () => {
     const beyond = await request(player.port, path, { headers: { range: `bytes=${size}-` } })
     expect(beyond.status).toBe(416)
     expect(beyond.headers['content-range']).toBe(`bytes */${size}`)
+  })
+
+  it('names each content by its sha256 as ETag, and answers a range only if If-Range names it', async () => {
+    const holder = await network.peer('validator')
+    const content = randomBytes(5000)
+    writeFileSync(join(holder.dir, 'clip.mp3'), content)
+    await holder.waitFor(/published changes: \+1/)
+    const path = `/content/${sha(content)}`
+    const etag = `"${sha(content)}"`
+    const whole = await request(holder.port, path)
+    expect(whole.status).toBe(200)
+    expect(whole.headers.etag).toBe(etag)
+    const head = await request(holder.port, path, { method: 'HEAD' })
+    expect(head.headers.etag).toBe(etag)
+    const matching = await request(holder.port, path, {
+      headers: { range: 'bytes=100-199', 'if-range': etag },
+    })
+    expect(matching.status).toBe(206)
+    expect(matching.headers.etag).toBe(etag)
+    expect(matching.body.equals(content.subarray(100, 200))).toBe(true)
+    // Another validator (another tag, a weak one, a date): the part held is of another copy, so all of it.
+    for (const ifRange of [`"${'0'.repeat(64)}"`, `W/${etag}`, 'Sun, 06 Dec 2026 08:00:00 GMT']) {
+      const other = await request(holder.port, path, {
+        headers: { range: 'bytes=100-199', 'if-range': ifRange },
+      })
+      expect(other.status, ifRange).toBe(200)
+      expect(other.headers['content-range'], ifRange).toBeUndefined()
+      expect(other.body.equals(content), ifRange).toBe(true)
+    }
+    // Even a range that could not be served: If-Range comes first.
+    const beyond = await request(holder.port, path, { headers: { range: 'bytes=9000-', 'if-range': '"x"' } })
+    expect(beyond.status).toBe(200)
   })
 
   it('refuses a foreign Host (DNS rebinding) and answers only loopback names with its port', async () => {

@@ -59,7 +59,7 @@ export function contentGateway(daemon: GatewayDaemon) {
     if (local) {
       const info = await stat(local.path).catch(() => undefined)
       if (info?.size === local.size && info.mtimeMs === local.mtimeMs) {
-        return serve(req, res, gone.signal, { name: local.name, size: local.size }, (range) =>
+        return serve(req, res, gone.signal, { name: local.name, size: local.size, sha256 }, (range) =>
           createReadStream(local.path, { start: range.start, end: range.end - 1 }),
         )
       }
@@ -80,8 +80,8 @@ export function contentGateway(daemon: GatewayDaemon) {
         return answer(res, status, error.rawMessage)
       }
     }
-    const file = { name: variant.name, size: variant.size }
-    const range = parseRange(header(req, 'range'), file.size)
+    const file = { name: variant.name, size: variant.size, sha256 }
+    const range = requestedRange(req, file)
     // What needs no byte (HEAD, an impossible range) starts no download.
     if (req.method === 'HEAD' || range === 'unsatisfiable' || gone.signal.aborted) {
       return serve(req, res, gone.signal, file, nothing)
@@ -117,6 +117,22 @@ export function contentGateway(daemon: GatewayDaemon) {
 
 async function* nothing(): AsyncGenerator<Uint8Array> {}
 
+type ServedFile = { name: string; size: number; sha256: string }
+
+/** A content's bytes never change under its sha256: the strongest validator there is. */
+const entityTag = (file: ServedFile) => `"${file.sha256}"`
+
+/**
+ * The range a request asks for. With `If-Range` (RFC 9110 §13.1.5), only if it names this content's
+ * entity tag, compared strongly; a date never matches (no Last-Modified is sent), and a validator that
+ * does not match asks for the whole content (200), as the copy the client holds a part of is another.
+ */
+function requestedRange(req: GatewayRequest, file: ServedFile) {
+  const ifRange = header(req, 'if-range')
+  if (ifRange !== undefined && ifRange.trim() !== entityTag(file)) return undefined
+  return parseRange(header(req, 'range'), file.size)
+}
+
 /** How long a `?keep=0` transfer outlives its last request: a player's next Range arrives within it. */
 const SEEK_GRACE_MS = 3000
 
@@ -129,12 +145,13 @@ async function serve(
   req: GatewayRequest,
   res: Response,
   gone: AbortSignal,
-  file: { name: string; size: number },
+  file: ServedFile,
   bytes: (range: ByteRange) => AsyncIterable<Uint8Array>,
   verifiedWhole?: () => Promise<unknown>,
 ) {
-  const range = parseRange(header(req, 'range'), file.size)
+  const range = requestedRange(req, file)
   const headers: Record<string, string> = {
+    etag: entityTag(file),
     'content-type': contentType(file.name),
     'accept-ranges': 'bytes',
     'content-disposition': `inline; filename*=UTF-8''${encodeURIComponent(file.name)}`,
