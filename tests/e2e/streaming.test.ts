@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
@@ -191,14 +191,111 @@ describe('peer cat', () => {
   }
 })
 
+/** The path and query of the gateway URL `peer url` prints for a content, checked for its shape. */
+async function capabilityPath(peer: PeerProcess, target: string): Promise<string> {
+  const printed = await peer.cli(['url', target])
+  expect(printed.code, printed.stderr).toBe(0)
+  expect(printed.stdout).toMatch(
+    new RegExp(`^http://127\\.0\\.0\\.1:${peer.port}/content/[0-9a-f]{64}\\?cap=[\\w-]{43}\n$`),
+  )
+  const url = new URL(printed.stdout.trim())
+  return url.pathname + url.search
+}
+
+/** Another user of this machine is `nobody`, through setpriv (util-linux), which only root may do. */
+const noOtherUser =
+  process.getuid?.() !== 0
+    ? 'the other-user gateway test needs root, to run curl as nobody'
+    : spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'curl', '--version'])
+          .status !== 0
+      ? 'the other-user gateway test needs setpriv (util-linux) and curl, runnable by nobody'
+      : undefined
+
+/** `curl` as nobody: the status and body of a GET to the gateway. */
+function curlAsNobody(port: number, path: string): { status: number; body: string } {
+  const out = execFileSync(
+    'setpriv',
+    [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      'curl',
+      '-s',
+      '-w',
+      '\n%{http_code}',
+      `http://127.0.0.1:${port}${path}`,
+    ],
+    { encoding: 'utf8', cwd: '/' },
+  )
+  const at = out.lastIndexOf('\n')
+  return { status: Number(out.slice(at + 1)), body: out.slice(0, at) }
+}
+
 describe('the local HTTP gateway', () => {
+  it('makes the daemon fetch only for its owner, with the capability `peer url` prints; serves anyone what it shares', async (context) => {
+    const content = randomBytes(300 * 1024)
+    await source('cap-seed', 'talk.webm', content, '100M')
+    const owner = await network.peer('cap-owner')
+    const path = `/content/${sha(content)}`
+    const asNobody = !mustSkip('SETPRIV', noOtherUser)
+    // No capability (a local user's curl; a link on another site opened as a navigation), or a forged one.
+    const refusals: [string, Record<string, string>, number][] = [
+      [path, {}, 404],
+      [path, { 'sec-fetch-site': 'none' }, 404],
+      [`${path}?cap=${'A'.repeat(43)}`, {}, 403],
+      [`${path}?cap=`, {}, 403],
+    ]
+    for (const [refused, headers, status] of refusals) {
+      const answer = await request(owner.port, refused, { headers })
+      expect(answer.status, refused).toBe(status)
+      expect(answer.body.toString(), refused).toMatch(/only the daemon’s owner .*`peer url [0-9a-f]{64}`/)
+    }
+    if (asNobody) {
+      const nobody = curlAsNobody(owner.port, path)
+      expect(nobody.status).toBe(404)
+      expect(nobody.body).toMatch(/`peer url /)
+    }
+    // A capability is for one content: that of a file the owner shares does not open this one.
+    writeFileSync(join(owner.dir, 'own.txt'), 'shared here')
+    await owner.waitFor(/published changes: \+1/)
+    const own = new URL(`http://127.0.0.1${await capabilityPath(owner, 'own.txt')}`)
+    const borrowed = await request(owner.port, `${path}${own.search}`)
+    expect(borrowed.status).toBe(403)
+    expect(borrowed.body.toString()).toMatch(/^this URL’s capability is not the one for this content/)
+    const status = async () =>
+      JSON.parse((await owner.cli(['status', '--json'])).stdout) as { activeDownloads: number }
+    expect((await status()).activeDownloads).toBe(0)
+    expect(partFiles(owner.dir)).toEqual([])
+
+    const fetching = await capabilityPath(owner, 'talk.webm')
+    const fetched = await request(owner.port, fetching)
+    expect(fetched.status).toBe(200)
+    expect(sha(fetched.body)).toBe(sha(content))
+    // Kept and shared: from now on anyone on this machine reads it, as any peer may.
+    await until(async () => existsSync(join(owner.dir, 'talk.webm')), 'the fetched file to be kept')
+    await until(async () => (await request(owner.port, path)).status === 200, 'the file to be indexed')
+    if (asNobody) {
+      const nobody = curlAsNobody(owner.port, `${path}`)
+      expect(nobody.status).toBe(200)
+    } else {
+      context.annotate('the other-user part was skipped')
+    }
+    // `peer cat` reads through the control socket: no capability needed there.
+    const viewer = await network.peer('cap-cat')
+    const catted = await cat(viewer, [sha(content)])
+    expect(catted.code, catted.stderr).toBe(0)
+    expect(sha(catted.stdout)).toBe(sha(content))
+  })
+
   it('answers a Range near the end before the download completes, then every kind of range of the file', async () => {
     const content = randomBytes(64 * MiB)
     const size = content.length
     await source('slow-seed', 'lecture.webm', content, '4M')
     const player = await network.peer('player')
     const path = `/content/${sha(content)}`
-    const tail = await request(player.port, path, { headers: { range: 'bytes=-1000' } })
+    // Not local yet: only the capability `peer url` prints makes the daemon fetch it.
+    const fetching = await capabilityPath(player, sha(content))
+    const tail = await request(player.port, fetching, { headers: { range: 'bytes=-1000' } })
     const completeAtTail = existsSync(join(player.dir, 'lecture.webm'))
     const verifiedAtTail = recordedChunks(player.dir).length
     expect(tail.status).toBe(206)
@@ -208,7 +305,7 @@ describe('the local HTTP gateway', () => {
     // Answered early: the last chunk was fetched first, not after the rest of the file.
     expect(completeAtTail).toBe(false)
     expect(verifiedAtTail).toBeLessThan(32)
-    const middle = await request(player.port, path, { headers: { range: 'bytes=30000000-30999999' } })
+    const middle = await request(player.port, fetching, { headers: { range: 'bytes=30000000-30999999' } })
     expect(middle.status).toBe(206)
     expect(middle.body.equals(content.subarray(30_000_000, 31_000_000))).toBe(true)
 
@@ -251,6 +348,8 @@ describe('the local HTTP gateway', () => {
     const whole = await request(holder.port, path)
     expect(whole.status).toBe(200)
     expect(whole.headers.etag).toBe(etag)
+    // Media is no sandboxed document (a browser's player must fetch it again); everything else is.
+    expect(whole.headers['content-security-policy']).toBe("default-src 'none'; media-src 'self'")
     const head = await request(holder.port, path, { method: 'HEAD' })
     expect(head.headers.etag).toBe(etag)
     const matching = await request(holder.port, path, {
@@ -292,6 +391,7 @@ describe('the local HTTP gateway', () => {
     for (const host of [`localhost:${holder.port}`, `127.0.0.1:${holder.port}`, `[::1]:${holder.port}`]) {
       const served = await request(holder.port, path, { headers: { host } })
       expect(served.status, host).toBe(200)
+      expect(served.headers['content-security-policy'], host).toBe('sandbox')
       expect(served.body.equals(content)).toBe(true)
     }
     // A page of another site may embed the URL: browsers mark such requests, players do not.

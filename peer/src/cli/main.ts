@@ -11,6 +11,7 @@ import { pushCommand } from './push.ts'
 import { relayCommand } from './relay.ts'
 import { indexCommand, loginCommand, logoutCommand } from './session-commands.ts'
 import { startCommand } from './start.ts'
+import { urlCommand } from './url.ts'
 
 /**
  * Commander's usage errors as one line: `error: unknown command 'x'` and its `(Did you mean y?)` become
@@ -41,6 +42,7 @@ export function buildProgram() {
     searchCommand,
     getCommand,
     catCommand,
+    urlCommand,
     pushCommand,
     statusCommand,
     filesCommand,

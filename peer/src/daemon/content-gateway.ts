@@ -13,6 +13,7 @@ import { contentLookup } from './content-lookup.ts'
 import { contentType } from './content-type.ts'
 import type { DirectorySession } from './directory-session.ts'
 import type { Downloads, Wanted } from './downloads.ts'
+import type { GatewayCapabilities } from './gateway-capability.ts'
 
 export type GatewayRequest = http.IncomingMessage | http2.Http2ServerRequest
 export type GatewayResponse = http.ServerResponse | http2.Http2ServerResponse
@@ -38,12 +39,14 @@ const isContentRequest = (req: GatewayRequest) => (req.url ?? '').startsWith('/c
  * so a media player or a browser on this machine plays a file while it downloads. A content this peer
  * shares comes from its file; any other from its transfer (started here if none runs, kept in the shared
  * folder unless `?keep=0`), each range as soon as its chunks are verified, the download steered to it.
- * Who may ask is decided where it is mounted (gatewayOnNetwork, gatewayOnControl).
+ * Only the owner may make the daemon fetch: on the control socket (`asOwner`), or with the URL's
+ * capability (`?cap=`, `peer url`); anyone else is served what is shared already. Who may ask at all is
+ * decided where it is mounted (gatewayOnNetwork, gatewayOnControl).
  */
-export function contentGateway(daemon: GatewayDaemon) {
+export function contentGateway(daemon: GatewayDaemon, capabilities: GatewayCapabilities) {
   const { variantsOf } = contentLookup(daemon)
 
-  return async (req: GatewayRequest, response: GatewayResponse) => {
+  return async (req: GatewayRequest, response: GatewayResponse, asOwner: boolean) => {
     const res = response as Response
     // From the start: a caller may leave during any await below.
     const gone = new AbortController()
@@ -54,7 +57,8 @@ export function contentGateway(daemon: GatewayDaemon) {
     }
     if (!match) return answer(res, 404, 'ask for /content/<sha256 in hex>')
     const sha256 = (match[1] as string).toLowerCase()
-    const keep = new URLSearchParams(match[2] ?? '').get('keep') !== '0'
+    const query = new URLSearchParams(match[2] ?? '')
+    const keep = query.get('keep') !== '0'
     const local = daemon.index.get(sha256)
     if (local) {
       const info = await stat(local.path).catch(() => undefined)
@@ -66,6 +70,10 @@ export function contentGateway(daemon: GatewayDaemon) {
       // Changed or gone since it was hashed: its bytes are no longer that content.
       void daemon.rescan()
       return answer(res, 503, 'the shared file changed since it was indexed; it is being indexed again')
+    }
+    if (!asOwner && !capabilities.allows(sha256, query.get('cap'))) {
+      // Not found for whoever may not fetch; refused for a URL whose capability is wrong.
+      return answer(res, query.has('cap') ? 403 : 404, notLocal(sha256, query.has('cap')))
     }
     let transfer = daemon.downloads.running(sha256, daemon.sharedDir)
     let variant = transfer?.variant()
@@ -117,6 +125,20 @@ export function contentGateway(daemon: GatewayDaemon) {
 
 async function* nothing(): AsyncGenerator<Uint8Array> {}
 
+const notLocal = (sha256: string, withCapability: boolean) =>
+  `${withCapability ? 'this URL’s capability is not the one for this content, and ' : ''}this peer does not have ${sha256} yet; only the daemon’s owner may make it fetch it: \`peer url ${sha256}\` prints a URL that does`
+
+/**
+ * What a peer published may be a page or a script: it must not run with this origin's rights, so what a
+ * browser renders as a document is sandboxed (an origin of its own, no script). Audio and video are the
+ * exception: opened directly, the browser makes a page around them whose player fetches the same URL
+ * again, with `Range`, as a same-origin request; sandboxed, that page's origin is opaque and the gateway
+ * refuses its requests as another site's. Their bytes cannot run (nosniff keeps them media), and the page
+ * is the browser's own: it may load media from this origin and nothing else.
+ */
+const securityPolicy = (type: string) =>
+  /^(audio|video)\//.test(type) ? "default-src 'none'; media-src 'self'" : 'sandbox'
+
 type ServedFile = { name: string; size: number; sha256: string }
 
 /** A content's bytes never change under its sha256: the strongest validator there is. */
@@ -150,13 +172,13 @@ async function serve(
   verifiedWhole?: () => Promise<unknown>,
 ) {
   const range = requestedRange(req, file)
+  const type = contentType(file.name)
   const headers: Record<string, string> = {
     etag: entityTag(file),
-    'content-type': contentType(file.name),
+    'content-type': type,
     'accept-ranges': 'bytes',
     'content-disposition': `inline; filename*=UTF-8''${encodeURIComponent(file.name)}`,
-    // What a peer published may be a page or a script: it must not run with this origin's rights.
-    'content-security-policy': 'sandbox',
+    'content-security-policy': securityPolicy(type),
     'x-content-type-options': 'nosniff',
     'cache-control': 'no-store',
   }
@@ -243,8 +265,8 @@ function refusedCaller(req: GatewayRequest, port: number): string | undefined {
 
 type Gateway = ReturnType<typeof contentGateway>
 
-const run = (gateway: Gateway, req: GatewayRequest, res: GatewayResponse) =>
-  void gateway(req, res).catch(() => res.destroy())
+const run = (gateway: Gateway, req: GatewayRequest, res: GatewayResponse, asOwner: boolean) =>
+  void gateway(req, res, asOwner).catch(() => res.destroy())
 
 /** The gateway on the network port: content requests from this machine, named by a loopback host. */
 export const gatewayOnNetwork =
@@ -253,7 +275,7 @@ export const gatewayOnNetwork =
     if (!isContentRequest(req)) return false
     const why = refusedCaller(req, port)
     if (why) answer(res as Response, 403, why)
-    else run(gateway, req, res)
+    else run(gateway, req, res, false)
     return true
   }
 
@@ -269,7 +291,7 @@ export const gatewayOnControl =
         'content reads on this socket need the token in the daemon’s state directory',
       )
     } else {
-      run(gateway, req, res)
+      run(gateway, req, res, true)
     }
     return true
   }

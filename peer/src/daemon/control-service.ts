@@ -6,6 +6,7 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@co
 import { hashFile } from '../content/manifest.ts'
 import { type ScanResult, type ShareIndex, toEntry } from '../content/share-index.ts'
 import {
+  ContentUrlResponseSchema,
   ControlService,
   GetResponseSchema,
   ListFilesResponseSchema,
@@ -42,6 +43,8 @@ export type ControlledDaemon = {
   /** The relay link, with `--relay`. */
   readonly relay?: RelayLink
   rescan: () => Promise<ScanResult>
+  /** The gateway URL of a content, with the capability that lets it be fetched (`peer url`). */
+  gatewayUrl: (sha256: string) => string
 }
 
 const toProgress = (
@@ -110,6 +113,30 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
     } finally {
       release()
     }
+  }
+
+  /**
+   * What `peer url` names: a hash as it is, or a name as `peer get` finds it, though a single content
+   * shared here under that exact name needs no directory.
+   */
+  async function contentUrl(req: { target: string }) {
+    const target = req.target.trim()
+    if (!target) throw new ConnectError('name a content: a sha256 or a file name', Code.InvalidArgument)
+    const sha256 = /^[0-9a-f]{64}$/i.test(target) ? target.toLowerCase() : undefined
+    const named = daemon.index.files.filter((f) => f.name.toLowerCase() === target.toLowerCase())
+    const local = sha256
+      ? daemon.index.get(sha256)
+      : new Set(named.map((f) => f.sha256)).size === 1
+        ? named[0]
+        : undefined
+    const found = local ?? (await resolve(target)).variants[0]
+    if (!found) throw new ConnectError(`nothing matches "${target}"`, Code.NotFound)
+    return create(ContentUrlResponseSchema, {
+      url: daemon.gatewayUrl(found.sha256),
+      name: found.name,
+      sha256: found.sha256,
+      size: BigInt(found.size),
+    })
   }
 
   async function push(req: { path: string; toUsername: string }) {
@@ -220,5 +247,6 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
       },
       get,
       push,
+      contentUrl,
     })
 }

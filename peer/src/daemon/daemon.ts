@@ -21,6 +21,7 @@ import { contentGateway, gatewayOnControl, gatewayOnNetwork } from './content-ga
 import { type ControlledDaemon, controlServiceRoutes } from './control-service.ts'
 import { DirectorySession } from './directory-session.ts'
 import { Downloads } from './downloads.ts'
+import { GatewayCapabilities } from './gateway-capability.ts'
 import { RelayLink } from './relay-link.ts'
 import { controlSocketPath, stateDirFor, writeControlInfo } from './state-dir.ts'
 import { watchFolder } from './watcher.ts'
@@ -57,6 +58,12 @@ function urlHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1'
   if (host === '::') return '[::1]'
   return host.includes(':') ? `[${host}]` : host
+}
+
+/** Where the gateway is reached on this machine: a loopback name it answers (content-gateway.ts). */
+function gatewayHost(host: string): string {
+  if (host === '::' || host === '::1') return '[::1]'
+  return host === 'localhost' ? host : '127.0.0.1'
 }
 
 /** Starts a peer: hashes and serves the folder, keeps it published in the directory, obeys the CLI. */
@@ -123,6 +130,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           log,
         })
 
+  const capabilities = GatewayCapabilities.inStateDir(stateDir)
+  const gatewayOrigin = `${scheme}://${gatewayHost(options.host)}:${options.port}`
   const controlled: ControlledDaemon = {
     sharedDir,
     publicUrl,
@@ -133,6 +142,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     downloads,
     relay,
     rescan,
+    gatewayUrl: (sha256) => `${gatewayOrigin}/content/${sha256}?cap=${capabilities.for(sha256)}`,
   }
 
   const verifyPeer = peerAuth({
@@ -152,7 +162,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     onStale: () => void rescan(),
     onUploaded: share,
   }
-  const gateway = contentGateway(controlled)
+  const gateway = contentGateway(controlled, capabilities)
   const server: Server = createRpcServer({
     tls: options.tls,
     plainHttp: gatewayOnNetwork(gateway, options.port),

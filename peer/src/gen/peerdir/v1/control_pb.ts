@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file peerdir/v1/control.proto.
  */
 export const file_peerdir_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJQCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJGCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCSI6ChFMaXN0RmlsZXNSZXNwb25zZRIlCgVmaWxlcxgBIAMoCzIWLnBlZXJkaXIudjEuU2hhcmVkRmlsZSItCg1TZWFyY2hSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEg0KBWxpbWl0GAIgASgNIicKBlNvdXJjZRIQCgh1c2VybmFtZRgBIAEoCRILCgN1cmwYAiABKAkimwEKDFNlYXJjaFJlc3VsdBIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJEhIKCmNodW5rX3NpemUYBCABKA0SEAoIbWFuaWZlc3QYBSABKAkSIwoHc291cmNlcxgGIAMoCzISLnBlZXJkaXIudjEuU291cmNlEhQKDHNvdXJjZV9jb3VudBgHIAEoDSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiPgoKR2V0UmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDwoHb3V0X2RpchgCIAEoCRIPCgdub19rZWVwGAMgASgIIl4KDFNvdXJjZVJlcG9ydBIQCgh1c2VybmFtZRgBIAEoCRILCgN1cmwYAiABKAkSDQoFYnl0ZXMYAyABKAQSDwoHZHJvcHBlZBgEIAEoCRIPCgdyZWxheWVkGAUgASgIItgBCgtHZXRSZXNwb25zZRIMCgRuYW1lGAEgASgJEg4KBnNoYTI1NhgCIAEoCRIMCgRzaXplGAMgASgEEhIKCmRvbmVfYnl0ZXMYBCABKAQSFQoNcmVzdW1lZF9ieXRlcxgFIAEoBBIWCg5hY3RpdmVfc291cmNlcxgGIAEoDRIQCghmaW5pc2hlZBgHIAEoCBIMCgRwYXRoGAggASgJEg8KB3NlY29uZHMYCSABKAESKQoHc291cmNlcxgKIAMoCzIYLnBlZXJkaXIudjEuU291cmNlUmVwb3J0IjAKC1B1c2hSZXF1ZXN0EgwKBHBhdGgYASABKAkSEwoLdG9fdXNlcm5hbWUYAiABKAkiOgoMUHVzaFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAky3gQKDkNvbnRyb2xTZXJ2aWNlEj8KBlN0YXR1cxIZLnBlZXJkaXIudjEuU3RhdHVzUmVxdWVzdBoaLnBlZXJkaXIudjEuU3RhdHVzUmVzcG9uc2USPAoFTG9naW4SGC5wZWVyZGlyLnYxLkxvZ2luUmVxdWVzdBoZLnBlZXJkaXIudjEuTG9naW5SZXNwb25zZRI/CgZMb2dvdXQSGS5wZWVyZGlyLnYxLkxvZ291dFJlcXVlc3QaGi5wZWVyZGlyLnYxLkxvZ291dFJlc3BvbnNlEkIKB1JlaW5kZXgSGi5wZWVyZGlyLnYxLlJlaW5kZXhSZXF1ZXN0GhsucGVlcmRpci52MS5SZWluZGV4UmVzcG9uc2USSAoJTGlzdEZpbGVzEhwucGVlcmRpci52MS5MaXN0RmlsZXNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0RmlsZXNSZXNwb25zZRI/CgZTZWFyY2gSGS5wZWVyZGlyLnYxLlNlYXJjaFJlcXVlc3QaGi5wZWVyZGlyLnYxLlNlYXJjaFJlc3BvbnNlEkgKCUxpc3RQZWVycxIcLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVxdWVzdBodLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVzcG9uc2USOAoDR2V0EhYucGVlcmRpci52MS5HZXRSZXF1ZXN0GhcucGVlcmRpci52MS5HZXRSZXNwb25zZTABEjkKBFB1c2gSFy5wZWVyZGlyLnYxLlB1c2hSZXF1ZXN0GhgucGVlcmRpci52MS5QdXNoUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJQCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJGCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCSI6ChFMaXN0RmlsZXNSZXNwb25zZRIlCgVmaWxlcxgBIAMoCzIWLnBlZXJkaXIudjEuU2hhcmVkRmlsZSItCg1TZWFyY2hSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEg0KBWxpbWl0GAIgASgNIicKBlNvdXJjZRIQCgh1c2VybmFtZRgBIAEoCRILCgN1cmwYAiABKAkimwEKDFNlYXJjaFJlc3VsdBIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJEhIKCmNodW5rX3NpemUYBCABKA0SEAoIbWFuaWZlc3QYBSABKAkSIwoHc291cmNlcxgGIAMoCzISLnBlZXJkaXIudjEuU291cmNlEhQKDHNvdXJjZV9jb3VudBgHIAEoDSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiPgoKR2V0UmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDwoHb3V0X2RpchgCIAEoCRIPCgdub19rZWVwGAMgASgIIl4KDFNvdXJjZVJlcG9ydBIQCgh1c2VybmFtZRgBIAEoCRILCgN1cmwYAiABKAkSDQoFYnl0ZXMYAyABKAQSDwoHZHJvcHBlZBgEIAEoCRIPCgdyZWxheWVkGAUgASgIItgBCgtHZXRSZXNwb25zZRIMCgRuYW1lGAEgASgJEg4KBnNoYTI1NhgCIAEoCRIMCgRzaXplGAMgASgEEhIKCmRvbmVfYnl0ZXMYBCABKAQSFQoNcmVzdW1lZF9ieXRlcxgFIAEoBBIWCg5hY3RpdmVfc291cmNlcxgGIAEoDRIQCghmaW5pc2hlZBgHIAEoCBIMCgRwYXRoGAggASgJEg8KB3NlY29uZHMYCSABKAESKQoHc291cmNlcxgKIAMoCzIYLnBlZXJkaXIudjEuU291cmNlUmVwb3J0IjAKC1B1c2hSZXF1ZXN0EgwKBHBhdGgYASABKAkSEwoLdG9fdXNlcm5hbWUYAiABKAkiOgoMUHVzaFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkiIwoRQ29udGVudFVybFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJIk0KEkNvbnRlbnRVcmxSZXNwb25zZRILCgN1cmwYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzaGEyNTYYAyABKAkSDAoEc2l6ZRgEIAEoBDKrBQoOQ29udHJvbFNlcnZpY2USPwoGU3RhdHVzEhkucGVlcmRpci52MS5TdGF0dXNSZXF1ZXN0GhoucGVlcmRpci52MS5TdGF0dXNSZXNwb25zZRI8CgVMb2dpbhIYLnBlZXJkaXIudjEuTG9naW5SZXF1ZXN0GhkucGVlcmRpci52MS5Mb2dpblJlc3BvbnNlEj8KBkxvZ291dBIZLnBlZXJkaXIudjEuTG9nb3V0UmVxdWVzdBoaLnBlZXJkaXIudjEuTG9nb3V0UmVzcG9uc2USQgoHUmVpbmRleBIaLnBlZXJkaXIudjEuUmVpbmRleFJlcXVlc3QaGy5wZWVyZGlyLnYxLlJlaW5kZXhSZXNwb25zZRJICglMaXN0RmlsZXMSHC5wZWVyZGlyLnYxLkxpc3RGaWxlc1JlcXVlc3QaHS5wZWVyZGlyLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEj8KBlNlYXJjaBIZLnBlZXJkaXIudjEuU2VhcmNoUmVxdWVzdBoaLnBlZXJkaXIudjEuU2VhcmNoUmVzcG9uc2USSAoJTGlzdFBlZXJzEhwucGVlcmRpci52MS5MaXN0UGVlcnNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0UGVlcnNSZXNwb25zZRI4CgNHZXQSFi5wZWVyZGlyLnYxLkdldFJlcXVlc3QaFy5wZWVyZGlyLnYxLkdldFJlc3BvbnNlMAESOQoEUHVzaBIXLnBlZXJkaXIudjEuUHVzaFJlcXVlc3QaGC5wZWVyZGlyLnYxLlB1c2hSZXNwb25zZRJLCgpDb250ZW50VXJsEh0ucGVlcmRpci52MS5Db250ZW50VXJsUmVxdWVzdBoeLnBlZXJkaXIudjEuQ29udGVudFVybFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message peerdir.v1.StatusRequest
@@ -1126,6 +1126,94 @@ export const PushResponseSchema: GenMessage<PushResponse, {jsonType: PushRespons
   messageDesc(file_peerdir_v1_control, 22);
 
 /**
+ * @generated from message peerdir.v1.ContentUrlRequest
+ */
+export type ContentUrlRequest = Message<"peerdir.v1.ContentUrlRequest"> & {
+  /**
+   * A content hash, or a file name as `peer get` takes it.
+   *
+   * @generated from field: string target = 1;
+   */
+  target: string;
+};
+
+/**
+ * @generated from message peerdir.v1.ContentUrlRequest
+ */
+export type ContentUrlRequestJson = {
+  /**
+   * A content hash, or a file name as `peer get` takes it.
+   *
+   * @generated from field: string target = 1;
+   */
+  target?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.ContentUrlRequest.
+ * Use `create(ContentUrlRequestSchema)` to create a new message.
+ */
+export const ContentUrlRequestSchema: GenMessage<ContentUrlRequest, {jsonType: ContentUrlRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 23);
+
+/**
+ * @generated from message peerdir.v1.ContentUrlResponse
+ */
+export type ContentUrlResponse = Message<"peerdir.v1.ContentUrlResponse"> & {
+  /**
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 size = 4;
+   */
+  size: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.ContentUrlResponse
+ */
+export type ContentUrlResponseJson = {
+  /**
+   * @generated from field: string url = 1;
+   */
+  url?: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256?: string;
+
+  /**
+   * @generated from field: uint64 size = 4;
+   */
+  size?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.ContentUrlResponse.
+ * Use `create(ContentUrlResponseSchema)` to create a new message.
+ */
+export const ContentUrlResponseSchema: GenMessage<ContentUrlResponse, {jsonType: ContentUrlResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 24);
+
+/**
  * How the `peer` CLI drives its own daemon. Served on the daemon's port to loopback callers that
  * present the control token from the daemon's state directory (readable only by its owner).
  *
@@ -1207,6 +1295,17 @@ export const ControlService: GenService<{
     methodKind: "unary";
     input: typeof PushRequestSchema;
     output: typeof PushResponseSchema;
+  },
+  /**
+   * The local gateway URL of a content, carrying the capability that lets a reader of it make this
+   * daemon fetch what it does not have yet (`peer url`).
+   *
+   * @generated from rpc peerdir.v1.ControlService.ContentUrl
+   */
+  contentUrl: {
+    methodKind: "unary";
+    input: typeof ContentUrlRequestSchema;
+    output: typeof ContentUrlResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_peerdir_v1_control, 0);
