@@ -267,6 +267,15 @@ describe('the local HTTP gateway', () => {
     expect((await status()).activeDownloads).toBe(0)
     expect(partFiles(owner.dir)).toEqual([])
 
+    const missing = await owner.cli(['url', 'no-such-talk.webm'])
+    expect(missing.code).toBe(3)
+    expect(missing.stderr).toMatch(/^peer: nothing on the network matches "no-such-talk.webm"\n$/)
+    const described = await owner.cli(['url', sha(content), '--json'])
+    expect(JSON.parse(described.stdout)).toMatchObject({
+      name: 'talk.webm',
+      sha256: sha(content),
+      size: content.length,
+    })
     const fetching = await capabilityPath(owner, 'talk.webm')
     const fetched = await request(owner.port, fetching)
     expect(fetched.status).toBe(200)
