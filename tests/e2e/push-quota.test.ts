@@ -44,6 +44,10 @@ describe('peer push to an inbox with a quota', () => {
     const over = await alice.cli(['push', join(alice.dir, 'more.bin'), '--to', 'carol'])
     expect(over.code).toBe(1)
     expect(over.stderr).toMatch(/^peer: carol refused the upload: the inbox is full.*\n$/)
+    // The refusal left nothing held: the same bytes again are refused for the same reason, not as
+    // "being received".
+    const overAgain = await alice.cli(['push', join(alice.dir, 'more.bin'), '--to', 'carol'])
+    expect(overAgain.stderr).toMatch(/^peer: carol refused the upload: the inbox is full.*\n$/)
     expect(readdirSync(join(carol.dir, 'inbox'))).toEqual(['ok.txt'])
   })
 
