@@ -18,24 +18,28 @@ export const UPLOAD_STALL_MS = 20_000
 export function pacedUpload(requests: AsyncIterable<UploadRequest>, stallMs = UPLOAD_STALL_MS) {
   const iterator = requests[Symbol.asyncIterator]()
   let sinceRefresh = 0
-  let cut: (err: ConnectError) => void = () => {}
-  const stalled = new Promise<never>((_, reject) => {
-    cut = reject
-  })
-  stalled.catch(() => {}) // rejected at most once, and seen through the race below when it matters
-  const timer = setTimeout(
-    () =>
-      cut(
-        new ConnectError(
-          `the upload brought less than ${UPLOAD_PROGRESS_BYTES / 1024} KiB in ${stallMs / 1000} s; it was cut and its room in the inbox given back`,
-          Code.DeadlineExceeded,
-        ),
-      ),
-    stallMs,
-  )
+  let stalled: ConnectError | undefined
+  // The pending read's reject, if one is pending. Not a race against one long-lived promise: each
+  // race would leave a reaction on it, and an upload has many thousands of messages.
+  let cutPending: ((err: ConnectError) => void) | undefined
+  const timer = setTimeout(() => {
+    stalled = new ConnectError(
+      `the upload brought less than ${UPLOAD_PROGRESS_BYTES / 1024} KiB in ${stallMs / 1000} s; it was cut and its room in the inbox given back`,
+      Code.DeadlineExceeded,
+    )
+    cutPending?.(stalled)
+  }, stallMs)
+  const read = () =>
+    new Promise<IteratorResult<UploadRequest>>((resolve, reject) => {
+      cutPending = reject
+      iterator.next().then(resolve, reject)
+    }).finally(() => {
+      cutPending = undefined
+    })
   return {
     async next(): Promise<IteratorResult<UploadRequest>> {
-      const next = await Promise.race([iterator.next(), stalled])
+      if (stalled) throw stalled
+      const next = await read()
       if (!next.done && next.value.part.case === 'data') {
         sinceRefresh += next.value.part.value.length
         if (sinceRefresh >= UPLOAD_PROGRESS_BYTES) {
