@@ -3,8 +3,11 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
+import net from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { ControlClient } from '../../peer/src/cli/control-client.ts'
+import { readControlInfo, stateDirFor } from '../../peer/src/daemon/state-dir.ts'
 import { nodeBin } from '../support/directory-process.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
 import { netnsUnavailable, otherMachine } from '../support/network-namespace.ts'
@@ -134,6 +137,34 @@ describe('peer cat', () => {
     expect(result.code).toBe(3)
     expect(result.stdout.length).toBe(0)
     expect(result.stderr).toMatch(/^peer: nothing on the network matches "no-such-file.mkv"\n$/)
+  })
+
+  it('holds back the last slice of a content whose whole-file hash is false, and exits 3', async () => {
+    // Every chunk matches the liar's manifest; the whole file is not the content it claims to be.
+    const content = randomBytes(3 * MiB + 5)
+    const claimed = sha(randomBytes(32))
+    const liar = await startLyingPeer({
+      directoryUrl: network.directoryUrl,
+      username: 'false-whole',
+      content,
+      name: 'forged.mkv',
+      corruptChunks: [],
+      claimedSha256: claimed,
+    })
+    try {
+      const viewer = await network.peer('trusting-viewer')
+      const result = await cat(viewer, [claimed])
+      expect(result.code).toBe(3)
+      expect(result.stderr).toMatch(
+        new RegExp(`^peer: .*the assembled file hashes to ${sha(content)}, not ${claimed}; discarded\n$`),
+      )
+      // What was written is the file's own bytes, but never all of them: the end waited for the hash.
+      expect(result.stdout.length).toBeLessThan(content.length)
+      expect(result.stdout.equals(content.subarray(0, result.stdout.length))).toBe(true)
+      expect(readdirSync(viewer.dir)).not.toContain('forged.mkv')
+    } finally {
+      await liar.close()
+    }
   })
 
   for (const keep of [true, false]) {
@@ -280,6 +311,9 @@ describe('the local HTTP gateway', () => {
     const fetched = await request(owner.port, fetching)
     expect(fetched.status).toBe(200)
     expect(sha(fetched.body)).toBe(sha(content))
+    // Fetched bytes go out under the same policy as shared ones: media stays media.
+    expect(fetched.headers['content-security-policy']).toBe("default-src 'none'; media-src 'self'")
+    expect(fetched.headers['x-content-type-options']).toBe('nosniff')
     // Kept and shared: from now on anyone on this machine reads it, as any peer may.
     await until(async () => existsSync(join(owner.dir, 'talk.webm')), 'the fetched file to be kept')
     await until(async () => (await request(owner.port, path)).status === 200, 'the file to be indexed')
@@ -359,6 +393,7 @@ describe('the local HTTP gateway', () => {
     expect(whole.headers.etag).toBe(etag)
     // Media is no sandboxed document (a browser's player must fetch it again); everything else is.
     expect(whole.headers['content-security-policy']).toBe("default-src 'none'; media-src 'self'")
+    expect(whole.headers['x-content-type-options']).toBe('nosniff')
     const head = await request(holder.port, path, { method: 'HEAD' })
     expect(head.headers.etag).toBe(etag)
     const matching = await request(holder.port, path, {
@@ -401,6 +436,7 @@ describe('the local HTTP gateway', () => {
       const served = await request(holder.port, path, { headers: { host } })
       expect(served.status, host).toBe(200)
       expect(served.headers['content-security-policy'], host).toBe('sandbox')
+      expect(served.headers['x-content-type-options'], host).toBe('nosniff')
       expect(served.body.equals(content)).toBe(true)
     }
     // A page of another site may embed the URL: browsers mark such requests, players do not.
@@ -445,6 +481,84 @@ describe('the local HTTP gateway', () => {
     expect(unknown.status).toBe(404)
     const post = await request(holder.port, path, { method: 'POST' })
     expect(post.status).toBe(405)
+  })
+
+  it('with ?keep=0 serves a seek from the same transfer, then stops it, keeping nothing but the resumable part', async () => {
+    const content = randomBytes(16 * MiB)
+    // A source that counts the manifests it is asked for: each transfer asks once.
+    const seed = await startLyingPeer({
+      directoryUrl: network.directoryUrl,
+      username: 'unkept-seed',
+      content,
+      name: 'preview.webm',
+      corruptChunks: [],
+      bytesPerSecond: 2 * MiB,
+    })
+    network.track({ stop: () => seed.close() })
+    const viewer = await network.peer('previewer')
+    const path = `${await capabilityPath(viewer, sha(content))}&keep=0`
+    const start = await request(viewer.port, path, { headers: { range: 'bytes=0-99' } })
+    expect(start.status).toBe(206)
+    expect(start.body.equals(content.subarray(0, 100))).toBe(true)
+    // Its only request has ended; a player's next Range (a seek) comes within the grace (3 s, and this
+    // one comes at once), so it finds the same transfer running rather than starting another.
+    const seek = await request(viewer.port, path, { headers: { range: 'bytes=-1000' } })
+    expect(seek.status).toBe(206)
+    expect(seek.body.equals(content.subarray(content.length - 1000))).toBe(true)
+    // Nobody reads any more and nobody keeps it: it stops well before its 8 s at the source's pace.
+    const info = readControlInfo(stateDirFor(viewer.port, network.stateRoot))
+    if (!info) throw new Error('the viewer wrote no control info')
+    const control = new ControlClient(info.socket, info.token)
+    await until(
+      async () => (await control.call('status', {})).activeDownloads === 0,
+      'the unkept transfer to stop',
+    )
+    expect(seed.manifestCalls()).toBe(1)
+    expect(existsSync(join(viewer.dir, 'preview.webm'))).toBe(false)
+    expect(partFiles(viewer.dir)).toHaveLength(2)
+    expect(recordedChunks(viewer.dir).length).toBeLessThan(16)
+  })
+
+  it('answers 503 for a shared file changed on disk since it was hashed, then serves what it holds now', async () => {
+    const holder = await network.peer('stale-holder')
+    const before = randomBytes(4000)
+    const file = join(holder.dir, 'draft.txt')
+    writeFileSync(file, before)
+    await holder.waitFor(/published changes: \+1/)
+    expect((await request(holder.port, `/content/${sha(before)}`)).status).toBe(200)
+    // Stopped while the file changes and the request reaches its socket, so the daemon reads the
+    // request before its watcher's rescan (400 ms after the change) can have indexed the new bytes.
+    const after = randomBytes(4000)
+    holder.child.kill('SIGSTOP')
+    let reply: Promise<string>
+    try {
+      writeFileSync(file, after)
+      const socket = net.connect(holder.port, '127.0.0.1')
+      reply = new Promise((resolve, reject) => {
+        let text = ''
+        socket.on('data', (part) => {
+          text += part
+        })
+        socket.on('end', () => resolve(text))
+        socket.on('error', reject)
+      })
+      const get = `GET /content/${sha(before)} HTTP/1.1\r\nhost: 127.0.0.1:${holder.port}\r\nconnection: close\r\n\r\n`
+      await new Promise<void>((resolve, reject) =>
+        socket.write(get, (err) => (err ? reject(err) : resolve())),
+      )
+    } finally {
+      holder.child.kill('SIGCONT')
+    }
+    const stale = await reply
+    expect(stale).toMatch(/^HTTP\/1\.1 503 /)
+    expect(stale).toMatch(
+      /\r\n\r\nthe shared file changed since it was indexed; it is being indexed again\n$/,
+    )
+    await until(
+      async () => (await request(holder.port, `/content/${sha(after)}`)).status === 200,
+      'the changed file to be indexed again',
+    )
+    expect((await request(holder.port, `/content/${sha(before)}`)).status).toBe(404)
   })
 
   it('refuses a caller from another machine even when it names a loopback host', async (context) => {

@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, statSync, writeSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,6 +6,7 @@ import type { Interceptor } from '@connectrpc/connect'
 import { HashCache } from '../../peer/src/content/hash-cache.ts'
 import { ShareIndex } from '../../peer/src/content/share-index.ts'
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
+import { RateLimiter } from '../../peer/src/serve/rate-limit.ts'
 import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts'
 
 /**
@@ -17,6 +18,7 @@ import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts
  * the file's. With `claimedSha256` it serves and publishes its file, with the file's true manifest and
  * size, as that other content: every chunk checks out against the manifest, the whole file does not.
  * Every caller's `authorization` header is recorded (`authorizations`): what a malicious source could replay.
+ * With `bytesPerSecond` it serves at most that rate, as `--max-upload-rate` does.
  */
 export async function startLyingPeer(options: {
   directoryUrl: string
@@ -29,6 +31,7 @@ export async function startLyingPeer(options: {
   publishedManifest?: string
   publishedSize?: number
   claimedSha256?: string
+  bytesPerSecond?: number
 }) {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-liar-'))
   const path = join(dir, options.name)
@@ -47,6 +50,7 @@ export async function startLyingPeer(options: {
   for (const file of index.files) file.mtimeMs = statSync(path).mtimeMs
 
   let downloadCalls = 0
+  let manifestCalls = 0
   const authorizations: string[] = []
   const record: Interceptor = (next) => async (req) => {
     const header = req.header.get('authorization')
@@ -55,6 +59,7 @@ export async function startLyingPeer(options: {
   }
   const count: Interceptor = (next) => async (req) => {
     if (req.method.name === 'Download') downloadCalls++
+    if (req.method.name === 'GetManifest') manifestCalls++
     return next(req)
   }
   const stall: Interceptor = (next) => async (req) => {
@@ -71,6 +76,7 @@ export async function startLyingPeer(options: {
       inboxDir: join(dir, 'inbox'),
       maxUploadBytes: 0,
       inboxQuotaBytes: 0,
+      limiter: options.bytesPerSecond ? new RateLimiter(options.bytesPerSecond) : undefined,
       onStale: () => {},
       onUploaded: () => {},
     }),
@@ -122,11 +128,14 @@ export async function startLyingPeer(options: {
     url,
     /** How many Download calls it has taken (a stalling peer hangs each). */
     downloadCalls: () => downloadCalls,
+    /** How many GetManifest calls it has taken: one per transfer that found it. */
+    manifestCalls: () => manifestCalls,
     /** The authorization headers callers presented, in order. */
     authorizations: () => [...authorizations],
     close: async () => {
       clearInterval(beating)
       await stopRpcServer(server)
+      rmSync(dir, { recursive: true, force: true })
     },
   }
 }
