@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import https from 'node:https'
+import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS } from '../../peer/src/wire/connection-slots.ts'
 import { selfSignedCertificate } from '../support/certificates.ts'
@@ -20,8 +21,28 @@ const network = useTestNetwork()
 const content = randomBytes(5 * 1024 * 1024 + 11)
 const contentSha = createHash('sha256').update(content).digest('hex')
 const floods: { close: () => void }[] = []
+
+/** A GET to a daemon's gateway over HTTPS, trusting `ca`. */
+function httpsGet(url: string, ca: Buffer, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>(
+    (resolve, reject) => {
+      https
+        .get(url, { ca, headers }, (res) => {
+          const parts: Buffer[] = []
+          res.on('data', (part: Buffer) => parts.push(part))
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }),
+          )
+          res.on('error', reject)
+        })
+        .on('error', reject)
+    },
+  )
+}
+const certificates: string[] = []
 afterEach(() => {
   for (const flood of floods.splice(0)) flood.close()
+  for (const cert of certificates.splice(0)) rmSync(dirname(cert), { recursive: true, force: true })
 })
 
 describe('peers over TLS', () => {
@@ -29,6 +50,7 @@ describe('peers over TLS', () => {
     'serves and downloads over TLS, verified; a caller that does not trust the certificate gets nothing',
     async () => {
       const { cert, key } = selfSignedCertificate()
+      certificates.push(cert)
       const trusting = { env: { NODE_EXTRA_CA_CERTS: cert } }
       const source = await network.peer('tls-source', {
         args: ['--tls-cert', cert, '--tls-key', key],
@@ -49,6 +71,22 @@ describe('peers over TLS', () => {
       expect(got.code, got.stderr).toBe(0)
       expect(JSON.parse(got.stdout).bytesPerSource).toEqual({ 'tls-source': content.length })
       expect(readFileSync(join(fetcher.dir, 'sealed.bin')).equals(content)).toBe(true)
+
+      // The gateway on the same port speaks HTTPS too, and `peer url` says so.
+      const printed = await source.cli(['url', 'sealed.bin'])
+      expect(printed.code, printed.stderr).toBe(0)
+      const url = printed.stdout.trim()
+      expect(url).toMatch(new RegExp(`^https://127\\.0\\.0\\.1:${source.port}/content/${contentSha}\\?cap=`))
+      const ca = readFileSync(cert)
+      const whole = await httpsGet(url, ca)
+      expect(whole.status).toBe(200)
+      expect(whole.headers['x-content-type-options']).toBe('nosniff')
+      expect(whole.body.equals(content)).toBe(true)
+      const part = await httpsGet(url, ca, { range: 'bytes=100-199' })
+      expect(part.status).toBe(206)
+      expect(part.body.equals(content.subarray(100, 200))).toBe(true)
+      // A client that does not trust the certificate is told so before any byte.
+      await expect(httpsGet(url, Buffer.alloc(0))).rejects.toThrow(/certificate/)
     },
   )
 
@@ -57,6 +95,7 @@ describe('peers over TLS', () => {
     'serves a peer on another address while one address holds TLS sessions that open no stream',
     async () => {
       const { cert, key } = selfSignedCertificate()
+      certificates.push(cert)
       const trusting = { env: { NODE_EXTRA_CA_CERTS: cert } }
       const source = await network.peer('tls-flooded', {
         args: ['--tls-cert', cert, '--tls-key', key],
