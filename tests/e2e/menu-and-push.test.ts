@@ -1,15 +1,24 @@
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { create } from '@bufbuild/protobuf'
+import { Code } from '@connectrpc/connect'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  UploadHeaderSchema,
+  type UploadRequest,
+  UploadRequestSchema,
+} from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
+import { peerClient } from '../../peer/src/wire/transport.ts'
+import { codeOf } from '../support/connect-codes.ts'
 import {
   type DirectoryProcess,
   nodeBin,
   repoRoot,
   startDirectoryProcess,
 } from '../support/directory-process.ts'
-import { type PeerProcess, peerBin, startPeer, testStateRoot } from '../support/peer-process.ts'
+import { type PeerProcess, peerBin, startPeer, testStateRoot, until } from '../support/peer-process.ts'
 import { commandUnavailable, mustSkip } from '../support/requirements.ts'
 import { startTerminal } from '../support/terminal.ts'
 
@@ -99,5 +108,72 @@ describe('peer push', () => {
     const absent = await alice.cli(['push', join(alice.dir, 'not-here.bin'), '--to', 'bob'])
     expect(absent.code).toBe(1)
     expect(absent.stderr).toMatch(/^peer: .*not-here\.bin is not a readable file\n$/)
+  })
+})
+
+describe('a peer started with --accept-uploads and no limits of its own', () => {
+  it('takes uploads of up to 4 GiB and holds up to 16 GiB, uploads in flight included', async () => {
+    const GiB = 1024 ** 3
+    // A caller of bob's: its session at the directory, and the call token it presents to bob.
+    const login = await fetch(`${directory.url}/v1/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'giver', password: 'giver password', url: 'http://127.0.0.1:9' }),
+    })
+    const session = ((await login.json()) as { token: string }).token
+    const minted = await fetch(`${directory.url}/v1/call-tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${session}` },
+      body: JSON.stringify({ audience: 'bob' }),
+    })
+    const token = ((await minted.json()) as { token: string }).token
+    const client = peerClient(bob.url)
+    // Only a header: the size is claimed at once; the bytes would follow once `until` settles.
+    async function* headerOnly(
+      size: number,
+      sha256: string,
+      until?: Promise<void>,
+    ): AsyncIterable<UploadRequest> {
+      const header = create(UploadHeaderSchema, { name: 'big.bin', size: BigInt(size), sha256 })
+      yield create(UploadRequestSchema, { part: { case: 'header', value: header } })
+      await until
+    }
+    const upload = (size: number, sha256: string, until?: Promise<void>) =>
+      client.upload(headerOnly(size, sha256, until), { headers: { authorization: `Bearer ${token}` } })
+    const refusal = (size: number) =>
+      upload(size, randomBytes(32).toString('hex')).then(
+        () => '',
+        (err: Error) => err.message,
+      )
+
+    expect(await refusal(4 * GiB + 1)).toMatch(/uploads are limited to 4294967296 bytes here/)
+    // Four uploads in flight fill the inbox to exactly 16 GiB (with what it holds already); one byte more
+    // is refused, before anything is stored.
+    const inbox = join(bob.dir, 'inbox')
+    const stored = readdirSync(inbox).reduce((sum, name) => sum + statSync(join(inbox, name)).size, 0)
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const sizes = [4 * GiB, 4 * GiB, 4 * GiB, 4 * GiB - stored]
+    const hashes = sizes.map(() => randomBytes(32).toString('hex'))
+    const inFlight = sizes.map((size, i) => codeOf(upload(size, hashes[i] as string, held)))
+    try {
+      // Each is being received (its claim made) once bob turns away a twin of it as such.
+      for (const sha256 of hashes) {
+        await until(
+          async () => (await codeOf(upload(1, sha256))) === Code.AlreadyExists,
+          'the upload to be received',
+        )
+      }
+      expect(await refusal(1)).toMatch(
+        new RegExp(`the inbox is full: ${16 * GiB} of its ${16 * GiB} bytes are used or arriving`),
+      )
+    } finally {
+      release()
+    }
+    // Ended without their bytes: nothing is kept, and their claims are given back.
+    expect(await Promise.all(inFlight)).toEqual(sizes.map(() => Code.DataLoss))
+    expect(readdirSync(inbox).filter((name) => name.startsWith('.upload-'))).toEqual([])
   })
 })
