@@ -2,10 +2,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { CallTokens } from '../../peer/src/daemon/call-tokens.ts'
 import { DirectoryClient } from '../../peer/src/wire/directory-client.ts'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
+import { sleepUntil } from '../support/peer-process.ts'
+
+/** Call tokens live 3 s here: renewed 2 s after they were asked for. */
+const TTL_SECONDS = 3
 
 let directory: DirectoryProcess
 beforeAll(async () => {
-  directory = await startDirectoryProcess()
+  directory = await startDirectoryProcess({ env: { TOKEN_TTL_SECONDS: String(TTL_SECONDS) } })
 })
 afterAll(() => directory?.stop())
 
@@ -28,4 +32,38 @@ it('asks for a call token once the daemon has a session, even after asking witho
   expect(token).toBeTruthy()
   // Kept: a second ask answers the same token without a new request.
   expect(await tokens.token('CALLEE')).toBe(token)
+})
+
+/** The real directory client, counting the call tokens it asks for. */
+class CountingClient extends DirectoryClient {
+  minted = 0
+  override callToken(token: string, audience: string) {
+    this.minted++
+    return super.callToken(token, audience)
+  }
+}
+
+it('keeps a call token for two thirds of its life, then asks for a new one; and at once after a refusal', async () => {
+  const client = new CountingClient(directory.url)
+  await client.login({ username: 'renewed', password: 'secret-password', url: 'http://127.0.0.1:3' })
+  const session = (
+    await client.login({ username: 'renewer', password: 'secret-password', url: 'http://127.0.0.1:4' })
+  ).token
+  const tokens = new CallTokens(client, () => session)
+  const asked = Date.now()
+  const first = await tokens.token('renewed')
+  expect(first).toBeTruthy()
+  expect(await tokens.token('renewed')).toBe(first)
+  expect(client.minted).toBe(1)
+  // Past two thirds of its life (counted from when it was asked): a new one, before the old expires.
+  await sleepUntil(asked + (TTL_SECONDS * 1000 * 2) / 3 + 50)
+  const second = await tokens.token('renewed')
+  expect(client.minted).toBe(2)
+  expect(second).not.toBe(first)
+  expect(await tokens.token('renewed')).toBe(second)
+  expect(client.minted).toBe(2)
+  // The callee refused it (its session was renewed, or its clock runs ahead): the next is fresh.
+  tokens.refused('RENEWED')
+  await tokens.token('renewed')
+  expect(client.minted).toBe(3)
 })

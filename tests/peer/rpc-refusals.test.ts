@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
 import { join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
@@ -289,5 +289,29 @@ describe('uploads', () => {
     expect(inbox()).toEqual(['gift.txt'])
     const files = JSON.parse((await bob.cli(['files', '--json'])).stdout)
     expect(files.files.map((f: { name: string }) => f.name)).toContain('gift.txt')
+  })
+})
+
+describe('a download that outlives its call tokens', () => {
+  it('renews the downloader’s call token as it goes, so later calls are not refused as expired', async () => {
+    // 7 MiB at 1 MiB/s: the calls of its last seconds come more than two token lifetimes (3 s) after the first.
+    const long = randomBytes(7 * 1024 * 1024)
+    const stateRoot = testStateRoot()
+    const slow = await startPeer({
+      name: 'slow',
+      directoryUrl: directory.url,
+      stateRoot,
+      args: ['--max-upload-rate', '1M'],
+    })
+    try {
+      writeFileSync(join(slow.dir, 'long.bin'), long)
+      await slow.waitFor(/published changes: \+1/)
+      const got = await bob.cli(['get', 'long.bin', '--json'])
+      expect(got.code, got.stderr).toBe(0)
+      expect(JSON.parse(got.stdout).bytesPerSource).toEqual({ slow: long.length })
+    } finally {
+      await slow.stop('SIGKILL')
+      for (const dir of [slow.dir, stateRoot]) rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
