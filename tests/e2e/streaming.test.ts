@@ -451,6 +451,15 @@ describe('the local HTTP gateway', () => {
     }
     const typed = await request(holder.port, path, { headers: { 'sec-fetch-site': 'none' } })
     expect(typed.status).toBe(200)
+    // A page a peer published is no page of this origin: plain bytes, sandboxed, never sniffed.
+    const page = Buffer.from('<script>alert(document.cookie)</script>')
+    writeFileSync(join(holder.dir, 'page.html'), page)
+    const pagePath = `/content/${sha(page)}`
+    await until(async () => (await request(holder.port, pagePath)).status === 200, 'the page to be shared')
+    const served = await request(holder.port, pagePath)
+    expect(served.headers['content-type']).toBe('application/octet-stream')
+    expect(served.headers['content-security-policy']).toBe('sandbox')
+    expect(served.headers['x-content-type-options']).toBe('nosniff')
     // Over HTTP/2 too (Host is then :authority).
     const session = http2.connect(`http://127.0.0.1:${holder.port}`)
     try {
