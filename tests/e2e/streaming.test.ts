@@ -162,6 +162,25 @@ describe('peer cat', () => {
       expect(result.stdout.length).toBeLessThan(content.length)
       expect(result.stdout.equals(content.subarray(0, result.stdout.length))).toBe(true)
       expect(readdirSync(viewer.dir)).not.toContain('forged.mkv')
+      // A player reading it through the gateway gets a 200 whose body is cut short before its end.
+      const path = await capabilityPath(viewer, claimed)
+      const played = await new Promise<{ status: number; length: number; complete: boolean }>(
+        (resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port: viewer.port, path }, (res) => {
+              let length = 0
+              res.on('data', (part: Buffer) => {
+                length += part.length
+              })
+              res.on('error', () => {})
+              res.on('close', () => resolve({ status: res.statusCode ?? 0, length, complete: res.complete }))
+            })
+            .on('error', reject)
+        },
+      )
+      expect(played.status).toBe(200)
+      expect(played.complete).toBe(false)
+      expect(played.length).toBeLessThan(content.length)
     } finally {
       await liar.close()
     }

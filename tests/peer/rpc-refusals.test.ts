@@ -294,8 +294,9 @@ describe('uploads', () => {
 
 describe('a download that outlives its call tokens', () => {
   it('renews the downloader’s call token as it goes, so later calls are not refused as expired', async () => {
-    // 7 MiB at 1 MiB/s: the calls of its last seconds come more than two token lifetimes (3 s) after the first.
-    const long = randomBytes(7 * 1024 * 1024)
+    // 5 MiB at 1 MiB/s: four calls at a time take turns at the rate, so the fifth chunk's call starts about
+    // 4 s after the first, its first token (3 s) expired by then.
+    const long = randomBytes(5 * 1024 * 1024)
     const stateRoot = testStateRoot()
     const slow = await startPeer({
       name: 'slow',
