@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
 import { afterAll, describe, expect, it } from 'vitest'
-import { fileEntry } from './directory-app.ts'
+import { fileEntry, sha } from './directory-app.ts'
 import { postFrom } from './directory-process.ts'
 import { sleepUntil } from './peer-process.ts'
 
@@ -287,6 +287,49 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
         expect((await call('/v1/index', { method: 'PUT', token, json: { files: [bloated] } })).status).toBe(
           400,
         )
+      },
+      timeout,
+    )
+
+    it(
+      'ranks a content’s variants by networks, not accounts: 40 older accounts from one network with bogus manifests and later leases leave the honest variant second',
+      async () => {
+        const { url, call, tokenOf } = await directory({})
+        const honest = fileEntry('sybil.bin', 'the real content')
+        // Sleepers: made before the honest holder, all from one network (127.9.0.0/24).
+        const flood: string[] = []
+        for (let i = 0; i < 40; i++) {
+          const answer = await postFrom('127.9.0.1', `${url}/v1/login`, {
+            username: `sleeper${i}`,
+            password: 'a sleeper password',
+            url: `http://127.9.0.1:${40000 + i}`,
+          })
+          expect(answer.status).toBe(200)
+          flood.push(answer.body.token as string)
+        }
+        const keeper = await tokenOf('keeper')
+        expect(
+          (await call('/v1/index', { method: 'PUT', token: keeper, json: { files: [honest] } })).status,
+        ).toBe(200)
+        for (const [i, token] of flood.entries()) {
+          const bogus = { ...honest, manifest: sha(`bogus manifest ${i}`) }
+          expect((await call('/v1/index', { method: 'PUT', token, json: { files: [bogus] } })).status).toBe(
+            200,
+          )
+          // A lease that ends after the honest holder's, which alone used to rank a tie first.
+          expect((await call('/v1/heartbeat', { method: 'POST', token })).status).toBe(200)
+        }
+        type Found = { manifest: string }
+        const file = (await (await call(`/v1/files/${honest.sha256}`)).json()) as { variants: Found[] }
+        const bySearch = (await (await call(`/v1/search?sha256=${honest.sha256}`)).json()) as {
+          results: Found[]
+        }
+        for (const variants of [file.variants, bySearch.results]) {
+          expect(variants).toHaveLength(32)
+          // First the oldest live account's variant (a sleeper's), then each network's first: the honest one.
+          expect(variants[0]?.manifest).toBe(sha('bogus manifest 0'))
+          expect(variants[1]?.manifest).toBe(honest.manifest)
+        }
       },
       timeout,
     )
