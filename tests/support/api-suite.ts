@@ -335,6 +335,42 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     )
 
     it(
+      'ranks a name search so one account cannot fill a page, and a squatter’s fresh account loses a tie on an exact name',
+      async () => {
+        const { call, tokenOf } = await directory({})
+        const put = async (token: string, files: unknown[]) =>
+          expect((await call('/v1/index', { method: 'PUT', token, json: { files } })).status).toBe(200)
+        const keeper = await tokenOf('keeper')
+        const wembley = fileEntry('live concert at wembley.mp3')
+        const song = { ...fileEntry('song.mp3', 'the real song'), sha256: 'e'.repeat(64) }
+        await put(keeper, [wembley, song])
+        const spammer = await tokenOf('spammer')
+        await put(spammer, [
+          ...Array.from({ length: 300 }, (_, i) => fileEntry(`concert ${String(i).padStart(4, '0')}.mp3`)),
+          // The same exact name as the keeper's, a content that sorts first by hash.
+          { ...fileEntry('song.mp3', 'a squatter'), sha256: '0'.repeat(64) },
+        ])
+        type Found = { name: string; sha256: string; sources: { username: string }[] }
+        const search = async (q: string) =>
+          ((await (await call(`/v1/search?q=${encodeURIComponent(q)}`)).json()) as { results: Found[] })
+            .results
+        const concerts = await search('concert')
+        expect(concerts).toHaveLength(50)
+        // Three of the spammer's prefix matches, then the keeper's substring match, then the rest of the spam.
+        expect(concerts.slice(0, 4).map((r) => r.sources[0]?.username)).toEqual([
+          'spammer',
+          'spammer',
+          'spammer',
+          'keeper',
+        ])
+        expect(concerts[3]?.name).toBe(wembley.name)
+        const songs = await search('song.mp3')
+        expect(songs.map((r) => r.sha256)).toEqual([song.sha256, '0'.repeat(64)])
+      },
+      timeout,
+    )
+
+    it(
       'races: two first logins of one name with different passwords, exactly one account wins',
       async () => {
         const { login } = await directory({})
