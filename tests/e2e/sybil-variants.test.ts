@@ -102,3 +102,44 @@ describe('a flood of accounts publishing a sha256 with bogus manifests', () => {
     }, 180_000)
   }
 })
+
+describe('a squatter publishing a content under a name honest peers use', () => {
+  it('does not stop peer get <name>: it takes the content most live peers hold and says so', async () => {
+    const content = randomBytes(MiB + 5)
+    const contentSha = createHash('sha256').update(content).digest('hex')
+    const name = 'anthem.flac'
+    for (const holderName of ['anthem1', 'anthem2']) {
+      const holder = await network.peer(holderName)
+      writeFileSync(join(holder.dir, name), content)
+      await holder.waitFor(/published changes: \+1/)
+    }
+    const squatter = await postFrom('127.9.0.1', `${network.directoryUrl}/v1/login`, {
+      username: 'squatter',
+      password: 'a squatter password',
+      url: tarpitUrl,
+    })
+    expect(squatter.status).toBe(200)
+    const squatted = {
+      name,
+      size: 4242,
+      sha256: sha('squatted'),
+      chunkSize: MiB,
+      manifest: sha('its manifest'),
+    }
+    const put = await fetch(`${network.directoryUrl}/v1/index`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${squatter.body.token}` },
+      body: JSON.stringify({ files: [squatted] }),
+    })
+    expect(put.status).toBe(200)
+    const fetcher = await network.peer('anthem-fetcher')
+    const got = await fetcher.cli(['get', name, '--json'])
+    expect(got.code, got.stderr).toBe(0)
+    const result = JSON.parse(got.stdout) as { sha256: string; choice: string }
+    expect(result.sha256).toBe(contentSha)
+    expect(result.choice).toBe(
+      `2 contents are named "${name}"; took ${contentSha}, held by 2 live peers (the next by 1)`,
+    )
+    expect(readFileSync(join(fetcher.dir, name)).equals(content)).toBe(true)
+  }, 120_000)
+})
