@@ -26,7 +26,7 @@ function mostHeld(results: Result[]): { sha256: string; holders: number }[] {
 
 /** Finds what a `peer get`, `peer cat` or gateway request names on the network. */
 export function contentLookup(daemon: { directory: DirectoryClient; session: DirectorySession }) {
-  /** The content's variants by hash, most live holders first (the order to try them in). */
+  /** The content's variants by hash, in the directory's order (the order to try them in). */
   async function variantsOf(sha256: string, asked: string = sha256): Promise<Wanted> {
     const { directory, session } = daemon
     const found = await directory.file(sha256, session.token).catch(directoryFailure)

@@ -24,7 +24,7 @@ type DownloadsOptions = {
   onFinished: (file: SharedFile) => void
 }
 
-/** One content by hash with its variants in the order to try them (most live holders first). */
+/** One content by hash with its variants in the order to try them (the directory's). */
 export type Wanted = { sha256: string; variants: Result[] }
 
 /** Progress of the variant being tried, with the holders of variants that failed before it (dropped). */
