@@ -340,6 +340,12 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
         const { call, tokenOf } = await directory({})
         const put = async (token: string, files: unknown[]) =>
           expect((await call('/v1/index', { method: 'PUT', token, json: { files } })).status).toBe(200)
+        // Substring matches published before the honest one: read first in the trigram index's order.
+        const early = await tokenOf('early-spammer')
+        await put(
+          early,
+          Array.from({ length: 300 }, (_, i) => fileEntry(`best concert ${String(i).padStart(4, '0')}.mp3`)),
+        )
         const keeper = await tokenOf('keeper')
         const wembley = fileEntry('live concert at wembley.mp3')
         const song = { ...fileEntry('song.mp3', 'the real song'), sha256: 'e'.repeat(64) }
@@ -356,14 +362,14 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
             .results
         const concerts = await search('concert')
         expect(concerts).toHaveLength(50)
-        // Three of the spammer's prefix matches, then the keeper's substring match, then the rest of the spam.
-        expect(concerts.slice(0, 4).map((r) => r.sources[0]?.username)).toEqual([
-          'spammer',
-          'spammer',
-          'spammer',
+        // Three of the spammer's prefix matches, three of the early spammer's substring matches, then
+        // the keeper's, found past them, then the rest of the spam.
+        expect(concerts.slice(0, 7).map((r) => r.sources[0]?.username)).toEqual([
+          ...['spammer', 'spammer', 'spammer'],
+          ...['early-spammer', 'early-spammer', 'early-spammer'],
           'keeper',
         ])
-        expect(concerts[3]?.name).toBe(wembley.name)
+        expect(concerts[6]?.name).toBe(wembley.name)
         const songs = await search('song.mp3')
         expect(songs.map((r) => r.sha256)).toEqual([song.sha256, '0'.repeat(64)])
       },

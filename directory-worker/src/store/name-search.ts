@@ -11,6 +11,13 @@ import { ftsQuery, LONGEST_PHRASE, prefixEnd } from './name-match.ts'
 const CANDIDATES_PER_RESULT = 4
 const MAX_CANDIDATES = 5000
 
+/**
+ * Results one holder (a result's lowest peer id among its live holders) may have on one page: one
+ * account publishing thousands of matching names must not fill it (6,000 "concert …" names pushed
+ * "live concert at wembley.mp3" off the first 50).
+ */
+export const MAX_PER_HOLDER = 3
+
 /** How many names are read to estimate how common each trigram of a long key is. */
 const SAMPLE_NAMES = 256
 
@@ -20,15 +27,21 @@ const withLease = 'f.*, p.lease_expires_at AS lease, p.created_at AS since'
 
 /**
  * One row per variant (never a field merged across holders that disagree), most holders first, then
- * the one with the oldest account among them (a squatter's fresh account loses a tie). `lead` is the
- * holder a result counts against when results are capped per holder (see MAX_PER_HOLDER).
+ * the one with the oldest account among them (a squatter's fresh account loses a tie); but each
+ * holder's first MAX_PER_HOLDER before anyone's next ones. `lead` is the holder a result counts
+ * against (its lowest peer id among its holders). Ranked within the stage's window only, which is
+ * what the stage reads anyway.
  */
 const groupByContent = (candidates: string, limit: string) => `
-  SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
-    min(h.lease) AS lease_end, min(h.peer_id) AS lead, min(h.since) AS oldest
-  FROM (${candidates}) h
-  GROUP BY h.sha256, h.manifest, h.size, h.chunk_size
-  ORDER BY holders DESC, oldest, name, h.sha256, h.manifest, h.size, h.chunk_size
+  SELECT * FROM (
+    SELECT g.*, row_number() OVER (PARTITION BY lead
+        ORDER BY holders DESC, oldest, name, sha256, manifest, size, chunk_size) AS nth
+    FROM (
+      SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
+        min(h.lease) AS lease_end, min(h.peer_id) AS lead, min(h.since) AS oldest
+      FROM (${candidates}) h
+      GROUP BY h.sha256, h.manifest, h.size, h.chunk_size) g)
+  ORDER BY nth > ${MAX_PER_HOLDER}, holders DESC, oldest, name, sha256, manifest, size, chunk_size
   LIMIT ${limit}`
 
 /**
@@ -43,13 +56,6 @@ const asJson = (rows: string) =>
  * end, the holder it counts against.
  */
 type StageContent = [string, string, number, number, string, number, number]
-
-/**
- * Results one holder (a result's lowest peer id among its live holders) may have on one page: one
- * account publishing thousands of matching names must not fill it (6,000 "concert …" names pushed
- * "live concert at wembley.mp3" off the first 50).
- */
-export const MAX_PER_HOLDER = 3
 
 /**
  * The exact and prefix stages in one statement (?1 now, ?2 key, ?3 its prefix's end, ?4 limit):
@@ -137,7 +143,16 @@ export async function searchByName(
       sql: substringStage(chars >= 3),
       args: [now, ...(chars >= 3 ? [ftsQuery(key, sample)] : []), key, window, limit + seen.size],
     })
+    const before = overflow.length
     take(rows.rows[0]?.contents)
+    // One holder's substring matches filled the window: look once as far as any stage does, for others'.
+    if (overflow.length > before && contents.length < limit && window < MAX_CANDIDATES) {
+      const wider = await db.execute({
+        sql: substringStage(chars >= 3),
+        args: [now, ...(chars >= 3 ? [ftsQuery(key, sample)] : []), key, MAX_CANDIDATES, limit + seen.size],
+      })
+      take(wider.rows[0]?.contents)
+    }
   }
   for (const { content, leaseEnd } of overflow.slice(0, limit - contents.length)) keep(content, leaseEnd)
   return { contents, liveUntil }
