@@ -92,8 +92,9 @@ export const Result = z
   .openapi('Result')
 
 /**
- * One sha256's variants, most live holders first (holders that publish it with different manifest,
- * size or chunk size are kept apart); the first one's fields are repeated at the top.
+ * One sha256's variants in the order to try them, ranked by the networks of their live holders (see
+ * variantsByHash; holders that publish it with different manifest, size or chunk size are kept
+ * apart); the first one's fields are repeated at the top.
  */
 export const FileVariants = Result.extend({ variants: z.array(Result) }).openapi('FileVariants')
 

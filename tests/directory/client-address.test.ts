@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { addressKey, forwardedClient } from '../../directory-worker/src/auth/client-address.ts'
+import { addressKey, forwardedClient, networkKey } from '../../directory-worker/src/auth/client-address.ts'
 
 describe('the address login throttling counts a client under', () => {
   it('keeps IPv4, unmaps IPv4-mapped IPv6, and counts IPv6 by its /64', () => {
@@ -22,5 +22,13 @@ describe('the address login throttling counts a client under', () => {
     expect(forwardedClient('203.0.113.9')).toBe('203.0.113.9')
     expect(forwardedClient(undefined)).toBeUndefined()
     expect(forwardedClient(' , ')).toBeUndefined()
+  })
+
+  it('counts holders apart by network: an IPv4 /24 or an IPv6 /48', () => {
+    expect(networkKey('192.0.2.7')).toBe('192.0.2.0/24')
+    expect(networkKey('::ffff:192.0.2.200')).toBe('192.0.2.0/24')
+    expect(networkKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1::/48')
+    expect(networkKey('2001:db8:1:ffff::1')).toBe('2001:db8:1::/48')
+    expect(networkKey(undefined)).toBe('unknown')
   })
 })

@@ -116,6 +116,6 @@ describe('members-only mode (READ_REQUIRES_AUTH=true)', () => {
     expect((await scrape('a metrics secret of some lengtH')).status).toBe(401)
     const ok = await scrape('a metrics secret of some length')
     expect(ok.status).toBe(200)
-    expect(await ok.text()).toContain('peerdir_peers_total 0')
+    expect(await ok.text()).toContain('peerdir_peers 0')
   }, 60_000)
 })

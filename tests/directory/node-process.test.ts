@@ -1,15 +1,57 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { fileEntry } from '../support/directory-app.ts'
 import {
   type DirectoryProcess,
+  directoryBin,
+  nodeBin,
   postJson as post,
+  repoRoot,
   startDirectoryProcess,
 } from '../support/directory-process.ts'
+import { mustSkip } from '../support/requirements.ts'
 
 let running: DirectoryProcess | undefined
+const cleanups: (() => void)[] = []
 afterEach(async () => {
   await running?.stop('SIGKILL')
+  for (const cleanup of cleanups.splice(0)) cleanup()
 })
+
+/** A raw HTTP/1.1 POST /v1/login whose headers are read (the server said 100 Continue) and whose
+ * body is sent only up to `sent` of its stated length. */
+async function halfSentLogin(url: string, sent: string, length: number): Promise<Socket> {
+  const { hostname, port } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  cleanups.push(() => socket.destroy())
+  socket.setEncoding('latin1')
+  socket.write(
+    `POST /v1/login HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+  )
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject)
+    socket.once('data', (text: string) =>
+      text.startsWith('HTTP/1.1 100') ? resolve() : reject(new Error(`not a 100 Continue: ${text}`)),
+    )
+  })
+  socket.write(sent)
+  return socket
+}
+
+/** Everything a socket receives until the other side closes it. */
+const receivedUntilClosed = (socket: Socket) =>
+  new Promise<string>((resolve) => {
+    let text = ''
+    socket.on('data', (chunk: string) => {
+      text += chunk
+    })
+    socket.once('close', () => resolve(text))
+  })
 
 describe('the Node entry as a real process', () => {
   it('starts, serves, stops cleanly on SIGTERM, and keeps its state across a restart', async () => {
@@ -57,4 +99,68 @@ describe('the Node entry as a real process', () => {
     expect(result.stderr).toContain('must be a port number')
     expect(result.stderr).not.toMatch(/\n\s+at /)
   })
+
+  it('says a busy port in one line, without a stack', async () => {
+    const busy: Server = createServer()
+    cleanups.push(() => busy.close())
+    const port = await new Promise<number>((resolve) =>
+      busy.listen(0, '127.0.0.1', () => resolve((busy.address() as { port: number }).port)),
+    )
+    const dir = mkdtempSync(join(tmpdir(), 'peerdir-busy-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const result = spawnSync(
+      nodeBin,
+      [directoryBin, '--port', String(port), '--db', `file:${join(dir, 'directory.db')}`],
+      { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 },
+    )
+    expect(result.stderr).toBe(
+      `peerdir-directory: port ${port} is in use on 127.0.0.1; pick another with --port\n`,
+    )
+    expect(result.status).toBe(1)
+  })
+
+  it('finishes a request in flight on SIGTERM, then closes a connection whose body never comes and exits', async () => {
+    running = await startDirectoryProcess()
+    const body = JSON.stringify({ username: 'alice', password: 'password1', url: 'http://127.0.0.1:50051' })
+    const completing = await halfSentLogin(running.url, body.slice(0, 10), body.length)
+    const stalled = await halfSentLogin(running.url, body.slice(0, 10), body.length)
+    const completingAnswer = receivedUntilClosed(completing)
+    const stalledAnswer = receivedUntilClosed(stalled)
+    const exited = running.stop('SIGTERM')
+    while (!running.output().includes('SIGTERM: shutting down')) await new Promise((r) => setTimeout(r, 20))
+    completing.write(body.slice(10))
+    expect(await completingAnswer).toMatch(/^HTTP\/1\.1 200 /)
+    expect(await exited).toBe(0)
+    expect(await stalledAnswer).toBe('')
+  }, 60_000)
+})
+
+describe('on a Node older than 22.12', () => {
+  const oldNode = '/usr/bin/node'
+  const version = spawnSync(oldNode, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? ''
+  const [major = 0, minor = 0] = version.slice(1).split('.').map(Number)
+  const skip = mustSkip(
+    'OLD_NODE',
+    version === ''
+      ? `no Node at ${oldNode} (apt-get install nodejs, Debian 13's is 20)`
+      : major > 22 || (major === 22 && minor >= 12)
+        ? `${oldNode} is ${version}, not older than 22.12`
+        : undefined,
+  )
+
+  it.skipIf(skip).each(['dist/peer.js', 'dist/peerdir-directory.js'])(
+    '%s says which Node it needs in one line',
+    (bin) => {
+      // Started through its shebang with that Node first on PATH, as an installed bin would be.
+      const pathDir = mkdtempSync(join(tmpdir(), 'peerdir-old-node-'))
+      cleanups.push(() => rmSync(pathDir, { recursive: true, force: true }))
+      symlinkSync(oldNode, join(pathDir, 'node'))
+      const result = spawnSync(join(repoRoot, bin), ['--version'], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${pathDir}:${process.env.PATH ?? ''}` },
+      })
+      expect(result.stderr).toBe(`peerdir needs Node 22.12 or newer (this is ${version.slice(1)})\n`)
+      expect(result.status).toBe(1)
+    },
+  )
 })

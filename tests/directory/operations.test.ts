@@ -40,7 +40,18 @@ describe('operations endpoints', () => {
     expect(text).toContain('peerdir_http_requests_total{method="POST",route="/v1/login",status="200"} 1')
     expect(text).toMatch(/peerdir_http_request_duration_seconds_bucket\{route="\/v1\/login",le="\+Inf"\} 1/)
     expect(text).toContain('peerdir_peers_up 1')
+    expect(text).toContain('peerdir_peers 1')
     expect(text).toContain('peerdir_files_indexed 2')
+  })
+
+  it('names metrics as promtool checks them: only counters end in _total', async () => {
+    directory = createTestDirectory()
+    await directory.request('/healthz')
+    const text = await (await directory.request('/metrics')).text()
+    const types = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => ({ name, type }))
+    expect(types.map((t) => t.name)).toContain('peerdir_peers')
+    for (const { name, type } of types)
+      expect({ name, counter: name?.endsWith('_total') }).toEqual({ name, counter: type === 'counter' })
   })
 
   it('serves an OpenAPI 3.1 document of every endpoint and a browsable page of it', async () => {

@@ -150,11 +150,12 @@ describe('swarm downloads from many sources', () => {
       .sort()
 
   it('gets the honest variant by name and by hash when other accounts publish the sha256 with a false manifest', async () => {
-    // Three forgers to the honest one: their variant has the most holders, so it is tried (and fails)
-    // first; once the fetcher holds the file too, still three to two.
+    // Three forgers to the honest one, their accounts older: their variant ranks first (the oldest
+    // account's), so it is probed (and put aside) first; once the fetcher holds the file too, still
+    // three to two.
     await earlierHoldersGone()
-    await sources('vm', 1, '24M')
     await forgers('forger', 3, { publishedManifest: 'f'.repeat(64) })
+    await sources('vm', 1, '24M')
     const fetcher = await downloader('fetcher8')
     // Search lists the two variants apart, the forgers' (more holders) first.
     const found = JSON.parse((await fetcher.cli(['search', NAME, '--json'])).stdout)
@@ -213,8 +214,8 @@ describe('swarm downloads from many sources', () => {
   it('drops every holder of a variant whose chunks verify but whose whole file is not the sha256, then gets the honest one', async () => {
     // Their manifest is true to their own 8 MiB file, so every chunk checks out; only the whole-file
     // hash at the end shows it is not the content they claim.
+    // Their accounts are older than the honest holder's, so their variant is tried first.
     await earlierHoldersGone()
-    await sources('vw', 1, '24M')
     const other = randomBytes(8 * MiB)
     for (let i = 1; i <= 3; i++) {
       const impostor = await startLyingPeer({
@@ -227,6 +228,7 @@ describe('swarm downloads from many sources', () => {
       })
       network.track({ stop: () => impostor.close() })
     }
+    await sources('vw', 1, '24M')
     const fetcher = await downloader('fetcher10')
     const got = await fetcher.cli(['get', contentSha, '--json'])
     expect(got.code, got.stderr).toBe(0)

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
 import { afterAll, describe, expect, it } from 'vitest'
-import { fileEntry } from './directory-app.ts'
+import { fileEntry, sha } from './directory-app.ts'
 import { postFrom } from './directory-process.ts'
 import { sleepUntil } from './peer-process.ts'
 
@@ -287,6 +287,91 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
         expect((await call('/v1/index', { method: 'PUT', token, json: { files: [bloated] } })).status).toBe(
           400,
         )
+      },
+      timeout,
+    )
+
+    it(
+      'ranks a content’s variants by networks, not accounts: 40 older accounts from one network with bogus manifests and later leases leave the honest variant second',
+      async () => {
+        const { url, call, tokenOf } = await directory({})
+        const honest = fileEntry('sybil.bin', 'the real content')
+        // Sleepers: made before the honest holder, all from one network (127.9.0.0/24).
+        const flood: string[] = []
+        for (let i = 0; i < 40; i++) {
+          const answer = await postFrom('127.9.0.1', `${url}/v1/login`, {
+            username: `sleeper${i}`,
+            password: 'a sleeper password',
+            url: `http://127.9.0.1:${40000 + i}`,
+          })
+          expect(answer.status).toBe(200)
+          flood.push(answer.body.token as string)
+        }
+        const keeper = await tokenOf('keeper')
+        expect(
+          (await call('/v1/index', { method: 'PUT', token: keeper, json: { files: [honest] } })).status,
+        ).toBe(200)
+        for (const [i, token] of flood.entries()) {
+          const bogus = { ...honest, manifest: sha(`bogus manifest ${i}`) }
+          expect((await call('/v1/index', { method: 'PUT', token, json: { files: [bogus] } })).status).toBe(
+            200,
+          )
+          // A lease that ends after the honest holder's, which alone used to rank a tie first.
+          expect((await call('/v1/heartbeat', { method: 'POST', token })).status).toBe(200)
+        }
+        type Found = { manifest: string }
+        const file = (await (await call(`/v1/files/${honest.sha256}`)).json()) as { variants: Found[] }
+        const bySearch = (await (await call(`/v1/search?sha256=${honest.sha256}`)).json()) as {
+          results: Found[]
+        }
+        for (const variants of [file.variants, bySearch.results]) {
+          expect(variants).toHaveLength(32)
+          // First the oldest live account's variant (a sleeper's), then each network's first: the honest one.
+          expect(variants[0]?.manifest).toBe(sha('bogus manifest 0'))
+          expect(variants[1]?.manifest).toBe(honest.manifest)
+        }
+      },
+      timeout,
+    )
+
+    it(
+      'ranks a name search so one account cannot fill a page, and a squatter’s fresh account loses a tie on an exact name',
+      async () => {
+        const { call, tokenOf } = await directory({})
+        const put = async (token: string, files: unknown[]) =>
+          expect((await call('/v1/index', { method: 'PUT', token, json: { files } })).status).toBe(200)
+        // Substring matches published before the honest one: read first in the trigram index's order.
+        const early = await tokenOf('early-spammer')
+        await put(
+          early,
+          Array.from({ length: 300 }, (_, i) => fileEntry(`best concert ${String(i).padStart(4, '0')}.mp3`)),
+        )
+        const keeper = await tokenOf('keeper')
+        const wembley = fileEntry('live concert at wembley.mp3')
+        const song = { ...fileEntry('song.mp3', 'the real song'), sha256: 'e'.repeat(64) }
+        await put(keeper, [wembley, song])
+        const spammer = await tokenOf('spammer')
+        await put(spammer, [
+          ...Array.from({ length: 300 }, (_, i) => fileEntry(`concert ${String(i).padStart(4, '0')}.mp3`)),
+          // The same exact name as the keeper's, a content that sorts first by hash.
+          { ...fileEntry('song.mp3', 'a squatter'), sha256: '0'.repeat(64) },
+        ])
+        type Found = { name: string; sha256: string; sources: { username: string }[] }
+        const search = async (q: string) =>
+          ((await (await call(`/v1/search?q=${encodeURIComponent(q)}`)).json()) as { results: Found[] })
+            .results
+        const concerts = await search('concert')
+        expect(concerts).toHaveLength(50)
+        // Three of the spammer's prefix matches, three of the early spammer's substring matches, then
+        // the keeper's, found past them, then the rest of the spam.
+        expect(concerts.slice(0, 7).map((r) => r.sources[0]?.username)).toEqual([
+          ...['spammer', 'spammer', 'spammer'],
+          ...['early-spammer', 'early-spammer', 'early-spammer'],
+          'keeper',
+        ])
+        expect(concerts[6]?.name).toBe(wembley.name)
+        const songs = await search('song.mp3')
+        expect(songs.map((r) => r.sha256)).toEqual([song.sha256, '0'.repeat(64)])
       },
       timeout,
     )

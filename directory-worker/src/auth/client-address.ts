@@ -16,6 +16,18 @@ export function addressKey(raw: string | undefined): string {
   return groups ? `${groups.slice(0, 4).join(':')}::/64` : 'unknown'
 }
 
+/**
+ * The network a client stands for when holders are counted apart (variants of a content): an IPv4
+ * /24 or an IPv6 /48, what one subscriber or one rented server usually has to itself. Accounts are
+ * free; networks are not, so a flood of accounts from a few addresses counts as a few networks.
+ */
+export function networkKey(raw: string | undefined): string {
+  const key = addressKey(raw)
+  if (/^\d{1,3}(?:\.\d{1,3}){3}$/.test(key)) return `${key.split('.').slice(0, 3).join('.')}.0/24`
+  if (key.endsWith('::/64')) return `${key.split(':').slice(0, 3).join(':')}::/48`
+  return key
+}
+
 function ipv6Groups(address: string): string[] | undefined {
   if (!/^[0-9a-f:.]{2,45}$/.test(address) || address.split('::').length > 2) return undefined
   const [head = '', tail] = address.split('::')

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { serve } from '@hono/node-server'
+import { getRequestListener } from '@hono/node-server'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { createClient } from '@libsql/client'
 import { createApp } from '../app.ts'
@@ -13,6 +14,9 @@ import { guardDatabaseFile } from '../store/file-guard.ts'
 import { bufferedLog } from '../util/buffered-log.ts'
 
 export type NodeOptions = { host: string; port: number; databaseUrl: string }
+
+/** How long a stop waits for requests in flight before it closes their connections. */
+export const DRAIN_SECONDS = 5
 
 /** Starts the directory on Node with an embedded libSQL database; resolves once it is listening. */
 export async function startNodeDirectory(options: NodeOptions, env: Record<string, unknown> = process.env) {
@@ -59,15 +63,38 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
   const warm = await app.request('/healthz')
   if (warm.status !== 200)
     console.error(`storage not ready at start (${warm.status}); will retry per request`)
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, () => resolve(s))
+  const server = createServer(getRequestListener(app.fetch, { hostname: options.host }))
+  await new Promise<void>((resolve, reject) => {
+    const failed = (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `port ${options.port} is in use on ${options.host}; pick another with --port`
+            : `cannot listen on ${options.host}:${options.port}: ${err.message}`,
+        ),
+      )
+    server.once('error', failed)
+    server.listen(options.port, options.host, () => {
+      server.off('error', failed)
+      resolve()
+    })
+  }).catch((err: unknown) => {
+    db.close()
+    throw err
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : options.port
   return {
     url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    /**
+     * Stops taking connections, lets requests in flight finish for up to DRAIN_SECONDS, then closes
+     * every connection left: a client holding a request body half sent must not keep the process up.
+     */
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      const deadline = setTimeout(() => server.closeAllConnections(), DRAIN_SECONDS * 1000)
+      await closed
+      clearTimeout(deadline)
       requests.flush()
       db.close()
     },

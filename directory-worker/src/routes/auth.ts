@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { addressKey } from '../auth/client-address.ts'
+import { addressKey, networkKey } from '../auth/client-address.ts'
 import { hashPassword, verifyPassword } from '../auth/passwords.ts'
 import { ApiError } from '../errors.ts'
 import { KiB, limitBody } from '../middleware/body-limit.ts'
@@ -147,7 +147,8 @@ export const auth = createRouter()
         now: now(),
       }))
     // Reserved before the check, so concurrent guesses cannot all pass a check of the count.
-    const address = addressKey(c.get('deps').clientAddress?.(c))
+    const client = c.get('deps').clientAddress?.(c)
+    const address = addressKey(client)
     const reservation = await reserveLoginAttempt(db, username, address, now(), {
       maxFailures: settings.loginMaxFailures,
       maxFailuresPerName: settings.loginMaxFailuresPerName,
@@ -161,7 +162,7 @@ export const auth = createRouter()
     const sessionId = crypto.randomUUID()
     await openSession(db, sessionId, peer.id, now(), !url)
     // Without a url this is a viewer session (the dashboard): it may read, but the peer stays as it is.
-    if (url) await renewLease(db, peer.id, now(), settings.leaseSeconds, url)
+    if (url) await renewLease(db, peer.id, now(), settings.leaseSeconds, url, networkKey(client))
     const grant = await c
       .get('tokens')
       .sign({ username: peer.username, sessionId }, now(), settings.tokenTtlSeconds)

@@ -77,7 +77,7 @@ const fileByHash = createRoute({
   operationId: 'getFile',
   tags: ['search'],
   summary:
-    'One content by hash: its variants (holders that disagree on manifest, size or chunk size), most live holders first, each with its live sources (empty when no holder is up); the first variant also at the top',
+    'One content by hash: its variants (holders that disagree on manifest, size or chunk size), at most 32 in the order to try them (each network’s best before any network’s second, so a flood of accounts from a few networks cannot push a variant out), each with its live sources (empty when no holder is up); the first variant also at the top',
   description:
     'Answers every content some peer has ever offered under this hash, live or not; 404 only when none ever did.',
   security: openUnlessMembersOnly,

@@ -108,20 +108,42 @@ const toContent = (row: Row): Content => ({
 })
 
 /** At most this many variants of one sha256 are answered (each a content with its own sources). */
-export const MAX_VARIANTS = 16
+export const MAX_VARIANTS = 32
 
 /**
- * The variants of a content by hash, whether or not anyone live holds them now: most live holders
- * first, then the one whose holder's lease ends last.
+ * The variants of a content by hash, whether or not anyone live holds them now, in the order to try
+ * them. Accounts cost nothing, so the order must not be one a flood of them can buy: each network
+ * (see networkKey) ranks the variants its live holders hold (most of its holders, then the oldest
+ * account), and the answer takes every network's first before any network's second (round robin),
+ * so a variant only one network holds is answered unless MAX_VARIANTS other networks outrank it.
+ * The variant held by the oldest live account comes first of all, so it is never left out. Within a
+ * round: held from more networks, then the older account, then more holders. Variants nobody live
+ * holds come last, the most recently live first.
  */
 export async function variantsByHash(db: Database, sha256: string, now: number): Promise<Content[]> {
   const result = await db.execute({
-    sql: `SELECT f.sha256, min(f.name) AS name, f.size, f.chunk_size, f.manifest,
-            sum(p.lease_expires_at > ?2) AS holders, max(p.lease_expires_at) AS lease
-          FROM files f JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation
-          WHERE f.sha256 = ?1
-          GROUP BY f.manifest, f.size, f.chunk_size
-          ORDER BY holders DESC, lease DESC, f.manifest, f.size, f.chunk_size
+    sql: `WITH holders AS (
+            SELECT f.manifest, f.size, f.chunk_size, f.name, p.network, p.created_at,
+              p.lease_expires_at > ?2 AS live, p.lease_expires_at AS lease
+            FROM files f JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation
+            WHERE f.sha256 = ?1),
+          by_network AS (
+            SELECT manifest, size, chunk_size, row_number() OVER (PARTITION BY network
+                ORDER BY count(*) DESC, min(created_at), manifest, size, chunk_size) AS place
+            FROM holders WHERE live GROUP BY network, manifest, size, chunk_size),
+          rounds AS (
+            SELECT manifest, size, chunk_size, min(place) AS round FROM by_network
+            GROUP BY manifest, size, chunk_size),
+          variants AS (
+            SELECT manifest, size, chunk_size, min(name) AS name, sum(live) AS holders,
+              count(DISTINCT CASE WHEN live THEN network END) AS networks,
+              min(CASE WHEN live THEN created_at END) AS oldest, max(lease) AS lease
+            FROM holders GROUP BY manifest, size, chunk_size)
+          SELECT ?1 AS sha256, v.name, v.size, v.chunk_size, v.manifest
+          FROM variants v LEFT JOIN rounds r
+            ON r.manifest = v.manifest AND r.size = v.size AND r.chunk_size = v.chunk_size
+          ORDER BY v.oldest = (SELECT min(oldest) FROM variants) DESC, r.round IS NULL, r.round,
+            v.networks DESC, v.oldest, v.holders DESC, v.lease DESC, v.manifest, v.size, v.chunk_size
           LIMIT ?3`,
     args: [sha256, now, MAX_VARIANTS],
   })

@@ -223,6 +223,15 @@ export const migrations: { version: number; name: string; statements: string[] }
       'DROP INDEX peers_lease',
     ],
   },
+  {
+    version: 9,
+    name: 'the network a peer last logged in from',
+    statements: [
+      // Variants of a content are ranked by the networks of their holders, not by their accounts
+      // (free to make); see variantsByHash. Empty until the peer's next login.
+      "ALTER TABLE peers ADD COLUMN network TEXT NOT NULL DEFAULT ''",
+    ],
+  },
 ]
 
 export async function migrate(db: Database): Promise<void> {

@@ -11,20 +11,37 @@ import { ftsQuery, LONGEST_PHRASE, prefixEnd } from './name-match.ts'
 const CANDIDATES_PER_RESULT = 4
 const MAX_CANDIDATES = 5000
 
+/**
+ * Results one holder (a result's lowest peer id among its live holders) may have on one page: one
+ * account publishing thousands of matching names must not fill it (6,000 "concert …" names pushed
+ * "live concert at wembley.mp3" off the first 50).
+ */
+export const MAX_PER_HOLDER = 3
+
 /** How many names are read to estimate how common each trigram of a long key is. */
 const SAMPLE_NAMES = 256
 
 const live =
   'JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?1'
-const withLease = 'f.*, p.lease_expires_at AS lease'
+const withLease = 'f.*, p.lease_expires_at AS lease, p.created_at AS since'
 
-/** One row per variant (never a field merged across holders that disagree), most holders first. */
+/**
+ * One row per variant (never a field merged across holders that disagree), most holders first, then
+ * the one with the oldest account among them (a squatter's fresh account loses a tie); but each
+ * holder's first MAX_PER_HOLDER before anyone's next ones. `lead` is the holder a result counts
+ * against (its lowest peer id among its holders). Ranked within the stage's window only, which is
+ * what the stage reads anyway.
+ */
 const groupByContent = (candidates: string, limit: string) => `
-  SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
-    min(h.lease) AS lease_end
-  FROM (${candidates}) h
-  GROUP BY h.sha256, h.manifest, h.size, h.chunk_size
-  ORDER BY holders DESC, name, h.sha256, h.manifest, h.size, h.chunk_size
+  SELECT * FROM (
+    SELECT g.*, row_number() OVER (PARTITION BY lead
+        ORDER BY holders DESC, oldest, name, sha256, manifest, size, chunk_size) AS nth
+    FROM (
+      SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
+        min(h.lease) AS lease_end, min(h.peer_id) AS lead, min(h.since) AS oldest
+      FROM (${candidates}) h
+      GROUP BY h.sha256, h.manifest, h.size, h.chunk_size) g)
+  ORDER BY nth > ${MAX_PER_HOLDER}, holders DESC, oldest, name, sha256, manifest, size, chunk_size
   LIMIT ${limit}`
 
 /**
@@ -32,10 +49,13 @@ const groupByContent = (candidates: string, limit: string) => `
  * returned row was a good part of a statement that answers 50.
  */
 const asJson = (rows: string) =>
-  `(SELECT json_group_array(json_array(sha256, name, size, chunk_size, manifest, lease_end)) FROM ${rows})`
+  `(SELECT json_group_array(json_array(sha256, name, size, chunk_size, manifest, lease_end, lead)) FROM ${rows})`
 
-/** A stage's variant: sha256, name, size, chunk size, manifest, the first lease among its holders to end. */
-type StageContent = [string, string, number, number, string, number]
+/**
+ * A stage's variant: sha256, name, size, chunk size, manifest, the first lease among its holders to
+ * end, the holder it counts against.
+ */
+type StageContent = [string, string, number, number, string, number, number]
 
 /**
  * The exact and prefix stages in one statement (?1 now, ?2 key, ?3 its prefix's end, ?4 limit):
@@ -87,17 +107,26 @@ export async function searchByName(
   const key = nameKey(text)
   const chars = [...key].length
   const seen = new Set<string>()
+  const perHolder = new Map<number, number>()
   const contents: Content[] = []
+  // A holder's results past MAX_PER_HOLDER: on the page only where nobody else's fill it.
+  const overflow: { content: Content; leaseEnd: number }[] = []
   let liveUntil = Number.POSITIVE_INFINITY
+  const keep = (content: Content, leaseEnd: number) => {
+    contents.push(content)
+    liveUntil = Math.min(liveUntil, leaseEnd)
+  }
   const take = (json: unknown) => {
-    for (const [sha256, name, size, chunkSize, manifest, leaseEnd] of JSON.parse(
+    for (const [sha256, name, size, chunkSize, manifest, leaseEnd, lead] of JSON.parse(
       String(json ?? '[]'),
     ) as StageContent[]) {
       const content = { name, size, sha256, chunkSize, manifest }
       if (seen.has(variantKey(content)) || contents.length >= limit) continue
       seen.add(variantKey(content))
-      contents.push(content)
-      liveUntil = Math.min(liveUntil, leaseEnd)
+      const held = perHolder.get(lead) ?? 0
+      perHolder.set(lead, held + 1)
+      if (held >= MAX_PER_HOLDER) overflow.push({ content, leaseEnd })
+      else keep(content, leaseEnd)
     }
   }
   const first = await db.execute({
@@ -114,7 +143,17 @@ export async function searchByName(
       sql: substringStage(chars >= 3),
       args: [now, ...(chars >= 3 ? [ftsQuery(key, sample)] : []), key, window, limit + seen.size],
     })
+    const before = overflow.length
     take(rows.rows[0]?.contents)
+    // One holder's substring matches filled the window: look once as far as any stage does, for others'.
+    if (overflow.length > before && contents.length < limit && window < MAX_CANDIDATES) {
+      const wider = await db.execute({
+        sql: substringStage(chars >= 3),
+        args: [now, ...(chars >= 3 ? [ftsQuery(key, sample)] : []), key, MAX_CANDIDATES, limit + seen.size],
+      })
+      take(wider.rows[0]?.contents)
+    }
   }
+  for (const { content, leaseEnd } of overflow.slice(0, limit - contents.length)) keep(content, leaseEnd)
   return { contents, liveUntil }
 }

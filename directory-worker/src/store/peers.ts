@@ -65,10 +65,12 @@ export async function renewLease(
   now: number,
   leaseSeconds: number,
   url?: string,
+  network?: string,
 ) {
   await db.execute({
-    sql: 'UPDATE peers SET lease_expires_at = ?, last_seen = ?, url = coalesce(?, url) WHERE id = ?',
-    args: [now + leaseSeconds * 1000, now, url ?? null, peerId],
+    sql: `UPDATE peers SET lease_expires_at = ?, last_seen = ?, url = coalesce(?, url),
+          network = coalesce(?, network) WHERE id = ?`,
+    args: [now + leaseSeconds * 1000, now, url ?? null, network ?? null, peerId],
   })
 }
 

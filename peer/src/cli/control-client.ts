@@ -59,8 +59,10 @@ export class ControlClient {
   async *stream<K extends ControlMethod>(
     method: K,
     request: ControlRequest<K>,
+    onHeaders?: (headers: http.IncomingHttpHeaders) => void,
   ): AsyncGenerator<ControlAnswer<K>> {
     const response = await this.#post(method, 'application/connect+json', envelope(JSON.stringify(request)))
+    onHeaders?.(response.headers)
     try {
       if (response.statusCode !== 200) throw errorFrom(await readAll(response))
       let pending: Buffer = Buffer.alloc(0)

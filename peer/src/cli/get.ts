@@ -1,4 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import { resolve } from 'node:path'
+import { CHOICE_HEADER } from '../control-headers.ts'
 import { daemonCommand, daemonFor, jsonOption } from './common.ts'
 import type { DaemonConnection } from './daemon-client.ts'
 import { formatBytes, ProgressBar } from './format.ts'
@@ -15,6 +17,8 @@ export type GetResult = {
   /** Every source asked, in the order asked: direct ones first, then those reached through a relay. */
   sources: { username: string; url: string; bytes: number; relayed: boolean }[]
   dropped: { username: string; url: string; reason: string }[]
+  /** When several contents carry the name asked for: which was taken and why (else empty). */
+  choice: string
 }
 
 /** Runs one `get` through the daemon, drawing progress when `bar` is given. */
@@ -25,8 +29,13 @@ export async function runGet(
   bar: ProgressBar | undefined,
 ): Promise<GetResult> {
   let last: GetResult | undefined
+  let choice = ''
+  const readChoice = (headers: IncomingHttpHeaders) => {
+    const header = headers[CHOICE_HEADER]
+    if (typeof header === 'string') choice = decodeURIComponent(header)
+  }
   try {
-    for await (const update of daemon.client.stream('get', { target, outDir })) {
+    for await (const update of daemon.client.stream('get', { target, outDir }, readChoice)) {
       const size = Number(update.size)
       if (update.finished) {
         last = {
@@ -46,6 +55,7 @@ export async function runGet(
           dropped: update.sources
             .filter((s) => s.dropped)
             .map((s) => ({ username: s.username, url: s.url, reason: s.dropped })),
+          choice,
         }
       } else {
         bar?.update(update.name, Number(update.doneBytes), size, update.activeSources)
@@ -73,6 +83,7 @@ export const getCommand = daemonCommand('get', 'download from every live source 
     emit(opts.json, result, (r) => {
       const rate = r.seconds > 0 ? ` at ${formatBytes((r.size - r.resumedBytes) / r.seconds)}/s` : ''
       const lines = [`${r.name} (${formatBytes(r.size)}) verified and saved to ${r.path}${rate}`]
+      if (r.choice) lines.unshift(r.choice)
       if (r.resumedBytes > 0)
         lines.push(`resumed: ${formatBytes(r.resumedBytes)} were already verified on disk`)
       for (const d of r.dropped) lines.push(`dropped source ${d.username} (${d.url}): ${d.reason}`)

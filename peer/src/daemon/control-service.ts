@@ -5,6 +5,7 @@ import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect'
 import { hashFile } from '../content/manifest.ts'
 import { type ScanResult, type ShareIndex, toEntry } from '../content/share-index.ts'
+import { CHOICE_HEADER } from '../control-headers.ts'
 import {
   ContentUrlResponseSchema,
   ControlService,
@@ -71,6 +72,8 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
       throw new ConnectError('out_dir must be an absolute path', Code.InvalidArgument)
     }
     const wanted = await resolve(req.target.trim())
+    // Before the first message, so the CLI can say which of several same-named contents it fetches.
+    if (wanted.choice) ctx.responseHeader.set(CHOICE_HEADER, encodeURIComponent(wanted.choice))
     const local = daemon.index.get(wanted.sha256)
     if (local && !req.outDir) {
       const shared = { name: local.name, sha256: local.sha256, size: local.size }

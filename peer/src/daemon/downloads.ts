@@ -2,6 +2,8 @@ import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import type { SharedFile } from '../content/share-index.ts'
 import { NoSourcesError } from '../transfer/download-errors.ts'
+import { MANIFEST_TIMEOUT_MS, probedVariants } from '../transfer/manifest-probe.ts'
+import { peerLinks } from '../transfer/peer-link.ts'
 import {
   type CallCredentials,
   type Finished,
@@ -22,7 +24,7 @@ type DownloadsOptions = {
   onFinished: (file: SharedFile) => void
 }
 
-/** One content by hash with its variants in the order to try them (most live holders first). */
+/** One content by hash with its variants in the order to try them (the directory's). */
 export type Wanted = { sha256: string; variants: Result[] }
 
 /** Progress of the variant being tried, with the holders of variants that failed before it (dropped). */
@@ -51,7 +53,8 @@ const sameVariant = (a: Result, b: Result) =>
 
 /**
  * The daemon's downloads, one per content: a second `peer get` of content already being fetched joins
- * the running transfer. The variants of a content are tried in order until one completes verified;
+ * the running transfer. The variants of a content are tried in order until one completes verified,
+ * those whose manifest no holder sends (probed a few at once, see probedVariants) after the rest;
  * the holders of each variant that fails stay in the progress report, dropped with why. A finished
  * file is shared at once.
  */
@@ -124,8 +127,12 @@ export class Downloads {
     })
     const signal = AbortSignal.any([this.#abort.signal, idle.signal])
     const failed: SourceReport[] = []
+    // Holders of variants whose probe found no manifest, until (unless) the variant is tried after all.
+    const unanswered = new Map<Result, SourceReport[]>()
+    const earlier = () => [...failed, ...[...unanswered.values()].flat()]
     const failures: string[] = []
     const tryVariant = async (variant: Result): Promise<VariantFinished> => {
+      unanswered.delete(variant)
       const finished = await swarmDownload({
         target: variant,
         outDir,
@@ -136,17 +143,30 @@ export class Downloads {
           return others(found?.variants.find((v) => sameVariant(v, variant))?.sources ?? [])
         },
         onProgress: (progress) => {
-          latest = { ...progress, sources: [...progress.sources, ...failed], variant }
+          latest = { ...progress, sources: [...progress.sources, ...earlier()], variant }
           notify()
         },
         signal,
         readers,
       })
-      return { ...finished, sources: [...finished.sources, ...failed], variant }
+      return { ...finished, sources: [...finished.sources, ...earlier()], variant }
     }
     const tryAll = async (): Promise<VariantFinished> => {
       await previous
-      for (const variant of wanted.variants) {
+      // Probed ahead: a variant nobody answers its manifest for is tried last, not waited out first.
+      const variants = probedVariants(
+        wanted.variants.map((variant) => ({ ...variant, sources: others(variant.sources) })),
+        {
+          connect: peerLinks({ credentials: this.#options.credentials, timeoutMs: MANIFEST_TIMEOUT_MS }),
+          signal,
+          unanswered: (variant, holders) => {
+            unanswered.set(variant, holders)
+            latest = { ...latest, sources: earlier() }
+            notify()
+          },
+        },
+      )
+      for await (const variant of variants) {
         latest = { ...latest, doneBytes: 0, resumedBytes: 0, activeSources: 0, variant }
         try {
           return await tryVariant(variant)
@@ -155,7 +175,7 @@ export class Downloads {
           if (!(err instanceof NoSourcesError) || signal.aborted) throw err
           failed.push(...err.sources.filter((s) => s.dropped))
           failures.push(err.message)
-          latest = { ...latest, sources: [...failed] }
+          latest = { ...latest, sources: earlier() }
           notify()
         }
       }
@@ -163,7 +183,7 @@ export class Downloads {
         failures.length === 1
           ? (failures[0] as string)
           : `none of the ${failures.length} variants of ${wanted.sha256} the network lists could be fetched verified: ${failures.join(' | ')}`,
-        failed,
+        earlier(),
       )
     }
     const done = tryAll().then(async (finished) => {

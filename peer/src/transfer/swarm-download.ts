@@ -1,4 +1,4 @@
-import { chunkCount, chunkLength, manifestHash } from '../content/manifest.ts'
+import { chunkLength } from '../content/manifest.ts'
 import { readChunks } from './chunk-reader.ts'
 import { type ChunkRequest, ChunkScheduler } from './chunk-scheduler.ts'
 import {
@@ -7,6 +7,7 @@ import {
   LocalWriteError,
   NoSourcesError,
 } from './download-errors.ts'
+import { firstFittingManifest } from './manifest-probe.ts'
 import { PartFile, type Target } from './part-file.ts'
 import { type CallCredentials, peerLinks } from './peer-link.ts'
 import { type Connect, type PooledSource, type Source, SourcePool, type SourceReport } from './source-pool.ts'
@@ -75,8 +76,6 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   const started = performance.now()
   const stallMs = options.stallMs ?? 20_000
   const signal = options.signal ?? new AbortController().signal
-  // Only a number: nothing is allocated or written from what the network claims until a manifest matches.
-  const chunks = chunkCount(target.size, target.chunkSize)
   const pool = new SourcePool(
     options.connect ?? peerLinks({ credentials: options.credentials, timeoutMs: stallMs }),
   )
@@ -146,25 +145,9 @@ export async function swarmDownload(options: Options): Promise<Finished> {
   /** The chunk hashes, from the first source whose manifest matches the directory's manifest hash. */
   async function fetchManifest(): Promise<Buffer[]> {
     for (;;) {
-      for (const source of pool.live()) {
-        try {
-          const m = await source.link.manifest(target.sha256, signal)
-          // A size that does not fit the manifest's chunk count is refused here, with everything else.
-          if (
-            m.size !== target.size ||
-            m.chunkSize !== target.chunkSize ||
-            m.chunkHashes.length !== chunks ||
-            manifestHash(m.chunkHashes) !== target.manifest
-          ) {
-            pool.drop(source.url, 'sent a manifest that does not match the directory’s')
-            continue
-          }
-          return m.chunkHashes
-        } catch (err) {
-          if (signal.aborted) throw err
-          pool.drop(source.url, describeSourceFailure(err))
-        }
-      }
+      const answer = await firstFittingManifest(pool.live(), target, signal)
+      if ('chunkHashes' in answer) return answer.chunkHashes
+      for (const { source, why } of answer.failures) pool.drop(source.url, why)
       if (!(await refill())) throw noSources()
     }
   }
