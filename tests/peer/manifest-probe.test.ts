@@ -61,4 +61,21 @@ describe('probing the variants of a content for their manifest', () => {
       forged: ['liar1: sent a manifest that does not match the directory’s'],
     })
   }, 30_000)
+
+  it('yields a lone variant without asking its holders: its download asks for the manifest anyway', async () => {
+    let asked = 0
+    const counting: Connect = (source) => {
+      asked++
+      return connect(source)
+    }
+    const order: string[] = []
+    for await (const v of probedVariants([variant('only', manifestHash(chunkHashes), ['holder'])], {
+      connect: counting,
+      signal: new AbortController().signal,
+      unanswered: () => {},
+    }))
+      order.push(v.name)
+    expect(order).toEqual(['only'])
+    expect(asked).toBe(0)
+  })
 })

@@ -81,8 +81,9 @@ export const PROBED_VARIANTS = 8
 const PROBED_HOLDERS = 4
 
 /**
- * `variants` in their order, each once its probe found a holder that sends its manifest; those whose
- * probe found none after all the others (a holder slow to answer may yet serve), each told to
+ * `variants` in their order, each once its probe found a holder that sends its manifest (a lone
+ * variant at once, unprobed: its download asks for the manifest anyway); those whose probe found none
+ * after all the others (a holder slow to answer may yet serve), each told to
  * `unanswered` with its holders' failures as soon as that is known. Probes run for a window of
  * PROBED_VARIANTS at once, started as the caller asks for the next variant, so a flood of bogus
  * variants ranked ahead of the true one costs about one MANIFEST_TIMEOUT_MS per window, not the stall
@@ -96,6 +97,10 @@ export async function* probedVariants<V extends Target & { sources: Source[] }>(
     unanswered: (variant: V, holders: SourceReport[]) => void
   },
 ): AsyncGenerator<V> {
+  if (variants.length <= 1) {
+    yield* variants
+    return
+  }
   const probes: Promise<SourceReport[] | undefined>[] = []
   const probe = (variant: V) => {
     const pool = new SourcePool(options.connect)
