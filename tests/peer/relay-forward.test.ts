@@ -35,7 +35,7 @@ async function relayWithStub(
   stops.push(() => relay.stop())
   const link = http2.connect(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`)
   await new Promise((resolve) => link.once('connect', resolve))
-  relay.peers.add({ username: 'stub', sessionId: 'sid', token: 'unused', issuedAt: 0 }, link)
+  relay.adopt({ username: 'stub', sessionId: 'sid', token: 'unused', issuedAt: 0 }, link, 'stub')
   const caller = http2.connect(`http://127.0.0.1:${relay.port}`)
   caller.on('error', () => {})
   stops.push(() => void caller.destroy())
