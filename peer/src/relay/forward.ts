@@ -93,7 +93,7 @@ export async function forward(req: Request, res: Response, options: ForwardOptio
       : `address:${addressKey(req.socket.remoteAddress ?? '')}`,
     startedAt: Date.now(),
     moved: 0,
-    cut: () => res.destroy(),
+    cut: () => cutOff(res),
   }
   const refusal = peer.load.admit(call, options.maxStreamsPerPeer, peer.username)
   if (refusal) return refuse(req, res, 'resource_exhausted', refusal)
@@ -132,7 +132,7 @@ async function relay(
   res.once('close', cancel)
   call.cut = () => {
     cancel()
-    res.destroy()
+    cutOff(res)
   }
   const moved = (chunk: Buffer) => {
     call.moved += chunk.length
@@ -180,6 +180,13 @@ async function relay(
     }
   }
   await sent
+}
+
+/** Ends a call the relay gives up on: an HTTP/2 caller sees it cancelled, an HTTP/1.1 one its connection end. */
+function cutOff(res: Response) {
+  if (res instanceof http2.Http2ServerResponse) {
+    if (!res.stream.closed) res.stream.close(http2.constants.NGHTTP2_CANCEL)
+  } else res.destroy()
 }
 
 /** Bytes through a peer wait for its rate cap. */
