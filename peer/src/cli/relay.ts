@@ -75,6 +75,7 @@ export const relayCommand = new Command('relay')
     if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
       throw new CliError('--tls-cert and --tls-key go together', EXIT.usage)
     }
+    if (opts.maxBuffer < 1024 ** 2) throw new CliError('--max-buffer must be at least 1M', EXIT.usage)
     const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`)
     process.on('unhandledRejection', (reason) =>
       log(`unexpected: ${reason instanceof Error ? reason.message : reason}`),
