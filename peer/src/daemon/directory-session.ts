@@ -111,7 +111,7 @@ export class DirectorySession {
    * when none came (not wanted, the directory refused or did not answer) within about ten seconds.
    */
   async release(): Promise<string | undefined> {
-    if (this.#held) {
+    if (this.#held && this.#wanted) {
       this.#held = false
       this.#poke()
     }
