@@ -8,6 +8,8 @@ export const MAX_STREAM_WINDOW = 1024 * 1024
 export const MIN_STREAM_WINDOW = 32 * 1024
 /** Calls the relay carries at once in any case. */
 const MAX_CALLS = 4096
+/** A session that has not acknowledged a window change by then is closed: it would keep the larger one. */
+const SETTINGS_ACK_MS = 10_000
 
 /**
  * Bounds what the relay buffers for all the calls it forwards together. Each call may hold up to its
@@ -71,6 +73,9 @@ export class WindowBudget {
   }
 
   #apply(session: http2.Http2Session) {
-    whileOpen(session, () => session.settings({ initialWindowSize: this.#window }))
+    // A throw from a timer would end the relay: destroy() of a session already over does nothing.
+    const deadline = setTimeout(() => session.destroy(), SETTINGS_ACK_MS).unref()
+    const acknowledged = () => clearTimeout(deadline)
+    whileOpen(session, () => session.settings({ initialWindowSize: this.#window }, acknowledged))
   }
 }
