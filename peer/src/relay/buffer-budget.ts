@@ -8,6 +8,11 @@ export const MAX_STREAM_WINDOW = 1024 * 1024
 export const MIN_STREAM_WINDOW = 32 * 1024
 /** Calls the relay carries at once in any case. */
 const MAX_CALLS = 4096
+/**
+ * What one link's calls together may be granted: full windows for a downloader or two, smaller ones as
+ * its peer's calls grow, so calls nobody reads cannot spend much of the peer's upload filling windows.
+ */
+const LINK_BYTES = 8 * 1024 * 1024
 /** A session that has not acknowledged a window change by then is closed: it would keep the larger one. */
 const SETTINGS_ACK_MS = 10_000
 
@@ -23,6 +28,9 @@ const SETTINGS_ACK_MS = 10_000
 export class WindowBudget {
   readonly #budget: number
   readonly #sessions = new Set<http2.Http2Session>()
+  /** The window each session was last told, and each link's calls. */
+  readonly #told = new WeakMap<http2.Http2Session, number>()
+  readonly #linkCalls = new WeakMap<http2.Http2Session, number>()
   #calls = 0
   #window = MAX_STREAM_WINDOW
 
@@ -48,8 +56,15 @@ export class WindowBudget {
   track(session: http2.Http2Session, createdWith: number) {
     if (session.destroyed) return
     this.#sessions.add(session)
+    this.#told.set(session, createdWith)
     session.once('close', () => this.#sessions.delete(session))
-    if (createdWith !== this.#window) this.#apply(session)
+    this.#apply(session)
+  }
+
+  /** A link now carries this many calls: its windows shrink as they grow (LINK_BYTES). */
+  linkCalls(session: http2.Http2Session, calls: number) {
+    this.#linkCalls.set(session, calls)
+    if (this.#sessions.has(session)) this.#apply(session)
   }
 
   callStarted() {
@@ -72,10 +87,22 @@ export class WindowBudget {
     for (const session of this.#sessions) this.#apply(session)
   }
 
+  /** The relay's window, or less on a link with many calls; changed in halvings, with a quarter to spare. */
+  #windowOf(session: http2.Http2Session): number {
+    const calls = this.#linkCalls.get(session) ?? 0
+    let window = Math.min(this.#told.get(session) ?? this.#window, this.#window)
+    while (window > MIN_STREAM_WINDOW && calls * window > LINK_BYTES) window /= 2
+    while (window < this.#window && calls * 2 * window * 4 <= LINK_BYTES * 3) window *= 2
+    return window
+  }
+
   #apply(session: http2.Http2Session) {
+    const window = this.#windowOf(session)
+    if (this.#told.get(session) === window) return
+    this.#told.set(session, window)
     // A throw from a timer would end the relay: destroy() of a session already over does nothing.
     const deadline = setTimeout(() => session.destroy(), SETTINGS_ACK_MS).unref()
     const acknowledged = () => clearTimeout(deadline)
-    whileOpen(session, () => session.settings({ initialWindowSize: this.#window }, acknowledged))
+    whileOpen(session, () => session.settings({ initialWindowSize: window }, acknowledged))
   }
 }

@@ -3,6 +3,7 @@ import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { RateLimiter } from '../serve/rate-limit.ts'
 import { addressKey } from '../wire/connection-slots.ts'
+import type { WindowBudget } from './buffer-budget.ts'
 import type { ForwardedCall } from './call-share.ts'
 import type { Caller } from './caller-tokens.ts'
 import { answerAndEnd, type Request, type Response, refuse, writeHead } from './refusals.ts'
@@ -14,6 +15,7 @@ export type ForwardOptions = {
   maxStreamsPerPeer: number
   /** Bytes per second a call must move (both ways together), over each CALL_PERIOD_MS, or it is cut. */
   minCallRate: number
+  windows: WindowBudget
 }
 
 /** A forwardable path: PeerService's own methods, under a relayed peer's URL or bare (then the token names the peer). */
@@ -97,10 +99,12 @@ export async function forward(req: Request, res: Response, options: ForwardOptio
   }
   const refusal = peer.load.admit(call, options.maxStreamsPerPeer, peer.username)
   if (refusal) return refuse(req, res, 'resource_exhausted', refusal)
+  options.windows.linkCalls(peer.session, peer.load.streams)
   try {
     await relay(req, res, peer, path[2] as string, call, options.minCallRate)
   } finally {
     peer.load.end(call)
+    options.windows.linkCalls(peer.session, peer.load.streams)
   }
 }
 

@@ -74,6 +74,7 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
     verifyCaller: callerVerifier(keys),
     maxStreamsPerPeer: options.maxStreamsPerPeer,
     minCallRate: options.minCallRate,
+    windows,
   }
   let calls = 0
   const onCall = (
