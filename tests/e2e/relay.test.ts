@@ -416,7 +416,7 @@ describe.skipIf(skip)('a relay nobody can knock over', () => {
     // its next session check, open sessions or not; the honest peer stays.
     await until(async () => (await relayedPeers(r)) === 1, 'the relay to drop the links not up', 30_000)
     expect(r.output()).toMatch(/sybil\d+ dropped: it is no longer up in the directory/)
-  })
+  }, 90_000)
 
   it('serves an honest get while several accounts hold every call to the peer, reading nothing', async () => {
     const r = await relay()
@@ -451,7 +451,7 @@ describe.skipIf(skip)('a relay nobody can knock over', () => {
     } finally {
       session.destroy()
     }
-  })
+  }, 120_000)
 
   it('lists a relayed peer only while its link is registered', async () => {
     const port = await freePort()
