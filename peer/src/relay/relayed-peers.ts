@@ -54,7 +54,7 @@ export class RelayedPeers {
     this.#caps = caps
     this.#directory = directory
     this.#log = log
-    this.#timer = setInterval(() => void this.#checkSessions(), SESSION_CHECK_MS)
+    this.#timer = setInterval(() => void this.checkSessions(), SESSION_CHECK_MS)
     this.#timer.unref()
   }
 
@@ -117,10 +117,10 @@ export class RelayedPeers {
   }
 
   /**
-   * One round of session checks, a few at a time (so a thousand peers are not a thousand requests to
-   * the directory at once), never two rounds at once.
+   * One round of session checks (the timer's, every SESSION_CHECK_MS), a few at a time (so a thousand
+   * peers are not a thousand requests to the directory at once), never two rounds at once.
    */
-  async #checkSessions() {
+  async checkSessions() {
     if (this.#checking) return
     this.#checking = true
     try {
