@@ -210,17 +210,30 @@ describe('the relay forwarding to a relayed peer', () => {
       const from = callerFrom(relay, address)
       for (let i = 0; i < 2; i++) calls.push(await heldCall(from))
     }
-    expect(calls.map((c) => c.headers[':status'])).toEqual(Array(8).fill(200))
+    expect(calls.map((c) => c.headers['grpc-status'])).toEqual(Array(8).fill(undefined))
     const newcomer = callerFrom(relay, '127.0.0.6')
     const late = await heldCall(newcomer)
     expect(late.headers['grpc-status']).toBeUndefined()
     expect(late.headers[':status']).toBe(200)
     await Promise.race(calls.map((c) => c.closed))
     // Its second call likewise (others still hold two); a third passes its own share, and is refused.
-    expect((await heldCall(newcomer)).headers[':status']).toBe(200)
+    expect((await heldCall(newcomer)).headers['grpc-status']).toBeUndefined()
     const third = await heldCall(newcomer)
     expect(third.headers['grpc-status']).toBe('8')
     expect(decodeURIComponent(String(third.headers['grpc-message']))).toMatch(/you already have 2 calls/)
+  })
+
+  it('lets a caller have more calls when a full peer’s others only sit on theirs (nothing moved for 5 s)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const { relay } = await relayWithStub(holds)
+    // Eight callers, one call each: nobody holds more than another.
+    for (let i = 0; i < 8; i++) await heldCall(callerFrom(relay, `127.0.0.${30 + i}`))
+    const newcomer = callerFrom(relay, '127.0.0.50')
+    expect((await heldCall(newcomer)).headers['grpc-status']).toBeUndefined() // took one of the eight
+    const second = await heldCall(newcomer)
+    expect(second.headers['grpc-status']).toBe('8') // every other caller holds one, and they just began
+    vi.setSystemTime(Date.now() + 6000)
+    expect((await heldCall(newcomer)).headers['grpc-status']).toBeUndefined() // an idle one gives way
   })
 
   it('shrinks every session’s stream window as calls grow, and caps the calls under --max-buffer', async () => {

@@ -95,6 +95,7 @@ export async function forward(req: Request, res: Response, options: ForwardOptio
       : `address:${addressKey(req.socket.remoteAddress ?? '')}`,
     startedAt: Date.now(),
     moved: 0,
+    lastMovedAt: Date.now(),
     cut: () => cutOff(res),
   }
   const refusal = peer.load.admit(call, options.maxStreamsPerPeer, peer.username)
@@ -140,6 +141,7 @@ async function relay(
   }
   const moved = (chunk: Buffer) => {
     call.moved += chunk.length
+    call.lastMovedAt = Date.now()
   }
   req.on('data', moved)
   upstream.on('data', moved)
