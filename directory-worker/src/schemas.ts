@@ -178,7 +178,14 @@ export const CallToken = z
   .object({ token: z.string(), expiresAt: z.string().openapi({ format: 'date-time' }) })
   .openapi('CallToken')
 
-export const SessionState = z.object({ open: z.boolean() }).openapi('SessionState')
+export const SessionState = z
+  .object({
+    open: z.boolean(),
+    up: z.boolean().openapi({
+      description: 'The session is a peer’s (not a viewer’s) and that peer holds a lease: it is listed as up',
+    }),
+  })
+  .openapi('SessionState')
 
 export const LoginResponse = TokenGrant.extend({ peer: Peer }).openapi('LoginResponse')
 

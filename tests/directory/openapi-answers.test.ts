@@ -113,7 +113,10 @@ describe('every answer of the directory, checked against its OpenAPI document', 
     ).toBe(403)
     expect((await call('POST', relayPath, { token: peer, ...asText })).status).toBe(415)
     expect((await call('POST', relayPath, { token: peer, body: oversized })).status).toBe(413)
-    expect((await call('GET', '/v1/sessions/some-session', { token: peer })).body).toEqual({ open: false })
+    expect((await call('GET', '/v1/sessions/some-session', { token: peer })).body).toEqual({
+      open: false,
+      up: false,
+    })
     expect((await call('GET', `/v1/sessions/${'s'.repeat(129)}`, { token: peer })).status).toBe(400)
     expect((await call('GET', '/v1/sessions/some-session')).status).toBe(401)
 

@@ -47,4 +47,45 @@ describe('the directory session', () => {
       await session.stop()
     }
   }, 30_000)
+
+  it('held (a relayed peer): up only once released, down at once when held again, reading meanwhile', async () => {
+    const client = new DirectoryClient(directory.url)
+    const listed = async () =>
+      (
+        (await (await fetch(`${directory.url}/v1/peers?limit=10000`)).json()) as {
+          peers: { username: string; state: string }[]
+        }
+      ).peers.find((p) => p.username === 'relayed')
+    const session = new DirectorySession({
+      client,
+      username: 'relayed',
+      password: 'correct horse',
+      publicUrl: 'http://127.0.0.1:7000/relayed/relayed',
+      entries: () => [],
+      held: true,
+      log: () => {},
+    })
+    session.start()
+    try {
+      // Held from the start: no login (so no account yet), no token.
+      expect(session.token).toBeUndefined()
+      expect(await listed()).toBeUndefined()
+      const token = await session.release()
+      expect(token).toEqual(expect.any(String))
+      expect((await listed())?.state).toBe('up')
+      await session.hold('the test releases it')
+      expect((await listed())?.state).toBe('down')
+      // Logged out: its token works nowhere any more.
+      await expect(client.sessionState(token as string, 'any')).rejects.toMatchObject({ status: 401 })
+      // A viewer session meanwhile: it reads and asks for call tokens, and leaves the peer down.
+      for (let i = 0; i < 200 && !session.token; i++) await new Promise((r) => setTimeout(r, 50))
+      const viewer = session.token as string
+      expect((await client.callToken(viewer, 'relayed')).token).toEqual(expect.any(String))
+      expect((await listed())?.state).toBe('down')
+      expect(await session.release()).not.toBe(viewer)
+      expect((await listed())?.state).toBe('up')
+    } finally {
+      await session.stop()
+    }
+  }, 30_000)
 })

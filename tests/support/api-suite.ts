@@ -230,20 +230,20 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
           expect((await refused.json()).error.code).toBe('call_token')
         }
 
-        // The callee asks, with its own session token, whether the caller's session is open.
+        // The callee asks, with its own session token, whether the caller's session is open (and its peer up).
         const sessionOf = async (sid: string) =>
           (await (await call(`/v1/sessions/${sid}`, { token: callee })).json()) as { open: boolean }
-        expect(await sessionOf(payload.sid as string)).toEqual({ open: true })
-        expect(await sessionOf('no-such-session')).toEqual({ open: false })
+        expect(await sessionOf(payload.sid as string)).toEqual({ open: true, up: true })
+        expect(await sessionOf('no-such-session')).toEqual({ open: false, up: false })
         // A call token may ask about its own session only (a relay checks the peers it carries so).
         const asItself = async () =>
           (await (await call(`/v1/sessions/${payload.sid}`, { token: grant.token })).json()) as {
             open: boolean
           }
-        expect(await asItself()).toEqual({ open: true })
+        expect(await asItself()).toEqual({ open: true, up: true })
         expect((await call('/v1/logout', { method: 'POST', token: caller })).status).toBe(200)
-        expect(await sessionOf(payload.sid as string)).toEqual({ open: false })
-        expect(await asItself()).toEqual({ open: false })
+        expect(await sessionOf(payload.sid as string)).toEqual({ open: false, up: false })
+        expect(await asItself()).toEqual({ open: false, up: false })
       },
       timeout,
     )

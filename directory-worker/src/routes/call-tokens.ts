@@ -14,7 +14,7 @@ import {
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
 import { CallToken, CallTokenRequest, RelayTokenRequest, SessionState } from '../schemas.ts'
-import { findPeer } from '../store/peers.ts'
+import { findPeer, findPeerById } from '../store/peers.ts'
 import { openSessionPeer } from '../store/sessions.ts'
 
 /** How long a call token lives (or the session token's lifetime, when that is shorter). */
@@ -71,7 +71,7 @@ const sessionState = createRoute({
   summary:
     'Whether the session a call token names (its sid) is still open; peers ask this to refuse revoked callers',
   description:
-    'Any live session token may ask, and a call token may ask about its own session (a relay checks the peers it carries so); an unknown sid is answered as not open, not 404.',
+    'Any live session token may ask, and a call token may ask about its own session (a relay checks the peers it carries so); an unknown sid is answered as not open, not 404. up says whether the session is a peer’s whose lease runs (listed as up).',
   security: bearer,
   middleware: [requireAuthOrOwnCallToken()] as const,
   request: { params: z.object({ sid: z.string().min(1).max(128) }) },
@@ -112,6 +112,9 @@ export const callTokens = createRouter()
     return c.json({ token: grant.token, expiresAt: grant.expiresAt.toISOString() }, 200)
   })
   .openapi(sessionState, async (c) => {
-    const session = await openSessionPeer(c.get('deps').db, c.req.valid('param').sid)
-    return c.json({ open: session !== undefined }, 200)
+    const { db, now } = c.get('deps')
+    const session = await openSessionPeer(db, c.req.valid('param').sid)
+    // Up: a relay keeps a link only while its peer is listed, not merely while its session stays open.
+    const peer = session && !session.viewer ? await findPeerById(db, session.peerId) : undefined
+    return c.json({ open: session !== undefined, up: peer !== undefined && peer.leaseExpiresAt > now() }, 200)
   })

@@ -93,6 +93,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     password: options.password,
     publicUrl,
     entries: () => index.files.map(toEntry),
+    // A relayed peer is listed only once its link is registered (relay-link.ts logs it in for that).
+    held: options.relayUrl !== undefined && options.publicUrl === undefined,
+    onLoginWanted: () => relay?.retryNow(),
     log,
   })
 
@@ -120,10 +123,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           relayUrl: options.relayUrl,
           username: options.username,
           token: async () => {
-            const sessionToken = session.token
+            const sessionToken = await session.release()
             if (!sessionToken) return undefined
             return (await directory.relayToken(sessionToken, new URL(options.relayUrl as string).origin))
               .token
+          },
+          lost: async (why) => {
+            if (options.publicUrl === undefined) await session.hold(why)
           },
           // Called once the link is up, by then long after the server below exists.
           serve: (socket) => serveReverseConnection(server, socket),

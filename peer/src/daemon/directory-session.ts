@@ -11,6 +11,13 @@ type Options = {
   publicUrl: string
   /** The whole index, as published after every (re)login. */
   entries: () => FileEntry[]
+  /**
+   * Down until release(): a peer reached only through a relay is listed only while its link is up
+   * (relay-link.ts logs it in, registers, and takes it down again with hold() when the link is lost).
+   */
+  held?: boolean
+  /** `peer login` was asked for: whoever holds the session should try now. */
+  onLoginWanted?: () => void
   log: (line: string) => void
 }
 
@@ -25,7 +32,11 @@ const MAX_BACKOFF_MS = 30_000
 export class DirectorySession {
   readonly #options: Options
   #token: string | undefined
+  /** While held: a viewer session (logged in without url), for reading and call tokens; the peer is down. */
+  #viewer: { token: string; renewAt: number } | undefined
+  #loggedInOnce = false
   #wanted = true
+  #held: boolean
   #stopped = false
   #state: SessionState = 'down'
   #lastError = ''
@@ -39,6 +50,7 @@ export class DirectorySession {
 
   constructor(options: Options) {
     this.#options = options
+    this.#held = options.held ?? false
   }
 
   get state(): SessionState {
@@ -47,8 +59,9 @@ export class DirectorySession {
   get lastError(): string {
     return this.#lastError
   }
+  /** The session token to act with: the peer's, or while held a viewer's (downloads go on meanwhile). */
   get token(): string | undefined {
-    return this.#token
+    return this.#token ?? this.#viewer?.token
   }
   get username(): string {
     return this.#options.username
@@ -62,6 +75,7 @@ export class DirectorySession {
   async login(): Promise<SessionState> {
     this.#wanted = true
     this.#poke()
+    this.#options.onLoginWanted?.()
     for (let i = 0; i < 100 && this.#state !== 'up' && this.#wanted; i++) {
       await new Promise((r) => setTimeout(r, 100))
       if (this.#failures > 0) break
@@ -73,18 +87,55 @@ export class DirectorySession {
   async logout(): Promise<SessionState> {
     this.#wanted = false
     const token = this.#token
+    const viewer = this.#viewer?.token
     this.#token = undefined
+    this.#viewer = undefined
     this.#needsFullPublish = true
-    if (token) {
-      try {
-        await this.#options.client.logout(token)
-      } catch (err) {
-        this.#options.log(`logout: ${err instanceof Error ? err.message : String(err)}`)
-      }
-    }
+    if (token) await this.#logOut(token)
+    if (viewer) await this.#logOut(viewer)
     this.#state = 'down'
     this.#poke()
     return this.#state
+  }
+
+  async #logOut(token: string) {
+    try {
+      await this.#options.client.logout(token)
+    } catch (err) {
+      this.#options.log(`logout: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+
+  /**
+   * Logs in if held (and wanted), and resolves with the session token once there is one, or undefined
+   * when none came (not wanted, the directory refused or did not answer) within about ten seconds.
+   */
+  async release(): Promise<string | undefined> {
+    if (this.#held && this.#wanted) {
+      this.#held = false
+      this.#poke()
+    }
+    const failures = this.#failures
+    for (let i = 0; i < 100 && !this.#token && this.#wanted && this.#failures <= failures; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    return this.#token
+  }
+
+  /**
+   * Down in the directory at once (the peer's session logged out) and no peer login again until
+   * release(); meanwhile a viewer session keeps downloads going.
+   */
+  async hold(reason: string) {
+    if (this.#held) return
+    this.#held = true
+    const token = this.#token
+    this.#token = undefined
+    this.#needsFullPublish = true
+    this.#state = 'down'
+    if (token) await this.#logOut(token)
+    this.#options.log(`down in the directory until ${reason}`)
+    this.#poke()
   }
 
   /** Folder changes to send as a delta (or with the next full publish). */
@@ -113,18 +164,31 @@ export class DirectorySession {
   async #run() {
     const { client, log } = this.#options
     while (!this.#stopped) {
-      if (!this.#wanted) {
+      if (!this.#wanted || (this.#held && !this.#loggedInOnce)) {
         await this.#alarm.sleep(60_000)
         continue
       }
       try {
+        if (this.#held) {
+          await this.#keepViewer()
+          continue
+        }
         if (!this.#token) {
           const grant = await client.login({
             username: this.#options.username,
             password: this.#options.password,
             url: this.#options.publicUrl,
           })
+          if (this.#held || !this.#wanted) {
+            // Taken down (or logged out) while the login was on its way: it must not leave the peer up.
+            await this.#logOut(grant.token)
+            continue
+          }
+          this.#loggedInOnce = true
           this.#token = grant.token
+          const viewer = this.#viewer?.token
+          this.#viewer = undefined
+          if (viewer) void this.#logOut(viewer)
           this.#needsFullPublish = true
           this.#scheduleBeat(grant.leaseSeconds)
           log(`logged in to ${client.baseUrl} as ${this.#options.username}`)
@@ -166,6 +230,22 @@ export class DirectorySession {
     }
   }
 
+  /** While held: a viewer session, logged in again halfway through each token's life. */
+  async #keepViewer() {
+    if (!this.#viewer || Date.now() >= this.#viewer.renewAt) {
+      const grant = await this.#options.client.login({
+        username: this.#options.username,
+        password: this.#options.password,
+      })
+      const previous = this.#viewer?.token
+      const now = Date.now()
+      this.#viewer = { token: grant.token, renewAt: now + (Date.parse(grant.expiresAt) - now) / 2 }
+      if (previous) void this.#logOut(previous)
+      this.#failures = 0
+    }
+    await this.#alarm.sleep(Math.max(1000, this.#viewer.renewAt - Date.now()))
+  }
+
   async #recover(err: unknown) {
     this.#failures++
     const message = err instanceof Error ? err.message : String(err)
@@ -183,6 +263,7 @@ export class DirectorySession {
       if (err.status === 401) {
         // Token refused (directory restarted with a new database, session revoked, token expired): log in again.
         this.#token = undefined
+        this.#viewer = undefined
         this.#options.log(`token refused (${err.code}); logging in again`)
         await this.#alarm.sleep(Math.min(backoff, 2000))
         return

@@ -8,8 +8,13 @@ import { Alarm } from './alarm.ts'
 type Options = {
   relayUrl: string
   username: string
-  /** A fresh relay token for this relay (POST /v1/relay-tokens), or undefined while not logged in. */
+  /**
+   * A fresh relay token for this relay (POST /v1/relay-tokens), or undefined while not logged in. The
+   * daemon logs in for it: a relayed peer is listed (up) only while its link is (see `lost`).
+   */
   token: () => Promise<string | undefined>
+  /** The link is lost, or could not be made: the daemon goes down in the directory until the next try. */
+  lost: (why: string) => Promise<void>
   /** Serves the calls the relay forwards over a registered connection. */
   serve: (socket: net.Socket) => void
   log: (line: string) => void
@@ -56,6 +61,11 @@ export class RelayLink {
     this.#loop ??= this.#run()
   }
 
+  /** Tries now instead of at the end of the backoff (after `peer login`). */
+  retryNow() {
+    this.#alarm.wake()
+  }
+
   async stop() {
     this.#stopped = true
     this.#alarm.wake()
@@ -74,6 +84,9 @@ export class RelayLink {
         failures++
       }
       if (failures > 0 && !this.#stopped) {
+        // Not reachable through the relay, so not listed: a source nobody can reach only costs callers.
+        if (!this.connected)
+          await this.#options.lost(`registered with the relay at ${this.#options.relayUrl}`)
         const backoff =
           Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures, 6)) * (0.75 + Math.random() / 2)
         this.#options.log(
@@ -114,6 +127,7 @@ export class RelayLink {
     if (outcome !== 'lost' || this.#stopped) return true
     this.#current = undefined
     log(`relay link to ${relayUrl} lost; registering again`)
+    await this.#options.lost(`registered with the relay at ${relayUrl} again`)
     if (Date.now() - since >= STABLE_LINK_MS) return true
     this.#lastError = `the link was lost ${((Date.now() - since) / 1000).toFixed(1)} s after registering`
     return false

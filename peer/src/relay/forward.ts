@@ -3,6 +3,8 @@ import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { RateLimiter } from '../serve/rate-limit.ts'
 import { addressKey } from '../wire/connection-slots.ts'
+import type { WindowBudget } from './buffer-budget.ts'
+import type { ForwardedCall } from './call-share.ts'
 import type { Caller } from './caller-tokens.ts'
 import { answerAndEnd, type Request, type Response, refuse, writeHead } from './refusals.ts'
 import type { RelayedPeer, RelayedPeers } from './relayed-peers.ts'
@@ -11,6 +13,9 @@ export type ForwardOptions = {
   peers: RelayedPeers
   verifyCaller: (token: string) => Promise<Caller>
   maxStreamsPerPeer: number
+  /** Bytes per second a call must move (both ways together), over each CALL_PERIOD_MS, or it is cut. */
+  minCallRate: number
+  windows: WindowBudget
 }
 
 /** A forwardable path: PeerService's own methods, under a relayed peer's URL or bare (then the token names the peer). */
@@ -44,11 +49,11 @@ function crossing(headers: http2.IncomingHttpHeaders): Record<string, string | s
   return out
 }
 
-/** A downloader keeps about five calls open to each source; a quarter of a peer's calls is room for three times that. */
-const callerShare = (maxStreams: number) => Math.max(1, Math.ceil(maxStreams / 4))
-
-/** A forwarded call in which no byte moved either way for this long is cancelled: it only holds a slot. */
-const STALL_MS = 60_000
+/**
+ * The period over which a forwarded call must move its minimum: one that moves less (a caller reading a
+ * byte now and then, a peer that stopped sending) only holds one of the peer's calls, and is cut.
+ */
+export const CALL_PERIOD_MS = 20_000
 
 /**
  * Forwards one call to the relayed peer it names, over that peer's registered connection: headers and
@@ -83,33 +88,35 @@ export async function forward(req: Request, res: Response, options: ForwardOptio
   if (!peer || peer.session.closed || peer.session.destroyed) {
     return refuse(req, res, 'unavailable', `${name} is not connected to this relay`)
   }
-  const max = options.maxStreamsPerPeer
-  if (peer.load.streams >= max) {
-    const full = `this relay already carries ${max} calls to ${peer.username}; try again shortly`
-    return refuse(req, res, 'resource_exhausted', full)
-  }
   // One caller (an account, or an address without one) gets a share of a peer's calls, not all of them.
-  const key = caller
-    ? `user:${caller.subject.toLowerCase()}`
-    : `address:${addressKey(req.socket.remoteAddress ?? '')}`
-  const fromCaller = peer.load.callers.get(key) ?? 0
-  if (fromCaller >= callerShare(max)) {
-    const share = `you already have ${fromCaller} calls to ${peer.username} through this relay; wait for one to end`
-    return refuse(req, res, 'resource_exhausted', share)
+  const call: ForwardedCall = {
+    caller: caller
+      ? `user:${caller.subject.toLowerCase()}`
+      : `address:${addressKey(req.socket.remoteAddress ?? '')}`,
+    startedAt: Date.now(),
+    moved: 0,
+    lastMovedAt: Date.now(),
+    cut: () => cutOff(res),
   }
-  peer.load.streams++
-  peer.load.callers.set(key, fromCaller + 1)
+  const refusal = peer.load.admit(call, options.maxStreamsPerPeer, peer.username)
+  if (refusal) return refuse(req, res, 'resource_exhausted', refusal)
+  options.windows.linkCalls(peer.session, peer.load.streams)
   try {
-    await relay(req, res, peer, path[2] as string)
+    await relay(req, res, peer, path[2] as string, call, options.minCallRate)
   } finally {
-    peer.load.streams--
-    const left = (peer.load.callers.get(key) ?? 1) - 1
-    if (left > 0) peer.load.callers.set(key, left)
-    else peer.load.callers.delete(key)
+    peer.load.end(call)
+    options.windows.linkCalls(peer.session, peer.load.streams)
   }
 }
 
-async function relay(req: Request, res: Response, peer: RelayedPeer, path: string) {
+async function relay(
+  req: Request,
+  res: Response,
+  peer: RelayedPeer,
+  path: string,
+  call: ForwardedCall,
+  minCallRate: number,
+) {
   const headers: http2.OutgoingHttpHeaders = {
     ...crossing(req.headers),
     ':method': req.method ?? 'POST',
@@ -124,16 +131,33 @@ async function relay(req: Request, res: Response, peer: RelayedPeer, path: strin
   }
   // Failures show as the stream's close (answered below); an error must never go unhandled.
   upstream.on('error', () => {})
-  const cancel = () => upstream.close(http2.constants.NGHTTP2_CANCEL)
+  const cancel = () => {
+    if (!upstream.closed) upstream.close(http2.constants.NGHTTP2_CANCEL)
+  }
   res.once('close', cancel)
-  const stall = setTimeout(() => {
+  call.cut = () => {
     cancel()
-    res.destroy()
-  }, STALL_MS)
-  const moved = () => stall.refresh()
+    cutOff(res)
+  }
+  const moved = (chunk: Buffer) => {
+    call.moved += chunk.length
+    call.lastMovedAt = Date.now()
+  }
   req.on('data', moved)
   upstream.on('data', moved)
-  upstream.once('close', () => clearTimeout(stall))
+  // At least one byte a period even with no minimum: a call in which nothing moves only holds a slot.
+  const least = Math.max(1, (minCallRate * CALL_PERIOD_MS) / 1000)
+  let movedBefore = 0
+  const check = setInterval(() => {
+    if (call.moved - movedBefore < least) {
+      clearInterval(check)
+      call.cut()
+    }
+    movedBefore = call.moved
+  }, CALL_PERIOD_MS)
+  const stopChecking = () => clearInterval(check)
+  upstream.once('close', stopChecking)
+  res.once('close', stopChecking)
   const answered = new Promise<http2.IncomingHttpHeaders | undefined>((resolve) => {
     upstream.once('response', resolve)
     upstream.once('close', () => resolve(undefined))
@@ -162,6 +186,13 @@ async function relay(req: Request, res: Response, peer: RelayedPeer, path: strin
     }
   }
   await sent
+}
+
+/** Ends a call the relay gives up on: an HTTP/2 caller sees it cancelled, an HTTP/1.1 one its connection end. */
+function cutOff(res: Response) {
+  if (res instanceof http2.Http2ServerResponse) {
+    if (!res.stream.closed) res.stream.close(http2.constants.NGHTTP2_CANCEL)
+  } else res.destroy()
 }
 
 /** Bytes through a peer wait for its rate cap. */

@@ -1,28 +1,23 @@
 import http from 'node:http'
 import http2 from 'node:http2'
 import type net from 'node:net'
+import { addressKey } from '../wire/connection-slots.ts'
 import type { DirectoryClient } from '../wire/directory-client.ts'
 import { REGISTER_PATH, UPGRADE_PROTOCOL } from '../wire/relay-protocol.ts'
-import { SESSION_WINDOW } from '../wire/transport.ts'
+import type { WindowBudget } from './buffer-budget.ts'
+import { pingUntilGone, whileOpen } from './link-liveness.ts'
 import { type Registrant, RegistrationRefused } from './registration-token.ts'
-import type { RelayedPeers } from './relayed-peers.ts'
-
-/** How often a link is pinged; one ping left unanswered that long drops it. */
-const PING_MS = 15_000
-/**
- * The relay's HTTP/2 windows, toward callers and toward linked peers: every forwarded call may buffer
- * up to a window on each side, so they are kept to what a fast transfer needs through one hop.
- */
-export const RELAY_STREAM_WINDOW = 1024 * 1024
-export const RELAY_SESSION_WINDOW = SESSION_WINDOW / 2
+import { type RelayedPeers, sessionUp } from './relayed-peers.ts'
 
 export type LinkOptions = {
   peers: RelayedPeers
   directory: DirectoryClient
-  verify: (header: string | undefined, origin: string) => Promise<Registrant>
+  verify: (header: string | undefined) => Promise<Registrant>
   secure: boolean
-  maxPeers: number
-  /** The connection leaves the callers' slots once it is a link. */
+  /** How often a link is pinged; one ping left unanswered that long drops it. */
+  pingMs: number
+  windows: WindowBudget
+  /** The connection leaves the callers' slots once it is a link (links are capped per address instead). */
   leaveCallerSlots: (socket: net.Socket) => void
 }
 
@@ -45,22 +40,21 @@ async function register(options: LinkOptions, req: http.IncomingMessage, socket:
   if (req.url !== REGISTER_PATH || req.method !== 'POST' || req.headers.upgrade !== UPGRADE_PROTOCOL) {
     throw new RegistrationRefused(400, `register with POST ${REGISTER_PATH} and Upgrade: ${UPGRADE_PROTOCOL}`)
   }
-  const origin = originOf(options.secure, req.headers.host)
-  const registrant = await options.verify(req.headers.authorization, origin)
-  let open = false
+  const address = addressKey(socket.remoteAddress ?? '')
+  const registrant = await options.verify(req.headers.authorization)
+  let state: { open: boolean; up?: boolean }
   try {
-    open = (await options.directory.sessionState(registrant.token, registrant.sessionId, 5000)).open
+    state = await options.directory.sessionState(registrant.token, registrant.sessionId, 5000)
   } catch {
     throw new RegistrationRefused(503, 'the directory could not confirm the session; try again')
   }
-  if (!open) throw new RegistrationRefused(401, 'this session was logged out; log in again')
+  if (!state.open) throw new RegistrationRefused(401, 'this session was logged out; log in again')
+  if (!sessionUp(state)) {
+    throw new RegistrationRefused(401, 'the directory lists this peer as down; log in (and heartbeat) first')
+  }
   const refusal = () => {
-    if (peers.full(registrant.username)) {
-      return new RegistrationRefused(
-        503,
-        `this relay carries its most peers (${options.maxPeers}); try another`,
-      )
-    }
+    const capped = peers.capped(registrant.username, address)
+    if (capped) return new RegistrationRefused(503, capped)
     if (!peers.newer(registrant)) {
       return new RegistrationRefused(409, `${registrant.username} is registered here with a newer token`)
     }
@@ -80,32 +74,31 @@ async function register(options: LinkOptions, req: http.IncomingMessage, socket:
   // Another registration may have won the race while the answer was written.
   if (refusal()) return void socket.destroy()
   options.leaveCallerSlots(socket)
-  socket.setKeepAlive(true, PING_MS)
+  socket.setKeepAlive(true, options.pingMs)
+  const window = options.windows.window
   const session = http2.connect(`${options.secure ? 'https' : 'http'}://${registrant.username}.relayed`, {
     createConnection: () => socket,
-    settings: { initialWindowSize: RELAY_STREAM_WINDOW },
+    settings: { initialWindowSize: window },
   })
-  session.on('error', () => session.destroy())
-  session.once('connect', () => session.setLocalWindowSize(RELAY_SESSION_WINDOW))
-  // A link whose other end vanished without a word (a machine off, a NAT that forgot it) is found
-  // by a ping left unanswered for a whole period.
-  let awaitingPong = false
-  const ping = setInterval(() => {
-    if (awaitingPong) return session.destroy()
-    awaitingPong = session.ping((err) => {
-      awaitingPong = false
-      if (err) session.destroy()
-    })
-  }, PING_MS)
-  session.once('close', () => clearInterval(ping))
-  peers.add(registrant, session)
+  adoptLink(options, registrant, session, address, window)
 }
 
-/** The origin the registering peer dialled, which its token must name. */
-function originOf(secure: boolean, host: string | undefined): string {
-  try {
-    return new URL(`${secure ? 'https' : 'http'}://${host ?? ''}`).origin
-  } catch {
-    throw new RegistrationRefused(400, 'the registration names no valid Host')
-  }
+/**
+ * A link from then on: its windows follow the relay's buffer budget, it is pinged, and calls to its
+ * peer go over it. Every callback on it is guarded, since a throw there would end the relay.
+ */
+export function adoptLink(
+  options: LinkOptions,
+  registrant: Registrant,
+  session: http2.ClientHttp2Session,
+  address: string,
+  createdWith: number,
+) {
+  session.on('error', () => session.destroy())
+  const widen = () => whileOpen(session, () => session.setLocalWindowSize(options.windows.sessionWindow))
+  if (session.connecting) session.once('connect', widen)
+  else widen()
+  options.windows.track(session, createdWith)
+  pingUntilGone(session, options.pingMs)
+  options.peers.add(registrant, session, address)
 }

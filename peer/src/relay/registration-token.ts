@@ -18,14 +18,16 @@ const SEEN_LIMIT = 100_000
 
 /**
  * Checks the token a daemon registers with: a relay token the directory signed (checked against its
- * JWKS) for this relay's origin, which only the holder of a session of that username can get, and which
+ * JWKS) for this relay's origin (from its configuration, never from the request: a Host header naming
+ * another relay must not make its tokens good here), which only the holder of a session of that username can get, and which
  * is taken once. So nobody registers under another's name, a token seen on the way (or by another relay)
  * registers no one, and the token the relay keeps is good for nothing but asking whether that session is
  * still open.
  */
 export function registrationVerifier(
   keys: DirectoryKeys,
-): (header: string | undefined, origin: string) => Promise<Registrant> {
+  origins: ReadonlySet<string>,
+): (header: string | undefined) => Promise<Registrant> {
   const seen = new Map<string, number>()
   const remember = (jti: string, expiresAtMs: number) => {
     const now = Date.now()
@@ -35,7 +37,8 @@ export function registrationVerifier(
     }
     seen.set(jti, expiresAtMs)
   }
-  return async (header, origin) => {
+  const own = [...origins][0]
+  return async (header) => {
     const token = /^Bearer\s+([\w.-]{1,8192})$/i.exec(header ?? '')?.[1]
     if (!token)
       throw new RegistrationRefused(401, 'register with a relay token (POST /v1/relay-tokens) as bearer')
@@ -57,8 +60,11 @@ export function registrationVerifier(
         'register with a relay token (POST /v1/relay-tokens), not another token',
       )
     }
-    if (aud !== origin) {
-      throw new RegistrationRefused(403, `this relay token is for the relay at ${String(aud)}, not ${origin}`)
+    if (typeof aud !== 'string' || !origins.has(aud)) {
+      throw new RegistrationRefused(
+        403,
+        `this relay token is for the relay at ${String(aud)}, not ${own} (a relay reached at another address says so with --public-url)`,
+      )
     }
     if (seen.has(jti))
       throw new RegistrationRefused(403, 'this relay token was used already; ask for a new one')

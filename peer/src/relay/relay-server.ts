@@ -2,32 +2,46 @@ import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
+import { networkInterfaces } from 'node:os'
 import type { Duplex } from 'node:stream'
 import tls from 'node:tls'
 import { ConnectionSlots } from '../wire/connection-slots.ts'
 import { DirectoryClient } from '../wire/directory-client.ts'
 import { directoryKeys } from '../wire/directory-tokens.ts'
 import { dispatchByPreface } from '../wire/transport.ts'
+import { MAX_STREAM_WINDOW, WindowBudget } from './buffer-budget.ts'
 import { callerVerifier } from './caller-tokens.ts'
+import { type Limits, RELAY_DEFAULTS } from './defaults.ts'
 import { type ForwardOptions, forward } from './forward.ts'
-import { acceptLink, type LinkOptions, RELAY_SESSION_WINDOW, RELAY_STREAM_WINDOW } from './links.ts'
+import { whileOpen } from './link-liveness.ts'
+import { acceptLink, adoptLink, type LinkOptions } from './links.ts'
 import { refuse, writeHead } from './refusals.ts'
-import { registrationVerifier } from './registration-token.ts'
+import { type Registrant, registrationVerifier } from './registration-token.ts'
 import { type Caps, RelayedPeers } from './relayed-peers.ts'
 
-export type RelayOptions = Caps & {
+/** Limits left out take `peer relay`'s defaults; `peerRate` undefined means no rate cap. */
+export type RelayOptions = Partial<Omit<Caps, 'peerRate'> & Limits> &
+  Pick<Caps, 'peerRate'> & {
+    port: number
+    host: string
+    directoryUrl: string
+    /** The relay's own URL as peers dial it, when that is not what it listens on (a name, a forwarded port). */
+    publicUrl?: string
+    /** Serve TLS: callers and registering peers alike then dial https://. */
+    tls?: { certPath: string; keyPath: string }
+    log: (line: string) => void
+  }
+
+export type Relay = {
   port: number
-  host: string
-  directoryUrl: string
-  /** Serve TLS: callers and registering peers alike then dial https://. */
-  tls?: { certPath: string; keyPath: string }
-  log: (line: string) => void
+  peers: RelayedPeers
+  /** The origins relay tokens must name to register here. */
+  origins: ReadonlySet<string>
+  /** Carries calls to `registrant` over a session the caller made (what a registration ends in). */
+  adopt: (registrant: Registrant, session: http2.ClientHttp2Session, address: string) => void
+  stop: () => Promise<void>
 }
 
-export type Relay = { port: number; peers: RelayedPeers; stop: () => Promise<void> }
-
-/** Calls the relay carries at once, to all its peers together: each may buffer a window each way. */
-const MAX_CALLS = 4096
 /** A caller's call streams per connection, as on a peer's own port. */
 const STREAMS_PER_CONNECTION = 256
 
@@ -37,17 +51,30 @@ const STREAMS_PER_CONNECTION = 256
  * HTTP/2 (gRPC, gRPC-web, Connect) or HTTP/1.1 (gRPC-web, Connect). Every connection takes a slot as on
  * a peer's port (caps per address, silent ones closed), so a flood cannot starve the peers it carries.
  */
-export async function startRelay(options: RelayOptions): Promise<Relay> {
+export async function startRelay(given: RelayOptions): Promise<Relay> {
+  const options = {
+    ...given,
+    maxPeers: given.maxPeers ?? RELAY_DEFAULTS.maxPeers,
+    maxPeersPerAddress: given.maxPeersPerAddress ?? RELAY_DEFAULTS.maxPeersPerAddress,
+    maxStreamsPerPeer: given.maxStreamsPerPeer ?? RELAY_DEFAULTS.maxStreamsPerPeer,
+    maxBufferBytes: given.maxBufferBytes ?? RELAY_DEFAULTS.maxBufferBytes,
+    minCallRate: given.minCallRate ?? RELAY_DEFAULTS.minCallRate,
+    linkPingMs: given.linkPingMs ?? RELAY_DEFAULTS.linkPingMs,
+  }
   const { log } = options
   const directory = new DirectoryClient(options.directoryUrl)
   const peers = new RelayedPeers(options, directory, log)
   const keys = directoryKeys(options.directoryUrl)
   const slots = new ConnectionSlots()
+  const windows = new WindowBudget(options.maxBufferBytes)
+  const maxCalls = windows.maxCalls
 
   const forwarding: ForwardOptions = {
     peers,
     verifyCaller: callerVerifier(keys),
     maxStreamsPerPeer: options.maxStreamsPerPeer,
+    minCallRate: options.minCallRate,
+    windows,
   }
   let calls = 0
   const onCall = (
@@ -60,32 +87,43 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       writeHead(res, 200, { 'content-type': 'application/json' })
       return void res.end(JSON.stringify({ ok: true, peers: peers.size }))
     }
-    if (calls >= MAX_CALLS) {
+    if (calls >= maxCalls) {
       return refuse(
         req,
         res,
         'resource_exhausted',
-        `this relay carries its most calls (${MAX_CALLS}); try again shortly`,
+        `this relay carries its most calls (${maxCalls}); try again shortly`,
       )
     }
     calls++
+    windows.callStarted()
     forward(req, res, forwarding)
       .catch(() => res.destroy())
-      .finally(() => calls--)
+      .finally(() => {
+        calls--
+        windows.callEnded()
+      })
   }
   const h2 = http2.createServer(
-    { settings: { initialWindowSize: RELAY_STREAM_WINDOW, maxConcurrentStreams: STREAMS_PER_CONNECTION } },
+    { settings: { initialWindowSize: MAX_STREAM_WINDOW, maxConcurrentStreams: STREAMS_PER_CONNECTION } },
     onCall,
   )
   h2.setTimeout(120_000)
-  h2.on('session', (session) => session.setLocalWindowSize(RELAY_SESSION_WINDOW))
+  h2.on('session', (session) => {
+    whileOpen(session, () => session.setLocalWindowSize(windows.sessionWindow))
+    windows.track(session, MAX_STREAM_WINDOW)
+  })
   const h1 = http.createServer(onCall)
   const links: LinkOptions = {
     peers,
     directory,
-    verify: registrationVerifier(keys),
+    // Replaced once the port, and so the relay's origin, is known (listening on port 0 picks it).
+    verify: async () => {
+      throw new Error('not listening yet')
+    },
     secure: options.tls !== undefined,
-    maxPeers: options.maxPeers,
+    pingMs: options.linkPingMs,
+    windows,
     leaveCallerSlots: (socket) => slots.forget(socket),
   }
   h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex) =>
@@ -123,10 +161,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     })
   })
   const port = (server.address() as net.AddressInfo).port
-  log(`relay listening on ${options.host}:${port}, directory ${options.directoryUrl}`)
+  const origins = ownOrigins(options.tls ? 'https' : 'http', options.host, port, options.publicUrl)
+  links.verify = registrationVerifier(keys, origins)
+  log(
+    `relay listening on ${options.host}:${port}, directory ${options.directoryUrl}; registers peers with relay tokens for ${[...origins].join(', ')}`,
+  )
   return {
     port,
     peers,
+    origins,
+    adopt: (registrant, session, address) =>
+      adoptLink(links, registrant, session, address, MAX_STREAM_WINDOW),
     stop: async () => {
       peers.stop()
       await new Promise<void>((resolve) => {
@@ -136,4 +181,30 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       })
     },
   }
+}
+
+/**
+ * The origins a relay token must name to register here: the public URL when given, else what the relay
+ * listens on (every address of this machine when it listens on all of them). Never the request's Host:
+ * a relay's operator could otherwise name another relay there and register with tokens meant for it.
+ */
+export function ownOrigins(scheme: string, host: string, port: number, publicUrl?: string): Set<string> {
+  if (publicUrl) return new Set([new URL(publicUrl).origin])
+  const wildcard = host === '0.0.0.0' || host === '::' || host === ''
+  const addresses = wildcard
+    ? Object.values(networkInterfaces())
+        .flatMap((each) => each ?? [])
+        .filter((each) => host === '::' || each.family === 'IPv4')
+        .map((each) => each.address)
+    : [host]
+  const origins = new Set<string>()
+  for (const address of addresses) {
+    const bare = address.replace(/%.*$/, '')
+    try {
+      origins.add(new URL(`${scheme}://${net.isIPv6(bare) ? `[${bare}]` : bare}:${port}`).origin)
+    } catch {
+      // An address no URL can name (a link-local one with a zone) is not one peers dial.
+    }
+  }
+  return origins
 }

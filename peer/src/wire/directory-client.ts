@@ -55,7 +55,8 @@ export class DirectoryClient {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
   }
 
-  login(credentials: LoginRequest & { url: string }) {
+  /** Without url: a viewer session, which reads and asks for call tokens while the peer stays down. */
+  login(credentials: LoginRequest) {
     return this.#call<LoginResponse>('POST', '/v1/login', { body: credentials })
   }
 

@@ -1,0 +1,86 @@
+// The relay's memory under callers that open calls and never read them: stub relayed peers that answer
+// every call with an endless stream, a relay in a process of its own, and CALLS calls (from as many
+// loopback addresses as the per-caller share needs) left unread. Prints the relay's RSS before and
+// after. `npx tsx bench/relay-flood.ts [calls] [settle seconds]`
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import http2 from 'node:http2'
+import net, { type AddressInfo } from 'node:net'
+import { join } from 'node:path'
+
+const calls = Number(process.argv[2] ?? 512)
+const settleSeconds = Number(process.argv[3] ?? 10)
+const PEERS = Math.ceil(calls / 64)
+const PER_ADDRESS = 4
+const chunk = Buffer.alloc(64 * 1024, 7)
+
+const stubs = await Promise.all(
+  Array.from({ length: PEERS }, async () => {
+    const stub = http2.createServer()
+    stub.on('stream', (stream) => {
+      stream.on('error', () => {})
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
+      const pump = () => {
+        while (!stream.destroyed && stream.write(chunk)) {}
+      }
+      stream.on('drain', pump)
+      pump()
+    })
+    await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve))
+    return stub
+  }),
+)
+const child = spawn(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    join(import.meta.dirname, 'support/relay-with-stub-links.ts'),
+    ...stubs.map((s) => String((s.address() as AddressInfo).port)),
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+)
+const relayPort = await new Promise<number>((resolve) =>
+  child.stdout?.once('data', (d: Buffer) => resolve(JSON.parse(String(d)).port)),
+)
+const rssMiB = () =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+await sleep(1000)
+const before = rssMiB()
+let answered = 0
+let refused = 0
+const sessions: http2.ClientHttp2Session[] = []
+for (let i = 0; i < calls; i++) {
+  const address = `127.0.${Math.floor(i / PER_ADDRESS / 250)}.${2 + (Math.floor(i / PER_ADDRESS) % 250)}`
+  let session = sessions[Math.floor(i / PER_ADDRESS)]
+  if (!session) {
+    // Each caller from an address of its own (the relay shares a peer's calls out by address).
+    session = http2.connect(`http://127.0.0.1:${relayPort}`, {
+      createConnection: () => net.connect({ host: '127.0.0.1', port: relayPort, localAddress: address }),
+    })
+    session.on('error', () => {})
+    sessions.push(session)
+  }
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': `/relayed/stub${i % PEERS}/peerdir.v1.PeerService/Download`,
+    'content-type': 'application/grpc',
+  })
+  stream.on('error', () => {})
+  stream.once('response', (headers) => {
+    if (headers['grpc-status'] === undefined) answered++
+    else refused++
+    stream.pause()
+  })
+  stream.end(Buffer.from([0, 0, 0, 0, 0]))
+}
+await sleep(settleSeconds * 1000)
+const after = rssMiB()
+console.log(
+  `${calls} calls opened (${answered} answered, ${refused} refused), never read: relay RSS ${before.toFixed(0)} MiB before, ${after.toFixed(0)} MiB after ${settleSeconds} s`,
+)
+child.kill()
+for (const s of sessions) s.destroy()
+for (const s of stubs) s.close()
+process.exit(0)
