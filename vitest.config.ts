@@ -9,5 +9,8 @@ export default defineConfig({
     // End-to-end suites start real processes on loopback; two cores run two files at a time.
     maxWorkers: 2,
     reporters: ['default', './tests/support/skipped-summary-reporter.ts'],
+    // Every temporary folder and process a test file makes goes with the file, and the run's with the run.
+    globalSetup: ['./tests/support/temp-root.ts'],
+    setupFiles: ['./tests/support/test-file-setup.ts'],
   },
 })

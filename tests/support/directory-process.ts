@@ -4,6 +4,7 @@ import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { freePort } from './free-port.ts'
+import { own } from './owned-processes.ts'
 
 export const repoRoot = resolve(import.meta.dirname, '../..')
 export const nodeBin = join(repoRoot, 'node_modules/.bin/node')
@@ -47,6 +48,7 @@ export async function startDirectoryProcess(
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   )
+  own(child)
   let output = ''
   child.stdout?.on('data', (chunk) => {
     output += chunk

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { nodeBin, repoRoot } from './directory-process.ts'
 import { freePort } from './free-port.ts'
+import { own } from './owned-processes.ts'
 
 export const peerBin = join(repoRoot, 'dist/peer.js')
 
@@ -40,6 +41,7 @@ export function runCli(
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
+    own(child)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk) => {
@@ -93,6 +95,7 @@ export async function startPeer(options: {
     ],
     { cwd: peer.cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   )
+  own(child)
   let output = ''
   child.stdout?.on('data', (chunk) => {
     output += chunk
