@@ -254,7 +254,7 @@ describe('the local HTTP gateway', () => {
     ]) {
       const refused = await request(holder.port, path, { headers: { host } })
       expect(refused.status, host).toBe(403)
-      expect(refused.body.toString()).not.toContain(content.toString('latin1').slice(0, 20))
+      expect(refused.body.includes(content.subarray(0, 20)), host).toBe(false)
     }
     for (const host of [`localhost:${holder.port}`, `127.0.0.1:${holder.port}`, `[::1]:${holder.port}`]) {
       const served = await request(holder.port, path, { headers: { host } })
@@ -331,7 +331,8 @@ describe('the local HTTP gateway', () => {
         ],
         { encoding: 'utf8' },
       )
-      expect(rpc.trim()).not.toBe('403')
+      // Answered by the RPC server (no session token: unauthenticated), not refused by the gateway.
+      expect(rpc.trim()).toBe('401')
     } finally {
       outside.remove()
     }
