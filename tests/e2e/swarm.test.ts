@@ -197,7 +197,9 @@ describe('swarm downloads from many sources', () => {
     })
     const statuses: { code: number | null; activeDownloads: number }[] = []
     while (!finished) {
-      const status = await fetcher.cli(['status', '--json'])
+      // Each answer bounded: a CLI left waiting on a stalled daemon fails here, named, not at the test's timeout.
+      const status = await fetcher.cli(['status', '--json'], { timeoutMs: 10_000 })
+      expect(status.code, status.stderr).toBe(0)
       statuses.push({ code: status.code, activeDownloads: JSON.parse(status.stdout || '{}').activeDownloads })
     }
     const got = await get

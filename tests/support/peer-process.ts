@@ -16,7 +16,8 @@ export type PeerProcess = {
   child: ChildProcess
   output: () => string
   /** Runs `peer <args> --port <this port>` against this daemon. */
-  cli: (args: string[], options?: { env?: Record<string, string> }) => Promise<CliResult>
+  /** `timeoutMs`: the CLI is killed past it, answering code null and saying so in stderr. */
+  cli: (args: string[], options?: { env?: Record<string, string>; timeoutMs?: number }) => Promise<CliResult>
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
   waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<void>
 }
@@ -34,12 +35,14 @@ export function runCli(
   args: string[],
   env: Record<string, string>,
   { command: [command, ...prefix], cwd }: PeerCommand = checkoutPeer,
+  timeoutMs?: number,
 ): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(command as string, [...prefix, ...args], {
       cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(timeoutMs !== undefined && { timeout: timeoutMs, killSignal: 'SIGKILL' as const }),
     })
     own(child)
     let stdout = ''
@@ -50,7 +53,11 @@ export function runCli(
     child.stderr.on('data', (chunk) => {
       stderr += chunk
     })
-    child.on('exit', (code) => resolve({ code, stdout, stderr }))
+    child.on('exit', (code, signal) => {
+      if (code === null && signal === 'SIGKILL' && timeoutMs !== undefined)
+        stderr += `\n(killed: no answer in ${timeoutMs} ms)`
+      resolve({ code, stdout, stderr })
+    })
   })
 }
 
@@ -124,7 +131,7 @@ export async function startPeer(options: {
     child,
     output: () => output,
     cli: (args, cliOptions) =>
-      runCli([...args, '--port', String(port)], { ...env, ...cliOptions?.env }, peer),
+      runCli([...args, '--port', String(port)], { ...env, ...cliOptions?.env }, peer, cliOptions?.timeoutMs),
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       return exited
