@@ -229,15 +229,25 @@ describe('a big index replace in pieces', () => {
     expect(await generation()).toBe(before + 1)
     expect(await allRows(d)).toBe(NEW_FILES)
 
-    const changed = newIndex.map((file, i) => (i === 7_000 ? { ...file, manifest: 'f'.repeat(64) } : file))
-    expect(await (await replace(d, alice, changed)).json()).toEqual({ files: NEW_FILES })
-    expect(pieces).toBeGreaterThan(1)
-    expect(await generation()).toBe(before + 2)
-    const stored = await d.db.execute({
-      sql: 'SELECT manifest FROM files f JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation WHERE f.sha256 = ?',
-      args: [newIndex[7_000]?.sha256 ?? ''],
-    })
-    expect(stored.rows.map((row) => row.manifest)).toEqual(['f'.repeat(64)])
-    expect(await allRows(d)).toBe(NEW_FILES)
+    // Each field of one entry changed in turn (on the index as last written): a new generation each time.
+    let current = newIndex
+    const changes: [number, 'manifest' | 'size' | 'chunkSize', string | number, string][] = [
+      [7_000, 'manifest', 'f'.repeat(64), 'manifest'],
+      [7_001, 'size', 2_000, 'size'],
+      [7_002, 'chunkSize', 2_097_152, 'chunk_size'],
+    ]
+    for (const [step, [at, field, value, column]] of changes.entries()) {
+      pieces = 0
+      current = current.map((file, i) => (i === at ? { ...file, [field]: value } : file))
+      expect(await (await replace(d, alice, current)).json()).toEqual({ files: NEW_FILES })
+      expect(pieces, field).toBeGreaterThan(1)
+      expect(await generation()).toBe(before + 2 + step)
+      const stored = await d.db.execute({
+        sql: `SELECT ${column} AS value FROM files f JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation WHERE f.sha256 = ?`,
+        args: [newIndex[at]?.sha256 ?? ''],
+      })
+      expect(stored.rows.map((row) => row.value)).toEqual([value])
+      expect(await allRows(d)).toBe(NEW_FILES)
+    }
   })
 })
