@@ -154,6 +154,22 @@ export async function rssMiB(pid: number): Promise<number> {
   return kb / 1024
 }
 
+/**
+ * The most resident memory a process has had in MiB (the kernel's high-water mark, so no peak slips
+ * between samples), since it started or since `resetPeakRss`.
+ */
+export async function peakRssMiB(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises')
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+}
+
+/** Starts a process's high-water mark of resident memory again from what it holds now (Linux 4.0+). */
+export async function resetPeakRss(pid: number): Promise<void> {
+  const { writeFile } = await import('node:fs/promises')
+  await writeFile(`/proc/${pid}/clear_refs`, '5')
+}
+
 /** A request that failed because its connection was reset under it (undici's fetch wraps the cause). */
 function isReset(err: unknown): boolean {
   const cause = (err as { cause?: { code?: string } }).cause
