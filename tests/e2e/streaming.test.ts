@@ -9,7 +9,7 @@ import { nodeBin } from '../support/directory-process.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
 import { netnsUnavailable, otherMachine } from '../support/network-namespace.ts'
 import { partFiles, recordedChunks } from '../support/part-files.ts'
-import { type PeerProcess, peerBin, until } from '../support/peer-process.ts'
+import { type PeerProcess, peerBin, placeFile, until } from '../support/peer-process.ts'
 import { mustSkip } from '../support/requirements.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
@@ -21,7 +21,7 @@ const network = useTestNetwork()
 /** A peer sharing `content` as `name`, serving at most `rate` bytes per second. */
 async function source(username: string, name: string, content: Buffer, rate: string) {
   const peer = await network.peer(username, { args: ['--max-upload-rate', rate] })
-  writeFileSync(join(peer.dir, name), content)
+  placeFile(peer.dir, name, content)
   await peer.waitFor(/published changes: \+1/)
   return peer
 }

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MAX_MANIFEST_CHUNKS } from '../../directory-worker/src/schemas.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
 import { partFiles, recordedChunks } from '../support/part-files.ts'
-import { type PeerProcess, until } from '../support/peer-process.ts'
+import { type PeerProcess, placeFile, until } from '../support/peer-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 const MiB = 1024 * 1024
@@ -26,7 +26,7 @@ async function sources(prefix: string, count: number, rate: string): Promise<Pee
         args: ['--max-upload-rate', rate],
         waitForPublish: true,
       })
-      writeFileSync(join(peer.dir, NAME), content)
+      placeFile(peer.dir, NAME, content)
       await peer.waitFor(/published changes: \+1/)
       return peer
     }),

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { nodeBin, repoRoot } from './directory-process.ts'
@@ -138,6 +138,17 @@ export async function startPeer(options: {
     },
     waitFor,
   }
+}
+
+/**
+ * Puts `content` in a shared folder as `name` in one step: written whole under a hidden name (the
+ * watcher skips dotfiles), then renamed, so a daemon never indexes it half-written (64 MiB takes long
+ * enough on a loaded machine for a watcher to fire mid-write and publish a hash of part of it).
+ */
+export function placeFile(dir: string, name: string, content: Buffer) {
+  const hidden = join(dir, `.${name}.writing`)
+  writeFileSync(hidden, content)
+  renameSync(hidden, join(dir, name))
 }
 
 /** A `wrap` that runs the process with a file-size limit: writes past `bytes` fail with EFBIG. */
