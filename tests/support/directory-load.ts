@@ -27,8 +27,8 @@ export async function runDirectoryLoad(options: {
   url: string
   peers: number
   filesPerPeer: number
-  /** Stop after this long in the steady phase... */
-  seconds: number
+  /** Stop after this long in the steady phase (a soak; default: no limit)... */
+  seconds?: number
   /** ...or once every peer has done this many rounds (heartbeat, search, index write). */
   rounds?: number
   concurrency?: number
@@ -95,7 +95,7 @@ export async function runDirectoryLoad(options: {
   )
 
   // The clock for the steady phase starts once every peer is in, however long logins took.
-  const deadline = performance.now() + options.seconds * 1000
+  const deadline = performance.now() + (options.seconds ?? Number.POSITIVE_INFINITY) * 1000
   await inBatches(peers, options.concurrency ?? 20, async (peer) => {
     let step = 0
     while (performance.now() < deadline && step < (options.rounds ?? Number.POSITIVE_INFINITY)) {
