@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import DurationSequencer from './tests/support/duration-sequencer.ts'
 
 export default defineConfig({
   test: {
@@ -8,6 +9,15 @@ export default defineConfig({
     hookTimeout: 120_000,
     // End-to-end suites start real processes on loopback; two cores run two files at a time.
     maxWorkers: 2,
-    reporters: ['default', './tests/support/skipped-summary-reporter.ts'],
+    reporters: [
+      'default',
+      './tests/support/skipped-summary-reporter.ts',
+      './tests/support/durations-reporter.ts',
+    ],
+    // Longest files first, from tests/durations.json (RECORD_DURATIONS=1 refreshes it).
+    sequence: { sequencer: DurationSequencer },
+    // Every temporary folder and process a test file makes goes with the file, and the run's with the run.
+    globalSetup: ['./tests/support/temp-root.ts'],
+    setupFiles: ['./tests/support/test-file-setup.ts'],
   },
 })

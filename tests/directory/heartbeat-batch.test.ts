@@ -3,9 +3,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createTestDirectory, login, type TestDirectory } from '../support/directory-app.ts'
 
 let directory: TestDirectory
+/** The SQL of every statement the app sent, in order. */
+let sent: string[] = []
 beforeEach(() => {
-  directory = createTestDirectory({ LEASE_SECONDS: '30' })
+  sent = []
+  directory = createTestDirectory({ LEASE_SECONDS: '30' }, async (statement) => {
+    sent.push(typeof statement === 'string' ? statement : statement.sql)
+  })
 })
+const leaseWrites = () => sent.filter((sql) => /^\s*UPDATE peers SET lease_expires_at/.test(sql)).length
 afterEach(() => directory.close())
 
 const beat = (token: string) => directory.request('/v1/heartbeat', { method: 'POST', token })
@@ -34,8 +40,11 @@ describe('heartbeats arriving together', () => {
     directory.clock.advance(31)
     expect(await peerStates()).toEqual({ a: 'down', b: 'down', c: 'down', d: 'down' })
 
+    const writesBefore = leaseWrites()
     const answers = await Promise.all([...live, live[0] as string, revoked, viewer].map(beat))
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 401, 403])
+    // Six heartbeats in one turn: one renewal statement, in one batch (one commit), for all of them.
+    expect(leaseWrites() - writesBefore).toBe(1)
     const [revokedBody, viewerBody] = await Promise.all(answers.slice(4).map((answer) => answer.json()))
     expect(revokedBody.error.code).toBe('session_revoked')
     expect(viewerBody.error.code).toBe('viewer_session')

@@ -3,6 +3,7 @@
 // the new one, whole. The app's statements pass a gate that holds or fails the write at a chosen piece,
 // so what happens meanwhile is certain by construction, not by timing.
 import type { InStatement } from '@libsql/client'
+import Database from 'libsql'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sweepAbandonedWrites } from '../../directory-worker/src/store/index-replace.ts'
 import {
@@ -86,6 +87,36 @@ describe('a big index replace in pieces', () => {
     expect(events).toEqual(['heartbeat', 'write'])
     expect(during?.status).toBe(200)
     console.log(`heartbeat at rest ${atRest.ms.toFixed(1)} ms, during a replace ${during?.ms.toFixed(1)} ms`)
+  })
+
+  it('never holds the write lock from one piece to the next: another connection takes it at once at each', async () => {
+    const gate: { current: Gate; dead?: boolean } = { current: async () => {} }
+    const d = gatedDirectory(gate)
+    directory = d
+    const alice = await login(d, 'alice')
+    await publish(d, alice, oldIndex)
+    // A connection of its own with no busy timeout: a write lock still held by the replace fails it (SQLITE_BUSY).
+    const other = new Database(d.dbPath, { timeout: 0 })
+    const took: number[] = []
+    const refused: string[] = []
+    gate.current = async (piece) => {
+      try {
+        other.exec('BEGIN IMMEDIATE')
+        other.exec('COMMIT')
+        took.push(piece)
+      } catch (err) {
+        refused.push(`piece ${piece}: ${err instanceof Error ? err.message : err}`)
+      }
+    }
+    try {
+      expect((await replace(d, alice, newIndex)).status).toBe(200)
+    } finally {
+      other.close()
+    }
+    expect(refused).toEqual([])
+    expect(took.length).toBeGreaterThanOrEqual(3)
+    expect(took).toEqual(Array.from({ length: took.length }, (_, i) => i + 1))
+    expect(await visible(d)).toEqual({ 'new-': NEW_FILES })
   })
 
   it('is seen old or new, whole, by every read between its pieces, and leaves no old rows', async () => {
@@ -229,15 +260,25 @@ describe('a big index replace in pieces', () => {
     expect(await generation()).toBe(before + 1)
     expect(await allRows(d)).toBe(NEW_FILES)
 
-    const changed = newIndex.map((file, i) => (i === 7_000 ? { ...file, manifest: 'f'.repeat(64) } : file))
-    expect(await (await replace(d, alice, changed)).json()).toEqual({ files: NEW_FILES })
-    expect(pieces).toBeGreaterThan(1)
-    expect(await generation()).toBe(before + 2)
-    const stored = await d.db.execute({
-      sql: 'SELECT manifest FROM files f JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation WHERE f.sha256 = ?',
-      args: [newIndex[7_000]?.sha256 ?? ''],
-    })
-    expect(stored.rows.map((row) => row.manifest)).toEqual(['f'.repeat(64)])
-    expect(await allRows(d)).toBe(NEW_FILES)
+    // Each field of one entry changed in turn (on the index as last written): a new generation each time.
+    let current = newIndex
+    const changes: [number, 'manifest' | 'size' | 'chunkSize', string | number, string][] = [
+      [7_000, 'manifest', 'f'.repeat(64), 'manifest'],
+      [7_001, 'size', 2_000, 'size'],
+      [7_002, 'chunkSize', 2_097_152, 'chunk_size'],
+    ]
+    for (const [step, [at, field, value, column]] of changes.entries()) {
+      pieces = 0
+      current = current.map((file, i) => (i === at ? { ...file, [field]: value } : file))
+      expect(await (await replace(d, alice, current)).json()).toEqual({ files: NEW_FILES })
+      expect(pieces, field).toBeGreaterThan(1)
+      expect(await generation()).toBe(before + 2 + step)
+      const stored = await d.db.execute({
+        sql: `SELECT ${column} AS value FROM files f JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation WHERE f.sha256 = ?`,
+        args: [newIndex[at]?.sha256 ?? ''],
+      })
+      expect(stored.rows.map((row) => row.value)).toEqual([value])
+      expect(await allRows(d)).toBe(NEW_FILES)
+    }
   })
 })

@@ -1,6 +1,6 @@
 import { createClient } from '@libsql/client'
 import { afterAll, describe, expect, it } from 'vitest'
-import { rssMiB } from '../support/directory-load.ts'
+import { peakRssMiB, resetPeakRss, rssMiB } from '../support/directory-load.ts'
 import { type DirectoryProcess, postJson, startDirectoryProcess } from '../support/directory-process.ts'
 import { bigIndexBody, heldRequest, indexWrite } from '../support/index-flood.ts'
 
@@ -109,15 +109,8 @@ describe('index writes of 30 MiB', () => {
     for (let i = 0; i < 20; i++) atRest.push((await beat()).ms)
     const rssAtRest = await rssMiB(pid)
 
-    let peakRss = rssAtRest
-    const sampler = setInterval(() => {
-      rssMiB(pid).then(
-        (rss) => {
-          peakRss = Math.max(peakRss, rss)
-        },
-        () => {},
-      )
-    }, 100)
+    // The kernel's high-water mark from here on: a peak between two samples would slip by.
+    await resetPeakRss(pid)
     // Three writers: with two let in at once, one is always refused and retrying.
     const flooders = writers.slice(0, 3)
     const writeMs: number[] = []
@@ -147,7 +140,7 @@ describe('index writes of 30 MiB', () => {
       await sleep(50)
     }
     await flood
-    clearInterval(sampler)
+    const peakRss = await peakRssMiB(pid)
 
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
     const worst = Math.max(...during.map((b) => b.ms))

@@ -12,7 +12,8 @@ describe('directory under load', () => {
   it('200 peers publishing 1,000 files each, heartbeating and searching: nothing lost, no 5xx, memory flat', async () => {
     directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '600' } })
     const pid = directory.child.pid ?? 0
-    const load = { url: directory.url, peers: 200, filesPerPeer: 1000, seconds: 120, rounds: 2 }
+    // Counted in rounds, not seconds: the rounds a loaded machine fits in a time are not the test's business.
+    const load = { url: directory.url, peers: 200, filesPerPeer: 1000, rounds: 2 }
     const warmup = await runDirectoryLoad({ ...load, rounds: 1 })
     const afterWarmup = await rssMiB(pid)
     const report = await runDirectoryLoad(load)
@@ -46,5 +47,5 @@ describe('directory under load', () => {
     console.log(
       `load: ${report.requests} requests in ${report.seconds.toFixed(1)} s (${(report.requests / report.seconds).toFixed(0)} req/s), RSS ${afterWarmup.toFixed(0)} -> ${afterLoad.toFixed(0)} MiB, ${warmup.resent + report.resent} sent again after a keep-alive reset`,
     )
-  }, 180_000)
+  }, 600_000)
 })

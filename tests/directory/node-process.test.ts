@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createClient } from '@libsql/client'
 import { afterEach, describe, expect, it } from 'vitest'
+import { REPLACE_PIECE_BYTES } from '../../directory-worker/src/store/index-replace.ts'
 import { fileEntry } from '../support/directory-app.ts'
 import {
   type DirectoryProcess,
@@ -16,9 +18,11 @@ import {
 import { mustSkip } from '../support/requirements.ts'
 
 let running: DirectoryProcess | undefined
+let second: DirectoryProcess | undefined
 const cleanups: (() => void)[] = []
 afterEach(async () => {
-  await running?.stop('SIGKILL')
+  await Promise.all([running?.stop('SIGKILL'), second?.stop('SIGKILL')])
+  second = undefined
   for (const cleanup of cleanups.splice(0)) cleanup()
 })
 
@@ -163,4 +167,48 @@ describe('on a Node older than 22.12', () => {
       expect(result.status).toBe(1)
     },
   )
+
+  it('two processes on one database racing big replaces of one account: one index live whole, nothing else left', async () => {
+    running = await startDirectoryProcess({ env: { LEASE_SECONDS: '600' } })
+    second = await startDirectoryProcess({ dbUrl: running.dbUrl, env: { LEASE_SECONDS: '600' } })
+    const login = await (
+      await post(`${running.url}/v1/login`, {
+        username: 'racer',
+        password: 'password1',
+        url: 'http://127.0.0.1:50051',
+      })
+    ).json()
+    const FILES = 15_000
+    const indexOf = (tag: string) =>
+      Array.from({ length: FILES }, (_, i) => fileEntry(`${tag}-${String(i).padStart(5, '0')}.flac`))
+    // Several pieces each: written in commits of their own, so the two writes go in between each other.
+    expect(JSON.stringify(indexOf('size')).length).toBeGreaterThan(3 * REPLACE_PIECE_BYTES)
+    const put = async (url: string, tag: string) => {
+      const answer = await fetch(`${url}/v1/index`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${login.token}` },
+        body: JSON.stringify({ files: indexOf(tag) }),
+      })
+      return { tag, status: answer.status, body: await answer.text() }
+    }
+    const db = createClient({ url: running.dbUrl })
+    try {
+      for (let round = 0; round < 3; round++) {
+        const answers = await Promise.all([put(running.url, `a${round}`), put(second.url, `b${round}`)])
+        for (const answer of answers) expect(answer.status, answer.body).toBe(200)
+        // Whichever went live last, its index is all there is: no row of the other, of any generation.
+        const rows = await db.execute(
+          "SELECT substr(f.name, 1, instr(f.name, '-') - 1) AS tag, count(*) AS n, p.file_count AS count FROM files f JOIN peers p ON p.id = f.peer_id WHERE p.username = 'racer' GROUP BY tag",
+        )
+        expect(rows.rows.length, JSON.stringify(rows.rows)).toBe(1)
+        expect([`a${round}`, `b${round}`]).toContain(String(rows.rows[0]?.tag))
+        expect(Number(rows.rows[0]?.n)).toBe(FILES)
+        expect(Number(rows.rows[0]?.count)).toBe(FILES)
+        const listed = await (await fetch(`${second.url}/v1/peers`)).json()
+        expect(listed.peers[0]?.files).toBe(FILES)
+      }
+    } finally {
+      db.close()
+    }
+  }, 120_000)
 })

@@ -1,5 +1,4 @@
-import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -9,8 +8,8 @@ import {
   postJson as post,
   startDirectoryProcess,
 } from '../support/directory-process.ts'
+import { asNobody, useOtherUser } from '../support/other-user.ts'
 import { until } from '../support/peer-process.ts'
-import { mustSkip } from '../support/requirements.ts'
 
 let directory: DirectoryProcess | undefined
 afterEach(async () => {
@@ -18,21 +17,11 @@ afterEach(async () => {
 })
 
 /**
- * File modes bind only users other than root, so as root the directory runs as `nobody` (setpriv, from
- * util-linux) in a folder it owns; as anyone else it runs as that user. Undefined: no way to do it here.
+ * File modes bind only users other than root, so as root the directory runs as `nobody` (setpriv, from a
+ * copy of the build it can reach) in a folder it owns; as anyone else it runs as that user.
  */
-function unprivileged(): { wrap: string[]; owner?: number } | undefined {
-  if (process.getuid?.() !== 0) return { wrap: [] }
-  if (spawnSync('setpriv', ['--version']).status !== 0) return undefined
-  return { wrap: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'], owner: 65534 }
-}
-const asUser = unprivileged()
-const noUnprivilegedUser = mustSkip(
-  'SETPRIV',
-  asUser
-    ? undefined
-    : 'the read-only database test runs as root without setpriv (util-linux), so file modes would not bind the directory',
-)
+const otherUser = process.getuid?.() === 0 ? useOtherUser() : undefined
+const noUnprivilegedUser = process.getuid?.() === 0 && otherUser === undefined
 
 /** Copies a database file with whichever of its -wal and -shm exist; answers the suffixes copied. */
 function copyDatabase(from: string, to: string): string[] {
@@ -94,13 +83,13 @@ describe('the database file made read-only under the running Node directory', ()
   it.skipIf(noUnprivilegedUser)(
     'refuses writes with 503 and the SPEC body, still serves reads, and takes writes again once writable',
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'peerdir-readonly-'))
-      if (asUser?.owner !== undefined) chownSync(dir, asUser.owner, asUser.owner)
+      const dir =
+        otherUser?.folder('peerdir-readonly-', true) ?? mkdtempSync(join(tmpdir(), 'peerdir-readonly-'))
       const dbPath = join(dir, 'directory.db')
       directory = await startDirectoryProcess({
         dbUrl: `file:${dbPath}`,
         env: { LEASE_SECONDS: '600' },
-        wrap: asUser?.wrap,
+        ...(otherUser && { wrap: asNobody, command: otherUser.directory.command, cwd: otherUser.root }),
       })
       const { url } = directory
       const login = await (

@@ -20,7 +20,8 @@ const NAME = 'lecture-notes.pdf'
 // A bad chunk caught on arrival, or a refusal: the file changed, it shrank, or the source's rescan dropped it.
 const CHANGED = /wrong hash|changed or vanished|shrank|no longer has the file/
 
-const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '4' } })
+// A lease no pause of a loaded machine outlasts; each test's peers log out when it ends.
+const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '30' }, logOutAfterEach: true })
 
 const peer = (name: string, args: string[] = []) => network.peer(name, { args })
 

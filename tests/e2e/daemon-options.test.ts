@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest'
 import { controlSocketPath, stateDirFor } from '../../peer/src/daemon/state-dir.ts'
 import { nodeBin, postJson, repoRoot } from '../support/directory-process.ts'
 import { freePort } from '../support/free-port.ts'
+import { asNobody, useOtherUser } from '../support/other-user.ts'
 import { peerBin, runCli, startPeer } from '../support/peer-process.ts'
-import { mustSkip } from '../support/requirements.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 /** `peer start` options the README promises, each tried on a real daemon. */
@@ -116,33 +116,22 @@ describe('peer start options', () => {
   })
 })
 
-/** The other user is `nobody`, through setpriv (util-linux), which only root may do. */
-const noOtherUser = mustSkip(
-  'SETPRIV',
-  process.getuid?.() !== 0
-    ? 'the other-user test needs root, to run the CLI as nobody'
-    : spawnSync('setpriv', ['--version']).status !== 0
-      ? 'the other-user test needs setpriv (util-linux) to run the CLI as nobody'
-      : undefined,
-)
-const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+/** Another local user, `nobody`, running the checkout's build from a copy it can reach. */
+const otherUser = useOtherUser()
 
 describe('another user on the same machine', () => {
-  it.skipIf(noOtherUser)('can neither read the control token nor reach the control socket', async () => {
+  it.skipIf(!otherUser)('can neither read the control token nor reach the control socket', async () => {
+    if (!otherUser) return
     // A state root anyone may enter, as a home folder often is: only the daemon's own 0700 folder guards it.
-    const stateRoot = mkdtempSync(join(tmpdir(), 'peerdir-shared-root-'))
-    chmodSync(stateRoot, 0o755)
+    const stateRoot = otherUser.folder('peerdir-shared-root-')
     const owner = await startPeer({ name: 'owner', directoryUrl: network.directoryUrl, stateRoot })
     network.track(owner)
     const other = await runCli(
       ['status', '--port', String(owner.port)],
       { PEERDIR_STATE_DIR: stateRoot },
-      {
-        command: [...asNobody, nodeBin, peerBin],
-        cwd: tmpdir(),
-      },
+      { command: [...asNobody, ...otherUser.peer.command], cwd: otherUser.root },
     )
-    expect(other.code).toBe(1)
+    expect(other.code, other.stderr).toBe(1)
     expect(other.stderr).toMatch(/^peer: no peer daemon was started on port \d+ by this user/)
     // Nor can it talk to the socket without the token file: the folder refuses to be entered.
     const socket = controlSocketPath(stateDirFor(owner.port, stateRoot))
@@ -151,14 +140,14 @@ describe('another user on the same machine', () => {
       setprivCommand as string,
       [
         ...setprivArgs,
-        nodeBin,
+        otherUser.node,
         '-e',
         `require('net').connect(${JSON.stringify(socket)})` +
           `.on('error', (e) => console.log(e.code)).on('connect', () => { console.log('connected'); process.exit() })`,
       ],
-      { encoding: 'utf8' },
+      { cwd: otherUser.root, encoding: 'utf8' },
     )
-    expect(probe.stdout.trim()).toBe('EACCES')
+    expect(probe.stdout.trim(), probe.stderr).toBe('EACCES')
     // The owner still can.
     expect((await owner.cli(['status'])).code).toBe(0)
   })

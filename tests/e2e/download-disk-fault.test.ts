@@ -21,8 +21,8 @@ import { useTestNetwork } from '../support/test-network.ts'
  */
 const MiB = 1024 * 1024
 const CHUNKS = 6
-// A content of its own for each test: the holders of an earlier test's, killed with it, stay listed
-// until their leases run out, and a download that asked them first would miss the chunks they held.
+// A content of its own for each test: a holder of an earlier test's still listed (one killed with -9)
+// would be asked first by a download and miss the chunks it held.
 let content = randomBytes(CHUNKS * MiB)
 let contentSha = ''
 beforeEach(() => {
@@ -31,7 +31,8 @@ beforeEach(() => {
 })
 const NAME = 'field-recording.wav'
 
-const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '4' } })
+// A lease no pause of a loaded machine outlasts; each test's peers log out when it ends.
+const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '30' }, logOutAfterEach: true })
 
 const peer = (name: string, options: { dir?: string; port?: number; wrap?: string[] } = {}) =>
   network.peer(name, options)

@@ -122,7 +122,7 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
     await homePeer('island', { 'island.bin': content })
     const fetcher = await hostPeer('castaway')
     const result = await fetcher.cli(['get', sha(content)])
-    expect(result.code).not.toBe(0)
+    expect(result.code, result.stderr).toBe(3)
     expect(result.stderr.trim().split('\n')).toHaveLength(1)
     expect(result.stderr).toMatch(/no live source can serve island\.bin .*island: unreachable/)
     expect(existsSync(join(fetcher.dir, 'island.bin'))).toBe(false)

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
 import { Code } from '@connectrpc/connect'
@@ -9,10 +11,50 @@ import { SESSION_CHECK_SECONDS } from '../../peer/src/wire/auth.ts'
 import { peerClient } from '../../peer/src/wire/transport.ts'
 import { codeOf } from '../support/connect-codes.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
-import { sleepUntil } from '../support/peer-process.ts'
+import { sleepUntil, startPeer } from '../support/peer-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 const network = useTestNetwork()
+
+/**
+ * An HTTP proxy in front of the directory that records each call as `METHOD path status body`, in the
+ * order answered, and passes it on unchanged.
+ */
+async function recordingProxy(target: string) {
+  const seen: string[] = []
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = []
+    for await (const chunk of req) chunks.push(chunk as Buffer)
+    const headers = new Headers()
+    for (const [name, value] of Object.entries(req.headers))
+      if (typeof value === 'string' && name !== 'host' && name !== 'connection') headers.set(name, value)
+    const answer = await fetch(`${target}${req.url}`, {
+      method: req.method,
+      headers,
+      body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+    })
+    const body = Buffer.from(await answer.arrayBuffer())
+    seen.push(`${req.method} ${req.url} ${answer.status} ${body.toString('utf8', 0, 200)}`)
+    const passed: Record<string, string> = {}
+    answer.headers.forEach((value, name) => {
+      if (name !== 'content-encoding' && name !== 'transfer-encoding' && name !== 'connection')
+        passed[name] = value
+    })
+    res.writeHead(answer.status, { ...passed, 'content-length': String(body.length) })
+    res.end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 /**
@@ -105,22 +147,39 @@ describe('a source that records its callers’ credentials', () => {
   }, 60_000)
 
   it('a downloader replaces the call token a source refuses (its session ended) and downloads on', async () => {
-    const source = await network.peer('source')
+    // Both daemons reach the directory through a recorder, so the refusal's cause (the source asking about
+    // the caller's old session) and the fetcher's new call token can be seen, in order.
+    const directory = network.track(await recordingProxy(network.directoryUrl))
+    const peer = (name: string) =>
+      startPeer({ name, directoryUrl: directory.url, stateRoot: network.stateRoot }).then(network.track)
+    const source = await peer('source')
     const first = Buffer.from('first file\n')
     writeFileSync(join(source.dir, 'first.txt'), first)
     await source.waitFor(/published changes: \+1/)
-    const fetcher = await network.peer('fetcher')
+    const fetcher = await peer('fetcher')
     expect((await fetcher.cli(['get', sha(first), '--json'])).code).toBe(0)
+    const mints = () => directory.seen.filter((call) => call.startsWith('POST /v1/call-tokens 200')).length
+    expect(mints()).toBe(1)
     // The source checked the fetcher's session just now and trusts that answer SESSION_CHECK_SECONDS.
     const trustedUntil = Date.now() + SESSION_CHECK_SECONDS * 1000
     // A new session: the call token the fetcher keeps for the source names the one just logged out.
     expect((await fetcher.cli(['logout'])).code).toBe(0)
     expect((await fetcher.cli(['login'])).code).toBe(0)
+    const sinceLogin = directory.seen.length
     const second = Buffer.from('second file\n')
     writeFileSync(join(source.dir, 'second.txt'), second)
     await source.waitFor(/published changes: \+1/)
     await sleepUntil(trustedUntil + 500)
     const got = await fetcher.cli(['get', sha(second), '--json'])
     expect(got.code, got.stderr).toBe(0)
+    // The kept token was presented and refused (the source learnt its session is closed), then one
+    // new token was minted and taken.
+    const after = directory.seen.slice(sinceLogin)
+    const refusedAt = after.findIndex((call) => /^GET \/v1\/sessions\/\S+ 200 \{"open":false/.test(call))
+    expect(refusedAt, after.join('\n')).toBeGreaterThanOrEqual(0)
+    expect(after.slice(refusedAt).filter((call) => call.startsWith('POST /v1/call-tokens 200'))).toHaveLength(
+      1,
+    )
+    expect(mints()).toBe(2)
   }, 60_000)
 })

@@ -70,6 +70,7 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
         expect(first).toBe(2)
         // Four seconds of lock, rounded up from what is left of it when the answer is made.
         expect(second).toBeGreaterThanOrEqual(3)
+        expect(second).toBeLessThanOrEqual(4)
         expect((await login('lou')).status).toBe(200)
       },
       timeout,

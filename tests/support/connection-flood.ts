@@ -65,23 +65,21 @@ const literal = (nameIndex: number, value: string, name?: string) => {
 
 /**
  * An HTTP/2 client that ignores the server's SETTINGS, as an attacker would: opens `streams` Download
- * calls on one connection without waiting for any answer and never sends a body. Resolves once the
- * server has gone quiet for `quietMs` with how many streams it refused (RST_STREAM REFUSED_STREAM) or
- * reset otherwise, and whether it ended the connection (GOAWAY).
+ * calls on one connection without waiting for any answer and never sends a body. Resolves, with how
+ * many streams the server refused (RST_STREAM REFUSED_STREAM) or reset otherwise and whether it ended
+ * the connection (GOAWAY), once it has answered everything sent: a PING after the streams, and a second
+ * PING sent on the first one's ACK (the ACK may leave in the same write as the resets queued with it,
+ * ahead of them; the second is read only after that whole write), or once it closed the connection.
  */
-export function rawStreamFlood(port: number, streams: number, quietMs = 750) {
+export function rawStreamFlood(port: number, streams: number) {
   return new Promise<{ refused: number; reset: number; goaway: boolean; close: () => void }>((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port })
     socket.on('error', () => {})
     let received = Buffer.alloc(0)
     const result = { refused: 0, reset: 0, goaway: false, close: () => socket.destroy() }
-    let quiet: NodeJS.Timeout | undefined
-    const settleLater = () => {
-      clearTimeout(quiet)
-      quiet = setTimeout(() => resolve(result), quietMs)
-    }
+    const ping = (round: number) => frame(0x6, 0, 0, Buffer.from(`flood-${round}`.padEnd(8)))
+    socket.once('close', () => resolve(result))
     socket.on('data', (data) => {
-      settleLater()
       received = Buffer.concat([received, data])
       while (received.length >= 9) {
         const length = received.readUIntBE(0, 3)
@@ -93,6 +91,11 @@ export function rawStreamFlood(port: number, streams: number, quietMs = 750) {
         }
         if (type === 0x7) result.goaway = true
         if (type === 0x4 && ((received[4] ?? 0) & 0x1) === 0) socket.write(frame(0x4, 0x1, 0)) // ACK
+        if (type === 0x6 && ((received[4] ?? 0) & 0x1) === 0x1) {
+          const round = received.toString('latin1', 9, 17).trim()
+          if (round === 'flood-1') socket.write(ping(2))
+          if (round === 'flood-2') resolve(result)
+        }
         received = received.subarray(9 + length)
       }
     })
@@ -106,8 +109,8 @@ export function rawStreamFlood(port: number, streams: number, quietMs = 750) {
       ])
       const frames = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(0x4, 0, 0)]
       for (let i = 0; i < streams; i++) frames.push(frame(0x1, 0x4, 2 * i + 1, block))
+      frames.push(ping(1))
       socket.write(Buffer.concat(frames))
-      settleLater()
     })
   })
 }

@@ -27,8 +27,8 @@ export async function runDirectoryLoad(options: {
   url: string
   peers: number
   filesPerPeer: number
-  /** Stop after this long in the steady phase... */
-  seconds: number
+  /** Stop after this long in the steady phase (a soak; default: no limit)... */
+  seconds?: number
   /** ...or once every peer has done this many rounds (heartbeat, search, index write). */
   rounds?: number
   concurrency?: number
@@ -95,7 +95,7 @@ export async function runDirectoryLoad(options: {
   )
 
   // The clock for the steady phase starts once every peer is in, however long logins took.
-  const deadline = performance.now() + options.seconds * 1000
+  const deadline = performance.now() + (options.seconds ?? Number.POSITIVE_INFINITY) * 1000
   await inBatches(peers, options.concurrency ?? 20, async (peer) => {
     let step = 0
     while (performance.now() < deadline && step < (options.rounds ?? Number.POSITIVE_INFINITY)) {
@@ -152,6 +152,22 @@ export async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
   return kb / 1024
+}
+
+/**
+ * The most resident memory a process has had in MiB (the kernel's high-water mark, so no peak slips
+ * between samples), since it started or since `resetPeakRss`.
+ */
+export async function peakRssMiB(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises')
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+}
+
+/** Starts a process's high-water mark of resident memory again from what it holds now (Linux 4.0+). */
+export async function resetPeakRss(pid: number): Promise<void> {
+  const { writeFile } = await import('node:fs/promises')
+  await writeFile(`/proc/${pid}/clear_refs`, '5')
 }
 
 /** A request that failed because its connection was reset under it (undici's fetch wraps the cause). */

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { freePort } from './free-port.ts'
+import { own } from './owned-processes.ts'
 
 export const repoRoot = resolve(import.meta.dirname, '../..')
 export const nodeBin = join(repoRoot, 'node_modules/.bin/node')
@@ -19,7 +19,11 @@ export type DirectoryProcess = {
   child: ChildProcess
 }
 
-/** Starts `peerdir-directory` as a real process on 127.0.0.1 and waits until /healthz answers 200. */
+/**
+ * Starts `peerdir-directory` as a real process on 127.0.0.1 and waits until /healthz answers 200. Without
+ * a `port` it listens on one the kernel picks (`--port 0`), read from its ready line: no free port
+ * picked first that another process could take before it binds.
+ */
 export async function startDirectoryProcess(
   options: {
     port?: number
@@ -34,19 +38,20 @@ export async function startDirectoryProcess(
     cwd?: string
   } = {},
 ): Promise<DirectoryProcess> {
-  const port = options.port ?? (await freePort())
+  const asked = options.port ?? 0
   const dbUrl =
     options.dbUrl ?? `file:${join(mkdtempSync(join(tmpdir(), 'peerdir-dirproc-')), 'directory.db')}`
   const [command, ...prefix] = [...(options.wrap ?? []), ...(options.command ?? [nodeBin, directoryBin])]
   const child = spawn(
     command as string,
-    [...prefix, '--host', options.host ?? '127.0.0.1', '--port', String(port), '--db', dbUrl],
+    [...prefix, '--host', options.host ?? '127.0.0.1', '--port', String(asked), '--db', dbUrl],
     {
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   )
+  own(child)
   let output = ''
   child.stdout?.on('data', (chunk) => {
     output += chunk
@@ -55,12 +60,13 @@ export async function startDirectoryProcess(
     output += chunk
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const url = `http://${options.host ?? '127.0.0.1'}:${port}`
+  let url = asked === 0 ? undefined : `http://${options.host ?? '127.0.0.1'}:${asked}`
   const deadline = Date.now() + 30_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`directory exited early (${child.exitCode}):\n${output}`)
+    url ??= /directory listening on (http:\/\/\S+)/.exec(output)?.[1]
     try {
-      if ((await fetch(`${url}/healthz`)).status === 200) break
+      if (url && (await fetch(`${url}/healthz`)).status === 200) break
     } catch {
       // not listening yet
     }
@@ -72,7 +78,7 @@ export async function startDirectoryProcess(
   }
   return {
     url,
-    port,
+    port: Number(new URL(url).port),
     dbUrl,
     child,
     output: () => output,

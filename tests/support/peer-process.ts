@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { nodeBin, repoRoot } from './directory-process.ts'
 import { freePort } from './free-port.ts'
+import { own } from './owned-processes.ts'
 
 export const peerBin = join(repoRoot, 'dist/peer.js')
 
@@ -15,7 +16,8 @@ export type PeerProcess = {
   child: ChildProcess
   output: () => string
   /** Runs `peer <args> --port <this port>` against this daemon. */
-  cli: (args: string[], options?: { env?: Record<string, string> }) => Promise<CliResult>
+  /** `timeoutMs`: the CLI is killed past it, answering code null and saying so in stderr. */
+  cli: (args: string[], options?: { env?: Record<string, string>; timeoutMs?: number }) => Promise<CliResult>
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
   waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<void>
 }
@@ -33,13 +35,16 @@ export function runCli(
   args: string[],
   env: Record<string, string>,
   { command: [command, ...prefix], cwd }: PeerCommand = checkoutPeer,
+  timeoutMs?: number,
 ): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(command as string, [...prefix, ...args], {
       cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(timeoutMs !== undefined && { timeout: timeoutMs, killSignal: 'SIGKILL' as const }),
     })
+    own(child)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk) => {
@@ -48,7 +53,11 @@ export function runCli(
     child.stderr.on('data', (chunk) => {
       stderr += chunk
     })
-    child.on('exit', (code) => resolve({ code, stdout, stderr }))
+    child.on('exit', (code, signal) => {
+      if (code === null && signal === 'SIGKILL' && timeoutMs !== undefined)
+        stderr += `\n(killed: no answer in ${timeoutMs} ms)`
+      resolve({ code, stdout, stderr })
+    })
   })
 }
 
@@ -93,6 +102,7 @@ export async function startPeer(options: {
     ],
     { cwd: peer.cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   )
+  own(child)
   let output = ''
   child.stdout?.on('data', (chunk) => {
     output += chunk
@@ -121,13 +131,24 @@ export async function startPeer(options: {
     child,
     output: () => output,
     cli: (args, cliOptions) =>
-      runCli([...args, '--port', String(port)], { ...env, ...cliOptions?.env }, peer),
+      runCli([...args, '--port', String(port)], { ...env, ...cliOptions?.env }, peer, cliOptions?.timeoutMs),
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       return exited
     },
     waitFor,
   }
+}
+
+/**
+ * Puts `content` in a shared folder as `name` in one step: written whole under a hidden name (the
+ * watcher skips dotfiles), then renamed, so a daemon never indexes it half-written (64 MiB takes long
+ * enough on a loaded machine for a watcher to fire mid-write and publish a hash of part of it).
+ */
+export function placeFile(dir: string, name: string, content: Buffer) {
+  const hidden = join(dir, `.${name}.writing`)
+  writeFileSync(hidden, content)
+  renameSync(hidden, join(dir, name))
 }
 
 /** A `wrap` that runs the process with a file-size limit: writes past `bytes` fail with EFBIG. */

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { nodeBin, repoRoot } from './directory-process.ts'
 import { freePort } from './free-port.ts'
+import { own } from './owned-processes.ts'
 import { peerBin } from './peer-process.ts'
 
 export type RelayProcess = {
@@ -34,6 +35,7 @@ export async function startRelayProcess(options: {
     ],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   )
+  own(child)
   let output = ''
   child.stdout?.on('data', (chunk) => {
     output += chunk

@@ -7,13 +7,16 @@ type PeerOptions = Omit<Parameters<typeof startPeer>[0], 'name' | 'directoryUrl'
 
 /**
  * A test file's network: one directory process for the file, and the peers each test starts, killed
- * with -9 after that test. Call at the top level of the file.
+ * with -9 after that test (or, with `logOutAfterEach`, stopped with SIGTERM: they log out, so they are
+ * down in the directory at once and no later test finds them listed until a lease runs out; -9 if one
+ * is still running 10 s later). Call at the top level of the file.
  */
 export function useTestNetwork(
   options: {
     directoryEnv?: Record<string, string>
     /** The directory's listening address, asked in beforeAll (default 127.0.0.1). */
     directoryHost?: () => string
+    logOutAfterEach?: boolean
   } = {},
 ) {
   let directory: DirectoryProcess | undefined
@@ -27,7 +30,16 @@ export function useTestNetwork(
     })
   })
   afterEach(async () => {
-    await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
+    await Promise.all(
+      running.splice(0).map(async (p) => {
+        if (options.logOutAfterEach) {
+          const stopped = p.stop('SIGTERM').then(() => true)
+          const late = new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000).unref())
+          if (await Promise.race([stopped, late])) return
+        }
+        await p.stop('SIGKILL')
+      }),
+    )
   })
   afterAll(async () => {
     await directory?.stop('SIGKILL')

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot } from './directory-process.ts'
 import { freePort } from './free-port.ts'
+import { own } from './owned-processes.ts'
 
 export type WranglerDev = {
   url: string
@@ -34,6 +35,7 @@ export async function startWranglerDev(
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1', BROWSER: 'none' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  own(child, { group: true })
   let output = ''
   child.stdout?.on('data', (chunk) => {
     output += chunk

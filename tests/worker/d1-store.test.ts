@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type D1Binding, d1Database } from '../../directory-worker/src/store/d1-client.ts'
 import { patchIndex, TooManyFiles } from '../../directory-worker/src/store/files.ts'
 import { replaceIndex } from '../../directory-worker/src/store/index-replace.ts'
 import { migrate, migrations } from '../../directory-worker/src/store/migrations.ts'
 import { searchByName } from '../../directory-worker/src/store/name-search.ts'
-import { registerPeer } from '../../directory-worker/src/store/peers.ts'
+import { registerPeer, renewSessionLeases } from '../../directory-worker/src/store/peers.ts'
+import { openSession } from '../../directory-worker/src/store/sessions.ts'
 import { fileEntry } from '../support/directory-app.ts'
 import { openLocalD1 } from '../support/local-d1.ts'
 
@@ -85,4 +87,67 @@ describe('the store on local D1', () => {
     expect(await count('SELECT count(*) AS n FROM files WHERE peer_id = ?', [peer.id])).toBe(2)
     expect(await patchIndex(d1.db, peer.id, { add: [], remove: [fileEntry('a').sha256] }, 1)).toBe(1)
   })
+
+  it('writes the rows the README bills: 1 per heartbeat, 7 per new file, none per unchanged file re-published', async () => {
+    const meter = rowsWrittenOf(d1.binding)
+    const db = d1Database(meter.binding)
+    await migrate(db)
+    const peer = await registerPeer(db, {
+      username: 'bill',
+      passwordHash: 'x',
+      url: 'http://127.0.0.1:3',
+      now: 1,
+    })
+    await openSession(db, 'bill-session', peer.id, 1)
+    const beat = () => meter.during(() => renewSessionLeases(db, ['bill-session'], Date.now(), 60))
+    // Coming back up changes search answers (the search generation moves too); a running lease renewed is the peer row alone.
+    expect(await beat()).toBe(2)
+    expect(await beat()).toBe(1)
+
+    // Per new file: its row, its index entries, the name search's and the search generation's rows;
+    // per write: the peer's file count, also when nothing changed.
+    const PER_FILE = 7
+    const files = Array.from({ length: 50 }, (_, i) => fileEntry(`invoice-${i}.pdf`))
+    expect(await meter.during(() => replaceIndex(db, peer.id, files))).toBe(50 * PER_FILE + 1)
+    expect(await meter.during(() => replaceIndex(db, peer.id, files))).toBe(1)
+    const oneMore = { add: [fileEntry('invoice-50.pdf')], remove: [] }
+    expect(await meter.during(() => patchIndex(db, peer.id, oneMore, 1000))).toBe(PER_FILE + 1)
+  })
 })
+
+/**
+ * The binding with D1's own count of rows written (`meta.rows_written`, what Cloudflare bills) summed
+ * over every statement that goes through it, batches included.
+ */
+function rowsWrittenOf(binding: D1Binding) {
+  type Statement = ReturnType<D1Binding['prepare']>
+  const inner = new WeakMap<object, Statement>()
+  let rows = 0
+  const counted = (result: Awaited<ReturnType<Statement['all']>>) => {
+    const written = (result.meta as { rows_written?: number } | undefined)?.rows_written
+    if (typeof written !== 'number') throw new Error('D1 answered no meta.rows_written')
+    rows += written
+    return result
+  }
+  const wrap = (statement: Statement): Statement => {
+    const wrapped: Statement = {
+      bind: (...values) => wrap(statement.bind(...values)),
+      all: async () => counted(await statement.all()),
+    }
+    inner.set(wrapped, statement)
+    return wrapped
+  }
+  return {
+    binding: {
+      prepare: (sql: string) => wrap(binding.prepare(sql)),
+      batch: async (statements: Statement[]) =>
+        (await binding.batch(statements.map((statement) => inner.get(statement) ?? statement))).map(counted),
+    } satisfies D1Binding,
+    /** Rows written while `work` ran. */
+    async during(work: () => Promise<unknown>): Promise<number> {
+      const before = rows
+      await work()
+      return rows - before
+    },
+  }
+}

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'libsql'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { dashboardJs } from '../../directory-worker/src/dashboard/script.gen.ts'
+import { dashboardCss } from '../../directory-worker/src/dashboard/styles.ts'
 import { fileEntry } from '../support/directory-app.ts'
 import { type HranaServer, startHranaServer } from '../support/hrana-server.ts'
 import { startWranglerDev, type WranglerDev } from '../support/wrangler-dev.ts'
@@ -108,6 +110,26 @@ describe('the directory on Workers (workerd) over libSQL HTTP', () => {
     expect((await call('/docs')).status).toBe(200)
     const stats = await (await call('/v1/stats')).json()
     expect(stats).toMatchObject({ peersTotal: 1, peersUp: 0 })
+  })
+
+  it('serves the dashboard’s own script and styles, as the page and its policy ask for them', async () => {
+    const page = await call('/')
+    const csp = page.headers.get('content-security-policy') ?? ''
+    expect(csp).toContain("script-src 'self'")
+    expect(csp).toContain("style-src 'self'")
+    const html = await page.text()
+    expect(html).toContain('<script src="/dashboard.js" defer')
+    expect(html).toMatch(/<link[^>]+href="\/dashboard\.css"/)
+    const script = await call('/dashboard.js')
+    expect(script.status).toBe(200)
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8')
+    expect(script.headers.get('cache-control')).toBe('no-cache')
+    // The browser script built from browser.ts, byte for byte, through the Workers bundle.
+    expect(await script.text()).toBe(dashboardJs)
+    const styles = await call('/dashboard.css')
+    expect(styles.status).toBe(200)
+    expect(styles.headers.get('content-type')).toBe('text/css; charset=utf-8')
+    expect(await styles.text()).toBe(dashboardCss)
   })
 
   it('keeps its data in the libSQL file behind the HTTP server', () => {
