@@ -7,8 +7,10 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    // End-to-end suites start real processes on loopback; two cores run two files at a time.
-    maxWorkers: 2,
+    // End-to-end suites start real processes on loopback and spend much of their time waiting on them
+    // (leases, rate caps, stall timers): a full run keeps two cores about half busy with two files at a
+    // time, so three run at once.
+    maxWorkers: 3,
     reporters: [
       'default',
       './tests/support/skipped-summary-reporter.ts',
