@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { fileEntry } from '../support/directory-app.ts'
 import {
@@ -20,13 +20,30 @@ afterEach(async () => {
 
 const peerUrl = 'http://127.0.0.1:50051'
 
-/** `peerdir-directory users ...` on the running directory's database, as the operator would run it. */
-function users(args: string[], input?: string) {
+/**
+ * `peerdir-directory users ...` on the running directory's database, as the operator would run it.
+ * Asynchronous: a synchronous spawn would stop this file's event loop for as long as the command runs
+ * (seconds on a loaded machine), so a keep-alive connection the directory closed meanwhile would be
+ * taken for open by the next fetch.
+ */
+function users(
+  args: string[],
+  input?: string,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   if (!running) throw new Error('no directory running')
-  return spawnSync(nodeBin, [directoryBin, 'users', ...args, '--db', running.dbUrl], {
-    cwd: repoRoot,
-    input,
-    encoding: 'utf8',
+  const child = spawn(nodeBin, [directoryBin, 'users', ...args, '--db', running.dbUrl], { cwd: repoRoot })
+  child.stdin.end(input ?? '')
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text
+  })
+  child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text
+  })
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (status) => resolve({ status, stdout, stderr }))
   })
 }
 
@@ -54,15 +71,15 @@ describe('members-only mode (READ_REQUIRES_AUTH=true)', () => {
     expect(page).toContain('id="login-form"')
     expect(page).not.toMatch(/id="stat-peers">\d/)
 
-    const added = users(['add', 'carol', '--password-stdin'], 'carol password\n')
+    const added = await users(['add', 'carol', '--password-stdin'], 'carol password\n')
     expect(added.stderr).toBe('')
     expect(added.status).toBe(0)
-    expect(users(['add', 'dave', '--password-stdin'], 'dave password').status).toBe(0)
-    const again = users(['add', 'carol', '--password-stdin'], 'carol password\n')
+    expect((await users(['add', 'dave', '--password-stdin'], 'dave password')).status).toBe(0)
+    const again = await users(['add', 'carol', '--password-stdin'], 'carol password\n')
     expect(again.status).toBe(1)
     expect(again.stderr).toMatch(/carol.*exists/)
     // Without --password-stdin and without a terminal there is nowhere to ask: bad usage.
-    expect(users(['add', 'erin']).status).toBe(2)
+    expect((await users(['add', 'erin'])).status).toBe(2)
 
     const carolLogin = await postJson(`${url}/v1/login`, {
       username: 'carol',
@@ -82,17 +99,17 @@ describe('members-only mode (READ_REQUIRES_AUTH=true)', () => {
     const withToken = await fetch(`${url}/v1/stats`, { headers: { authorization: `Bearer ${dave}` } })
     expect(await withToken.json()).toMatchObject({ peersTotal: 2, files: 1 })
 
-    const listed = users(['list', '--json'])
+    const listed = await users(['list', '--json'])
     expect(listed.status).toBe(0)
     const { users: accounts } = JSON.parse(listed.stdout)
     expect(accounts.map((a: { username: string }) => a.username)).toEqual(['carol', 'dave'])
     expect(accounts[0]).toMatchObject({ username: 'carol', state: 'up', files: 1 })
-    const human = users(['list'])
+    const human = await users(['list'])
     expect(human.stdout).toMatch(/^carol\s+up\s+1 file/m)
 
-    const removed = users(['remove', 'carol'])
+    const removed = await users(['remove', 'carol'])
     expect(removed.status).toBe(0)
-    expect(users(['remove', 'carol']).status).toBe(3)
+    expect((await users(['remove', 'carol'])).status).toBe(3)
     const beat = await postJson(`${url}/v1/heartbeat`, {}, carol)
     expect(beat.status).toBe(401)
     expect((await beat.json()).error.code).toBe('session_revoked')

@@ -95,11 +95,12 @@ export function useOtherUser(): OtherUser | undefined {
   const node = join(root, 'node')
   const realNode = realpathSync(nodeBin)
   try {
+    // The same inode as the project's Node: its mode is the project's to keep, not this test's to set.
     linkSync(realNode, node)
   } catch {
     copyFileSync(realNode, node)
+    chmodSync(node, 0o755)
   }
-  chmodSync(node, 0o755)
   copyFileSync(join(repoRoot, 'package.json'), join(root, 'package.json'))
   cpSync(join(repoRoot, 'dist'), join(root, 'dist'), { recursive: true })
   for (const dir of runtimeModules()) cpSync(dir, join(root, relative(repoRoot, dir)), { recursive: true })

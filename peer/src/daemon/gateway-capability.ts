@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 const KEY_BYTES = 32
@@ -28,6 +28,8 @@ export class GatewayCapabilities {
     } catch {}
     const key = randomBytes(KEY_BYTES)
     writeFileSync(path, key, { mode: 0o600 })
+    // The mode above applies only to a file it creates: one of a wrong length kept its own.
+    chmodSync(path, 0o600)
     return new GatewayCapabilities(key)
   }
 

@@ -31,6 +31,8 @@ export class WindowBudget {
   /** The window each session was last told, and each link's calls. */
   readonly #told = new WeakMap<http2.Http2Session, number>()
   readonly #linkCalls = new WeakMap<http2.Http2Session, number>()
+  /** Sessions told a window that have not acknowledged it yet. */
+  readonly #awaitingAck = new WeakSet<http2.Http2Session>()
   #calls = 0
   #window = MAX_STREAM_WINDOW
 
@@ -96,13 +98,25 @@ export class WindowBudget {
     return window
   }
 
+  /**
+   * Tells a session its window, one SETTINGS at a time: a change wanted while one is unacknowledged is
+   * sent once it is acknowledged (the latest window only). Callers opening and closing calls move the
+   * window at will, and Node lets a session have only ten SETTINGS unacknowledged before settings()
+   * throws, which would end sessions that did nothing wrong.
+   */
   #apply(session: http2.Http2Session) {
+    if (this.#awaitingAck.has(session)) return
     const window = this.#windowOf(session)
     if (this.#told.get(session) === window) return
     this.#told.set(session, window)
+    this.#awaitingAck.add(session)
     // A throw from a timer would end the relay: destroy() of a session already over does nothing.
     const deadline = setTimeout(() => session.destroy(), SETTINGS_ACK_MS).unref()
-    const acknowledged = () => clearTimeout(deadline)
+    const acknowledged = () => {
+      clearTimeout(deadline)
+      this.#awaitingAck.delete(session)
+      if (this.#sessions.has(session)) this.#apply(session)
+    }
     whileOpen(session, () => session.settings({ initialWindowSize: window }, acknowledged))
   }
 }

@@ -34,13 +34,14 @@ export function manifestFits(
 
 /**
  * The chunk hashes from the first of `sources` whose manifest fits `target`, asking MANIFEST_ASKS of
- * them at a time (the next as each one fails), each for at most MANIFEST_TIMEOUT_MS; or every
- * source's failure when none fits. Throws only when `signal` aborts.
+ * them at a time (the next as each one fails), each for at most `timeoutMs`; or every source's
+ * failure when none fits. Throws only when `signal` aborts.
  */
 export async function firstFittingManifest(
   sources: PooledSource[],
   target: Target,
   signal: AbortSignal,
+  timeoutMs = MANIFEST_TIMEOUT_MS,
 ): Promise<ManifestAnswer> {
   const failures: { source: PooledSource; why: string }[] = []
   const done = new AbortController()
@@ -49,7 +50,7 @@ export async function firstFittingManifest(
   const ask = async (): Promise<void> => {
     while (!found && next < sources.length) {
       const source = sources[next++] as PooledSource
-      const deadline = AbortSignal.any([signal, done.signal, AbortSignal.timeout(MANIFEST_TIMEOUT_MS)])
+      const deadline = AbortSignal.any([signal, done.signal, AbortSignal.timeout(timeoutMs)])
       try {
         const m = await source.link.manifest(target.sha256, deadline)
         if (found) return
@@ -65,7 +66,7 @@ export async function firstFittingManifest(
         failures.push({
           source,
           why: deadline.aborted
-            ? `sent no manifest within ${MANIFEST_TIMEOUT_MS / 1000} s`
+            ? `sent no manifest within ${timeoutMs / 1000} s`
             : describeSourceFailure(err),
         })
       }

@@ -142,10 +142,14 @@ export async function swarmDownload(options: Options): Promise<Finished> {
     pool.close()
   }
 
-  /** The chunk hashes, from the first source whose manifest matches the directory's manifest hash. */
+  /**
+   * The chunk hashes, from the first source whose manifest matches the directory's manifest hash. A
+   * source gets the stall timeout to send it, not a probe's short deadline: this is the download itself,
+   * and a slow or relayed holder may be the only one.
+   */
   async function fetchManifest(): Promise<Buffer[]> {
     for (;;) {
-      const answer = await firstFittingManifest(pool.live(), target, signal)
+      const answer = await firstFittingManifest(pool.live(), target, signal, stallMs)
       if ('chunkHashes' in answer) return answer.chunkHashes
       for (const { source, why } of answer.failures) pool.drop(source.url, why)
       if (!(await refill())) throw noSources()

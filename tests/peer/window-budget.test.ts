@@ -1,0 +1,43 @@
+import { EventEmitter } from 'node:events'
+import type http2 from 'node:http2'
+import { describe, expect, it } from 'vitest'
+import { MAX_STREAM_WINDOW, WindowBudget } from '../../peer/src/relay/buffer-budget.ts'
+
+/** A session that records the SETTINGS it is sent and acknowledges them only when told to. */
+function fakeSession() {
+  const sent: { window: number; ack: () => void }[] = []
+  const session = Object.assign(new EventEmitter(), {
+    destroyed: false,
+    closed: false,
+    destroy() {
+      this.destroyed = true
+    },
+    settings(settings: { initialWindowSize: number }, ack: () => void) {
+      sent.push({ window: settings.initialWindowSize, ack })
+    },
+  })
+  return { session: session as unknown as http2.Http2Session & { destroyed: boolean }, sent }
+}
+
+describe('the relay telling sessions their window', () => {
+  it('keeps one SETTINGS unacknowledged per session, however often callers move the window', () => {
+    const budget = new WindowBudget(4 * MAX_STREAM_WINDOW)
+    const { session, sent } = fakeSession()
+    budget.track(session, MAX_STREAM_WINDOW)
+    expect(sent).toHaveLength(0)
+    // Callers opening and closing calls in a loop move the window down and up again each time.
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 8; i++) budget.callStarted()
+      for (let i = 0; i < 8; i++) budget.callEnded()
+    }
+    for (let i = 0; i < 8; i++) budget.callStarted()
+    expect(sent).toHaveLength(1)
+    expect(session.destroyed).toBe(false)
+    // Once acknowledged, the window wanted now is sent, once.
+    expect(sent[0]?.window).not.toBe(budget.window)
+    sent[0]?.ack()
+    expect(sent.map((s) => s.window)).toEqual([sent[0]?.window, budget.window])
+    sent[1]?.ack()
+    expect(sent).toHaveLength(2)
+  })
+})
