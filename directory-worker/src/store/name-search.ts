@@ -139,19 +139,18 @@ export async function searchByName(
   if (contents.length < limit) {
     const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
     const sample = JSON.parse(String(row?.sample ?? '[]')) as string[]
-    const rows = await db.execute({
-      sql: substringStage(chars >= 3),
-      args: [now, ...(chars >= 3 ? [ftsQuery(key, sample)] : []), key, window, limit + seen.size],
-    })
+    const substrings = async (candidates: number) => {
+      const rows = await db.execute({
+        sql: substringStage(chars >= 3),
+        args: [now, ...(chars >= 3 ? [ftsQuery(key, sample)] : []), key, candidates, limit + seen.size],
+      })
+      take(rows.rows[0]?.contents)
+    }
     const before = overflow.length
-    take(rows.rows[0]?.contents)
+    await substrings(window)
     // One holder's substring matches filled the window: look once as far as any stage does, for others'.
     if (overflow.length > before && contents.length < limit && window < MAX_CANDIDATES) {
-      const wider = await db.execute({
-        sql: substringStage(chars >= 3),
-        args: [now, ...(chars >= 3 ? [ftsQuery(key, sample)] : []), key, MAX_CANDIDATES, limit + seen.size],
-      })
-      take(wider.rows[0]?.contents)
+      await substrings(MAX_CANDIDATES)
     }
   }
   for (const { content, leaseEnd } of overflow.slice(0, limit - contents.length)) keep(content, leaseEnd)

@@ -40,6 +40,11 @@ export class WindowBudget {
     this.#budget = budgetBytes
   }
 
+  /** Calls forwarded right now. */
+  get calls(): number {
+    return this.#calls
+  }
+
   /** The window every stream gets now. */
   get window(): number {
     return this.#window

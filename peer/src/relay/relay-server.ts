@@ -76,7 +76,6 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
     minCallRate: options.minCallRate,
     windows,
   }
-  let calls = 0
   const onCall = (
     req: http.IncomingMessage | http2.Http2ServerRequest,
     res: http.ServerResponse | http2.Http2ServerResponse,
@@ -87,7 +86,7 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
       writeHead(res, 200, { 'content-type': 'application/json' })
       return void res.end(JSON.stringify({ ok: true, peers: peers.size }))
     }
-    if (calls >= maxCalls) {
+    if (windows.calls >= maxCalls) {
       return refuse(
         req,
         res,
@@ -95,14 +94,10 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
         `this relay carries its most calls (${maxCalls}); try again shortly`,
       )
     }
-    calls++
     windows.callStarted()
     forward(req, res, forwarding)
       .catch(() => res.destroy())
-      .finally(() => {
-        calls--
-        windows.callEnded()
-      })
+      .finally(() => windows.callEnded())
   }
   const h2 = http2.createServer(
     { settings: { initialWindowSize: MAX_STREAM_WINDOW, maxConcurrentStreams: STREAMS_PER_CONNECTION } },

@@ -7,6 +7,8 @@ import { Code, ConnectError } from '@connectrpc/connect'
  * a request, and the download waiting on it, for days.
  */
 export const PROGRESS_BYTES = 256 * 1024
+/** The stall time a download gives its sources, unless told otherwise. */
+export const STALL_MS = 20_000
 
 type Options = {
   /**

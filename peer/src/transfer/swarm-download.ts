@@ -1,5 +1,5 @@
 import { chunkLength } from '../content/manifest.ts'
-import { readChunks } from './chunk-reader.ts'
+import { readChunks, STALL_MS } from './chunk-reader.ts'
 import { type ChunkRequest, ChunkScheduler } from './chunk-scheduler.ts'
 import {
   describeSourceFailure,
@@ -74,7 +74,7 @@ const REFILL_MS = 5000
 export async function swarmDownload(options: Options): Promise<Finished> {
   const { target, outDir } = options
   const started = performance.now()
-  const stallMs = options.stallMs ?? 20_000
+  const stallMs = options.stallMs ?? STALL_MS
   const signal = options.signal ?? new AbortController().signal
   const pool = new SourcePool(
     options.connect ?? peerLinks({ credentials: options.credentials, timeoutMs: stallMs }),
