@@ -32,7 +32,7 @@ export type PeerServiceOptions = {
   /** The inbox holds at most this many bytes, uploads in flight included. */
   inboxQuotaBytes: number
   limiter?: RateLimiter
-  /** An upload bringing less than 256 KiB in this long is cut (default STALL_MS, as for a download's source). */
+  /** An upload bringing less than 256 KiB in this long is cut (default UPLOAD_STALL_MS). */
   uploadStallMs?: number
   /** The share index saw a file change under it: rescan. */
   onStale: () => void
