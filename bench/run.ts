@@ -39,4 +39,6 @@ if (!only || only === 'relay') figures.push(...(await benchRelay({ quick, log })
 if (!only || only === 'cli') figures.push(...(await benchCli({ quick, log })))
 if (!only || only === 'directory') figures.push(...(await benchDirectory({ quick, log })))
 printTable(figures)
-writeResults(join(import.meta.dirname, 'results.json'), figures, quick, Boolean(only))
+// One file per day in bench/results/: a partial run (--only) adds to that day's full run.
+const day = new Date().toISOString().slice(0, 10)
+writeResults(join(import.meta.dirname, 'results', `${day}.json`), figures, quick, Boolean(only))
