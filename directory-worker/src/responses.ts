@@ -1,5 +1,5 @@
 import type { z } from '@hono/zod-openapi'
-import { ErrorSchema } from './schemas.ts'
+import { ErrorSchema } from '../../contract/schemas.ts'
 
 /**
  * The answers routes declare in the OpenAPI document. Each refusal says when it is made and which

@@ -1,7 +1,7 @@
 import { type Client, createClient } from '@libsql/client'
 import { Command, Option } from 'commander'
+import { Password, Username } from '../../../contract/schemas.ts'
 import { hashPassword } from '../auth/passwords.ts'
-import { Password, Username } from '../schemas.ts'
 import { addAccount, listAccounts, removeAccount, toAccount } from '../store/accounts.ts'
 import { migrate } from '../store/migrations.ts'
 import { findPeer } from '../store/peers.ts'

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises'
 import { basename, join, relative, sep } from 'node:path'
-import type { FileEntry } from '../../../directory-worker/src/api-types.ts'
+import type { FileEntry } from '../../../contract/api-types.ts'
 import type { HashCache } from './hash-cache.ts'
 import { hashFile, type Manifest, manifestHash } from './manifest.ts'
 

@@ -14,7 +14,7 @@ import type {
   RelayTokenRequest,
   SearchResponse,
   SessionState,
-} from '../../../directory-worker/src/api-types.ts'
+} from '../../../contract/api-types.ts'
 
 // The directory's own types (derived from its zod schemas): one definition of the API for both ends.
 export type {
@@ -23,7 +23,7 @@ export type {
   Peer,
   Result,
   Source,
-} from '../../../directory-worker/src/api-types.ts'
+} from '../../../contract/api-types.ts'
 
 /** A refusal from the directory (status and SPEC error code), or `unreachable` when it did not answer. */
 export class DirectoryError extends Error {
