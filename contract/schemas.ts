@@ -1,3 +1,10 @@
+/**
+ * The REST API's bodies: the directory validates requests with these and documents every answer by them
+ * (`/openapi.json`); peers are typed by them (api-types.ts). Plain zod, so a client loads no Hono: the
+ * OpenAPI names, examples and descriptions are zod's own `.meta()`, which @hono/zod-openapi reads. A body
+ * that is another plus fields is an intersection, which the document writes as `allOf` with a `$ref` (zod's
+ * `.extend()` would copy the fields in).
+ */
 import { z } from 'zod'
 
 const textEncoder = new TextEncoder()

@@ -34,7 +34,7 @@ export const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { 'application/json': { schema } },
 })
 
-/** An error answer: the SPEC's `{"error": {code, message}}` body. */
+/** An error answer: the contract's `{"error": {code, message}}` body (ErrorSchema). */
 export const refusal = (when: string, headers?: Record<string, Header>) => ({
   description: when,
   ...(headers ? { headers } : {}),

@@ -16,7 +16,7 @@ export const toEntry = (file: SharedFile): FileEntry => ({
   manifest: file.manifest,
 })
 
-/** Names the directory accepts (SPEC FileEntry.name); anything else in the folder is not shared. */
+/** Names the directory accepts (`FileName` in contract/schemas.ts); anything else in the folder is not shared. */
 export const isShareableName = (name: string) =>
   name.length > 0 &&
   Buffer.byteLength(name) <= 255 &&
