@@ -5,7 +5,7 @@ import type { HashCache } from './hash-cache.ts'
 import { hashFile, type Manifest, manifestHash } from './manifest.ts'
 
 export type SharedFile = Manifest & { name: string; path: string; mtimeMs: number }
-/** What the directory indexes of a shared file: its FileEntry, as the directory's schema defines it. */
+/** What the directory indexes of a shared file: its FileEntry, as the REST contract defines it. */
 export type { FileEntry }
 
 export const toEntry = (file: SharedFile): FileEntry => ({
