@@ -4,7 +4,20 @@ import { describe, expect, it } from 'vitest'
 
 const root = resolve(import.meta.dirname, '..')
 
-/** What each folder of peer/src may import besides itself: the layers point one way. */
+/**
+ * What each tree may import besides itself. The peer and the directory share only the REST contract
+ * (contract/) and neither reaches into the other; the contract stands alone.
+ */
+const TREES: Record<string, string[]> = {
+  'peer/src': ['contract', 'package.json'],
+  'directory-worker/src': ['contract'],
+  contract: [],
+}
+
+/** The packages the contract may import: it is what any client of the REST API could load. */
+const CONTRACT_PACKAGES = ['zod']
+
+/** What each folder of peer/src may import besides itself and the contract: the layers point one way. */
 const PEER_LAYERS: Record<string, string[]> = {
   cli: ['daemon', 'relay', 'gen'],
   relay: ['serve', 'wire', 'content', 'gen'],
@@ -24,11 +37,17 @@ function sourceFiles(dir: string): string[] {
   })
 }
 
-/** Every relative import of a file, type-only and dynamic ones included, as absolute paths. */
-function importsOf(file: string): string[] {
+/** Every import specifier of a file, type-only, re-exports and dynamic ones included. */
+function specifiersOf(file: string): string[] {
   const text = readFileSync(file, 'utf8')
-  const specifiers = [...text.matchAll(/(?:from\s+|import\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g)]
-  return specifiers.map((m) => resolve(dirname(file), m[1] as string))
+  return [...text.matchAll(/(?:from\s+|import\(\s*)['"]([^'"]+)['"]/g)].map((m) => m[1] as string)
+}
+
+/** Every relative import of a file as absolute paths. */
+function importsOf(file: string): string[] {
+  return specifiersOf(file)
+    .filter((specifier) => specifier.startsWith('./') || specifier.startsWith('../'))
+    .map((specifier) => resolve(dirname(file), specifier))
 }
 
 function cycles(files: string[]): string[][] {
@@ -53,7 +72,7 @@ function cycles(files: string[]): string[][] {
 }
 
 describe('the source tree', () => {
-  for (const dir of ['peer/src', 'directory-worker/src']) {
+  for (const dir of Object.keys(TREES)) {
     it(`${dir} has no import cycle between files`, () => {
       expect(cycles(sourceFiles(join(root, dir)))).toEqual([])
     })
@@ -68,11 +87,34 @@ describe('the source tree', () => {
       if (!allowed) continue // files at the top (version.ts) belong to no layer
       for (const target of importsOf(file)) {
         const into = relative(peerSrc, target).split('/')
-        if (into[0] === '..' || into.length === 1) continue
+        if (into[0] === '..' || into.length === 1) continue // outside peer/src: the trees' rule below
         if (into[0] !== folder && !allowed.includes(into[0] as string))
           wrong.push(`${relative(root, file)} -> ${relative(root, target)}`)
       }
     }
+    expect(wrong).toEqual([])
+  })
+
+  for (const [tree, allowed] of Object.entries(TREES)) {
+    it(`${tree} imports nothing outside itself${allowed.length ? ` but ${allowed.join(', ')}` : ''}`, () => {
+      const wrong: string[] = []
+      for (const file of sourceFiles(join(root, tree))) {
+        for (const target of importsOf(file)) {
+          const path = relative(root, target)
+          const inside = (folder: string) => path === folder || path.startsWith(`${folder}/`)
+          if (!inside(tree) && !allowed.some(inside)) wrong.push(`${relative(root, file)} -> ${path}`)
+        }
+      }
+      expect(wrong).toEqual([])
+    })
+  }
+
+  it(`the contract imports no package but ${CONTRACT_PACKAGES.join(', ')} (no Hono in a peer's bundle)`, () => {
+    const wrong = sourceFiles(join(root, 'contract')).flatMap((file) =>
+      specifiersOf(file)
+        .filter((specifier) => !specifier.startsWith('.') && !CONTRACT_PACKAGES.includes(specifier))
+        .map((specifier) => `${relative(root, file)} -> ${specifier}`),
+    )
     expect(wrong).toEqual([])
   })
 })

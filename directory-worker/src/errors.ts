@@ -1,12 +1,11 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { ErrorBody } from '../../contract/api-types.ts'
 import type { AppEnv } from './deps.ts'
 import { StorageError } from './store/storage-errors.ts'
 
-export type ErrorBody = { error: { code: string; message: string } }
-
-/** The one error type handlers throw; app.onError turns it into the SPEC's error body. */
+/** The one error type handlers throw; app.onError turns it into the contract's error body. */
 export class ApiError extends Error {
   readonly status: ContentfulStatusCode
   readonly code: string

@@ -1,5 +1,5 @@
 import type { z } from '@hono/zod-openapi'
-import { ErrorSchema } from './schemas.ts'
+import { ErrorSchema } from '../../contract/schemas.ts'
 
 /**
  * The answers routes declare in the OpenAPI document. Each refusal says when it is made and which
@@ -34,7 +34,7 @@ export const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { 'application/json': { schema } },
 })
 
-/** An error answer: the SPEC's `{"error": {code, message}}` body. */
+/** An error answer: the contract's `{"error": {code, message}}` body (ErrorSchema). */
 export const refusal = (when: string, headers?: Record<string, Header>) => ({
   description: when,
   ...(headers ? { headers } : {}),

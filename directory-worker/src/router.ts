@@ -3,7 +3,7 @@ import { OpenAPIHono } from '@hono/zod-openapi'
 import type { AppEnv } from './deps.ts'
 import { errorBody } from './errors.ts'
 
-/** Turns the first zod issue into the SPEC's 400 body: where the input is wrong and what it must be. */
+/** Turns the first zod issue into the contract's error body (400): where the input is wrong and what it must be. */
 export const validationError: Hook<unknown, AppEnv, string, unknown> = (result, c) => {
   if (result.success) return
   const issue = result.error.issues[0]

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { MAX_MANIFEST_CHUNKS } from '../../directory-worker/src/schemas.ts'
+import { MAX_MANIFEST_CHUNKS } from '../../contract/schemas.ts'
 import {
   createTestDirectory,
   fileEntry,

@@ -10,7 +10,7 @@ export type TokenClaims = { username: string; sessionId: string }
 export type VerifiedClaims = TokenClaims & { issuedAtMs: number; expiresAtMs: number }
 /**
  * What a call token carries beyond its caller's: the one peer (`aud`, a username) it may be presented to.
- * The directory refuses it for itself; only that peer accepts it (SPEC "Tokens").
+ * The directory refuses it for itself; only that peer accepts it (README, Architecture: "Peer RPC").
  */
 export type CallClaims = TokenClaims & { audience: string }
 /** The `scope` claim of a call token: a session token has none. */

@@ -2,8 +2,8 @@
 // the server-rendered page: live numbers, search as you type, sorting and paging without reloads.
 // Everything that comes from the network reaches the page through textContent or attributes, never as
 // HTML. Its words and links come from view-model.ts, as the server's do.
-import type { Peer, PeerPage, Result, SearchResponse, Stats } from '../api-types.ts'
-import { variantCounts, variantKey } from '../variant-key.ts'
+import type { Peer, PeerPage, Result, SearchResponse, Stats } from '../../../contract/api-types.ts'
+import { variantCounts, variantKey } from '../../../contract/variant.ts'
 import { $, copy, copyLine, el, setText } from './dom.ts'
 import {
   ago,

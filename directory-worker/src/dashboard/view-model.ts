@@ -1,7 +1,8 @@
 // What the dashboard shows and how it words it, shared by the server-rendered page (view.tsx) and the
 // browser script (browser.ts), so both render the same text and links. No JSX, no DOM, no server code.
+
+import { isRelayedUrl } from '../../../contract/relayed-url.ts'
 import { ORDERS, type Order, PEER_SORTS, type PeerSort } from '../peer-order.ts'
-import { isRelayedUrl } from '../relayed-url.ts'
 
 /** What the page shows; it lives in the query string, so a reload or a shared link keeps it. */
 export type DashboardView = {

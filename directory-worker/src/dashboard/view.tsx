@@ -1,8 +1,8 @@
 import type { FC } from 'hono/jsx'
+import type { Peer, Result } from '../../../contract/schemas.ts'
+import { variantKey } from '../../../contract/variant.ts'
 import type { PeerSort } from '../peer-order.ts'
-import type { Peer, Result } from '../schemas.ts'
 import type { NetworkStats } from '../store/peers.ts'
-import { variantKey } from '../variant-key.ts'
 import {
   ago,
   type DashboardView,

@@ -1,13 +1,13 @@
 import { type Client, createClient } from '@libsql/client'
 import { Command, Option } from 'commander'
+import { Password, Username } from '../../../contract/schemas.ts'
 import { hashPassword } from '../auth/passwords.ts'
-import { Password, Username } from '../schemas.ts'
 import { addAccount, listAccounts, removeAccount, toAccount } from '../store/accounts.ts'
 import { migrate } from '../store/migrations.ts'
 import { findPeer } from '../store/peers.ts'
 import { readHiddenLine, readPasswordFromStdin } from './password-prompt.ts'
 
-/** A failure the CLI reports as one line on stderr with this exit code (SPEC: 1 failed, 2 usage, 3 none). */
+/** A failure the CLI reports as one line on stderr with this exit code (README: 1 failed, 2 usage, 3 none). */
 export class CliError extends Error {
   readonly exitCode: number
   constructor(message: string, exitCode = 1) {

@@ -1,11 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { Account, NewAccount, Username } from '../../../contract/schemas.ts'
 import { hashPassword } from '../auth/passwords.ts'
 import { ApiError } from '../errors.ts'
 import { KiB, limitBody } from '../middleware/body-limit.ts'
 import { requireAdminToken } from '../middleware/require-auth.ts'
 import { bodyTooLarge, challenged, invalidInput, json, notJson, refusal, storageDown } from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { Account, NewAccount, Username } from '../schemas.ts'
 import { addAccount, listAccounts, removeAccount, toAccount } from '../store/accounts.ts'
 import { findPeer } from '../store/peers.ts'
 

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { HeartbeatResponse, LoginRequest, LoginResponse, Peer } from '../../../contract/schemas.ts'
 import { addressKey, networkKey } from '../auth/client-address.ts'
 import { hashPassword, verifyPassword } from '../auth/passwords.ts'
 import { ApiError } from '../errors.ts'
@@ -18,7 +19,6 @@ import {
   viewerRefused,
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { HeartbeatResponse, LoginRequest, LoginResponse, Peer } from '../schemas.ts'
 import { type Reservation, releaseLoginAttempt, reserveLoginAttempt } from '../store/login-attempts.ts'
 import { findPeer, findPeerById, markDown, registerPeer, renewLease, toPeer } from '../store/peers.ts'
 import { openSession, openSessionPeer, revokeSession } from '../store/sessions.ts'

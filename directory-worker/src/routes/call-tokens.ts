@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { CallToken, CallTokenRequest, RelayTokenRequest, SessionState } from '../../../contract/schemas.ts'
 import { ApiError } from '../errors.ts'
 import { KiB, limitBody } from '../middleware/body-limit.ts'
 import { requireAuth, requireAuthOrOwnCallToken, requirePeerSession } from '../middleware/require-auth.ts'
@@ -13,7 +14,6 @@ import {
   storageDown,
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { CallToken, CallTokenRequest, RelayTokenRequest, SessionState } from '../schemas.ts'
 import { findPeer, findPeerById } from '../store/peers.ts'
 import { openSessionPeer } from '../store/sessions.ts'
 

@@ -1,5 +1,7 @@
 import { z } from '@hono/zod-openapi'
 import type { FC } from 'hono/jsx'
+import type { Peer, Result } from '../../../contract/schemas.ts'
+import { variantCounts } from '../../../contract/variant.ts'
 import { dashboardJs } from '../dashboard/script.gen.ts'
 import { dashboardCss } from '../dashboard/styles.ts'
 import { Pager, PeerRow, ResultItem, SortHeader, StatsList } from '../dashboard/view.tsx'
@@ -7,9 +9,7 @@ import { type DashboardView, PAGE_SIZE, resultsText } from '../dashboard/view-mo
 import { ORDERS, PEER_SORTS } from '../peer-order.ts'
 import { open, storageDown } from '../responses.ts'
 import { createRouter } from '../router.ts'
-import type { Peer, Result } from '../schemas.ts'
 import { listPeers, type NetworkStats, toPeer } from '../store/peers.ts'
-import { variantCounts } from '../variant-key.ts'
 
 const viewFields = {
   q: z.string().trim().max(256),

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi'
+import { IndexCount, IndexPatch, IndexReplace } from '../../../contract/schemas.ts'
 import { ApiError } from '../errors.ts'
 import { limitBody, MiB } from '../middleware/body-limit.ts'
 import { indexWriteSlot } from '../middleware/index-write-slot.ts'
@@ -15,7 +16,6 @@ import {
   viewerRefused,
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { IndexCount, IndexPatch, IndexReplace } from '../schemas.ts'
 import { TooManyFiles } from '../store/files.ts'
 import { applyPatch } from '../store/index-patch.ts'
 import { replaceIndex } from '../store/index-replace.ts'

@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { PeerPage, Stats } from '../../../contract/schemas.ts'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
 import { ORDERS, PEER_SORTS } from '../peer-order.ts'
 import { invalidInput, json, openUnlessMembersOnly, readTokenRefused, storageDown } from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { PeerPage, Stats } from '../schemas.ts'
 import { listPeers, toPeer } from '../store/peers.ts'
 
 const peers = createRoute({

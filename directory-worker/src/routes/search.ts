@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { FileVariants, SearchResponse, Sha256 } from '../../../contract/schemas.ts'
 import { ApiError } from '../errors.ts'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
 import {
@@ -10,7 +11,6 @@ import {
   storageDown,
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
-import { FileVariants, SearchResponse, Sha256 } from '../schemas.ts'
 import { NAME_SEARCH_SOURCES, SOURCES_PER_RESULT } from '../services/search-results.ts'
 import { liveSources, variantKey, variantsByHash } from '../store/files.ts'
 

@@ -1,4 +1,4 @@
-import type { Result } from '../schemas.ts'
+import type { Result } from '../../../contract/schemas.ts'
 import type { Database } from '../store/database.ts'
 import {
   type Content,

@@ -1,4 +1,4 @@
-import type { Account } from '../schemas.ts'
+import type { Account } from '../../../contract/schemas.ts'
 import type { Database } from './database.ts'
 import { listPeers, type PeerRecord, toPeer } from './peers.ts'
 

@@ -1,5 +1,5 @@
 import type { InStatement } from '@libsql/client'
-import type { FileEntry } from '../schemas.ts'
+import type { FileEntry } from '../../../contract/schemas.ts'
 import type { Database } from './database.ts'
 import { patchIndex, TooManyFiles, toStored, upsertFromJson } from './files.ts'
 import { beginGeneration, oneAtATime, REPLACE_PIECE_BYTES, sweep, turn } from './index-replace.ts'

@@ -1,4 +1,4 @@
-import type { FileEntry } from '../schemas.ts'
+import type { FileEntry } from '../../../contract/schemas.ts'
 import { nextTurn } from '../util/next-turn.ts'
 import type { Database } from './database.ts'
 import { LIVE_GENERATION, toStored, upsertFromJson } from './files.ts'

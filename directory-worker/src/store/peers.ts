@@ -1,6 +1,6 @@
 import type { Row } from '@libsql/client'
+import type { Peer } from '../../../contract/schemas.ts'
 import type { PeerSort } from '../peer-order.ts'
-import type { Peer } from '../schemas.ts'
 import type { Database } from './database.ts'
 
 export type PeerRecord = {

@@ -1,6 +1,6 @@
 import { ControlError, DaemonUnreachable, DaemonWentAway } from './control-client.ts'
 
-/** Exit codes of the SPEC: 0 done, 1 failed, 2 bad usage, 3 nothing found. */
+/** Exit codes (README, "Peers and the `peer` CLI"): 0 done, 1 failed, 2 bad usage, 3 nothing found. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3 } as const
 
 /** A failure the CLI reports as one line on stderr with a fitting exit code. */

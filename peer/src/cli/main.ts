@@ -55,7 +55,7 @@ export function buildProgram() {
   return program
 }
 
-/** Runs the CLI; every failure is one line on stderr and a SPEC exit code, never a stack trace. */
+/** Runs the CLI; every failure is one line on stderr and an exit code of EXIT, never a stack trace. */
 export async function main(argv: string[]) {
   const program = buildProgram()
   try {

@@ -1,11 +1,11 @@
 import { readdir, stat } from 'node:fs/promises'
 import { basename, join, relative, sep } from 'node:path'
-import type { FileEntry } from '../../../directory-worker/src/api-types.ts'
+import type { FileEntry } from '../../../contract/api-types.ts'
 import type { HashCache } from './hash-cache.ts'
 import { hashFile, type Manifest, manifestHash } from './manifest.ts'
 
 export type SharedFile = Manifest & { name: string; path: string; mtimeMs: number }
-/** What the directory indexes of a shared file: its FileEntry, as the directory's schema defines it. */
+/** What the directory indexes of a shared file: its FileEntry, as the REST contract defines it. */
 export type { FileEntry }
 
 export const toEntry = (file: SharedFile): FileEntry => ({
@@ -16,7 +16,7 @@ export const toEntry = (file: SharedFile): FileEntry => ({
   manifest: file.manifest,
 })
 
-/** Names the directory accepts (SPEC FileEntry.name); anything else in the folder is not shared. */
+/** Names the directory accepts (`FileName` in contract/schemas.ts); anything else in the folder is not shared. */
 export const isShareableName = (name: string) =>
   name.length > 0 &&
   Buffer.byteLength(name) <= 255 &&

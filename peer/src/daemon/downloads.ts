@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
+import { sameVariant } from '../../../contract/variant.ts'
 import type { SharedFile } from '../content/share-index.ts'
 import { NoSourcesError } from '../transfer/download-errors.ts'
 import { MANIFEST_TIMEOUT_MS, probedVariants } from '../transfer/manifest-probe.ts'
@@ -47,9 +48,6 @@ export type Transfer = {
   /** Progress snapshots until the transfer ends (or `signal` aborts, which only stops listening). */
   updates: (signal: AbortSignal) => AsyncGenerator<VariantProgress>
 }
-
-const sameVariant = (a: Result, b: Result) =>
-  a.manifest === b.manifest && a.size === b.size && a.chunkSize === b.chunkSize
 
 /**
  * The daemon's downloads, one per content: a second `peer get` of content already being fetched joins

@@ -1,6 +1,6 @@
+import type { Variant } from '../../../contract/variant.ts'
 import { chunkCount, manifestHash } from '../content/manifest.ts'
 import { describeSourceFailure } from './download-errors.ts'
-import type { Target } from './part-file.ts'
 import { type Connect, type PooledSource, type Source, SourcePool, type SourceReport } from './source-pool.ts'
 
 /**
@@ -21,7 +21,7 @@ export type ManifestAnswer = { chunkHashes: Buffer[] } | { failures: { source: P
 /** Whether a holder's manifest is the one the directory lists for this variant. */
 export function manifestFits(
   m: { size: number; chunkSize: number; chunkHashes: Buffer[] },
-  target: Target,
+  target: Variant,
 ): boolean {
   // A size that does not fit the manifest's chunk count is refused here, with everything else.
   return (
@@ -39,7 +39,7 @@ export function manifestFits(
  */
 export async function firstFittingManifest(
   sources: PooledSource[],
-  target: Target,
+  target: Variant,
   signal: AbortSignal,
   timeoutMs = MANIFEST_TIMEOUT_MS,
 ): Promise<ManifestAnswer> {
@@ -90,7 +90,7 @@ const PROBED_HOLDERS = 4
  * variants ranked ahead of the true one costs about one MANIFEST_TIMEOUT_MS per window, not the stall
  * timeout per holder.
  */
-export async function* probedVariants<V extends Target & { sources: Source[] }>(
+export async function* probedVariants<V extends Variant & { sources: Source[] }>(
   variants: V[],
   options: {
     connect: Connect

@@ -1,5 +1,5 @@
 import { type FileHandle, mkdir, open, rm, stat } from 'node:fs/promises'
-import type { FileEntry } from '../../../directory-worker/src/api-types.ts'
+import type { FileEntry } from '../../../contract/api-types.ts'
 import { moveToFreeName } from '../content/free-name.ts'
 import { chunkCount, chunkLength } from '../content/manifest.ts'
 import { FalseManifestError, LocalWriteError } from './download-errors.ts'
@@ -7,9 +7,6 @@ import { OffThreadHasher } from './off-thread-hasher.ts'
 import { partFileNames } from './part-file-names.ts'
 import { type DownloadHasher, PrefixHasher } from './prefix-hasher.ts'
 import { ResumeRecord } from './resume-record.ts'
-
-/** The content to fetch, as the directory lists it. */
-export type Target = FileEntry
 
 /** How often, at most, the record of verified chunks is saved while chunks arrive. */
 const SAVE_EVERY_MS = 1000
@@ -23,7 +20,7 @@ const OFF_THREAD_BYTES = 32 * 1024 * 1024
  * prefix grows, checks it at the end, and moves it into place under a name that replaces nothing.
  */
 export class PartFile {
-  readonly target: Target
+  readonly target: FileEntry
   readonly chunks: number
   readonly resumed: boolean
   readonly #temp: string
@@ -34,7 +31,7 @@ export class PartFile {
   #lastSave = performance.now()
 
   private constructor(
-    target: Target,
+    target: FileEntry,
     temp: string,
     handle: FileHandle,
     record: ResumeRecord,
@@ -55,7 +52,7 @@ export class PartFile {
    * manifest hash): the size and chunk count it is built from are then backed by real chunk hashes,
    * never just what the network claims.
    */
-  static async open(outDir: string, target: Target): Promise<PartFile> {
+  static async open(outDir: string, target: FileEntry): Promise<PartFile> {
     const { temp, record: recordPath } = partFileNames(outDir, target)
     const meta = {
       sha256: target.sha256,

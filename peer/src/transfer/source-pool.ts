@@ -1,4 +1,4 @@
-import type { Source } from '../../../directory-worker/src/api-types.ts'
+import type { Source } from '../../../contract/api-types.ts'
 import type { DownloadCall } from '../wire/download-client.ts'
 
 export type { Source }

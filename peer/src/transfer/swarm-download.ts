@@ -1,3 +1,4 @@
+import type { FileEntry } from '../../../contract/api-types.ts'
 import { chunkLength } from '../content/manifest.ts'
 import { readChunks, STALL_MS } from './chunk-reader.ts'
 import { type ChunkRequest, ChunkScheduler } from './chunk-scheduler.ts'
@@ -8,11 +9,11 @@ import {
   NoSourcesError,
 } from './download-errors.ts'
 import { firstFittingManifest } from './manifest-probe.ts'
-import { PartFile, type Target } from './part-file.ts'
+import { PartFile } from './part-file.ts'
 import { type CallCredentials, peerLinks } from './peer-link.ts'
 import { type Connect, type PooledSource, type Source, SourcePool, type SourceReport } from './source-pool.ts'
 
-export type { CallCredentials, Source, SourceReport, Target }
+export type { CallCredentials, Source, SourceReport }
 export type Progress = {
   doneBytes: number
   resumedBytes: number
@@ -22,7 +23,7 @@ export type Progress = {
 export type Finished = Progress & { path: string; seconds: number; chunkHashes: Buffer[] }
 
 type Options = {
-  target: Target
+  target: FileEntry
   outDir: string
   /** Each source's call token (unless `connect` is given). */
   credentials: CallCredentials

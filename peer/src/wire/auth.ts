@@ -17,7 +17,7 @@ const VERIFIED_LIMIT = 10_000
 type Verified = { username: string; sessionId: string; expiresAtMs: number }
 
 /**
- * PeerService callers must present a call token (SPEC "Tokens") the directory signed for this peer: its
+ * PeerService callers must present a call token (README, Architecture: "Peer RPC") the directory signed for this peer: its
  * `scope` is a call's and its `aud` is our username (case-insensitive). Checked locally against the
  * directory's JWKS (cached, refetched when an unknown key id appears), and a token once checked is
  * remembered until it expires, so a stream of calls costs one signature check. A session token, another

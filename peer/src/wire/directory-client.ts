@@ -14,18 +14,18 @@ import type {
   RelayTokenRequest,
   SearchResponse,
   SessionState,
-} from '../../../directory-worker/src/api-types.ts'
+} from '../../../contract/api-types.ts'
 
-// The directory's own types (derived from its zod schemas): one definition of the API for both ends.
+// The REST contract's types (contract/, derived from its zod schemas): one definition of the API for both ends.
 export type {
   FileEntry,
   FileVariants,
   Peer,
   Result,
   Source,
-} from '../../../directory-worker/src/api-types.ts'
+} from '../../../contract/api-types.ts'
 
-/** A refusal from the directory (status and SPEC error code), or `unreachable` when it did not answer. */
+/** A refusal from the directory (status and the error body's code), or `unreachable` when it did not answer. */
 export class DirectoryError extends Error {
   readonly status: number
   readonly code: string
@@ -47,7 +47,7 @@ export class DirectoryError extends Error {
 const TIMEOUT_MS = 15_000
 const INDEX_TIMEOUT_MS = 120_000
 
-/** The directory's REST API (SPEC /v1), typed, with one error type for every failure. */
+/** The directory's REST API (/v1, as `/openapi.json` describes it), typed by the contract, with one error type for every failure. */
 export class DirectoryClient {
   readonly baseUrl: string
 

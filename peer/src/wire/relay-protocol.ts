@@ -11,4 +11,4 @@
 export const REGISTER_PATH = '/v1/register'
 export const UPGRADE_PROTOCOL = 'peerdir-relay/1'
 
-export { isRelayedUrl, relayedUrl } from '../../../directory-worker/src/relayed-url.ts'
+export { isRelayedUrl, relayedUrl } from '../../../contract/relayed-url.ts'

@@ -1,4 +1,11 @@
-import { z } from '@hono/zod-openapi'
+/**
+ * The REST API's bodies: the directory validates requests with these and documents every answer by them
+ * (`/openapi.json`); peers are typed by them (api-types.ts). Plain zod, so a client loads no Hono: the
+ * OpenAPI names, examples and descriptions are zod's own `.meta()`, which @hono/zod-openapi reads. A body
+ * that is another plus fields is an intersection, which the document writes as `allOf` with a `$ref` (zod's
+ * `.extend()` would copy the fields in).
+ */
+import { z } from 'zod'
 
 const textEncoder = new TextEncoder()
 const isControl = (ch: string) => (ch.codePointAt(0) ?? 0) < 0x20 || ch === '\u007f'
@@ -6,7 +13,7 @@ const isControl = (ch: string) => (ch.codePointAt(0) ?? 0) < 0x20 || ch === '\u0
 export const Sha256 = z
   .string()
   .regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex characters (a SHA-256 as sha256sum prints it)')
-  .openapi({ example: 'b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9' })
+  .meta({ example: 'b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9' })
 
 /** A plain file name: no path, nothing that could escape a folder or break a terminal line. */
 export const FileName = z
@@ -16,12 +23,12 @@ export const FileName = z
   .refine((name) => !/[/\\]/.test(name), 'must be a plain file name without / or \\')
   .refine((name) => ![...name].some(isControl), 'must not contain NUL or control characters')
   .refine((name) => name !== '.' && name !== '..', 'must not be . or ..')
-  .openapi({ example: 'song.mp3' })
+  .meta({ example: 'song.mp3' })
 
 export const Username = z
   .string()
   .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-"')
-  .openapi({ example: 'alice' })
+  .meta({ example: 'alice' })
 
 export const Password = z
   .string()
@@ -50,7 +57,7 @@ export const PeerUrl = z
       return false
     }
   }, 'must be an http:// or https:// URL with host and port, e.g. http://192.0.2.7:50051')
-  .openapi({ example: 'http://127.0.0.1:50051' })
+  .meta({ example: 'http://127.0.0.1:50051' })
 
 export const MAX_CHUNK_SIZE = 64 * 1024 * 1024
 
@@ -72,9 +79,9 @@ export const FileEntry = z
     message: `needs more than ${MAX_MANIFEST_CHUNKS} chunks of chunkSize; no manifest is that long`,
     path: ['size'],
   })
-  .openapi('FileEntry')
+  .meta({ id: 'FileEntry' })
 
-export const Source = z.object({ username: Username, url: z.string() }).openapi('Source')
+export const Source = z.object({ username: Username, url: z.string() }).meta({ id: 'Source' })
 
 export const Result = z
   .object({
@@ -83,20 +90,22 @@ export const Result = z
     sha256: Sha256,
     chunkSize: z.number().int(),
     manifest: Sha256,
-    sourceCount: z.number().int().openapi({ description: 'How many live peers hold it, all of them' }),
-    sources: z.array(Source).openapi({
+    sourceCount: z.number().int().meta({ description: 'How many live peers hold it, all of them' }),
+    sources: z.array(Source).meta({
       description:
         'Live holders in random order: at most the `sources` asked for in a name search (default 8), up to 64 by hash',
     }),
   })
-  .openapi('Result')
+  .meta({ id: 'Result' })
 
 /**
  * One sha256's variants in the order to try them, ranked by the networks of their live holders (see
  * variantsByHash; holders that publish it with different manifest, size or chunk size are kept
  * apart); the first one's fields are repeated at the top.
  */
-export const FileVariants = Result.extend({ variants: z.array(Result) }).openapi('FileVariants')
+export const FileVariants = z
+  .intersection(Result, z.object({ variants: z.array(Result) }))
+  .meta({ id: 'FileVariants' })
 
 export const Peer = z
   .object({
@@ -104,19 +113,19 @@ export const Peer = z
     url: z.string(),
     state: z.enum(['up', 'down']),
     files: z.number().int(),
-    lastSeen: z.string().openapi({ format: 'date-time' }),
+    lastSeen: z.string().meta({ format: 'date-time' }),
   })
-  .openapi('Peer')
+  .meta({ id: 'Peer' })
 
-export const Account = Peer.extend({ createdAt: z.string().openapi({ format: 'date-time' }) }).openapi(
-  'Account',
-)
+export const Account = z
+  .intersection(Peer, z.object({ createdAt: z.string().meta({ format: 'date-time' }) }))
+  .meta({ id: 'Account' })
 
-export const NewAccount = z.object({ username: Username, password: Password }).openapi('NewAccount')
+export const NewAccount = z.object({ username: Username, password: Password }).meta({ id: 'NewAccount' })
 
 export const ErrorSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
-  .openapi('Error')
+  .meta({ id: 'Error' })
 
 export const LoginRequest = z
   .object({
@@ -125,34 +134,34 @@ export const LoginRequest = z
     /** Omitted: a viewer session (the dashboard) that reads as this user without bringing the peer up. */
     url: PeerUrl.optional(),
   })
-  .openapi('LoginRequest')
+  .meta({ id: 'LoginRequest' })
 
 export const TokenGrant = z
   .object({
     token: z.string(),
-    expiresAt: z.string().openapi({ format: 'date-time' }),
+    expiresAt: z.string().meta({ format: 'date-time' }),
     leaseSeconds: z.number().int(),
   })
-  .openapi('TokenGrant')
+  .meta({ id: 'TokenGrant' })
 
 /** A heartbeat's answer: a fresh token only once the caller's has used half its lifetime. */
 export const HeartbeatResponse = z
   .object({
-    token: z.string().optional().openapi({
+    token: z.string().optional().meta({
       description:
         'A fresh session token, present only once the caller’s token has used half its lifetime; absent: keep using the current one',
     }),
-    expiresAt: z.string().openapi({
+    expiresAt: z.string().meta({
       format: 'date-time',
       description: 'When the token to use from now on (the fresh one, or else the caller’s) expires',
     }),
     leaseSeconds: z.number().int(),
   })
-  .openapi('HeartbeatResponse')
+  .meta({ id: 'HeartbeatResponse' })
 
 export const CallTokenRequest = z
-  .object({ audience: Username.openapi({ description: 'the username of the peer the token is for' }) })
-  .openapi('CallTokenRequest')
+  .object({ audience: Username.meta({ description: 'the username of the peer the token is for' }) })
+  .meta({ id: 'CallTokenRequest' })
 
 export const RelayTokenRequest = z
   .object({
@@ -167,39 +176,41 @@ export const RelayTokenRequest = z
           return false
         }
       }, 'must be a relay’s origin: http:// or https://, host and port if not the default, nothing after')
-      .openapi({
+      .meta({
         description: 'the origin of the relay the token is for',
         example: 'http://203.0.113.5:7000',
       }),
   })
-  .openapi('RelayTokenRequest')
+  .meta({ id: 'RelayTokenRequest' })
 
 export const CallToken = z
-  .object({ token: z.string(), expiresAt: z.string().openapi({ format: 'date-time' }) })
-  .openapi('CallToken')
+  .object({ token: z.string(), expiresAt: z.string().meta({ format: 'date-time' }) })
+  .meta({ id: 'CallToken' })
 
 export const SessionState = z
   .object({
     open: z.boolean(),
-    up: z.boolean().openapi({
+    up: z.boolean().meta({
       description: 'The session is a peer’s (not a viewer’s) and that peer holds a lease: it is listed as up',
     }),
   })
-  .openapi('SessionState')
+  .meta({ id: 'SessionState' })
 
-export const LoginResponse = TokenGrant.extend({ peer: Peer }).openapi('LoginResponse')
+export const LoginResponse = z
+  .intersection(TokenGrant, z.object({ peer: Peer }))
+  .meta({ id: 'LoginResponse' })
 
-export const IndexReplace = z.object({ files: z.array(FileEntry) }).openapi('IndexReplace')
+export const IndexReplace = z.object({ files: z.array(FileEntry) }).meta({ id: 'IndexReplace' })
 
 export const IndexPatch = z
   .object({ add: z.array(FileEntry).default([]), remove: z.array(Sha256).default([]) })
-  .openapi('IndexPatch')
+  .meta({ id: 'IndexPatch' })
 
-export const IndexCount = z.object({ files: z.number().int() }).openapi('IndexCount')
+export const IndexCount = z.object({ files: z.number().int() }).meta({ id: 'IndexCount' })
 
 export const SearchResponse = z
   .object({ query: z.string(), results: z.array(Result) })
-  .openapi('SearchResponse')
+  .meta({ id: 'SearchResponse' })
 
 export const Stats = z
   .object({
@@ -209,9 +220,9 @@ export const Stats = z
     uniqueFiles: z.number().int(),
     bytes: z.number().int(),
   })
-  .openapi('Stats')
+  .meta({ id: 'Stats' })
 
-export const PeerPage = z.object({ peers: z.array(Peer), total: z.number().int() }).openapi('PeerPage')
+export const PeerPage = z.object({ peers: z.array(Peer), total: z.number().int() }).meta({ id: 'PeerPage' })
 
 export type FileEntry = z.infer<typeof FileEntry>
 export type Result = z.infer<typeof Result>

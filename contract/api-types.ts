@@ -1,4 +1,4 @@
-import type { z } from '@hono/zod-openapi'
+import type { z } from 'zod'
 import type * as schemas from './schemas.ts'
 
 /**
@@ -25,3 +25,4 @@ export type IndexCount = z.output<typeof schemas.IndexCount>
 export type SearchResponse = z.output<typeof schemas.SearchResponse>
 export type PeerPage = z.output<typeof schemas.PeerPage>
 export type Stats = z.output<typeof schemas.Stats>
+export type ErrorBody = z.output<typeof schemas.ErrorSchema>
