@@ -123,8 +123,8 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
     acceptLink(links, req, socket as net.Socket),
   )
 
-  // The HTTP version is told by the first bytes, also inside TLS: a registering peer negotiates h2 (so
-  // both ends of its link agree on the protocol that follows) but speaks its registration in HTTP/1.1.
+  // A registering peer negotiates h2 (so both ends of its link agree on the protocol that follows) but
+  // speaks its registration in HTTP/1.1: the first bytes tell, as on a peer's port.
   listening.serve(byHttpVersion({ tls: options.tls, h1, h2 }))
   await listening.listen(options.port, options.host)
   const { port } = listening
