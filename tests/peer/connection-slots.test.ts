@@ -14,7 +14,7 @@ import { type PeerServiceOptions, peerServiceRoutes } from '../../peer/src/serve
 import { RateLimiter } from '../../peer/src/serve/rate-limit.ts'
 import { addressKey, ConnectionSlots, MAX_CONNECTIONS } from '../../peer/src/wire/connection-slots.ts'
 import { DOWNLOAD_PATH, envelope } from '../../peer/src/wire/grpc-wire.ts'
-import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts'
+import { startRpcServer } from '../../peer/src/wire/transport.ts'
 import { sessionOnly } from '../support/connection-flood.ts'
 import { until } from '../support/peer-process.ts'
 
@@ -179,14 +179,15 @@ describe('the RPC port when every slot has a call in flight', () => {
       onStale: () => {},
       onUploaded: () => {},
     }
-    const server = createRpcServer({
+    const server = await startRpcServer({
+      port: 0,
+      host: '127.0.0.1',
       interceptors: [],
       routes: peerServiceRoutes(service),
       fastPath: downloadFastPath({ service, verifyPeer: async () => 'caller' }),
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    cleanups.push(() => void stopRpcServer(server))
-    const port = (server.address() as net.AddressInfo).port
+    cleanups.push(() => void server.stop())
+    const { port } = server
     const body = envelope(
       toBinary(DownloadRequestSchema, create(DownloadRequestSchema, { sha256: index.files[0]?.sha256 })),
     )

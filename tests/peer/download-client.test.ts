@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -10,21 +9,20 @@ import { ShareIndex } from '../../peer/src/content/share-index.ts'
 import { downloadFastPath } from '../../peer/src/serve/download-fast-path.ts'
 import { type PeerServiceOptions, peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { DownloadClient } from '../../peer/src/wire/download-client.ts'
-import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts'
+import { type RpcServer, type ServerOptions, startRpcServer } from '../../peer/src/wire/transport.ts'
 
 // The Download client hands on whole segments from buffers it recycles: against the fast path and
 // Connect's own handler, each piece must be the bytes asked for and stay so until the next is asked for.
 const SEGMENT = 256 * 1024
 const content = randomBytes(3 * 1024 * 1024 + 17)
 let sha = ''
-const servers: Server[] = []
+const servers: RpcServer[] = []
 const urls: Record<'fast' | 'connect', string> = { fast: '', connect: '' }
 
-async function listen(server: Server): Promise<string> {
+async function listen(options: ServerOptions): Promise<string> {
+  const server = await startRpcServer({ ...options, port: 0, host: '127.0.0.1' })
   servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  return `http://127.0.0.1:${server.port}`
 }
 
 beforeAll(async () => {
@@ -44,16 +42,14 @@ beforeAll(async () => {
     onUploaded: () => {},
   }
   const routes = peerServiceRoutes(service)
-  urls.connect = await listen(createRpcServer({ interceptors: [], routes }))
-  urls.fast = await listen(
-    createRpcServer({
-      interceptors: [],
-      routes,
-      fastPath: downloadFastPath({ service, verifyPeer: async () => 'caller' }),
-    }),
-  )
+  urls.connect = await listen({ interceptors: [], routes })
+  urls.fast = await listen({
+    interceptors: [],
+    routes,
+    fastPath: downloadFastPath({ service, verifyPeer: async () => 'caller' }),
+  })
 })
-afterAll(() => Promise.all(servers.map(stopRpcServer)))
+afterAll(() => Promise.all(servers.map((server) => server.stop())))
 
 /**
  * Every piece of one call, checked against the content while it is held (after `hold`, during which the

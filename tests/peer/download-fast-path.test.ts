@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
-import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
@@ -14,23 +13,27 @@ import { DownloadRequestSchema, DownloadResponseSchema } from '../../peer/src/ge
 import { downloadFastPath } from '../../peer/src/serve/download-fast-path.ts'
 import { type PeerServiceOptions, peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { DOWNLOAD_PATH } from '../../peer/src/wire/grpc-wire.ts'
-import { createRpcServer, peerClient, stopRpcServer } from '../../peer/src/wire/transport.ts'
+import {
+  peerClient,
+  type RpcServer,
+  type ServerOptions,
+  startRpcServer,
+} from '../../peer/src/wire/transport.ts'
 import { until } from '../support/peer-process.ts'
 
 // The hand-framed gRPC Download (download-fast-path.ts) next to Connect's own handler for the same
 // PeerService: any request gets the same bytes or the same code from both.
 const content = randomBytes(3 * 1024 * 1024 + 17)
 let sha = ''
-const servers: Server[] = []
+const servers: RpcServer[] = []
 let plain: ReturnType<typeof peerClient>
 let fast: ReturnType<typeof peerClient>
 let fastUrl = ''
 
-async function listen(server: Server): Promise<string> {
+async function listen(options: ServerOptions): Promise<string> {
+  const server = await startRpcServer({ ...options, port: 0, host: '127.0.0.1' })
   servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  return `http://127.0.0.1:${server.port}`
 }
 
 beforeAll(async () => {
@@ -54,17 +57,15 @@ beforeAll(async () => {
       throw new ConnectError('present your directory token', Code.Unauthenticated)
     return 'caller'
   }
-  plain = peerClient(await listen(createRpcServer({ interceptors: [], routes: peerServiceRoutes(service) })))
-  fastUrl = await listen(
-    createRpcServer({
-      interceptors: [],
-      routes: peerServiceRoutes(service),
-      fastPath: downloadFastPath({ service, verifyPeer }),
-    }),
-  )
+  plain = peerClient(await listen({ interceptors: [], routes: peerServiceRoutes(service) }))
+  fastUrl = await listen({
+    interceptors: [],
+    routes: peerServiceRoutes(service),
+    fastPath: downloadFastPath({ service, verifyPeer }),
+  })
   fast = peerClient(fastUrl)
 })
-afterAll(() => Promise.all(servers.map(stopRpcServer)))
+afterAll(() => Promise.all(servers.map((server) => server.stop())))
 
 const auth = { headers: { authorization: 'Bearer good' } }
 

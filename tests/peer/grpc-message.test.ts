@@ -1,6 +1,5 @@
 import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
-import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
@@ -17,25 +16,29 @@ import { type PeerServiceOptions, peerServiceRoutes } from '../../peer/src/serve
 import { peerAuth } from '../../peer/src/wire/auth.ts'
 import { DirectoryClient } from '../../peer/src/wire/directory-client.ts'
 import { DOWNLOAD_PATH, encodeGrpcMessage, envelope } from '../../peer/src/wire/grpc-wire.ts'
-import { createRpcServer, peerClient, stopRpcServer } from '../../peer/src/wire/transport.ts'
+import {
+  peerClient,
+  type RpcServer,
+  type ServerOptions,
+  startRpcServer,
+} from '../../peer/src/wire/transport.ts'
 
 // Found in review (issue 14): the Download fast path wrote `grpc-message` with encodeURIComponent, and
 // grpc-js, which decodes it with decodeURI as the gRPC spec allows, showed `authorization%3A Bearer`.
 // Here the fast path's refusals are read by both client stacks, Connect's and grpc-js, and must read
 // the same, unescaped.
 const NAME = 'café – 100% ünïcode; täst.bin'
-const servers: Server[] = []
+const servers: RpcServer[] = []
 let sha = ''
 /** Refuses callers without a valid call token (the real check, its directory never reached). */
 let guarded = ''
 /** Serves anyone (--open), so a request gets as far as the file. */
 let open = ''
 
-async function listen(server: Server): Promise<string> {
+async function listen(options: ServerOptions): Promise<string> {
+  const server = await startRpcServer({ ...options, port: 0, host: '127.0.0.1' })
   servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  return `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  return `127.0.0.1:${server.port}`
 }
 
 beforeAll(async () => {
@@ -60,18 +63,16 @@ beforeAll(async () => {
   const directory = new DirectoryClient('http://127.0.0.1:9')
   const serve = (isOpen: boolean) => {
     const verifyPeer = peerAuth({ directory, open: isOpen, username: 'alice', sessionToken: () => undefined })
-    return listen(
-      createRpcServer({
-        interceptors: [],
-        routes: peerServiceRoutes(service),
-        fastPath: downloadFastPath({ service, verifyPeer }),
-      }),
-    )
+    return listen({
+      interceptors: [],
+      routes: peerServiceRoutes(service),
+      fastPath: downloadFastPath({ service, verifyPeer }),
+    })
   }
   guarded = await serve(false)
   open = await serve(true)
 })
-afterAll(() => Promise.all(servers.map(stopRpcServer)))
+afterAll(() => Promise.all(servers.map((server) => server.stop())))
 
 type Case = { address: () => string; authorization?: string; message: string }
 const cases: Record<string, Case> = {

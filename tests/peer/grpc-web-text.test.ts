@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
-import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
@@ -16,14 +15,14 @@ import {
 } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { envelope } from '../../peer/src/wire/grpc-wire.ts'
-import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts'
+import { type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
 
 // gRPC-web's text mode from a raw client that follows PROTOCOL-WEB.md on its own: base64 request
 // (here in two separately padded pieces, as a client flushing twice sends it), base64 answer whose
 // frames are messages (flag 0) and one trailers frame (flag 0x80).
 const content = randomBytes(5 * 1024 * 1024 + 3)
 let sha = ''
-let server: Server
+let server: RpcServer
 let url = ''
 
 beforeAll(async () => {
@@ -42,12 +41,10 @@ beforeAll(async () => {
     onStale: () => {},
     onUploaded: () => {},
   })
-  server = createRpcServer({ interceptors: [], routes })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  server = await startRpcServer({ interceptors: [], routes, port: 0, host: '127.0.0.1' })
+  url = `http://127.0.0.1:${server.port}`
 })
-afterAll(() => stopRpcServer(server))
+afterAll(() => server.stop())
 
 type Answer = { status: number; contentType: string; body: string }
 

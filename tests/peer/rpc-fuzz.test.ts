@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
-import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
@@ -13,11 +12,11 @@ import { UploadHeaderSchema, UploadRequestSchema } from '../../peer/src/gen/peer
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { peerAuth } from '../../peer/src/wire/auth.ts'
 import { DirectoryClient } from '../../peer/src/wire/directory-client.ts'
-import { createRpcServer, peerClient, stopRpcServer } from '../../peer/src/wire/transport.ts'
+import { peerClient, type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
 
 // The real PeerService on a real port, hammered with arbitrary requests and malformed upload streams.
-let server: Server
+let server: RpcServer
 let client: ReturnType<typeof peerClient>
 let shared: string
 let sha: string
@@ -38,7 +37,9 @@ beforeAll(async () => {
   const index = new ShareIndex(shared, new HashCache(join(shared, '.cache.json')))
   await index.scan()
   sha = index.files[0]?.sha256 ?? ''
-  server = createRpcServer({
+  server = await startRpcServer({
+    port: 0,
+    host: '127.0.0.1',
     interceptors: [],
     routes: peerServiceRoutes({
       index,
@@ -51,11 +52,9 @@ beforeAll(async () => {
       onUploaded: () => {},
     }),
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  client = peerClient(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`)
+  client = peerClient(`http://127.0.0.1:${server.port}`)
 })
-afterAll(() => stopRpcServer(server))
+afterAll(() => server.stop())
 
 const hex64 = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 })
 

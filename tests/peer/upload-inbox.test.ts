@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
@@ -14,12 +13,12 @@ import {
   UploadRequestSchema,
 } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
-import { createRpcServer, peerClient, stopRpcServer } from '../../peer/src/wire/transport.ts'
+import { peerClient, type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
 import { until } from '../support/peer-process.ts'
 
 // PeerService.Upload against the inbox's quota (uploads in flight count) and the bytes it already has.
 const QUOTA = 3 * 1024 * 1024
-let server: Server
+let server: RpcServer
 let client: ReturnType<typeof peerClient>
 let inbox = ''
 
@@ -38,12 +37,10 @@ beforeAll(async () => {
     onStale: () => {},
     onUploaded: (file) => index.addVerified(file),
   })
-  server = createRpcServer({ interceptors: [], routes })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  client = peerClient(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`)
+  server = await startRpcServer({ interceptors: [], routes, port: 0, host: '127.0.0.1' })
+  client = peerClient(`http://127.0.0.1:${server.port}`)
 })
-afterAll(() => stopRpcServer(server))
+afterAll(() => server.stop())
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
 
@@ -145,15 +142,13 @@ async function inboxServer(quota: number, uploadStallMs?: number) {
     onStale: () => {},
     onUploaded: (file) => index.addVerified(file),
   })
-  const rpc = createRpcServer({ interceptors: [], routes })
-  await new Promise<void>((resolve) => rpc.listen(0, '127.0.0.1', resolve))
-  const address = rpc.address()
+  const rpc = await startRpcServer({ interceptors: [], routes, port: 0, host: '127.0.0.1' })
   return {
     index,
     inbox: join(dir, 'inbox'),
-    client: peerClient(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`),
+    client: peerClient(`http://127.0.0.1:${rpc.port}`),
     close: async () => {
-      await stopRpcServer(rpc)
+      await rpc.stop()
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -1,5 +1,4 @@
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs'
-import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Interceptor } from '@connectrpc/connect'
@@ -7,7 +6,7 @@ import { HashCache } from '../../peer/src/content/hash-cache.ts'
 import { ShareIndex } from '../../peer/src/content/share-index.ts'
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { RateLimiter } from '../../peer/src/serve/rate-limit.ts'
-import { createRpcServer, stopRpcServer } from '../../peer/src/wire/transport.ts'
+import { startRpcServer } from '../../peer/src/wire/transport.ts'
 
 /**
  * A peer that lies: the real PeerService over a file that was indexed honestly and then had some chunks
@@ -67,7 +66,9 @@ export async function startLyingPeer(options: {
     await new Promise((_resolve, reject) => req.signal.addEventListener('abort', reject, { once: true }))
     return next(req)
   }
-  const server: Server = createRpcServer({
+  const server = await startRpcServer({
+    port: 0,
+    host: '127.0.0.1',
     interceptors: options.stallDownloads ? [record, count, stall] : [record, count],
     routes: peerServiceRoutes({
       index,
@@ -81,9 +82,7 @@ export async function startLyingPeer(options: {
       onUploaded: () => {},
     }),
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  const url = `http://127.0.0.1:${server.port}`
   const login = await fetch(`${options.directoryUrl}/v1/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -141,7 +140,7 @@ export async function startLyingPeer(options: {
         headers: { authorization: `Bearer ${token}` },
         signal: AbortSignal.timeout(10_000),
       }).catch(() => undefined)
-      await stopRpcServer(server)
+      await server.stop()
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -8,7 +8,12 @@ export const relayCommand = new Command('relay')
   .description(
     'run a relay in the foreground: peers that nobody can dial register here and are reached through it',
   )
-  .option('--port <port>', 'port for peers and their callers', wholeNumber(1, 65535), 7000)
+  .option(
+    '--port <port>',
+    'port for peers and their callers; 0: one the system picks, named in the ready line',
+    wholeNumber(0, 65535),
+    7000,
+  )
   .option('--host <host>', 'address to listen on (a public one: that is the point)', '0.0.0.0')
   .option(
     '--directory <url>',

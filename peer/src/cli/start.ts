@@ -47,7 +47,12 @@ function relayUrlOption(value: string): string {
 export const startCommand = new Command('start')
   .description('run the peer daemon in the foreground: share a folder, stay in the directory, serve peers')
   .requiredOption('--name <username>', 'your username in the directory')
-  .option('--port <port>', 'port for peers (and this machine’s CLI)', wholeNumber(1, 65535), DEFAULT_PORT)
+  .option(
+    '--port <port>',
+    'port for peers (and this machine’s CLI); 0: one the system picks, named in the ready line',
+    wholeNumber(0, 65535),
+    DEFAULT_PORT,
+  )
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--dir <folder>', 'the folder to share', './share')
   .option(

@@ -54,6 +54,15 @@ export class ShareIndex {
     return this.#byHash.get(sha256)
   }
 
+  /**
+   * Whether a file is still as it was hashed (same size and modification time): if not, its bytes may no
+   * longer be that content, and it must not be served as it until it is hashed again.
+   */
+  async unchanged(file: SharedFile): Promise<boolean> {
+    const info = await stat(file.path).catch(() => undefined)
+    return info?.size === file.size && info.mtimeMs === file.mtimeMs
+  }
+
   /** Rescans; concurrent callers share one scan. */
   scan(): Promise<ScanResult> {
     this.#scanning ??= this.#scan().finally(() => {
@@ -126,14 +135,9 @@ export class ShareIndex {
         found.set(manifest.sha256, { ...manifest, name, path, mtimeMs: info.mtimeMs })
     }
     for (const [path, file] of this.#extra) {
-      try {
-        const info = await stat(path)
-        if (info.size === file.size && info.mtimeMs === file.mtimeMs) {
-          if (!found.has(file.sha256)) found.set(file.sha256, file)
-          continue
-        }
-      } catch {}
-      this.#extra.delete(path)
+      if (await this.unchanged(file)) {
+        if (!found.has(file.sha256)) found.set(file.sha256, file)
+      } else this.#extra.delete(path)
     }
     this.#cache.retain(seenPaths)
     this.#cache.save()

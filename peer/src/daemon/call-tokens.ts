@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose'
-import type { CallCredentials } from '../transfer/peer-link.ts'
+import type { CallCredentials } from '../wire/call-token.ts'
 import { type DirectoryClient, DirectoryError } from '../wire/directory-client.ts'
 
 type Held = { token: string; renewAtMs: number }

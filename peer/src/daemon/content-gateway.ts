@@ -1,6 +1,5 @@
 import { once } from 'node:events'
 import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
 import type http from 'node:http'
 import type http2 from 'node:http2'
 import { Code, ConnectError } from '@connectrpc/connect'
@@ -61,8 +60,7 @@ export function contentGateway(daemon: GatewayDaemon, capabilities: GatewayCapab
     const keep = query.get('keep') !== '0'
     const local = daemon.index.get(sha256)
     if (local) {
-      const info = await stat(local.path).catch(() => undefined)
-      if (info?.size === local.size && info.mtimeMs === local.mtimeMs) {
+      if (await daemon.index.unchanged(local)) {
         return serve(req, res, gone.signal, { name: local.name, size: local.size, sha256 }, (range) =>
           createReadStream(local.path, { start: range.start, end: range.end - 1 }),
         )

@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { basename, isAbsolute } from 'node:path'
 import { create } from '@bufbuild/protobuf'
@@ -19,13 +18,13 @@ import {
   SearchResponseSchema,
   StatusResponseSchema,
 } from '../gen/peerdir/v1/control_pb.ts'
-import { UploadHeaderSchema, UploadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
 import { LocalWriteError, NoSourcesError } from '../transfer/download-errors.ts'
 import type { CallCredentials, Progress } from '../transfer/swarm-download.ts'
 import { VERSION } from '../version.ts'
+import { withCallToken } from '../wire/call-token.ts'
 import type { DirectoryClient, Result } from '../wire/directory-client.ts'
 import { isRelayedUrl } from '../wire/relay-protocol.ts'
-import { peerClient } from '../wire/transport.ts'
+import { uploadFile } from '../wire/upload-client.ts'
 import { contentLookup, directoryFailure } from './content-lookup.ts'
 import type { DirectorySession } from './directory-session.ts'
 import type { Downloads } from './downloads.ts'
@@ -157,32 +156,21 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
     const target = peers.find((p) => p.username.toLowerCase() === req.toUsername.toLowerCase())
     if (!target) throw new ConnectError(`${req.toUsername} is not up on the network`, Code.NotFound)
     const { sha256 } = await hashFile(req.path)
-    const name = basename(req.path)
-    async function* parts() {
-      yield create(UploadRequestSchema, {
-        part: { case: 'header', value: create(UploadHeaderSchema, { name, size: BigInt(size), sha256 }) },
-      })
-      for await (const data of createReadStream(req.path, { highWaterMark: 512 * 1024 })) {
-        yield create(UploadRequestSchema, { part: { case: 'data', value: data as Buffer } })
-      }
-    }
-    const tokenFor = () => daemon.callTokens.token(target.username).catch(directoryFailure)
-    const upload = (token: string | undefined) =>
-      peerClient(target.url).upload(parts(), {
-        headers: token ? { authorization: `Bearer ${token}` } : undefined,
-      })
-    const refusedBy = (err: unknown): never => {
-      throw new ConnectError(
-        `${target.username} refused the upload: ${ConnectError.from(err).rawMessage}`,
-        Code.FailedPrecondition,
-      )
-    }
-    const answer = await upload(await tokenFor()).catch(async (err: unknown) => {
-      // A refused call token (expired, its session renewed) is replaced once before the push fails.
-      if (ConnectError.from(err).code !== Code.Unauthenticated) return refusedBy(err)
-      daemon.callTokens.refused(target.username)
-      return upload(await tokenFor()).catch(refusedBy)
-    })
+    const header = { name: basename(req.path), size, sha256 }
+    const answer = await withCallToken(
+      daemon.callTokens,
+      target.username,
+      (headers) => uploadFile(target.url, req.path, header, headers),
+      {
+        token: () => daemon.callTokens.token(target.username).catch(directoryFailure),
+        failed: (err) => {
+          throw new ConnectError(
+            `${target.username} refused the upload: ${ConnectError.from(err).rawMessage}`,
+            Code.FailedPrecondition,
+          )
+        },
+      },
+    )
     return create(PushResponseSchema, { name: answer.name, size: answer.size, sha256: answer.sha256 })
   }
 

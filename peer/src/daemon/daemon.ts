@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
-import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import { HashCache } from '../content/hash-cache.ts'
 import { type ScanResult, type SharedFile, ShareIndex, toEntry } from '../content/share-index.ts'
@@ -9,13 +8,9 @@ import { type PeerServiceOptions, peerServiceRoutes } from '../serve/peer-servic
 import { RateLimiter } from '../serve/rate-limit.ts'
 import { controlAuthInterceptor, peerAuth, peerAuthInterceptor } from '../wire/auth.ts'
 import { DirectoryClient } from '../wire/directory-client.ts'
+import { ListeningPort } from '../wire/listening-port.ts'
 import { relayedUrl } from '../wire/relay-protocol.ts'
-import {
-  createRpcServer,
-  listenForControl,
-  serveReverseConnection,
-  stopRpcServer,
-} from '../wire/transport.ts'
+import { listenForControl, type RpcServer, serveRpc } from '../wire/transport.ts'
 import { CallTokens } from './call-tokens.ts'
 import { contentGateway, gatewayOnControl, gatewayOnNetwork } from './content-gateway.ts'
 import { type ControlledDaemon, controlServiceRoutes } from './control-service.ts'
@@ -71,7 +66,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { log } = options
   const sharedDir = resolve(options.sharedDir)
   mkdirSync(sharedDir, { recursive: true })
-  const stateDir = stateDirFor(options.port, options.stateRoot)
+  // Asked for any port (0), it binds first: its state folder is named by the port it got (state-dir.ts).
+  // Nobody knows that port before the ready line below, so no caller reaches it before it serves.
+  const listening = new ListeningPort()
+  if (options.port === 0) await listening.listen(0, options.host)
+  const port = listening.port || options.port
+  const stateDir = stateDirFor(port, options.stateRoot)
   mkdirSync(stateDir, { recursive: true, mode: 0o700 })
   const index = new ShareIndex(sharedDir, new HashCache(join(stateDir, 'hash-cache.json')))
   const started = performance.now()
@@ -86,7 +86,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     options.publicUrl ??
     (options.relayUrl
       ? relayedUrl(options.relayUrl, options.username)
-      : `${scheme}://${urlHost(options.host)}:${options.port}`)
+      : `${scheme}://${urlHost(options.host)}:${port}`)
   const session = new DirectorySession({
     client: directory,
     username: options.username,
@@ -132,12 +132,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             if (options.publicUrl === undefined) await session.hold(why)
           },
           // Called once the link is up, by then long after the server below exists.
-          serve: (socket) => serveReverseConnection(server, socket),
+          serve: (socket) => server.serveReverse(socket),
           log,
         })
 
   const capabilities = GatewayCapabilities.inStateDir(stateDir)
-  const gatewayOrigin = `${scheme}://${gatewayHost(options.host)}:${options.port}`
+  const gatewayOrigin = `${scheme}://${gatewayHost(options.host)}:${port}`
   const controlled: ControlledDaemon = {
     sharedDir,
     publicUrl,
@@ -169,21 +169,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     onUploaded: share,
   }
   const gateway = contentGateway(controlled, capabilities)
-  const server: Server = createRpcServer({
+  const server: RpcServer = serveRpc(listening, {
     tls: options.tls,
-    plainHttp: gatewayOnNetwork(gateway, options.port),
+    plainHttp: gatewayOnNetwork(gateway, port),
     interceptors: [peerAuthInterceptor(verifyPeer)],
     fastPath: downloadFastPath({ service, verifyPeer }),
     routes: peerServiceRoutes(service),
   })
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject)
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject)
-      resolveListen()
-    })
-  })
-  log(`serving peers on ${publicUrl} (listening on ${options.host}:${options.port})`)
+  if (options.port !== 0) await listening.listen(options.port, options.host)
   // The CLI finds the socket and the token in the state folder once both are ready.
   const token = randomBytes(32).toString('base64url')
   const socket = controlSocketPath(stateDir)
@@ -193,21 +186,23 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     routes: controlServiceRoutes(controlled),
     interceptors: [controlAuthInterceptor(token)],
   })
-  writeControlInfo(stateDir, { port: options.port, pid: process.pid, socket, token })
+  writeControlInfo(stateDir, { port, pid: process.pid, socket, token })
+  // The ready line: peers are served, and the CLI finds this daemon by the port it names.
+  log(`serving peers on ${publicUrl} (listening on ${options.host}:${port})`)
   const watcher = watchFolder(sharedDir, () => void rescan())
   session.start()
   relay?.start()
 
   return {
     ...controlled,
-    port: options.port,
+    port,
     stop: async () => {
       watcher.close()
       await relay?.stop()
       await downloads.stop()
       await session.stop()
       control.close()
-      await stopRpcServer(server)
+      await server.stop()
     },
   }
 }

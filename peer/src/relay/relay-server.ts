@@ -1,14 +1,11 @@
-import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
 import { networkInterfaces } from 'node:os'
 import type { Duplex } from 'node:stream'
-import tls from 'node:tls'
-import { ConnectionSlots } from '../wire/connection-slots.ts'
 import { DirectoryClient } from '../wire/directory-client.ts'
 import { directoryKeys } from '../wire/directory-tokens.ts'
-import { dispatchByPreface } from '../wire/transport.ts'
+import { byHttpVersion, ListeningPort } from '../wire/listening-port.ts'
 import { MAX_STREAM_WINDOW, WindowBudget } from './buffer-budget.ts'
 import { callerVerifier } from './caller-tokens.ts'
 import { type Limits, RELAY_DEFAULTS } from './defaults.ts'
@@ -65,7 +62,8 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
   const directory = new DirectoryClient(options.directoryUrl)
   const peers = new RelayedPeers(options, directory, log)
   const keys = directoryKeys(options.directoryUrl)
-  const slots = new ConnectionSlots()
+  const listening = new ListeningPort()
+  const { slots } = listening
   const windows = new WindowBudget(options.maxBufferBytes)
   const maxCalls = windows.maxCalls
 
@@ -125,37 +123,11 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
     acceptLink(links, req, socket as net.Socket),
   )
 
-  // The HTTP version is told by the first bytes, also inside TLS: a registering peer negotiates h2 (so
-  // both ends of its link agree on the protocol that follows) but speaks its registration in HTTP/1.1.
-  let dispatch = (socket: net.Socket) => dispatchByPreface(socket, h1, h2)
-  if (options.tls) {
-    const secure = tls.createServer(
-      {
-        cert: readFileSync(options.tls.certPath),
-        key: readFileSync(options.tls.keyPath),
-        ALPNProtocols: ['h2', 'http/1.1'],
-        handshakeTimeout: 5000,
-      },
-      (socket) => {
-        socket.on('error', () => socket.destroy())
-        dispatchByPreface(socket, h1, h2)
-      },
-    )
-    secure.on('tlsClientError', (_err, socket) => socket.destroy())
-    dispatch = (socket) => secure.emit('connection', socket)
-  }
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    socket.on('error', () => socket.destroy())
-    if (slots.admit(socket)) dispatch(socket)
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const port = (server.address() as net.AddressInfo).port
+  // A registering peer negotiates h2 (so both ends of its link agree on the protocol that follows) but
+  // speaks its registration in HTTP/1.1: the first bytes tell, as on a peer's port.
+  listening.serve(byHttpVersion({ tls: options.tls, h1, h2 }))
+  await listening.listen(options.port, options.host)
+  const { port } = listening
   const origins = ownOrigins(options.tls ? 'https' : 'http', options.host, port, options.publicUrl)
   links.verify = registrationVerifier(keys, origins)
   log(
@@ -169,11 +141,7 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
       adoptLink(links, registrant, session, address, MAX_STREAM_WINDOW),
     stop: async () => {
       peers.stop()
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        slots.destroyAll()
-        setTimeout(resolve, 2000).unref()
-      })
+      await listening.stop()
     },
   }
 }

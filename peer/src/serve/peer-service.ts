@@ -51,10 +51,7 @@ function sharedOrRefuse(index: ShareIndex, sha256: string): SharedFile {
 
 /** Refuses to serve a file that changed on disk since it was hashed: its bytes no longer match. */
 async function unchanged(options: PeerServiceOptions, file: SharedFile) {
-  try {
-    const info = await stat(file.path)
-    if (info.size === file.size && info.mtimeMs === file.mtimeMs) return
-  } catch {}
+  if (await options.index.unchanged(file)) return
   options.onStale()
   throw new ConnectError(
     `${file.name} changed or vanished on this peer; ask another source`,
@@ -200,8 +197,7 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
   async function stillShared(sha256: string): Promise<SharedFile | undefined> {
     const file = index.get(sha256)
     if (!file) return undefined
-    const info = await stat(file.path).catch(() => undefined)
-    if (info?.size === file.size && info.mtimeMs === file.mtimeMs) return file
+    if (await index.unchanged(file)) return file
     options.onStale()
     return undefined
   }

@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
@@ -6,8 +6,8 @@ import type { ConnectRouter } from '@connectrpc/connect'
 import { createClient, type Interceptor } from '@connectrpc/connect'
 import { connectNodeAdapter, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
 import { PeerService } from '../gen/peerdir/v1/peer_pb.ts'
-import { ConnectionSlots } from './connection-slots.ts'
 import { grpcWebTextAdapter } from './grpc-web-text.ts'
+import { byHttpVersion, ListeningPort, listen, type TlsFiles } from './listening-port.ts'
 
 /**
  * HTTP/2 flow-control windows. Node's defaults (64 KiB per stream and per connection) cap a stream at
@@ -21,7 +21,7 @@ export const SESSION_WINDOW = 32 * 1024 * 1024
 export type ServerOptions = {
   routes: (router: ConnectRouter) => void
   interceptors: Interceptor[]
-  tls?: { certPath: string; keyPath: string }
+  tls?: TlsFiles
   /** Takes the HTTP/2 requests it serves itself (see download-fast-path.ts); the rest go to Connect. */
   fastPath?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean
   /** Takes plain HTTP requests (either version) that are not RPCs, such as the content gateway's. */
@@ -33,12 +33,34 @@ export type PlainHttp = (
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => boolean
 
+/** An RPC server and what it holds: the port it listens on, and the links it serves on a relay's behalf. */
+export type RpcServer = {
+  readonly server: net.Server
+  readonly port: number
+  /**
+   * Serves RPCs on a connection this daemon opened to a relay: the relay speaks HTTP/2 to us as a client
+   * over it, and every call it forwards is answered (and its caller checked) as on the daemon's own port.
+   */
+  serveReverse: (socket: net.Socket) => void
+  /** Stops listening and drops every connection, the relay's links too. */
+  stop: () => Promise<void>
+}
+
+/** Listens on `port` at `host` (0: a port the kernel picks, read back from `port`) and serves RPCs there. */
+export async function startRpcServer(
+  options: ServerOptions & { port: number; host: string },
+): Promise<RpcServer> {
+  const listening = new ListeningPort()
+  const server = serveRpc(listening, options)
+  await listening.listen(options.port, options.host)
+  return server
+}
+
 /**
  * One port, three protocols: gRPC, gRPC-web (binary and text) and Connect, over HTTP/2 and (for the latter two) HTTP/1.1.
- * With TLS, ALPN picks the HTTP version; in cleartext the first bytes do: an HTTP/2 connection opens
- * with its fixed preface ("PRI * HTTP/2.0"), anything else is HTTP/1.1.
+ * The HTTP version is told by the connection's first bytes (listening-port.ts), behind TLS when given.
  */
-export function createRpcServer(options: ServerOptions): net.Server {
+export function serveRpc(listening: ListeningPort, options: ServerOptions): RpcServer {
   const adapterOptions = {
     routes: options.routes,
     interceptors: options.interceptors,
@@ -76,13 +98,18 @@ export function createRpcServer(options: ServerOptions): net.Server {
   // for being quiet, since the link is the only way callers reach us.
   const reverse = http2.createServer({ settings }, handlerFor(undefined))
   reverse.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(SESSION_WINDOW))
-  const slots = new ConnectionSlots()
+  const links = new Set<net.Socket>()
+  const { slots } = listening
   const counted: typeof handler = (req, res) => {
     const slot = slots.callStarted(req.socket)
     res.once('close', () => slots.callEnded(slot))
     handler(req, res)
   }
-  const onSession = (session: http2.ServerHttp2Session) => {
+  // Bounded streams per connection (the settings) and connections per port (the slots) keep a flood
+  // of callers from exhausting the daemon's memory.
+  const h2 = http2.createServer({ settings }, counted)
+  h2.setTimeout(IDLE_SESSION_MS)
+  h2.on('session', (session: http2.ServerHttp2Session) => {
     session.setLocalWindowSize(SESSION_WINDOW)
     // The preface alone counts as the first bytes: a session must also open a stream soon, or it is
     // only holding a slot. A caller sends its first request right behind the preface.
@@ -90,79 +117,23 @@ export function createRpcServer(options: ServerOptions): net.Server {
     const clear = () => clearTimeout(deadline)
     session.once('stream', clear)
     session.once('close', clear)
-  }
-  let dispatch: (socket: net.Socket) => void
-  if (options.tls) {
-    const secure = http2.createSecureServer(
-      {
-        allowHTTP1: true,
-        cert: readFileSync(options.tls.certPath),
-        key: readFileSync(options.tls.keyPath),
-        settings,
-        handshakeTimeout: FIRST_BYTES_MS,
-      },
-      counted,
-    )
-    secure.setTimeout(IDLE_SESSION_MS)
-    secure.on('session', onSession)
-    dispatch = (socket) => secure.emit('connection', socket)
-  } else {
-    const h2 = http2.createServer({ settings }, counted)
-    h2.setTimeout(IDLE_SESSION_MS)
-    h2.on('session', onSession)
-    const h1 = http.createServer(counted)
-    dispatch = (socket) => dispatchByPreface(socket, h1, h2)
-  }
-  // Every connection is admitted here, through the slots (connection-slots.ts), before TLS or HTTP
-  // see it; bounded connections (and, in the HTTP/2 settings, streams per connection) keep a flood of
-  // callers from exhausting the daemon's memory or its slots.
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    socket.on('error', () => socket.destroy())
-    if (slots.admit(socket)) dispatch(socket)
   })
-  openSlots.set(server, slots)
-  const links = new Set<net.Socket>()
-  reverseLinks.set(server, {
-    serve: (socket) => {
+  listening.serve(byHttpVersion({ tls: options.tls, h1: http.createServer(counted), h2 }))
+  return {
+    server: listening.server,
+    get port() {
+      return listening.port
+    },
+    serveReverse: (socket) => {
       links.add(socket)
       socket.once('close', () => links.delete(socket))
       reverse.emit('connection', socket)
     },
-    destroyAll: () => {
+    stop: () => {
       for (const socket of links) socket.destroy()
+      return listening.stop()
     },
-  })
-  return server
-}
-
-type ReverseLinks = { serve: (socket: net.Socket) => void; destroyAll: () => void }
-const reverseLinks = new WeakMap<net.Server, ReverseLinks>()
-
-/**
- * Serves RPCs on a connection this daemon opened to a relay: the relay speaks HTTP/2 to us as a client
- * over it, and every call it forwards is answered (and its caller checked) as on the daemon's own port.
- */
-export function serveReverseConnection(server: net.Server, socket: net.Socket) {
-  const links = reverseLinks.get(server)
-  if (!links) throw new Error('not an RPC server made by createRpcServer')
-  links.serve(socket)
-}
-
-/**
- * Hands a cleartext connection to the server of its HTTP version, told by its first bytes: an HTTP/2
- * connection opens with its fixed preface ("PRI * HTTP/2.0"), anything else is HTTP/1.1. A connection
- * that says nothing holds a slot: callers speak at once, so silence means it is not one.
- */
-export function dispatchByPreface(socket: net.Socket, h1: net.Server, h2: net.Server) {
-  socket.setTimeout(FIRST_BYTES_MS, () => socket.destroy())
-  socket.once('data', (head) => {
-    socket.setTimeout(0)
-    socket.pause()
-    socket.unshift(head)
-    const target = head.toString('latin1', 0, 3) === 'PRI' ? h2 : h1
-    target.emit('connection', socket)
-    process.nextTick(() => socket.resume())
-  })
+  }
 }
 
 /**
@@ -186,13 +157,7 @@ export async function listenForControl(options: {
   })
   // A socket left by a daemon that was killed would make listen fail with EADDRINUSE.
   rmSync(options.socketPath, { force: true })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.socketPath, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
+  await listen(server, { path: options.socketPath })
   chmodSync(options.socketPath, 0o600)
   return server
 }
@@ -207,23 +172,10 @@ function bracketIpv6Authority(req: http2.Http2ServerRequest) {
   if (bare && (bare[1] ?? '').split(':').length > 2) req.headers[':authority'] = `[${bare[1]}]:${bare[2]}`
 }
 
-const FIRST_BYTES_MS = 5000
-/** An HTTP/2 session that has opened no stream this long after it began is closed (see onSession). */
+/** An HTTP/2 session that has opened no stream this long after it began is closed (see serveRpc). */
 const FIRST_STREAM_MS = 3000
 /** An HTTP/2 connection with no traffic at all for this long is closed (callers reconnect as needed). */
 const IDLE_SESSION_MS = 120_000
-
-const openSlots = new WeakMap<net.Server, ConnectionSlots>()
-
-/** Stops listening and drops every open connection (peers' HTTP/2 sessions would otherwise linger). */
-export function stopRpcServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve())
-    openSlots.get(server)?.destroyAll()
-    reverseLinks.get(server)?.destroyAll()
-    setTimeout(resolve, 2000).unref()
-  })
-}
 
 /** Opens a large receive window on each session the client makes, once. */
 class TunedSessionManager extends Http2SessionManager {
