@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { chunkCount, chunkLength, manifestHash } from '../../peer/src/content/manifest.ts'
 import type { Connect, SourceLink } from '../../peer/src/transfer/source-pool.ts'
 import { Transfer } from '../../peer/src/transfer/transfer.ts'
-import type { TransferEvent } from '../../peer/src/transfer/transfer-events.ts'
+import { type TransferEvent, TransferEventStream } from '../../peer/src/transfer/transfer-events.ts'
 import type { Result } from '../../peer/src/wire/directory-client.ts'
 import { relayedUrl } from '../../peer/src/wire/relay-protocol.ts'
 
@@ -190,5 +190,32 @@ describe('a Transfer', () => {
     await followed
     transfer.close()
     expect(lines(events).filter((line) => line.startsWith('tried'))).toEqual(['tried near', 'tried far'])
+  })
+})
+
+describe('following a transfer’s events', () => {
+  it('keeps only the latest progress and a bounded queue for a follower that does not read', async () => {
+    const stream = new TransferEventStream()
+    const variant = variantOf('true', { data: content, chunkSize: 1024 }, [])
+    const progress = (doneBytes: number): TransferEvent => ({
+      type: 'progress',
+      progress: { doneBytes, resumedBytes: 0, activeSources: 1, sources: [], variant },
+    })
+    const events = stream.follow(progress(0), new AbortController().signal)
+    const first = await events.next() // following from here on, reading nothing more until the end
+    expect(first.value).toEqual(progress(0))
+    const source = { username: 'a', url: 'http://a.test/' }
+    for (let index = 0; index < 5000; index++) {
+      stream.emit({ type: 'chunkVerified', index, bytes: 1024, source })
+      stream.emit(progress((index + 1) * 1024))
+    }
+    stream.emit({ type: 'failed', error: new Error('gone') })
+    const rest: TransferEvent[] = []
+    for await (const event of events) rest.push(event)
+    expect(rest.length).toBeLessThanOrEqual(1024)
+    expect(rest.filter((e) => e.type === 'progress')).toEqual([progress(5000 * 1024)])
+    expect(rest.at(-1)?.type).toBe('failed')
+    const chunks = rest.flatMap((e) => (e.type === 'chunkVerified' ? [e.index] : []))
+    expect(chunks.at(-1)).toBe(4999) // the oldest went first
   })
 })
