@@ -74,7 +74,7 @@ export function contentGateway(daemon: GatewayDaemon, capabilities: GatewayCapab
       return answer(res, query.has('cap') ? 403 : 404, notLocal(sha256, query.has('cap')))
     }
     let transfer = daemon.downloads.running(sha256, daemon.sharedDir)
-    let variant = transfer?.variant()
+    let variant = transfer?.variant
     let wanted: Wanted | undefined
     if (!variant) {
       try {
@@ -100,12 +100,12 @@ export function contentGateway(daemon: GatewayDaemon, capabilities: GatewayCapab
         return answer(res, 502, ConnectError.from(err).rawMessage)
       }
     } else if (keep) {
-      transfer.readers.keep()
+      transfer.keep()
     }
     const running = transfer
     // Held from here, so the transfer cannot end unheld between finding it and reading it; a player
     // that closes one request to open the next (a seek) finds it still running.
-    const release = running.readers.hold()
+    const release = daemon.downloads.hold(running)
     try {
       await serve(
         req,

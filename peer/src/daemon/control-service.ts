@@ -19,7 +19,9 @@ import {
   StatusResponseSchema,
 } from '../gen/peerdir/v1/control_pb.ts'
 import { LocalWriteError, NoSourcesError } from '../transfer/download-errors.ts'
-import type { CallCredentials, Progress } from '../transfer/swarm-download.ts'
+import type { CallCredentials } from '../transfer/peer-link.ts'
+import type { Transfer } from '../transfer/transfer.ts'
+import type { Progress } from '../transfer/transfer-events.ts'
 import { VERSION } from '../version.ts'
 import { withCallToken } from '../wire/call-token.ts'
 import type { DirectoryClient, Result } from '../wire/directory-client.ts'
@@ -63,6 +65,13 @@ const toProgress = (
     ...extra,
   })
 
+/** A progress message for each `progress` event of `transfer`, until it ends (or the caller goes away). */
+async function* progressOf(transfer: Transfer, signal: AbortSignal) {
+  for await (const event of transfer.events(signal)) {
+    if (event.type === 'progress') yield toProgress(event.progress.variant, event.progress)
+  }
+}
+
 export function controlServiceRoutes(daemon: ControlledDaemon) {
   const { resolve } = contentLookup(daemon)
 
@@ -86,17 +95,16 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
     const outDir = req.outDir || daemon.sharedDir
     let transfer = daemon.downloads.start(wanted, outDir, { keep: !req.noKeep })
     // While this call lasts, a transfer nobody keeps (`peer cat --no-keep`) goes on.
-    let release = transfer.readers.hold()
+    let release = daemon.downloads.hold(transfer)
     try {
-      for await (const progress of transfer.updates(ctx.signal)) yield toProgress(progress.variant, progress)
+      yield* progressOf(transfer, ctx.signal)
       if (ctx.signal.aborted) return // the CLI went away: let go at once
       if (!req.noKeep && (await transfer.done).path === '') {
         // Joined a `--no-keep` transfer just as it finished and discarded its file: fetch it again.
         release()
         transfer = daemon.downloads.start(wanted, outDir)
-        release = transfer.readers.hold()
-        for await (const progress of transfer.updates(ctx.signal))
-          yield toProgress(progress.variant, progress)
+        release = daemon.downloads.hold(transfer)
+        yield* progressOf(transfer, ctx.signal)
       }
       // `peer cat --no-keep` reads through a second call: its file is discarded once nobody holds it.
       if (req.noKeep) await transfer.readers.readerAttached(10_000)

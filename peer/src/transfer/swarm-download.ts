@@ -10,51 +10,33 @@ import {
 } from './download-errors.ts'
 import { firstFittingManifest } from './manifest-probe.ts'
 import { PartFile } from './part-file.ts'
-import { type CallCredentials, peerLinks } from './peer-link.ts'
-import { type Connect, type PooledSource, type Source, SourcePool, type SourceReport } from './source-pool.ts'
-
-export type { CallCredentials, Source, SourceReport }
-export type Progress = {
-  doneBytes: number
-  resumedBytes: number
-  activeSources: number
-  sources: SourceReport[]
-}
-export type Finished = Progress & { path: string; seconds: number; chunkHashes: Buffer[] }
+import type { Connect, PooledSource, Source } from './source-pool.ts'
+import { SourcePool } from './source-pool.ts'
+import type { Progress, SourceEvent } from './transfer-events.ts'
+import type { TransferReaders } from './transfer-readers.ts'
 
 type Options = {
   target: FileEntry
   outDir: string
-  /** Each source's call token (unless `connect` is given). */
-  credentials: CallCredentials
-  /** How to reach a source; by default directly, over gRPC. */
-  connect?: Connect
+  /** How to reach a source (its calls given the stall timeout). */
+  connect: Connect
   /** Asks the directory again for live sources (when the known ones run out). */
   findSources: () => Promise<Source[]>
+  /** The sources to ask first, in the order to ask them. */
   initialSources: Source[]
-  onProgress?: (progress: Progress) => void
-  signal?: AbortSignal
+  /** What happens to the sources, and progress after each chunk. */
+  onEvent: (event: SourceEvent | { type: 'progress'; progress: Progress }) => void
+  signal: AbortSignal
   /** Requests in flight per source; more keeps a fast link busy. */
   perSource?: number
   /** A chunk request that makes no progress for this long drops its source. */
   stallMs?: number
-  /** Readers of the download as it runs (peer cat, the gateway): what they wait for comes first. */
-  readers?: DownloadReaders
+  /** Readers of the download as it runs (peer cat, the gateway): their positions come first. */
+  readers: TransferReaders
 }
 
-/** What a download tells its readers, and asks of them. */
-export type DownloadReaders = {
-  /** The part file is open (again, for another attempt): which chunks it holds, where it is. */
-  opened: (part: PartFile) => void
-  /** A verified chunk is on disk. */
-  written: (index: number) => void
-  /** The chunks readers wait for, most urgent first (see ChunkScheduler). */
-  positions: () => readonly number[]
-  /** Calls `listener` when the positions move (a seek); returns how to stop. */
-  onMove: (listener: () => void) => () => void
-  /** True when nobody wants the file kept: the verified file is discarded instead of moved into place. */
-  discard: () => boolean
-}
+/** The verified file, ready to be moved into place or discarded, with the chunk hashes it matched. */
+export type Verified = { part: PartFile; chunkHashes: Buffer[] }
 
 /** Consecutive chunks asked for in one request: fewer, longer streams cost less per byte. */
 const RUN_CHUNKS = 8
@@ -63,84 +45,82 @@ const FEW_SOURCES = 2
 const REFILL_MS = 5000
 
 /**
- * Fetches one content (one variant: its sha256 with the manifest, size and chunk size the directory
+ * Fetches one variant of a content (its sha256 with the manifest, size and chunk size the directory
  * lists) from every live source at once and assembles it verified: the manifest against the variant
  * before anything is written or sized, every chunk against the manifest before it is written, the
- * whole file against its sha256 before it is moved into place. Which chunk goes to which source is
- * the ChunkScheduler's call; this joins it to the sources (SourcePool), the streams (readChunks) and
- * the disk (PartFile). An interrupted download keeps its verified chunks for the next attempt. A
- * variant nobody can serve verified ends in a NoSourcesError that names every source and why it was
- * dropped (the caller may try another variant).
+ * whole file against its sha256 before `run` returns it. Which chunk goes to which source is the
+ * ChunkScheduler's call; this joins it to the sources (SourcePool), the streams (readChunks) and the
+ * disk (PartFile). An interrupted download keeps its verified chunks for the next attempt. A variant
+ * nobody can serve verified ends in a NoSourcesError that names every source and why it was dropped.
+ *
+ * It does not choose the variant, order the sources, or decide whether the file is kept: the Transfer
+ * does (one per content), and runs one of these per variant it tries.
  */
-export async function swarmDownload(options: Options): Promise<Finished> {
-  const { target, outDir } = options
-  const started = performance.now()
-  const stallMs = options.stallMs ?? STALL_MS
-  const signal = options.signal ?? new AbortController().signal
-  const pool = new SourcePool(
-    options.connect ?? peerLinks({ credentials: options.credentials, timeoutMs: stallMs }),
-  )
-  pool.add(options.initialSources)
-  let part: PartFile | undefined
-  let resumedBytes = 0
-  let doneBytes = 0
-  const progress = (): Progress => ({
-    doneBytes,
-    resumedBytes,
-    activeSources: pool.size,
-    sources: pool.report(),
-  })
-  const refill = async (): Promise<boolean> => {
-    try {
-      pool.add(await options.findSources())
-    } catch {
-      // the directory is unreachable: only the sources we still have can help
-    }
-    return pool.size > 0
-  }
-  const noSources = () => {
-    const why = pool.droppedReasons()
-    const state = part
-      ? `${part.missingChunks()} of ${part.chunks} chunks missing, kept for resume`
-      : 'no source sent the manifest the directory lists'
-    return new NoSourcesError(
-      `no live source can serve ${target.name} (${state})${why ? ` — ${why}` : ''}`,
-      pool.report(),
-    )
+export class SwarmDownload {
+  readonly #options: Options
+  readonly #target: FileEntry
+  readonly #stallMs: number
+  readonly #pool: SourcePool
+  #part: PartFile | undefined
+  #resumedBytes = 0
+  #doneBytes = 0
+
+  constructor(options: Options) {
+    this.#options = options
+    this.#target = options.target
+    this.#stallMs = options.stallMs ?? STALL_MS
+    this.#pool = new SourcePool(options.connect)
   }
 
-  try {
-    const chunkHashes = await fetchManifest()
-    part = await PartFile.open(outDir, target)
-    resumedBytes = part.verifiedBytes()
-    doneBytes = resumedBytes
-    if (part.resumed) {
-      await part.recheck(chunkHashes)
-      resumedBytes = part.verifiedBytes()
-      doneBytes = resumedBytes
+  progress(): Progress {
+    return {
+      doneBytes: this.#doneBytes,
+      resumedBytes: this.#resumedBytes,
+      activeSources: this.#pool.size,
+      sources: this.#pool.report(),
     }
-    // Only now: a resumed part's chunks are trusted once checked again.
-    options.readers?.opened(part)
-    for (;;) {
-      await fetchMissing(part, chunkHashes)
-      await part.save()
-      try {
-        if (await part.matches(chunkHashes)) break
-      } catch (err) {
-        if (!(err instanceof FalseManifestError)) throw err
-        // Every chunk matched a manifest that does not make this sha256: whoever vouched for it lied.
-        for (const source of pool.live()) pool.drop(source.url, `published a false manifest (${err.message})`)
-        throw new NoSourcesError(`no live source can serve ${target.name}: ${err.message}`, pool.report())
+  }
+
+  /** The file, verified whole; on failure the part file keeps its verified chunks. */
+  async run(): Promise<Verified> {
+    this.#add(this.#options.initialSources)
+    try {
+      const chunkHashes = await this.#fetchManifest()
+      const part = await PartFile.open(this.#options.outDir, this.#target)
+      this.#part = part
+      if (part.resumed) await part.recheck(chunkHashes)
+      this.#resumedBytes = part.verifiedBytes()
+      this.#doneBytes = this.#resumedBytes
+      // Only now: a resumed part's chunks are trusted once checked again.
+      this.#options.readers.opened(part)
+      this.#progressed()
+      for (;;) {
+        await new Round(this, part, chunkHashes).run()
+        await part.save()
+        if (await this.#matches(part, chunkHashes)) return { part, chunkHashes }
+        this.#doneBytes = part.verifiedBytes()
       }
-      doneBytes = part.verifiedBytes()
+    } catch (err) {
+      await this.#part?.keep()
+      throw err
+    } finally {
+      this.#pool.close()
     }
-    const path = options.readers?.discard() ? await part.discard() : await part.finish(outDir)
-    return { ...progress(), path, seconds: (performance.now() - started) / 1000, chunkHashes }
-  } catch (err) {
-    await part?.keep()
-    throw err
-  } finally {
-    pool.close()
+  }
+
+  /** Whether the whole file is the sha256; a false manifest drops everyone who vouched for it. */
+  async #matches(part: PartFile, chunkHashes: Buffer[]): Promise<boolean> {
+    try {
+      return await part.matches(chunkHashes)
+    } catch (err) {
+      if (!(err instanceof FalseManifestError)) throw err
+      // Every chunk matched a manifest that does not make this sha256: whoever vouched for it lied.
+      for (const source of this.#pool.live()) this.drop(source, `published a false manifest (${err.message})`)
+      throw new NoSourcesError(
+        `no live source can serve ${this.#target.name}: ${err.message}`,
+        this.#pool.report(),
+      )
+    }
   }
 
   /**
@@ -148,129 +128,224 @@ export async function swarmDownload(options: Options): Promise<Finished> {
    * source gets the stall timeout to send it, not a probe's short deadline: this is the download itself,
    * and a slow or relayed holder may be the only one.
    */
-  async function fetchManifest(): Promise<Buffer[]> {
+  async #fetchManifest(): Promise<Buffer[]> {
     for (;;) {
-      const answer = await firstFittingManifest(pool.live(), target, signal, stallMs)
+      const answer = await firstFittingManifest(
+        this.#pool.live(),
+        this.#target,
+        this.#options.signal,
+        this.#stallMs,
+      )
       if ('chunkHashes' in answer) return answer.chunkHashes
-      for (const { source, why } of answer.failures) pool.drop(source.url, why)
-      if (!(await refill())) throw noSources()
+      for (const { source, why } of answer.failures) this.drop(source, why)
+      if (!(await this.refill())) throw this.noSources()
     }
   }
 
-  /** One round: asks the sources for every chunk the part file lacks until all are written. */
-  function fetchMissing(part: PartFile, chunkHashes: Buffer[]): Promise<void> {
-    const scheduler = new ChunkScheduler({
+  // What a Round asks of the download it runs for.
+
+  get target(): FileEntry {
+    return this.#target
+  }
+
+  get pool(): SourcePool {
+    return this.#pool
+  }
+
+  get options(): Options {
+    return this.#options
+  }
+
+  get stallMs(): number {
+    return this.#stallMs
+  }
+
+  /** Asks the directory for sources again; true if any is live. */
+  async refill(): Promise<boolean> {
+    try {
+      this.#add(await this.#options.findSources())
+    } catch {
+      // the directory is unreachable: only the sources we still have can help
+    }
+    return this.#pool.size > 0
+  }
+
+  /** False when it was already dropped. */
+  drop(source: PooledSource, why: string): boolean {
+    if (!this.#pool.drop(source.url, why)) return false
+    this.#options.onEvent({ type: 'sourceDropped', source: sourceOf(source), why })
+    return true
+  }
+
+  verified(index: number, data: Buffer, source: PooledSource) {
+    source.bytes += data.length
+    this.#doneBytes += data.length
+    this.#options.readers.written()
+    this.#options.onEvent({ type: 'chunkVerified', index, bytes: data.length, source: sourceOf(source) })
+    this.#progressed()
+  }
+
+  noSources(): NoSourcesError {
+    const why = this.#pool.droppedReasons()
+    const state = this.#part
+      ? `${this.#part.missingChunks()} of ${this.#part.chunks} chunks missing, kept for resume`
+      : 'no source sent the manifest the directory lists'
+    return new NoSourcesError(
+      `no live source can serve ${this.#target.name} (${state})${why ? ` — ${why}` : ''}`,
+      this.#pool.report(),
+    )
+  }
+
+  #add(sources: Source[]) {
+    for (const source of this.#pool.add(sources))
+      this.#options.onEvent({ type: 'sourceTried', source: sourceOf(source) })
+  }
+
+  #progressed() {
+    this.#options.onEvent({ type: 'progress', progress: this.progress() })
+  }
+}
+
+const sourceOf = ({ username, url }: Source): Source => ({ username, url })
+
+/**
+ * One pass over the chunks the part file lacks: the scheduler's requests run against the live sources
+ * until every chunk is written, the disk fails, or nobody is left (after asking the directory once more).
+ */
+class Round {
+  readonly #download: SwarmDownload
+  readonly #part: PartFile
+  readonly #chunkHashes: Buffer[]
+  readonly #scheduler: ChunkScheduler
+  #settled = false
+  #failure: unknown
+  #refilling = false
+  #lastRefill = performance.now()
+  #end: { resolve: () => void; reject: (err: unknown) => void } | undefined
+  #stopFollowingReaders: (() => void) | undefined
+
+  constructor(download: SwarmDownload, part: PartFile, chunkHashes: Buffer[]) {
+    this.#download = download
+    this.#part = part
+    this.#chunkHashes = chunkHashes
+    const { options } = download
+    this.#scheduler = new ChunkScheduler({
       chunks: part.chunks,
       done: (index) => part.has(index),
       perSource: options.perSource ?? 4,
       runChunks: RUN_CHUNKS,
-      readPositions: options.readers?.positions,
+      readPositions: options.readers.positions,
     })
-    for (const source of pool.live()) scheduler.addSource(source.url)
-    const drop = (source: PooledSource, why: string) => {
-      if (pool.drop(source.url, why)) scheduler.dropSource(source.url)
-    }
-    const addFound = async () => {
-      const found = await refill()
-      for (const source of pool.live()) scheduler.addSource(source.url)
-      return found
-    }
+    this.#addLive()
+  }
 
+  run(): Promise<void> {
+    const { signal, readers } = this.#download.options
     return new Promise<void>((resolve, reject) => {
-      let settled = false
-      let failure: unknown
-      let refilling = false
-      let lastRefill = performance.now()
-      const finish = (err?: unknown) => {
-        if (settled) return
-        settled = true
-        signal.removeEventListener('abort', onAbort)
-        stopFollowingReaders?.()
-        if (err) reject(err)
-        else resolve()
-      }
-      const onAbort = () => finish(signal.reason ?? new Error('download cancelled'))
-      signal.addEventListener('abort', onAbort, { once: true })
+      this.#end = { resolve, reject }
+      signal.addEventListener('abort', this.#onAbort, { once: true })
       // A seek is served now, not when a running request ends.
-      const stopFollowingReaders = options.readers?.onMove(() => pump())
-      const refillThen = (next: (found: boolean) => void) => {
-        refilling = true
-        lastRefill = performance.now()
-        void addFound().then((found) => {
-          refilling = false
-          next(found)
-        })
-      }
-
-      const pump = () => {
-        if (settled) return
-        if (scheduler.complete) return finish()
-        if (failure) return finish(failure)
-        if (pool.size < FEW_SOURCES && !refilling && performance.now() - lastRefill > REFILL_MS) {
-          // Running low: ask the directory for holders that appeared since (e.g. peers that just finished).
-          refillThen(pump)
-        }
-        for (const request of scheduler.plan()) void fetchRequest(request)
-        // A dropped source's requests still in flight may yet bring verified chunks: wait for them.
-        if (scheduler.openRequests === 0 && !refilling) {
-          // Everyone we knew is gone: ask the directory once more before giving up.
-          refillThen((found) => (found ? pump() : finish(noSources())))
-        }
-      }
-
-      const fetchRequest = async (request: ChunkRequest) => {
-        const source = pool.get(request.source) as PooledSource
-        try {
-          for await (const { index, data } of readChunks({
-            open: (abort, arrived) =>
-              source.link.download(
-                {
-                  sha256: target.sha256,
-                  offset: (request.chunks[0] as number) * target.chunkSize,
-                  length: request.chunks.reduce((sum, i) => sum + lengthOf(i), 0),
-                  segmentBytes: target.chunkSize,
-                  onBytes: arrived,
-                },
-                abort,
-              ),
-            chunks: request.chunks.map((i) => ({ index: i, length: lengthOf(i) })),
-            stallMs,
-            signal,
-          })) {
-            if (scheduler.isDone(index)) continue // an endgame twin won
-            if (!(await part.verify(data, chunkHashes[index] as Buffer))) {
-              drop(source, `sent chunk ${index} with the wrong hash (lying or corrupt peer)`)
-              break
-            }
-            if (!scheduler.claim(index)) continue
-            try {
-              await part.write(index, data)
-            } catch (err) {
-              scheduler.unclaim(index)
-              throw err
-            }
-            scheduler.written(index)
-            options.readers?.written(index)
-            source.bytes += data.length
-            doneBytes += data.length
-            options.onProgress?.(progress())
-          }
-        } catch (err) {
-          if (signal.aborted) return
-          // The disk, not the source, failed (full, read-only): stop, keep what is verified.
-          if (err instanceof LocalWriteError) failure = err
-          else drop(source, describeSourceFailure(err))
-        } finally {
-          scheduler.ended(request)
-          pump()
-        }
-      }
-
-      pump()
+      this.#stopFollowingReaders = readers.onMove(() => this.#pump())
+      this.#pump()
     })
   }
 
-  function lengthOf(index: number) {
-    return chunkLength(index, target.size, target.chunkSize)
+  readonly #onAbort = () => {
+    const { signal } = this.#download.options
+    this.#finish(signal.reason ?? new Error('download cancelled'))
+  }
+
+  #finish(err?: unknown) {
+    if (this.#settled) return
+    this.#settled = true
+    this.#download.options.signal.removeEventListener('abort', this.#onAbort)
+    this.#stopFollowingReaders?.()
+    if (err) this.#end?.reject(err)
+    else this.#end?.resolve()
+  }
+
+  #addLive() {
+    for (const source of this.#download.pool.live()) this.#scheduler.addSource(source.url)
+  }
+
+  #drop(source: PooledSource, why: string) {
+    if (this.#download.drop(source, why)) this.#scheduler.dropSource(source.url)
+  }
+
+  #refillThen(next: (found: boolean) => void) {
+    this.#refilling = true
+    this.#lastRefill = performance.now()
+    void this.#download.refill().then((found) => {
+      this.#addLive()
+      this.#refilling = false
+      next(found)
+    })
+  }
+
+  #pump() {
+    if (this.#settled) return
+    if (this.#scheduler.complete) return this.#finish()
+    if (this.#failure) return this.#finish(this.#failure)
+    const { pool } = this.#download
+    if (pool.size < FEW_SOURCES && !this.#refilling && performance.now() - this.#lastRefill > REFILL_MS) {
+      // Running low: ask the directory for holders that appeared since (e.g. peers that just finished).
+      this.#refillThen(() => this.#pump())
+    }
+    for (const request of this.#scheduler.plan()) void this.#fetch(request)
+    // A dropped source's requests still in flight may yet bring verified chunks: wait for them.
+    if (this.#scheduler.openRequests === 0 && !this.#refilling) {
+      // Everyone we knew is gone: ask the directory once more before giving up.
+      this.#refillThen((found) => (found ? this.#pump() : this.#finish(this.#download.noSources())))
+    }
+  }
+
+  async #fetch(request: ChunkRequest) {
+    const download = this.#download
+    const { target, stallMs } = download
+    const { signal } = download.options
+    const scheduler = this.#scheduler
+    const source = download.pool.get(request.source) as PooledSource
+    const lengthOf = (index: number) => chunkLength(index, target.size, target.chunkSize)
+    try {
+      for await (const { index, data } of readChunks({
+        open: (abort, arrived) =>
+          source.link.download(
+            {
+              sha256: target.sha256,
+              offset: (request.chunks[0] as number) * target.chunkSize,
+              length: request.chunks.reduce((sum, i) => sum + lengthOf(i), 0),
+              segmentBytes: target.chunkSize,
+              onBytes: arrived,
+            },
+            abort,
+          ),
+        chunks: request.chunks.map((i) => ({ index: i, length: lengthOf(i) })),
+        stallMs,
+        signal,
+      })) {
+        if (scheduler.isDone(index)) continue // an endgame twin won
+        if (!(await this.#part.verify(data, this.#chunkHashes[index] as Buffer))) {
+          this.#drop(source, `sent chunk ${index} with the wrong hash (lying or corrupt peer)`)
+          break
+        }
+        if (!scheduler.claim(index)) continue
+        try {
+          await this.#part.write(index, data)
+        } catch (err) {
+          scheduler.unclaim(index)
+          throw err
+        }
+        scheduler.written(index)
+        download.verified(index, data, source)
+      }
+    } catch (err) {
+      if (signal.aborted) return
+      // The disk, not the source, failed (full, read-only): stop, keep what is verified.
+      if (err instanceof LocalWriteError) this.#failure = err
+      else this.#drop(source, describeSourceFailure(err))
+    } finally {
+      scheduler.ended(request)
+      this.#pump()
+    }
   }
 }

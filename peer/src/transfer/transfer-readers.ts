@@ -1,6 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises'
-import type { PartFile } from '../transfer/part-file.ts'
-import type { DownloadReaders } from '../transfer/swarm-download.ts'
+import type { PartFile } from './part-file.ts'
 
 /** Bytes a reader is handed at most at once, whatever the chunk size. */
 const READ_SLICE = 1024 * 1024
@@ -8,64 +7,30 @@ const READ_SLICE = 1024 * 1024
 type OpenPart = { part: PartFile; handle: Promise<FileHandle>; attempt: number }
 
 /**
- * The readers of one running transfer (`peer cat`, the gateway's Range requests): each reads verified
- * bytes in order as their chunks land, and its read position steers the download (DownloadReaders). A
- * reader never sees a byte before its chunk matched the manifest. Bytes come from a handle opened on
- * the part file when it opens, which stays good when the finished file is moved into place or removed.
+ * The readers of one transfer (`peer cat`, the gateway's Range requests): each reads verified bytes in
+ * order as their chunks land, and where each one is steers the download. A reader never sees a byte
+ * before its chunk matched the manifest. Bytes come from a handle opened on the part file when it opens,
+ * which stays good when the finished file is moved into place or removed, until `close`.
  *
- * It also knows who wants the transfer: a transfer nobody keeps (`peer cat --no-keep`) stops when its
- * last holder lets go, and its file is discarded if it completes.
+ * Readers' positions: each reader's position is the chunk it waits for (or reads) now; `positions()`
+ * is the set of them, lowest first, as the ChunkScheduler takes them (`readPositions`: what readers wait
+ * for goes out before the rest of the file), and `onMove` tells the download when one moved (a seek) so
+ * it plans again at once. Which reader comes first is the scheduler's order of these positions.
+ *
+ * It does not know who holds the transfer open, nor whether its file is kept: the daemon does.
  */
-export class TransferReaders implements DownloadReaders {
+export class TransferReaders {
   #open: OpenPart | undefined
   #attempts = 0
   #ended: { error?: unknown } | undefined
-  #kept: boolean
-  #holders = 0
+  /** Each reader's position: the chunk it waits for or reads now. */
   readonly #positions = new Map<symbol, number>()
   /** `#positions` as the scheduler asks for them, on every plan: made again only when one moves. */
   #sortedPositions: readonly number[] = []
   readonly #moveListeners = new Set<() => void>()
   readonly #waiting = new Set<() => void>()
-  readonly #onIdle: () => void
-  #unheld: (() => void) | undefined
   #readerCame: (() => void) | undefined
   #readers = 0
-
-  /** `onIdle` runs when the last holder of a transfer nobody keeps lets go. */
-  constructor(options: { keep: boolean; onIdle: () => void }) {
-    this.#kept = options.keep
-    this.#onIdle = options.onIdle
-  }
-
-  /** From now on the file is kept when it completes (a `peer get` or a kept reader joined). */
-  keep() {
-    this.#kept = true
-  }
-
-  discard = () => !this.#kept
-
-  /** Holds the transfer open until the returned function is called. */
-  hold(): () => void {
-    this.#holders++
-    let held = true
-    return () => {
-      if (!held) return
-      held = false
-      this.#holders--
-      if (this.#holders === 0) {
-        this.#closeIfDone()
-        if (!this.#kept && !this.#ended) this.#onIdle()
-        this.#unheld?.()
-      }
-    }
-  }
-
-  /** Runs `listener` once nobody holds the transfer (at once if nobody does). */
-  whenUnheld(listener: () => void) {
-    if (this.#holders === 0) return listener()
-    this.#unheld = listener
-  }
 
   /** Resolves once a reader has started (or had), or after `timeoutMs`. */
   readerAttached(timeoutMs: number): Promise<void> {
@@ -79,24 +44,24 @@ export class TransferReaders implements DownloadReaders {
     })
   }
 
-  opened = (part: PartFile) => {
+  /** The part file is open (again, for another attempt): which chunks it holds, where it is. */
+  opened(part: PartFile) {
     void this.#open?.handle.then((handle) => handle.close()).catch(() => {})
     this.#open = { part, handle: open(part.path, 'r'), attempt: ++this.#attempts }
     this.#open.handle.catch(() => {}) // a reader that needs it sees the error
     this.#wake()
   }
 
-  written = () => this.#wake()
-
-  positions = () => this.#sortedPositions
-
-  #setPosition(me: symbol, chunk: number | undefined) {
-    if (chunk === undefined) this.#positions.delete(me)
-    else this.#positions.set(me, chunk)
-    this.#sortedPositions = [...new Set(this.#positions.values())].sort((a, b) => a - b)
+  /** A verified chunk is on disk: readers waiting for it go on. */
+  written() {
+    this.#wake()
   }
 
-  onMove = (listener: () => void) => {
+  /** The chunks readers wait for, lowest first (the ChunkScheduler's `readPositions`). */
+  positions = (): readonly number[] => this.#sortedPositions
+
+  /** Calls `listener` when a reader's position moves (a seek); returns how to stop. */
+  onMove(listener: () => void): () => void {
     this.#moveListeners.add(listener)
     return () => this.#moveListeners.delete(listener)
   }
@@ -105,7 +70,14 @@ export class TransferReaders implements DownloadReaders {
   ended(error?: unknown) {
     this.#ended = { error }
     this.#wake()
-    this.#closeIfDone()
+  }
+
+  /** Nobody will read any more: the handle on the file is let go (once the transfer ended). */
+  close() {
+    if (!this.#ended || !this.#open) return
+    const { handle } = this.#open
+    this.#open = undefined
+    void handle.then((h) => h.close()).catch(() => {})
   }
 
   /**
@@ -115,7 +87,6 @@ export class TransferReaders implements DownloadReaders {
    */
   async *read(start: number, end: number, signal: AbortSignal): AsyncGenerator<Buffer> {
     const me = Symbol('reader')
-    const release = this.hold()
     this.#readers++
     this.#readerCame?.()
     let attempt: number | undefined
@@ -143,8 +114,13 @@ export class TransferReaders implements DownloadReaders {
       }
     } finally {
       this.#setPosition(me, undefined)
-      release()
     }
+  }
+
+  #setPosition(me: symbol, chunk: number | undefined) {
+    if (chunk === undefined) this.#positions.delete(me)
+    else this.#positions.set(me, chunk)
+    this.#sortedPositions = [...new Set(this.#positions.values())].sort((a, b) => a - b)
   }
 
   /** The open part once it holds the chunk of `offset`, steering the download there meanwhile. */
@@ -178,12 +154,5 @@ export class TransferReaders implements DownloadReaders {
 
   #wake() {
     for (const wake of [...this.#waiting]) wake()
-  }
-
-  #closeIfDone() {
-    if (!this.#ended || this.#holders > 0 || !this.#open) return
-    const { handle } = this.#open
-    this.#open = undefined
-    void handle.then((h) => h.close()).catch(() => {})
   }
 }
