@@ -50,6 +50,7 @@ function memorySources(holders: Record<string, Holder>): Connect {
 
 const variantOf = (name: string, manifestOf: Holder, urls: string[]): Result => ({
   name,
+  path: '',
   size: content.length,
   sha256,
   chunkSize: manifestOf.chunkSize,
