@@ -195,6 +195,45 @@ describe('the relay forwarding to a relayed peer', () => {
     expect(seen['x-kept']).toBe('2')
   })
 
+  it('paces the bytes through one peer, both ways together, at --max-peer-rate', async () => {
+    const rate = 512 * 1024
+    const half = 512 * 1024
+    let uploaded = 0
+    const { caller } = await relayWithStub(
+      (stream) => {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
+        stream.on('data', (part: Buffer) => {
+          uploaded += part.length
+        })
+        stream.write(Buffer.alloc(half))
+        stream.once('end', () => stream.end())
+      },
+      { peerRate: rate },
+    )
+    const started = performance.now()
+    const downloaded = await new Promise<number>((resolve) => {
+      const stream = caller.request({
+        ':method': 'POST',
+        ':path': '/relayed/stub/peerdir.v1.PeerService/Upload',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      })
+      let bytes = 0
+      stream.on('data', (part: Buffer) => {
+        bytes += part.length
+      })
+      stream.once('close', () => resolve(bytes))
+      stream.end(Buffer.alloc(half))
+    })
+    const seconds = (performance.now() - started) / 1000
+    expect([uploaded, downloaded]).toEqual([half, half])
+    // A lower bound only, which no load can break: the bucket's burst (a quarter second) and a frame
+    // or four granted at its edge, then the rate. Unpaced, both halves cross in milliseconds.
+    const unpaced = rate / 4 + 64 * 1024
+    expect(seconds).toBeGreaterThanOrEqual((uploaded + downloaded - unpaced) / rate)
+  })
+
   it('cuts a call moving less than the minimum rate over a period, and one moving nothing', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
     const { caller } = await relayWithStub(holds, { minCallRate: 8 * 1024 })
