@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events'
 import type http2 from 'node:http2'
 import { describe, expect, it } from 'vitest'
-import { MAX_STREAM_WINDOW, WindowBudget } from '../../peer/src/relay/buffer-budget.ts'
+import { MAX_STREAM_WINDOW, MIN_STREAM_WINDOW, WindowBudget } from '../../peer/src/relay/buffer-budget.ts'
+import { RELAY_DEFAULTS } from '../../peer/src/relay/defaults.ts'
 
 /** A session that records the SETTINGS it is sent and acknowledges them only when told to. */
 function fakeSession() {
@@ -39,5 +40,12 @@ describe('the relay telling sessions their window', () => {
     expect(sent.map((s) => s.window)).toEqual([sent[0]?.window, budget.window])
     sent[1]?.ack()
     expect(sent).toHaveLength(2)
+  })
+
+  it('caps the calls at 4,096 whatever the budget, and lower where the smallest windows would pass it', () => {
+    expect(new WindowBudget(RELAY_DEFAULTS.maxBufferBytes).maxCalls).toBe(4096)
+    expect(new WindowBudget(16 * 1024 ** 3).maxCalls).toBe(4096)
+    // Two windows of the smallest size per call: 64 MiB holds 1,024 calls.
+    expect(new WindowBudget(64 * 1024 ** 2).maxCalls).toBe((64 * 1024 ** 2) / (2 * MIN_STREAM_WINDOW))
   })
 })
