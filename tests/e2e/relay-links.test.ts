@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type Relay, type RelayOptions, startRelay } from '../../peer/src/relay/relay-server.ts'
 import { MAX_CONNECTIONS_PER_ADDRESS } from '../../peer/src/wire/connection-slots.ts'
 import { type DirectoryProcess, postJson, startDirectoryProcess } from '../support/directory-process.ts'
-import { placeFile, sleepUntil, startPeer, testStateRoot } from '../support/peer-process.ts'
+import { placeFile, sleepUntil, startPeer, testStateRoot, until } from '../support/peer-process.ts'
 
 let directory: DirectoryProcess
 beforeAll(async () => {
@@ -52,10 +52,16 @@ async function relayToken(username: string, relayUrl: string) {
 
 /**
  * Registers over a raw connection from `localAddress` (as the daemon does) and, once registered, serves
- * HTTP/2 on the link as a relayed peer would: every call is answered `grpc-status: 0`. Resolves with the
+ * HTTP/2 on the link as a relayed peer would (every call answered `grpc-status: 0`), or, `silent`,
+ * answers nothing, pings included. Resolves with the
  * head of the relay's answer, or its whole answer when it refuses.
  */
-function holdLink(relayPort: number, token: string, localAddress = '127.0.0.1'): Promise<string> {
+function holdLink(
+  relayPort: number,
+  token: string,
+  localAddress = '127.0.0.1',
+  silent = false,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port: relayPort, localAddress })
     cleanups.push(() => socket.destroy())
@@ -67,6 +73,8 @@ function holdLink(relayPort: number, token: string, localAddress = '127.0.0.1'):
       socket.off('data', onData)
       const head = answer.toString('latin1', 0, end)
       if (head.startsWith('HTTP/1.1 101')) {
+        // Silent: connected, but never a byte back (a machine switched off, a NAT that forgot it).
+        if (silent) return resolve(head)
         socket.pause()
         socket.unshift(answer.subarray(end + 4))
         const server = http2.createServer()
@@ -154,6 +162,17 @@ describe('a relay’s links', () => {
     expect(late).toMatch(/^HTTP\/1\.1 409[\s\S]*homer is registered here with a newer token/)
     // The newer link still carries homer's calls.
     expect((await getInfo(await caller(r.port), 'homer')).headers['grpc-status']).toBe('0')
+  })
+
+  it('drops a link whose ping goes unanswered for a whole period, and keeps one that answers', async () => {
+    const r = await relay({ linkPingMs: 300 })
+    expect(await holdLink(r.port, (await relayToken('maggie', r.url)).token)).toMatch(/^HTTP\/1\.1 101/)
+    const silent = await relayToken('snowball', r.url)
+    expect(await holdLink(r.port, silent.token, '127.0.0.1', true)).toMatch(/^HTTP\/1\.1 101/)
+    expect(r.peers.get('snowball')).toBeDefined()
+    await until(async () => r.peers.get('snowball') === undefined, 'the silent link to be dropped')
+    // maggie's link, registered first, has been pinged as often and answered: still there.
+    expect((await getInfo(await caller(r.port), 'maggie')).headers['grpc-status']).toBe('0')
   })
 
   it('registers at most --max-peers, of which names it never carried take three quarters', async () => {
