@@ -1,8 +1,9 @@
 import http from 'node:http'
 import http2 from 'node:http2'
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type Relay, type RelayOptions, startRelay } from '../../peer/src/relay/relay-server.ts'
+import { listen } from '../support/ports.ts'
 
 // The relay's forwarding, in process, against a stub of a relayed peer (an HTTP/2 server the relay
 // holds a client session to, as it does on a registered link): what a misbehaving peer or an odd
@@ -25,7 +26,7 @@ async function relayWithStub(
     stream.on('error', () => {}) // a stub that resets its own stream sees the reset as an error
     handle(stream, headers)
   })
-  await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve))
+  const stubPort = await listen(stub)
   stops.push(() => new Promise<void>((resolve) => stub.close(() => resolve())))
   const relay: Relay = await startRelay({
     port: 0,
@@ -38,7 +39,7 @@ async function relayWithStub(
     ...limits,
   })
   stops.push(() => relay.stop())
-  const link = http2.connect(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`)
+  const link = http2.connect(`http://127.0.0.1:${stubPort}`)
   await new Promise((resolve) => link.once('connect', resolve))
   relay.adopt({ username: 'stub', sessionId: 'sid', token: 'unused', issuedAt: 0 }, link, 'stub')
   const caller = callerFrom(relay, '127.0.0.1')

@@ -2,20 +2,21 @@
 // caps let in (per address, and the room kept for peers it carried before), and which links its
 // session checks drop (a peer whose session is open but not up).
 import http2 from 'node:http2'
-import type { AddressInfo } from 'node:net'
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RelayedPeers } from '../../peer/src/relay/relayed-peers.ts'
 import { DirectoryClient } from '../../peer/src/wire/directory-client.ts'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
+import { listen } from '../support/ports.ts'
 
 let directory: DirectoryProcess
 let stub: http2.Http2Server
+let stubPort = 0
 const sessions: http2.ClientHttp2Session[] = []
 beforeAll(async () => {
   directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '3' } })
   stub = http2.createServer()
-  await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve))
+  stubPort = await listen(stub)
 })
 afterAll(async () => {
   for (const session of sessions) session.destroy()
@@ -44,7 +45,7 @@ async function registrant(username: string, asPeer = true) {
 }
 
 function link() {
-  const session = http2.connect(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`)
+  const session = http2.connect(`http://127.0.0.1:${stubPort}`)
   session.on('error', () => {})
   sessions.push(session)
   return session

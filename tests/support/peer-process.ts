@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { nodeBin, repoRoot } from './directory-process.ts'
-import { freePort } from './free-port.ts'
 import { own } from './owned-processes.ts'
+import { freePort } from './ports.ts'
 import { startReadyProcess } from './ready-process.ts'
 
 export { sleepUntil, until } from './waiting.ts'

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { nodeBin, repoRoot } from './directory-process.ts'
-import { freePort } from './free-port.ts'
 import { peerBin } from './peer-process.ts'
+import { freePort } from './ports.ts'
 import { startReadyProcess } from './ready-process.ts'
 
 export type RelayProcess = {
