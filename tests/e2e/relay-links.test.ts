@@ -239,8 +239,7 @@ describe('a relay’s links', () => {
     expect(served.body.equals(content)).toBe(true)
     // The relay's session on the link is a loopback caller naming the daemon's own port, as the relay's
     // operator could make it: still only RPCs answer there.
-    const link = r.peers.get('alice')?.session as http2.ClientHttp2Session
-    expect(link).toBeDefined()
+    const link = (await until(async () => r.peers.get('alice'), 'alice in the relay’s table')).session
     const throughLink = await ask(link, request)
     expect(throughLink.headers[':status']).toBe(404)
     expect(throughLink.body.includes(content.subarray(0, 1024))).toBe(false)
