@@ -50,6 +50,18 @@ async function relayToken(username: string, relayUrl: string) {
   return { token, issuedAt: decodeJwt(token).iat as number }
 }
 
+/** A call token for `audience`, asked by `username` (registered by this login, as a peer's first is). */
+async function callToken(username: string, audience: string) {
+  const login = await postJson(`${directory.url}/v1/login`, {
+    username,
+    password: `password-of-${username}`,
+    url: 'http://127.0.0.1:9',
+  })
+  const session = ((await login.json()) as { token: string }).token
+  const answer = await postJson(`${directory.url}/v1/call-tokens`, { audience }, session)
+  return ((await answer.json()) as { token: string }).token
+}
+
 /**
  * Registers over a raw connection from `localAddress` (as the daemon does) and, once registered, serves
  * HTTP/2 on the link as a relayed peer would (every call answered `grpc-status: 0`), or, `silent`,
@@ -136,18 +148,28 @@ function ask(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeade
   })
 }
 
-/** A GetInfo forwarded to `username` without a call token (the relay then counts the caller by address). */
-const getInfo = (session: http2.ClientHttp2Session, username: string) =>
+/**
+ * A GetInfo forwarded to `username` (undefined: the bare path, for callers that know no URL path), without
+ * a call token unless given (the relay then counts the caller by address).
+ */
+const getInfo = (session: http2.ClientHttp2Session, username: string | undefined, token?: string) =>
   ask(
     session,
     {
       ':method': 'POST',
-      ':path': `/relayed/${username}/peerdir.v1.PeerService/GetInfo`,
+      ':path': `${username === undefined ? '' : `/relayed/${username}`}/peerdir.v1.PeerService/GetInfo`,
       'content-type': 'application/grpc',
       te: 'trailers',
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
     },
     Buffer.from([0, 0, 0, 0, 0]),
   )
+
+/** The gRPC status and message of an answer. */
+const status = (answer: { headers: http2.IncomingHttpHeaders }) => [
+  answer.headers['grpc-status'],
+  decodeURIComponent(String(answer.headers['grpc-message'] ?? '')),
+]
 
 describe('a relay’s links', () => {
   it('refuses a registration whose token is older than the one its name is registered with (409)', async () => {
@@ -173,6 +195,26 @@ describe('a relay’s links', () => {
     await until(async () => r.peers.get('snowball') === undefined, 'the silent link to be dropped')
     // maggie's link, registered first, has been pinged as often and answered: still there.
     expect((await getInfo(await caller(r.port), 'maggie')).headers['grpc-status']).toBe('0')
+  })
+
+  it('routes a call by its path, or by its call token’s audience on the bare path, and refuses a mismatch', async () => {
+    const r = await relay()
+    expect(await holdLink(r.port, (await relayToken('homer', r.url)).token)).toMatch(/^HTTP\/1\.1 101/)
+    const forHomer = await callToken('ned', 'homer')
+    const from = await caller(r.port)
+    expect(status(await getInfo(from, 'homer', forHomer))).toEqual(['0', ''])
+    expect(status(await getInfo(from, undefined, forHomer))).toEqual(['0', '']) // as grpc-js calls
+    expect(status(await getInfo(from, 'marge', forHomer))).toEqual([
+      '3',
+      'this call token is for homer, but the call is addressed to marge',
+    ])
+    expect(status(await getInfo(from, undefined))).toEqual([
+      '3',
+      'name the peer: call <relay>/relayed/<username>/… or present a call token for it',
+    ])
+    expect(status(await getInfo(from, 'marge'))).toEqual(['14', 'marge is not connected to this relay'])
+    const [code] = status(await getInfo(from, 'homer', `${forHomer.slice(0, -4)}AAAA`))
+    expect(code).toBe('16')
   })
 
   it('registers at most --max-peers, of which names it never carried take three quarters', async () => {
