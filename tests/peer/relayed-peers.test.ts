@@ -1,35 +1,30 @@
 // The relay's table of registered peers against the directory's app served on loopback, with a clock
 // the test moves: which registrations its caps let in (per address, and the room kept for peers it
 // carried before), and which links its session checks drop (a peer whose session is open but not up).
-import http from 'node:http'
 import http2 from 'node:http2'
-import { getRequestListener } from '@hono/node-server'
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RelayedPeers } from '../../peer/src/relay/relayed-peers.ts'
 import { DirectoryClient } from '../../peer/src/wire/directory-client.ts'
-import { createTestDirectory, type TestDirectory } from '../support/directory-app.ts'
+import { createTestDirectory, serveTestDirectory, type TestDirectory } from '../support/directory-app.ts'
 import { listen } from '../support/ports.ts'
 
 const LEASE_SECONDS = 30
 let directory: TestDirectory
-let server: http.Server
-let directoryUrl = ''
+let served: Awaited<ReturnType<typeof serveTestDirectory>>
 let stub: http2.Http2Server
 let stubPort = 0
 const sessions: http2.ClientHttp2Session[] = []
 beforeAll(async () => {
   directory = createTestDirectory({ LEASE_SECONDS: String(LEASE_SECONDS) })
-  server = http.createServer(getRequestListener(directory.app.fetch))
-  directoryUrl = `http://127.0.0.1:${await listen(server)}`
+  served = await serveTestDirectory(directory)
   stub = http2.createServer()
   stubPort = await listen(stub)
 })
 afterAll(async () => {
   for (const session of sessions) session.destroy()
   await new Promise((resolve) => stub.close(resolve))
-  server.closeAllConnections()
-  await new Promise((resolve) => server.close(resolve))
+  await served?.close()
   directory?.close()
 })
 
@@ -56,7 +51,7 @@ describe('the relay’s registered peers', () => {
   it('caps links per address and keeps a quarter of the places for peers it carried before', async () => {
     const peers = new RelayedPeers(
       { maxPeers: 4, maxPeersPerAddress: 2, maxStreamsPerPeer: 8, peerRate: undefined },
-      new DirectoryClient(directoryUrl),
+      new DirectoryClient(served.url),
       () => {},
     )
     try {
@@ -84,7 +79,7 @@ describe('the relay’s registered peers', () => {
     const logs: string[] = []
     const peers = new RelayedPeers(
       { maxPeers: 4, maxPeersPerAddress: 4, maxStreamsPerPeer: 8, peerRate: undefined },
-      new DirectoryClient(directoryUrl),
+      new DirectoryClient(served.url),
       (line) => logs.push(line),
     )
     try {
