@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import http2 from 'node:http2'
 import net, { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { listen } from '../tests/support/ports.ts'
 
 const calls = Number(process.argv[2] ?? 512)
 const settleSeconds = Number(process.argv[3] ?? 10)
@@ -26,7 +27,7 @@ const stubs = await Promise.all(
       stream.on('drain', pump)
       pump()
     })
-    await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve))
+    await listen(stub)
     return stub
   }),
 )

@@ -4,8 +4,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from '../tests/support/ports.ts'
 import { hashFile, makeFile } from './support/files.ts'
-import { freePort, network } from './support/network.ts'
+import { network } from './support/network.ts'
 import { spawnUntil } from './support/processes.ts'
 import type { Figure } from './support/report.ts'
 

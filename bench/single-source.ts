@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { createReadStream, rmSync, statSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { basename, join } from 'node:path'
+import { listen } from '../tests/support/ports.ts'
 import { type NginxServer, startNginx } from './alternatives/nginx.ts'
 import { cpuSeconds, curlDownload, ownCpuSeconds } from './support/cpu.ts'
 import { hashFile, makeFile } from './support/files.ts'
@@ -65,9 +66,7 @@ export async function benchSingleSource(options: {
     res.writeHead(200, { 'content-length': statSync(file).size })
     createReadStream(file, { highWaterMark: MiB }).pipe(res)
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const address = server.address()
-  const nodeUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`
+  const nodeUrl = `http://127.0.0.1:${await listen(server)}/`
   let nginx: NginxServer | undefined
   if (haveCurl) {
     nginx = await startNginx(file)

@@ -10,7 +10,7 @@ it('starts the files of the durations table longest first, placing those it lack
   const known = Object.keys(seconds)
   expect(known.length).toBeGreaterThan(1)
   // Files the table never holds (no tests): a big one and a small one.
-  const [big, small] = ['tests/support/api-suite.ts', 'tests/support/free-port.ts']
+  const [big, small] = ['tests/support/api-suite.ts', 'tests/support/ports.ts']
   for (const file of [big, small]) expect(seconds[file as string]).toBeUndefined()
   const sequencer = new DurationSequencer({ config: { root } } as never)
   const specs = [small, ...[...known].reverse(), big].map((file) => ({

@@ -5,7 +5,7 @@ import { existsSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } f
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
-import { freePort } from '../support/network.ts'
+import { freePort } from '../../tests/support/ports.ts'
 
 const NGINX = '/usr/sbin/nginx'
 

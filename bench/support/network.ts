@@ -1,9 +1,9 @@
 // A directory and peer daemons on loopback, started as users start them (the built bins).
 import { execFile } from 'node:child_process'
 import { linkSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from '../../tests/support/ports.ts'
 import { spawnUntil } from './processes.ts'
 
 export type Network = {
@@ -73,13 +73,4 @@ export async function network(): Promise<Network> {
       rmSync(work, { recursive: true, force: true })
     },
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createNetServer().listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
 }

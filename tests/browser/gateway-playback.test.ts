@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chromiumPath, launchChromium } from '../support/browser.ts'
+import { listen } from '../support/ports.ts'
 import { mustSkip } from '../support/requirements.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
@@ -110,11 +111,10 @@ describe.skipIf(noBrowser)('the gateway in headless Chromium', () => {
       res.writeHead(200, { 'content-type': 'text/html' })
       res.end(`<!doctype html><video src="${printed.stdout.trim()}" autoplay muted></video>`)
     })
-    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve))
+    const sitePort = await listen(site)
     const page = await browser.newPage()
     try {
-      const address = site.address()
-      await page.goto(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`)
+      await page.goto(`http://127.0.0.1:${sitePort}/`)
       const state = await mediaState(page)
       expect(state.error).toBe(4) // MEDIA_ERR_SRC_NOT_SUPPORTED: the gateway answered 403
       const status = JSON.parse((await target.cli(['status', '--json'])).stdout)

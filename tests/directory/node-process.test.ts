@@ -15,6 +15,7 @@ import {
   repoRoot,
   startDirectoryProcess,
 } from '../support/directory-process.ts'
+import { listen } from '../support/ports.ts'
 import { mustSkip } from '../support/requirements.ts'
 
 let running: DirectoryProcess | undefined
@@ -107,9 +108,7 @@ describe('the Node entry as a real process', () => {
   it('says a busy port in one line, without a stack', async () => {
     const busy: Server = createServer()
     cleanups.push(() => busy.close())
-    const port = await new Promise<number>((resolve) =>
-      busy.listen(0, '127.0.0.1', () => resolve((busy.address() as { port: number }).port)),
-    )
+    const port = await listen(busy)
     const dir = mkdtempSync(join(tmpdir(), 'peerdir-busy-'))
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
     const result = spawnSync(

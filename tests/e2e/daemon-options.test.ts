@@ -7,9 +7,9 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { controlSocketPath, stateDirFor } from '../../peer/src/daemon/state-dir.ts'
 import { nodeBin, postJson, repoRoot } from '../support/directory-process.ts'
-import { freePort } from '../support/free-port.ts'
 import { asNobody, useOtherUser } from '../support/other-user.ts'
 import { peerBin, runCli, startPeer } from '../support/peer-process.ts'
+import { freePort } from '../support/ports.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 /** `peer start` options the README promises, each tried on a real daemon. */

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sha } from '../support/directory-app.ts'
 import { postFrom } from '../support/directory-process.ts'
+import { listen } from '../support/ports.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 /**
@@ -31,8 +32,7 @@ let tarpitUrl = ''
 const sleepers = new Map<number, string[]>()
 
 beforeAll(async () => {
-  await new Promise<void>((resolve) => tarpit.listen(0, '127.0.0.1', resolve))
-  tarpitUrl = `http://127.0.0.1:${(tarpit.address() as { port: number }).port}`
+  tarpitUrl = `http://127.0.0.1:${await listen(tarpit)}`
   for (const accounts of [16, 64]) {
     const tokens: string[] = []
     for (let i = 0; i < accounts; i++) {

@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
 import { Code } from '@connectrpc/connect'
@@ -12,6 +11,7 @@ import { peerClient } from '../../peer/src/wire/transport.ts'
 import { codeOf } from '../support/connect-codes.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
 import { sleepUntil, startPeer } from '../support/peer-process.ts'
+import { listen } from '../support/ports.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 const network = useTestNetwork()
@@ -43,8 +43,7 @@ async function recordingProxy(target: string) {
     res.writeHead(answer.status, { ...passed, 'content-length': String(body.length) })
     res.end(body)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const port = await listen(server)
   return {
     url: `http://127.0.0.1:${port}`,
     seen,

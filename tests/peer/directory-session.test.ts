@@ -1,16 +1,22 @@
-// The daemon's directory session against a real directory process: a heartbeat answer without a
-// token (the current one has more than half its life left) leaves the session on its token.
+// The daemon's directory session against the directory's app on loopback, its clock held still: a
+// heartbeat answer without a token (the current one has more than half its life left) leaves the
+// session on its token, and no lease runs out while the test looks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DirectorySession } from '../../peer/src/daemon/directory-session.ts'
 import { DirectoryClient } from '../../peer/src/wire/directory-client.ts'
-import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
+import { createTestDirectory, serveTestDirectory, type TestDirectory } from '../support/directory-app.ts'
 
-let directory: DirectoryProcess
+let app: TestDirectory
+let directory: Awaited<ReturnType<typeof serveTestDirectory>>
 beforeAll(async () => {
   // A 3 s lease: the session beats about every second, each well inside the 900 s token's first half.
-  directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '3' } })
+  app = createTestDirectory({ LEASE_SECONDS: '3' })
+  directory = await serveTestDirectory(app)
 })
-afterAll(() => directory.stop())
+afterAll(async () => {
+  await directory?.close()
+  app?.close()
+})
 
 describe('the directory session', () => {
   it('keeps its token through heartbeats that answer none, and stays logged in once', async () => {

@@ -1,8 +1,9 @@
 import http from 'node:http'
 import http2 from 'node:http2'
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type Relay, type RelayOptions, startRelay } from '../../peer/src/relay/relay-server.ts'
+import { listen } from '../support/ports.ts'
 
 // The relay's forwarding, in process, against a stub of a relayed peer (an HTTP/2 server the relay
 // holds a client session to, as it does on a registered link): what a misbehaving peer or an odd
@@ -25,7 +26,7 @@ async function relayWithStub(
     stream.on('error', () => {}) // a stub that resets its own stream sees the reset as an error
     handle(stream, headers)
   })
-  await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve))
+  const stubPort = await listen(stub)
   stops.push(() => new Promise<void>((resolve) => stub.close(() => resolve())))
   const relay: Relay = await startRelay({
     port: 0,
@@ -38,7 +39,7 @@ async function relayWithStub(
     ...limits,
   })
   stops.push(() => relay.stop())
-  const link = http2.connect(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`)
+  const link = http2.connect(`http://127.0.0.1:${stubPort}`)
   await new Promise((resolve) => link.once('connect', resolve))
   relay.adopt({ username: 'stub', sessionId: 'sid', token: 'unused', issuedAt: 0 }, link, 'stub')
   const caller = callerFrom(relay, '127.0.0.1')
@@ -193,6 +194,45 @@ describe('the relay forwarding to a relayed peer', () => {
     expect(seen.te).toBeUndefined()
     expect(seen['x-secret']).toBeUndefined()
     expect(seen['x-kept']).toBe('2')
+  })
+
+  it('paces the bytes through one peer, both ways together, at --max-peer-rate', async () => {
+    const rate = 512 * 1024
+    const half = 512 * 1024
+    let uploaded = 0
+    const { caller } = await relayWithStub(
+      (stream) => {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
+        stream.on('data', (part: Buffer) => {
+          uploaded += part.length
+        })
+        stream.write(Buffer.alloc(half))
+        stream.once('end', () => stream.end())
+      },
+      { peerRate: rate },
+    )
+    const started = performance.now()
+    const downloaded = await new Promise<number>((resolve) => {
+      const stream = caller.request({
+        ':method': 'POST',
+        ':path': '/relayed/stub/peerdir.v1.PeerService/Upload',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      })
+      let bytes = 0
+      stream.on('data', (part: Buffer) => {
+        bytes += part.length
+      })
+      stream.once('close', () => resolve(bytes))
+      stream.end(Buffer.alloc(half))
+    })
+    const seconds = (performance.now() - started) / 1000
+    expect([uploaded, downloaded]).toEqual([half, half])
+    // A lower bound only, which no load can break: the bucket's burst (a quarter second) and a frame
+    // or four granted at its edge, then the rate. Unpaced, both halves cross in milliseconds.
+    const unpaced = rate / 4 + 64 * 1024
+    expect(seconds).toBeGreaterThanOrEqual((uploaded + downloaded - unpaced) / rate)
   })
 
   it('cuts a call moving less than the minimum rate over a period, and one moving nothing', async () => {

@@ -1,8 +1,9 @@
 import http2 from 'node:http2'
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { pingUntilGone } from '../../peer/src/relay/link-liveness.ts'
 import { type Relay, startRelay } from '../../peer/src/relay/relay-server.ts'
+import { listen } from '../support/ports.ts'
 
 // No timer of the relay may throw into the event loop (a throw there ends the relay and every link it
 // carries). The timers are driven by hand here (fake setInterval only; sockets stay real) against
@@ -23,7 +24,7 @@ async function halfOpenPeer() {
     socket.resume()
     sockets.push(socket)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = await listen(server)
   stops.push(
     () =>
       new Promise<void>((resolve) => {
@@ -31,7 +32,7 @@ async function halfOpenPeer() {
         server.close(() => resolve())
       }),
   )
-  return (server.address() as AddressInfo).port
+  return port
 }
 
 /** An HTTP/2 peer that answers (so its sessions connect, ping and can go away). */
@@ -39,7 +40,7 @@ async function h2Peer() {
   const server = http2.createServer()
   const sessions: http2.ServerHttp2Session[] = []
   server.on('session', (session) => sessions.push(session))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = await listen(server)
   stops.push(
     () =>
       new Promise<void>((resolve) => {
@@ -47,7 +48,7 @@ async function h2Peer() {
         server.close(() => resolve())
       }),
   )
-  return { port: (server.address() as AddressInfo).port, sessions }
+  return { port, sessions }
 }
 
 async function connected(port: number) {

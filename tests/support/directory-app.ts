@@ -1,10 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs'
+import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { getRequestListener } from '@hono/node-server'
 import { type Client, createClient, type InStatement } from '@libsql/client'
 import { createApp } from '../../directory-worker/src/app.ts'
 import { parseSettings } from '../../directory-worker/src/settings.ts'
 import type { Database } from '../../directory-worker/src/store/database.ts'
+import { listen } from './ports.ts'
 
 export type TestDirectory = {
   app: ReturnType<typeof createApp>
@@ -60,6 +63,24 @@ export function createTestDirectory(
     close: () => {
       db.close()
       rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * Serves a test directory's app over HTTP on loopback, for clients that speak to a directory by URL (the
+ * daemon's DirectoryClient), while the test still moves its clock. `close` ends every connection.
+ */
+export async function serveTestDirectory(
+  directory: TestDirectory,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer(getRequestListener(directory.app.fetch))
+  const url = `http://127.0.0.1:${await listen(server)}`
+  return {
+    url,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
     },
   }
 }

@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { own } from './owned-processes.ts'
+import { startReadyProcess } from './ready-process.ts'
+import { until } from './waiting.ts'
 
 export const repoRoot = resolve(import.meta.dirname, '../..')
 export const nodeBin = join(repoRoot, 'node_modules/.bin/node')
@@ -38,55 +39,28 @@ export async function startDirectoryProcess(
     cwd?: string
   } = {},
 ): Promise<DirectoryProcess> {
-  const asked = options.port ?? 0
   const dbUrl =
     options.dbUrl ?? `file:${join(mkdtempSync(join(tmpdir(), 'peerdir-dirproc-')), 'directory.db')}`
-  const [command, ...prefix] = [...(options.wrap ?? []), ...(options.command ?? [nodeBin, directoryBin])]
-  const child = spawn(
-    command as string,
-    [...prefix, '--host', options.host ?? '127.0.0.1', '--port', String(asked), '--db', dbUrl],
-    {
-      cwd: options.cwd ?? repoRoot,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  own(child)
-  let output = ''
-  child.stdout?.on('data', (chunk) => {
-    output += chunk
+  const started = await startReadyProcess({
+    name: 'directory',
+    command: [
+      ...(options.wrap ?? []),
+      ...(options.command ?? [nodeBin, directoryBin]),
+      ...['--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0), '--db', dbUrl],
+    ],
+    cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, ...options.env },
+    ready: /directory listening on (?<url>http:\/\/\S+:(?<port>\d+))/,
   })
-  child.stderr?.on('data', (chunk) => {
-    output += chunk
-  })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  let url = asked === 0 ? undefined : `http://${options.host ?? '127.0.0.1'}:${asked}`
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`directory exited early (${child.exitCode}):\n${output}`)
-    url ??= /directory listening on (http:\/\/\S+)/.exec(output)?.[1]
+  const url = started.ready.groups?.url as string
+  await until(async () => {
     try {
-      if (url && (await fetch(`${url}/healthz`)).status === 200) break
+      return (await fetch(`${url}/healthz`)).status === 200
     } catch {
-      // not listening yet
+      return false // not answering yet
     }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`directory did not become healthy in 30 s:\n${output}`)
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return {
-    url,
-    port: Number(new URL(url).port),
-    dbUrl,
-    child,
-    output: () => output,
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      return exited
-    },
-  }
+  }, `the directory at ${url} to answer /healthz`)
+  return { url, port: started.port, dbUrl, child: started.child, output: started.output, stop: started.stop }
 }
 
 /** POST a JSON body to a running directory, with a bearer token when given. */

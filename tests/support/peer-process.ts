@@ -3,8 +3,11 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { nodeBin, repoRoot } from './directory-process.ts'
-import { freePort } from './free-port.ts'
 import { own } from './owned-processes.ts'
+import { freePort } from './ports.ts'
+import { startReadyProcess } from './ready-process.ts'
+
+export { sleepUntil, until } from './waiting.ts'
 
 export const peerBin = join(repoRoot, 'dist/peer.js')
 
@@ -61,6 +64,13 @@ export function runCli(
   })
 }
 
+/**
+ * The daemon's ready line: `serving peers on <url> (listening on <host>:<port>)`. `peer start` takes no
+ * `--port 0` yet (the port also keys its state folder), so a port is picked free first when none is
+ * given; the port used is the one the line names.
+ */
+const DAEMON_READY = /serving peers on \S+ \(listening on \S*:(?<port>\d+)\)/
+
 /** Starts `peer start` as a real process and waits until it has published its index. */
 export async function startPeer(options: {
   name: string
@@ -76,7 +86,6 @@ export async function startPeer(options: {
   peer?: PeerCommand
 }): Promise<PeerProcess> {
   const peer = options.peer ?? checkoutPeer
-  const port = options.port ?? (await freePort())
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), `peerdir-${options.name}-`))
   mkdirSync(dir, { recursive: true })
   const env = {
@@ -84,58 +93,32 @@ export async function startPeer(options: {
     PEER_PASSWORD: `password-of-${options.name}`,
     ...options.env,
   }
-  const [command, ...prefix] = [...(options.wrap ?? []), ...peer.command]
-  const child = spawn(
-    command as string,
-    [
-      ...prefix,
-      'start',
-      '--name',
-      options.name,
-      '--port',
-      String(port),
-      '--dir',
-      dir,
-      '--directory',
-      options.directoryUrl,
-      ...(options.args ?? []),
+  const daemon = await startReadyProcess({
+    name: `peer ${options.name}`,
+    command: [
+      ...(options.wrap ?? []),
+      ...peer.command,
+      ...['start', '--name', options.name, '--port', String(options.port ?? (await freePort()))],
+      ...['--dir', dir, '--directory', options.directoryUrl, ...(options.args ?? [])],
     ],
-    { cwd: peer.cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  own(child)
-  let output = ''
-  child.stdout?.on('data', (chunk) => {
-    output += chunk
+    cwd: peer.cwd,
+    env: { ...process.env, ...env },
+    ready: DAEMON_READY,
   })
-  child.stderr?.on('data', (chunk) => {
-    output += chunk
-  })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const waitFor = async (pattern: RegExp, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs
-    while (!pattern.test(output)) {
-      if (child.exitCode !== null)
-        throw new Error(`peer ${options.name} exited (${child.exitCode}):\n${output}`)
-      if (Date.now() > deadline)
-        throw new Error(`peer ${options.name}: no ${pattern} in ${timeoutMs} ms:\n${output}`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
+  const { port } = daemon
+  const waitFor = async (pattern: RegExp, timeoutMs?: number) =>
+    void (await daemon.waitFor(pattern, timeoutMs))
   if (options.waitForPublish ?? true) await waitFor(/published \d+ files/)
-  else await waitFor(/serving peers on/)
   return {
     name: options.name,
     port,
     dir,
     url: `http://127.0.0.1:${port}`,
-    child,
-    output: () => output,
+    child: daemon.child,
+    output: daemon.output,
     cli: (args, cliOptions) =>
       runCli([...args, '--port', String(port)], { ...env, ...cliOptions?.env }, peer, cliOptions?.timeoutMs),
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      return exited
-    },
+    stop: daemon.stop,
     waitFor,
   }
 }
@@ -182,24 +165,4 @@ export function smallDiskUnavailable(): string | undefined {
   if (result.status !== 0)
     return `cannot mount a tmpfs in a private namespace: ${String(result.stderr).trim()}`
   return undefined
-}
-
-export async function until<T>(
-  probe: () => Promise<T | undefined | false>,
-  what: string,
-  timeoutMs = 30_000,
-) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
-/** Waits until the wall clock reads `epochMs`: for deadlines the test knows (a token's expiry). */
-export async function sleepUntil(epochMs: number) {
-  const wait = epochMs - Date.now()
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait))
 }

@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { nodeBin, repoRoot } from './directory-process.ts'
-import { freePort } from './free-port.ts'
-import { own } from './owned-processes.ts'
 import { peerBin } from './peer-process.ts'
+import { freePort } from './ports.ts'
+import { startReadyProcess } from './ready-process.ts'
 
 export type RelayProcess = {
   url: string
@@ -12,6 +12,13 @@ export type RelayProcess = {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
+/**
+ * The relay's ready line: `relay listening on <host>:<port>, directory …`. `peer relay` takes no
+ * `--port 0` yet, so a port is picked free first when none is given; the port used is the one the line
+ * names.
+ */
+const RELAY_READY = /relay listening on \S*:(?<port>\d+), directory/
+
 /** `peer relay` as a real process on `host`, waited for until it listens. */
 export async function startRelayProcess(options: {
   host: string
@@ -19,45 +26,22 @@ export async function startRelayProcess(options: {
   port?: number
   args?: string[]
 }): Promise<RelayProcess> {
-  const port = options.port ?? (await freePort())
-  const child = spawn(
-    nodeBin,
-    [
-      peerBin,
-      'relay',
-      '--host',
-      options.host,
-      '--port',
-      String(port),
-      '--directory',
-      options.directoryUrl,
-      ...(options.args ?? []),
+  const relay = await startReadyProcess({
+    name: 'relay',
+    command: [
+      ...[nodeBin, peerBin, 'relay', '--host', options.host],
+      ...['--port', String(options.port ?? (await freePort()))],
+      ...['--directory', options.directoryUrl, ...(options.args ?? [])],
     ],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  own(child)
-  let output = ''
-  child.stdout?.on('data', (chunk) => {
-    output += chunk
+    cwd: repoRoot,
+    ready: RELAY_READY,
   })
-  child.stderr?.on('data', (chunk) => {
-    output += chunk
-  })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const deadline = Date.now() + 30_000
-  while (!/relay listening/.test(output)) {
-    if (child.exitCode !== null) throw new Error(`relay exited (${child.exitCode}):\n${output}`)
-    if (Date.now() > deadline) throw new Error(`relay did not start in 30 s:\n${output}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host
   return {
-    url: `http://${options.host}:${port}`,
-    port,
-    child,
-    output: () => output,
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      return exited
-    },
+    url: `http://${host}:${relay.port}`,
+    port: relay.port,
+    child: relay.child,
+    output: relay.output,
+    stop: relay.stop,
   }
 }

@@ -3,8 +3,8 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot } from './directory-process.ts'
-import { freePort } from './free-port.ts'
 import { own } from './owned-processes.ts'
+import { freePort } from './ports.ts'
 
 export type WranglerDev = {
   url: string

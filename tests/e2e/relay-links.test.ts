@@ -1,0 +1,290 @@
+// The relay's links, on loopback without a network namespace: a directory process, the relay in
+// process (so a test can act as its operator, holding the HTTP/2 client session on a daemon's link),
+// links registered by raw clients as the daemon registers them, and a real daemon behind the relay.
+import { createHash, randomBytes } from 'node:crypto'
+import http2 from 'node:http2'
+import net from 'node:net'
+import { decodeJwt } from 'jose'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { type Relay, type RelayOptions, startRelay } from '../../peer/src/relay/relay-server.ts'
+import { MAX_CONNECTIONS_PER_ADDRESS } from '../../peer/src/wire/connection-slots.ts'
+import { type DirectoryProcess, postJson, startDirectoryProcess } from '../support/directory-process.ts'
+import { placeFile, sleepUntil, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+
+let directory: DirectoryProcess
+beforeAll(async () => {
+  directory = await startDirectoryProcess()
+})
+afterAll(async () => {
+  await directory?.stop('SIGKILL')
+})
+
+const cleanups: (() => unknown)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function relay(limits: Partial<RelayOptions> = {}): Promise<Relay & { url: string }> {
+  const started = await startRelay({
+    port: 0,
+    host: '127.0.0.1',
+    directoryUrl: directory.url,
+    peerRate: undefined,
+    log: () => {},
+    ...limits,
+  })
+  cleanups.push(() => started.stop())
+  return Object.assign(started, { url: `http://127.0.0.1:${started.port}` })
+}
+
+/** A relay token for `relayUrl`, asked with a fresh peer session of `username`, and when it was issued (s). */
+async function relayToken(username: string, relayUrl: string) {
+  const login = await postJson(`${directory.url}/v1/login`, {
+    username,
+    password: `password-of-${username}`,
+    url: 'http://127.0.0.1:9',
+  })
+  const session = ((await login.json()) as { token: string }).token
+  const answer = await postJson(`${directory.url}/v1/relay-tokens`, { relay: relayUrl }, session)
+  const { token } = (await answer.json()) as { token: string }
+  return { token, issuedAt: decodeJwt(token).iat as number }
+}
+
+/** A call token for `audience`, asked by `username` (registered by this login, as a peer's first is). */
+async function callToken(username: string, audience: string) {
+  const login = await postJson(`${directory.url}/v1/login`, {
+    username,
+    password: `password-of-${username}`,
+    url: 'http://127.0.0.1:9',
+  })
+  const session = ((await login.json()) as { token: string }).token
+  const answer = await postJson(`${directory.url}/v1/call-tokens`, { audience }, session)
+  return ((await answer.json()) as { token: string }).token
+}
+
+/**
+ * Registers over a raw connection from `localAddress` (as the daemon does) and, once registered, serves
+ * HTTP/2 on the link as a relayed peer would (every call answered `grpc-status: 0`), or, `silent`,
+ * answers nothing, pings included. Resolves with the
+ * head of the relay's answer, or its whole answer when it refuses.
+ */
+function holdLink(
+  relayPort: number,
+  token: string,
+  localAddress = '127.0.0.1',
+  silent = false,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port: relayPort, localAddress })
+    cleanups.push(() => socket.destroy())
+    let answer = Buffer.alloc(0)
+    const onData = (chunk: Buffer) => {
+      answer = Buffer.concat([answer, chunk])
+      const end = answer.indexOf('\r\n\r\n')
+      if (end < 0) return
+      socket.off('data', onData)
+      const head = answer.toString('latin1', 0, end)
+      if (head.startsWith('HTTP/1.1 101')) {
+        // Silent: connected, but never a byte back (a machine switched off, a NAT that forgot it).
+        if (silent) return resolve(head)
+        socket.pause()
+        socket.unshift(answer.subarray(end + 4))
+        const server = http2.createServer()
+        server.on('stream', (stream) => {
+          stream.on('error', () => {})
+          stream.on('data', () => {})
+          stream.respond(
+            { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '0' },
+            { endStream: true },
+          )
+        })
+        server.emit('connection', socket)
+        return resolve(head)
+      }
+      // A refusal: its one line follows the head, and the relay then closes the connection.
+      socket.on('data', (more: Buffer) => {
+        answer = Buffer.concat([answer, more])
+      })
+      socket.once('close', () => resolve(answer.toString('utf8')))
+    }
+    socket.on('data', onData)
+    socket.on('error', reject)
+    socket.write(
+      `POST /v1/register HTTP/1.1\r\nhost: 127.0.0.1:${relayPort}\r\nconnection: upgrade\r\nupgrade: peerdir-relay/1\r\nauthorization: Bearer ${token}\r\ncontent-length: 0\r\n\r\n`,
+    )
+  })
+}
+
+/** An HTTP/2 caller of the relay from `localAddress` (the relay counts callers' connections per address). */
+async function caller(relayPort: number, localAddress = '127.0.0.1') {
+  const session = http2.connect(`http://127.0.0.1:${relayPort}`, {
+    createConnection: () => net.connect({ host: '127.0.0.1', port: relayPort, localAddress }),
+  })
+  session.on('error', () => {})
+  cleanups.push(() => session.destroy())
+  await new Promise((resolve) => session.once('connect', resolve))
+  return session
+}
+
+/** A request's status and headers (trailers merged in), or the error that ended it. */
+function ask(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Buffer) {
+  return new Promise<{ headers: http2.IncomingHttpHeaders; body: Buffer; error?: string }>((resolve) => {
+    const stream = session.request(headers)
+    const parts: Buffer[] = []
+    let answer: http2.IncomingHttpHeaders = {}
+    let error: string | undefined
+    stream.once('response', (h) => {
+      answer = h
+    })
+    stream.once('trailers', (t) => {
+      answer = { ...answer, ...t }
+    })
+    stream.on('data', (part: Buffer) => parts.push(part))
+    stream.on('error', (err) => {
+      error = err.message
+    })
+    stream.once('close', () => resolve({ headers: answer, body: Buffer.concat(parts), error }))
+    stream.end(body)
+  })
+}
+
+/**
+ * A GetInfo forwarded to `username` (undefined: the bare path, for callers that know no URL path), without
+ * a call token unless given (the relay then counts the caller by address).
+ */
+const getInfo = (session: http2.ClientHttp2Session, username: string | undefined, token?: string) =>
+  ask(
+    session,
+    {
+      ':method': 'POST',
+      ':path': `${username === undefined ? '' : `/relayed/${username}`}/peerdir.v1.PeerService/GetInfo`,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
+    Buffer.from([0, 0, 0, 0, 0]),
+  )
+
+/** The gRPC status and message of an answer. */
+const status = (answer: { headers: http2.IncomingHttpHeaders }) => [
+  answer.headers['grpc-status'],
+  decodeURIComponent(String(answer.headers['grpc-message'] ?? '')),
+]
+
+describe('a relay’s links', () => {
+  it('refuses a registration whose token is older than the one its name is registered with (409)', async () => {
+    const r = await relay()
+    const older = await relayToken('homer', r.url)
+    // Tokens tell their age in whole seconds: the newer one is asked in the next second.
+    await sleepUntil((older.issuedAt + 1) * 1000)
+    const newer = await relayToken('homer', r.url)
+    expect(newer.issuedAt).toBeGreaterThan(older.issuedAt)
+    expect(await holdLink(r.port, newer.token)).toMatch(/^HTTP\/1\.1 101/)
+    const late = await holdLink(r.port, older.token)
+    expect(late).toMatch(/^HTTP\/1\.1 409[\s\S]*homer is registered here with a newer token/)
+    // The newer link still carries homer's calls.
+    expect((await getInfo(await caller(r.port), 'homer')).headers['grpc-status']).toBe('0')
+  })
+
+  it('drops a link whose ping goes unanswered for a whole period, and keeps one that answers', async () => {
+    // A period no pause of this process (the relay and maggie's end both live here) comes near.
+    const r = await relay({ linkPingMs: 2000 })
+    expect(await holdLink(r.port, (await relayToken('maggie', r.url)).token)).toMatch(/^HTTP\/1\.1 101/)
+    const silent = await relayToken('snowball', r.url)
+    expect(await holdLink(r.port, silent.token, '127.0.0.1', true)).toMatch(/^HTTP\/1\.1 101/)
+    expect(r.peers.get('snowball')).toBeDefined()
+    await until(async () => r.peers.get('snowball') === undefined, 'the silent link to be dropped')
+    // maggie's link, registered first, has been pinged as often and answered: still there.
+    expect((await getInfo(await caller(r.port), 'maggie')).headers['grpc-status']).toBe('0')
+  })
+
+  it('routes a call by its path, or by its call token’s audience on the bare path, and refuses a mismatch', async () => {
+    const r = await relay()
+    expect(await holdLink(r.port, (await relayToken('homer', r.url)).token)).toMatch(/^HTTP\/1\.1 101/)
+    const forHomer = await callToken('ned', 'homer')
+    const from = await caller(r.port)
+    expect(status(await getInfo(from, 'homer', forHomer))).toEqual(['0', ''])
+    expect(status(await getInfo(from, undefined, forHomer))).toEqual(['0', '']) // as grpc-js calls
+    expect(status(await getInfo(from, 'marge', forHomer))).toEqual([
+      '3',
+      'this call token is for homer, but the call is addressed to marge',
+    ])
+    expect(status(await getInfo(from, undefined))).toEqual([
+      '3',
+      'name the peer: call <relay>/relayed/<username>/… or present a call token for it',
+    ])
+    expect(status(await getInfo(from, 'marge'))).toEqual(['14', 'marge is not connected to this relay'])
+    const [code] = status(await getInfo(from, 'homer', `${forHomer.slice(0, -4)}AAAA`))
+    expect(code).toBe('16')
+  })
+
+  it('registers at most --max-peers, of which names it never carried take three quarters', async () => {
+    const r = await relay({ maxPeers: 2 })
+    expect(await holdLink(r.port, (await relayToken('lisa', r.url)).token)).toMatch(/^HTTP\/1\.1 101/)
+    const refused = await holdLink(r.port, (await relayToken('bart', r.url)).token)
+    expect(refused).toMatch(/^HTTP\/1\.1 503[\s\S]*this relay carries its most peers \(2\)/)
+    expect(r.peers.size).toBe(1)
+  })
+
+  it('keeps links and callers in separate pools: a full caller pool from one address evicts no link, and links take no caller’s room', async () => {
+    const r = await relay()
+    // Four links from one address, then that address's every caller slot filled with connections that
+    // made one request and now sit idle: had the links stayed in the callers' pool, the idle links (idle
+    // longest) would have been closed to make room for the last four callers.
+    const names = ['patty', 'selma', 'ling', 'jacqueline']
+    for (const name of names) {
+      expect(await holdLink(r.port, (await relayToken(name, r.url)).token, '127.0.0.2')).toMatch(
+        /^HTTP\/1\.1 101/,
+      )
+    }
+    const callers = []
+    for (let i = 0; i < MAX_CONNECTIONS_PER_ADDRESS; i++) {
+      const session = await caller(r.port, '127.0.0.2')
+      const health = await ask(session, { ':path': '/healthz' })
+      expect(health.headers[':status']).toBe(200)
+      callers.push(session)
+    }
+    for (const name of names) {
+      expect((await getInfo(callers[0] as http2.ClientHttp2Session, name)).headers['grpc-status']).toBe('0')
+    }
+    // And every caller is still connected: no link took a caller's place.
+    for (const session of callers) {
+      expect((await ask(session, { ':path': '/healthz' })).headers[':status']).toBe(200)
+    }
+  })
+
+  it('never lets a daemon’s content gateway answer through its link, even a relay naming a loopback host', async () => {
+    const r = await relay()
+    const stateRoot = testStateRoot()
+    const content = randomBytes(64 * 1024)
+    const sha256 = createHash('sha256').update(content).digest('hex')
+    const alice = await startPeer({
+      name: 'alice',
+      directoryUrl: directory.url,
+      stateRoot,
+      args: ['--relay', r.url],
+    })
+    cleanups.push(() => alice.stop('SIGKILL'))
+    placeFile(alice.dir, 'shared.bin', content)
+    await alice.waitFor(/published changes: \+1/)
+    await alice.waitFor(/registered with relay/)
+    const request = {
+      ':method': 'GET',
+      ':path': `/content/${sha256}`,
+      ':authority': `127.0.0.1:${alice.port}`,
+    }
+    // On its own port the gateway serves this machine what the daemon shares, without a capability.
+    const direct = http2.connect(alice.url)
+    direct.on('error', () => {})
+    cleanups.push(() => direct.destroy())
+    const served = await ask(direct, request)
+    expect(served.headers[':status']).toBe(200)
+    expect(served.body.equals(content)).toBe(true)
+    // The relay's session on the link is a loopback caller naming the daemon's own port, as the relay's
+    // operator could make it: still only RPCs answer there.
+    const link = (await until(async () => r.peers.get('alice'), 'alice in the relay’s table')).session
+    const throughLink = await ask(link, request)
+    expect(throughLink.headers[':status']).toBe(404)
+    expect(throughLink.body.includes(content.subarray(0, 1024))).toBe(false)
+  })
+})
