@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { nodeBin, repoRoot } from './directory-process.ts'
 import { own } from './owned-processes.ts'
-import { freePort } from './ports.ts'
 import { startReadyProcess } from './ready-process.ts'
 
 export { sleepUntil, until } from './waiting.ts'
@@ -65,9 +64,9 @@ export function runCli(
 }
 
 /**
- * The daemon's ready line: `serving peers on <url> (listening on <host>:<port>)`. `peer start` takes no
- * `--port 0` yet (the port also keys its state folder), so a port is picked free first when none is
- * given; the port used is the one the line names.
+ * The daemon's ready line: `serving peers on <url> (listening on <host>:<port>)`. Without a port the
+ * daemon starts on `--port 0` and the kernel's choice is the one the line names (its state folder is
+ * keyed by that port, so a restart that should find the same state passes `port` again).
  */
 const DAEMON_READY = /serving peers on \S+ \(listening on \S*:(?<port>\d+)\)/
 
@@ -98,7 +97,7 @@ export async function startPeer(options: {
     command: [
       ...(options.wrap ?? []),
       ...peer.command,
-      ...['start', '--name', options.name, '--port', String(options.port ?? (await freePort()))],
+      ...['start', '--name', options.name, '--port', String(options.port ?? 0)],
       ...['--dir', dir, '--directory', options.directoryUrl, ...(options.args ?? [])],
     ],
     cwd: peer.cwd,

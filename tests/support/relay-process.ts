@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import { nodeBin, repoRoot } from './directory-process.ts'
 import { peerBin } from './peer-process.ts'
-import { freePort } from './ports.ts'
 import { startReadyProcess } from './ready-process.ts'
 
 export type RelayProcess = {
@@ -13,9 +12,8 @@ export type RelayProcess = {
 }
 
 /**
- * The relay's ready line: `relay listening on <host>:<port>, directory …`. `peer relay` takes no
- * `--port 0` yet, so a port is picked free first when none is given; the port used is the one the line
- * names.
+ * The relay's ready line: `relay listening on <host>:<port>, directory …`. Without a port the relay
+ * starts on `--port 0` and the kernel's choice is the one the line names.
  */
 const RELAY_READY = /relay listening on \S*:(?<port>\d+), directory/
 
@@ -30,7 +28,7 @@ export async function startRelayProcess(options: {
     name: 'relay',
     command: [
       ...[nodeBin, peerBin, 'relay', '--host', options.host],
-      ...['--port', String(options.port ?? (await freePort()))],
+      ...['--port', String(options.port ?? 0)],
       ...['--directory', options.directoryUrl, ...(options.args ?? [])],
     ],
     cwd: repoRoot,
