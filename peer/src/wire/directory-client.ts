@@ -44,6 +44,20 @@ export class DirectoryError extends Error {
   }
 }
 
+/** One folder of a user's share as GET /v1/peers/{username}/files lists it (SPEC). */
+export type BrowsedFolder = { name: string; files: number; bytes: number }
+export type BrowsedFile = FileEntry & { path?: string }
+/** One level of what a user shares, or (recursive) a page of every file under a folder. */
+export type PeerFiles = {
+  username: string
+  state: 'up' | 'down'
+  path: string
+  folders: BrowsedFolder[]
+  files: BrowsedFile[]
+  cursor?: string
+}
+export type BrowseOptions = { path: string; recursive: boolean; limit?: number; cursor?: string }
+
 const TIMEOUT_MS = 15_000
 const INDEX_TIMEOUT_MS = 120_000
 
@@ -125,6 +139,16 @@ export class DirectoryClient {
       if (err instanceof DirectoryError && err.status === 404) return undefined
       throw err
     }
+  }
+
+  /** What `username` shares under `path`; a 404 (unknown user or folder) is a DirectoryError. */
+  browse(username: string, options: BrowseOptions, token?: string) {
+    const params = new URLSearchParams({ path: options.path, recursive: String(options.recursive) })
+    if (options.limit) params.set('limit', String(options.limit))
+    if (options.cursor) params.set('cursor', options.cursor)
+    return this.#call<PeerFiles>('GET', `/v1/peers/${encodeURIComponent(username)}/files?${params}`, {
+      token,
+    })
   }
 
   peers(state: string | undefined, token?: string) {
