@@ -72,7 +72,7 @@ export async function browsePeer(
       return directoryFailure(err)
     })
   if (!wellFormed(answer))
-    throw new ConnectError(`the directory sent a malformed listing of ${req.username}`, Code.Unavailable)
+    throw new ConnectError(`the directory sent a malformed listing of ${req.username}`, Code.DataLoss)
   return create(BrowseResponseSchema, {
     username: answer.username,
     state: answer.state,
