@@ -142,19 +142,14 @@ export async function getPeerPath(
     throw new CliError(`${where.username}/${where.path} is empty: nothing to get`, EXIT.notFound)
   const started = performance.now()
   const total = files.reduce((sum, f) => sum + f.size, 0)
+  // Per file: bytes verified, and of those, how many were on disk before (not fetched now).
   const doneBytes = new Map<PlannedFile, number>()
-  let resumed = 0
+  const resumedBytes = new Map<PlannedFile, number>()
+  const sum = (bytes: Map<PlannedFile, number>) => [...bytes.values()].reduce((a, b) => a + b, 0)
   let filesDone = 0
   const bar = progress ? new FolderProgress(progress, lastSegment(where)) : undefined
   const redraw = (force = false) =>
-    bar?.update(
-      filesDone,
-      files.length,
-      [...doneBytes.values()].reduce((a, b) => a + b, 0),
-      resumed,
-      total,
-      force,
-    )
+    bar?.update(filesDone, files.length, sum(doneBytes), sum(resumedBytes), total, force)
 
   async function fetchOne(file: PlannedFile): Promise<FolderFileOutcome> {
     const outcome: FolderFileOutcome = {
@@ -169,11 +164,12 @@ export async function getPeerPath(
       bytesPerSource: {},
       error: '',
     }
-    if (file.refused) return { ...outcome, outcome: 'refused', error: file.refused }
     try {
+      if (file.refused) return { ...outcome, outcome: 'refused', error: file.refused }
       const request = { target: file.sha256, outDir, folder: file.folder, name: file.name }
       for await (const update of daemon.client.stream('get', request)) {
         doneBytes.set(file, Number(update.doneBytes))
+        resumedBytes.set(file, Number(update.resumedBytes))
         if (!update.finished) {
           redraw()
           continue
@@ -181,7 +177,6 @@ export async function getPeerPath(
         const bytesPerSource = Object.fromEntries(update.sources.map((s) => [s.username, Number(s.bytes)]))
         // The daemon answers a verified copy already in place with one finished message and no source.
         const alreadyThere = update.sources.length === 0 && Number(update.seconds) === 0
-        resumed += Number(update.resumedBytes)
         return {
           ...outcome,
           outcome: 'verified',
