@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import {
   existsSync,
@@ -11,8 +12,9 @@ import {
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { nodeBin } from '../support/directory-process.ts'
 import { recordedChunks } from '../support/part-files.ts'
-import { until } from '../support/peer-process.ts'
+import { peerBin, until } from '../support/peer-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 // Leases far longer than any pause of a loaded machine; each test's peers log out when it ends.
@@ -76,6 +78,15 @@ describe('folders', () => {
     expect((await bob.cli(['search', 'opening'])).stdout).toMatch(
       /01 opening\.flac .* Nightjar Ensemble\/Songs from Härrow Lane\n/,
     )
+
+    // The menu's search (option 4) shows the folder too.
+    const menu = spawnSync(nodeBin, [peerBin, 'menu', '--port', String(bob.port)], {
+      input: '4\nopening\n\n',
+      env: { ...process.env, PEERDIR_STATE_DIR: network.stateRoot },
+      encoding: 'utf8',
+    })
+    expect(menu.status, menu.stderr).toBe(0)
+    expect(menu.stdout).toMatch(/01 opening\.flac .* Nightjar Ensemble\/Songs from Härrow Lane\n/)
 
     const top = await bob.cli(['browse', 'alice'])
     expect(top.code, top.stderr).toBe(0)
