@@ -24,4 +24,6 @@ export type IndexPatch = z.input<typeof schemas.IndexPatch>
 export type IndexCount = z.output<typeof schemas.IndexCount>
 export type SearchResponse = z.output<typeof schemas.SearchResponse>
 export type PeerPage = z.output<typeof schemas.PeerPage>
+export type Folder = z.output<typeof schemas.Folder>
+export type PeerFiles = z.output<typeof schemas.PeerFiles>
 export type Stats = z.output<typeof schemas.Stats>

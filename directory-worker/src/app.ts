@@ -7,6 +7,7 @@ import { RequestMetrics } from './middleware/metrics.ts'
 import { validationError } from './router.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { auth } from './routes/auth.ts'
+import { browseRoutes } from './routes/browse.ts'
 import { callTokens } from './routes/call-tokens.ts'
 import { dashboard } from './routes/dashboard.tsx'
 import { docsPage, openApiConfig } from './routes/docs.tsx'
@@ -71,6 +72,7 @@ export function createApp(given: Deps) {
     .route('/v1', indexFiles)
     .route('/v1', searchRoutes)
     .route('/v1', peerRoutes)
+    .route('/v1', browseRoutes)
     .route('/v1', adminRoutes)
     .route('/', metaRoutes)
     .route('/', dashboard)

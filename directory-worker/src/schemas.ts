@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi'
+import { folderPathProblem, MAX_PATH_BYTES, MAX_PATH_SEGMENTS } from './folder-path.ts'
 
 const textEncoder = new TextEncoder()
 const isControl = (ch: string) => (ch.codePointAt(0) ?? 0) < 0x20 || ch === '\u007f'
@@ -17,6 +18,21 @@ export const FileName = z
   .refine((name) => ![...name].some(isControl), 'must not contain NUL or control characters')
   .refine((name) => name !== '.' && name !== '..', 'must not be . or ..')
   .openapi({ example: 'song.mp3' })
+
+/** A folder under the shared folder (see folder-path.ts); each segment obeys FileName's rules. */
+export const FolderPath = z
+  .string()
+  .superRefine((path, ctx) => {
+    const problem = folderPathProblem(
+      path,
+      (segment) => FileName.safeParse(segment).error?.issues[0]?.message,
+    )
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+  })
+  .openapi({
+    description: `The folder under the shared folder, / between folders, "" at the top; at most ${MAX_PATH_SEGMENTS} folders and ${MAX_PATH_BYTES} bytes`,
+    example: 'Nightjar Ensemble/Songs from Harrow Lane',
+  })
 
 export const Username = z
   .string()
@@ -63,6 +79,8 @@ export const MAX_MANIFEST_CHUNKS = 1 << 20
 export const FileEntry = z
   .object({
     name: FileName,
+    // Absent (older clients) is the top.
+    path: FolderPath.default(''),
     size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
     sha256: Sha256,
     chunkSize: z.number().int().min(1).max(MAX_CHUNK_SIZE),
@@ -79,6 +97,9 @@ export const Source = z.object({ username: Username, url: z.string() }).openapi(
 export const Result = z
   .object({
     name: z.string(),
+    path: z
+      .string()
+      .openapi({ description: 'The folder the best-matching holder keeps it in ("" at the top)' }),
     size: z.number().int(),
     sha256: Sha256,
     chunkSize: z.number().int(),
@@ -210,6 +231,33 @@ export const Stats = z
     bytes: z.number().int(),
   })
   .openapi('Stats')
+
+export const Folder = z
+  .object({
+    name: FileName,
+    files: z.number().int().openapi({ description: 'Files in it and in every folder below it' }),
+    bytes: z.number().int().openapi({ description: 'Their sizes added up' }),
+  })
+  .openapi('Folder')
+
+/** One level of what a peer shares (GET /v1/peers/{username}/files). */
+export const PeerFiles = z
+  .object({
+    username: Username,
+    state: z.enum(['up', 'down']),
+    path: z.string().openapi({ description: 'The folder listed ("" the top)' }),
+    folders: z.array(Folder).openapi({
+      description: 'The folders right below it, by name (on the first page only; none when recursive)',
+    }),
+    files: z.array(FileEntry).openapi({
+      description: 'Its files by name; when recursive, every file below it by path then name',
+    }),
+    cursor: z
+      .string()
+      .optional()
+      .openapi({ description: 'Present when more files follow: pass it for the next page' }),
+  })
+  .openapi('PeerFiles')
 
 export const PeerPage = z.object({ peers: z.array(Peer), total: z.number().int() }).openapi('PeerPage')
 

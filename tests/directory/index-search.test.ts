@@ -155,6 +155,7 @@ describe('search', () => {
     const file = await directory.request(`/v1/files/${entry.sha256}`)
     const answer = {
       ...entry,
+      path: '',
       sourceCount: 1,
       sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }],
     }

@@ -193,6 +193,11 @@ describe('every answer of the directory, checked against its OpenAPI document', 
     expect((await call('GET', '/v1/peers?state=up')).body).toMatchObject({ total: 1 })
     expect((await call('GET', '/v1/peers?limit=0')).status).toBe(400)
     expect((await call('GET', '/v1/stats')).status).toBe(200)
+    const level = await call('GET', '/v1/peers/alice/files')
+    expect(level.body).toMatchObject({ username: 'alice', state: 'up', path: '', folders: [] })
+    expect((await call('GET', '/v1/peers/alice/files?path=..')).status).toBe(400)
+    expect((await call('GET', '/v1/peers/nobody/files')).body.error.code).toBe('unknown_peer')
+    expect((await call('GET', '/v1/peers/alice/files?path=none')).body.error.code).toBe('unknown_folder')
     expect((await call('GET', '/healthz')).status).toBe(200)
     expect((await call('GET', '/.well-known/jwks.json')).status).toBe(200)
     expect((await call('GET', '/metrics')).status).toBe(200)
@@ -202,7 +207,14 @@ describe('every answer of the directory, checked against its OpenAPI document', 
   it('a members-only directory: reads and metrics refused without credentials, registration closed', async () => {
     const call = caller(open({ READ_REQUIRES_AUTH: 'true' }))
     expect((await call('POST', '/v1/login', peerLogin('alice'))).body.error.code).toBe('registration_closed')
-    for (const path of ['/v1/search?q=a', `/v1/files/${sha(1)}`, '/v1/peers', '/v1/stats', '/metrics']) {
+    for (const path of [
+      '/v1/search?q=a',
+      `/v1/files/${sha(1)}`,
+      '/v1/peers',
+      '/v1/peers/alice/files',
+      '/v1/stats',
+      '/metrics',
+    ]) {
       expect((await call('GET', path)).status, path).toBe(401)
     }
     for (const [method, path] of [
@@ -253,6 +265,7 @@ describe('every answer of the directory, checked against its OpenAPI document', 
       ['GET', '/v1/search?q=a'],
       ['GET', `/v1/files/${sha(1)}`],
       ['GET', '/v1/peers'],
+      ['GET', '/v1/peers/alice/files'],
       ['GET', '/v1/stats'],
       ['GET', '/v1/admin/users'],
       ['POST', '/v1/admin/users'],

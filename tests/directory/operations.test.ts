@@ -77,6 +77,7 @@ describe('operations endpoints', () => {
       '/v1/search': ['get'],
       '/v1/files/{sha256}': ['get'],
       '/v1/peers': ['get'],
+      '/v1/peers/{username}/files': ['get'],
       '/v1/stats': ['get'],
       '/healthz': ['get'],
       '/.well-known/jwks.json': ['get'],

@@ -130,6 +130,7 @@ describe('reused search answers', () => {
     const [found] = await search(`q=${encodeURIComponent('"quoted"')}`)
     expect(found).toEqual({
       ...fileEntry(name),
+      path: '',
       sourceCount: 1,
       sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }],
     })

@@ -378,6 +378,186 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     )
 
     it(
+      'folders: a nested share is found by its folder words and browsed level by level and in pages; hostile paths are refused and store nothing; an old client’s index sits at the top',
+      async () => {
+        const { call, tokenOf } = await directory({})
+        const alice = await tokenOf('alice')
+        const album = 'Nightjar Ensemble/Songs from Harrow Lane'
+        const disc = `${album}/Disc 1`
+        const summer = 'Ünïcode Bänd/Été à Montréal/CD 2'
+        const at = (path: string, name: string, size = 1000) => ({
+          ...fileEntry(name, `${path}/${name}`, size),
+          path,
+        })
+        const share = [
+          at(disc, '01 opening.flac', 100),
+          at(disc, '02 the river.flac', 200),
+          at(album, 'cover.jpg', 30),
+          at('Nightjar Ensemble', 'biography.txt', 4),
+          at(summer, 'chanson.flac', 5000),
+          // An old client's entry: no path at all.
+          fileEntry('readme.txt', 'readme', 1),
+        ]
+        const put = (token: string, files: unknown[]) =>
+          call('/v1/index', { method: 'PUT', token, json: { files } })
+        expect((await put(alice, share)).status).toBe(200)
+        type Found = { name: string; path: string; sources: { username: string }[] }
+        const search = async (q: string) =>
+          ((await (await call(`/v1/search?q=${encodeURIComponent(q)}`)).json()) as { results: Found[] })
+            .results
+        const places = (found: Found[]) => found.map((r) => `${r.path}|${r.name}`).sort()
+        expect(places(await search('nightjar harrow'))).toEqual(
+          [`${album}|cover.jpg`, `${disc}|01 opening.flac`, `${disc}|02 the river.flac`].sort(),
+        )
+        expect(places(await search('harrow OPENING'))).toEqual([`${disc}|01 opening.flac`])
+        expect(places(await search('ÉTÉ montréal'))).toEqual([`${summer}|chanson.flac`])
+        expect(places(await search('Nightjar Ensemble/Songs from Harrow Lane/Disc 1'))).toHaveLength(2)
+        expect(places(await search('readme'))).toEqual(['|readme.txt'])
+
+        // Ranked: exact name, name prefix, the whole query in the name, every word in the name, then
+        // words across path and name.
+        // One account may place at most three results before everyone else's: two accounts share these.
+        const bob = await tokenOf('bob', 50072)
+        const carol = await tokenOf('carol', 50073)
+        const ranked = [
+          'harrow lane',
+          'harrow lane live.mp3',
+          'live at harrow lane.mp3',
+          'lane of harrow.mp3',
+        ]
+        expect(
+          (
+            await put(
+              bob,
+              [ranked[0], ranked[3]].map((name) => fileEntry(String(name))),
+            )
+          ).status,
+        ).toBe(200)
+        expect(
+          (
+            await put(
+              carol,
+              [ranked[1], ranked[2]].map((name) => fileEntry(String(name))),
+            )
+          ).status,
+        ).toBe(200)
+        const harrowLane = await search('Harrow Lane')
+        expect(harrowLane.slice(0, 4).map((r) => r.name)).toEqual(ranked)
+        expect(places(harrowLane.slice(4))).toEqual(places(await search('nightjar harrow')))
+
+        type Level = {
+          username: string
+          state: string
+          path: string
+          folders: { name: string; files: number; bytes: number }[]
+          files: { name: string; path: string; sha256: string }[]
+          cursor?: string
+        }
+        const browse = async (query: string) => {
+          const answer = await call(`/v1/peers/alice/files?${query}`)
+          expect(answer.status, query).toBe(200)
+          return (await answer.json()) as Level
+        }
+        const top = await browse('')
+        expect(top).toMatchObject({ username: 'alice', state: 'up', path: '' })
+        expect(top.folders).toEqual([
+          { name: 'Nightjar Ensemble', files: 4, bytes: 334 },
+          { name: 'Ünïcode Bänd', files: 1, bytes: 5000 },
+        ])
+        expect(top.files.map((f) => f.name)).toEqual(['readme.txt'])
+        expect(top.cursor).toBeUndefined()
+        const artist = await browse(`path=${encodeURIComponent('Nightjar Ensemble')}`)
+        expect(artist.folders).toEqual([{ name: 'Songs from Harrow Lane', files: 3, bytes: 330 }])
+        expect(artist.files.map((f) => f.name)).toEqual(['biography.txt'])
+        const albumLevel = await browse(`path=${encodeURIComponent(album)}`)
+        expect(albumLevel.folders).toEqual([{ name: 'Disc 1', files: 2, bytes: 300 }])
+        expect(albumLevel.files.map((f) => f.name)).toEqual(['cover.jpg'])
+        const discLevel = await browse(`path=${encodeURIComponent(disc)}`)
+        expect(discLevel.folders).toEqual([])
+        expect(discLevel.files).toEqual([
+          { ...share[0], path: disc },
+          { ...share[1], path: disc },
+        ])
+        // Every file of the share, two a page, each once, by path then name.
+        const pages: Level[] = []
+        let cursor: string | undefined
+        do {
+          const page = await browse(`recursive=true&limit=2${cursor ? `&cursor=${cursor}` : ''}`)
+          expect(page.files.length).toBeLessThanOrEqual(2)
+          pages.push(page)
+          cursor = page.cursor
+        } while (cursor && pages.length < 10)
+        expect(pages).toHaveLength(3)
+        expect(pages.flatMap((p) => p.files.map((f) => `${f.path}|${f.name}`))).toEqual([
+          '|readme.txt',
+          'Nightjar Ensemble|biography.txt',
+          `${album}|cover.jpg`,
+          `${disc}|01 opening.flac`,
+          `${disc}|02 the river.flac`,
+          `${summer}|chanson.flac`,
+        ])
+        const below = await browse(`recursive=true&path=${encodeURIComponent(album)}`)
+        expect(below.files.map((f) => f.name)).toEqual(['cover.jpg', '01 opening.flac', '02 the river.flac'])
+
+        for (const [path, code] of [
+          ['/v1/peers/nobody/files', 'unknown_peer'],
+          ['/v1/peers/alice/files?path=Nightjar', 'unknown_folder'],
+          [`/v1/peers/alice/files?path=${encodeURIComponent(`${album}/Disc`)}`, 'unknown_folder'],
+          ['/v1/peers/alice/files?path=..', 'invalid_request'],
+          ['/v1/peers/alice/files?cursor=not-a-cursor', 'invalid_request'],
+          ['/v1/peers/alice/files?limit=1001', 'invalid_request'],
+        ] as const) {
+          const refused = await call(path)
+          expect(refused.status, path).toBe(code === 'invalid_request' ? 400 : 404)
+          expect((await refused.json()).error.code, path).toBe(code)
+        }
+
+        const hostile = [
+          '..',
+          'Nightjar Ensemble/../..',
+          '/etc',
+          'a//b',
+          'a/',
+          'a\\b',
+          'a\u0000b',
+          Array.from({ length: 10_000 }, () => 'a').join('/'),
+          'x'.repeat(1024 * 1024),
+        ]
+        for (const path of hostile) {
+          const entry = { ...fileEntry('evil.bin'), path }
+          for (const [method, json] of [
+            ['PUT', { files: [entry] }],
+            ['PATCH', { add: [entry] }],
+          ] as const) {
+            const refused = await call('/v1/index', { method, token: alice, json })
+            expect(refused.status, `${method} ${path.slice(0, 20)}`).toBe(400)
+            expect((await refused.json()).error.code).toBe('invalid_request')
+          }
+        }
+        expect(await browse('')).toEqual(top)
+        expect(await search('evil')).toEqual([])
+
+        // A moved album is a remove and an add of the same sha256s with the new path, in one PATCH.
+        const moved = share
+          .slice(0, 2)
+          .map((file) => ({ ...file, path: 'Nightjar Ensemble/Harrow Lane (2024)' }))
+        const patch = await call('/v1/index', {
+          method: 'PATCH',
+          token: alice,
+          json: { remove: moved.map((f) => f.sha256), add: moved },
+        })
+        expect(await patch.json()).toEqual({ files: 6 })
+        expect((await call(`/v1/peers/alice/files?path=${encodeURIComponent(disc)}`)).status).toBe(404)
+        const movedLevel = await browse(`path=${encodeURIComponent('Nightjar Ensemble/Harrow Lane (2024)')}`)
+        expect(movedLevel.files.map((f) => f.name)).toEqual(['01 opening.flac', '02 the river.flac'])
+        expect(places(await search('harrow opening'))).toEqual([
+          'Nightjar Ensemble/Harrow Lane (2024)|01 opening.flac',
+        ])
+      },
+      timeout,
+    )
+
+    it(
       'races: two first logins of one name with different passwords, exactly one account wins',
       async () => {
         const { login } = await directory({})

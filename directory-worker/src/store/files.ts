@@ -9,10 +9,15 @@ import { INDEX_OVER_LIMIT } from './migrations.ts'
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
 
-export const toStored = (file: FileEntry) => ({
+/** An entry as the store takes it: validated, its path absent for the top (store callers of old). */
+export type IndexEntry = Omit<FileEntry, 'path'> & { path?: string }
+
+export const toStored = (file: IndexEntry) => ({
   sha256: file.sha256,
   name: file.name,
   key: nameKey(file.name),
+  path: file.path ?? '',
+  pathKey: nameKey(file.path ?? ''),
   size: file.size,
   chunkSize: file.chunkSize,
   manifest: file.manifest,
@@ -30,14 +35,15 @@ export const upsertFromJson = (
   json: string,
   generation: number | null = null,
 ): InStatement => ({
-  sql: `INSERT INTO files (peer_id, generation, sha256, name, name_key, size, chunk_size, manifest)
+  sql: `INSERT INTO files (peer_id, generation, sha256, name, name_key, path, path_key, size, chunk_size, manifest)
   SELECT ?1, coalesce(?3, ${LIVE_GENERATION('?1')}), value ->> '$.sha256', value ->> '$.name',
-         value ->> '$.key', value ->> '$.size', value ->> '$.chunkSize', value ->> '$.manifest'
+         value ->> '$.key', value ->> '$.path', value ->> '$.pathKey', value ->> '$.size',
+         value ->> '$.chunkSize', value ->> '$.manifest'
   FROM json_each(?2) WHERE true
   ON CONFLICT (peer_id, generation, sha256) DO UPDATE SET
-    name = excluded.name, name_key = excluded.name_key, size = excluded.size,
-    chunk_size = excluded.chunk_size, manifest = excluded.manifest
-  WHERE files.name IS NOT excluded.name OR files.size IS NOT excluded.size
+    name = excluded.name, name_key = excluded.name_key, path = excluded.path, path_key = excluded.path_key,
+    size = excluded.size, chunk_size = excluded.chunk_size, manifest = excluded.manifest
+  WHERE files.name IS NOT excluded.name OR files.path IS NOT excluded.path OR files.size IS NOT excluded.size
     OR files.chunk_size IS NOT excluded.chunk_size OR files.manifest IS NOT excluded.manifest`,
   args: [peerId, json, generation],
 })
@@ -62,7 +68,7 @@ export class TooManyFiles extends Error {}
 export async function patchIndex(
   db: Database,
   peerId: number,
-  patch: { add: FileEntry[]; remove: string[] },
+  patch: { add: IndexEntry[]; remove: string[] },
   maxFiles: number,
 ): Promise<number> {
   try {
@@ -99,8 +105,20 @@ export type Content = Omit<Result, 'sources' | 'sourceCount'>
 
 export { variantKey }
 
+/**
+ * A holder's name and path as one text (`HOLDER` in SQL), so that `min()` picks both from one row:
+ * several aggregates in a query leave a bare column's row unspecified. Neither may hold a control
+ * character, so \u0001 parts them unambiguously.
+ */
+export const HOLDER = (f: string) => `${f}.name || char(1) || ${f}.path`
+export const splitHolder = (holder: unknown): { name: string; path: string } => {
+  const text = String(holder ?? '')
+  const at = text.indexOf('\u0001')
+  return at < 0 ? { name: text, path: '' } : { name: text.slice(0, at), path: text.slice(at + 1) }
+}
+
 const toContent = (row: Row): Content => ({
-  name: String(row.name),
+  ...splitHolder(row.holder),
   size: Number(row.size),
   sha256: String(row.sha256),
   chunkSize: Number(row.chunk_size),
@@ -123,7 +141,7 @@ export const MAX_VARIANTS = 32
 export async function variantsByHash(db: Database, sha256: string, now: number): Promise<Content[]> {
   const result = await db.execute({
     sql: `WITH holders AS (
-            SELECT f.manifest, f.size, f.chunk_size, f.name, p.network, p.created_at,
+            SELECT f.manifest, f.size, f.chunk_size, ${HOLDER('f')} AS holder, p.network, p.created_at,
               p.lease_expires_at > ?2 AS live, p.lease_expires_at AS lease
             FROM files f JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation
             WHERE f.sha256 = ?1),
@@ -135,11 +153,11 @@ export async function variantsByHash(db: Database, sha256: string, now: number):
             SELECT manifest, size, chunk_size, min(place) AS round FROM by_network
             GROUP BY manifest, size, chunk_size),
           variants AS (
-            SELECT manifest, size, chunk_size, min(name) AS name, sum(live) AS holders,
+            SELECT manifest, size, chunk_size, min(holder) AS holder, sum(live) AS holders,
               count(DISTINCT CASE WHEN live THEN network END) AS networks,
               min(CASE WHEN live THEN created_at END) AS oldest, max(lease) AS lease
             FROM holders GROUP BY manifest, size, chunk_size)
-          SELECT ?1 AS sha256, v.name, v.size, v.chunk_size, v.manifest
+          SELECT ?1 AS sha256, v.holder, v.size, v.chunk_size, v.manifest
           FROM variants v LEFT JOIN rounds r
             ON r.manifest = v.manifest AND r.size = v.size AND r.chunk_size = v.chunk_size
           ORDER BY v.oldest = (SELECT min(oldest) FROM variants) DESC, r.round IS NULL, r.round,

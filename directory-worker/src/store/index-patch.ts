@@ -1,7 +1,6 @@
 import type { InStatement } from '@libsql/client'
-import type { FileEntry } from '../schemas.ts'
 import type { Database } from './database.ts'
-import { patchIndex, TooManyFiles, toStored, upsertFromJson } from './files.ts'
+import { type IndexEntry, patchIndex, TooManyFiles, toStored, upsertFromJson } from './files.ts'
 import { beginGeneration, oneAtATime, REPLACE_PIECE_BYTES, sweep, turn } from './index-replace.ts'
 import { jsonPieces } from './json-pieces.ts'
 import { INDEX_OVER_LIMIT } from './migrations.ts'
@@ -10,7 +9,7 @@ import { StorageError } from './storage-errors.ts'
 /** Rows one statement copies from the live generation into a big patch's pending one. */
 const COPY_ROWS = 1500
 
-type Patch = { add: FileEntry[]; remove: string[] }
+type Patch = { add: IndexEntry[]; remove: string[] }
 
 /**
  * Removes then adds entries; returns how many distinct contents the peer then shares. A patch that
@@ -69,8 +68,8 @@ async function copyRows(db: Database, peerId: number, from: number, to: number) 
   let after = ''
   for (;;) {
     const copied = await db.execute({
-      sql: `INSERT INTO files (peer_id, generation, sha256, name, name_key, size, chunk_size, manifest)
-            SELECT peer_id, ?2, sha256, name, name_key, size, chunk_size, manifest FROM files
+      sql: `INSERT INTO files (peer_id, generation, sha256, name, name_key, path, path_key, size, chunk_size, manifest)
+            SELECT peer_id, ?2, sha256, name, name_key, path, path_key, size, chunk_size, manifest FROM files
             WHERE peer_id = ?1 AND generation = ?3 AND sha256 > ?4 ORDER BY sha256 LIMIT ?5
             RETURNING sha256`,
       args: [peerId, to, from, after, COPY_ROWS],

@@ -1,7 +1,6 @@
-import type { FileEntry } from '../schemas.ts'
 import { nextTurn } from '../util/next-turn.ts'
 import type { Database } from './database.ts'
-import { LIVE_GENERATION, toStored, upsertFromJson } from './files.ts'
+import { type IndexEntry, LIVE_GENERATION, toStored, upsertFromJson } from './files.ts'
 import { eachJsonPiece } from './json-pieces.ts'
 import { StorageError } from './storage-errors.ts'
 
@@ -43,7 +42,7 @@ export function oneAtATime<T>(db: Database, write: () => Promise<T>): Promise<T>
  * old rows are deleted in pieces. A write that fails (or a process that dies) leaves the old index;
  * its rows are deleted then, or by the account's next replace, or by `sweepAbandonedWrites`.
  */
-export function replaceIndex(db: Database, peerId: number, files: FileEntry[], now = Date.now()) {
+export function replaceIndex(db: Database, peerId: number, files: IndexEntry[], now = Date.now()) {
   // The last entry of a hash wins, as in an upsert; sorted, each piece appends to the hash indexes.
   const byHash = new Map(files.map((file) => [file.sha256, file]))
   const sorted = [...byHash.values()].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
@@ -61,7 +60,7 @@ export function replaceIndex(db: Database, peerId: number, files: FileEntry[], n
  * that costs a few milliseconds per piece; writing it again as a new generation cost seconds. Rows an
  * earlier write left (it died, or its sweep failed) are swept then, as a replace would have.
  */
-async function sameAsLive(db: Database, peerId: number, sorted: FileEntry[]): Promise<boolean> {
+async function sameAsLive(db: Database, peerId: number, sorted: IndexEntry[]): Promise<boolean> {
   const live = await db.execute({
     sql: `SELECT p.index_generation AS generation, p.last_generation AS last,
             (SELECT count(*) FROM files WHERE peer_id = p.id AND generation = p.index_generation) AS n,
@@ -78,6 +77,7 @@ async function sameAsLive(db: Database, peerId: number, sorted: FileEntry[]): Pr
       sql: `SELECT count(*) AS n FROM json_each(?3) j CROSS JOIN files f
             WHERE f.peer_id = ?1 AND f.generation = ?2 AND f.sha256 = j.value ->> '$.sha256'
               AND f.name IS j.value ->> '$.name' AND f.name_key IS j.value ->> '$.key'
+              AND f.path IS j.value ->> '$.path' AND f.path_key IS j.value ->> '$.pathKey'
               AND f.size IS j.value ->> '$.size' AND f.chunk_size IS j.value ->> '$.chunkSize'
               AND f.manifest IS j.value ->> '$.manifest'`,
       args: [peerId, Number(row?.generation), piece.json],
@@ -88,7 +88,7 @@ async function sameAsLive(db: Database, peerId: number, sorted: FileEntry[]): Pr
   return true
 }
 
-const toJson = (file: FileEntry) => JSON.stringify(toStored(file))
+const toJson = (file: IndexEntry) => JSON.stringify(toStored(file))
 
 /**
  * A replace of one piece (most of them: about 2,000 entries) as one short transaction on the live
@@ -120,7 +120,7 @@ async function replaceInPlace(db: Database, peerId: number, json: string): Promi
   return Number(peer?.file_count ?? 0)
 }
 
-async function replaceNow(db: Database, peerId: number, sorted: FileEntry[], now: number): Promise<number> {
+async function replaceNow(db: Database, peerId: number, sorted: IndexEntry[], now: number): Promise<number> {
   const { generation } = await beginGeneration(db, peerId, now)
   let live = false
   try {

@@ -232,6 +232,38 @@ export const migrations: { version: number; name: string; statements: string[] }
       "ALTER TABLE peers ADD COLUMN network TEXT NOT NULL DEFAULT ''",
     ],
   },
+  {
+    version: 10,
+    name: 'folders: each holder keeps a content at a path; search finds words in paths too; browse by folder',
+    statements: [
+      // One content may live at different paths for different holders: the path is the holder's row's.
+      "ALTER TABLE files ADD COLUMN path TEXT NOT NULL DEFAULT ''",
+      // Folded in JS like name_key (Unicode case), for the trigram index.
+      "ALTER TABLE files ADD COLUMN path_key TEXT NOT NULL DEFAULT ''",
+      'DROP TRIGGER files_fts_insert',
+      'DROP TRIGGER files_fts_delete',
+      'DROP TRIGGER files_fts_update',
+      'DROP TABLE files_fts',
+      "CREATE VIRTUAL TABLE files_fts USING fts5 (name_key, path_key, content = 'files', content_rowid = 'id', tokenize = 'trigram')",
+      "INSERT INTO files_fts (files_fts) VALUES ('rebuild')",
+      `CREATE TRIGGER files_fts_insert AFTER INSERT ON files BEGIN
+        INSERT INTO files_fts (rowid, name_key, path_key) VALUES (new.id, new.name_key, new.path_key);
+      END`,
+      `CREATE TRIGGER files_fts_delete AFTER DELETE ON files BEGIN
+        INSERT INTO files_fts (files_fts, rowid, name_key, path_key) VALUES ('delete', old.id, old.name_key, old.path_key);
+      END`,
+      `CREATE TRIGGER files_fts_update AFTER UPDATE OF name_key, path_key ON files BEGIN
+        INSERT INTO files_fts (files_fts, rowid, name_key, path_key) VALUES ('delete', old.id, old.name_key, old.path_key);
+        INSERT INTO files_fts (rowid, name_key, path_key) VALUES (new.id, new.name_key, new.path_key);
+      END`,
+      // Browsing one peer's folder: its files by name, the folders below it with their counts and
+      // bytes, recursive pages in (path, name) order; all from this index alone but the page's rows.
+      'CREATE INDEX files_path ON files (peer_id, generation, path, name, size)',
+      // The exact and prefix stages answer a holder's path too, still from the name index alone.
+      'DROP INDEX files_name',
+      'CREATE INDEX files_name ON files (name_key, peer_id, generation, sha256, manifest, size, chunk_size, name, path)',
+    ],
+  },
 ]
 
 export async function migrate(db: Database): Promise<void> {

@@ -1,4 +1,4 @@
-// How a name query is put to the indexes: the name_key range of a prefix, the trigram index's MATCH.
+// How a search query is put to the indexes: its words, the name_key range of a prefix, the trigram index's MATCH.
 
 /** FTS5 phrase syntax: the query as one quoted string, so no operator in it is ever interpreted. */
 const ftsPhrase = (text: string) => `"${text.replaceAll('"', '""')}"`
@@ -26,3 +26,18 @@ export function ftsQuery(key: string, sample: readonly string[] = []): string {
 
 /** Upper bound of the name_key range that starts with `prefix` (for an index range scan). */
 export const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
+
+/** The trigram index finds only what holds at least this many characters. */
+export const TRIGRAM = 3
+
+/**
+ * The words of a folded query: split at white space and at `/` (names hold no `/`, so a pasted peer
+ * path is its folders' and name's words), each once, none that another word holds (it adds nothing).
+ */
+export function queryWords(key: string): string[] {
+  const words = [...new Set(key.split(/[\s/]+/u).filter((word) => word !== ''))]
+  return words.filter((word) => !words.some((other) => other !== word && other.includes(word)))
+}
+
+/** Whether the trigram index can look `word` up. */
+export const hasTrigram = (word: string) => [...word].length >= TRIGRAM

@@ -1,6 +1,7 @@
+import type { InValue } from '@libsql/client'
 import type { Database } from './database.ts'
-import { type Content, nameKey, variantKey } from './files.ts'
-import { ftsQuery, LONGEST_PHRASE, prefixEnd } from './name-match.ts'
+import { type Content, HOLDER, nameKey, splitHolder, variantKey } from './files.ts'
+import { ftsQuery, hasTrigram, LONGEST_PHRASE, prefixEnd, queryWords } from './name-match.ts'
 
 /**
  * How many live matching rows the prefix and substring stages look at: a few per result still
@@ -23,7 +24,9 @@ const SAMPLE_NAMES = 256
 
 const live =
   'JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?1'
-const withLease = 'f.*, p.lease_expires_at AS lease, p.created_at AS since'
+// What a stage ranks by, all in the files_name index for the exact and prefix stages.
+const withLease =
+  'f.peer_id, f.sha256, f.name, f.path, f.size, f.chunk_size, f.manifest, p.lease_expires_at AS lease, p.created_at AS since'
 
 /**
  * One row per variant (never a field merged across holders that disagree), most holders first, then
@@ -35,13 +38,13 @@ const withLease = 'f.*, p.lease_expires_at AS lease, p.created_at AS since'
 const groupByContent = (candidates: string, limit: string) => `
   SELECT * FROM (
     SELECT g.*, row_number() OVER (PARTITION BY lead
-        ORDER BY holders DESC, oldest, name, sha256, manifest, size, chunk_size) AS nth
+        ORDER BY holders DESC, oldest, holder, sha256, manifest, size, chunk_size) AS nth
     FROM (
-      SELECT h.sha256, min(h.name) AS name, h.size, h.chunk_size, h.manifest, count(*) AS holders,
+      SELECT h.sha256, min(${HOLDER('h')}) AS holder, h.size, h.chunk_size, h.manifest, count(*) AS holders,
         min(h.lease) AS lease_end, min(h.peer_id) AS lead, min(h.since) AS oldest
       FROM (${candidates}) h
       GROUP BY h.sha256, h.manifest, h.size, h.chunk_size) g)
-  ORDER BY nth > ${MAX_PER_HOLDER}, holders DESC, oldest, name, sha256, manifest, size, chunk_size
+  ORDER BY nth > ${MAX_PER_HOLDER}, holders DESC, oldest, holder, sha256, manifest, size, chunk_size
   LIMIT ${limit}`
 
 /**
@@ -49,10 +52,10 @@ const groupByContent = (candidates: string, limit: string) => `
  * returned row was a good part of a statement that answers 50.
  */
 const asJson = (rows: string) =>
-  `(SELECT json_group_array(json_array(sha256, name, size, chunk_size, manifest, lease_end, lead)) FROM ${rows})`
+  `(SELECT json_group_array(json_array(sha256, holder, size, chunk_size, manifest, lease_end, lead)) FROM ${rows})`
 
 /**
- * A stage's variant: sha256, name, size, chunk size, manifest, the first lease among its holders to
+ * A stage's variant: sha256, the holder's name and path (HOLDER), size, chunk size, manifest, the first lease among its holders to
  * end, the holder it counts against.
  */
 type StageContent = [string, string, number, number, string, number, number]
@@ -77,24 +80,96 @@ const firstStages = (long: boolean) => `
       : "'[]'"
   } AS sample`
 
-/** The substring stage (?1 now, then the MATCH if the key has a trigram, the key, the window, the limit). */
-const substringStage = (trigrams: boolean) =>
-  `SELECT ${asJson(
-    `(${groupByContent(
-      // The trigram index needs three characters; shorter queries scan names until enough match.
-      trigrams
-        ? `SELECT ${withLease} FROM files_fts JOIN files f ON f.id = files_fts.rowid ${live}
-         WHERE files_fts MATCH ?2 AND instr(f.name_key, ?3) > 1 LIMIT ?4`
-        : `SELECT ${withLease} FROM files f ${live} WHERE instr(f.name_key, ?2) > 1 LIMIT ?3`,
-      trigrams ? '?5' : '?4',
-    )})`,
-  )} AS contents`
+/** Binds a statement's arguments in order, each named by its number (?1 is now). */
+class Args {
+  readonly values: InValue[]
+  constructor(now: number) {
+    this.values = [now]
+  }
+  add(value: InValue): string {
+    this.values.push(value)
+    return `?${this.values.length}`
+  }
+}
 
 /**
- * Contents whose name contains `text`, offered by at least one live peer, best first: exact name,
- * then prefix, then substring; within a rank, contents with more live holders first. Each variant
- * is a content of its own (the same sha256 may come twice, with different manifests). Each rank is
- * one indexed walk (name_key index for exact and prefix, the trigram index for substrings).
+ * A stage after the prefix one: live rows the trigram index finds for `match` (or, with no word of
+ * three characters, a scan of names), of which those that meet every condition are counted, at most
+ * `window` of them, as one JSON array of variants.
+ */
+function laterStage(
+  now: number,
+  match: string | undefined,
+  conditions: (args: Args) => string[],
+  window: number,
+  limit: number,
+) {
+  const args = new Args(now)
+  const from =
+    match === undefined
+      ? `files f ${live} WHERE`
+      : `files_fts JOIN files f ON f.id = files_fts.rowid ${live} WHERE files_fts MATCH ${args.add(match)} AND`
+  const where = conditions(args).join(' AND ')
+  const candidates = `SELECT ${withLease} FROM ${from} ${where} LIMIT ${args.add(window)}`
+  return {
+    sql: `SELECT ${asJson(`(${groupByContent(candidates, args.add(limit))})`)} AS contents`,
+    args: args.values,
+  }
+}
+
+type LaterStage = { match: string | undefined; conditions: (args: Args) => string[] }
+
+/** The words' MATCH: every one of them with a trigram, in `column` or (none) in name or path. */
+function wordsMatch(words: string[], sample: readonly string[], column?: string): string | undefined {
+  const indexed = words.filter(hasTrigram)
+  if (indexed.length === 0) return undefined
+  const all = indexed.map((word) => `(${ftsQuery(word, sample)})`).join(' AND ')
+  return column ? `${column} : (${all})` : all
+}
+
+/**
+ * The stages after exact and prefix, best first (SPEC, search): the whole query in the name (not at
+ * its start: that was the prefix stage), then every word in the name, then every word in the path
+ * or the name. Each takes only rows the ones before it do not, so its window is all new matches.
+ */
+function laterStages(key: string, words: string[], sample: readonly string[]): LaterStage[] {
+  const stages: LaterStage[] = [
+    {
+      match: hasTrigram(key) ? `name_key : (${ftsQuery(key, sample)})` : undefined,
+      conditions: (args) => [`instr(f.name_key, ${args.add(key)}) > 1`],
+    },
+  ]
+  if (words.length === 0) return stages
+  const inName = (bound: string[]) => bound.map((word) => `instr(f.name_key, ${word}) > 0`)
+  if (words.length > 1 || words[0] !== key) {
+    stages.push({
+      match: wordsMatch(words, sample, 'name_key'),
+      conditions: (args) => [
+        ...inName(words.map((word) => args.add(word))),
+        `instr(f.name_key, ${args.add(key)}) = 0`,
+      ],
+    })
+  }
+  stages.push({
+    match: wordsMatch(words, sample),
+    conditions: (args) => {
+      const bound = words.map((word) => args.add(word))
+      return [
+        ...bound.map((word) => `(instr(f.name_key, ${word}) > 0 OR instr(f.path_key, ${word}) > 0)`),
+        `NOT (${inName(bound).join(' AND ')})`,
+      ]
+    },
+  })
+  return stages
+}
+
+/**
+ * Contents matching `text`, offered by at least one live peer, best first: exact name, then name
+ * prefix, then the whole text in the name, then every word of it in the name, then every word in
+ * the path or the name; within a rank, contents with more live holders first. Each variant is a
+ * content of its own (the same sha256 may come twice, with different manifests), answered with the
+ * name and path of a holder that matched it at its rank. Each rank is one indexed walk (name_key
+ * index for exact and prefix, the trigram index over names and paths for the others).
  * `liveUntil` is when the first lease of a holder counted for these contents ends (the ranking
  * may change then).
  */
@@ -117,10 +192,10 @@ export async function searchByName(
     liveUntil = Math.min(liveUntil, leaseEnd)
   }
   const take = (json: unknown) => {
-    for (const [sha256, name, size, chunkSize, manifest, leaseEnd, lead] of JSON.parse(
+    for (const [sha256, holder, size, chunkSize, manifest, leaseEnd, lead] of JSON.parse(
       String(json ?? '[]'),
     ) as StageContent[]) {
-      const content = { name, size, sha256, chunkSize, manifest }
+      const content = { ...splitHolder(holder), size, sha256, chunkSize, manifest }
       if (seen.has(variantKey(content)) || contents.length >= limit) continue
       seen.add(variantKey(content))
       const held = perHolder.get(lead) ?? 0
@@ -129,28 +204,27 @@ export async function searchByName(
       else keep(content, leaseEnd)
     }
   }
-  const first = await db.execute({
-    sql: firstStages(chars > LONGEST_PHRASE),
-    args: [now, key, prefixEnd(key), limit],
-  })
+  const words = queryWords(key)
+  const long = chars > LONGEST_PHRASE || words.some((word) => [...word].length > LONGEST_PHRASE)
+  const first = await db.execute({ sql: firstStages(long), args: [now, key, prefixEnd(key), limit] })
   const row = first.rows[0]
   take(row?.exact)
   take(row?.prefix)
-  if (contents.length < limit) {
+  const sample = JSON.parse(String(row?.sample ?? '[]')) as string[]
+  for (const stage of laterStages(key, words, sample)) {
+    if (contents.length >= limit) break
     const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
-    const sample = JSON.parse(String(row?.sample ?? '[]')) as string[]
-    const substrings = async (candidates: number) => {
-      const rows = await db.execute({
-        sql: substringStage(chars >= 3),
-        args: [now, ...(chars >= 3 ? [ftsQuery(key, sample)] : []), key, candidates, limit + seen.size],
-      })
+    const run = async (candidates: number) => {
+      const rows = await db.execute(
+        laterStage(now, stage.match, stage.conditions, candidates, limit + seen.size),
+      )
       take(rows.rows[0]?.contents)
     }
     const before = overflow.length
-    await substrings(window)
-    // One holder's substring matches filled the window: look once as far as any stage does, for others'.
+    await run(window)
+    // One holder's matches filled the window: look once as far as any stage does, for others'.
     if (overflow.length > before && contents.length < limit && window < MAX_CANDIDATES) {
-      await substrings(MAX_CANDIDATES)
+      await run(MAX_CANDIDATES)
     }
   }
   for (const { content, leaseEnd } of overflow.slice(0, limit - contents.length)) keep(content, leaseEnd)
