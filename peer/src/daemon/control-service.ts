@@ -67,12 +67,6 @@ const toProgress = (
     ...extra,
   })
 
-/** A result's folder, from a directory that sends one (older ones do not). */
-const pathOf = (result: Result) => {
-  const { path } = result as { path?: unknown }
-  return typeof path === 'string' ? path : ''
-}
-
 export function controlServiceRoutes(daemon: ControlledDaemon) {
   const { resolve } = contentLookup(daemon)
 
@@ -261,7 +255,7 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           .search(query, Math.min(500, req.limit || 50), daemon.session.token)
           .catch(directoryFailure)
         return create(SearchResponseSchema, {
-          results: results.map((r) => ({ ...r, size: BigInt(r.size), path: pathOf(r) })),
+          results: results.map((r) => ({ ...r, size: BigInt(r.size), path: r.path ?? '' })),
         })
       },
       listPeers: async (req) => {

@@ -10,6 +10,7 @@ import type {
   LoginRequest,
   LoginResponse,
   Peer,
+  PeerFiles,
   PeerPage,
   RelayTokenRequest,
   SearchResponse,
@@ -21,6 +22,7 @@ export type {
   FileEntry,
   FileVariants,
   Peer,
+  PeerFiles,
   Result,
   Source,
 } from '../../../directory-worker/src/api-types.ts'
@@ -44,18 +46,6 @@ export class DirectoryError extends Error {
   }
 }
 
-/** One folder of a user's share as GET /v1/peers/{username}/files lists it (SPEC). */
-export type BrowsedFolder = { name: string; files: number; bytes: number }
-export type BrowsedFile = FileEntry & { path?: string }
-/** One level of what a user shares, or (recursive) a page of every file under a folder. */
-export type PeerFiles = {
-  username: string
-  state: 'up' | 'down'
-  path: string
-  folders: BrowsedFolder[]
-  files: BrowsedFile[]
-  cursor?: string
-}
 export type BrowseOptions = { path: string; recursive: boolean; limit?: number; cursor?: string }
 
 const TIMEOUT_MS = 15_000
