@@ -63,10 +63,11 @@ export async function browsePeer(
     .browse(req.username, options, daemon.session.token)
     .catch((err: unknown) => {
       if (err instanceof DirectoryError && err.status === 404) {
-        const what = path ? `no folder "${path}"` : 'no files'
+        // unknown_peer, unknown_folder; any other 404 means the route itself is missing.
+        if (err.code !== 'not_found') throw new ConnectError(err.message, Code.NotFound)
         throw new ConnectError(
-          `${req.username} shares ${what} (or is not known to the directory)`,
-          Code.NotFound,
+          `the directory at ${daemon.directory.baseUrl} does not list folders (it is older than browsing)`,
+          Code.FailedPrecondition,
         )
       }
       return directoryFailure(err)
