@@ -44,6 +44,20 @@ describe('the share index publishes each file with its folder', () => {
     ])
   })
 
+  it('leaves out files in folders the directory would refuse: a backslash or control character, 33 deep', async () => {
+    put('back\\slash/a.txt', 'a')
+    put('bell\u0007/b.txt', 'b')
+    put(`${Array.from({ length: 32 }, (_, i) => `d${i}`).join('/')}/deepest allowed.txt`, 'c')
+    put(`${Array.from({ length: 33 }, (_, i) => `d${i}`).join('/')}/too deep.txt`, 'd')
+    const index = indexOf()
+    await index.scan()
+    const names = index.files.map((f) => f.name)
+    expect(names).toContain('deepest allowed.txt')
+    expect(names).not.toContain('too deep.txt')
+    expect(names).not.toContain('a.txt')
+    expect(names).not.toContain('b.txt')
+  })
+
   it('sees a moved folder as moved files, hashed again not once, even by a daemon started afresh', async () => {
     const first = indexOf()
     await first.scan()
