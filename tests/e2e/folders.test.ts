@@ -15,11 +15,14 @@ import { describe, expect, it } from 'vitest'
 import { nodeBin } from '../support/directory-process.ts'
 import { recordedChunks } from '../support/part-files.ts'
 import { peerBin, until } from '../support/peer-process.ts'
+import { commandUnavailable, mustSkip } from '../support/requirements.ts'
+import { startTerminal } from '../support/terminal.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 // Leases far longer than any pause of a loaded machine; each test's peers log out when it ends.
 const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '30' }, logOutAfterEach: true })
 
+const noTmux = mustSkip('TMUX', commandUnavailable('tmux', ['-V'], 'tmux'))
 const MiB = 1024 * 1024
 const TOP = 'Nightjar Ensemble'
 const SONGS = `${TOP}/Songs from Härrow Lane`
@@ -190,6 +193,26 @@ describe('folders', () => {
     const byName = (name: string) => result.files.find((f: { name: string }) => f.name === name)
     expect(byName('cover.jpg')).toMatchObject({ outcome: 'verified', alreadyThere: true })
     expect(byName('shared big.bin').resumedBytes).toBeGreaterThanOrEqual(2 * MiB)
+  })
+
+  it.skipIf(noTmux)('draws one progress bar for a folder get on a terminal: files, bytes, rate', async () => {
+    // At 4 MiB/s the 14 MiB take three seconds and a half at least: the bar is on screen part-way.
+    await alice('4M')
+    const bob = await network.peer('bob5')
+    const out = mkdtempSync(join(tmpdir(), 'peerdir-out-'))
+    const terminal = startTerminal(
+      'folder-bar',
+      `PEERDIR_STATE_DIR=${network.stateRoot} ${nodeBin} ${peerBin} get 'alice/${TOP}' --out ${out} ` +
+        `--port ${bob.port}; echo "exit=$?"; sleep 60`,
+    )
+    try {
+      await terminal.waitFor(/Nightjar Ensemble [0-4]\/5 files [█░]{20} +([1-9]|[1-9]\d)% .* MiB\/s ETA/)
+      await terminal.waitFor('exit=0')
+      expect(terminal.screen()).toMatch(/alice\/Nightjar Ensemble: 5 of 5 files verified \(14\.0 MiB\)/)
+    } finally {
+      terminal.close()
+    }
+    expectAlbumIn(out)
   })
 
   it('republishes a moved folder as a path change, hashing nothing again', async () => {
