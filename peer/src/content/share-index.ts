@@ -61,6 +61,7 @@ export class ShareIndex {
   /** Files shared from outside the folder (downloads with --out elsewhere), published at the top. */
   readonly #extra = new Map<string, IndexedFile>()
   #scanning: Promise<ScanResult> | undefined
+  #cacheSave: NodeJS.Timeout | undefined
 
   constructor(root: string, cache: HashCache) {
     this.root = root
@@ -95,7 +96,7 @@ export class ShareIndex {
         chunkSize: file.chunkSize,
         chunkHashes: file.chunkHashes.map((h) => h.toString('hex')),
       })
-      this.#cache.save()
+      this.#saveCacheSoon()
     } else {
       this.#extra.set(file.path, file)
     }
@@ -104,6 +105,20 @@ export class ShareIndex {
     if (existed) return { added: [], removed: [], moved: [], hashed: 0 }
     this.#byHash.set(file.sha256, file)
     return { added: [file], removed: [], moved: [], hashed: 0 }
+  }
+
+  /**
+   * The cache written once for a burst of verified files (a folder get brings hundreds), not once per
+   * file: it holds every shared file's chunk hashes, megabytes for a large share. A failed write costs
+   * only a rehash after a restart.
+   */
+  #saveCacheSoon() {
+    this.#cacheSave ??= setTimeout(() => {
+      this.#cacheSave = undefined
+      try {
+        this.#cache.save()
+      } catch {}
+    }, 1000).unref()
   }
 
   async #scan(): Promise<ScanResult> {
