@@ -59,14 +59,14 @@ async function latency(label: string, path: string, runs = 200) {
       }
       const started = performance.now()
       const response = await target.request(path)
-      const body = (await response.json()) as { results?: unknown[] }
+      const body = (await response.json()) as { results?: unknown[]; files?: unknown[] }
       times.push(performance.now() - started)
-      results = body.results?.length ?? 0
+      results = body.results?.length ?? body.files?.length ?? 0
     }
     times.sort((a, b) => a - b)
     const p = (q: number) => (times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? 0).toFixed(2)
     console.log(
-      `${`${label} (${mode})`.padEnd(56)} p50 ${p(0.5).padStart(8)} ms  p99 ${p(0.99).padStart(8)} ms  (${results} results)`,
+      `${`${label} (${mode})`.padEnd(72)} p50 ${p(0.5).padStart(8)} ms  p99 ${p(0.99).padStart(8)} ms  (${results} results)`,
     )
   }
 }
@@ -74,10 +74,11 @@ async function latency(label: string, path: string, runs = 200) {
 // A file from the middle of the index (id 12345 does not exist below that many files).
 const sample = (
   await db.execute(
-    'SELECT name, sha256 FROM files ORDER BY id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM files)',
+    'SELECT name, path, sha256 FROM files ORDER BY id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM files)',
   )
 ).rows[0]
 const exactName = String(sample?.name)
+const samplePath = String(sample?.path ?? '')
 await latency(`search exact name "${exactName}"`, `/v1/search?q=${encodeURIComponent(exactName)}`)
 await latency(
   `search prefix "${exactName.slice(0, 13)}"`,
@@ -90,6 +91,35 @@ await latency(
 await latency('search common word "ocean" (limit 50)', '/v1/search?q=ocean')
 await latency('search 2 characters "ze" (no trigram)', '/v1/search?q=ze', 20)
 await latency('search by sha256 (popular content)', `/v1/search?sha256=${popular[0]}`)
+
+// Word and path queries (SPEC: every word in the path or the name). The seed's folders are
+// `Shelf/Artist Words/Album Words (year)/Disc n`, in words of their own (seed-directory.ts).
+const [, artist = '', album = ''] = samplePath.split('/')
+const albumWords = album.replace(/ \(\d+\)$/, '').split(' ')
+const wordQueries: [string, string][] = [
+  ['two name words, not a phrase', 'ocean zephyr'],
+  ['one folder word (path only)', 'harrow'],
+  ['two folder words', 'kestrel orchard'],
+  ['folder word + name word', 'kestrel ocean'],
+  ['artist + album word (rare)', `${artist} ${albumWords[0]}`],
+  ['album + name word (rare)', `${albumWords.join(' ')} ${exactName.split(' ')[0]}`],
+  ['a pasted folder path', samplePath],
+  ['folder path + file name', `${samplePath}/${exactName}`],
+]
+for (const [label, q] of wordQueries) {
+  await latency(
+    `words: ${label} "${q.length > 40 ? `${q.slice(0, 37)}...` : q}"`,
+    `/v1/search?q=${encodeURIComponent(q)}`,
+  )
+}
+const owner = (
+  await db.execute({
+    sql: 'SELECT p.username FROM peers p JOIN files f ON f.peer_id = p.id WHERE f.path = ? LIMIT 1',
+    args: [samplePath],
+  })
+).rows[0]?.username
+await latency(`browse ${owner}'s top level`, `/v1/peers/${owner}/files`)
+await latency(`browse ${owner}, every file (recursive)`, `/v1/peers/${owner}/files?recursive=true`)
 await latency('stats', '/v1/stats', 20)
 
 // A 10k-entry PUT as a peer does on first publish: validation, JSON, one set-based batch.

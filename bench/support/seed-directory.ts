@@ -17,6 +17,7 @@ import { type Client, createClient } from '@libsql/client'
 import { hashPassword } from '../../directory-worker/src/auth/passwords.ts'
 import { replaceIndex } from '../../directory-worker/src/store/index-replace.ts'
 import { migrate } from '../../directory-worker/src/store/migrations.ts'
+import { networkStats } from '../../directory-worker/src/store/peers.ts'
 
 const words = [
   'alpha',
@@ -48,6 +49,67 @@ const words = [
 ]
 const exts = ['mp3', 'flac', 'mkv', 'pdf', 'iso', 'epub', 'zip', 'ogg']
 
+/** Folder words, apart from the names' so a name query means what it meant before folders. */
+const folderWords = [
+  'nightjar',
+  'ensemble',
+  'harrow',
+  'lane',
+  'copper',
+  'kestrel',
+  'orchard',
+  'lantern',
+  'thistle',
+  'marble',
+  'saffron',
+  'hollow',
+  'bramble',
+  'cinder',
+  'willow',
+  'granite',
+  'heron',
+  'juniper',
+  'ember',
+  'falcon',
+  'garnet',
+  'indigo',
+  'amber',
+  'basalt',
+  'cobalt',
+  'dahlia',
+  'fennel',
+  'glacier',
+  'hazel',
+  'ivory',
+  'larch',
+  'mistral',
+]
+const shelves = ['Music', 'Films', 'Books', 'Software', 'Podcasts', 'Series']
+const parts = ['Disc 1', 'Disc 2', 'Season 1', 'Season 2', 'Extras', 'Part 3']
+
+/**
+ * A share's folders as people keep them, four deep: `Music/Kestrel Orchard/Saffron Lane Hollow
+ * (1997)/Disc 2`; files come in folders of about a dozen. Its own generator, so the names of a seed
+ * are the ones they were before there were folders.
+ */
+export function folderPaths(seed = 11) {
+  const random = seededRandom(seed)
+  const word = () => {
+    const w = random.pick(folderWords)
+    return `${w.slice(0, 1).toUpperCase()}${w.slice(1)}`
+  }
+  let left = 0
+  let current = ''
+  return () => {
+    if (left-- <= 0) {
+      left = 8 + Math.floor(random.next() * 8)
+      const year = 1960 + Math.floor(random.next() * 64)
+      current = `${random.pick(shelves)}/${word()} ${word()}/${word()} ${word()} ${word()} (${year})/${random.pick(parts)}`
+    }
+    return current
+  }
+}
+
 /** A seeded generator so every run indexes the same names. */
 export function seededRandom(seed = 42) {
   let state = seed
@@ -70,8 +132,9 @@ export function seededRandom(seed = 42) {
 export type Seeded = { peers: number; files: number; popular: string[]; password: string; seconds: number }
 
 /**
- * `peers` peers (username peerN, all up for an hour) with `perPeer` files each; every tenth file is one
- * of 1,000 popular contents that many peers share, the rest are unique.
+ * `peers` peers (username peerN, all up for an hour) with `perPeer` files each, in folders four deep
+ * (folderPaths); every tenth file is one of 1,000 popular contents that many peers share, the rest
+ * are unique.
  */
 export async function seedDirectory(
   db: Client,
@@ -92,9 +155,11 @@ export async function seedDirectory(
     (r) => Number(r.id),
   )
   const popular = Array.from({ length: 1000 }, random.hex64)
+  const nextPath = folderPaths()
   for (const [n, id] of ids.entries()) {
     const files = Array.from({ length: options.perPeer }, (_, i) => ({
       name: random.fileName(),
+      path: nextPath(),
       size: Math.floor(random.next() * 5e8),
       sha256:
         i % 10 === 0
@@ -116,7 +181,7 @@ export async function seedDirectory(
 }
 
 /** Bump when seedDirectory would produce different rows, so cached databases are made afresh. */
-const SEED_VERSION = 1
+const SEED_VERSION = 2
 const cacheDir = join(tmpdir(), 'peerdir-bench-cache')
 
 /**
@@ -137,8 +202,12 @@ export async function seededDatabase(
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${partial}${suffix}`, { force: true })
     const db = createClient({ url: `file:${partial}` })
     await db.execute('PRAGMA journal_mode = WAL')
+    // A template is made again if anything goes wrong: no fsync per peer's commit (most of a seed's time).
+    await db.execute('PRAGMA synchronous = OFF')
     await migrate(db)
     const seeded = await seedDirectory(db, options)
+    // The totals count the peers up (as any stats read would first, once, in the copy's first request).
+    await networkStats(db, Date.now())
     // Fold the WAL into the file so the template is one file to copy.
     await db.execute('PRAGMA wal_checkpoint(TRUNCATE)')
     db.close()

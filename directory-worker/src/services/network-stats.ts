@@ -2,9 +2,9 @@ import type { Database } from '../store/database.ts'
 import { type NetworkStats, networkStats } from '../store/peers.ts'
 
 /**
- * Counting distinct live contents touches every indexed row (about a second at a million files),
- * and the dashboard and Prometheus poll it. So a result is reused for ten times as long as it took
- * to compute (at most 30 s): a small network sees fresh numbers, a large one a bounded load.
+ * The dashboard and Prometheus poll the totals; each read also catches up on leases (a write when
+ * peers came or went, in proportion to their files). So a result is reused for ten times as long
+ * as it took to compute (at most 30 s): a small network sees fresh numbers, a large one a bounded load.
  */
 export class CachedNetworkStats {
   readonly #db: Database

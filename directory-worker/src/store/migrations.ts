@@ -264,6 +264,69 @@ export const migrations: { version: number; name: string; statements: string[] }
       'CREATE INDEX files_name ON files (name_key, peer_id, generation, sha256, manifest, size, chunk_size, name, path)',
     ],
   },
+  {
+    version: 11,
+    name: 'network totals kept by the writes: distinct contents and bytes of the peers up',
+    statements: [
+      // Whether a peer's rows are counted in contents: it was up when last reconciled (see
+      // reconcileCounted; a lease runs out without a write, so the stats read catches up on those).
+      'ALTER TABLE peers ADD COLUMN counted INTEGER NOT NULL DEFAULT 0',
+      // Per content (sha256): how many rows of counted peers hold it (any generation: a pending
+      // write's new contents count from their piece, the old ones until swept), and its size as
+      // first counted. A content is in the totals while its holders are more than none.
+      `CREATE TABLE contents (
+        sha256 TEXT PRIMARY KEY,
+        holders INTEGER NOT NULL,
+        size INTEGER NOT NULL
+      ) WITHOUT ROWID`,
+      'CREATE TABLE network_totals (id INTEGER PRIMARY KEY CHECK (id = 1), contents INTEGER NOT NULL, bytes INTEGER NOT NULL)',
+      'INSERT INTO network_totals (id, contents, bytes) VALUES (1, 0, 0)',
+      `CREATE TRIGGER files_count_insert AFTER INSERT ON files
+        WHEN (SELECT counted FROM peers WHERE id = new.peer_id) = 1
+      BEGIN
+        UPDATE network_totals SET contents = contents + 1, bytes = bytes + new.size
+          WHERE NOT EXISTS (SELECT 1 FROM contents WHERE sha256 = new.sha256);
+        INSERT INTO contents (sha256, holders, size) VALUES (new.sha256, 1, new.size)
+          ON CONFLICT (sha256) DO UPDATE SET holders = holders + 1;
+      END`,
+      `CREATE TRIGGER files_count_delete AFTER DELETE ON files
+        WHEN (SELECT counted FROM peers WHERE id = old.peer_id) = 1
+      BEGIN
+        UPDATE contents SET holders = holders - 1 WHERE sha256 = old.sha256;
+        UPDATE network_totals SET contents = contents - 1,
+          bytes = bytes - (SELECT size FROM contents WHERE sha256 = old.sha256)
+          WHERE (SELECT holders FROM contents WHERE sha256 = old.sha256) = 0;
+        DELETE FROM contents WHERE sha256 = old.sha256 AND holders = 0;
+      END`,
+      // A peer counted from now: each of its rows holds its content once more.
+      `CREATE TRIGGER peers_counted_up AFTER UPDATE OF counted ON peers
+        WHEN new.counted = 1 AND old.counted = 0
+      BEGIN
+        UPDATE network_totals SET
+          contents = contents + (SELECT count(*) FROM (SELECT DISTINCT sha256 FROM files f WHERE f.peer_id = new.id
+            AND NOT EXISTS (SELECT 1 FROM contents c WHERE c.sha256 = f.sha256))),
+          bytes = bytes + (SELECT coalesce(sum(size), 0) FROM (SELECT sha256, min(size) AS size FROM files f
+            WHERE f.peer_id = new.id AND NOT EXISTS (SELECT 1 FROM contents c WHERE c.sha256 = f.sha256)
+            GROUP BY sha256));
+        INSERT INTO contents (sha256, holders, size)
+          SELECT sha256, count(*), min(size) FROM files WHERE peer_id = new.id GROUP BY sha256
+          ON CONFLICT (sha256) DO UPDATE SET holders = holders + excluded.holders;
+      END`,
+      `CREATE TRIGGER peers_counted_down AFTER UPDATE OF counted ON peers
+        WHEN new.counted = 0 AND old.counted = 1
+      BEGIN
+        UPDATE contents SET holders = holders - (SELECT count(*) FROM files f
+            WHERE f.peer_id = new.id AND f.sha256 = contents.sha256)
+          WHERE sha256 IN (SELECT sha256 FROM files WHERE peer_id = new.id);
+        UPDATE network_totals SET
+          contents = contents - (SELECT count(*) FROM contents WHERE holders = 0),
+          bytes = bytes - (SELECT coalesce(sum(size), 0) FROM contents WHERE holders = 0);
+        DELETE FROM contents WHERE holders = 0;
+      END`,
+      // The contents a peer going down left without a holder: found without reading the others.
+      'CREATE INDEX contents_unheld ON contents (holders) WHERE holders = 0',
+    ],
+  },
 ]
 
 export async function migrate(db: Database): Promise<void> {
