@@ -3,7 +3,10 @@ import { type DirectoryProcess, startDirectoryProcess } from './directory-proces
 import { type PeerProcess, startPeer, testStateRoot } from './peer-process.ts'
 
 type Stoppable = { stop: (signal?: NodeJS.Signals) => Promise<unknown> }
-type PeerOptions = Omit<Parameters<typeof startPeer>[0], 'name' | 'directoryUrl' | 'stateRoot'>
+type PeerOptions = Omit<Parameters<typeof startPeer>[0], 'name' | 'directoryUrl' | 'stateRoot'> & {
+  /** Another directory than the network's (a lying one in front of it). */
+  directoryUrl?: string
+}
 
 /**
  * A test file's network: one directory process for the file, and the peers each test starts, killed

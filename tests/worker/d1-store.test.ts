@@ -4,7 +4,7 @@ import { patchIndex, TooManyFiles } from '../../directory-worker/src/store/files
 import { replaceIndex } from '../../directory-worker/src/store/index-replace.ts'
 import { migrate, migrations } from '../../directory-worker/src/store/migrations.ts'
 import { searchByName } from '../../directory-worker/src/store/name-search.ts'
-import { registerPeer, renewSessionLeases } from '../../directory-worker/src/store/peers.ts'
+import { networkStats, registerPeer, renewSessionLeases } from '../../directory-worker/src/store/peers.ts'
 import { openSession } from '../../directory-worker/src/store/sessions.ts'
 import { fileEntry } from '../support/directory-app.ts'
 import { openLocalD1 } from '../support/local-d1.ts'
@@ -88,7 +88,7 @@ describe('the store on local D1', () => {
     expect(await patchIndex(d1.db, peer.id, { add: [], remove: [fileEntry('a').sha256] }, 1)).toBe(1)
   })
 
-  it('writes the rows the README bills: 1 per heartbeat, 7 per new file, none per unchanged file re-published', async () => {
+  it('writes the rows the README bills: 1 per heartbeat, 8 per new file (10 once counted in the totals), none per unchanged file re-published', async () => {
     const meter = rowsWrittenOf(d1.binding)
     const db = d1Database(meter.binding)
     await migrate(db)
@@ -104,14 +104,19 @@ describe('the store on local D1', () => {
     expect(await beat()).toBe(2)
     expect(await beat()).toBe(1)
 
-    // Per new file: its row, its index entries, the name search's and the search generation's rows;
-    // per write: the peer's file count, also when nothing changed.
-    const PER_FILE = 7
+    // Per new file: its row, its index entries (folders' too), the name and path search's and the
+    // search generation's rows; per write: the peer's file count, also when nothing changed.
+    const PER_FILE = 8
     const files = Array.from({ length: 50 }, (_, i) => fileEntry(`invoice-${i}.pdf`))
     expect(await meter.during(() => replaceIndex(db, peer.id, files))).toBe(50 * PER_FILE + 1)
     expect(await meter.during(() => replaceIndex(db, peer.id, files))).toBe(1)
     const oneMore = { add: [fileEntry('invoice-50.pdf')], remove: [] }
     expect(await meter.during(() => patchIndex(db, peer.id, oneMore, 1000))).toBe(PER_FILE + 1)
+    // Once a stats read has counted the peer (up) in the network totals, a new content also writes
+    // its row there and the totals' row.
+    await networkStats(db, Date.now())
+    const another = { add: [fileEntry('invoice-51.pdf')], remove: [] }
+    expect(await meter.during(() => patchIndex(db, peer.id, another, 1000))).toBe(PER_FILE + 3)
   })
 })
 

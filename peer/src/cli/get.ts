@@ -3,8 +3,11 @@ import { resolve } from 'node:path'
 import { CHOICE_HEADER } from '../control-headers.ts'
 import { daemonCommand, daemonFor, jsonOption } from './common.ts'
 import type { DaemonConnection } from './daemon-client.ts'
+import { EXIT } from './errors.ts'
 import { formatBytes, ProgressBar } from './format.ts'
+import { folderReport, getPeerPath } from './get-folder.ts'
 import { emit } from './output.ts'
+import { isPeerPath } from './peer-path.ts'
 
 export type GetResult = {
   name: string
@@ -69,15 +72,25 @@ export async function runGet(
 }
 
 export const getCommand = daemonCommand('get', 'download from every live source at once, verified, resumable')
-  .argument('<name-or-sha256>', 'a content hash, or a file name from `peer search`')
+  .argument(
+    '<name-or-sha256>',
+    'a content hash, a file name from `peer search`, or a user’s file or folder: alice/<path>',
+  )
   .option('--out <folder>', 'where to put it (default: the daemon’s shared folder)')
   .addOption(jsonOption())
   .addHelpText(
     'after',
-    '\nExamples:\n  peer get song.mp3\n  peer get 3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b --out ~/Downloads',
+    '\nExamples:\n  peer get song.mp3\n  peer get "alice/Music/Nightjar Ensemble" --out ~/Music\n  peer get 3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b --out ~/Downloads',
   )
   .action(async (target: string, opts) => {
     const daemon = daemonFor(opts)
+    if (isPeerPath(target)) {
+      const progress = process.stdout.isTTY && !opts.json ? process.stdout : undefined
+      const folder = await getPeerPath(daemon, target, opts.out ? resolve(opts.out) : '', progress)
+      emit(opts.json, folder, folderReport)
+      if (folder.failed > 0) process.exitCode = EXIT.failed
+      return
+    }
     const bar = process.stdout.isTTY && !opts.json ? new ProgressBar(process.stdout) : undefined
     const result = await runGet(daemon, target, opts.out ? resolve(opts.out) : '', bar)
     emit(opts.json, result, (r) => {

@@ -5,14 +5,14 @@ import { emit } from './output.ts'
 
 export const searchCommand = daemonCommand(
   'search',
-  'what the network has: name, size, short hash, live sources (one row per variant)',
+  'what the network has: name, size, short hash, live sources, folder (one row per variant)',
 )
-  .argument('<text...>', 'text in file names (case-insensitive)')
+  .argument('<text...>', 'words in file names and folders (case-insensitive)')
   .option('--limit <n>', 'at most this many results (1-500)', wholeNumber(1, 500), 50)
   .addOption(jsonOption())
   .addHelpText(
     'after',
-    '\nExamples:\n  peer search song\n  peer search "live at" --json | jq -r ".results[0].sha256"',
+    '\nExamples:\n  peer search song\n  peer search "nightjar harrow"\n  peer search "live at" --json | jq -r ".results[0].sha256"',
   )
   .action(async (words: string[], opts) => {
     const { client } = daemonFor(opts)
@@ -20,6 +20,7 @@ export const searchCommand = daemonCommand(
     const response = await client.call('search', { query, limit: opts.limit })
     const results = response.results.map((r) => ({
       name: r.name,
+      path: r.path,
       size: Number(r.size),
       sha256: r.sha256,
       chunkSize: r.chunkSize,
@@ -37,8 +38,8 @@ export const searchCommand = daemonCommand(
         : r.sha256.slice(0, 12)
     emit(opts.json, { query, results }, () =>
       table(
-        ['NAME', 'SIZE', 'HASH', 'SOURCES'],
-        results.map((r) => [r.name, formatBytes(r.size), hash(r), String(r.sourceCount)]),
+        ['NAME', 'SIZE', 'HASH', 'SOURCES', 'FOLDER'],
+        results.map((r) => [r.name, formatBytes(r.size), hash(r), String(r.sourceCount), r.path]),
       ),
     )
     if (results.length === 0) {
@@ -95,11 +96,12 @@ export const filesCommand = daemonCommand('files', 'the files this daemon shares
       size: Number(f.size),
       sha256: f.sha256,
       path: f.path,
+      folder: f.folder,
     }))
     emit(opts.json, { files }, () =>
       table(
-        ['NAME', 'SIZE', 'HASH'],
-        files.map((f) => [f.name, formatBytes(f.size), f.sha256.slice(0, 12)]),
+        ['NAME', 'SIZE', 'HASH', 'FOLDER'],
+        files.map((f) => [f.name, formatBytes(f.size), f.sha256.slice(0, 12), f.folder]),
       ),
     )
   })

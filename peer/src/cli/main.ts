@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../version.ts'
+import { browseCommand } from './browse.ts'
 import { catCommand } from './cat.ts'
 import { DEFAULT_PORT } from './daemon-client.ts'
 import { EXIT, toCliError } from './errors.ts'
@@ -40,6 +41,7 @@ export function buildProgram() {
     logoutCommand,
     indexCommand,
     searchCommand,
+    browseCommand,
     getCommand,
     catCommand,
     urlCommand,

@@ -3,6 +3,7 @@ import { connectDaemon, DEFAULT_PORT, portFrom } from './daemon-client.ts'
 import { toCliError } from './errors.ts'
 import { formatBytes, ProgressBar, table } from './format.ts'
 import { runGet } from './get.ts'
+import { printable } from './output.ts'
 import { lineReader } from './prompt.ts'
 
 /** The original Napster-style menu over a running daemon. */
@@ -49,15 +50,18 @@ export const menuCommand = daemonCommand(
               continue
             }
             console.log(
-              table(
-                ['#', 'NAME', 'SIZE', 'HASH', 'SOURCES'],
-                results.map((r, i) => [
-                  String(i + 1),
-                  r.name,
-                  formatBytes(Number(r.size)),
-                  r.sha256.slice(0, 12),
-                  String(r.sourceCount),
-                ]),
+              printable(
+                table(
+                  ['#', 'NAME', 'SIZE', 'HASH', 'SOURCES', 'FOLDER'],
+                  results.map((r, i) => [
+                    String(i + 1),
+                    r.name,
+                    formatBytes(Number(r.size)),
+                    r.sha256.slice(0, 12),
+                    String(r.sourceCount),
+                    r.path,
+                  ]),
+                ),
               ),
             )
             const pick = await ask('Download which # (Enter for none): ')

@@ -32,10 +32,11 @@ export const indexCommand = daemonCommand('index', 'rescan the shared folder and
   .action(async (opts) => {
     const { client } = daemonFor(opts)
     const r = await client.call('reindex', {})
-    const result = { files: r.files, added: r.added, removed: r.removed, hashed: r.hashed }
+    const result = { files: r.files, added: r.added, removed: r.removed, moved: r.moved, hashed: r.hashed }
     emit(
       opts.json,
       result,
-      (x) => `${x.files} files shared (${x.added} added, ${x.removed} removed, ${x.hashed} hashed)`,
+      (x) =>
+        `${x.files} files shared (${x.added} added, ${x.removed} removed, ${x.moved} moved, ${x.hashed} hashed)`,
     )
   })

@@ -1,56 +1,78 @@
 import { readdir, stat } from 'node:fs/promises'
-import { basename, join, relative, sep } from 'node:path'
-import type { FileEntry } from '../../../contract/api-types.ts'
+import { basename, dirname, join, relative, sep } from 'node:path'
+import type { FileEntry as ContractFileEntry } from '../../../contract/api-types.ts'
 import type { HashCache } from './hash-cache.ts'
 import { hashFile, type Manifest, manifestHash } from './manifest.ts'
+import { isShareableName, pathProblem } from './safe-path.ts'
 
+/** A verified file on this disk (`path`), as a finished download or upload hands it over. */
 export type SharedFile = Manifest & { name: string; path: string; mtimeMs: number }
-/** What the directory indexes of a shared file: its FileEntry, as the REST contract defines it. */
-export type { FileEntry }
+/** A shared file with the folder it is published under (`folder`, `/`-separated, `""` at the top). */
+export type IndexedFile = SharedFile & { folder: string }
+/** What the directory indexes of a shared file: its FileEntry, `path` its folder under the shared folder. */
+export type FileEntry = ContractFileEntry & { path: string }
 
-export const toEntry = (file: SharedFile): FileEntry => ({
+export const toEntry = (file: IndexedFile): FileEntry => ({
   name: file.name,
+  path: file.folder,
   size: file.size,
   sha256: file.sha256,
   chunkSize: file.chunkSize,
   manifest: file.manifest,
 })
 
-/** Names the directory accepts (`FileName` in contract/schemas.ts); anything else in the folder is not shared. */
-export const isShareableName = (name: string) =>
-  name.length > 0 &&
-  Buffer.byteLength(name) <= 255 &&
-  name !== '.' &&
-  name !== '..' &&
-  ![...name].some((ch) => ch === '/' || ch === '\\' || (ch.codePointAt(0) ?? 0) < 0x20 || ch === '\u007f')
+export { isShareableName }
 
-/** Partial downloads, resume records and dotfiles stay private. */
+/** Partial downloads, resume records and dotfiles (and dot-folders) stay private. */
 const isPrivate = (name: string) => name.startsWith('.')
 
-export type ScanResult = { added: SharedFile[]; removed: SharedFile[]; hashed: number }
+/**
+ * The folder a file at `path` is published under, relative to `root` and `/`-separated; undefined when
+ * it is outside root or the directory would refuse it (too deep, a name it takes for no file name).
+ */
+export function folderOf(root: string, path: string): string | undefined {
+  const rel = relative(root, dirname(path))
+  if (rel.startsWith('..') || rel.startsWith(sep)) return undefined
+  const folder = rel.split(sep).join('/')
+  return pathProblem(folder) === undefined ? folder : undefined
+}
 
 /**
- * The files this peer serves, by content hash. Built by walking the shared folder (recursively; the
- * index carries base names only), hashing only what the cache does not already know.
+ * What a scan changed: contents new to the index, contents gone, and contents still shared whose
+ * folder or name changed (a moved or renamed file or folder: the same hash, republished, never rehashed).
+ */
+export type ScanResult = {
+  added: IndexedFile[]
+  removed: IndexedFile[]
+  moved: IndexedFile[]
+  hashed: number
+}
+
+/**
+ * The files this peer serves, by content hash, each with the folder it is published under. Built by
+ * walking the shared folder (recursively, in name order), hashing only what the cache does not already
+ * know. One content found at several places is published at one of them: where it was published
+ * before, while it is still there, else the first in name order.
  */
 export class ShareIndex {
   readonly root: string
   readonly #cache: HashCache
-  #byHash = new Map<string, SharedFile>()
-  /** Files shared from outside the folder (downloads with --out elsewhere). */
-  readonly #extra = new Map<string, SharedFile>()
+  #byHash = new Map<string, IndexedFile>()
+  /** Files shared from outside the folder (downloads with --out elsewhere), published at the top. */
+  readonly #extra = new Map<string, IndexedFile>()
   #scanning: Promise<ScanResult> | undefined
+  #cacheSave: NodeJS.Timeout | undefined
 
   constructor(root: string, cache: HashCache) {
     this.root = root
     this.#cache = cache
   }
 
-  get files(): SharedFile[] {
+  get files(): IndexedFile[] {
     return [...this.#byHash.values()]
   }
 
-  get(sha256: string): SharedFile | undefined {
+  get(sha256: string): IndexedFile | undefined {
     return this.#byHash.get(sha256)
   }
 
@@ -72,8 +94,10 @@ export class ShareIndex {
   }
 
   /** Adds a file that was just verified (a finished download) without rehashing it. */
-  addVerified(file: SharedFile): ScanResult {
-    if (!relative(this.root, file.path).startsWith('..')) {
+  addVerified(verified: SharedFile): ScanResult {
+    const folder = folderOf(this.root, verified.path)
+    const file: IndexedFile = { ...verified, folder: folder ?? '' }
+    if (folder !== undefined) {
       this.#cache.set(file.path, {
         size: file.size,
         mtimeMs: file.mtimeMs,
@@ -81,22 +105,38 @@ export class ShareIndex {
         chunkSize: file.chunkSize,
         chunkHashes: file.chunkHashes.map((h) => h.toString('hex')),
       })
-      this.#cache.save()
+      this.#saveCacheSoon()
     } else {
       this.#extra.set(file.path, file)
     }
-    const existed = this.#byHash.has(file.sha256)
+    const existed = this.#byHash.get(file.sha256)
+    // Already shared from elsewhere: that place stays the one published.
+    if (existed) return { added: [], removed: [], moved: [], hashed: 0 }
     this.#byHash.set(file.sha256, file)
-    return { added: existed ? [] : [file], removed: [], hashed: 0 }
+    return { added: [file], removed: [], moved: [], hashed: 0 }
+  }
+
+  /**
+   * The cache written once for a burst of verified files (a folder get brings hundreds), not once per
+   * file: it holds every shared file's chunk hashes, megabytes for a large share. A failed write costs
+   * only a rehash after a restart.
+   */
+  #saveCacheSoon() {
+    this.#cacheSave ??= setTimeout(() => {
+      this.#cacheSave = undefined
+      try {
+        this.#cache.save()
+      } catch {}
+    }, 1000).unref()
   }
 
   async #scan(): Promise<ScanResult> {
-    const found = new Map<string, SharedFile>()
+    const found = new Map<string, IndexedFile>()
     const seenPaths = new Set<string>()
     let hashed = 0
-    for await (const path of walk(this.root)) {
+    for await (const { path, folder } of walk(this.root, '')) {
       const name = basename(path)
-      if (isPrivate(name) || !isShareableName(name)) continue
+      if (!isShareableName(name)) continue
       let info: Awaited<ReturnType<typeof stat>>
       try {
         info = await stat(path)
@@ -105,7 +145,8 @@ export class ShareIndex {
       }
       if (!info.isFile()) continue
       seenPaths.add(path)
-      const cached = this.#cache.get(path, info.size, info.mtimeMs)
+      const inode = `${info.dev}:${info.ino}`
+      const cached = this.#cache.get(path, info.size, info.mtimeMs, inode)
       let manifest: Manifest
       if (cached) {
         manifest = {
@@ -123,16 +164,20 @@ export class ShareIndex {
           continue // vanished or unreadable while we looked
         }
         hashed++
-        this.#cache.set(path, {
-          size: manifest.size,
-          mtimeMs: info.mtimeMs,
-          sha256: manifest.sha256,
-          chunkSize: manifest.chunkSize,
-          chunkHashes: manifest.chunkHashes.map((h) => h.toString('hex')),
-        })
       }
-      if (!found.has(manifest.sha256))
-        found.set(manifest.sha256, { ...manifest, name, path, mtimeMs: info.mtimeMs })
+      // Set again on a hit too: a file found under a new path (moved) is cached under it from now on.
+      this.#cache.set(path, {
+        size: manifest.size,
+        mtimeMs: info.mtimeMs,
+        inode,
+        sha256: manifest.sha256,
+        chunkSize: manifest.chunkSize,
+        chunkHashes: manifest.chunkHashes.map((h) => h.toString('hex')),
+      })
+      const file = { ...manifest, name, path, folder, mtimeMs: info.mtimeMs }
+      const first = found.get(manifest.sha256)
+      if (!first || (path === this.#byHash.get(manifest.sha256)?.path && first.path !== path))
+        found.set(manifest.sha256, file)
     }
     for (const [path, file] of this.#extra) {
       if (await this.unchanged(file)) {
@@ -143,23 +188,32 @@ export class ShareIndex {
     this.#cache.save()
     const added = [...found.values()].filter((f) => !this.#byHash.has(f.sha256))
     const removed = [...this.#byHash.values()].filter((f) => !found.has(f.sha256))
+    const moved = [...found.values()].filter((f) => {
+      const before = this.#byHash.get(f.sha256)
+      return before !== undefined && (before.folder !== f.folder || before.name !== f.name)
+    })
     this.#byHash = found
-    return { added, removed, hashed }
+    return { added, removed, moved, hashed }
   }
 }
 
-async function* walk(dir: string): AsyncGenerator<string> {
+/** Every file under `dir` with the folder it is in, in name order; hidden files and folders left out. */
+async function* walk(dir: string, folder: string): AsyncGenerator<{ path: string; folder: string }> {
   let entries: import('node:fs').Dirent[]
   try {
     entries = await readdir(dir, { withFileTypes: true })
   } catch {
     return
   }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   for (const entry of entries) {
-    if (entry.name.startsWith('.')) continue
+    if (isPrivate(entry.name)) continue
     const path = join(dir, entry.name)
-    if (entry.isDirectory()) yield* walk(path)
-    else if (entry.isFile()) yield path
+    if (entry.isDirectory()) {
+      const inner = folder ? `${folder}/${entry.name}` : entry.name
+      // A folder the directory would refuse (a name it takes for no file name, too deep) is not shared.
+      if (pathProblem(inner) === undefined) yield* walk(path, inner)
+    } else if (entry.isFile()) yield { path, folder }
   }
 }
 

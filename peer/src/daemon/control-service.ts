@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises'
-import { basename, isAbsolute } from 'node:path'
+import { basename, dirname, isAbsolute } from 'node:path'
 import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect'
 import { hashFile } from '../content/manifest.ts'
@@ -8,6 +8,7 @@ import { CHOICE_HEADER } from '../control-headers.ts'
 import {
   ContentUrlResponseSchema,
   ControlService,
+  type GetRequest,
   GetResponseSchema,
   ListFilesResponseSchema,
   ListPeersResponseSchema,
@@ -30,6 +31,8 @@ import { uploadFile } from '../wire/upload-client.ts'
 import { contentLookup, directoryFailure } from './content-lookup.ts'
 import type { DirectorySession } from './directory-session.ts'
 import type { Downloads } from './downloads.ts'
+import { contentThere, folderFilePlace, savedAs } from './folder-file.ts'
+import { browsePeer } from './peer-browse.ts'
 import type { RelayLink } from './relay-link.ts'
 
 /** What the control service acts on: the running daemon's parts. */
@@ -75,15 +78,29 @@ async function* progressOf(transfer: Transfer, signal: AbortSignal) {
 export function controlServiceRoutes(daemon: ControlledDaemon) {
   const { resolve } = contentLookup(daemon)
 
-  async function* get(req: { target: string; outDir: string; noKeep: boolean }, ctx: HandlerContext) {
+  async function* get(req: GetRequest, ctx: HandlerContext) {
     if (req.outDir && !isAbsolute(req.outDir)) {
       throw new ConnectError('out_dir must be an absolute path', Code.InvalidArgument)
     }
-    const wanted = await resolve(req.target.trim())
+    // A folder get's file, placed (or refused) before anything else happens.
+    const placed = req.name
+      ? folderFilePlace(req.outDir || daemon.sharedDir, req.folder, req.name)
+      : undefined
+    let wanted = await resolve(req.target.trim())
     // Before the first message, so the CLI can say which of several same-named contents it fetches.
     if (wanted.choice) ctx.responseHeader.set(CHOICE_HEADER, encodeURIComponent(wanted.choice))
+    const there = placed ? await contentThere(placed, wanted, daemon.index) : undefined
+    if (placed && there !== undefined) {
+      const done = { doneBytes: there, resumedBytes: there, activeSources: 0, sources: [] }
+      yield toProgress({ name: req.name, sha256: wanted.sha256, size: there }, done, {
+        finished: true,
+        path: placed,
+      })
+      return
+    }
+    if (placed) wanted = savedAs(wanted, req.name)
     const local = daemon.index.get(wanted.sha256)
-    if (local && !req.outDir) {
+    if (local && !req.outDir && !placed) {
       const shared = { name: local.name, sha256: local.sha256, size: local.size }
       yield toProgress(
         shared,
@@ -92,7 +109,7 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
       )
       return
     }
-    const outDir = req.outDir || daemon.sharedDir
+    const outDir = placed ? dirname(placed) : req.outDir || daemon.sharedDir
     let transfer = daemon.downloads.start(wanted, outDir, { keep: !req.noKeep })
     // While this call lasts, a transfer nobody keeps (`peer cat --no-keep`) goes on.
     let release = daemon.downloads.hold(transfer)
@@ -218,12 +235,13 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           added: scan.added.length,
           removed: scan.removed.length,
           hashed: scan.hashed,
+          moved: scan.moved.length,
         })
       },
       listFiles: () =>
         create(ListFilesResponseSchema, {
           files: daemon.index.files
-            .map((f) => ({ ...toEntry(f), size: BigInt(f.size), path: f.path }))
+            .map((f) => ({ ...toEntry(f), size: BigInt(f.size), path: f.path, folder: f.folder }))
             .sort((a, b) => a.name.localeCompare(b.name)),
         }),
       search: async (req) => {
@@ -233,7 +251,7 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           .search(query, Math.min(500, req.limit || 50), daemon.session.token)
           .catch(directoryFailure)
         return create(SearchResponseSchema, {
-          results: results.map((r) => ({ ...r, size: BigInt(r.size) })),
+          results: results.map((r) => ({ ...r, size: BigInt(r.size), path: r.path ?? '' })),
         })
       },
       listPeers: async (req) => {
@@ -244,6 +262,7 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           peers: peers.map((p) => ({ ...p, lastSeen: p.lastSeen, relayed: isRelayedUrl(p.url) })),
         })
       },
+      browse: (req) => browsePeer(daemon, req),
       get,
       push,
       contentUrl,

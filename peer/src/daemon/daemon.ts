@@ -99,16 +99,21 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log,
   })
 
+  // A moved file is removed and added again at its new place: a path change, its hash kept.
   const publish = (scan: ScanResult) => {
-    if (scan.added.length || scan.removed.length) {
+    if (scan.added.length || scan.removed.length || scan.moved.length) {
       session.publishChanges(
-        scan.added.map(toEntry),
-        scan.removed.map((f) => f.sha256),
+        [...scan.added, ...scan.moved].map(toEntry),
+        [...scan.removed, ...scan.moved].map((f) => f.sha256),
       )
     }
   }
   const rescan = async () => {
     const scan = await index.scan()
+    if (scan.added.length || scan.removed.length || scan.moved.length)
+      log(
+        `shared folder changed: ${scan.added.length} new, ${scan.removed.length} gone, ${scan.moved.length} moved (${scan.hashed} hashed)`,
+      )
     publish(scan)
     return scan
   }

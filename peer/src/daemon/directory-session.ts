@@ -138,16 +138,16 @@ export class DirectorySession {
     this.#poke()
   }
 
-  /** Folder changes to send as a delta (or with the next full publish). */
+  /**
+   * Folder changes to send as a delta (or with the next full publish). A content both removed and added
+   * (moved to another folder, or gone and back) is sent as both: the directory removes before it adds.
+   */
   publishChanges(added: FileEntry[], removed: string[]) {
     for (const sha of removed) {
       this.#pendingAdd.delete(sha)
       this.#pendingRemove.add(sha)
     }
-    for (const entry of added) {
-      this.#pendingRemove.delete(entry.sha256)
-      this.#pendingAdd.set(entry.sha256, entry)
-    }
+    for (const entry of added) this.#pendingAdd.set(entry.sha256, entry)
     this.#poke()
   }
 

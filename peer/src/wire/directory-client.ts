@@ -10,6 +10,7 @@ import type {
   LoginRequest,
   LoginResponse,
   Peer,
+  PeerFiles,
   PeerPage,
   RelayTokenRequest,
   SearchResponse,
@@ -21,6 +22,7 @@ export type {
   FileEntry,
   FileVariants,
   Peer,
+  PeerFiles,
   Result,
   Source,
 } from '../../../contract/api-types.ts'
@@ -43,6 +45,8 @@ export class DirectoryError extends Error {
     return this.status === 0 || this.status === 503
   }
 }
+
+export type BrowseOptions = { path: string; recursive: boolean; limit?: number; cursor?: string }
 
 const TIMEOUT_MS = 15_000
 const INDEX_TIMEOUT_MS = 120_000
@@ -125,6 +129,16 @@ export class DirectoryClient {
       if (err instanceof DirectoryError && err.status === 404) return undefined
       throw err
     }
+  }
+
+  /** What `username` shares under `path`; a 404 (unknown user or folder) is a DirectoryError. */
+  browse(username: string, options: BrowseOptions, token?: string) {
+    const params = new URLSearchParams({ path: options.path, recursive: String(options.recursive) })
+    if (options.limit) params.set('limit', String(options.limit))
+    if (options.cursor) params.set('cursor', options.cursor)
+    return this.#call<PeerFiles>('GET', `/v1/peers/${encodeURIComponent(username)}/files?${params}`, {
+      token,
+    })
   }
 
   peers(state: string | undefined, token?: string) {

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file peerdir/v1/control.proto.
  */
 export const file_peerdir_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJQCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJGCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCSI6ChFMaXN0RmlsZXNSZXNwb25zZRIlCgVmaWxlcxgBIAMoCzIWLnBlZXJkaXIudjEuU2hhcmVkRmlsZSItCg1TZWFyY2hSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEg0KBWxpbWl0GAIgASgNIicKBlNvdXJjZRIQCgh1c2VybmFtZRgBIAEoCRILCgN1cmwYAiABKAkimwEKDFNlYXJjaFJlc3VsdBIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJEhIKCmNodW5rX3NpemUYBCABKA0SEAoIbWFuaWZlc3QYBSABKAkSIwoHc291cmNlcxgGIAMoCzISLnBlZXJkaXIudjEuU291cmNlEhQKDHNvdXJjZV9jb3VudBgHIAEoDSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiPgoKR2V0UmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDwoHb3V0X2RpchgCIAEoCRIPCgdub19rZWVwGAMgASgIIl4KDFNvdXJjZVJlcG9ydBIQCgh1c2VybmFtZRgBIAEoCRILCgN1cmwYAiABKAkSDQoFYnl0ZXMYAyABKAQSDwoHZHJvcHBlZBgEIAEoCRIPCgdyZWxheWVkGAUgASgIItgBCgtHZXRSZXNwb25zZRIMCgRuYW1lGAEgASgJEg4KBnNoYTI1NhgCIAEoCRIMCgRzaXplGAMgASgEEhIKCmRvbmVfYnl0ZXMYBCABKAQSFQoNcmVzdW1lZF9ieXRlcxgFIAEoBBIWCg5hY3RpdmVfc291cmNlcxgGIAEoDRIQCghmaW5pc2hlZBgHIAEoCBIMCgRwYXRoGAggASgJEg8KB3NlY29uZHMYCSABKAESKQoHc291cmNlcxgKIAMoCzIYLnBlZXJkaXIudjEuU291cmNlUmVwb3J0IjAKC1B1c2hSZXF1ZXN0EgwKBHBhdGgYASABKAkSEwoLdG9fdXNlcm5hbWUYAiABKAkiOgoMUHVzaFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkiIwoRQ29udGVudFVybFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJIk0KEkNvbnRlbnRVcmxSZXNwb25zZRILCgN1cmwYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzaGEyNTYYAyABKAkSDAoEc2l6ZRgEIAEoBDKrBQoOQ29udHJvbFNlcnZpY2USPwoGU3RhdHVzEhkucGVlcmRpci52MS5TdGF0dXNSZXF1ZXN0GhoucGVlcmRpci52MS5TdGF0dXNSZXNwb25zZRI8CgVMb2dpbhIYLnBlZXJkaXIudjEuTG9naW5SZXF1ZXN0GhkucGVlcmRpci52MS5Mb2dpblJlc3BvbnNlEj8KBkxvZ291dBIZLnBlZXJkaXIudjEuTG9nb3V0UmVxdWVzdBoaLnBlZXJkaXIudjEuTG9nb3V0UmVzcG9uc2USQgoHUmVpbmRleBIaLnBlZXJkaXIudjEuUmVpbmRleFJlcXVlc3QaGy5wZWVyZGlyLnYxLlJlaW5kZXhSZXNwb25zZRJICglMaXN0RmlsZXMSHC5wZWVyZGlyLnYxLkxpc3RGaWxlc1JlcXVlc3QaHS5wZWVyZGlyLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEj8KBlNlYXJjaBIZLnBlZXJkaXIudjEuU2VhcmNoUmVxdWVzdBoaLnBlZXJkaXIudjEuU2VhcmNoUmVzcG9uc2USSAoJTGlzdFBlZXJzEhwucGVlcmRpci52MS5MaXN0UGVlcnNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0UGVlcnNSZXNwb25zZRI4CgNHZXQSFi5wZWVyZGlyLnYxLkdldFJlcXVlc3QaFy5wZWVyZGlyLnYxLkdldFJlc3BvbnNlMAESOQoEUHVzaBIXLnBlZXJkaXIudjEuUHVzaFJlcXVlc3QaGC5wZWVyZGlyLnYxLlB1c2hSZXNwb25zZRJLCgpDb250ZW50VXJsEh0ucGVlcmRpci52MS5Db250ZW50VXJsUmVxdWVzdBoeLnBlZXJkaXIudjEuQ29udGVudFVybFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJfCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0SDQoFbW92ZWQYBSABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJWCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCRIOCgZmb2xkZXIYBSABKAkiOgoRTGlzdEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5wZWVyZGlyLnYxLlNoYXJlZEZpbGUiLQoNU2VhcmNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRINCgVsaW1pdBgCIAEoDSInCgZTb3VyY2USEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJIqkBCgxTZWFyY2hSZXN1bHQSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRISCgpjaHVua19zaXplGAQgASgNEhAKCG1hbmlmZXN0GAUgASgJEiMKB3NvdXJjZXMYBiADKAsyEi5wZWVyZGlyLnYxLlNvdXJjZRIUCgxzb3VyY2VfY291bnQYByABKA0SDAoEcGF0aBgIIAEoCSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiYQoNQnJvd3NlUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCBIOCgZjdXJzb3IYBCABKAkSDQoFbGltaXQYBSABKA0iOgoMQnJvd3NlRm9sZGVyEgwKBG5hbWUYASABKAkSDQoFZmlsZXMYAiABKAQSDQoFYnl0ZXMYAyABKAQibAoKQnJvd3NlRmlsZRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoBBIOCgZzaGEyNTYYBCABKAkSEgoKY2h1bmtfc2l6ZRgFIAEoDRIQCghtYW5pZmVzdBgGIAEoCSKhAQoOQnJvd3NlUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSDAoEcGF0aBgDIAEoCRIpCgdmb2xkZXJzGAQgAygLMhgucGVlcmRpci52MS5Ccm93c2VGb2xkZXISJQoFZmlsZXMYBSADKAsyFi5wZWVyZGlyLnYxLkJyb3dzZUZpbGUSDgoGY3Vyc29yGAYgASgJIlwKCkdldFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEg8KB291dF9kaXIYAiABKAkSDwoHbm9fa2VlcBgDIAEoCBIOCgZmb2xkZXIYBCABKAkSDAoEbmFtZRgFIAEoCSJeCgxTb3VyY2VSZXBvcnQSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBWJ5dGVzGAMgASgEEg8KB2Ryb3BwZWQYBCABKAkSDwoHcmVsYXllZBgFIAEoCCLYAQoLR2V0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIOCgZzaGEyNTYYAiABKAkSDAoEc2l6ZRgDIAEoBBISCgpkb25lX2J5dGVzGAQgASgEEhUKDXJlc3VtZWRfYnl0ZXMYBSABKAQSFgoOYWN0aXZlX3NvdXJjZXMYBiABKA0SEAoIZmluaXNoZWQYByABKAgSDAoEcGF0aBgIIAEoCRIPCgdzZWNvbmRzGAkgASgBEikKB3NvdXJjZXMYCiADKAsyGC5wZWVyZGlyLnYxLlNvdXJjZVJlcG9ydCIwCgtQdXNoUmVxdWVzdBIMCgRwYXRoGAEgASgJEhMKC3RvX3VzZXJuYW1lGAIgASgJIjoKDFB1c2hSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJIiMKEUNvbnRlbnRVcmxSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCSJNChJDb250ZW50VXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEgwKBHNpemUYBCABKAQy7AUKDkNvbnRyb2xTZXJ2aWNlEj8KBlN0YXR1cxIZLnBlZXJkaXIudjEuU3RhdHVzUmVxdWVzdBoaLnBlZXJkaXIudjEuU3RhdHVzUmVzcG9uc2USPAoFTG9naW4SGC5wZWVyZGlyLnYxLkxvZ2luUmVxdWVzdBoZLnBlZXJkaXIudjEuTG9naW5SZXNwb25zZRI/CgZMb2dvdXQSGS5wZWVyZGlyLnYxLkxvZ291dFJlcXVlc3QaGi5wZWVyZGlyLnYxLkxvZ291dFJlc3BvbnNlEkIKB1JlaW5kZXgSGi5wZWVyZGlyLnYxLlJlaW5kZXhSZXF1ZXN0GhsucGVlcmRpci52MS5SZWluZGV4UmVzcG9uc2USSAoJTGlzdEZpbGVzEhwucGVlcmRpci52MS5MaXN0RmlsZXNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0RmlsZXNSZXNwb25zZRI/CgZTZWFyY2gSGS5wZWVyZGlyLnYxLlNlYXJjaFJlcXVlc3QaGi5wZWVyZGlyLnYxLlNlYXJjaFJlc3BvbnNlEkgKCUxpc3RQZWVycxIcLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVxdWVzdBodLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVzcG9uc2USPwoGQnJvd3NlEhkucGVlcmRpci52MS5Ccm93c2VSZXF1ZXN0GhoucGVlcmRpci52MS5Ccm93c2VSZXNwb25zZRI4CgNHZXQSFi5wZWVyZGlyLnYxLkdldFJlcXVlc3QaFy5wZWVyZGlyLnYxLkdldFJlc3BvbnNlMAESOQoEUHVzaBIXLnBlZXJkaXIudjEuUHVzaFJlcXVlc3QaGC5wZWVyZGlyLnYxLlB1c2hSZXNwb25zZRJLCgpDb250ZW50VXJsEh0ucGVlcmRpci52MS5Db250ZW50VXJsUmVxdWVzdBoeLnBlZXJkaXIudjEuQ29udGVudFVybFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message peerdir.v1.StatusRequest
@@ -320,6 +320,13 @@ export type ReindexResponse = Message<"peerdir.v1.ReindexResponse"> & {
    * @generated from field: uint32 hashed = 4;
    */
   hashed: number;
+
+  /**
+   * Still shared, at another folder or under another name: republished, not hashed again.
+   *
+   * @generated from field: uint32 moved = 5;
+   */
+  moved: number;
 };
 
 /**
@@ -345,6 +352,13 @@ export type ReindexResponseJson = {
    * @generated from field: uint32 hashed = 4;
    */
   hashed?: number;
+
+  /**
+   * Still shared, at another folder or under another name: republished, not hashed again.
+   *
+   * @generated from field: uint32 moved = 5;
+   */
+  moved?: number;
 };
 
 /**
@@ -393,9 +407,18 @@ export type SharedFile = Message<"peerdir.v1.SharedFile"> & {
   sha256: string;
 
   /**
+   * Where it is on this disk.
+   *
    * @generated from field: string path = 4;
    */
   path: string;
+
+  /**
+   * The folder it is published under, `/`-separated, empty at the top of the shared folder.
+   *
+   * @generated from field: string folder = 5;
+   */
+  folder: string;
 };
 
 /**
@@ -418,9 +441,18 @@ export type SharedFileJson = {
   sha256?: string;
 
   /**
+   * Where it is on this disk.
+   *
    * @generated from field: string path = 4;
    */
   path?: string;
+
+  /**
+   * The folder it is published under, `/`-separated, empty at the top of the shared folder.
+   *
+   * @generated from field: string folder = 5;
+   */
+  folder?: string;
 };
 
 /**
@@ -571,6 +603,13 @@ export type SearchResult = Message<"peerdir.v1.SearchResult"> & {
    * @generated from field: uint32 source_count = 7;
    */
   sourceCount: number;
+
+  /**
+   * The folder the best-matching holder keeps it in (`/`-separated, empty at the top).
+   *
+   * @generated from field: string path = 8;
+   */
+  path: string;
 };
 
 /**
@@ -613,6 +652,13 @@ export type SearchResultJson = {
    * @generated from field: uint32 source_count = 7;
    */
   sourceCount?: number;
+
+  /**
+   * The folder the best-matching holder keeps it in (`/`-separated, empty at the top).
+   *
+   * @generated from field: string path = 8;
+   */
+  path?: string;
 };
 
 /**
@@ -785,6 +831,306 @@ export const ListPeersResponseSchema: GenMessage<ListPeersResponse, {jsonType: L
   messageDesc(file_peerdir_v1_control, 17);
 
 /**
+ * @generated from message peerdir.v1.BrowseRequest
+ */
+export type BrowseRequest = Message<"peerdir.v1.BrowseRequest"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * A folder of theirs, `/`-separated; empty for the top.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * Every file under the folder (paths included), a page at a time, instead of one level.
+   *
+   * @generated from field: bool recursive = 3;
+   */
+  recursive: boolean;
+
+  /**
+   * Where the last page ended (its `cursor`); empty for the first.
+   *
+   * @generated from field: string cursor = 4;
+   */
+  cursor: string;
+
+  /**
+   * At most this many files in the page; 0 for the directory's default.
+   *
+   * @generated from field: uint32 limit = 5;
+   */
+  limit: number;
+};
+
+/**
+ * @generated from message peerdir.v1.BrowseRequest
+ */
+export type BrowseRequestJson = {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username?: string;
+
+  /**
+   * A folder of theirs, `/`-separated; empty for the top.
+   *
+   * @generated from field: string path = 2;
+   */
+  path?: string;
+
+  /**
+   * Every file under the folder (paths included), a page at a time, instead of one level.
+   *
+   * @generated from field: bool recursive = 3;
+   */
+  recursive?: boolean;
+
+  /**
+   * Where the last page ended (its `cursor`); empty for the first.
+   *
+   * @generated from field: string cursor = 4;
+   */
+  cursor?: string;
+
+  /**
+   * At most this many files in the page; 0 for the directory's default.
+   *
+   * @generated from field: uint32 limit = 5;
+   */
+  limit?: number;
+};
+
+/**
+ * Describes the message peerdir.v1.BrowseRequest.
+ * Use `create(BrowseRequestSchema)` to create a new message.
+ */
+export const BrowseRequestSchema: GenMessage<BrowseRequest, {jsonType: BrowseRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 18);
+
+/**
+ * @generated from message peerdir.v1.BrowseFolder
+ */
+export type BrowseFolder = Message<"peerdir.v1.BrowseFolder"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Files under it, in every folder below it too, and their bytes.
+   *
+   * @generated from field: uint64 files = 2;
+   */
+  files: bigint;
+
+  /**
+   * @generated from field: uint64 bytes = 3;
+   */
+  bytes: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.BrowseFolder
+ */
+export type BrowseFolderJson = {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * Files under it, in every folder below it too, and their bytes.
+   *
+   * @generated from field: uint64 files = 2;
+   */
+  files?: string;
+
+  /**
+   * @generated from field: uint64 bytes = 3;
+   */
+  bytes?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.BrowseFolder.
+ * Use `create(BrowseFolderSchema)` to create a new message.
+ */
+export const BrowseFolderSchema: GenMessage<BrowseFolder, {jsonType: BrowseFolderJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 19);
+
+/**
+ * @generated from message peerdir.v1.BrowseFile
+ */
+export type BrowseFile = Message<"peerdir.v1.BrowseFile"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The folder it is in, from the top of the user's shared folder.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * @generated from field: uint64 size = 3;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: string sha256 = 4;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint32 chunk_size = 5;
+   */
+  chunkSize: number;
+
+  /**
+   * @generated from field: string manifest = 6;
+   */
+  manifest: string;
+};
+
+/**
+ * @generated from message peerdir.v1.BrowseFile
+ */
+export type BrowseFileJson = {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * The folder it is in, from the top of the user's shared folder.
+   *
+   * @generated from field: string path = 2;
+   */
+  path?: string;
+
+  /**
+   * @generated from field: uint64 size = 3;
+   */
+  size?: string;
+
+  /**
+   * @generated from field: string sha256 = 4;
+   */
+  sha256?: string;
+
+  /**
+   * @generated from field: uint32 chunk_size = 5;
+   */
+  chunkSize?: number;
+
+  /**
+   * @generated from field: string manifest = 6;
+   */
+  manifest?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.BrowseFile.
+ * Use `create(BrowseFileSchema)` to create a new message.
+ */
+export const BrowseFileSchema: GenMessage<BrowseFile, {jsonType: BrowseFileJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 20);
+
+/**
+ * @generated from message peerdir.v1.BrowseResponse
+ */
+export type BrowseResponse = Message<"peerdir.v1.BrowseResponse"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * "up" or "down": whether the user is on the network now.
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * @generated from field: string path = 3;
+   */
+  path: string;
+
+  /**
+   * @generated from field: repeated peerdir.v1.BrowseFolder folders = 4;
+   */
+  folders: BrowseFolder[];
+
+  /**
+   * @generated from field: repeated peerdir.v1.BrowseFile files = 5;
+   */
+  files: BrowseFile[];
+
+  /**
+   * Set when more files follow: ask again with it.
+   *
+   * @generated from field: string cursor = 6;
+   */
+  cursor: string;
+};
+
+/**
+ * @generated from message peerdir.v1.BrowseResponse
+ */
+export type BrowseResponseJson = {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username?: string;
+
+  /**
+   * "up" or "down": whether the user is on the network now.
+   *
+   * @generated from field: string state = 2;
+   */
+  state?: string;
+
+  /**
+   * @generated from field: string path = 3;
+   */
+  path?: string;
+
+  /**
+   * @generated from field: repeated peerdir.v1.BrowseFolder folders = 4;
+   */
+  folders?: BrowseFolderJson[];
+
+  /**
+   * @generated from field: repeated peerdir.v1.BrowseFile files = 5;
+   */
+  files?: BrowseFileJson[];
+
+  /**
+   * Set when more files follow: ask again with it.
+   *
+   * @generated from field: string cursor = 6;
+   */
+  cursor?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.BrowseResponse.
+ * Use `create(BrowseResponseSchema)` to create a new message.
+ */
+export const BrowseResponseSchema: GenMessage<BrowseResponse, {jsonType: BrowseResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 21);
+
+/**
  * @generated from message peerdir.v1.GetRequest
  */
 export type GetRequest = Message<"peerdir.v1.GetRequest"> & {
@@ -809,6 +1155,20 @@ export type GetRequest = Message<"peerdir.v1.GetRequest"> & {
    * @generated from field: bool no_keep = 3;
    */
   noKeep: boolean;
+
+  /**
+   * A folder get's file: saved as out_dir/<folder>/<name> under the name its publisher gives it, not the
+   * one the directory lists for the hash. Both come from the network: refused (nothing written) unless
+   * they stay inside out_dir. A verified file already there is done without a download.
+   *
+   * @generated from field: string folder = 4;
+   */
+  folder: string;
+
+  /**
+   * @generated from field: string name = 5;
+   */
+  name: string;
 };
 
 /**
@@ -836,6 +1196,20 @@ export type GetRequestJson = {
    * @generated from field: bool no_keep = 3;
    */
   noKeep?: boolean;
+
+  /**
+   * A folder get's file: saved as out_dir/<folder>/<name> under the name its publisher gives it, not the
+   * one the directory lists for the hash. Both come from the network: refused (nothing written) unless
+   * they stay inside out_dir. A verified file already there is done without a download.
+   *
+   * @generated from field: string folder = 4;
+   */
+  folder?: string;
+
+  /**
+   * @generated from field: string name = 5;
+   */
+  name?: string;
 };
 
 /**
@@ -843,7 +1217,7 @@ export type GetRequestJson = {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest, {jsonType: GetRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 18);
+  messageDesc(file_peerdir_v1_control, 22);
 
 /**
  * @generated from message peerdir.v1.SourceReport
@@ -918,7 +1292,7 @@ export type SourceReportJson = {
  * Use `create(SourceReportSchema)` to create a new message.
  */
 export const SourceReportSchema: GenMessage<SourceReport, {jsonType: SourceReportJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 19);
+  messageDesc(file_peerdir_v1_control, 23);
 
 /**
  * @generated from message peerdir.v1.GetResponse
@@ -1039,7 +1413,7 @@ export type GetResponseJson = {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse, {jsonType: GetResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 20);
+  messageDesc(file_peerdir_v1_control, 24);
 
 /**
  * @generated from message peerdir.v1.PushRequest
@@ -1076,7 +1450,7 @@ export type PushRequestJson = {
  * Use `create(PushRequestSchema)` to create a new message.
  */
 export const PushRequestSchema: GenMessage<PushRequest, {jsonType: PushRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 21);
+  messageDesc(file_peerdir_v1_control, 25);
 
 /**
  * @generated from message peerdir.v1.PushResponse
@@ -1123,7 +1497,7 @@ export type PushResponseJson = {
  * Use `create(PushResponseSchema)` to create a new message.
  */
 export const PushResponseSchema: GenMessage<PushResponse, {jsonType: PushResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 22);
+  messageDesc(file_peerdir_v1_control, 26);
 
 /**
  * @generated from message peerdir.v1.ContentUrlRequest
@@ -1154,7 +1528,7 @@ export type ContentUrlRequestJson = {
  * Use `create(ContentUrlRequestSchema)` to create a new message.
  */
 export const ContentUrlRequestSchema: GenMessage<ContentUrlRequest, {jsonType: ContentUrlRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 23);
+  messageDesc(file_peerdir_v1_control, 27);
 
 /**
  * @generated from message peerdir.v1.ContentUrlResponse
@@ -1211,7 +1585,7 @@ export type ContentUrlResponseJson = {
  * Use `create(ContentUrlResponseSchema)` to create a new message.
  */
 export const ContentUrlResponseSchema: GenMessage<ContentUrlResponse, {jsonType: ContentUrlResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 24);
+  messageDesc(file_peerdir_v1_control, 28);
 
 /**
  * How the `peer` CLI drives its own daemon. Served on the daemon's port to loopback callers that
@@ -1277,6 +1651,16 @@ export const ControlService: GenService<{
     methodKind: "unary";
     input: typeof ListPeersRequestSchema;
     output: typeof ListPeersResponseSchema;
+  },
+  /**
+   * One level of what a user shares (`peer browse`), or every file under a folder, a page at a time.
+   *
+   * @generated from rpc peerdir.v1.ControlService.Browse
+   */
+  browse: {
+    methodKind: "unary";
+    input: typeof BrowseRequestSchema;
+    output: typeof BrowseResponseSchema;
   },
   /**
    * Fetches one content from every live source; streams progress, the last message carries the result.
