@@ -19,6 +19,7 @@ export function folderPathProblem(
   if (path.length > MAX_PATH_BYTES || encoder.encode(path).length > MAX_PATH_BYTES) {
     return `must be at most ${MAX_PATH_BYTES} bytes in UTF-8`
   }
+  if (path.startsWith('/')) return 'must be relative to the shared folder, not absolute (no leading /)'
   const segments = path.split('/')
   if (segments.length > MAX_PATH_SEGMENTS) return `must be at most ${MAX_PATH_SEGMENTS} folders deep`
   for (const segment of segments) {

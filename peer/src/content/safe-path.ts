@@ -1,4 +1,10 @@
 import { join, relative, resolve, sep } from 'node:path'
+import {
+  folderPathProblem,
+  MAX_PATH_BYTES,
+  MAX_PATH_SEGMENTS,
+  pathSegments,
+} from '../../../contract/folder-path.ts'
 
 /**
  * The rules of SPEC FileEntry for a file's `name` and its folder `path`, and the one place that turns a
@@ -9,8 +15,7 @@ import { join, relative, resolve, sep } from 'node:path'
  */
 
 export const MAX_NAME_BYTES = 255
-export const MAX_PATH_BYTES = 1024
-export const MAX_PATH_SEGMENTS = 32
+export { MAX_PATH_BYTES, MAX_PATH_SEGMENTS }
 
 const isControl = (codePoint: number) => codePoint < 0x20 || codePoint === 0x7f
 
@@ -29,27 +34,11 @@ export function nameProblem(name: string): string | undefined {
 
 export const isShareableName = (name: string) => nameProblem(name) === undefined
 
-/**
- * Why `path` (a folder under a shared folder: `/`-separated, `""` at the top) is refused, or undefined.
- * Its length is checked before it is split, so a megabyte of slashes costs one comparison.
- */
-export function pathProblem(path: string): string | undefined {
-  if (path === '') return undefined
-  if (path.length > MAX_PATH_BYTES || Buffer.byteLength(path) > MAX_PATH_BYTES)
-    return `is longer than ${MAX_PATH_BYTES} bytes`
-  if (path.startsWith('/')) return 'is absolute'
-  const segments = path.split('/')
-  if (segments.length > MAX_PATH_SEGMENTS) return `is more than ${MAX_PATH_SEGMENTS} folders deep`
-  for (const segment of segments) {
-    if (segment === '') return 'has an empty folder name (a // or a / at its end)'
-    const problem = nameProblem(segment)
-    if (problem) return `has a folder that ${problem}`
-  }
-  return undefined
-}
+/** Why `path` (a folder under a shared folder: `/`-separated, `""` at the top) is refused, or undefined. */
+export const pathProblem = (path: string): string | undefined => folderPathProblem(path, nameProblem)
 
 /** The folders of a valid path, top first; none for `""`. */
-export const segmentsOf = (path: string): string[] => (path === '' ? [] : path.split('/'))
+export const segmentsOf = pathSegments
 
 /** `a` and `b` joined as one folder path (either may be `""`). */
 export const joinPath = (a: string, b: string) => (a && b ? `${a}/${b}` : a || b)
