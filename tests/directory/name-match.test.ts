@@ -76,7 +76,10 @@ describe('a long query in the substring stage', () => {
     // The whole query's stage (the first after the prefix one): both trigrams from the part only the
     // wanted name has (the old query asked for its two ends, "Harbor L" and "093.flac", whose
     // trigrams are in every name). The word stages after it ask for each word.
-    const matches = recording.sent.map((statement) => String((statement.args as unknown[])[1]))
+    // The first MATCH argument of the first statement that has one: the whole query's stage.
+    const matches = recording.sent.map((statement) =>
+      String((statement.args as unknown[]).find((arg) => typeof arg === 'string' && arg.startsWith('"'))),
+    )
     const trigrams = (matches[0]?.match(/"([^"]{3})"/g) ?? []).map((quoted) => quoted.slice(1, -1))
     expect(trigrams).toHaveLength(2)
     for (const trigram of trigrams) {

@@ -47,13 +47,16 @@ function trigramsOf(word: string): string[] {
   return [...new Set(chars.slice(2).map((_, i) => chars.slice(i, i + 3).join('')))]
 }
 
+/** The most words whose trigrams one MATCH asks for (each list walked costs; four commonish words together are rare). */
+const MOST_WORDS_ASKED = 4
+
 /**
  * What the trigram index is asked for to find texts holding every one of `words` (each of three
- * characters or more): each word's trigram fewest `sample` texts hold, and of those the two
- * rarest, ANDed. Every text holding the words holds them; the stage checks each word on each
- * candidate. Two words' rare parts together are rarer than either (a word no name holds finds
- * nothing at once); two trigrams of one word are not, and ANDed whole words walked the lists of
- * trigrams in a tenth of the rows.
+ * characters or more): each word's trigram fewest `sample` texts hold, the rarest MOST_WORDS_ASKED
+ * of those, ANDed. Every text holding the words holds them; the stage checks each word on each
+ * candidate. Words' rare parts together are rarer than any (a word no name holds finds nothing at
+ * once; three folder words each in a fifth of the paths are together in a hundredth); two trigrams
+ * of one word are not, and ANDed whole words walked the lists of trigrams in a tenth of the rows.
  */
 export function wordsFtsQuery(words: readonly string[], sample: readonly string[]): string {
   const holders = (trigram: string) => sample.filter((text) => text.includes(trigram)).length
@@ -65,5 +68,7 @@ export function wordsFtsQuery(words: readonly string[], sample: readonly string[
       return best ? [best] : []
     })
     .sort((a, b) => a.n - b.n)
-  return [...new Set(rarest.slice(0, 2).map(({ trigram }) => trigram))].map(ftsPhrase).join(' AND ')
+  return [...new Set(rarest.slice(0, MOST_WORDS_ASKED).map(({ trigram }) => trigram))]
+    .map(ftsPhrase)
+    .join(' AND ')
 }

@@ -95,24 +95,44 @@ class Args {
   }
 }
 
-/**
- * A stage after the prefix one: live rows the trigram index finds for `match` (or, with no word of
- * three characters, a scan of names), of which those that meet every condition are counted, at most
- * `window` of them, as one JSON array of variants.
- */
+/** One stage alone, looking at up to `window` candidates (a second look, further). */
 function laterStage(now: number, stage: LaterStage, window: number, limit: number) {
-  const { match, index, conditions } = stage
   const args = new Args(now)
+  const rows = stageRows(args, stage, args.add(window))
+  return {
+    sql: `SELECT ${asJson(`(${groupByContent(rows, args.add(limit))})`)} AS contents`,
+    args: args.values,
+  }
+}
+
+/**
+ * The stages after the prefix one in one statement (each a round trip of its own cost as much as
+ * its walk when it finds little): each one's window is what the ones before it left of `remaining`,
+ * so a stage the ones before filled reads nothing. Answers one JSON array of variants per stage.
+ */
+function laterStagesAtOnce(now: number, stages: LaterStage[], remaining: number, limit: number) {
+  const args = new Args(now)
+  const left = args.add(remaining)
+  const most = args.add(limit)
+  const ctes = stages.map((stage, i) => {
+    const before = stages.map((_, j) => `(SELECT count(*) FROM s${j})`).slice(0, i)
+    const window = `min(${MAX_CANDIDATES}, max(0, ${[left, ...before].join(' - ')}) * ${CANDIDATES_PER_RESULT})`
+    return `s${i} AS (${groupByContent(stageRows(args, stage, window), most)})`
+  })
+  return {
+    sql: `WITH ${ctes.join(',\n')} SELECT ${stages.map((_, i) => `${asJson(`s${i}`)} AS c${i}`).join(', ')}`,
+    args: args.values,
+  }
+}
+
+/** A stage's candidate rows, at most `window` (SQL) of them. */
+function stageRows(args: Args, stage: LaterStage, window: string) {
+  const { match, index, conditions } = stage
   const from =
     match === undefined
       ? `files f ${live} WHERE`
       : `${index} JOIN files f ON f.id = ${index}.rowid ${live} WHERE ${index} MATCH ${args.add(match)} AND`
-  const where = conditions(args).join(' AND ')
-  const candidates = `SELECT ${withLease} FROM ${from} ${where} LIMIT ${args.add(window)}`
-  return {
-    sql: `SELECT ${asJson(`(${groupByContent(candidates, args.add(limit))})`)} AS contents`,
-    args: args.values,
-  }
+  return `SELECT ${withLease} FROM ${from} ${conditions(args).join(' AND ')} LIMIT ${window}`
 }
 
 /** A stage's trigram index: files_fts over names, files_words_fts over names and paths (migration 10). */
@@ -228,21 +248,22 @@ export async function searchByName(
     const read = await db.execute(`SELECT ${SAMPLE} AS sample`)
     sample = JSON.parse(String(read.rows[0]?.sample ?? '[]')) as string[]
   }
-  for (const stage of laterStages(key, words, sample)) {
+  const stages = laterStages(key, words, sample)
+  const remaining = limit - contents.length
+  const later =
+    remaining > 0 ? await db.execute(laterStagesAtOnce(now, stages, remaining, limit + seen.size)) : undefined
+  for (const [i, stage] of stages.entries()) {
     if (contents.length >= limit) break
     const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
-    const run = async (candidates: number) => {
-      const rows = await db.execute(laterStage(now, stage, candidates, limit + seen.size))
-      take(rows.rows[0]?.contents)
-    }
     const before = overflow.length
-    await run(window)
+    take(later?.rows[0]?.[`c${i}`])
     // One holder's matches filled the window: look once as far as any stage does, for others'.
     // Matches by folder come a folder at a time (a dozen files of one holder): that stage looks
     // four times as far, not 5,000 rows (30-180 ms at a million files for a common folder word).
     const further = stage.index === 'files_words_fts' ? Math.min(MAX_CANDIDATES, window * 4) : MAX_CANDIDATES
     if (overflow.length > before && contents.length < limit && window < further) {
-      await run(further)
+      const again = await db.execute(laterStage(now, stage, further, limit + seen.size))
+      take(again.rows[0]?.contents)
     }
   }
   for (const { content, leaseEnd } of overflow.slice(0, limit - contents.length)) keep(content, leaseEnd)
