@@ -181,7 +181,7 @@ export async function seedDirectory(
 }
 
 /** Bump when seedDirectory would produce different rows, so cached databases are made afresh. */
-const SEED_VERSION = 2
+const SEED_VERSION = 3
 const cacheDir = join(tmpdir(), 'peerdir-bench-cache')
 
 /**

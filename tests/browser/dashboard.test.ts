@@ -32,10 +32,12 @@ describe.skipIf(noBrowser)('the dashboard in headless Chromium', () => {
   let page: Page
   let problems: PageProblems
   let bobToken: string
+  let aliceToken: string
 
   beforeAll(async () => {
     directory = await startDirectoryProcess({ env: { LEASE_SECONDS: '600' } })
     const alice = await apiLogin(directory.url, 'alice', 50001)
+    aliceToken = alice
     bobToken = await apiLogin(directory.url, 'bob', 50002)
     await apiPublish(directory.url, alice, [CONCERT, fileEntry(HOSTILE), fileEntry(HOSTILE_2)])
     await apiPublish(directory.url, bobToken, [CONCERT, fileEntry('notes.txt')])
@@ -178,6 +180,32 @@ describe.skipIf(noBrowser)('the dashboard in headless Chromium', () => {
     await small.screenshot({ path: join(outDir, 'dashboard-phone.png'), fullPage: true })
     expect(seen).toEqual({ consoleErrors: [], dialogs: [], failedResponses: [] })
     await phone.close()
+  })
+
+  it('shows where a result lives and opens a peer’s folders, each with a peer get line to copy', async () => {
+    const album = 'Nightjar Ensemble/Songs from Harrow Lane'
+    const track = { ...fileEntry('01 opening.flac'), path: album }
+    await apiPublish(directory.url, aliceToken, [CONCERT, fileEntry(HOSTILE), fileEntry(HOSTILE_2), track])
+    await page.goto(`${directory.url}/`)
+    await page.fill('#search', 'nightjar harrow')
+    await expect.poll(() => page.locator('#results li').count()).toBe(1)
+    expect(await page.textContent('#results li .place')).toBe(`in ${album}`)
+    await page.getByRole('button', { name: 'Browse alice’s folders' }).click()
+    await expect.poll(() => page.textContent('#browse-title')).toBe('alice’s folders')
+    expect(await page.locator('#browse-folders h3').allTextContents()).toEqual(['Nightjar Ensemble'])
+    expect(await page.locator('#browse-files h3').count()).toBe(3)
+    await page.getByRole('button', { name: 'Nightjar Ensemble', exact: true }).click()
+    await expect.poll(() => page.textContent('#browse-title')).toBe('alice/Nightjar Ensemble')
+    expect(await page.textContent('#browse-get code')).toBe('peer get alice/Nightjar Ensemble')
+    await page.getByRole('button', { name: `Copy the peer get command for ${album}` }).click()
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`peer get alice/${album}`)
+    await page.getByRole('button', { name: 'Songs from Harrow Lane', exact: true }).click()
+    await expect.poll(() => page.locator('#browse-files h3').allTextContents()).toEqual(['01 opening.flac'])
+    await page.click('#browse-up')
+    await expect.poll(() => page.textContent('#browse-title')).toBe('alice/Nightjar Ensemble')
+    await page.screenshot({ path: join(outDir, 'dashboard-browse.png'), fullPage: true })
+    expect(problems.consoleErrors).toEqual([])
+    expect(problems.failedResponses).toEqual([])
   })
 
   it('asks for a peer account first when reads need a token, without touching that peer', async () => {

@@ -13,7 +13,11 @@ export async function apiLogin(directoryUrl: string, username: string, port: num
   return ((await response.json()) as { token: string }).token
 }
 
-export async function apiPublish(directoryUrl: string, token: string, files: ReturnType<typeof fileEntry>[]) {
+export async function apiPublish(
+  directoryUrl: string,
+  token: string,
+  files: (ReturnType<typeof fileEntry> & { path?: string })[],
+) {
   const response = await fetch(`${directoryUrl}/v1/index`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },

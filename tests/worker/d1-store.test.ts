@@ -88,7 +88,7 @@ describe('the store on local D1', () => {
     expect(await patchIndex(d1.db, peer.id, { add: [], remove: [fileEntry('a').sha256] }, 1)).toBe(1)
   })
 
-  it('writes the rows the README bills: 1 per heartbeat, 8 per new file (10 once counted in the totals), none per unchanged file re-published', async () => {
+  it('writes the rows the README bills: 1 per heartbeat, 9 per new file (11 once counted in the totals), none per unchanged file re-published', async () => {
     const meter = rowsWrittenOf(d1.binding)
     const db = d1Database(meter.binding)
     await migrate(db)
@@ -104,9 +104,10 @@ describe('the store on local D1', () => {
     expect(await beat()).toBe(2)
     expect(await beat()).toBe(1)
 
-    // Per new file: its row, its index entries (folders' too), the name and path search's and the
-    // search generation's rows; per write: the peer's file count, also when nothing changed.
-    const PER_FILE = 8
+    // Per new file: its row, its index entries (folders' too), the name search's, the words search's
+    // (names and paths) and the search generation's rows; per write: the peer's file count, also when
+    // nothing changed.
+    const PER_FILE = 9
     const files = Array.from({ length: 50 }, (_, i) => fileEntry(`invoice-${i}.pdf`))
     expect(await meter.during(() => replaceIndex(db, peer.id, files))).toBe(50 * PER_FILE + 1)
     expect(await meter.during(() => replaceIndex(db, peer.id, files))).toBe(1)

@@ -84,3 +84,15 @@ export function viewFromQuery(search: string): DashboardView {
     offset: Number.isFinite(offset) && offset > 0 ? offset : 0,
   }
 }
+
+/** Where a result's best-matching holder keeps it ("" at the top: nothing said). */
+export const placeText = (path: string) => (path ? `in ${path}` : '')
+
+/** The command that fetches a user's folder (or file) by its peer path. */
+export const peerGetLine = (username: string, path: string) => `peer get ${username}/${path}`
+
+/** A folder below `path`. */
+export const childPath = (path: string, name: string) => (path ? `${path}/${name}` : name)
+
+export const folderText = (files: number, bytes: number) =>
+  `${files} file${files === 1 ? '' : 's'}, ${formatBytes(bytes)}`

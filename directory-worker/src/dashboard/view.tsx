@@ -11,6 +11,7 @@ import {
   hrefFor,
   PAGE_SIZE,
   pageText,
+  placeText,
   reachedText,
   sourcesText,
   variantText,
@@ -55,6 +56,7 @@ export const ResultItem: FC<{ result: Result; variants: number }> = ({ result, v
   return (
     <li class="result" data-sha256={result.sha256} data-variant={variantKey(result)}>
       <h3>{result.name}</h3>
+      {result.path ? <p class="row muted place">{placeText(result.path)}</p> : null}
       <p class="row">
         <span>{formatBytes(result.size)}</span>
         <span class="sources">{sourcesText(result.sourceCount)}</span>
@@ -96,6 +98,16 @@ export const PeerRow: FC<{ peer: Peer; now: number }> = ({ peer, now }) => (
       <span class="muted relayed">{reachedText(peer.url)}</span>
     </td>
     <td class="num">{peer.files}</td>
+    <td>
+      <button
+        type="button"
+        class="js-only"
+        data-browse={peer.username}
+        aria-label={`Browse ${peer.username}’s folders`}
+      >
+        Browse
+      </button>
+    </td>
   </tr>
 )
 

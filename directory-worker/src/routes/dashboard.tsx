@@ -94,7 +94,7 @@ const Page: FC<PageProps> = ({ view, now, stats, peers, results }) => (
             <h2 id="search-title">Search</h2>
             <search>
               <form method="get" action="/" id="search-form">
-                <label for="search">File name contains</label>
+                <label for="search">Words in file or folder names</label>
                 <div class="row">
                   <input id="search" name="q" type="search" autocomplete="off" value={view.q} />
                   <button type="submit">Search</button>
@@ -142,6 +142,9 @@ const Page: FC<PageProps> = ({ view, now, stats, peers, results }) => (
                       URL
                     </th>
                     <SortHeader view={view} sort="files" label="Files" first="desc" numeric />
+                    <th scope="col">
+                      <span class="sr-only">Folders</span>
+                    </th>
                   </tr>
                 </thead>
                 <tbody id="peer-rows">
@@ -152,6 +155,20 @@ const Page: FC<PageProps> = ({ view, now, stats, peers, results }) => (
               </table>
             </div>
             <Pager view={view} shown={peers?.list.length ?? 0} total={peers?.total ?? 0} />
+          </section>
+          <section id="browse" aria-labelledby="browse-title" hidden>
+            <h2 id="browse-title">Folders</h2>
+            <p class="row">
+              <button type="button" id="browse-up">
+                Up
+              </button>
+              <button type="button" id="browse-close">
+                Close
+              </button>
+            </p>
+            <p class="row" id="browse-get" />
+            <ul class="results" id="browse-folders" aria-label="Folders" />
+            <ul class="results" id="browse-files" aria-label="Files" />
           </section>
         </div>
       </main>

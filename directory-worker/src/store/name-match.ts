@@ -16,7 +16,7 @@ export const LONGEST_PHRASE = 24
 export function ftsQuery(key: string, sample: readonly string[] = []): string {
   const chars = [...key]
   if (chars.length <= LONGEST_PHRASE) return ftsPhrase(key)
-  const trigrams = [...new Set(chars.slice(2).map((_, i) => chars.slice(i, i + 3).join('')))]
+  const trigrams = trigramsOf(key)
   const holders = new Map(
     trigrams.map((trigram) => [trigram, sample.filter((name) => name.includes(trigram)).length]),
   )
@@ -41,3 +41,34 @@ export function queryWords(key: string): string[] {
 
 /** Whether the trigram index can look `word` up. */
 export const hasTrigram = (word: string) => [...word].length >= TRIGRAM
+
+function trigramsOf(word: string): string[] {
+  const chars = [...word]
+  return [...new Set(chars.slice(2).map((_, i) => chars.slice(i, i + 3).join('')))]
+}
+
+/** The most words whose trigrams one MATCH asks for (each list walked costs; four commonish words together are rare). */
+const MOST_WORDS_ASKED = 4
+
+/**
+ * What the trigram index is asked for to find texts holding every one of `words` (each of three
+ * characters or more): each word's trigram fewest `sample` texts hold, the rarest MOST_WORDS_ASKED
+ * of those, ANDed. Every text holding the words holds them; the stage checks each word on each
+ * candidate. Words' rare parts together are rarer than any (a word no name holds finds nothing at
+ * once; three folder words each in a fifth of the paths are together in a hundredth); two trigrams
+ * of one word are not, and ANDed whole words walked the lists of trigrams in a tenth of the rows.
+ */
+export function wordsFtsQuery(words: readonly string[], sample: readonly string[]): string {
+  const holders = (trigram: string) => sample.filter((text) => text.includes(trigram)).length
+  const rarest = words
+    .flatMap((word) => {
+      const [best] = trigramsOf(word)
+        .map((trigram) => ({ trigram, n: holders(trigram) }))
+        .sort((a, b) => a.n - b.n)
+      return best ? [best] : []
+    })
+    .sort((a, b) => a.n - b.n)
+  return [...new Set(rarest.slice(0, MOST_WORDS_ASKED).map(({ trigram }) => trigram))]
+    .map(ftsPhrase)
+    .join(' AND ')
+}

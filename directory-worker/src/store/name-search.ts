@@ -1,7 +1,7 @@
 import type { InValue } from '@libsql/client'
 import type { Database } from './database.ts'
 import { type Content, HOLDER, nameKey, splitHolder, variantKey } from './files.ts'
-import { ftsQuery, hasTrigram, LONGEST_PHRASE, prefixEnd, queryWords } from './name-match.ts'
+import { ftsQuery, hasTrigram, LONGEST_PHRASE, prefixEnd, queryWords, wordsFtsQuery } from './name-match.ts'
 
 /**
  * How many live matching rows the prefix and substring stages look at: a few per result still
@@ -72,13 +72,16 @@ const firstStages = (long: boolean) => `
      LIMIT min(${MAX_CANDIDATES}, (?4 - (SELECT count(*) FROM exact)) * ${CANDIDATES_PER_RESULT})`,
     '?4 + (SELECT count(*) FROM exact)',
   )})
-  SELECT ${asJson('exact')} AS exact, ${asJson('prefix')} AS prefix, ${
-    long
-      ? `(SELECT json_group_array(name_key) FROM (SELECT name_key FROM files
-          WHERE id >= (SELECT (random() & 4294967295) % max(1, max(id) - ${SAMPLE_NAMES}) FROM files)
-          ORDER BY id LIMIT ${SAMPLE_NAMES}))`
-      : "'[]'"
-  } AS sample`
+  SELECT ${asJson('exact')} AS exact, ${asJson('prefix')} AS prefix, ${long ? SAMPLE : "'[]'"} AS sample`
+
+/**
+ * Names with their paths, consecutive rows from a random place (a few pages): what tells a query's
+ * rare trigrams from its common ones.
+ */
+const PATH_MARK = '\u0001'
+const SAMPLE = `(SELECT json_group_array(name_key || char(1) || path_key) FROM (SELECT name_key, path_key FROM files
+  WHERE id >= (SELECT (random() & 4294967295) % max(1, max(id) - ${SAMPLE_NAMES}) FROM files)
+  ORDER BY id LIMIT ${SAMPLE_NAMES}))`
 
 /** Binds a statement's arguments in order, each named by its number (?1 is now). */
 class Args {
@@ -92,39 +95,63 @@ class Args {
   }
 }
 
-/**
- * A stage after the prefix one: live rows the trigram index finds for `match` (or, with no word of
- * three characters, a scan of names), of which those that meet every condition are counted, at most
- * `window` of them, as one JSON array of variants.
- */
-function laterStage(
-  now: number,
-  match: string | undefined,
-  conditions: (args: Args) => string[],
-  window: number,
-  limit: number,
-) {
+/** One stage alone, looking at up to `window` candidates (a second look, further). */
+function laterStage(now: number, stage: LaterStage, window: number, limit: number) {
   const args = new Args(now)
-  const from =
-    match === undefined
-      ? `files f ${live} WHERE`
-      : `files_fts JOIN files f ON f.id = files_fts.rowid ${live} WHERE files_fts MATCH ${args.add(match)} AND`
-  const where = conditions(args).join(' AND ')
-  const candidates = `SELECT ${withLease} FROM ${from} ${where} LIMIT ${args.add(window)}`
+  const rows = stageRows(args, stage, args.add(window))
   return {
-    sql: `SELECT ${asJson(`(${groupByContent(candidates, args.add(limit))})`)} AS contents`,
+    sql: `SELECT ${asJson(`(${groupByContent(rows, args.add(limit))})`)} AS contents`,
     args: args.values,
   }
 }
 
-type LaterStage = { match: string | undefined; conditions: (args: Args) => string[] }
+/**
+ * The stages after the prefix one in one statement (each a round trip of its own cost as much as
+ * its walk when it finds little): each one's window is what the ones before it left of `remaining`,
+ * so a stage the ones before filled reads nothing. Answers one JSON array of variants per stage.
+ */
+function laterStagesAtOnce(now: number, stages: LaterStage[], remaining: number, limit: number) {
+  const args = new Args(now)
+  const left = args.add(remaining)
+  const most = args.add(limit)
+  const ctes = stages.map((stage, i) => {
+    const before = stages.map((_, j) => `(SELECT count(*) FROM s${j})`).slice(0, i)
+    const window = `min(${MAX_CANDIDATES}, max(0, ${[left, ...before].join(' - ')}) * ${CANDIDATES_PER_RESULT})`
+    return `s${i} AS (${groupByContent(stageRows(args, stage, window), most)})`
+  })
+  return {
+    sql: `WITH ${ctes.join(',\n')} SELECT ${stages.map((_, i) => `${asJson(`s${i}`)} AS c${i}`).join(', ')}`,
+    args: args.values,
+  }
+}
 
-/** The words' MATCH: every one of them with a trigram, in `column` or (none) in name or path. */
-function wordsMatch(words: string[], sample: readonly string[], column?: string): string | undefined {
+/** A stage's candidate rows, at most `window` (SQL) of them. */
+function stageRows(args: Args, stage: LaterStage, window: string) {
+  const { match, index, conditions } = stage
+  const from =
+    match === undefined
+      ? `files f ${live} WHERE`
+      : `${index} JOIN files f ON f.id = ${index}.rowid ${live} WHERE ${index} MATCH ${args.add(match)} AND`
+  return `SELECT ${withLease} FROM ${from} ${conditions(args).join(' AND ')} LIMIT ${window}`
+}
+
+/** A stage's trigram index: files_fts over names, files_words_fts over names and paths (migration 10). */
+type LaterStage = {
+  match: string | undefined
+  index: 'files_fts' | 'files_words_fts'
+  conditions: (args: Args) => string[]
+}
+
+/**
+ * The words' MATCH: with a sample to tell their rare parts by, a few of their trigrams
+ * (wordsFtsQuery); without one, every word as a phrase. The stage checks each word on each
+ * candidate either way.
+ */
+function wordsMatch(words: string[], sample: readonly string[]): string | undefined {
   const indexed = words.filter(hasTrigram)
   if (indexed.length === 0) return undefined
-  const all = indexed.map((word) => `(${ftsQuery(word, sample)})`).join(' AND ')
-  return column ? `${column} : (${all})` : all
+  if (sample.length > 0) return wordsFtsQuery(indexed, sample)
+  return indexed.map((word) => `(${ftsQuery(word, sample)})`).join(' AND ')
 }
 
 /**
@@ -133,9 +160,12 @@ function wordsMatch(words: string[], sample: readonly string[], column?: string)
  * or the name. Each takes only rows the ones before it do not, so its window is all new matches.
  */
 function laterStages(key: string, words: string[], sample: readonly string[]): LaterStage[] {
+  // The sample is names with their paths (SAMPLE): the name stages count in the names only.
+  const names = sample.map((text) => text.split(PATH_MARK)[0] ?? '')
   const stages: LaterStage[] = [
     {
-      match: hasTrigram(key) ? `name_key : (${ftsQuery(key, sample)})` : undefined,
+      match: hasTrigram(key) ? ftsQuery(key, names) : undefined,
+      index: 'files_fts',
       conditions: (args) => [`instr(f.name_key, ${args.add(key)}) > 1`],
     },
   ]
@@ -143,7 +173,8 @@ function laterStages(key: string, words: string[], sample: readonly string[]): L
   const inName = (bound: string[]) => bound.map((word) => `instr(f.name_key, ${word}) > 0`)
   if (words.length > 1 || words[0] !== key) {
     stages.push({
-      match: wordsMatch(words, sample, 'name_key'),
+      match: wordsMatch(words, names),
+      index: 'files_fts',
       conditions: (args) => [
         ...inName(words.map((word) => args.add(word))),
         `instr(f.name_key, ${args.add(key)}) = 0`,
@@ -152,6 +183,7 @@ function laterStages(key: string, words: string[], sample: readonly string[]): L
   }
   stages.push({
     match: wordsMatch(words, sample),
+    index: 'files_words_fts',
     conditions: (args) => {
       const bound = words.map((word) => args.add(word))
       return [
@@ -210,21 +242,28 @@ export async function searchByName(
   const row = first.rows[0]
   take(row?.exact)
   take(row?.prefix)
-  const sample = JSON.parse(String(row?.sample ?? '[]')) as string[]
-  for (const stage of laterStages(key, words, sample)) {
+  let sample = JSON.parse(String(row?.sample ?? '[]')) as string[]
+  // Several words are asked for by their rarest trigrams, told by a sample (read now if not yet).
+  if (contents.length < limit && words.length > 1 && sample.length === 0) {
+    const read = await db.execute(`SELECT ${SAMPLE} AS sample`)
+    sample = JSON.parse(String(read.rows[0]?.sample ?? '[]')) as string[]
+  }
+  const stages = laterStages(key, words, sample)
+  const remaining = limit - contents.length
+  const later =
+    remaining > 0 ? await db.execute(laterStagesAtOnce(now, stages, remaining, limit + seen.size)) : undefined
+  for (const [i, stage] of stages.entries()) {
     if (contents.length >= limit) break
     const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
-    const run = async (candidates: number) => {
-      const rows = await db.execute(
-        laterStage(now, stage.match, stage.conditions, candidates, limit + seen.size),
-      )
-      take(rows.rows[0]?.contents)
-    }
     const before = overflow.length
-    await run(window)
+    take(later?.rows[0]?.[`c${i}`])
     // One holder's matches filled the window: look once as far as any stage does, for others'.
-    if (overflow.length > before && contents.length < limit && window < MAX_CANDIDATES) {
-      await run(MAX_CANDIDATES)
+    // Matches by folder come a folder at a time (a dozen files of one holder): that stage looks
+    // four times as far, not 5,000 rows (30-180 ms at a million files for a common folder word).
+    const further = stage.index === 'files_words_fts' ? Math.min(MAX_CANDIDATES, window * 4) : MAX_CANDIDATES
+    if (overflow.length > before && contents.length < limit && window < further) {
+      const again = await db.execute(laterStage(now, stage, further, limit + seen.size))
+      take(again.rows[0]?.contents)
     }
   }
   for (const { content, leaseEnd } of overflow.slice(0, limit - contents.length)) keep(content, leaseEnd)

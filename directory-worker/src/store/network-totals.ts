@@ -13,3 +13,12 @@ export const reconcileCounted = (now: number): InStatement => ({
 })
 
 export const readTotals: InStatement = 'SELECT contents, bytes FROM network_totals WHERE id = 1'
+
+/** The totals counted over every live row, as they were before they were kept: for a read-only database. */
+export const countFromRows = (now: number): InStatement => ({
+  sql: `SELECT count(*) AS contents, coalesce(sum(size), 0) AS bytes FROM (
+          SELECT f.sha256, max(f.size) AS size FROM files f INDEXED BY files_sha256
+            JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation
+          WHERE p.lease_expires_at > ? GROUP BY f.sha256)`,
+  args: [now],
+})

@@ -1,8 +1,8 @@
-import type { Row } from '@libsql/client'
+import type { InStatement, Row } from '@libsql/client'
 import type { Peer } from '../../../contract/schemas.ts'
 import type { PeerSort } from '../peer-order.ts'
 import type { Database } from './database.ts'
-import { readTotals, reconcileCounted } from './network-totals.ts'
+import { countFromRows, readTotals, reconcileCounted } from './network-totals.ts'
 
 export type PeerRecord = {
   id: number
@@ -166,23 +166,26 @@ export type NetworkStats = {
 
 /**
  * Files, distinct contents and bytes count what live peers offer right now: the contents and bytes
- * from the totals the writes keep (network-totals.ts), after catching up on leases, not a count
- * over every indexed row (half a second at a million files).
+ * from the totals the writes keep (network-totals.ts), once they are caught up on leases, not a count
+ * over every indexed row (half a second at a million files). Catching up is a write, made only when
+ * some peer came or went since; a database that takes no writes (read-only) is counted row by row.
  */
 export async function networkStats(db: Database, now: number): Promise<NetworkStats> {
-  const [, peers, totals] = await db.batch(
-    [
-      reconcileCounted(now),
-      {
-        sql: `SELECT count(*) AS total, coalesce(sum(lease_expires_at > ?), 0) AS up,
-                coalesce(sum(CASE WHEN lease_expires_at > ? THEN file_count ELSE 0 END), 0) AS files
-              FROM peers`,
-        args: [now, now],
-      },
-      readTotals,
-    ],
-    'write',
-  )
+  const peersUp: InStatement = {
+    sql: `SELECT count(*) AS total, coalesce(sum(lease_expires_at > ?1), 0) AS up,
+            coalesce(sum(CASE WHEN lease_expires_at > ?1 THEN file_count ELSE 0 END), 0) AS files,
+            coalesce(sum(counted IS NOT (lease_expires_at > ?1)), 0) AS behind
+          FROM peers`,
+    args: [now],
+  }
+  let [peers, totals] = await db.batch([peersUp, readTotals], 'read')
+  if (Number(peers?.rows[0]?.behind ?? 0) > 0) {
+    try {
+      ;[, peers, totals] = await db.batch([reconcileCounted(now), peersUp, readTotals], 'write')
+    } catch {
+      totals = await db.execute(countFromRows(now))
+    }
+  }
   const p = peers?.rows[0]
   const t = totals?.rows[0]
   return {
