@@ -201,8 +201,13 @@ describe('every answer of the directory, checked against its OpenAPI document', 
     expect((await call('GET', `/v1/search?q=a&sha256=${hash}`)).status).toBe(400)
     const cursor = (found.body as unknown as { cursor: string }).cursor
     expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/)
-    expect((await call('GET', `/v1/search?q=a.t&since=${cursor}`)).body).toMatchObject({ results: [], cursor })
-    expect((await call('GET', `/v1/search?sha256=${hash}&since=${cursor}`)).body).toMatchObject({ results: [] })
+    expect((await call('GET', `/v1/search?q=a.t&since=${cursor}`)).body).toMatchObject({
+      results: [],
+      cursor,
+    })
+    expect((await call('GET', `/v1/search?sha256=${hash}&since=${cursor}`)).body).toMatchObject({
+      results: [],
+    })
     expect((await call('GET', '/v1/search?q=a&since=not-a-cursor')).status).toBe(400)
     expect((await call('GET', `/v1/files/${hash}`)).status).toBe(200)
     expect((await call('GET', '/v1/files/nothex')).status).toBe(400)
