@@ -83,6 +83,33 @@ describe('search since a cursor', () => {
     expect(rankPublished(rows, 'river', 50).length).toBeGreaterThan(8)
   })
 
+  it('of an index written in pieces (a pending generation), only rows new or changed are news', async () => {
+    const directory = open()
+    const carol = await login(directory, 'carol')
+    // Over REPLACE_PIECE_BYTES of JSON: written in pieces, then flipped live.
+    const bulk = Array.from({ length: 3000 }, (_, i) => fileEntry(`bulk ${i} ${'x'.repeat(100)}.dat`))
+    const start = await searchIn(directory, 'q=bulk')
+    await publish(directory, carol, [...bulk, fileEntry('wish bulk.dat')])
+    const first = await searchIn(directory, `q=wish&since=${start.cursor}`)
+    expect(names(first)).toEqual(['/wish bulk.dat'])
+    await publish(directory, carol, [...bulk, { ...fileEntry('wish bulk.dat'), name: 'wish renamed.dat' }])
+    expect(names(await searchIn(directory, `q=wish&since=${first.cursor}`))).toEqual(['/wish renamed.dat'])
+    expect((await searchIn(directory, `q=bulk&since=${first.cursor}`)).results).toEqual([])
+    // A PATCH big enough to be written the same way.
+    const patch = await directory.request('/v1/index', {
+      method: 'PATCH',
+      token: carol,
+      json: {
+        add: Array.from({ length: 3000 }, (_, i) => fileEntry(`more ${i} ${'y'.repeat(100)}.dat`)),
+        remove: [],
+      },
+    })
+    expect(patch.status).toBe(200)
+    const after = await searchIn(directory, `q=bulk&since=${first.cursor}`)
+    expect(after.results).toEqual([])
+    expect((await searchIn(directory, `q=more 2999&since=${first.cursor}`)).results).toHaveLength(1)
+  })
+
   it('holds cursors across processes on one database and across a restart; older cursors still answer', async () => {
     const directory = open()
     const other = () =>
