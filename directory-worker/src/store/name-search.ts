@@ -35,7 +35,7 @@ const withLease =
  * against (its lowest peer id among its holders). Ranked within the stage's window only, which is
  * what the stage reads anyway.
  */
-const groupByContent = (candidates: string, limit: string) => `
+export const groupByContent = (candidates: string, limit: string) => `
   SELECT * FROM (
     SELECT g.*, row_number() OVER (PARTITION BY lead
         ORDER BY holders DESC, oldest, holder, sha256, manifest, size, chunk_size) AS nth
@@ -51,14 +51,14 @@ const groupByContent = (candidates: string, limit: string) => `
  * A stage's variants as one JSON array, in the order its ordered rows come: the driver's cost per
  * returned row was a good part of a statement that answers 50.
  */
-const asJson = (rows: string) =>
+export const asJson = (rows: string) =>
   `(SELECT json_group_array(json_array(sha256, holder, size, chunk_size, manifest, lease_end, lead)) FROM ${rows})`
 
 /**
  * A stage's variant: sha256, the holder's name and path (HOLDER), size, chunk size, manifest, the first lease among its holders to
  * end, the holder it counts against.
  */
-type StageContent = [string, string, number, number, string, number, number]
+export type StageContent = [string, string, number, number, string, number, number]
 
 /**
  * The exact and prefix stages in one statement (?1 now, ?2 key, ?3 its prefix's end, ?4 limit):
@@ -84,7 +84,7 @@ const SAMPLE = `(SELECT json_group_array(name_key || char(1) || path_key) FROM (
   ORDER BY id LIMIT ${SAMPLE_NAMES}))`
 
 /** Binds a statement's arguments in order, each named by its number (?1 is now). */
-class Args {
+export class Args {
   readonly values: InValue[]
   constructor(now: number) {
     this.values = [now]
@@ -196,6 +196,62 @@ function laterStages(key: string, words: string[], sample: readonly string[]): L
 }
 
 /**
+ * A page of results filled stage by stage, best first: each variant once, each holder's first
+ * MAX_PER_HOLDER before anyone's next ones (those come last, where nobody else's fill the page).
+ */
+export class Page {
+  readonly contents: Content[] = []
+  readonly #limit: number
+  readonly #seen = new Set<string>()
+  readonly #perHolder = new Map<number, number>()
+  readonly #overflow: { content: Content; leaseEnd: number }[] = []
+  #liveUntil = Number.POSITIVE_INFINITY
+
+  constructor(limit: number) {
+    this.#limit = limit
+  }
+
+  get full() {
+    return this.contents.length >= this.#limit
+  }
+  get seen() {
+    return this.#seen.size
+  }
+  get overflowing() {
+    return this.#overflow.length
+  }
+
+  /** A stage's variants (a JSON array of StageContent), in its order. */
+  take(json: unknown) {
+    this.takeRows(JSON.parse(String(json ?? '[]')) as StageContent[])
+  }
+
+  takeRows(rows: StageContent[]) {
+    for (const [sha256, holder, size, chunkSize, manifest, leaseEnd, lead] of rows) {
+      const content = { ...splitHolder(holder), size, sha256, chunkSize, manifest }
+      if (this.#seen.has(variantKey(content)) || this.full) continue
+      this.#seen.add(variantKey(content))
+      const held = this.#perHolder.get(lead) ?? 0
+      this.#perHolder.set(lead, held + 1)
+      if (held >= MAX_PER_HOLDER) this.#overflow.push({ content, leaseEnd })
+      else this.#keep(content, leaseEnd)
+    }
+  }
+
+  #keep(content: Content, leaseEnd: number) {
+    this.contents.push(content)
+    this.#liveUntil = Math.min(this.#liveUntil, leaseEnd)
+  }
+
+  finish(): { contents: Content[]; liveUntil: number } {
+    for (const { content, leaseEnd } of this.#overflow.slice(0, this.#limit - this.contents.length)) {
+      this.#keep(content, leaseEnd)
+    }
+    return { contents: this.contents, liveUntil: this.#liveUntil }
+  }
+}
+
+/**
  * Contents matching `text`, offered by at least one live peer, best first: exact name, then name
  * prefix, then the whole text in the name, then every word of it in the name, then every word in
  * the path or the name; within a rank, contents with more live holders first. Each variant is a
@@ -213,59 +269,36 @@ export async function searchByName(
 ): Promise<{ contents: Content[]; liveUntil: number }> {
   const key = nameKey(text)
   const chars = [...key].length
-  const seen = new Set<string>()
-  const perHolder = new Map<number, number>()
-  const contents: Content[] = []
-  // A holder's results past MAX_PER_HOLDER: on the page only where nobody else's fill it.
-  const overflow: { content: Content; leaseEnd: number }[] = []
-  let liveUntil = Number.POSITIVE_INFINITY
-  const keep = (content: Content, leaseEnd: number) => {
-    contents.push(content)
-    liveUntil = Math.min(liveUntil, leaseEnd)
-  }
-  const take = (json: unknown) => {
-    for (const [sha256, holder, size, chunkSize, manifest, leaseEnd, lead] of JSON.parse(
-      String(json ?? '[]'),
-    ) as StageContent[]) {
-      const content = { ...splitHolder(holder), size, sha256, chunkSize, manifest }
-      if (seen.has(variantKey(content)) || contents.length >= limit) continue
-      seen.add(variantKey(content))
-      const held = perHolder.get(lead) ?? 0
-      perHolder.set(lead, held + 1)
-      if (held >= MAX_PER_HOLDER) overflow.push({ content, leaseEnd })
-      else keep(content, leaseEnd)
-    }
-  }
+  const page = new Page(limit)
   const words = queryWords(key)
   const long = chars > LONGEST_PHRASE || words.some((word) => [...word].length > LONGEST_PHRASE)
   const first = await db.execute({ sql: firstStages(long), args: [now, key, prefixEnd(key), limit] })
   const row = first.rows[0]
-  take(row?.exact)
-  take(row?.prefix)
+  page.take(row?.exact)
+  page.take(row?.prefix)
   let sample = JSON.parse(String(row?.sample ?? '[]')) as string[]
   // Several words are asked for by their rarest trigrams, told by a sample (read now if not yet).
-  if (contents.length < limit && words.length > 1 && sample.length === 0) {
+  if (!page.full && words.length > 1 && sample.length === 0) {
     const read = await db.execute(`SELECT ${SAMPLE} AS sample`)
     sample = JSON.parse(String(read.rows[0]?.sample ?? '[]')) as string[]
   }
   const stages = laterStages(key, words, sample)
-  const remaining = limit - contents.length
+  const remaining = limit - page.contents.length
   const later =
-    remaining > 0 ? await db.execute(laterStagesAtOnce(now, stages, remaining, limit + seen.size)) : undefined
+    remaining > 0 ? await db.execute(laterStagesAtOnce(now, stages, remaining, limit + page.seen)) : undefined
   for (const [i, stage] of stages.entries()) {
-    if (contents.length >= limit) break
-    const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
-    const before = overflow.length
-    take(later?.rows[0]?.[`c${i}`])
+    if (page.full) break
+    const window = Math.min(MAX_CANDIDATES, (limit - page.contents.length) * CANDIDATES_PER_RESULT)
+    const before = page.overflowing
+    page.take(later?.rows[0]?.[`c${i}`])
     // One holder's matches filled the window: look once as far as any stage does, for others'.
     // Matches by folder come a folder at a time (a dozen files of one holder): that stage looks
     // four times as far, not 5,000 rows (30-180 ms at a million files for a common folder word).
     const further = stage.index === 'files_words_fts' ? Math.min(MAX_CANDIDATES, window * 4) : MAX_CANDIDATES
-    if (overflow.length > before && contents.length < limit && window < further) {
-      const again = await db.execute(laterStage(now, stage, further, limit + seen.size))
-      take(again.rows[0]?.contents)
+    if (page.overflowing > before && !page.full && window < further) {
+      const again = await db.execute(laterStage(now, stage, further, limit + page.seen))
+      page.take(again.rows[0]?.contents)
     }
   }
-  for (const { content, leaseEnd } of overflow.slice(0, limit - contents.length)) keep(content, leaseEnd)
-  return { contents, liveUntil }
+  return page.finish()
 }
