@@ -109,9 +109,9 @@ export class DirectoryClient {
     })
   }
 
-  search(query: string, limit: number, token?: string) {
-    const params = new URLSearchParams({ q: query, limit: String(limit) })
-    return this.#call<SearchResponse>('GET', `/v1/search?${params}`, { token })
+  search(query: string, limit: number, token?: string, since?: string) {
+    const params = new URLSearchParams({ q: query, limit: String(limit), ...(since && { since }) })
+    return this.#call<SearchResponse & { cursor?: string }>('GET', `/v1/search?${params}`, { token })
   }
 
   /**

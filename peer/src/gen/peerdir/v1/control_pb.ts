@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file peerdir/v1/control.proto.
  */
 export const file_peerdir_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJQCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJGCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCSI6ChFMaXN0RmlsZXNSZXNwb25zZRIlCgVmaWxlcxgBIAMoCzIWLnBlZXJkaXIudjEuU2hhcmVkRmlsZSItCg1TZWFyY2hSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEg0KBWxpbWl0GAIgASgNIicKBlNvdXJjZRIQCgh1c2VybmFtZRgBIAEoCRILCgN1cmwYAiABKAkimwEKDFNlYXJjaFJlc3VsdBIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJEhIKCmNodW5rX3NpemUYBCABKA0SEAoIbWFuaWZlc3QYBSABKAkSIwoHc291cmNlcxgGIAMoCzISLnBlZXJkaXIudjEuU291cmNlEhQKDHNvdXJjZV9jb3VudBgHIAEoDSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiPgoKR2V0UmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDwoHb3V0X2RpchgCIAEoCRIPCgdub19rZWVwGAMgASgIIl4KDFNvdXJjZVJlcG9ydBIQCgh1c2VybmFtZRgBIAEoCRILCgN1cmwYAiABKAkSDQoFYnl0ZXMYAyABKAQSDwoHZHJvcHBlZBgEIAEoCRIPCgdyZWxheWVkGAUgASgIItgBCgtHZXRSZXNwb25zZRIMCgRuYW1lGAEgASgJEg4KBnNoYTI1NhgCIAEoCRIMCgRzaXplGAMgASgEEhIKCmRvbmVfYnl0ZXMYBCABKAQSFQoNcmVzdW1lZF9ieXRlcxgFIAEoBBIWCg5hY3RpdmVfc291cmNlcxgGIAEoDRIQCghmaW5pc2hlZBgHIAEoCBIMCgRwYXRoGAggASgJEg8KB3NlY29uZHMYCSABKAESKQoHc291cmNlcxgKIAMoCzIYLnBlZXJkaXIudjEuU291cmNlUmVwb3J0IjAKC1B1c2hSZXF1ZXN0EgwKBHBhdGgYASABKAkSEwoLdG9fdXNlcm5hbWUYAiABKAkiOgoMUHVzaFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkiIwoRQ29udGVudFVybFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJIk0KEkNvbnRlbnRVcmxSZXNwb25zZRILCgN1cmwYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzaGEyNTYYAyABKAkSDAoEc2l6ZRgEIAEoBDKrBQoOQ29udHJvbFNlcnZpY2USPwoGU3RhdHVzEhkucGVlcmRpci52MS5TdGF0dXNSZXF1ZXN0GhoucGVlcmRpci52MS5TdGF0dXNSZXNwb25zZRI8CgVMb2dpbhIYLnBlZXJkaXIudjEuTG9naW5SZXF1ZXN0GhkucGVlcmRpci52MS5Mb2dpblJlc3BvbnNlEj8KBkxvZ291dBIZLnBlZXJkaXIudjEuTG9nb3V0UmVxdWVzdBoaLnBlZXJkaXIudjEuTG9nb3V0UmVzcG9uc2USQgoHUmVpbmRleBIaLnBlZXJkaXIudjEuUmVpbmRleFJlcXVlc3QaGy5wZWVyZGlyLnYxLlJlaW5kZXhSZXNwb25zZRJICglMaXN0RmlsZXMSHC5wZWVyZGlyLnYxLkxpc3RGaWxlc1JlcXVlc3QaHS5wZWVyZGlyLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEj8KBlNlYXJjaBIZLnBlZXJkaXIudjEuU2VhcmNoUmVxdWVzdBoaLnBlZXJkaXIudjEuU2VhcmNoUmVzcG9uc2USSAoJTGlzdFBlZXJzEhwucGVlcmRpci52MS5MaXN0UGVlcnNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0UGVlcnNSZXNwb25zZRI4CgNHZXQSFi5wZWVyZGlyLnYxLkdldFJlcXVlc3QaFy5wZWVyZGlyLnYxLkdldFJlc3BvbnNlMAESOQoEUHVzaBIXLnBlZXJkaXIudjEuUHVzaFJlcXVlc3QaGC5wZWVyZGlyLnYxLlB1c2hSZXNwb25zZRJLCgpDb250ZW50VXJsEh0ucGVlcmRpci52MS5Db250ZW50VXJsUmVxdWVzdBoeLnBlZXJkaXIudjEuQ29udGVudFVybFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJQCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJGCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCSI6ChFMaXN0RmlsZXNSZXNwb25zZRIlCgVmaWxlcxgBIAMoCzIWLnBlZXJkaXIudjEuU2hhcmVkRmlsZSItCg1TZWFyY2hSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEg0KBWxpbWl0GAIgASgNIicKBlNvdXJjZRIQCgh1c2VybmFtZRgBIAEoCRILCgN1cmwYAiABKAkimwEKDFNlYXJjaFJlc3VsdBIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJEhIKCmNodW5rX3NpemUYBCABKA0SEAoIbWFuaWZlc3QYBSABKAkSIwoHc291cmNlcxgGIAMoCzISLnBlZXJkaXIudjEuU291cmNlEhQKDHNvdXJjZV9jb3VudBgHIAEoDSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiPgoKR2V0UmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDwoHb3V0X2RpchgCIAEoCRIPCgdub19rZWVwGAMgASgIIl4KDFNvdXJjZVJlcG9ydBIQCgh1c2VybmFtZRgBIAEoCRILCgN1cmwYAiABKAkSDQoFYnl0ZXMYAyABKAQSDwoHZHJvcHBlZBgEIAEoCRIPCgdyZWxheWVkGAUgASgIItgBCgtHZXRSZXNwb25zZRIMCgRuYW1lGAEgASgJEg4KBnNoYTI1NhgCIAEoCRIMCgRzaXplGAMgASgEEhIKCmRvbmVfYnl0ZXMYBCABKAQSFQoNcmVzdW1lZF9ieXRlcxgFIAEoBBIWCg5hY3RpdmVfc291cmNlcxgGIAEoDRIQCghmaW5pc2hlZBgHIAEoCBIMCgRwYXRoGAggASgJEg8KB3NlY29uZHMYCSABKAESKQoHc291cmNlcxgKIAMoCzIYLnBlZXJkaXIudjEuU291cmNlUmVwb3J0IjAKC1B1c2hSZXF1ZXN0EgwKBHBhdGgYASABKAkSEwoLdG9fdXNlcm5hbWUYAiABKAkiOgoMUHVzaFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkiIwoRQ29udGVudFVybFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJIk0KEkNvbnRlbnRVcmxSZXNwb25zZRILCgN1cmwYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzaGEyNTYYAyABKAkSDAoEc2l6ZRgEIAEoBCIPCg1FdmVudHNSZXF1ZXN0IqoCCg5FdmVudHNSZXNwb25zZRIMCgR0eXBlGAEgASgJEgwKBHRpbWUYAiABKAkSLQoIZG93bmxvYWQYAyABKAsyGS5wZWVyZGlyLnYxLkRvd25sb2FkRXZlbnRIABI0Cgx3aXNoX21hdGNoZWQYBCABKAsyHC5wZWVyZGlyLnYxLldpc2hNYXRjaGVkRXZlbnRIABI2Cg11cGxvYWRfc2VydmVkGAUgASgLMh0ucGVlcmRpci52MS5VcGxvYWRTZXJ2ZWRFdmVudEgAEisKB3Nlc3Npb24YBiABKAsyGC5wZWVyZGlyLnYxLlNlc3Npb25FdmVudEgAEikKBm1pc3NlZBgHIAEoCzIXLnBlZXJkaXIudjEuTWlzc2VkRXZlbnRIAEIHCgVldmVudCKnAQoNRG93bmxvYWRFdmVudBIMCgRuYW1lGAEgASgJEg4KBnNoYTI1NhgCIAEoCRIMCgRzaXplGAMgASgEEhIKCmRvbmVfYnl0ZXMYBCABKAQSFgoOYWN0aXZlX3NvdXJjZXMYBSABKA0SDAoEcGF0aBgGIAEoCRIPCgdzZWNvbmRzGAcgASgBEg8KB3NvdXJjZXMYCCADKAkSDgoGcmVhc29uGAkgASgJImwKEFdpc2hNYXRjaGVkRXZlbnQSDwoHd2lzaF9pZBgBIAEoCRINCgVxdWVyeRgCIAEoCRIMCgRuYW1lGAMgASgJEgwKBHBhdGgYBCABKAkSDgoGc2hhMjU2GAUgASgJEgwKBHNpemUYBiABKAQiUgoRVXBsb2FkU2VydmVkRXZlbnQSEAoIdXNlcm5hbWUYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzaGEyNTYYAyABKAkSDQoFYnl0ZXMYBCABKAQiPAoMU2Vzc2lvbkV2ZW50Eg0KBXN0YXRlGAEgASgJEg0KBXJlbGF5GAIgASgJEg4KBnJlYXNvbhgDIAEoCSIcCgtNaXNzZWRFdmVudBINCgVjb3VudBgBIAEoBCJQCg5BZGRXaXNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRILCgNnZXQYAiABKAgSEAoIbWluX3NpemUYAyABKAQSEAoIbWF4X3NpemUYBCABKAQiMQoPQWRkV2lzaFJlc3BvbnNlEh4KBHdpc2gYASABKAsyEC5wZWVyZGlyLnYxLldpc2gidQoJV2lzaE1hdGNoEgwKBG5hbWUYASABKAkSDAoEcGF0aBgCIAEoCRIOCgZzaGEyNTYYAyABKAkSDAoEc2l6ZRgEIAEoBBIQCghmb3VuZF9hdBgFIAEoCRINCgVmZXRjaBgGIAEoCRINCgVlcnJvchgHIAEoCSK3AQoEV2lzaBIKCgJpZBgBIAEoCRINCgVxdWVyeRgCIAEoCRILCgNnZXQYAyABKAgSEAoIbWluX3NpemUYBCABKAQSEAoIbWF4X3NpemUYBSABKAQSEgoKY3JlYXRlZF9hdBgGIAEoCRITCgtsYXN0X3J1bl9hdBgHIAEoCRISCgpsYXN0X2Vycm9yGAggASgJEiYKB21hdGNoZXMYCSADKAsyFS5wZWVyZGlyLnYxLldpc2hNYXRjaCITChFMaXN0V2lzaGVzUmVxdWVzdCI2ChJMaXN0V2lzaGVzUmVzcG9uc2USIAoGd2lzaGVzGAEgAygLMhAucGVlcmRpci52MS5XaXNoIh8KEVJlbW92ZVdpc2hSZXF1ZXN0EgoKAmlkGAEgASgJIhQKElJlbW92ZVdpc2hSZXNwb25zZTLMBwoOQ29udHJvbFNlcnZpY2USPwoGU3RhdHVzEhkucGVlcmRpci52MS5TdGF0dXNSZXF1ZXN0GhoucGVlcmRpci52MS5TdGF0dXNSZXNwb25zZRI8CgVMb2dpbhIYLnBlZXJkaXIudjEuTG9naW5SZXF1ZXN0GhkucGVlcmRpci52MS5Mb2dpblJlc3BvbnNlEj8KBkxvZ291dBIZLnBlZXJkaXIudjEuTG9nb3V0UmVxdWVzdBoaLnBlZXJkaXIudjEuTG9nb3V0UmVzcG9uc2USQgoHUmVpbmRleBIaLnBlZXJkaXIudjEuUmVpbmRleFJlcXVlc3QaGy5wZWVyZGlyLnYxLlJlaW5kZXhSZXNwb25zZRJICglMaXN0RmlsZXMSHC5wZWVyZGlyLnYxLkxpc3RGaWxlc1JlcXVlc3QaHS5wZWVyZGlyLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEj8KBlNlYXJjaBIZLnBlZXJkaXIudjEuU2VhcmNoUmVxdWVzdBoaLnBlZXJkaXIudjEuU2VhcmNoUmVzcG9uc2USSAoJTGlzdFBlZXJzEhwucGVlcmRpci52MS5MaXN0UGVlcnNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0UGVlcnNSZXNwb25zZRI4CgNHZXQSFi5wZWVyZGlyLnYxLkdldFJlcXVlc3QaFy5wZWVyZGlyLnYxLkdldFJlc3BvbnNlMAESOQoEUHVzaBIXLnBlZXJkaXIudjEuUHVzaFJlcXVlc3QaGC5wZWVyZGlyLnYxLlB1c2hSZXNwb25zZRJLCgpDb250ZW50VXJsEh0ucGVlcmRpci52MS5Db250ZW50VXJsUmVxdWVzdBoeLnBlZXJkaXIudjEuQ29udGVudFVybFJlc3BvbnNlEkEKBkV2ZW50cxIZLnBlZXJkaXIudjEuRXZlbnRzUmVxdWVzdBoaLnBlZXJkaXIudjEuRXZlbnRzUmVzcG9uc2UwARJCCgdBZGRXaXNoEhoucGVlcmRpci52MS5BZGRXaXNoUmVxdWVzdBobLnBlZXJkaXIudjEuQWRkV2lzaFJlc3BvbnNlEksKCkxpc3RXaXNoZXMSHS5wZWVyZGlyLnYxLkxpc3RXaXNoZXNSZXF1ZXN0Gh4ucGVlcmRpci52MS5MaXN0V2lzaGVzUmVzcG9uc2USSwoKUmVtb3ZlV2lzaBIdLnBlZXJkaXIudjEuUmVtb3ZlV2lzaFJlcXVlc3QaHi5wZWVyZGlyLnYxLlJlbW92ZVdpc2hSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message peerdir.v1.StatusRequest
@@ -1214,6 +1214,855 @@ export const ContentUrlResponseSchema: GenMessage<ContentUrlResponse, {jsonType:
   messageDesc(file_peerdir_v1_control, 24);
 
 /**
+ * @generated from message peerdir.v1.EventsRequest
+ */
+export type EventsRequest = Message<"peerdir.v1.EventsRequest"> & {
+};
+
+/**
+ * @generated from message peerdir.v1.EventsRequest
+ */
+export type EventsRequestJson = {
+};
+
+/**
+ * Describes the message peerdir.v1.EventsRequest.
+ * Use `create(EventsRequestSchema)` to create a new message.
+ */
+export const EventsRequestSchema: GenMessage<EventsRequest, {jsonType: EventsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 25);
+
+/**
+ * One event: `type` names it (download-started, download-progress, download-completed,
+ * download-failed, wish-matched, upload-served, session, or missed: events this follower fell too far
+ * behind to receive), `time` when the daemon noticed it (RFC 3339); the part for its type is set.
+ *
+ * @generated from message peerdir.v1.EventsResponse
+ */
+export type EventsResponse = Message<"peerdir.v1.EventsResponse"> & {
+  /**
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string time = 2;
+   */
+  time: string;
+
+  /**
+   * @generated from oneof peerdir.v1.EventsResponse.event
+   */
+  event: {
+    /**
+     * @generated from field: peerdir.v1.DownloadEvent download = 3;
+     */
+    value: DownloadEvent;
+    case: "download";
+  } | {
+    /**
+     * @generated from field: peerdir.v1.WishMatchedEvent wish_matched = 4;
+     */
+    value: WishMatchedEvent;
+    case: "wishMatched";
+  } | {
+    /**
+     * @generated from field: peerdir.v1.UploadServedEvent upload_served = 5;
+     */
+    value: UploadServedEvent;
+    case: "uploadServed";
+  } | {
+    /**
+     * @generated from field: peerdir.v1.SessionEvent session = 6;
+     */
+    value: SessionEvent;
+    case: "session";
+  } | {
+    /**
+     * @generated from field: peerdir.v1.MissedEvent missed = 7;
+     */
+    value: MissedEvent;
+    case: "missed";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * One event: `type` names it (download-started, download-progress, download-completed,
+ * download-failed, wish-matched, upload-served, session, or missed: events this follower fell too far
+ * behind to receive), `time` when the daemon noticed it (RFC 3339); the part for its type is set.
+ *
+ * @generated from message peerdir.v1.EventsResponse
+ */
+export type EventsResponseJson = {
+  /**
+   * @generated from field: string type = 1;
+   */
+  type?: string;
+
+  /**
+   * @generated from field: string time = 2;
+   */
+  time?: string;
+
+  /**
+   * @generated from field: peerdir.v1.DownloadEvent download = 3;
+   */
+  download?: DownloadEventJson;
+
+  /**
+   * @generated from field: peerdir.v1.WishMatchedEvent wish_matched = 4;
+   */
+  wishMatched?: WishMatchedEventJson;
+
+  /**
+   * @generated from field: peerdir.v1.UploadServedEvent upload_served = 5;
+   */
+  uploadServed?: UploadServedEventJson;
+
+  /**
+   * @generated from field: peerdir.v1.SessionEvent session = 6;
+   */
+  session?: SessionEventJson;
+
+  /**
+   * @generated from field: peerdir.v1.MissedEvent missed = 7;
+   */
+  missed?: MissedEventJson;
+};
+
+/**
+ * Describes the message peerdir.v1.EventsResponse.
+ * Use `create(EventsResponseSchema)` to create a new message.
+ */
+export const EventsResponseSchema: GenMessage<EventsResponse, {jsonType: EventsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 26);
+
+/**
+ * @generated from message peerdir.v1.DownloadEvent
+ */
+export type DownloadEvent = Message<"peerdir.v1.DownloadEvent"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string sha256 = 2;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 size = 3;
+   */
+  size: bigint;
+
+  /**
+   * download-progress
+   *
+   * @generated from field: uint64 done_bytes = 4;
+   */
+  doneBytes: bigint;
+
+  /**
+   * @generated from field: uint32 active_sources = 5;
+   */
+  activeSources: number;
+
+  /**
+   * download-completed: where the file is, how long it took, who sent bytes of it
+   *
+   * @generated from field: string path = 6;
+   */
+  path: string;
+
+  /**
+   * @generated from field: double seconds = 7;
+   */
+  seconds: number;
+
+  /**
+   * @generated from field: repeated string sources = 8;
+   */
+  sources: string[];
+
+  /**
+   * download-failed
+   *
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+};
+
+/**
+ * @generated from message peerdir.v1.DownloadEvent
+ */
+export type DownloadEventJson = {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: string sha256 = 2;
+   */
+  sha256?: string;
+
+  /**
+   * @generated from field: uint64 size = 3;
+   */
+  size?: string;
+
+  /**
+   * download-progress
+   *
+   * @generated from field: uint64 done_bytes = 4;
+   */
+  doneBytes?: string;
+
+  /**
+   * @generated from field: uint32 active_sources = 5;
+   */
+  activeSources?: number;
+
+  /**
+   * download-completed: where the file is, how long it took, who sent bytes of it
+   *
+   * @generated from field: string path = 6;
+   */
+  path?: string;
+
+  /**
+   * @generated from field: double seconds = 7;
+   */
+  seconds?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * @generated from field: repeated string sources = 8;
+   */
+  sources?: string[];
+
+  /**
+   * download-failed
+   *
+   * @generated from field: string reason = 9;
+   */
+  reason?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.DownloadEvent.
+ * Use `create(DownloadEventSchema)` to create a new message.
+ */
+export const DownloadEventSchema: GenMessage<DownloadEvent, {jsonType: DownloadEventJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 27);
+
+/**
+ * @generated from message peerdir.v1.WishMatchedEvent
+ */
+export type WishMatchedEvent = Message<"peerdir.v1.WishMatchedEvent"> & {
+  /**
+   * @generated from field: string wish_id = 1;
+   */
+  wishId: string;
+
+  /**
+   * @generated from field: string query = 2;
+   */
+  query: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string path = 4;
+   */
+  path: string;
+
+  /**
+   * @generated from field: string sha256 = 5;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 size = 6;
+   */
+  size: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.WishMatchedEvent
+ */
+export type WishMatchedEventJson = {
+  /**
+   * @generated from field: string wish_id = 1;
+   */
+  wishId?: string;
+
+  /**
+   * @generated from field: string query = 2;
+   */
+  query?: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: string path = 4;
+   */
+  path?: string;
+
+  /**
+   * @generated from field: string sha256 = 5;
+   */
+  sha256?: string;
+
+  /**
+   * @generated from field: uint64 size = 6;
+   */
+  size?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.WishMatchedEvent.
+ * Use `create(WishMatchedEventSchema)` to create a new message.
+ */
+export const WishMatchedEventSchema: GenMessage<WishMatchedEvent, {jsonType: WishMatchedEventJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 28);
+
+/**
+ * @generated from message peerdir.v1.UploadServedEvent
+ */
+export type UploadServedEvent = Message<"peerdir.v1.UploadServedEvent"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 bytes = 4;
+   */
+  bytes: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.UploadServedEvent
+ */
+export type UploadServedEventJson = {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username?: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256?: string;
+
+  /**
+   * @generated from field: uint64 bytes = 4;
+   */
+  bytes?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.UploadServedEvent.
+ * Use `create(UploadServedEventSchema)` to create a new message.
+ */
+export const UploadServedEventSchema: GenMessage<UploadServedEvent, {jsonType: UploadServedEventJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 29);
+
+/**
+ * @generated from message peerdir.v1.SessionEvent
+ */
+export type SessionEvent = Message<"peerdir.v1.SessionEvent"> & {
+  /**
+   * The directory session: up, down or unreachable (empty when only the relay link changed).
+   *
+   * @generated from field: string state = 1;
+   */
+  state: string;
+
+  /**
+   * With `--relay`: linked or lost (empty when only the session changed).
+   *
+   * @generated from field: string relay = 2;
+   */
+  relay: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * @generated from message peerdir.v1.SessionEvent
+ */
+export type SessionEventJson = {
+  /**
+   * The directory session: up, down or unreachable (empty when only the relay link changed).
+   *
+   * @generated from field: string state = 1;
+   */
+  state?: string;
+
+  /**
+   * With `--relay`: linked or lost (empty when only the session changed).
+   *
+   * @generated from field: string relay = 2;
+   */
+  relay?: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.SessionEvent.
+ * Use `create(SessionEventSchema)` to create a new message.
+ */
+export const SessionEventSchema: GenMessage<SessionEvent, {jsonType: SessionEventJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 30);
+
+/**
+ * @generated from message peerdir.v1.MissedEvent
+ */
+export type MissedEvent = Message<"peerdir.v1.MissedEvent"> & {
+  /**
+   * @generated from field: uint64 count = 1;
+   */
+  count: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.MissedEvent
+ */
+export type MissedEventJson = {
+  /**
+   * @generated from field: uint64 count = 1;
+   */
+  count?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.MissedEvent.
+ * Use `create(MissedEventSchema)` to create a new message.
+ */
+export const MissedEventSchema: GenMessage<MissedEvent, {jsonType: MissedEventJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 31);
+
+/**
+ * @generated from message peerdir.v1.AddWishRequest
+ */
+export type AddWishRequest = Message<"peerdir.v1.AddWishRequest"> & {
+  /**
+   * @generated from field: string query = 1;
+   */
+  query: string;
+
+  /**
+   * Fetch each new match into the shared folder.
+   *
+   * @generated from field: bool get = 2;
+   */
+  get: boolean;
+
+  /**
+   * 0: no bound.
+   *
+   * @generated from field: uint64 min_size = 3;
+   */
+  minSize: bigint;
+
+  /**
+   * @generated from field: uint64 max_size = 4;
+   */
+  maxSize: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.AddWishRequest
+ */
+export type AddWishRequestJson = {
+  /**
+   * @generated from field: string query = 1;
+   */
+  query?: string;
+
+  /**
+   * Fetch each new match into the shared folder.
+   *
+   * @generated from field: bool get = 2;
+   */
+  get?: boolean;
+
+  /**
+   * 0: no bound.
+   *
+   * @generated from field: uint64 min_size = 3;
+   */
+  minSize?: string;
+
+  /**
+   * @generated from field: uint64 max_size = 4;
+   */
+  maxSize?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.AddWishRequest.
+ * Use `create(AddWishRequestSchema)` to create a new message.
+ */
+export const AddWishRequestSchema: GenMessage<AddWishRequest, {jsonType: AddWishRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 32);
+
+/**
+ * @generated from message peerdir.v1.AddWishResponse
+ */
+export type AddWishResponse = Message<"peerdir.v1.AddWishResponse"> & {
+  /**
+   * @generated from field: peerdir.v1.Wish wish = 1;
+   */
+  wish?: Wish | undefined;
+};
+
+/**
+ * @generated from message peerdir.v1.AddWishResponse
+ */
+export type AddWishResponseJson = {
+  /**
+   * @generated from field: peerdir.v1.Wish wish = 1;
+   */
+  wish?: WishJson;
+};
+
+/**
+ * Describes the message peerdir.v1.AddWishResponse.
+ * Use `create(AddWishResponseSchema)` to create a new message.
+ */
+export const AddWishResponseSchema: GenMessage<AddWishResponse, {jsonType: AddWishResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 33);
+
+/**
+ * @generated from message peerdir.v1.WishMatch
+ */
+export type WishMatch = Message<"peerdir.v1.WishMatch"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 size = 4;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: string found_at = 5;
+   */
+  foundAt: string;
+
+  /**
+   * With --get: pending, fetching, fetched, failed (tried again later), or had (already shared here).
+   *
+   * @generated from field: string fetch = 6;
+   */
+  fetch: string;
+
+  /**
+   * @generated from field: string error = 7;
+   */
+  error: string;
+};
+
+/**
+ * @generated from message peerdir.v1.WishMatch
+ */
+export type WishMatchJson = {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path?: string;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256?: string;
+
+  /**
+   * @generated from field: uint64 size = 4;
+   */
+  size?: string;
+
+  /**
+   * @generated from field: string found_at = 5;
+   */
+  foundAt?: string;
+
+  /**
+   * With --get: pending, fetching, fetched, failed (tried again later), or had (already shared here).
+   *
+   * @generated from field: string fetch = 6;
+   */
+  fetch?: string;
+
+  /**
+   * @generated from field: string error = 7;
+   */
+  error?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.WishMatch.
+ * Use `create(WishMatchSchema)` to create a new message.
+ */
+export const WishMatchSchema: GenMessage<WishMatch, {jsonType: WishMatchJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 34);
+
+/**
+ * @generated from message peerdir.v1.Wish
+ */
+export type Wish = Message<"peerdir.v1.Wish"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string query = 2;
+   */
+  query: string;
+
+  /**
+   * @generated from field: bool get = 3;
+   */
+  get: boolean;
+
+  /**
+   * @generated from field: uint64 min_size = 4;
+   */
+  minSize: bigint;
+
+  /**
+   * @generated from field: uint64 max_size = 5;
+   */
+  maxSize: bigint;
+
+  /**
+   * @generated from field: string created_at = 6;
+   */
+  createdAt: string;
+
+  /**
+   * Empty until its first run.
+   *
+   * @generated from field: string last_run_at = 7;
+   */
+  lastRunAt: string;
+
+  /**
+   * @generated from field: string last_error = 8;
+   */
+  lastError: string;
+
+  /**
+   * The most recent matches, newest last.
+   *
+   * @generated from field: repeated peerdir.v1.WishMatch matches = 9;
+   */
+  matches: WishMatch[];
+};
+
+/**
+ * @generated from message peerdir.v1.Wish
+ */
+export type WishJson = {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id?: string;
+
+  /**
+   * @generated from field: string query = 2;
+   */
+  query?: string;
+
+  /**
+   * @generated from field: bool get = 3;
+   */
+  get?: boolean;
+
+  /**
+   * @generated from field: uint64 min_size = 4;
+   */
+  minSize?: string;
+
+  /**
+   * @generated from field: uint64 max_size = 5;
+   */
+  maxSize?: string;
+
+  /**
+   * @generated from field: string created_at = 6;
+   */
+  createdAt?: string;
+
+  /**
+   * Empty until its first run.
+   *
+   * @generated from field: string last_run_at = 7;
+   */
+  lastRunAt?: string;
+
+  /**
+   * @generated from field: string last_error = 8;
+   */
+  lastError?: string;
+
+  /**
+   * The most recent matches, newest last.
+   *
+   * @generated from field: repeated peerdir.v1.WishMatch matches = 9;
+   */
+  matches?: WishMatchJson[];
+};
+
+/**
+ * Describes the message peerdir.v1.Wish.
+ * Use `create(WishSchema)` to create a new message.
+ */
+export const WishSchema: GenMessage<Wish, {jsonType: WishJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 35);
+
+/**
+ * @generated from message peerdir.v1.ListWishesRequest
+ */
+export type ListWishesRequest = Message<"peerdir.v1.ListWishesRequest"> & {
+};
+
+/**
+ * @generated from message peerdir.v1.ListWishesRequest
+ */
+export type ListWishesRequestJson = {
+};
+
+/**
+ * Describes the message peerdir.v1.ListWishesRequest.
+ * Use `create(ListWishesRequestSchema)` to create a new message.
+ */
+export const ListWishesRequestSchema: GenMessage<ListWishesRequest, {jsonType: ListWishesRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 36);
+
+/**
+ * @generated from message peerdir.v1.ListWishesResponse
+ */
+export type ListWishesResponse = Message<"peerdir.v1.ListWishesResponse"> & {
+  /**
+   * @generated from field: repeated peerdir.v1.Wish wishes = 1;
+   */
+  wishes: Wish[];
+};
+
+/**
+ * @generated from message peerdir.v1.ListWishesResponse
+ */
+export type ListWishesResponseJson = {
+  /**
+   * @generated from field: repeated peerdir.v1.Wish wishes = 1;
+   */
+  wishes?: WishJson[];
+};
+
+/**
+ * Describes the message peerdir.v1.ListWishesResponse.
+ * Use `create(ListWishesResponseSchema)` to create a new message.
+ */
+export const ListWishesResponseSchema: GenMessage<ListWishesResponse, {jsonType: ListWishesResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 37);
+
+/**
+ * @generated from message peerdir.v1.RemoveWishRequest
+ */
+export type RemoveWishRequest = Message<"peerdir.v1.RemoveWishRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * @generated from message peerdir.v1.RemoveWishRequest
+ */
+export type RemoveWishRequestJson = {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.RemoveWishRequest.
+ * Use `create(RemoveWishRequestSchema)` to create a new message.
+ */
+export const RemoveWishRequestSchema: GenMessage<RemoveWishRequest, {jsonType: RemoveWishRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 38);
+
+/**
+ * @generated from message peerdir.v1.RemoveWishResponse
+ */
+export type RemoveWishResponse = Message<"peerdir.v1.RemoveWishResponse"> & {
+};
+
+/**
+ * @generated from message peerdir.v1.RemoveWishResponse
+ */
+export type RemoveWishResponseJson = {
+};
+
+/**
+ * Describes the message peerdir.v1.RemoveWishResponse.
+ * Use `create(RemoveWishResponseSchema)` to create a new message.
+ */
+export const RemoveWishResponseSchema: GenMessage<RemoveWishResponse, {jsonType: RemoveWishResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 39);
+
+/**
  * How the `peer` CLI drives its own daemon. Served on the daemon's port to loopback callers that
  * present the control token from the daemon's state directory (readable only by its owner).
  *
@@ -1306,6 +2155,42 @@ export const ControlService: GenService<{
     methodKind: "unary";
     input: typeof ContentUrlRequestSchema;
     output: typeof ContentUrlResponseSchema;
+  },
+  /**
+   * The daemon's events from now on (`peer events`), until the caller goes away.
+   *
+   * @generated from rpc peerdir.v1.ControlService.Events
+   */
+  events: {
+    methodKind: "server_streaming";
+    input: typeof EventsRequestSchema;
+    output: typeof EventsResponseSchema;
+  },
+  /**
+   * Saved searches the daemon re-runs about every minute (`peer wish`).
+   *
+   * @generated from rpc peerdir.v1.ControlService.AddWish
+   */
+  addWish: {
+    methodKind: "unary";
+    input: typeof AddWishRequestSchema;
+    output: typeof AddWishResponseSchema;
+  },
+  /**
+   * @generated from rpc peerdir.v1.ControlService.ListWishes
+   */
+  listWishes: {
+    methodKind: "unary";
+    input: typeof ListWishesRequestSchema;
+    output: typeof ListWishesResponseSchema;
+  },
+  /**
+   * @generated from rpc peerdir.v1.ControlService.RemoveWish
+   */
+  removeWish: {
+    methodKind: "unary";
+    input: typeof RemoveWishRequestSchema;
+    output: typeof RemoveWishResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_peerdir_v1_control, 0);
