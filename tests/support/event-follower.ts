@@ -36,7 +36,7 @@ export function followEvents(peer: PeerProcess, stateRoot: string) {
     child,
     lines: () => [...lines],
     events,
-    async waitFor(match: (event: FollowedEvent) => boolean, what: string, timeoutMs = 60_000) {
+    async waitFor(match: (event: FollowedEvent) => boolean, what: string, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs
       for (;;) {
         const found = events().find(match)
