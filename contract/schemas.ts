@@ -227,8 +227,21 @@ export const IndexPatch = z
 
 export const IndexCount = z.object({ files: z.number().int() }).meta({ id: 'IndexCount' })
 
+/** Where the directory's publishing stood at an answer: opaque, only ever given back as `since`. */
+export const SearchCursor = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be the cursor of an earlier search answer')
+  .meta({ example: 'cDQy' })
+
 export const SearchResponse = z
-  .object({ query: z.string(), results: z.array(Result) })
+  .object({
+    query: z.string(),
+    results: z.array(Result),
+    cursor: SearchCursor.meta({
+      description:
+        "The directory's publishing position when this answer was read: `since=<cursor>` answers only what was published after it",
+    }),
+  })
   .meta({ id: 'SearchResponse' })
 
 export const Stats = z

@@ -52,6 +52,18 @@ const oversized = JSON.stringify({ padding: 'x'.repeat(65 * 1024) })
 const asText = { body: '{"username":"alice"}', headers: { 'content-type': 'text/plain' } }
 
 describe('every answer of the directory, checked against its OpenAPI document', () => {
+  it('documents search since a cursor: the since parameter and the cursor every answer has', async () => {
+    const document = (await (await open().request('/openapi.json')).json()) as {
+      paths: Record<string, { get: { parameters: { name: string; in: string }[] } }>
+      components: { schemas: Record<string, { required?: string[]; properties: Record<string, unknown> }> }
+    }
+    const parameters = document.paths['/v1/search']?.get.parameters ?? []
+    expect(parameters).toContainEqual(expect.objectContaining({ name: 'since', in: 'query' }))
+    const answer = document.components.schemas.SearchResponse
+    expect(answer?.properties).toHaveProperty('cursor')
+    expect(answer?.required).toContain('cursor')
+  })
+
   it('logins, sessions, heartbeats and call tokens', async () => {
     const call = caller(open({ LOGIN_MAX_FAILURES: '2' }))
     const peer = (await call('POST', '/v1/login', peerLogin('alice'))).body.token
@@ -187,6 +199,16 @@ describe('every answer of the directory, checked against its OpenAPI document', 
     expect((await call('GET', `/v1/search?sha256=${hash}`)).status).toBe(200)
     expect((await call('GET', '/v1/search')).status).toBe(400)
     expect((await call('GET', `/v1/search?q=a&sha256=${hash}`)).status).toBe(400)
+    const cursor = (found.body as unknown as { cursor: string }).cursor
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/)
+    expect((await call('GET', `/v1/search?q=a.t&since=${cursor}`)).body).toMatchObject({
+      results: [],
+      cursor,
+    })
+    expect((await call('GET', `/v1/search?sha256=${hash}&since=${cursor}`)).body).toMatchObject({
+      results: [],
+    })
+    expect((await call('GET', '/v1/search?q=a&since=not-a-cursor')).status).toBe(400)
     expect((await call('GET', `/v1/files/${hash}`)).status).toBe(200)
     expect((await call('GET', '/v1/files/nothex')).status).toBe(400)
     expect((await call('GET', `/v1/files/${sha('never offered')}`)).status).toBe(404)

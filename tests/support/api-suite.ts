@@ -558,6 +558,72 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     )
 
     it(
+      'since a cursor: only what was published after it (a new holder of old content too), nothing twice; a returning holder or a copied generation is not news; a malformed cursor is a 400',
+      async () => {
+        const { call, tokenOf } = await directory({})
+        type Answer = { results: { name: string; sha256: string; sourceCount: number }[]; cursor: string }
+        const search = async (query: string) => {
+          const response = await call(`/v1/search?${query}`)
+          expect(response.status, await response.clone().text()).toBe(200)
+          return (await response.json()) as Answer
+        }
+        const names = (answer: Answer) => answer.results.map((r) => r.name).sort()
+        const put = async (token: string, files: unknown[]) =>
+          expect((await call('/v1/index', { method: 'PUT', token, json: { files } })).status).toBe(200)
+        const old = fileEntry('alpha old.mkv')
+        const alice = await tokenOf('alice-since')
+        await put(alice, [old, fileEntry('beta.txt')])
+        const first = await search('q=alpha')
+        expect(names(first)).toEqual(['alpha old.mkv'])
+        expect((await search(`q=alpha&since=${first.cursor}`)).results).toEqual([])
+        // The same index again (as at every login), and a login: the holder is not news.
+        await put(alice, [old, fileEntry('beta.txt')])
+        await tokenOf('alice-since')
+        const unchanged = await search(`q=alpha&since=${first.cursor}`)
+        expect(unchanged.results).toEqual([])
+        expect(unchanged.cursor).toBe(first.cursor)
+
+        const bob = await tokenOf('bob-since', 50072)
+        await put(bob, [old, fileEntry('alpha new.mkv'), fileEntry('gamma.txt')])
+        const second = await search(`q=alpha&since=${first.cursor}`)
+        expect(names(second)).toEqual(['alpha new.mkv', 'alpha old.mkv'])
+        expect(second.results.find((r) => r.name === 'alpha old.mkv')?.sourceCount).toBe(2)
+        expect(second.cursor).not.toBe(first.cursor)
+        expect((await search(`q=alpha&since=${second.cursor}`)).results).toEqual([])
+        expect(names(await search(`sha256=${old.sha256}&since=${first.cursor}`))).toEqual(['alpha old.mkv'])
+        expect((await search(`sha256=${old.sha256}&since=${second.cursor}`)).results).toEqual([])
+
+        // A patch, then an index big enough to be written in pieces under a pending generation.
+        const patch = await call('/v1/index', {
+          method: 'PATCH',
+          token: alice,
+          json: { add: [fileEntry('delta alpha.bin')], remove: [] },
+        })
+        expect(patch.status).toBe(200)
+        const third = await search(`q=alpha&since=${second.cursor}`)
+        expect(names(third)).toEqual(['delta alpha.bin'])
+        const carol = await tokenOf('carol-since', 50073)
+        const bulk = Array.from({ length: 3000 }, (_, i) => fileEntry(`bulk ${i} ${'x'.repeat(100)}.dat`))
+        await put(carol, [...bulk, fileEntry('alpha bulk.dat')])
+        const fourth = await search(`q=alpha&since=${third.cursor}`)
+        expect(names(fourth)).toEqual(['alpha bulk.dat'])
+        await put(carol, [...bulk, fileEntry('alpha bulk.dat')])
+        await put(carol, [...bulk, { ...fileEntry('alpha bulk.dat'), name: 'alpha renamed.dat' }])
+        const fifth = await search(`q=alpha&since=${fourth.cursor}`)
+        expect(names(fifth)).toEqual(['alpha renamed.dat'])
+        expect((await search(`q=bulk&since=${fourth.cursor}`)).results).toEqual([])
+        expect((await search(`q=alpha&since=${fifth.cursor}`)).results).toEqual([])
+
+        for (const cursor of ['!!', 'bm90IGEgY3Vyc29y', '42', 'x'.repeat(40)]) {
+          const refused = await call(`/v1/search?q=alpha&since=${cursor}`)
+          expect(refused.status).toBe(400)
+          expect((await refused.json()).error.message).toMatch(/^since: /)
+        }
+      },
+      timeout,
+    )
+
+    it(
       'races: two first logins of one name with different passwords, exactly one account wins',
       async () => {
         const { login } = await directory({})

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { FileVariants, SearchResponse, Sha256 } from '../../../contract/schemas.ts'
+import { FileVariants, SearchCursor, SearchResponse, Sha256 } from '../../../contract/schemas.ts'
 import { ApiError } from '../errors.ts'
 import { requireAuthForReads } from '../middleware/require-auth.ts'
 import {
@@ -11,6 +11,7 @@ import {
   storageDown,
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
+import { decodeCursor } from '../services/search-cursor.ts'
 import { NAME_SEARCH_SOURCES, SOURCES_PER_RESULT } from '../services/search-results.ts'
 import { liveSources, variantKey, variantsByHash } from '../store/files.ts'
 
@@ -46,6 +47,14 @@ const SearchQuery = z
       .openapi({
         description: `The most live sources each result of a name search lists (sourceCount counts them all); a hash search lists up to ${SOURCES_PER_RESULT}`,
       }),
+    since: SearchCursor.refine((cursor) => decodeCursor(cursor) !== undefined, {
+      message: 'must be the cursor of an earlier search answer',
+    })
+      .optional()
+      .openapi({
+        description:
+          'The cursor of an earlier answer: only files published after it (by any holder, a new holder of old content included) are answered, ranked the same. A holder republishing what it held is not news.',
+      }),
   })
   .refine((query) => (query.q === undefined) !== (query.sha256 === undefined), {
     message: 'give exactly one of q (text in file names) or sha256 (a content hash)',
@@ -57,14 +66,14 @@ const search = createRoute({
   operationId: 'search',
   tags: ['search'],
   summary: 'Find contents by a case-insensitive substring of their name, or by hash',
-  description: `${EXACTLY_ONE} By name: contents whose name holds q, ranked exact, then prefix, then substring, at most limit of them, each with at most sources of its live holders. By hash: that content's variants, each with up to ${SOURCES_PER_RESULT}. Only contents with a live source are answered; sourceCount counts each one's live holders.`,
+  description: `${EXACTLY_ONE} By name: contents whose name holds q, ranked exact, then prefix, then substring, at most limit of them, each with at most sources of its live holders. By hash: that content's variants, each with up to ${SOURCES_PER_RESULT}. Only contents with a live source are answered; sourceCount counts each one's live holders. Every answer has a cursor; since=<cursor> answers only what was published after it.`,
   security: openUnlessMembersOnly,
   middleware: [requireAuthForReads()] as const,
   request: { query: SearchQuery },
   responses: {
     200: json(SearchResponse, 'Contents with live sources, best first'),
     400: invalidInput(
-      `Neither or both of q and sha256, q empty or over 256 characters, sha256 not 64 lower-case hex, limit not 1-500, or sources not 1-${SOURCES_PER_RESULT}`,
+      `Neither or both of q and sha256, q empty or over 256 characters, sha256 not 64 lower-case hex, limit not 1-500, sources not 1-${SOURCES_PER_RESULT}, or since not a cursor this directory gave`,
     ),
     401: readTokenRefused,
     503: storageDown,
@@ -94,11 +103,12 @@ const fileByHash = createRoute({
 
 export const searchRoutes = createRouter()
   .openapi(search, async (c) => {
-    const { q, sha256, limit, sources } = c.req.valid('query')
+    const { q, sha256, limit, sources, since } = c.req.valid('query')
     const { now } = c.get('deps')
+    const after = since === undefined ? undefined : decodeCursor(since)
     const found = sha256
-      ? await c.get('search').byHash(sha256, now())
-      : await c.get('search').byName(q ?? '', now(), limit, sources)
+      ? await c.get('search').byHash(sha256, now(), after)
+      : await c.get('search').byName(q ?? '', now(), limit, sources, after)
     const body = found.json(sha256 ?? q ?? '')
     // The bytes are the text c.json would write for this route's typed answer (Found.json), so
     // the typed response the route declares is what goes out; the cast only carries that type.

@@ -10,8 +10,10 @@ import {
 } from '../store/files.ts'
 import { searchByName } from '../store/name-search.ts'
 import { searchGeneration } from '../store/search-generation.ts'
+import { type PublishedSpan, publishedVariants, searchByNameSince } from '../store/search-since.ts'
 import { nextTurn } from '../util/next-turn.ts'
 import { shuffle } from '../util/shuffle.ts'
+import { encodeCursor } from './search-cursor.ts'
 
 /** Enough sources to saturate any downloader; popular contents would otherwise return thousands. */
 export const SOURCES_PER_RESULT = 64
@@ -24,10 +26,13 @@ const REUSE_MS = 2000
 const MAX_WEIGHT = 200_000
 
 type Answer = { content: Content; holders: LiveHolders }[]
-type Entry = { generation: number; validUntil: number; answer: Answer; weight: number }
+type Entry = { generation: number; published: number; validUntil: number; answer: Answer; weight: number }
+type Read = { generation: number; published: number }
 
 /**
- * Searches by name or hash, each answer reused while nothing it depends on changed. A popular query
+ * Searches by name or hash, each answer reused while nothing it depends on changed; or, `since` a
+ * publish number (a cursor), only what was published after it, read afresh each time (one small
+ * read when nothing was). A popular query
  * under load costs one small read (the search generation) instead of ranking thousands of matches.
  * A cached answer is served only while the database's search generation is the one it was computed
  * at (every process and isolate reads it, so a logout or index write anywhere counts), and only
@@ -39,7 +44,7 @@ export class SearchResults {
   readonly #entries = new Map<string, Entry>()
   readonly #pending = new Map<string, Promise<Entry>>()
   #weight = 0
-  #nextGeneration: Promise<number> | undefined
+  #nextGeneration: Promise<Read> | undefined
 
   constructor(db: Database) {
     this.#db = db
@@ -50,7 +55,7 @@ export class SearchResults {
    * read is scheduled for the next turn of the event loop and later arrivals wait for the one after,
    * so each answer still reflects every write committed before its request came in.
    */
-  #generation(): Promise<number> {
+  #generation(): Promise<Read> {
     this.#nextGeneration ??= new Promise((resolve, reject) =>
       nextTurn(() => {
         this.#nextGeneration = undefined
@@ -60,47 +65,88 @@ export class SearchResults {
     return this.#nextGeneration
   }
 
-  /** `sources`: how many of each result's live holders to answer (all are counted). */
-  async byName(text: string, now: number, limit: number, sources = NAME_SEARCH_SOURCES): Promise<Found> {
+  /**
+   * `sources`: how many of each result's live holders to answer (all are counted); `since`: a
+   * cursor's publish number.
+   */
+  async byName(
+    text: string,
+    now: number,
+    limit: number,
+    sources = NAME_SEARCH_SOURCES,
+    since?: number,
+  ): Promise<Found> {
     const db = this.#db
-    const answer = await this.#answer(`name:${limit}:${sources}:${nameKey(text)}`, now, async () => {
+    if (since !== undefined) {
+      return this.#since(since, async (span) => {
+        const contents = await searchByNameSince(db, text, now, limit, span)
+        return withSources(db, contents, now, sources)
+      })
+    }
+    return this.#answer(`name:${limit}:${sources}:${nameKey(text)}`, now, async () => {
       const { contents, liveUntil } = await searchByName(db, text, now, limit)
       return { answer: await withSources(db, contents, now, sources), liveUntil }
     })
-    return new Found(answer)
   }
 
-  async byHash(sha256: string, now: number): Promise<Found> {
+  async byHash(sha256: string, now: number, since?: number): Promise<Found> {
     const db = this.#db
-    const answer = await this.#answer(`sha256:${sha256}`, now, async () => {
+    if (since !== undefined) {
+      return this.#since(since, async (span) => {
+        const fresh = await publishedVariants(db, sha256, now, span)
+        if (fresh.size === 0) return []
+        const contents = await variantsByHash(db, sha256, now)
+        return withSources(
+          db,
+          contents.filter((content) => fresh.has(variantKey(content))),
+          now,
+          SOURCES_PER_RESULT,
+        )
+      })
+    }
+    return this.#answer(`sha256:${sha256}`, now, async () => {
       const answer = await withSources(db, await variantsByHash(db, sha256, now), now, SOURCES_PER_RESULT)
       return { answer, liveUntil: Number.POSITIVE_INFINITY }
     })
-    return new Found(answer)
+  }
+
+  /**
+   * What was published after `since` up to the publish number read now (the answer's cursor, read
+   * before the results: a write committed after it has a greater one, so the next `since` answers
+   * it, and nothing is answered twice). A cursor ahead of the directory's (its database was
+   * replaced) answers nothing, with the directory's.
+   */
+  async #since(since: number, compute: (span: PublishedSpan) => Promise<Answer>): Promise<Found> {
+    const { published } = await this.#generation()
+    if (since >= published) return new Found([], published)
+    return new Found(await compute({ after: since, upTo: published }), published)
   }
 
   async #answer(
     key: string,
     now: number,
     compute: () => Promise<{ answer: Answer; liveUntil: number }>,
-  ): Promise<Answer> {
-    const generation = await this.#generation()
+  ): Promise<Found> {
+    const { generation, published } = await this.#generation()
     let entry = this.#entries.get(key)
     if (!entry || entry.generation !== generation || now >= entry.validUntil) {
       const pendingKey = `${generation}:${key}`
       let pending = this.#pending.get(pendingKey)
       if (!pending) {
         pending = compute()
-          .then(({ answer, liveUntil }) => this.#store(key, generation, now, answer, liveUntil))
+          .then(({ answer, liveUntil }) =>
+            this.#store(key, { generation, published }, now, answer, liveUntil),
+          )
           .finally(() => this.#pending.delete(pendingKey))
         this.#pending.set(pendingKey, pending)
       }
       entry = await pending
     }
-    return entry.answer
+    // The cursor read with the generation the answer was computed at (the same while it is the same).
+    return new Found(entry.answer, entry.published)
   }
 
-  #store(key: string, generation: number, now: number, answer: Answer, liveUntil: number): Entry {
+  #store(key: string, read: Read, now: number, answer: Answer, liveUntil: number): Entry {
     let validUntil = Math.min(now + REUSE_MS, liveUntil)
     let weight = 1
     for (const { holders } of answer) {
@@ -108,7 +154,7 @@ export class SearchResults {
       // Every holder counted, not only the sample: sourceCount drops when any of their leases ends.
       validUntil = Math.min(validUntil, holders.liveUntil)
     }
-    const entry = { generation, validUntil, answer, weight }
+    const entry = { ...read, validUntil, answer, weight }
     this.#forget(key)
     if (weight > MAX_WEIGHT) return entry
     // Map iteration is insertion order, and a hit does not reorder: the oldest answers go first.
@@ -192,9 +238,12 @@ function encoded(answer: Answer): Encoded {
  */
 export class Found {
   readonly #answer: Answer
+  readonly cursor: string
 
-  constructor(answer: Answer) {
+  /** `published`: the publish number the answer was read at (its cursor). */
+  constructor(answer: Answer, published: number) {
     this.#answer = answer
+    this.cursor = encodeCursor(published)
   }
 
   /** As objects (the dashboard's first paint). */
@@ -209,12 +258,13 @@ export class Found {
   }
 
   /**
-   * `{query, results}` as JSON bytes, the same text JSON.stringify gives, put together from
+   * `{query, results, cursor}` as JSON bytes, the same text JSON.stringify gives, put together from
    * pieces encoded once: stringifying and encoding the whole answer was most of a cached search.
    */
   json(query: string): string | Bytes {
     const { segments, bodies } = encoded(this.#answer)
-    const known = bodies?.get(query)
+    const tail = `],"cursor":"${this.cursor}"}`
+    const known = bodies?.get(`${this.cursor}:${query}`)
     if (known) return known
     // A string, not bytes: V8 joins the pieces without copying and the socket write encodes it
     // once; a fresh 50 KB buffer per answer cost more (allocation, copies, GC).
@@ -222,10 +272,10 @@ export class Found {
     for (const segment of segments) {
       body += typeof segment === 'string' ? segment : `${segment.head}${shuffle(segment.sources).join(',')}]}`
     }
-    body += ']}'
+    body += tail
     if (!bodies) return body
     const encodedBody = bytes(body)
-    if (bodies.size < BODIES_PER_ANSWER) bodies.set(query, encodedBody)
+    if (bodies.size < BODIES_PER_ANSWER) bodies.set(`${this.cursor}:${query}`, encodedBody)
     return encodedBody
   }
 }

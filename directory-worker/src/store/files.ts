@@ -5,6 +5,7 @@ import { shuffle } from '../util/shuffle.ts'
 import type { Database } from './database.ts'
 import { jsonPieces } from './json-pieces.ts'
 import { INDEX_OVER_LIMIT } from './migrations.ts'
+import { closePublishing, NEXT_PUBLISHED, PUBLISHED } from './publish-sequence.ts'
 
 /** Names are matched case-insensitively on a key folded in JS, which knows Unicode case. */
 export const nameKey = (name: string) => name.toLowerCase()
@@ -27,22 +28,34 @@ export const toStored = (file: IndexEntry) => ({
 export const LIVE_GENERATION = (peer: string) => `(SELECT index_generation FROM peers WHERE id = ${peer})`
 
 /**
+ * A pending row's publish number: that of the live row it repeats exactly (a copy is not news), or
+ * null (published at the flip; see publish-sequence.ts).
+ */
+const PUBLISHED_BEFORE = `(SELECT ${PUBLISHED('l', 'p')} FROM files l JOIN peers p ON p.id = l.peer_id
+    WHERE l.peer_id = ?1 AND l.generation = p.index_generation AND l.sha256 = value ->> '$.sha256'
+      AND l.name IS value ->> '$.name' AND l.path IS value ->> '$.path' AND l.size IS value ->> '$.size'
+      AND l.chunk_size IS value ->> '$.chunkSize' AND l.manifest IS value ->> '$.manifest')`
+
+/**
  * One set-based upsert for any number of entries into `generation` of the peer's rows (null: the
- * live one); rows whose content is unchanged are not rewritten.
+ * live one); rows whose content is unchanged are not rewritten. Live rows written take the write's
+ * publish number: the batch must end with `closePublishing`.
  */
 export const upsertFromJson = (
   peerId: number,
   json: string,
   generation: number | null = null,
 ): InStatement => ({
-  sql: `INSERT INTO files (peer_id, generation, sha256, name, name_key, path, path_key, size, chunk_size, manifest)
+  sql: `INSERT INTO files (peer_id, generation, sha256, name, name_key, path, path_key, size, chunk_size, manifest, published)
   SELECT ?1, coalesce(?3, ${LIVE_GENERATION('?1')}), value ->> '$.sha256', value ->> '$.name',
          value ->> '$.key', value ->> '$.path', value ->> '$.pathKey', value ->> '$.size',
-         value ->> '$.chunkSize', value ->> '$.manifest'
+         value ->> '$.chunkSize', value ->> '$.manifest',
+         CASE WHEN ?3 IS NULL THEN ${NEXT_PUBLISHED} ELSE ${PUBLISHED_BEFORE} END
   FROM json_each(?2) WHERE true
   ON CONFLICT (peer_id, generation, sha256) DO UPDATE SET
     name = excluded.name, name_key = excluded.name_key, path = excluded.path, path_key = excluded.path_key,
-    size = excluded.size, chunk_size = excluded.chunk_size, manifest = excluded.manifest
+    size = excluded.size, chunk_size = excluded.chunk_size, manifest = excluded.manifest,
+    published = excluded.published
   WHERE files.name IS NOT excluded.name OR files.path IS NOT excluded.path OR files.size IS NOT excluded.size
     OR files.chunk_size IS NOT excluded.chunk_size OR files.manifest IS NOT excluded.manifest`,
   args: [peerId, json, generation],
@@ -82,6 +95,7 @@ export async function patchIndex(
           }),
         ),
         ...jsonPieces(patch.add.map(toStored)).map((piece) => upsertFromJson(peerId, piece.json)),
+        closePublishing,
         refreshCount(peerId),
         {
           sql: 'INSERT INTO index_limit_checks (peer_id, max_files) VALUES (?, ?)',

@@ -4,6 +4,7 @@ import { type IndexEntry, patchIndex, TooManyFiles, toStored, upsertFromJson } f
 import { beginGeneration, oneAtATime, REPLACE_PIECE_BYTES, sweep, turn } from './index-replace.ts'
 import { jsonPieces } from './json-pieces.ts'
 import { INDEX_OVER_LIMIT } from './migrations.ts'
+import { closePublishing, NEXT_PUBLISHED, PUBLISHED } from './publish-sequence.ts'
 import { StorageError } from './storage-errors.ts'
 
 /** Rows one statement copies from the live generation into a big patch's pending one. */
@@ -68,8 +69,9 @@ async function copyRows(db: Database, peerId: number, from: number, to: number) 
   let after = ''
   for (;;) {
     const copied = await db.execute({
-      sql: `INSERT INTO files (peer_id, generation, sha256, name, name_key, path, path_key, size, chunk_size, manifest)
-            SELECT peer_id, ?2, sha256, name, name_key, path, path_key, size, chunk_size, manifest FROM files
+      sql: `INSERT INTO files (peer_id, generation, sha256, name, name_key, path, path_key, size, chunk_size, manifest, published)
+            SELECT peer_id, ?2, sha256, name, name_key, path, path_key, size, chunk_size, manifest,
+              ${PUBLISHED('files', 'p')} FROM files JOIN peers p ON p.id = files.peer_id
             WHERE peer_id = ?1 AND generation = ?3 AND sha256 > ?4 ORDER BY sha256 LIMIT ?5
             RETURNING sha256`,
       args: [peerId, to, from, after, COPY_ROWS],
@@ -84,11 +86,12 @@ async function copyRows(db: Database, peerId: number, from: number, to: number) 
 async function flip(db: Database, peerId: number, generation: number, from: number, maxFiles: number) {
   const statements: InStatement[] = [
     {
-      sql: `UPDATE peers SET index_generation = ?2,
+      sql: `UPDATE peers SET index_generation = ?2, index_published = ${NEXT_PUBLISHED},
               file_count = (SELECT count(*) FROM files WHERE peer_id = ?1 AND generation = ?2)
             WHERE id = ?1 AND index_generation = ?3 RETURNING file_count`,
       args: [peerId, generation, from],
     },
+    closePublishing,
     { sql: 'INSERT INTO index_limit_checks (peer_id, max_files) VALUES (?, ?)', args: [peerId, maxFiles] },
   ]
   let flipped: Awaited<ReturnType<Database['batch']>>[number] | undefined

@@ -2,6 +2,7 @@ import { nextTurn } from '../util/next-turn.ts'
 import type { Database } from './database.ts'
 import { type IndexEntry, LIVE_GENERATION, toStored, upsertFromJson } from './files.ts'
 import { eachJsonPiece } from './json-pieces.ts'
+import { closePublishing, NEXT_PUBLISHED } from './publish-sequence.ts'
 import { StorageError } from './storage-errors.ts'
 
 /**
@@ -104,6 +105,7 @@ async function replaceInPlace(db: Database, peerId: number, json: string): Promi
         args: [peerId, json],
       },
       upsertFromJson(peerId, json),
+      closePublishing,
       {
         sql: `UPDATE peers SET file_count = (
                 SELECT count(*) FROM files WHERE peer_id = ?1 AND generation = peers.index_generation)
@@ -163,12 +165,13 @@ async function flip(db: Database, peerId: number, generation: number, count: num
   const [flipped, peer] = await db.batch(
     [
       {
-        sql: `UPDATE peers SET index_generation = ?2, file_count = ?3
+        sql: `UPDATE peers SET index_generation = ?2, file_count = ?3, index_published = ${NEXT_PUBLISHED}
               WHERE id = ?1 AND index_generation < ?2
                 AND (SELECT count(*) FROM files WHERE peer_id = ?1 AND generation = ?2) = ?3
               RETURNING id`,
         args: [peerId, generation, count],
       },
+      closePublishing,
       { sql: 'SELECT index_generation FROM peers WHERE id = ?', args: [peerId] },
     ],
     'write',

@@ -327,6 +327,21 @@ export const migrations: { version: number; name: string; statements: string[] }
       'CREATE INDEX contents_unheld ON contents (holders) WHERE holders = 0',
     ],
   },
+  {
+    version: 12,
+    name: 'publish sequence: which rows a search since a cursor answers',
+    statements: [
+      // Bumped by each write that makes rows live (see publish-sequence.ts); a search's cursor is it.
+      'CREATE TABLE publish_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)',
+      'INSERT INTO publish_sequence (id, n) VALUES (1, 0)',
+      // When a row went live with what it holds now; null: with its peer's last flipped generation,
+      // whose number is index_published (a big write's rows are written before they go live).
+      'ALTER TABLE files ADD COLUMN published INTEGER',
+      'ALTER TABLE peers ADD COLUMN index_published INTEGER NOT NULL DEFAULT 0',
+      'CREATE INDEX files_published ON files (published) WHERE published IS NOT NULL',
+      'CREATE INDEX peers_index_published ON peers (index_published)',
+    ],
+  },
 ]
 
 export async function migrate(db: Database): Promise<void> {

@@ -35,7 +35,7 @@ const withLease =
  * against (its lowest peer id among its holders). Ranked within the stage's window only, which is
  * what the stage reads anyway.
  */
-const groupByContent = (candidates: string, limit: string) => `
+export const groupByContent = (candidates: string, limit: string) => `
   SELECT * FROM (
     SELECT g.*, row_number() OVER (PARTITION BY lead
         ORDER BY holders DESC, oldest, holder, sha256, manifest, size, chunk_size) AS nth
@@ -51,7 +51,7 @@ const groupByContent = (candidates: string, limit: string) => `
  * A stage's variants as one JSON array, in the order its ordered rows come: the driver's cost per
  * returned row was a good part of a statement that answers 50.
  */
-const asJson = (rows: string) =>
+export const asJson = (rows: string) =>
   `(SELECT json_group_array(json_array(sha256, holder, size, chunk_size, manifest, lease_end, lead)) FROM ${rows})`
 
 /**
@@ -81,7 +81,7 @@ const firstStages = (long: boolean) => `
   } AS sample`
 
 /** Binds a statement's arguments in order, each named by its number (?1 is now). */
-class Args {
+export class Args {
   readonly values: InValue[]
   constructor(now: number) {
     this.values = [now]
@@ -164,6 +164,60 @@ function laterStages(key: string, words: string[], sample: readonly string[]): L
 }
 
 /**
+ * A page of results filled stage by stage, best first: each variant once, each holder's first
+ * MAX_PER_HOLDER before anyone's next ones (those come last, where nobody else's fill the page).
+ */
+export class Page {
+  readonly contents: Content[] = []
+  readonly #limit: number
+  readonly #seen = new Set<string>()
+  readonly #perHolder = new Map<number, number>()
+  readonly #overflow: { content: Content; leaseEnd: number }[] = []
+  #liveUntil = Number.POSITIVE_INFINITY
+
+  constructor(limit: number) {
+    this.#limit = limit
+  }
+
+  get full() {
+    return this.contents.length >= this.#limit
+  }
+  get seen() {
+    return this.#seen.size
+  }
+  get overflowing() {
+    return this.#overflow.length
+  }
+
+  /** A stage's variants (a JSON array of StageContent), in its order. */
+  take(json: unknown) {
+    for (const [sha256, holder, size, chunkSize, manifest, leaseEnd, lead] of JSON.parse(
+      String(json ?? '[]'),
+    ) as StageContent[]) {
+      const content = { ...splitHolder(holder), size, sha256, chunkSize, manifest }
+      if (this.#seen.has(variantKey(content)) || this.full) continue
+      this.#seen.add(variantKey(content))
+      const held = this.#perHolder.get(lead) ?? 0
+      this.#perHolder.set(lead, held + 1)
+      if (held >= MAX_PER_HOLDER) this.#overflow.push({ content, leaseEnd })
+      else this.#keep(content, leaseEnd)
+    }
+  }
+
+  #keep(content: Content, leaseEnd: number) {
+    this.contents.push(content)
+    this.#liveUntil = Math.min(this.#liveUntil, leaseEnd)
+  }
+
+  finish(): { contents: Content[]; liveUntil: number } {
+    for (const { content, leaseEnd } of this.#overflow.slice(0, this.#limit - this.contents.length)) {
+      this.#keep(content, leaseEnd)
+    }
+    return { contents: this.contents, liveUntil: this.#liveUntil }
+  }
+}
+
+/**
  * Contents matching `text`, offered by at least one live peer, best first: exact name, then name
  * prefix, then the whole text in the name, then every word of it in the name, then every word in
  * the path or the name; within a rank, contents with more live holders first. Each variant is a
@@ -181,52 +235,29 @@ export async function searchByName(
 ): Promise<{ contents: Content[]; liveUntil: number }> {
   const key = nameKey(text)
   const chars = [...key].length
-  const seen = new Set<string>()
-  const perHolder = new Map<number, number>()
-  const contents: Content[] = []
-  // A holder's results past MAX_PER_HOLDER: on the page only where nobody else's fill it.
-  const overflow: { content: Content; leaseEnd: number }[] = []
-  let liveUntil = Number.POSITIVE_INFINITY
-  const keep = (content: Content, leaseEnd: number) => {
-    contents.push(content)
-    liveUntil = Math.min(liveUntil, leaseEnd)
-  }
-  const take = (json: unknown) => {
-    for (const [sha256, holder, size, chunkSize, manifest, leaseEnd, lead] of JSON.parse(
-      String(json ?? '[]'),
-    ) as StageContent[]) {
-      const content = { ...splitHolder(holder), size, sha256, chunkSize, manifest }
-      if (seen.has(variantKey(content)) || contents.length >= limit) continue
-      seen.add(variantKey(content))
-      const held = perHolder.get(lead) ?? 0
-      perHolder.set(lead, held + 1)
-      if (held >= MAX_PER_HOLDER) overflow.push({ content, leaseEnd })
-      else keep(content, leaseEnd)
-    }
-  }
+  const page = new Page(limit)
   const words = queryWords(key)
   const long = chars > LONGEST_PHRASE || words.some((word) => [...word].length > LONGEST_PHRASE)
   const first = await db.execute({ sql: firstStages(long), args: [now, key, prefixEnd(key), limit] })
   const row = first.rows[0]
-  take(row?.exact)
-  take(row?.prefix)
+  page.take(row?.exact)
+  page.take(row?.prefix)
   const sample = JSON.parse(String(row?.sample ?? '[]')) as string[]
   for (const stage of laterStages(key, words, sample)) {
-    if (contents.length >= limit) break
-    const window = Math.min(MAX_CANDIDATES, (limit - contents.length) * CANDIDATES_PER_RESULT)
+    if (page.full) break
+    const window = Math.min(MAX_CANDIDATES, (limit - page.contents.length) * CANDIDATES_PER_RESULT)
     const run = async (candidates: number) => {
       const rows = await db.execute(
-        laterStage(now, stage.match, stage.conditions, candidates, limit + seen.size),
+        laterStage(now, stage.match, stage.conditions, candidates, limit + page.seen),
       )
-      take(rows.rows[0]?.contents)
+      page.take(rows.rows[0]?.contents)
     }
-    const before = overflow.length
+    const before = page.overflowing
     await run(window)
     // One holder's matches filled the window: look once as far as any stage does, for others'.
-    if (overflow.length > before && contents.length < limit && window < MAX_CANDIDATES) {
+    if (page.overflowing > before && !page.full && window < MAX_CANDIDATES) {
       await run(MAX_CANDIDATES)
     }
   }
-  for (const { content, leaseEnd } of overflow.slice(0, limit - contents.length)) keep(content, leaseEnd)
-  return { contents, liveUntil }
+  return page.finish()
 }

@@ -1,0 +1,100 @@
+import type { Database } from './database.ts'
+import { type Content, nameKey, variantKey } from './files.ts'
+import { prefixEnd, queryWords } from './name-match.ts'
+import { Args, asJson, groupByContent, Page } from './name-search.ts'
+import { PUBLISHED } from './publish-sequence.ts'
+
+/** A search's span of publish numbers: after `after`, up to and with `upTo` (the answer's cursor). */
+export type PublishedSpan = { after: number; upTo: number }
+
+/**
+ * The live rows published in the span (see publish-sequence.ts), found from the publishing side
+ * (files_published, peers_index_published): a saved search re-run a minute later reads a minute of
+ * publishing, however big the index. ?1 is now, ?2 and ?3 the span.
+ */
+const FRESH = `
+  SELECT f.peer_id, f.sha256, f.name, f.name_key, f.path, f.path_key, f.size, f.chunk_size, f.manifest,
+    p.lease_expires_at AS lease, p.created_at AS since
+  FROM files f JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?1
+  WHERE f.published > ?2 AND f.published <= ?3
+  UNION ALL
+  SELECT f.peer_id, f.sha256, f.name, f.name_key, f.path, f.path_key, f.size, f.chunk_size, f.manifest,
+    p.lease_expires_at AS lease, p.created_at AS since
+  FROM peers p JOIN files f ON f.peer_id = p.id AND f.generation = p.index_generation
+  WHERE p.index_published > ?2 AND p.index_published <= ?3 AND p.lease_expires_at > ?1 AND f.published IS NULL`
+
+/** The stages of a name search (name-search.ts), in its order. */
+const STAGES = 5
+
+/**
+ * What `searchByName` answers for `text`, of only the rows published in the span, ranked by the
+ * same stages (exact name, prefix, the text in the name, every word in the name, every word in the
+ * path or name), within a stage by holders published in the span. One statement: the rows the span
+ * holds are matched and ranked whole.
+ */
+export async function searchByNameSince(
+  db: Database,
+  text: string,
+  now: number,
+  limit: number,
+  span: PublishedSpan,
+): Promise<Content[]> {
+  const key = nameKey(text)
+  const words = queryWords(key)
+  const args = new Args(now)
+  args.add(span.after)
+  args.add(span.upTo)
+  const k = args.add(key)
+  const end = args.add(prefixEnd(key))
+  const bound = words.map((word) => args.add(word))
+  const inName = bound.map((word) => `instr(f.name_key, ${word}) > 0`)
+  const matches =
+    bound.length === 0
+      ? `instr(f.name_key, ${k}) > 0`
+      : bound
+          .map((word) => `(instr(f.name_key, ${word}) > 0 OR instr(f.path_key, ${word}) > 0)`)
+          .join(' AND ')
+  const stage = `CASE WHEN f.name_key = ${k} THEN 0 WHEN f.name_key > ${k} AND f.name_key < ${end} THEN 1
+    WHEN instr(f.name_key, ${k}) > 1 THEN 2 WHEN ${inName.length > 0 ? inName.join(' AND ') : 'false'} THEN 3
+    ELSE 4 END`
+  const perStage = args.add(limit * STAGES)
+  const columns = Array.from(
+    { length: STAGES },
+    (_, n) =>
+      `${asJson(`(${groupByContent(`SELECT * FROM matched WHERE stage = ${n}`, perStage)})`)} AS s${n}`,
+  )
+  const result = await db.execute({
+    sql: `WITH fresh AS (${FRESH}),
+      matched AS (SELECT f.*, ${stage} AS stage FROM fresh f WHERE ${matches})
+      SELECT ${columns.join(', ')}`,
+    args: args.values,
+  })
+  const page = new Page(limit)
+  for (let n = 0; n < STAGES; n++) page.take(result.rows[0]?.[`s${n}`])
+  return page.finish().contents
+}
+
+/** Of a content's variants, those a holder published in the span (a new holder of old content counts). */
+export async function publishedVariants(
+  db: Database,
+  sha256: string,
+  now: number,
+  span: PublishedSpan,
+): Promise<Set<string>> {
+  const result = await db.execute({
+    sql: `SELECT DISTINCT f.manifest, f.size, f.chunk_size FROM files f
+          JOIN peers p ON p.id = f.peer_id AND f.generation = p.index_generation AND p.lease_expires_at > ?2
+          WHERE f.sha256 = ?1 AND ${PUBLISHED('f', 'p')} > ?3 AND ${PUBLISHED('f', 'p')} <= ?4`,
+    args: [sha256, now, span.after, span.upTo],
+  })
+  return new Set(
+    result.rows.map((row) =>
+      variantKey({
+        sha256,
+        manifest: String(row.manifest),
+        size: Number(row.size),
+        chunkSize: Number(row.chunk_size),
+      }),
+    ),
+  )
+}
