@@ -138,10 +138,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   })
   const wishes = new WishRunner({
     store: new WishStore(stateDir),
-    search: async (query, limit, since) => {
-      const answer = await directory.search(query, limit, session.token, since)
-      return { results: answer.results, cursor: answer.cursor ?? '' }
-    },
+    search: (query, limit, since) => directory.search(query, limit, session.token, since),
     variants: async (sha256) => {
       const found = await directory.file(sha256, session.token)
       return found?.variants.length ? { sha256, variants: found.variants } : undefined

@@ -111,7 +111,7 @@ export class DirectoryClient {
 
   search(query: string, limit: number, token?: string, since?: string) {
     const params = new URLSearchParams({ q: query, limit: String(limit), ...(since && { since }) })
-    return this.#call<SearchResponse & { cursor?: string }>('GET', `/v1/search?${params}`, { token })
+    return this.#call<SearchResponse>('GET', `/v1/search?${params}`, { token })
   }
 
   /**
