@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { nodeBin } from '../support/directory-process.ts'
 import { subscribedFollower } from '../support/event-follower.ts'
+import { startLyingPeer } from '../support/lying-peer.ts'
 import { type PeerProcess, peerBin, placeFile, until } from '../support/peer-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
@@ -110,5 +111,29 @@ describe('peer wish', () => {
     expect(run.status, run.stderr).toBe(0)
     expect(run.stdout).toMatch(/Wish [0-9a-f]{8} saved: new matches are fetched/)
     expect(await wishes(bob)).toMatchObject([{ query: 'harrow lane', get: true }])
+  })
+  it('tries a failed fetch again later, and gets it once an honest holder has it', async () => {
+    const content = randomBytes(1024 * 1024)
+    const bob = await network.peer('wish-eve', { env })
+    const events = await subscribedFollower(bob, network.stateRoot)
+    const added = await bob.cli(['wish', 'add', 'harrier', '--get', '--json'])
+    expect(added.code, added.stderr).toBe(0)
+    // The only holder at first sends false bytes: the fetch fails, and is tried again later.
+    const liar = await startLyingPeer({
+      directoryUrl: network.directoryUrl,
+      username: 'wish-liar',
+      content,
+      name: 'harrier.bin',
+      corruptChunks: [0],
+    })
+    network.track({ stop: () => liar.close() })
+    await events.waitFor((e) => e.type === 'download-failed', 'download-failed')
+    await until(async () => (await wishes(bob))[0]?.matches[0]?.fetch === 'failed', 'the failed fetch')
+    const alice = await network.peer('wish-frank')
+    placeFile(alice.dir, 'harrier.bin', content)
+    await until(async () => (await wishes(bob))[0]?.matches[0]?.fetch === 'fetched', 'the fetch retried')
+    expect(sha(readFileSync(join(bob.dir, 'harrier.bin')))).toBe(sha(content))
+    expect(events.events().filter((e) => e.type === 'wish-matched')).toHaveLength(1)
+    expect(await events.interrupt()).toBe(0)
   })
 })
