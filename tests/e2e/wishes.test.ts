@@ -136,4 +136,18 @@ describe('peer wish', () => {
     expect(events.events().filter((e) => e.type === 'wish-matched')).toHaveLength(1)
     expect(await events.interrupt()).toBe(0)
   })
+  // The last test of the file: the directory goes away for good.
+  it('backs off while the directory is down, and the daemon goes on answering', async () => {
+    const bob = await network.peer('wish-gina', { env })
+    expect((await bob.cli(['wish', 'add', 'kestrel'])).code).toBe(0)
+    await network.stopDirectory()
+    const waits = async () =>
+      [...bob.output().matchAll(/wishes: .* \(searching again in ([\d.]+) s\)/g)].map((m) => Number(m[1]))
+    await until(async () => (await waits()).length >= 3, 'three runs that found the directory down')
+    const [first = 0, second = 0, third = 0] = await waits()
+    expect(second).toBeGreaterThan(first)
+    expect(third).toBeGreaterThan(second)
+    const [wish] = await wishes(bob)
+    expect(wish?.query).toBe('kestrel')
+  })
 })

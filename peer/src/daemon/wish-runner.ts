@@ -1,6 +1,6 @@
 import type { ShareIndex } from '../content/share-index.ts'
 import type { Transfer } from '../transfer/transfer.ts'
-import type { Result } from '../wire/directory-client.ts'
+import { DirectoryError, type Result } from '../wire/directory-client.ts'
 import { Alarm } from './alarm.ts'
 import type { DaemonEvents } from './daemon-events.ts'
 import type { Wanted } from './downloads.ts'
@@ -133,6 +133,12 @@ export class WishRunner {
       answer = await search(wish.query, RESULTS_PER_RUN, wish.cursor)
     } catch (err) {
       wish.lastError = message(err)
+      // Refused for this wish alone (a cursor the directory no longer takes): it starts over, the
+      // others run; anything else (the directory down) holds every wish back.
+      if (err instanceof DirectoryError && err.status === 400) {
+        wish.cursor = undefined
+        return
+      }
       throw err
     }
     wish.lastRunAt = new Date().toISOString()
