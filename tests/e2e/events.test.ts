@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { subscribedFollower } from '../support/event-follower.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
 import { placeFile, until } from '../support/peer-process.ts'
+import { startRelayProcess } from '../support/relay-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 const MiB = 1024 * 1024
@@ -83,6 +84,27 @@ describe('peer events', () => {
     // Once it reads again it hears the download, then stops.
     follower.resume()
     await follower.waitFor((e) => e.type === 'download-completed', 'download-completed')
+    expect(await follower.interrupt()).toBe(0)
+  })
+})
+
+describe('peer events and the relay link', () => {
+  it('reports the link to the relay lost and made again', async () => {
+    const relay = network.track(
+      await startRelayProcess({ host: '127.0.0.1', directoryUrl: network.directoryUrl }),
+    )
+    const peer = await network.peer('ev-relayed', { args: ['--relay', relay.url] })
+    const follower = await subscribedFollower(peer, network.stateRoot)
+    await relay.stop('SIGKILL')
+    await follower.waitFor((e) => e.type === 'session' && e.relay === 'lost', 'relay lost')
+    network.track(
+      await startRelayProcess({ host: '127.0.0.1', directoryUrl: network.directoryUrl, port: relay.port }),
+    )
+    // Made again: a `linked` after the `lost`.
+    await until(async () => {
+      const relayed = follower.events().map((e) => e.relay)
+      return relayed.lastIndexOf('linked') > relayed.indexOf('lost')
+    }, 'the relay link made again')
     expect(await follower.interrupt()).toBe(0)
   })
 })
