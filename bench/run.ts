@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only transfer|single|streaming|cli|directory]: peerdir side by side
+// npm run bench [-- --quick] [-- --only transfer|single|streaming|cli|directory|saved-searches]: peerdir side by side
 // with what a user would pick instead, one run, loopback (`single`: the one-source comparison alone).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { benchCli } from './cli-startup.ts'
 import { benchDirectory } from './directory-throughput.ts'
 import { benchRelay } from './relay.ts'
+import { benchSavedSearches } from './saved-searches.ts'
 import { benchSingleSource } from './single-source.ts'
 import { benchStreaming } from './streaming.ts'
 import { type Figure, machine, printTable, writeResults } from './support/report.ts'
@@ -38,6 +39,7 @@ if (!only || only === 'streaming') figures.push(...(await benchStreaming({ quick
 if (!only || only === 'relay') figures.push(...(await benchRelay({ quick, log })))
 if (!only || only === 'cli') figures.push(...(await benchCli({ quick, log })))
 if (!only || only === 'directory') figures.push(...(await benchDirectory({ quick, log })))
+if (!only || only === 'saved-searches') figures.push(...(await benchSavedSearches({ quick, log })))
 printTable(figures)
 // One file per day in bench/results/: a partial run (--only) adds to that day's full run.
 const day = new Date().toISOString().slice(0, 10)

@@ -8,11 +8,18 @@ import {
   variantKey,
   variantsByHash,
 } from '../store/files.ts'
+import { queryWords } from '../store/name-match.ts'
 import { searchByName } from '../store/name-search.ts'
 import { searchGeneration } from '../store/search-generation.ts'
-import { type PublishedSpan, publishedVariants, searchByNameSince } from '../store/search-since.ts'
+import {
+  type PublishedSpan,
+  publishedVariants,
+  rankPublished,
+  searchByNameSince,
+} from '../store/search-since.ts'
 import { nextTurn } from '../util/next-turn.ts'
 import { shuffle } from '../util/shuffle.ts'
+import { RecentPublications } from './recent-publications.ts'
 import { encodeCursor } from './search-cursor.ts'
 
 /** Enough sources to saturate any downloader; popular contents would otherwise return thousands. */
@@ -41,6 +48,7 @@ type Read = { generation: number; published: number }
  */
 export class SearchResults {
   readonly #db: Database
+  readonly #recent: RecentPublications
   readonly #entries = new Map<string, Entry>()
   readonly #pending = new Map<string, Promise<Entry>>()
   #weight = 0
@@ -48,6 +56,7 @@ export class SearchResults {
 
   constructor(db: Database) {
     this.#db = db
+    this.#recent = new RecentPublications(db)
   }
 
   /**
@@ -79,7 +88,13 @@ export class SearchResults {
     const db = this.#db
     if (since !== undefined) {
       return this.#since(since, async (span) => {
-        const contents = await searchByNameSince(db, text, now, limit, span)
+        // Every result holds its longest word in its name or path (or, with no words, the text).
+        const key = nameKey(text)
+        const longest = queryWords(key).reduce((a, b) => (b.length > a.length ? b : a), '')
+        const rows = await this.#recent.rows(span.after, span.upTo, longest || key)
+        const contents = rows
+          ? rankPublished(rows, text, limit)
+          : await searchByNameSince(db, text, now, limit, span)
         return withSources(db, contents, now, sources)
       })
     }

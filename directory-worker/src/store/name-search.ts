@@ -58,7 +58,7 @@ export const asJson = (rows: string) =>
  * A stage's variant: sha256, the holder's name and path (HOLDER), size, chunk size, manifest, the first lease among its holders to
  * end, the holder it counts against.
  */
-type StageContent = [string, string, number, number, string, number, number]
+export type StageContent = [string, string, number, number, string, number, number]
 
 /**
  * The exact and prefix stages in one statement (?1 now, ?2 key, ?3 its prefix's end, ?4 limit):
@@ -191,9 +191,11 @@ export class Page {
 
   /** A stage's variants (a JSON array of StageContent), in its order. */
   take(json: unknown) {
-    for (const [sha256, holder, size, chunkSize, manifest, leaseEnd, lead] of JSON.parse(
-      String(json ?? '[]'),
-    ) as StageContent[]) {
+    this.takeRows(JSON.parse(String(json ?? '[]')) as StageContent[])
+  }
+
+  takeRows(rows: StageContent[]) {
+    for (const [sha256, holder, size, chunkSize, manifest, leaseEnd, lead] of rows) {
       const content = { ...splitHolder(holder), size, sha256, chunkSize, manifest }
       if (this.#seen.has(variantKey(content)) || this.full) continue
       this.#seen.add(variantKey(content))
