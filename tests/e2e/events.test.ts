@@ -17,7 +17,8 @@ const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: '30' }, logOutAf
 describe('peer events', () => {
   it('reports a completed and a failed download, the upload on the serving side, and the session, one JSON line each', async () => {
     const content = randomBytes(3 * MiB)
-    const alice = await network.peer('ev-alice')
+    // Served at 1 MiB/s, the download lasts about 3 s: long enough for progress events.
+    const alice = await network.peer('ev-alice', { args: ['--max-upload-rate', '1M'] })
     placeFile(alice.dir, 'song.flac', content)
     await alice.waitFor(/published changes: \+1/)
     const bob = await network.peer('ev-bob')
@@ -29,6 +30,13 @@ describe('peer events', () => {
     const started = await bobEvents.waitFor((e) => e.type === 'download-started', 'download-started')
     expect(started).toMatchObject({ name: 'song.flac', sha256: sha(content), size: content.length })
     const completed = await bobEvents.waitFor((e) => e.type === 'download-completed', 'download-completed')
+    const progress = bobEvents.events().filter((e) => e.type === 'download-progress')
+    expect(progress.length).toBeGreaterThan(0)
+    expect(progress[0]).toMatchObject({ name: 'song.flac', sha256: sha(content), size: content.length })
+    // At most once a second (the daemon's clock stamps them, to the millisecond).
+    const times = progress.map((e) => Date.parse(e.time))
+    const gaps = times.slice(1).map((time, i) => time - (times[i] ?? 0))
+    expect(Math.min(...gaps, Number.POSITIVE_INFINITY)).toBeGreaterThanOrEqual(999)
     expect(completed).toMatchObject({
       name: 'song.flac',
       sha256: sha(content),
