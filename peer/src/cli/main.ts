@@ -4,6 +4,7 @@ import { browseCommand } from './browse.ts'
 import { catCommand } from './cat.ts'
 import { DEFAULT_PORT } from './daemon-client.ts'
 import { EXIT, toCliError } from './errors.ts'
+import { eventsCommand } from './events.ts'
 import { getCommand } from './get.ts'
 import { filesCommand, peersCommand, searchCommand, statusCommand } from './listing-commands.ts'
 import { menuCommand } from './menu.ts'
@@ -13,6 +14,7 @@ import { relayCommand } from './relay.ts'
 import { indexCommand, loginCommand, logoutCommand } from './session-commands.ts'
 import { startCommand } from './start.ts'
 import { urlCommand } from './url.ts'
+import { wishCommand } from './wish.ts'
 
 /**
  * Commander's usage errors as one line: `error: unknown command 'x'` and its `(Did you mean y?)` become
@@ -46,6 +48,8 @@ export function buildProgram() {
     catCommand,
     urlCommand,
     pushCommand,
+    wishCommand,
+    eventsCommand,
     statusCommand,
     filesCommand,
     peersCommand,

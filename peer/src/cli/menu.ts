@@ -9,7 +9,7 @@ import { lineReader } from './prompt.ts'
 /** The original Napster-style menu over a running daemon. */
 export const menuCommand = daemonCommand(
   'menu',
-  'the interactive menu: 1 Login, 2 Logout, 3 Index files, 4 Search (and download)',
+  'the interactive menu: 1 Login, 2 Logout, 3 Index files, 4 Search (and download), 5 Wish',
 )
   .addHelpText('after', `\nExample:\n  peer menu --port ${DEFAULT_PORT}`)
   .action(async (opts) => {
@@ -27,7 +27,7 @@ export const menuCommand = daemonCommand(
     async function menuLoop() {
       for (;;) {
         process.stdout.write(
-          '\npeerdir\n  1) Login\n  2) Logout\n  3) Index files\n  4) Search files\n  0) Quit\n',
+          '\npeerdir\n  1) Login\n  2) Logout\n  3) Index files\n  4) Search files\n  5) Wish for files\n  0) Quit\n',
         )
         const choice = await ask('> ')
         try {
@@ -70,8 +70,16 @@ export const menuCommand = daemonCommand(
             const bar = process.stdout.isTTY ? new ProgressBar(process.stdout) : undefined
             const done = await runGet(daemon, chosen.sha256, '', bar)
             console.log(`Saved ${done.name} to ${done.path} (verified).`)
+          } else if (choice === '5') {
+            const query = await ask('Wish for (searched again about every minute): ')
+            if (!query) continue
+            const get = /^y/i.test(await ask('Fetch each new match? (y/N): '))
+            const { wish } = await client.call('addWish', { query, get, minSize: '0', maxSize: '0' })
+            console.log(
+              `Wish ${wish.id} saved${get ? ': new matches are fetched into the shared folder' : ''}.`,
+            )
           } else {
-            console.log('Choose 1, 2, 3, 4 or 0.')
+            console.log('Choose 1, 2, 3, 4, 5 or 0.')
           }
         } catch (err) {
           console.log(`Error: ${toCliError(err, port).message}`)

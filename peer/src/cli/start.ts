@@ -44,6 +44,14 @@ function relayUrlOption(value: string): string {
   return url.origin
 }
 
+function wishInterval(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = Number(value)
+  if (!Number.isInteger(ms) || ms < 50)
+    throw new CliError('PEERDIR_WISH_INTERVAL_MS must be at least 50', EXIT.usage)
+  return ms
+}
+
 export const startCommand = new Command('start')
   .description('run the peer daemon in the foreground: share a folder, stay in the directory, serve peers')
   .requiredOption('--name <username>', 'your username in the directory')
@@ -77,6 +85,10 @@ export const startCommand = new Command('start')
   .option('--max-upload-rate <bytes/s>', 'cap on bytes per second served to all peers (e.g. 10M)', byteSize)
   .option('--tls-cert <file>', 'serve TLS with this certificate (PEM)')
   .option('--tls-key <file>', 'the TLS private key (PEM)')
+  .option(
+    '--on-complete <command>',
+    'run this shell command after each verified download, with PEERDIR_PATH, PEERDIR_NAME, PEERDIR_SHA256 and PEERDIR_SIZE in its environment',
+  )
   .addHelpText(
     'after',
     `\nExample:\n  peer start --name alice --dir ./share --port ${DEFAULT_PORT} --directory http://127.0.0.1:8787`,
@@ -110,6 +122,9 @@ export const startCommand = new Command('start')
       inboxQuotaBytes: opts.inboxQuota,
       maxUploadRate: opts.maxUploadRate,
       tls: opts.tlsCert ? { certPath: opts.tlsCert, keyPath: opts.tlsKey } : undefined,
+      onComplete: opts.onComplete,
+      // Tests run wishes every few hundred milliseconds instead of about every minute.
+      wishIntervalMs: wishInterval(process.env.PEERDIR_WISH_INTERVAL_MS),
       log,
     }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE')

@@ -6,16 +6,20 @@ import { hashFile } from '../content/manifest.ts'
 import { type ScanResult, type ShareIndex, toEntry } from '../content/share-index.ts'
 import { CHOICE_HEADER } from '../control-headers.ts'
 import {
+  AddWishResponseSchema,
   ContentUrlResponseSchema,
   ControlService,
+  EventsResponseSchema,
   type GetRequest,
   GetResponseSchema,
   ListFilesResponseSchema,
   ListPeersResponseSchema,
+  ListWishesResponseSchema,
   LoginResponseSchema,
   LogoutResponseSchema,
   PushResponseSchema,
   ReindexResponseSchema,
+  RemoveWishResponseSchema,
   SearchResponseSchema,
   StatusResponseSchema,
 } from '../gen/peerdir/v1/control_pb.ts'
@@ -29,11 +33,15 @@ import type { DirectoryClient, Result } from '../wire/directory-client.ts'
 import { isRelayedUrl } from '../wire/relay-protocol.ts'
 import { uploadFile } from '../wire/upload-client.ts'
 import { contentLookup, directoryFailure } from './content-lookup.ts'
+import type { DaemonEvents } from './daemon-events.ts'
+import { eventMessage, wishMessage } from './daemon-messages.ts'
 import type { DirectorySession } from './directory-session.ts'
 import type { Downloads } from './downloads.ts'
 import { contentThere, folderFilePlace, savedAs } from './folder-file.ts'
 import { browsePeer } from './peer-browse.ts'
 import type { RelayLink } from './relay-link.ts'
+import type { WishRunner } from './wish-runner.ts'
+import { WishError } from './wish-store.ts'
 
 /** What the control service acts on: the running daemon's parts. */
 export type ControlledDaemon = {
@@ -47,6 +55,10 @@ export type ControlledDaemon = {
   readonly downloads: Downloads
   /** The relay link, with `--relay`. */
   readonly relay?: RelayLink
+  /** What happens in the daemon, as `peer events` follows it. */
+  readonly events: DaemonEvents
+  /** The saved searches (`peer wish`). */
+  readonly wishes: WishRunner
   rescan: () => Promise<ScanResult>
   /** The gateway URL of a content, with the capability that lets it be fetched (`peer url`). */
   gatewayUrl: (sha256: string) => string
@@ -266,5 +278,29 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
       get,
       push,
       contentUrl,
+      events: async function* (_req, ctx) {
+        for await (const event of daemon.events.follow(ctx.signal)) {
+          yield create(EventsResponseSchema, eventMessage(event))
+        }
+      },
+      addWish: async (req) => {
+        try {
+          const wish = await daemon.wishes.add({
+            query: req.query,
+            get: req.get,
+            minSize: req.minSize ? Number(req.minSize) : undefined,
+            maxSize: req.maxSize ? Number(req.maxSize) : undefined,
+          })
+          return create(AddWishResponseSchema, { wish: wishMessage(wish) })
+        } catch (err) {
+          if (err instanceof WishError) throw new ConnectError(err.message, Code.InvalidArgument)
+          throw err
+        }
+      },
+      listWishes: () => create(ListWishesResponseSchema, { wishes: daemon.wishes.all.map(wishMessage) }),
+      removeWish: (req) => {
+        if (!daemon.wishes.remove(req.id)) throw new ConnectError(`no wish ${req.id}`, Code.NotFound)
+        return create(RemoveWishResponseSchema, {})
+      },
     })
 }

@@ -14,12 +14,18 @@ import { listenForControl, type RpcServer, serveRpc } from '../wire/transport.ts
 import { CallTokens } from './call-tokens.ts'
 import { contentGateway, gatewayOnControl, gatewayOnNetwork } from './content-gateway.ts'
 import { type ControlledDaemon, controlServiceRoutes } from './control-service.ts'
+import { DaemonEvents } from './daemon-events.ts'
 import { DirectorySession } from './directory-session.ts'
+import { reportTransfer } from './download-events.ts'
 import { Downloads } from './downloads.ts'
 import { GatewayCapabilities } from './gateway-capability.ts'
+import { CompletionHook } from './on-complete.ts'
 import { RelayLink } from './relay-link.ts'
 import { controlSocketPath, stateDirFor, writeControlInfo } from './state-dir.ts'
+import { UploadTally } from './upload-tally.ts'
 import { watchFolder } from './watcher.ts'
+import { WishRunner } from './wish-runner.ts'
+import { WishStore } from './wish-store.ts'
 
 export type DaemonOptions = {
   port: number
@@ -40,6 +46,10 @@ export type DaemonOptions = {
   maxUploadRate?: number
   tls?: { certPath: string; keyPath: string }
   stateRoot?: string
+  /** `--on-complete`: the user's command, run after each verified download (on-complete.ts). */
+  onComplete?: string
+  /** How often wishes are searched again (default about a minute). */
+  wishIntervalMs?: number
   log: (line: string) => void
 }
 
@@ -80,6 +90,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     `shared folder ${sharedDir}: ${index.files.length} files (${first.hashed} hashed, the rest from cache) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   )
 
+  const events = new DaemonEvents()
+  if (options.onComplete) events.subscribe(new CompletionHook(options.onComplete, log).listener)
   const directory = new DirectoryClient(options.directoryUrl)
   const scheme = options.tls ? 'https' : 'http'
   const publicUrl =
@@ -96,6 +108,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // A relayed peer is listed only once its link is registered (relay-link.ts logs it in for that).
     held: options.relayUrl !== undefined && options.publicUrl === undefined,
     onLoginWanted: () => relay?.retryNow(),
+    // Its lastError says why only once the turn that changed the state ends.
+    onState: (state) =>
+      queueMicrotask(() => events.emit({ type: 'session', state, relay: '', reason: session.lastError })),
     log,
   })
 
@@ -119,7 +134,27 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   const share = (file: SharedFile) => publish(index.addVerified(file))
   const callTokens = new CallTokens(directory, () => session.token)
-  const downloads = new Downloads({ directory, session, credentials: callTokens, onFinished: share })
+  const downloads = new Downloads({
+    directory,
+    session,
+    credentials: callTokens,
+    onFinished: share,
+    onStarted: (transfer) => void reportTransfer(transfer, events),
+  })
+  const wishes = new WishRunner({
+    store: new WishStore(stateDir),
+    search: (query, limit, since) => directory.search(query, limit, session.token, since),
+    variants: async (sha256) => {
+      const found = await directory.file(sha256, session.token)
+      return found?.variants.length ? { sha256, variants: found.variants } : undefined
+    },
+    fetch: (wanted) => downloads.start(wanted, sharedDir),
+    index,
+    events,
+    log,
+    intervalMs: options.wishIntervalMs,
+  })
+  const uploads = new UploadTally(events)
 
   const relay =
     options.relayUrl === undefined
@@ -138,6 +173,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           },
           // Called once the link is up, by then long after the server below exists.
           serve: (socket) => server.serveReverse(socket),
+          onLink: (linked) =>
+            events.emit({ type: 'session', state: '', relay: linked ? 'linked' : 'lost', reason: '' }),
           log,
         })
 
@@ -152,6 +189,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     index,
     downloads,
     relay,
+    events,
+    wishes,
     rescan,
     gatewayUrl: (sha256) => `${gatewayOrigin}/content/${sha256}?cap=${capabilities.for(sha256)}`,
   }
@@ -172,6 +211,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     limiter: options.maxUploadRate ? new RateLimiter(options.maxUploadRate) : undefined,
     onStale: () => void rescan(),
     onUploaded: share,
+    onServed: uploads.served,
   }
   const gateway = contentGateway(controlled, capabilities)
   const server: RpcServer = serveRpc(listening, {
@@ -197,17 +237,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const watcher = watchFolder(sharedDir, () => void rescan())
   session.start()
   relay?.start()
+  wishes.start()
 
   return {
     ...controlled,
     port,
     stop: async () => {
       watcher.close()
+      await wishes.stop()
       await relay?.stop()
       await downloads.stop()
       await session.stop()
       control.close()
       await server.stop()
+      uploads.flush()
     },
   }
 }

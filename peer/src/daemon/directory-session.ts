@@ -18,6 +18,8 @@ type Options = {
   held?: boolean
   /** `peer login` was asked for: whoever holds the session should try now. */
   onLoginWanted?: () => void
+  /** The session went up, down or unreachable (`lastError` says why once the current turn ends). */
+  onState?: (state: SessionState) => void
   log: (line: string) => void
 }
 
@@ -38,7 +40,15 @@ export class DirectorySession {
   #wanted = true
   #held: boolean
   #stopped = false
-  #state: SessionState = 'down'
+  #current: SessionState = 'down'
+  get #state(): SessionState {
+    return this.#current
+  }
+  set #state(next: SessionState) {
+    if (next === this.#current) return
+    this.#current = next
+    this.#options.onState?.(next)
+  }
   #lastError = ''
   #needsFullPublish = true
   #pendingAdd = new Map<string, FileEntry>()

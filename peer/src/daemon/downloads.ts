@@ -18,6 +18,8 @@ type DownloadsOptions = {
   /** The call token for each source. */
   credentials: CallCredentials
   onFinished: (file: SharedFile) => void
+  /** Each new transfer, as it starts (the daemon's events follow it). */
+  onStarted?: (transfer: Transfer) => void
 }
 
 type Entry = { transfer: Transfer; holds: TransferHolds }
@@ -91,6 +93,7 @@ export class Downloads {
       })
     this.#entries.set(key, entry)
     this.#holds.set(transfer, entry.holds)
+    this.#options.onStarted?.(transfer)
     return transfer
   }
 

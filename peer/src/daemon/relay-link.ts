@@ -18,6 +18,8 @@ type Options = {
   /** Serves the calls the relay forwards over a registered connection. */
   serve: (socket: net.Socket) => void
   log: (line: string) => void
+  /** The link to the relay was made (true) or lost (false). */
+  onLink?: (linked: boolean) => void
 }
 
 const DIAL_TIMEOUT_MS = 10_000
@@ -114,7 +116,10 @@ export class RelayLink {
       socket.destroy()
       return true
     }
-    if (!this.connected) log(`registered with relay ${relayUrl}`)
+    if (!this.connected) {
+      log(`registered with relay ${relayUrl}`)
+      this.#options.onLink?.(true)
+    }
     this.#lastError = ''
     this.#current = socket
     const since = Date.now()
@@ -127,6 +132,7 @@ export class RelayLink {
     if (outcome !== 'lost' || this.#stopped) return true
     this.#current = undefined
     log(`relay link to ${relayUrl} lost; registering again`)
+    this.#options.onLink?.(false)
     await this.#options.lost(`registered with the relay at ${relayUrl} again`)
     if (Date.now() - since >= STABLE_LINK_MS) return true
     this.#lastError = `the link was lost ${((Date.now() - since) / 1000).toFixed(1)} s after registering`

@@ -12,7 +12,7 @@ import {
   writeVarint,
 } from '../wire/grpc-wire.ts'
 import { SpareBuffers } from '../wire/spare-buffers.ts'
-import { checkDownload, MESSAGE_BYTES, type PeerServiceOptions, readRange } from './peer-service.ts'
+import { checkDownload, MESSAGE_BYTES, type PeerServiceOptions, servedRange } from './peer-service.ts'
 
 /** A Download request is a few dozen bytes; anything much larger is not one. */
 const MAX_REQUEST_BYTES = 4096
@@ -83,7 +83,7 @@ async function answer(
   let failure: ConnectError | undefined
   try {
     const request = parseRequest(await readBody(req))
-    await options.verifyPeer(headerValue(req.headers.authorization))
+    const caller = await options.verifyPeer(headerValue(req.headers.authorization))
     const range = await checkDownload(options.service, request)
     if (closed.signal.aborted) return
     stream.respond(
@@ -91,7 +91,7 @@ async function answer(
       { waitForTrailers: true },
     )
     responded = true
-    const pieces = readRange(options.service, range, closed.signal, () => pool.take(closed.signal))
+    const pieces = servedRange(options.service, caller, range, closed.signal, () => pool.take(closed.signal))
     for await (const { offset, data } of pieces) {
       stream.write(messageHeader(offset, data.length))
       // No wait for 'drain': the pool is the backpressure. Reads run ahead of the socket by at most

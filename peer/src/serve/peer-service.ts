@@ -16,6 +16,7 @@ import {
   UploadResponseSchema,
 } from '../gen/peerdir/v1/peer_pb.ts'
 import { VERSION } from '../version.ts'
+import { callerKey } from '../wire/auth.ts'
 import { InboxQuota } from './inbox-quota.ts'
 import type { RateLimiter } from './rate-limit.ts'
 import { pacedUpload } from './upload-pace.ts'
@@ -37,6 +38,8 @@ export type PeerServiceOptions = {
   /** The share index saw a file change under it: rescan. */
   onStale: () => void
   onUploaded: (file: SharedFile) => void
+  /** After each Download call: who (empty with --open and no token) was sent how many bytes of which file. */
+  onServed?: (served: { username: string; file: SharedFile; bytes: number }) => void
 }
 
 const isSha256 = (value: string) => /^[0-9a-f]{64}$/.test(value)
@@ -123,6 +126,25 @@ export async function* readRange(
   }
 }
 
+/** readRange for `username`, telling `onServed` how many bytes went out once the call ends, however it ends. */
+export async function* servedRange(
+  options: PeerServiceOptions,
+  username: string,
+  range: DownloadRange,
+  signal: AbortSignal,
+  bufferFor?: (length: number) => Buffer | Promise<Buffer>,
+): AsyncGenerator<{ offset: number; data: Buffer }> {
+  let bytes = 0
+  try {
+    for await (const piece of readRange(options, range, signal, bufferFor)) {
+      bytes += piece.data.length
+      yield piece
+    }
+  } finally {
+    if (bytes > 0) options.onServed?.({ username, file: range.file, bytes })
+  }
+}
+
 export function peerServiceRoutes(options: PeerServiceOptions) {
   const { index } = options
   const quota = new InboxQuota(index, options.inboxDir, options.inboxQuotaBytes)
@@ -131,7 +153,8 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
 
   async function* download(req: { sha256: string; offset: bigint; length: bigint }, ctx: HandlerContext) {
     const range = await checkDownload(options, req)
-    for await (const { offset, data } of readRange(options, range, ctx.signal)) {
+    const pieces = servedRange(options, ctx.values.get(callerKey), range, ctx.signal)
+    for await (const { offset, data } of pieces) {
       yield create(DownloadResponseSchema, { offset: BigInt(offset), data })
     }
   }

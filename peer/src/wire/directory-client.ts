@@ -113,8 +113,8 @@ export class DirectoryClient {
     })
   }
 
-  search(query: string, limit: number, token?: string) {
-    const params = new URLSearchParams({ q: query, limit: String(limit) })
+  search(query: string, limit: number, token?: string, since?: string) {
+    const params = new URLSearchParams({ q: query, limit: String(limit), ...(since && { since }) })
     return this.#call<SearchResponse>('GET', `/v1/search?${params}`, { token })
   }
 

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file peerdir/v1/control.proto.
  */
 export const file_peerdir_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJfCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0SDQoFbW92ZWQYBSABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJWCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCRIOCgZmb2xkZXIYBSABKAkiOgoRTGlzdEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5wZWVyZGlyLnYxLlNoYXJlZEZpbGUiLQoNU2VhcmNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRINCgVsaW1pdBgCIAEoDSInCgZTb3VyY2USEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJIqkBCgxTZWFyY2hSZXN1bHQSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRISCgpjaHVua19zaXplGAQgASgNEhAKCG1hbmlmZXN0GAUgASgJEiMKB3NvdXJjZXMYBiADKAsyEi5wZWVyZGlyLnYxLlNvdXJjZRIUCgxzb3VyY2VfY291bnQYByABKA0SDAoEcGF0aBgIIAEoCSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiYQoNQnJvd3NlUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCBIOCgZjdXJzb3IYBCABKAkSDQoFbGltaXQYBSABKA0iOgoMQnJvd3NlRm9sZGVyEgwKBG5hbWUYASABKAkSDQoFZmlsZXMYAiABKAQSDQoFYnl0ZXMYAyABKAQibAoKQnJvd3NlRmlsZRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoBBIOCgZzaGEyNTYYBCABKAkSEgoKY2h1bmtfc2l6ZRgFIAEoDRIQCghtYW5pZmVzdBgGIAEoCSKhAQoOQnJvd3NlUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSDAoEcGF0aBgDIAEoCRIpCgdmb2xkZXJzGAQgAygLMhgucGVlcmRpci52MS5Ccm93c2VGb2xkZXISJQoFZmlsZXMYBSADKAsyFi5wZWVyZGlyLnYxLkJyb3dzZUZpbGUSDgoGY3Vyc29yGAYgASgJIlwKCkdldFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEg8KB291dF9kaXIYAiABKAkSDwoHbm9fa2VlcBgDIAEoCBIOCgZmb2xkZXIYBCABKAkSDAoEbmFtZRgFIAEoCSJeCgxTb3VyY2VSZXBvcnQSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBWJ5dGVzGAMgASgEEg8KB2Ryb3BwZWQYBCABKAkSDwoHcmVsYXllZBgFIAEoCCLYAQoLR2V0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIOCgZzaGEyNTYYAiABKAkSDAoEc2l6ZRgDIAEoBBISCgpkb25lX2J5dGVzGAQgASgEEhUKDXJlc3VtZWRfYnl0ZXMYBSABKAQSFgoOYWN0aXZlX3NvdXJjZXMYBiABKA0SEAoIZmluaXNoZWQYByABKAgSDAoEcGF0aBgIIAEoCRIPCgdzZWNvbmRzGAkgASgBEikKB3NvdXJjZXMYCiADKAsyGC5wZWVyZGlyLnYxLlNvdXJjZVJlcG9ydCIwCgtQdXNoUmVxdWVzdBIMCgRwYXRoGAEgASgJEhMKC3RvX3VzZXJuYW1lGAIgASgJIjoKDFB1c2hSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJIiMKEUNvbnRlbnRVcmxSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCSJNChJDb250ZW50VXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEgwKBHNpemUYBCABKAQy7AUKDkNvbnRyb2xTZXJ2aWNlEj8KBlN0YXR1cxIZLnBlZXJkaXIudjEuU3RhdHVzUmVxdWVzdBoaLnBlZXJkaXIudjEuU3RhdHVzUmVzcG9uc2USPAoFTG9naW4SGC5wZWVyZGlyLnYxLkxvZ2luUmVxdWVzdBoZLnBlZXJkaXIudjEuTG9naW5SZXNwb25zZRI/CgZMb2dvdXQSGS5wZWVyZGlyLnYxLkxvZ291dFJlcXVlc3QaGi5wZWVyZGlyLnYxLkxvZ291dFJlc3BvbnNlEkIKB1JlaW5kZXgSGi5wZWVyZGlyLnYxLlJlaW5kZXhSZXF1ZXN0GhsucGVlcmRpci52MS5SZWluZGV4UmVzcG9uc2USSAoJTGlzdEZpbGVzEhwucGVlcmRpci52MS5MaXN0RmlsZXNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0RmlsZXNSZXNwb25zZRI/CgZTZWFyY2gSGS5wZWVyZGlyLnYxLlNlYXJjaFJlcXVlc3QaGi5wZWVyZGlyLnYxLlNlYXJjaFJlc3BvbnNlEkgKCUxpc3RQZWVycxIcLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVxdWVzdBodLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVzcG9uc2USPwoGQnJvd3NlEhkucGVlcmRpci52MS5Ccm93c2VSZXF1ZXN0GhoucGVlcmRpci52MS5Ccm93c2VSZXNwb25zZRI4CgNHZXQSFi5wZWVyZGlyLnYxLkdldFJlcXVlc3QaFy5wZWVyZGlyLnYxLkdldFJlc3BvbnNlMAESOQoEUHVzaBIXLnBlZXJkaXIudjEuUHVzaFJlcXVlc3QaGC5wZWVyZGlyLnYxLlB1c2hSZXNwb25zZRJLCgpDb250ZW50VXJsEh0ucGVlcmRpci52MS5Db250ZW50VXJsUmVxdWVzdBoeLnBlZXJkaXIudjEuQ29udGVudFVybFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJfCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0SDQoFbW92ZWQYBSABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJWCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCRIOCgZmb2xkZXIYBSABKAkiOgoRTGlzdEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5wZWVyZGlyLnYxLlNoYXJlZEZpbGUiLQoNU2VhcmNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRINCgVsaW1pdBgCIAEoDSInCgZTb3VyY2USEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJIqkBCgxTZWFyY2hSZXN1bHQSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRISCgpjaHVua19zaXplGAQgASgNEhAKCG1hbmlmZXN0GAUgASgJEiMKB3NvdXJjZXMYBiADKAsyEi5wZWVyZGlyLnYxLlNvdXJjZRIUCgxzb3VyY2VfY291bnQYByABKA0SDAoEcGF0aBgIIAEoCSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiYQoNQnJvd3NlUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCBIOCgZjdXJzb3IYBCABKAkSDQoFbGltaXQYBSABKA0iOgoMQnJvd3NlRm9sZGVyEgwKBG5hbWUYASABKAkSDQoFZmlsZXMYAiABKAQSDQoFYnl0ZXMYAyABKAQibAoKQnJvd3NlRmlsZRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoBBIOCgZzaGEyNTYYBCABKAkSEgoKY2h1bmtfc2l6ZRgFIAEoDRIQCghtYW5pZmVzdBgGIAEoCSKhAQoOQnJvd3NlUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSDAoEcGF0aBgDIAEoCRIpCgdmb2xkZXJzGAQgAygLMhgucGVlcmRpci52MS5Ccm93c2VGb2xkZXISJQoFZmlsZXMYBSADKAsyFi5wZWVyZGlyLnYxLkJyb3dzZUZpbGUSDgoGY3Vyc29yGAYgASgJIlwKCkdldFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEg8KB291dF9kaXIYAiABKAkSDwoHbm9fa2VlcBgDIAEoCBIOCgZmb2xkZXIYBCABKAkSDAoEbmFtZRgFIAEoCSJeCgxTb3VyY2VSZXBvcnQSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBWJ5dGVzGAMgASgEEg8KB2Ryb3BwZWQYBCABKAkSDwoHcmVsYXllZBgFIAEoCCLYAQoLR2V0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIOCgZzaGEyNTYYAiABKAkSDAoEc2l6ZRgDIAEoBBISCgpkb25lX2J5dGVzGAQgASgEEhUKDXJlc3VtZWRfYnl0ZXMYBSABKAQSFgoOYWN0aXZlX3NvdXJjZXMYBiABKA0SEAoIZmluaXNoZWQYByABKAgSDAoEcGF0aBgIIAEoCRIPCgdzZWNvbmRzGAkgASgBEikKB3NvdXJjZXMYCiADKAsyGC5wZWVyZGlyLnYxLlNvdXJjZVJlcG9ydCIwCgtQdXNoUmVxdWVzdBIMCgRwYXRoGAEgASgJEhMKC3RvX3VzZXJuYW1lGAIgASgJIjoKDFB1c2hSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJIiMKEUNvbnRlbnRVcmxSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCSJNChJDb250ZW50VXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEgwKBHNpemUYBCABKAQiDwoNRXZlbnRzUmVxdWVzdCKqAgoORXZlbnRzUmVzcG9uc2USDAoEdHlwZRgBIAEoCRIMCgR0aW1lGAIgASgJEi0KCGRvd25sb2FkGAMgASgLMhkucGVlcmRpci52MS5Eb3dubG9hZEV2ZW50SAASNAoMd2lzaF9tYXRjaGVkGAQgASgLMhwucGVlcmRpci52MS5XaXNoTWF0Y2hlZEV2ZW50SAASNgoNdXBsb2FkX3NlcnZlZBgFIAEoCzIdLnBlZXJkaXIudjEuVXBsb2FkU2VydmVkRXZlbnRIABIrCgdzZXNzaW9uGAYgASgLMhgucGVlcmRpci52MS5TZXNzaW9uRXZlbnRIABIpCgZtaXNzZWQYByABKAsyFy5wZWVyZGlyLnYxLk1pc3NlZEV2ZW50SABCBwoFZXZlbnQipwEKDURvd25sb2FkRXZlbnQSDAoEbmFtZRgBIAEoCRIOCgZzaGEyNTYYAiABKAkSDAoEc2l6ZRgDIAEoBBISCgpkb25lX2J5dGVzGAQgASgEEhYKDmFjdGl2ZV9zb3VyY2VzGAUgASgNEgwKBHBhdGgYBiABKAkSDwoHc2Vjb25kcxgHIAEoARIPCgdzb3VyY2VzGAggAygJEg4KBnJlYXNvbhgJIAEoCSJsChBXaXNoTWF0Y2hlZEV2ZW50Eg8KB3dpc2hfaWQYASABKAkSDQoFcXVlcnkYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRwYXRoGAQgASgJEg4KBnNoYTI1NhgFIAEoCRIMCgRzaXplGAYgASgEIlIKEVVwbG9hZFNlcnZlZEV2ZW50EhAKCHVzZXJuYW1lGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEg0KBWJ5dGVzGAQgASgEIjwKDFNlc3Npb25FdmVudBINCgVzdGF0ZRgBIAEoCRINCgVyZWxheRgCIAEoCRIOCgZyZWFzb24YAyABKAkiHAoLTWlzc2VkRXZlbnQSDQoFY291bnQYASABKAQiUAoOQWRkV2lzaFJlcXVlc3QSDQoFcXVlcnkYASABKAkSCwoDZ2V0GAIgASgIEhAKCG1pbl9zaXplGAMgASgEEhAKCG1heF9zaXplGAQgASgEIjEKD0FkZFdpc2hSZXNwb25zZRIeCgR3aXNoGAEgASgLMhAucGVlcmRpci52MS5XaXNoInUKCVdpc2hNYXRjaBIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDgoGc2hhMjU2GAMgASgJEgwKBHNpemUYBCABKAQSEAoIZm91bmRfYXQYBSABKAkSDQoFZmV0Y2gYBiABKAkSDQoFZXJyb3IYByABKAkitwEKBFdpc2gSCgoCaWQYASABKAkSDQoFcXVlcnkYAiABKAkSCwoDZ2V0GAMgASgIEhAKCG1pbl9zaXplGAQgASgEEhAKCG1heF9zaXplGAUgASgEEhIKCmNyZWF0ZWRfYXQYBiABKAkSEwoLbGFzdF9ydW5fYXQYByABKAkSEgoKbGFzdF9lcnJvchgIIAEoCRImCgdtYXRjaGVzGAkgAygLMhUucGVlcmRpci52MS5XaXNoTWF0Y2giEwoRTGlzdFdpc2hlc1JlcXVlc3QiNgoSTGlzdFdpc2hlc1Jlc3BvbnNlEiAKBndpc2hlcxgBIAMoCzIQLnBlZXJkaXIudjEuV2lzaCIfChFSZW1vdmVXaXNoUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJSZW1vdmVXaXNoUmVzcG9uc2UyjQgKDkNvbnRyb2xTZXJ2aWNlEj8KBlN0YXR1cxIZLnBlZXJkaXIudjEuU3RhdHVzUmVxdWVzdBoaLnBlZXJkaXIudjEuU3RhdHVzUmVzcG9uc2USPAoFTG9naW4SGC5wZWVyZGlyLnYxLkxvZ2luUmVxdWVzdBoZLnBlZXJkaXIudjEuTG9naW5SZXNwb25zZRI/CgZMb2dvdXQSGS5wZWVyZGlyLnYxLkxvZ291dFJlcXVlc3QaGi5wZWVyZGlyLnYxLkxvZ291dFJlc3BvbnNlEkIKB1JlaW5kZXgSGi5wZWVyZGlyLnYxLlJlaW5kZXhSZXF1ZXN0GhsucGVlcmRpci52MS5SZWluZGV4UmVzcG9uc2USSAoJTGlzdEZpbGVzEhwucGVlcmRpci52MS5MaXN0RmlsZXNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0RmlsZXNSZXNwb25zZRI/CgZTZWFyY2gSGS5wZWVyZGlyLnYxLlNlYXJjaFJlcXVlc3QaGi5wZWVyZGlyLnYxLlNlYXJjaFJlc3BvbnNlEkgKCUxpc3RQZWVycxIcLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVxdWVzdBodLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVzcG9uc2USPwoGQnJvd3NlEhkucGVlcmRpci52MS5Ccm93c2VSZXF1ZXN0GhoucGVlcmRpci52MS5Ccm93c2VSZXNwb25zZRI4CgNHZXQSFi5wZWVyZGlyLnYxLkdldFJlcXVlc3QaFy5wZWVyZGlyLnYxLkdldFJlc3BvbnNlMAESOQoEUHVzaBIXLnBlZXJkaXIudjEuUHVzaFJlcXVlc3QaGC5wZWVyZGlyLnYxLlB1c2hSZXNwb25zZRJLCgpDb250ZW50VXJsEh0ucGVlcmRpci52MS5Db250ZW50VXJsUmVxdWVzdBoeLnBlZXJkaXIudjEuQ29udGVudFVybFJlc3BvbnNlEkEKBkV2ZW50cxIZLnBlZXJkaXIudjEuRXZlbnRzUmVxdWVzdBoaLnBlZXJkaXIudjEuRXZlbnRzUmVzcG9uc2UwARJCCgdBZGRXaXNoEhoucGVlcmRpci52MS5BZGRXaXNoUmVxdWVzdBobLnBlZXJkaXIudjEuQWRkV2lzaFJlc3BvbnNlEksKCkxpc3RXaXNoZXMSHS5wZWVyZGlyLnYxLkxpc3RXaXNoZXNSZXF1ZXN0Gh4ucGVlcmRpci52MS5MaXN0V2lzaGVzUmVzcG9uc2USSwoKUmVtb3ZlV2lzaBIdLnBlZXJkaXIudjEuUmVtb3ZlV2lzaFJlcXVlc3QaHi5wZWVyZGlyLnYxLlJlbW92ZVdpc2hSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message peerdir.v1.StatusRequest
@@ -1588,6 +1588,855 @@ export const ContentUrlResponseSchema: GenMessage<ContentUrlResponse, {jsonType:
   messageDesc(file_peerdir_v1_control, 28);
 
 /**
+ * @generated from message peerdir.v1.EventsRequest
+ */
+export type EventsRequest = Message<"peerdir.v1.EventsRequest"> & {
+};
+
+/**
+ * @generated from message peerdir.v1.EventsRequest
+ */
+export type EventsRequestJson = {
+};
+
+/**
+ * Describes the message peerdir.v1.EventsRequest.
+ * Use `create(EventsRequestSchema)` to create a new message.
+ */
+export const EventsRequestSchema: GenMessage<EventsRequest, {jsonType: EventsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 29);
+
+/**
+ * One event: `type` names it (download-started, download-progress, download-completed,
+ * download-failed, wish-matched, upload-served, session, or missed: events this follower fell too far
+ * behind to receive), `time` when the daemon noticed it (RFC 3339); the part for its type is set.
+ *
+ * @generated from message peerdir.v1.EventsResponse
+ */
+export type EventsResponse = Message<"peerdir.v1.EventsResponse"> & {
+  /**
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string time = 2;
+   */
+  time: string;
+
+  /**
+   * @generated from oneof peerdir.v1.EventsResponse.event
+   */
+  event: {
+    /**
+     * @generated from field: peerdir.v1.DownloadEvent download = 3;
+     */
+    value: DownloadEvent;
+    case: "download";
+  } | {
+    /**
+     * @generated from field: peerdir.v1.WishMatchedEvent wish_matched = 4;
+     */
+    value: WishMatchedEvent;
+    case: "wishMatched";
+  } | {
+    /**
+     * @generated from field: peerdir.v1.UploadServedEvent upload_served = 5;
+     */
+    value: UploadServedEvent;
+    case: "uploadServed";
+  } | {
+    /**
+     * @generated from field: peerdir.v1.SessionEvent session = 6;
+     */
+    value: SessionEvent;
+    case: "session";
+  } | {
+    /**
+     * @generated from field: peerdir.v1.MissedEvent missed = 7;
+     */
+    value: MissedEvent;
+    case: "missed";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * One event: `type` names it (download-started, download-progress, download-completed,
+ * download-failed, wish-matched, upload-served, session, or missed: events this follower fell too far
+ * behind to receive), `time` when the daemon noticed it (RFC 3339); the part for its type is set.
+ *
+ * @generated from message peerdir.v1.EventsResponse
+ */
+export type EventsResponseJson = {
+  /**
+   * @generated from field: string type = 1;
+   */
+  type?: string;
+
+  /**
+   * @generated from field: string time = 2;
+   */
+  time?: string;
+
+  /**
+   * @generated from field: peerdir.v1.DownloadEvent download = 3;
+   */
+  download?: DownloadEventJson;
+
+  /**
+   * @generated from field: peerdir.v1.WishMatchedEvent wish_matched = 4;
+   */
+  wishMatched?: WishMatchedEventJson;
+
+  /**
+   * @generated from field: peerdir.v1.UploadServedEvent upload_served = 5;
+   */
+  uploadServed?: UploadServedEventJson;
+
+  /**
+   * @generated from field: peerdir.v1.SessionEvent session = 6;
+   */
+  session?: SessionEventJson;
+
+  /**
+   * @generated from field: peerdir.v1.MissedEvent missed = 7;
+   */
+  missed?: MissedEventJson;
+};
+
+/**
+ * Describes the message peerdir.v1.EventsResponse.
+ * Use `create(EventsResponseSchema)` to create a new message.
+ */
+export const EventsResponseSchema: GenMessage<EventsResponse, {jsonType: EventsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 30);
+
+/**
+ * @generated from message peerdir.v1.DownloadEvent
+ */
+export type DownloadEvent = Message<"peerdir.v1.DownloadEvent"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string sha256 = 2;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 size = 3;
+   */
+  size: bigint;
+
+  /**
+   * download-progress
+   *
+   * @generated from field: uint64 done_bytes = 4;
+   */
+  doneBytes: bigint;
+
+  /**
+   * @generated from field: uint32 active_sources = 5;
+   */
+  activeSources: number;
+
+  /**
+   * download-completed: where the file is, how long it took, who sent bytes of it
+   *
+   * @generated from field: string path = 6;
+   */
+  path: string;
+
+  /**
+   * @generated from field: double seconds = 7;
+   */
+  seconds: number;
+
+  /**
+   * @generated from field: repeated string sources = 8;
+   */
+  sources: string[];
+
+  /**
+   * download-failed
+   *
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+};
+
+/**
+ * @generated from message peerdir.v1.DownloadEvent
+ */
+export type DownloadEventJson = {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: string sha256 = 2;
+   */
+  sha256?: string;
+
+  /**
+   * @generated from field: uint64 size = 3;
+   */
+  size?: string;
+
+  /**
+   * download-progress
+   *
+   * @generated from field: uint64 done_bytes = 4;
+   */
+  doneBytes?: string;
+
+  /**
+   * @generated from field: uint32 active_sources = 5;
+   */
+  activeSources?: number;
+
+  /**
+   * download-completed: where the file is, how long it took, who sent bytes of it
+   *
+   * @generated from field: string path = 6;
+   */
+  path?: string;
+
+  /**
+   * @generated from field: double seconds = 7;
+   */
+  seconds?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * @generated from field: repeated string sources = 8;
+   */
+  sources?: string[];
+
+  /**
+   * download-failed
+   *
+   * @generated from field: string reason = 9;
+   */
+  reason?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.DownloadEvent.
+ * Use `create(DownloadEventSchema)` to create a new message.
+ */
+export const DownloadEventSchema: GenMessage<DownloadEvent, {jsonType: DownloadEventJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 31);
+
+/**
+ * @generated from message peerdir.v1.WishMatchedEvent
+ */
+export type WishMatchedEvent = Message<"peerdir.v1.WishMatchedEvent"> & {
+  /**
+   * @generated from field: string wish_id = 1;
+   */
+  wishId: string;
+
+  /**
+   * @generated from field: string query = 2;
+   */
+  query: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string path = 4;
+   */
+  path: string;
+
+  /**
+   * @generated from field: string sha256 = 5;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 size = 6;
+   */
+  size: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.WishMatchedEvent
+ */
+export type WishMatchedEventJson = {
+  /**
+   * @generated from field: string wish_id = 1;
+   */
+  wishId?: string;
+
+  /**
+   * @generated from field: string query = 2;
+   */
+  query?: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: string path = 4;
+   */
+  path?: string;
+
+  /**
+   * @generated from field: string sha256 = 5;
+   */
+  sha256?: string;
+
+  /**
+   * @generated from field: uint64 size = 6;
+   */
+  size?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.WishMatchedEvent.
+ * Use `create(WishMatchedEventSchema)` to create a new message.
+ */
+export const WishMatchedEventSchema: GenMessage<WishMatchedEvent, {jsonType: WishMatchedEventJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 32);
+
+/**
+ * @generated from message peerdir.v1.UploadServedEvent
+ */
+export type UploadServedEvent = Message<"peerdir.v1.UploadServedEvent"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 bytes = 4;
+   */
+  bytes: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.UploadServedEvent
+ */
+export type UploadServedEventJson = {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username?: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256?: string;
+
+  /**
+   * @generated from field: uint64 bytes = 4;
+   */
+  bytes?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.UploadServedEvent.
+ * Use `create(UploadServedEventSchema)` to create a new message.
+ */
+export const UploadServedEventSchema: GenMessage<UploadServedEvent, {jsonType: UploadServedEventJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 33);
+
+/**
+ * @generated from message peerdir.v1.SessionEvent
+ */
+export type SessionEvent = Message<"peerdir.v1.SessionEvent"> & {
+  /**
+   * The directory session: up, down or unreachable (empty when only the relay link changed).
+   *
+   * @generated from field: string state = 1;
+   */
+  state: string;
+
+  /**
+   * With `--relay`: linked or lost (empty when only the session changed).
+   *
+   * @generated from field: string relay = 2;
+   */
+  relay: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * @generated from message peerdir.v1.SessionEvent
+ */
+export type SessionEventJson = {
+  /**
+   * The directory session: up, down or unreachable (empty when only the relay link changed).
+   *
+   * @generated from field: string state = 1;
+   */
+  state?: string;
+
+  /**
+   * With `--relay`: linked or lost (empty when only the session changed).
+   *
+   * @generated from field: string relay = 2;
+   */
+  relay?: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.SessionEvent.
+ * Use `create(SessionEventSchema)` to create a new message.
+ */
+export const SessionEventSchema: GenMessage<SessionEvent, {jsonType: SessionEventJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 34);
+
+/**
+ * @generated from message peerdir.v1.MissedEvent
+ */
+export type MissedEvent = Message<"peerdir.v1.MissedEvent"> & {
+  /**
+   * @generated from field: uint64 count = 1;
+   */
+  count: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.MissedEvent
+ */
+export type MissedEventJson = {
+  /**
+   * @generated from field: uint64 count = 1;
+   */
+  count?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.MissedEvent.
+ * Use `create(MissedEventSchema)` to create a new message.
+ */
+export const MissedEventSchema: GenMessage<MissedEvent, {jsonType: MissedEventJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 35);
+
+/**
+ * @generated from message peerdir.v1.AddWishRequest
+ */
+export type AddWishRequest = Message<"peerdir.v1.AddWishRequest"> & {
+  /**
+   * @generated from field: string query = 1;
+   */
+  query: string;
+
+  /**
+   * Fetch each new match into the shared folder.
+   *
+   * @generated from field: bool get = 2;
+   */
+  get: boolean;
+
+  /**
+   * 0: no bound.
+   *
+   * @generated from field: uint64 min_size = 3;
+   */
+  minSize: bigint;
+
+  /**
+   * @generated from field: uint64 max_size = 4;
+   */
+  maxSize: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.AddWishRequest
+ */
+export type AddWishRequestJson = {
+  /**
+   * @generated from field: string query = 1;
+   */
+  query?: string;
+
+  /**
+   * Fetch each new match into the shared folder.
+   *
+   * @generated from field: bool get = 2;
+   */
+  get?: boolean;
+
+  /**
+   * 0: no bound.
+   *
+   * @generated from field: uint64 min_size = 3;
+   */
+  minSize?: string;
+
+  /**
+   * @generated from field: uint64 max_size = 4;
+   */
+  maxSize?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.AddWishRequest.
+ * Use `create(AddWishRequestSchema)` to create a new message.
+ */
+export const AddWishRequestSchema: GenMessage<AddWishRequest, {jsonType: AddWishRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 36);
+
+/**
+ * @generated from message peerdir.v1.AddWishResponse
+ */
+export type AddWishResponse = Message<"peerdir.v1.AddWishResponse"> & {
+  /**
+   * @generated from field: peerdir.v1.Wish wish = 1;
+   */
+  wish?: Wish | undefined;
+};
+
+/**
+ * @generated from message peerdir.v1.AddWishResponse
+ */
+export type AddWishResponseJson = {
+  /**
+   * @generated from field: peerdir.v1.Wish wish = 1;
+   */
+  wish?: WishJson;
+};
+
+/**
+ * Describes the message peerdir.v1.AddWishResponse.
+ * Use `create(AddWishResponseSchema)` to create a new message.
+ */
+export const AddWishResponseSchema: GenMessage<AddWishResponse, {jsonType: AddWishResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 37);
+
+/**
+ * @generated from message peerdir.v1.WishMatch
+ */
+export type WishMatch = Message<"peerdir.v1.WishMatch"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 size = 4;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: string found_at = 5;
+   */
+  foundAt: string;
+
+  /**
+   * With --get: pending, fetching, fetched, failed (tried again later), or had (already shared here).
+   *
+   * @generated from field: string fetch = 6;
+   */
+  fetch: string;
+
+  /**
+   * @generated from field: string error = 7;
+   */
+  error: string;
+};
+
+/**
+ * @generated from message peerdir.v1.WishMatch
+ */
+export type WishMatchJson = {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path?: string;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256?: string;
+
+  /**
+   * @generated from field: uint64 size = 4;
+   */
+  size?: string;
+
+  /**
+   * @generated from field: string found_at = 5;
+   */
+  foundAt?: string;
+
+  /**
+   * With --get: pending, fetching, fetched, failed (tried again later), or had (already shared here).
+   *
+   * @generated from field: string fetch = 6;
+   */
+  fetch?: string;
+
+  /**
+   * @generated from field: string error = 7;
+   */
+  error?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.WishMatch.
+ * Use `create(WishMatchSchema)` to create a new message.
+ */
+export const WishMatchSchema: GenMessage<WishMatch, {jsonType: WishMatchJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 38);
+
+/**
+ * @generated from message peerdir.v1.Wish
+ */
+export type Wish = Message<"peerdir.v1.Wish"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string query = 2;
+   */
+  query: string;
+
+  /**
+   * @generated from field: bool get = 3;
+   */
+  get: boolean;
+
+  /**
+   * @generated from field: uint64 min_size = 4;
+   */
+  minSize: bigint;
+
+  /**
+   * @generated from field: uint64 max_size = 5;
+   */
+  maxSize: bigint;
+
+  /**
+   * @generated from field: string created_at = 6;
+   */
+  createdAt: string;
+
+  /**
+   * Empty until its first run.
+   *
+   * @generated from field: string last_run_at = 7;
+   */
+  lastRunAt: string;
+
+  /**
+   * @generated from field: string last_error = 8;
+   */
+  lastError: string;
+
+  /**
+   * The most recent matches, newest last.
+   *
+   * @generated from field: repeated peerdir.v1.WishMatch matches = 9;
+   */
+  matches: WishMatch[];
+};
+
+/**
+ * @generated from message peerdir.v1.Wish
+ */
+export type WishJson = {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id?: string;
+
+  /**
+   * @generated from field: string query = 2;
+   */
+  query?: string;
+
+  /**
+   * @generated from field: bool get = 3;
+   */
+  get?: boolean;
+
+  /**
+   * @generated from field: uint64 min_size = 4;
+   */
+  minSize?: string;
+
+  /**
+   * @generated from field: uint64 max_size = 5;
+   */
+  maxSize?: string;
+
+  /**
+   * @generated from field: string created_at = 6;
+   */
+  createdAt?: string;
+
+  /**
+   * Empty until its first run.
+   *
+   * @generated from field: string last_run_at = 7;
+   */
+  lastRunAt?: string;
+
+  /**
+   * @generated from field: string last_error = 8;
+   */
+  lastError?: string;
+
+  /**
+   * The most recent matches, newest last.
+   *
+   * @generated from field: repeated peerdir.v1.WishMatch matches = 9;
+   */
+  matches?: WishMatchJson[];
+};
+
+/**
+ * Describes the message peerdir.v1.Wish.
+ * Use `create(WishSchema)` to create a new message.
+ */
+export const WishSchema: GenMessage<Wish, {jsonType: WishJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 39);
+
+/**
+ * @generated from message peerdir.v1.ListWishesRequest
+ */
+export type ListWishesRequest = Message<"peerdir.v1.ListWishesRequest"> & {
+};
+
+/**
+ * @generated from message peerdir.v1.ListWishesRequest
+ */
+export type ListWishesRequestJson = {
+};
+
+/**
+ * Describes the message peerdir.v1.ListWishesRequest.
+ * Use `create(ListWishesRequestSchema)` to create a new message.
+ */
+export const ListWishesRequestSchema: GenMessage<ListWishesRequest, {jsonType: ListWishesRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 40);
+
+/**
+ * @generated from message peerdir.v1.ListWishesResponse
+ */
+export type ListWishesResponse = Message<"peerdir.v1.ListWishesResponse"> & {
+  /**
+   * @generated from field: repeated peerdir.v1.Wish wishes = 1;
+   */
+  wishes: Wish[];
+};
+
+/**
+ * @generated from message peerdir.v1.ListWishesResponse
+ */
+export type ListWishesResponseJson = {
+  /**
+   * @generated from field: repeated peerdir.v1.Wish wishes = 1;
+   */
+  wishes?: WishJson[];
+};
+
+/**
+ * Describes the message peerdir.v1.ListWishesResponse.
+ * Use `create(ListWishesResponseSchema)` to create a new message.
+ */
+export const ListWishesResponseSchema: GenMessage<ListWishesResponse, {jsonType: ListWishesResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 41);
+
+/**
+ * @generated from message peerdir.v1.RemoveWishRequest
+ */
+export type RemoveWishRequest = Message<"peerdir.v1.RemoveWishRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * @generated from message peerdir.v1.RemoveWishRequest
+ */
+export type RemoveWishRequestJson = {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.RemoveWishRequest.
+ * Use `create(RemoveWishRequestSchema)` to create a new message.
+ */
+export const RemoveWishRequestSchema: GenMessage<RemoveWishRequest, {jsonType: RemoveWishRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 42);
+
+/**
+ * @generated from message peerdir.v1.RemoveWishResponse
+ */
+export type RemoveWishResponse = Message<"peerdir.v1.RemoveWishResponse"> & {
+};
+
+/**
+ * @generated from message peerdir.v1.RemoveWishResponse
+ */
+export type RemoveWishResponseJson = {
+};
+
+/**
+ * Describes the message peerdir.v1.RemoveWishResponse.
+ * Use `create(RemoveWishResponseSchema)` to create a new message.
+ */
+export const RemoveWishResponseSchema: GenMessage<RemoveWishResponse, {jsonType: RemoveWishResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 43);
+
+/**
  * How the `peer` CLI drives its own daemon. Served on the daemon's port to loopback callers that
  * present the control token from the daemon's state directory (readable only by its owner).
  *
@@ -1690,6 +2539,42 @@ export const ControlService: GenService<{
     methodKind: "unary";
     input: typeof ContentUrlRequestSchema;
     output: typeof ContentUrlResponseSchema;
+  },
+  /**
+   * The daemon's events from now on (`peer events`), until the caller goes away.
+   *
+   * @generated from rpc peerdir.v1.ControlService.Events
+   */
+  events: {
+    methodKind: "server_streaming";
+    input: typeof EventsRequestSchema;
+    output: typeof EventsResponseSchema;
+  },
+  /**
+   * Saved searches the daemon re-runs about every minute (`peer wish`).
+   *
+   * @generated from rpc peerdir.v1.ControlService.AddWish
+   */
+  addWish: {
+    methodKind: "unary";
+    input: typeof AddWishRequestSchema;
+    output: typeof AddWishResponseSchema;
+  },
+  /**
+   * @generated from rpc peerdir.v1.ControlService.ListWishes
+   */
+  listWishes: {
+    methodKind: "unary";
+    input: typeof ListWishesRequestSchema;
+    output: typeof ListWishesResponseSchema;
+  },
+  /**
+   * @generated from rpc peerdir.v1.ControlService.RemoveWish
+   */
+  removeWish: {
+    methodKind: "unary";
+    input: typeof RemoveWishRequestSchema;
+    output: typeof RemoveWishResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_peerdir_v1_control, 0);
