@@ -145,7 +145,7 @@ describe('leases in memory', () => {
     await leases.restore()
     const restarted = {
       ...directory,
-      request: (path: string, init: RequestInit & { token?: string } = {}) => {
+      request: async (path: string, init: RequestInit & { token?: string } = {}) => {
         const headers = new Headers(init.headers)
         if (init.token) headers.set('authorization', `Bearer ${init.token}`)
         return app.request(path, { ...init, headers })
