@@ -57,6 +57,7 @@ export class MemoryLeases implements Presence {
   readonly #downs = new Map<number, { at: number; lastSeen: number }>()
   #restored: Promise<void> | undefined
   #sweeper: ReturnType<typeof setInterval> | undefined
+  #stopped = false
 
   constructor(deps: MemoryLeaseDeps) {
     this.#deps = deps
@@ -80,7 +81,9 @@ export class MemoryLeases implements Presence {
     await this.restore()
   }
 
+  /** Stops sweeping; sockets the shutdown closes write nothing (their peers reconnect after a restart). */
   stop() {
+    this.#stopped = true
     clearInterval(this.#sweeper)
     this.#sweeper = undefined
   }
@@ -292,7 +295,7 @@ export class MemoryLeases implements Presence {
       held = false
       lease.sockets--
       // A lease since forgotten (logout) or still held by another socket has nothing to write.
-      if (lease.sockets > 0 || this.#leases.get(session.peerId) !== lease) return
+      if (this.#stopped || lease.sockets > 0 || this.#leases.get(session.peerId) !== lease) return
       this.#forget(session.peerId)
       this.#downs.set(session.peerId, { at: this.#deps.now(), lastSeen: lease.lastSeen })
       this.#writeDowns().catch((err) => this.#deps.log(`presence: a down write failed (retried): ${err}`))
