@@ -34,5 +34,13 @@ export const presenceRoutes = createRouter().openapi(presence, async (c) => {
     })
   }
   // The socket is the runtime's (Node's ws server, a Durable Object): answered as it comes.
-  return (await c.get('presence').socket(c, { sessionId, peerId })) as never
+  const socket = c.get('presence').socket(c, { sessionId, peerId })
+  if (!socket) {
+    throw new ApiError(
+      501,
+      'presence_unavailable',
+      'This directory keeps leases in its database and has no presence socket; send POST /v1/heartbeat instead.',
+    )
+  }
+  return (await socket) as never
 })

@@ -1,7 +1,6 @@
 import { upgradeWebSocket } from '@hono/node-server'
 import type { Context } from 'hono'
 import type { WebSocket } from 'ws'
-import type { AppEnv } from '../deps.ts'
 import { sessionRevoked } from '../middleware/require-auth.ts'
 import type { Database } from '../store/database.ts'
 import { markDown, renewLease } from '../store/peers.ts'
@@ -210,6 +209,10 @@ export class MemoryLeases implements Presence {
     await markDown(this.#deps.db, peerId, this.#deps.now())
   }
 
+  removed(peerId: number) {
+    this.#forget(peerId)
+  }
+
   #forget(peerId: number) {
     const lease = this.#leases.get(peerId)
     if (!lease) return
@@ -253,7 +256,7 @@ export class MemoryLeases implements Presence {
     for (const [peerId, down] of downs) if (this.#downs.get(peerId) === down) this.#downs.delete(peerId)
   }
 
-  async socket(c: Context<AppEnv>, session: PresenceSession): Promise<Response> {
+  async socket(c: Context, session: PresenceSession): Promise<Response> {
     if (!(await this.renew(session.sessionId))) throw sessionRevoked()
     const pingMs = Math.max(1000, Math.floor(this.#leaseMs / 3))
     let release: (() => void) | undefined

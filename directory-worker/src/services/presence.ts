@@ -1,6 +1,4 @@
 import type { Context } from 'hono'
-import type { AppEnv } from '../deps.ts'
-import { ApiError } from '../errors.ts'
 import type { Database } from '../store/database.ts'
 import { markDown, type PeerRecord, renewLease } from '../store/peers.ts'
 import { LeaseRenewals } from './lease-renewals.ts'
@@ -21,8 +19,10 @@ export interface Presence {
   down(peerId: number, sessionId: string): Promise<void>
   /** The peer's last heartbeat where the keeper knows it better than storage's coarse lastSeen. */
   lastSeen(peerId: number): number | undefined
-  /** `GET /v1/presence`: the WebSocket that keeps the peer up while it is held. */
-  socket(c: Context<AppEnv>, session: PresenceSession): Response | Promise<Response>
+  /** An account removed (the admin call): its sessions renew nothing from now. */
+  removed(peerId: number): void
+  /** `GET /v1/presence`: the WebSocket that keeps the peer up while it is held; undefined where there is none. */
+  socket(c: Context, session: PresenceSession): Promise<Response> | undefined
 }
 
 type StoredLeaseDeps = {
@@ -62,12 +62,10 @@ export class StoredLeases implements Presence {
     return undefined
   }
 
-  socket(): Response {
-    throw new ApiError(
-      501,
-      'presence_unavailable',
-      'This directory keeps leases in its database and has no presence socket; send POST /v1/heartbeat instead.',
-    )
+  removed() {}
+
+  socket(): undefined {
+    return undefined
   }
 }
 
