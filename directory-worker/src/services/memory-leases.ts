@@ -152,7 +152,8 @@ export class MemoryLeases implements Presence {
   }
 
   #schedule(peerId: number, expiresAt: number) {
-    const second = Math.floor(expiresAt / 1000)
+    // The second after the lease ends: a sweep that takes the bucket finds the lease ended.
+    const second = Math.ceil(expiresAt / 1000)
     const due = this.#due.get(second)
     if (due) due.push(peerId)
     else this.#due.set(second, [peerId])
