@@ -5,6 +5,7 @@ import { sessionRevoked } from '../middleware/require-auth.ts'
 import type { Database } from '../store/database.ts'
 import { markDown, renewLease } from '../store/peers.ts'
 import { openSessionPeer } from '../store/sessions.ts'
+import { nextTurn } from '../util/next-turn.ts'
 import { LeaseRenewals } from './lease-renewals.ts'
 import type { Presence, PresenceSession } from './presence.ts'
 
@@ -57,6 +58,8 @@ export class MemoryLeases implements Presence {
   #restored: Promise<void> | undefined
   #sweeper: ReturnType<typeof setInterval> | undefined
   #stopped = false
+  #dataVersion: number | undefined
+  #versionLook: Promise<void> | undefined
 
   constructor(deps: MemoryLeaseDeps) {
     this.#deps = deps
@@ -169,6 +172,7 @@ export class MemoryLeases implements Presence {
 
   async renew(sessionId: string): Promise<boolean> {
     await this.#ready()
+    await this.#othersWrote()
     const now = this.#deps.now()
     const peerId = await this.#openPeer(sessionId, now)
     if (peerId === undefined) return false
@@ -201,6 +205,26 @@ export class MemoryLeases implements Presence {
     }
     this.#sessions.set(sessionId, { peerId: open.peerId, checkedAt: now })
     return open.peerId
+  }
+
+  /**
+   * Forgets every session checked so far when another process wrote to the database since the last
+   * look (`peerdir-directory users remove` ends sessions there). SQLite's data_version moves only
+   * for other connections' commits; one look per turn serves every heartbeat of that turn.
+   */
+  #othersWrote(): Promise<void> {
+    this.#versionLook ??= new Promise<void>((resolve) => nextTurn(resolve))
+      .then(() => this.#deps.db.execute('PRAGMA data_version'))
+      .then((result) => {
+        const version = Number(result.rows[0]?.[0])
+        if (version !== this.#dataVersion) this.#sessions.clear()
+        this.#dataVersion = version
+      })
+      .catch(() => this.#sessions.clear())
+      .finally(() => {
+        this.#versionLook = undefined
+      })
+    return this.#versionLook
   }
 
   async down(peerId: number, sessionId: string) {
