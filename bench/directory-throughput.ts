@@ -118,6 +118,9 @@ export async function benchDirectory(options: {
         }),
       )
     }
+    // The tracker's cheapest announce: a peer alone on its hash (the content nobody else has) gets an
+    // empty peer list; a heartbeat answers no list either, so this is the like-for-like comparison.
+    const lonePath = `/announce?info_hash=${urlBytes(Buffer.from(random.hex64().slice(0, 40), 'hex'))}&peer_id=${urlBytes(Buffer.from('-PD0001-lonelonelone'))}&port=6882&uploaded=0&downloaded=0&left=0&compact=1&numwant=50`
     const announcePath = `/announce?info_hash=${urlBytes(infoHashes[0] as Buffer)}&peer_id=${urlBytes(Buffer.from('-PD0001-benchbenchbe'))}&port=6881&uploaded=0&downloaded=0&left=0&compact=1&numwant=50`
 
     // One peer per connection, as on a real network (a peer beats every third of its lease, so
@@ -136,8 +139,12 @@ export async function benchDirectory(options: {
       sessions.push(((await response.json()) as { token: string }).token)
     }
     let connection = 0
-    const routes: Record<'announce' | 'heartbeat' | 'byName' | 'byHash', () => Promise<Run>> = {
+    const routes: Record<
+      'announce' | 'loneAnnounce' | 'heartbeat' | 'byName' | 'byHash',
+      () => Promise<Run>
+    > = {
       announce: () => cannon(trackerPid, { url: `${trackerBase}${announcePath}`, duration: round }),
+      loneAnnounce: () => cannon(trackerPid, { url: `${trackerBase}${lonePath}`, duration: round }),
       heartbeat: () =>
         cannon(directoryPid, {
           url: `${base}/v1/heartbeat`,
@@ -160,7 +167,13 @@ export async function benchDirectory(options: {
     }
     // Rounds alternate between the routes: this VM's speed drifts by a factor of two within minutes,
     // which one long run per route turned into ratios of 0.9x or 1.5x for the same code.
-    const rounds: Record<keyof typeof routes, Run[]> = { announce: [], heartbeat: [], byName: [], byHash: [] }
+    const rounds: Record<keyof typeof routes, Run[]> = {
+      announce: [],
+      loneAnnounce: [],
+      heartbeat: [],
+      byName: [],
+      byHash: [],
+    }
     for (let r = 1; r <= ROUNDS; r++) {
       for (const [name, run] of Object.entries(routes) as [keyof typeof routes, () => Promise<Run>][]) {
         const result = await run()
@@ -171,6 +184,7 @@ export async function benchDirectory(options: {
       }
     }
     const announce = medianRun(rounds.announce)
+    const loneAnnounce = medianRun(rounds.loneAnnounce)
     const heartbeat = medianRun(rounds.heartbeat)
     const byName = medianRun(rounds.byName)
     const byHash = medianRun(rounds.byHash)
@@ -228,14 +242,17 @@ export async function benchDirectory(options: {
     })
     const directoryRss = await peakRssMiB(directoryPid)
 
-    const row = (name: string, run: Run, alternative?: Run): Figure[] => [
+    const row = (
+      name: string,
+      run: Run,
+      alternative?: Run,
+      versus = 'bittorrent-tracker announce',
+    ): Figure[] => [
       {
         key: `directory_${name}_requests_per_second`,
         value: Math.round(run.reqPerSec),
         unit: 'req/s',
-        ...(alternative
-          ? { versus: 'bittorrent-tracker announce', ratio: run.reqPerSec / alternative.reqPerSec }
-          : {}),
+        ...(alternative ? { versus, ratio: run.reqPerSec / alternative.reqPerSec } : {}),
       },
       { key: `directory_${name}_latency_p50`, value: run.p50, unit: 'ms' },
       { key: `directory_${name}_latency_p99`, value: run.p99, unit: 'ms' },
@@ -244,15 +261,19 @@ export async function benchDirectory(options: {
         value: Math.round(run.serverCpuUs),
         unit: 'µs',
         // Less is better: the ratio is the announce's CPU per request over this route's.
-        ...(alternative
-          ? { versus: 'bittorrent-tracker announce', ratio: alternative.serverCpuUs / run.serverCpuUs }
-          : {}),
+        ...(alternative ? { versus, ratio: alternative.serverCpuUs / run.serverCpuUs } : {}),
       },
     ]
     figures.push(
       { key: 'directory_indexed_files', value: seeded.files, unit: 'files' },
       { key: 'directory_indexed_peers', value: seeded.peers, unit: 'peers' },
       ...row('heartbeat', heartbeat, announce),
+      ...row(
+        'heartbeat_vs_lone',
+        heartbeat,
+        loneAnnounce,
+        'bittorrent-tracker announce, peer alone on its hash',
+      ),
       ...row('search_by_name', byName, announce),
       ...row('search_by_hash', byHash, announce),
       ...row('login', logins),
@@ -260,10 +281,15 @@ export async function benchDirectory(options: {
       ...row('index_put_10k_unchanged', republish),
       { key: 'tracker_announce_requests_per_second', value: Math.round(announce.reqPerSec), unit: 'req/s' },
       { key: 'tracker_announce_latency_p99', value: announce.p99, unit: 'ms' },
+      {
+        key: 'tracker_lone_announce_requests_per_second',
+        value: Math.round(loneAnnounce.reqPerSec),
+        unit: 'req/s',
+      },
       { key: 'tracker_announce_server_cpu_per_request', value: Math.round(announce.serverCpuUs), unit: 'µs' },
       { key: 'directory_peak_rss_under_load', value: Math.round(directoryRss), unit: 'MiB' },
     )
-    const runs = { announce, heartbeat, byName, byHash, logins, put, republish }
+    const runs = { announce, loneAnnounce, heartbeat, byName, byHash, logins, put, republish }
     const failed = Object.entries(runs).filter(([, r]) => r.non2xx + r.errors > 0)
     figures.push({
       key: 'directory_bench_failed_requests',

@@ -14,10 +14,11 @@ import { docsPage, openApiConfig } from './routes/docs.tsx'
 import { INDEX_BODY_LIMIT, indexFiles } from './routes/index-files.ts'
 import { metaRoutes } from './routes/meta.ts'
 import { peerRoutes } from './routes/peers.ts'
+import { presenceRoutes } from './routes/presence.ts'
 import { searchRoutes } from './routes/search.ts'
 import { IndexWriteSlots } from './services/index-write-slots.ts'
-import { LeaseRenewals } from './services/lease-renewals.ts'
 import { CachedNetworkStats } from './services/network-stats.ts'
+import { StoredLeases } from './services/presence.ts'
 import { SearchResults } from './services/search-results.ts'
 import { sweepAbandonedWrites } from './store/index-replace.ts'
 import { migrate } from './store/migrations.ts'
@@ -30,7 +31,7 @@ export function createApp(given: Deps) {
   const metrics = new RequestMetrics()
   const stats = new CachedNetworkStats(deps.db)
   const search = new SearchResults(deps.db)
-  const renewals = new LeaseRenewals(deps)
+  const presence = deps.presence ?? new StoredLeases(deps)
   const indexWrites = new IndexWriteSlots(deps.settings.indexWritesInFlight, INDEX_BODY_LIMIT)
   const ready = lazyRetrying(async () => {
     await migrate(deps.db)
@@ -46,7 +47,7 @@ export function createApp(given: Deps) {
     c.set('metrics', metrics)
     c.set('stats', stats)
     c.set('search', search)
-    c.set('renewals', renewals)
+    c.set('presence', presence)
     c.set('indexWrites', indexWrites)
     await ready()
     await next()
@@ -73,6 +74,7 @@ export function createApp(given: Deps) {
     .route('/v1', searchRoutes)
     .route('/v1', peerRoutes)
     .route('/v1', browseRoutes)
+    .route('/v1', presenceRoutes)
     .route('/v1', adminRoutes)
     .route('/', metaRoutes)
     .route('/', dashboard)

@@ -2,8 +2,8 @@ import type { Context } from 'hono'
 import type { Ed25519Signer, TokenService, VerifiedClaims } from './auth/tokens.ts'
 import type { RequestMetrics } from './middleware/metrics.ts'
 import type { IndexWriteSlots } from './services/index-write-slots.ts'
-import type { LeaseRenewals } from './services/lease-renewals.ts'
 import type { CachedNetworkStats } from './services/network-stats.ts'
+import type { Presence } from './services/presence.ts'
 import type { SearchResults } from './services/search-results.ts'
 import type { Settings } from './settings.ts'
 import type { Database } from './store/database.ts'
@@ -20,6 +20,8 @@ export type Deps = {
   signer?: Ed25519Signer
   /** The request's client address as the runtime knows it (the socket's peer, CF-Connecting-IP). */
   clientAddress?: (c: Context<AppEnv>) => string | undefined
+  /** Where leases live (Node: its memory; Workers: Durable Objects); the peers table when not given. */
+  presence?: Presence
 }
 
 export type AuthContext = { username: string; peerId: number; sessionId: string; viewer: boolean }
@@ -35,7 +37,7 @@ export type AppEnv = {
     metrics: RequestMetrics
     stats: CachedNetworkStats
     search: SearchResults
-    renewals: LeaseRenewals
+    presence: Presence
     indexWrites: IndexWriteSlots
   }
 }

@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { startNodeDirectory } from '../../directory-worker/src/entries/node.ts'
 import { createTestDirectory, fileEntry, sha, type TestDirectory } from '../support/directory-app.ts'
 import { DocumentedAnswers } from '../support/openapi-answers.ts'
 
@@ -269,6 +274,49 @@ describe('every answer of the directory, checked against its OpenAPI document', 
     expect((await call('DELETE', '/v1/admin/users/bob')).status).toBe(401)
   })
 
+  it('the presence socket: refusals from the app, the handshake from the Node entry', async () => {
+    const directory = open()
+    const call = caller(directory)
+    const peer = (await call('POST', '/v1/login', peerLogin('sam'))).body.token
+    const viewer = (await call('POST', '/v1/login', { json: { username: 'sam', password: 'correct horse' } }))
+      .body.token
+    const upgrade = { upgrade: 'websocket', connection: 'Upgrade' }
+    expect((await call('GET', '/v1/presence', { headers: upgrade })).status).toBe(401)
+    expect((await call('GET', '/v1/presence', { token: viewer, headers: upgrade })).status).toBe(403)
+    expect((await call('GET', '/v1/presence', { token: peer })).status).toBe(426)
+    // Leases in the database (this app, and Workers without Durable Objects): no socket, heartbeats.
+    expect((await call('GET', '/v1/presence', { token: peer, headers: upgrade })).body.error.code).toBe(
+      'presence_unavailable',
+    )
+    const dir = mkdtempSync(join(tmpdir(), 'peerdir-openapi-'))
+    const node = await startNodeDirectory({
+      host: '127.0.0.1',
+      port: 0,
+      databaseUrl: `file:${join(dir, 'directory.db')}`,
+    })
+    try {
+      const login = await fetch(`${node.url}/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(peerLogin('sam').json),
+      })
+      const { token } = (await login.json()) as { token: string }
+      const socket = new WebSocket(`${node.url.replace('http', 'ws')}/v1/presence`, [
+        'peerdir.v1',
+        `bearer.${token}`,
+      ])
+      const status = await new Promise<number>((resolve, reject) => {
+        socket.once('upgrade', (response) => resolve(response.statusCode ?? 0))
+        socket.once('error', reject)
+      })
+      socket.terminate()
+      answers.checkUpgrade('GET', '/v1/presence', status)
+    } finally {
+      await node.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('every operation with its storage unreachable', async () => {
     const directory = open()
     // The real client closed before the first request: the app cannot even read its migrations.
@@ -288,6 +336,7 @@ describe('every answer of the directory, checked against its OpenAPI document', 
       ['GET', `/v1/files/${sha(1)}`],
       ['GET', '/v1/peers'],
       ['GET', '/v1/peers/alice/files'],
+      ['GET', '/v1/presence'],
       ['GET', '/v1/stats'],
       ['GET', '/v1/admin/users'],
       ['POST', '/v1/admin/users'],

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { getRequestListener } from '@hono/node-server'
 import { type Client, createClient, type InStatement } from '@libsql/client'
 import { createApp } from '../../directory-worker/src/app.ts'
+import { MemoryLeases } from '../../directory-worker/src/services/memory-leases.ts'
 import { parseSettings } from '../../directory-worker/src/settings.ts'
 import type { Database } from '../../directory-worker/src/store/database.ts'
 import { listen } from './ports.ts'
@@ -16,6 +17,8 @@ export type TestDirectory = {
   clock: { now: number; advance: (seconds: number) => void }
   logs: string[]
   request: (path: string, init?: RequestInit & { token?: string; json?: unknown }) => Promise<Response>
+  /** With `memoryLeases`: the leases as the Node entry keeps them (the test calls sweep() itself). */
+  leases?: MemoryLeases
   close: () => void
 }
 
@@ -26,6 +29,7 @@ export type TestDirectory = {
 export function createTestDirectory(
   env: Record<string, string> = {},
   gate?: (statement: InStatement) => Promise<void>,
+  options: { memoryLeases?: boolean } = {},
 ): TestDirectory {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-dir-'))
   const dbPath = join(dir, 'directory.db')
@@ -37,18 +41,19 @@ export function createTestDirectory(
     },
   }
   const logs: string[] = []
-  const app = createApp({
-    db: gate ? gated(db, gate) : db,
-    settings: parseSettings(env),
-    now: () => clock.now,
-    log: (line) => logs.push(line),
-  })
+  const settings = parseSettings(env)
+  const now = () => clock.now
+  const log = (line: string) => logs.push(line)
+  const appDb = gate ? gated(db, gate) : db
+  const leases = options.memoryLeases ? new MemoryLeases({ db: appDb, now, settings, log }) : undefined
+  const app = createApp({ db: appDb, settings, now, log, presence: leases })
   return {
     app,
     db,
     dbPath,
     clock,
     logs,
+    leases,
     request: async (path, init = {}) => {
       const { token, json, ...rest } = init
       const headers = new Headers(rest.headers)

@@ -79,6 +79,22 @@ export class DocumentedAnswers {
     return body
   }
 
+  /**
+   * Checks a WebSocket handshake's answer (`fetch` cannot make one, so the test reads the status off
+   * the socket): the status must be one the operation lists, with no body declared.
+   */
+  checkUpgrade(method: string, path: string, status: number) {
+    const pathname = new URL(path, 'http://directory.test').pathname
+    const route = this.#routes.find((r) => r.method === method && r.pattern.test(pathname))
+    if (!route) throw new Error(`${method} ${pathname} is no operation of the document`)
+    const operationId = `${route.operation.operationId} (${method} ${route.template})`
+    const answer = route.operation.responses[String(status)]
+    if (!answer) throw new Error(`${operationId} answered ${status}, which the document does not list`)
+    if (answer.content) throw new Error(`${operationId} ${status} declares a body; a handshake has none`)
+    const seen = this.#seen.get(operationId) ?? new Set()
+    this.#seen.set(operationId, seen.add(String(status)))
+  }
+
   /** Every documented `operationId status` no checked answer has shown. */
   unseen(): string[] {
     return this.#routes.flatMap(({ method, template, operation }) => {

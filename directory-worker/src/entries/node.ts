@@ -1,16 +1,19 @@
 import { mkdirSync } from 'node:fs'
-import { createServer } from 'node:http'
+import type { Server } from 'node:http'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { getRequestListener } from '@hono/node-server'
+import { createAdaptorServer } from '@hono/node-server'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { createClient } from '@libsql/client'
+import { WebSocketServer } from 'ws'
 import { createApp } from '../app.ts'
 import { forwardedClient } from '../auth/client-address.ts'
 import { nodeEd25519Signer } from '../auth/node-signer.ts'
+import { MemoryLeases } from '../services/memory-leases.ts'
 import { parseSettings } from '../settings.ts'
 import { FILE_CONNECTION_PRAGMAS } from '../store/file-connection.ts'
 import { guardDatabaseFile } from '../store/file-guard.ts'
+import { withStorageErrors } from '../store/storage-errors.ts'
 import { bufferedLog } from '../util/buffered-log.ts'
 
 export type NodeOptions = { host: string; port: number; databaseUrl: string }
@@ -50,12 +53,15 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
   // WAL lets searches run while an index write is in flight; the setting lives in the file.
   if (filePath) await db.execute('PRAGMA journal_mode = WAL')
   const requests = bufferedLog((text) => process.stdout.write(text))
+  // Leases live in this process; storage hears of transitions (see MemoryLeases).
+  const presence = new MemoryLeases({ db: withStorageErrors(db), now: Date.now, settings, log: requests.log })
   const app = createApp({
     db,
     settings,
     now: Date.now,
     log: requests.log,
     signer: nodeEd25519Signer,
+    presence,
     clientAddress: (c) =>
       (settings.trustProxy && forwardedClient(c.req.header('x-forwarded-for'))) ||
       getConnInfo(c).remote.address,
@@ -63,7 +69,18 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
   const warm = await app.request('/healthz')
   if (warm.status !== 200)
     console.error(`storage not ready at start (${warm.status}); will retry per request`)
-  const server = createServer(getRequestListener(app.fetch, { hostname: options.host }))
+  await presence.start().catch((err) => console.error(`presence not restored at start (${err}); will retry`))
+  // Presence sockets carry no messages: a small frame limit, and never the token echoed as protocol.
+  const sockets = new WebSocketServer({
+    noServer: true,
+    maxPayload: 1024,
+    handleProtocols: (offered) => (offered.has('peerdir.v1') ? 'peerdir.v1' : false),
+  })
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    hostname: options.host,
+    websocket: { server: sockets },
+  }) as Server
   await new Promise<void>((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException) =>
       reject(
@@ -79,6 +96,7 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
       resolve()
     })
   }).catch((err: unknown) => {
+    presence.stop()
     db.close()
     throw err
   })
@@ -91,6 +109,8 @@ export async function startNodeDirectory(options: NodeOptions, env: Record<strin
      * every connection left: a client holding a request body half sent must not keep the process up.
      */
     async close() {
+      presence.stop()
+      for (const socket of sockets.clients) socket.terminate()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       const deadline = setTimeout(() => server.closeAllConnections(), DRAIN_SECONDS * 1000)
       await closed

@@ -19,11 +19,19 @@ async function requireSecret(c: Context<AppEnv>, secret: string, name: string, c
   throw new ApiError(401, code, `Send the ${name} secret as "Authorization: Bearer <secret>".`, challenge)
 }
 
+/**
+ * A browser's WebSocket cannot set headers: it may send its token as a subprotocol instead,
+ * `Sec-WebSocket-Protocol: peerdir.v1, bearer.<token>` (answered with peerdir.v1 alone).
+ */
+const protocolBearer = (c: Context<AppEnv>) =>
+  /(?:^|,)\s*bearer\.([\w.-]{1,4096})\s*(?:,|$)/.exec(c.req.header('sec-websocket-protocol') ?? '')?.[1]
+
 /** The claims of the request's bearer token (session or call token), signed by this directory and unexpired; 401 otherwise. */
-async function signedClaims(c: Context<AppEnv>) {
+async function signedClaims(c: Context<AppEnv>, fromProtocol = false) {
   const header = c.req.header('authorization') ?? ''
-  const match = /^Bearer\s+([\w.-]{1,4096})$/i.exec(header)
-  if (!match?.[1]) {
+  const token =
+    /^Bearer\s+([\w.-]{1,4096})$/i.exec(header)?.[1] ?? (fromProtocol ? protocolBearer(c) : undefined)
+  if (!token) {
     throw new ApiError(
       401,
       'missing_token',
@@ -31,15 +39,15 @@ async function signedClaims(c: Context<AppEnv>) {
       challenge,
     )
   }
-  const claims = await c.get('tokens').verify(match[1], c.get('deps').now())
+  const claims = await c.get('tokens').verify(token, c.get('deps').now())
   if (!claims)
     throw new ApiError(401, 'invalid_token', 'The token is invalid or expired; log in again.', challenge)
   return claims
 }
 
 /** The claims of the request's session token; 401 for any other bearer, call tokens included. */
-async function bearerClaims(c: Context<AppEnv>): Promise<VerifiedClaims> {
-  const claims = await signedClaims(c)
+async function bearerClaims(c: Context<AppEnv>, fromProtocol = false): Promise<VerifiedClaims> {
+  const claims = await signedClaims(c, fromProtocol)
   if (claims.audience !== undefined) {
     throw new ApiError(
       401,
@@ -55,10 +63,13 @@ async function bearerClaims(c: Context<AppEnv>): Promise<VerifiedClaims> {
 export const sessionRevoked = () =>
   new ApiError(401, 'session_revoked', 'This session was logged out; log in again.', challenge)
 
-/** Accepts a bearer token this directory signed, unexpired, whose session is still open. */
-export const requireAuth = () =>
+/**
+ * Accepts a bearer token this directory signed, unexpired, whose session is still open; with
+ * `fromProtocol` (the presence socket) also as the `bearer.<token>` WebSocket subprotocol.
+ */
+export const requireAuth = (fromProtocol = false) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    const claims = await bearerClaims(c)
+    const claims = await bearerClaims(c, fromProtocol)
     const session = await openSessionPeer(c.get('deps').db, claims.sessionId)
     if (session === undefined) throw sessionRevoked()
     c.set('auth', { username: claims.username, sessionId: claims.sessionId, ...session })

@@ -97,8 +97,10 @@ export const adminRoutes = createRouter()
   })
   .openapi(remove, async (c) => {
     const { username } = c.req.valid('param')
+    const peer = await findPeer(c.get('deps').db, username)
     if (!(await removeAccount(c.get('deps').db, username))) {
       throw new ApiError(404, 'no_such_account', `There is no account ${username}.`)
     }
+    if (peer) c.get('presence').removed(peer.id)
     return c.json({ username, removed: true as const }, 200)
   })

@@ -20,7 +20,7 @@ import {
 } from '../responses.ts'
 import { createRouter } from '../router.ts'
 import { type Reservation, releaseLoginAttempt, reserveLoginAttempt } from '../store/login-attempts.ts'
-import { findPeer, findPeerById, markDown, registerPeer, renewLease, toPeer } from '../store/peers.ts'
+import { findPeer, findPeerById, registerPeer, toPeer } from '../store/peers.ts'
 import { openSession, openSessionPeer, revokeSession } from '../store/sessions.ts'
 
 const LIMIT = '64 KiB'
@@ -162,7 +162,7 @@ export const auth = createRouter()
     const sessionId = crypto.randomUUID()
     await openSession(db, sessionId, peer.id, now(), !url)
     // Without a url this is a viewer session (the dashboard): it may read, but the peer stays as it is.
-    if (url) await renewLease(db, peer.id, now(), settings.leaseSeconds, url, networkKey(client))
+    if (url) await c.get('presence').up(peer.id, sessionId, url, networkKey(client))
     const grant = await c
       .get('tokens')
       .sign({ username: peer.username, sessionId }, now(), settings.tokenTtlSeconds)
@@ -183,7 +183,7 @@ export const auth = createRouter()
     const { sessionId, peerId, viewer } = c.get('auth')
     await revokeSession(db, sessionId, now())
     // A viewer (the dashboard) logging out ends only its own session; the peer stays as it is.
-    if (!viewer) await markDown(db, peerId, now())
+    if (!viewer) await c.get('presence').down(peerId, sessionId)
     const peer = await findPeerById(db, peerId)
     if (!peer) throw new Error('peer vanished during logout')
     return c.json({ peer: toPeer(peer, now()) }, 200)
@@ -193,7 +193,7 @@ export const auth = createRouter()
     const { db, settings, now } = c.get('deps')
     const { sessionId, username, issuedAtMs, expiresAtMs } = c.get('claims')
     // The renewal checks the session itself; only a refusal needs a second look to say why.
-    if (!(await c.get('renewals').renew(sessionId))) {
+    if (!(await c.get('presence').renew(sessionId))) {
       throw (await openSessionPeer(db, sessionId))?.viewer ? viewerSession() : sessionRevoked()
     }
     const { leaseSeconds, tokenTtlSeconds } = settings

@@ -4,6 +4,7 @@ import { requireAuthForReads } from '../middleware/require-auth.ts'
 import { ORDERS, PEER_SORTS } from '../peer-order.ts'
 import { invalidInput, json, openUnlessMembersOnly, readTokenRefused, storageDown } from '../responses.ts'
 import { createRouter } from '../router.ts'
+import { withLastSeen } from '../services/presence.ts'
 import { listPeers, toPeer } from '../store/peers.ts'
 
 const peers = createRoute({
@@ -51,7 +52,9 @@ export const peerRoutes = createRouter()
     const { db, now } = c.get('deps')
     const at = now()
     const page = await listPeers(db, { state, now: at, limit, offset, sort, order })
-    return c.json({ peers: page.peers.map((peer) => toPeer(peer, at)), total: page.total }, 200)
+    const presence = c.get('presence')
+    const peers = page.peers.map((peer) => toPeer(withLastSeen(presence, peer), at))
+    return c.json({ peers, total: page.total }, 200)
   })
   .openapi(stats, async (c) => {
     const { now } = c.get('deps')
