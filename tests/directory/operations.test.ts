@@ -78,6 +78,7 @@ describe('operations endpoints', () => {
       '/v1/files/{sha256}': ['get'],
       '/v1/peers': ['get'],
       '/v1/peers/{username}/files': ['get'],
+      '/v1/presence': ['get'],
       '/v1/stats': ['get'],
       '/healthz': ['get'],
       '/.well-known/jwks.json': ['get'],
@@ -89,8 +90,9 @@ describe('operations endpoints', () => {
     for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, Operation>>)) {
       for (const [method, operation] of Object.entries(methods)) {
         expect(operation.summary, `${method} ${path}`).toMatch(/\w/)
+        // The presence socket's success is its upgrade (101); every other operation answers 200 or 201.
         expect(
-          operation.responses?.['200'] ?? operation.responses?.['201'],
+          operation.responses?.['200'] ?? operation.responses?.['201'] ?? operation.responses?.['101'],
           `${method} ${path}`,
         ).toBeDefined()
         for (const [status, response] of Object.entries(operation.responses ?? {})) {
