@@ -88,7 +88,7 @@ describe('the store on local D1', () => {
     expect(await patchIndex(d1.db, peer.id, { add: [], remove: [fileEntry('a').sha256] }, 1)).toBe(1)
   })
 
-  it('writes the rows the README bills: 1 per heartbeat, 9 per new file (11 once counted in the totals), none per unchanged file re-published', async () => {
+  it('writes the rows the README bills: 1 per heartbeat, 10 per new file (12 once counted in the totals), none per unchanged file re-published', async () => {
     const meter = rowsWrittenOf(d1.binding)
     const db = d1Database(meter.binding)
     await migrate(db)
@@ -104,20 +104,20 @@ describe('the store on local D1', () => {
     expect(await beat()).toBe(2)
     expect(await beat()).toBe(1)
 
-    // Per new file: its row, its index entries (folders' too), the name search's, the words search's
-    // (names and paths) and the search generation's rows; per write: the peer's file count, also when
-    // nothing changed.
-    const PER_FILE = 9
+    // Per new file: its row, its index entries (folders' and the publish order's too), the name
+    // search's, the words search's (names and paths) and the search generation's rows; per write: the
+    // peer's file count, also when nothing changed, and the publish sequence when something was published.
+    const PER_FILE = 10
     const files = Array.from({ length: 50 }, (_, i) => fileEntry(`invoice-${i}.pdf`))
-    expect(await meter.during(() => replaceIndex(db, peer.id, files))).toBe(50 * PER_FILE + 1)
+    expect(await meter.during(() => replaceIndex(db, peer.id, files))).toBe(50 * PER_FILE + 2)
     expect(await meter.during(() => replaceIndex(db, peer.id, files))).toBe(1)
     const oneMore = { add: [fileEntry('invoice-50.pdf')], remove: [] }
-    expect(await meter.during(() => patchIndex(db, peer.id, oneMore, 1000))).toBe(PER_FILE + 1)
+    expect(await meter.during(() => patchIndex(db, peer.id, oneMore, 1000))).toBe(PER_FILE + 2)
     // Once a stats read has counted the peer (up) in the network totals, a new content also writes
     // its row there and the totals' row.
     await networkStats(db, Date.now())
     const another = { add: [fileEntry('invoice-51.pdf')], remove: [] }
-    expect(await meter.during(() => patchIndex(db, peer.id, another, 1000))).toBe(PER_FILE + 3)
+    expect(await meter.during(() => patchIndex(db, peer.id, another, 1000))).toBe(PER_FILE + 4)
   })
 })
 
