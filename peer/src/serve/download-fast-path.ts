@@ -83,7 +83,7 @@ async function answer(
   let failure: ConnectError | undefined
   try {
     const request = parseRequest(await readBody(req))
-    await options.verifyPeer(headerValue(req.headers.authorization))
+    const caller = await options.verifyPeer(headerValue(req.headers.authorization))
     const range = await checkDownload(options.service, request)
     if (closed.signal.aborted) return
     stream.respond(
@@ -91,7 +91,8 @@ async function answer(
       { waitForTrailers: true },
     )
     responded = true
-    const pieces = readRange(options.service, range, closed.signal, () => pool.take(closed.signal))
+    const turn = { caller, readerWaiting: request.readerWaiting }
+    const pieces = readRange(options.service, range, closed.signal, () => pool.take(closed.signal), turn)
     for await (const { offset, data } of pieces) {
       stream.write(messageHeader(offset, data.length))
       // No wait for 'drain': the pool is the backpressure. Reads run ahead of the socket by at most

@@ -16,8 +16,9 @@ import {
   UploadResponseSchema,
 } from '../gen/peerdir/v1/peer_pb.ts'
 import { VERSION } from '../version.ts'
+import { callerKey } from '../wire/auth.ts'
 import { InboxQuota } from './inbox-quota.ts'
-import type { RateLimiter } from './rate-limit.ts'
+import type { RateLimiter, Turn } from './rate-limit.ts'
 import { pacedUpload } from './upload-pace.ts'
 
 /** Download messages carry at most this much; big enough to amortise framing, small enough to interleave. */
@@ -94,13 +95,15 @@ const messageBytes = (limiter: RateLimiter | undefined) =>
 
 /**
  * Reads a checked range in pieces of at most MESSAGE_BYTES, each only once the upload rate allows it.
- * `bufferFor` hands out the memory to read into (a fresh buffer unless the caller recycles its own).
+ * `bufferFor` hands out the memory to read into (a fresh buffer unless the caller recycles its own);
+ * `turn` says whose call it is and whether a reader waits on it (the limiter's order within a caller).
  */
 export async function* readRange(
   options: PeerServiceOptions,
   { file, start, end }: DownloadRange,
   signal: AbortSignal,
   bufferFor: (length: number) => Buffer | Promise<Buffer> = Buffer.allocUnsafe,
+  turn?: Turn,
 ): AsyncGenerator<{ offset: number; data: Buffer }> {
   const handle = await open(file.path, 'r')
   const pieceBytes = messageBytes(options.limiter)
@@ -108,7 +111,7 @@ export async function* readRange(
     for (let position = start; position < end; ) {
       if (signal.aborted) return
       const length = Math.min(pieceBytes, end - position)
-      await options.limiter?.take(length, signal)
+      await options.limiter?.take(length, signal, turn)
       const buffer = await bufferFor(length)
       const { bytesRead } = await handle.read(buffer, 0, length, position)
       if (bytesRead !== length) {
@@ -129,9 +132,13 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
   /** The sha256s of uploads being received now. */
   const receiving = new Set<string>()
 
-  async function* download(req: { sha256: string; offset: bigint; length: bigint }, ctx: HandlerContext) {
+  async function* download(
+    req: { sha256: string; offset: bigint; length: bigint; readerWaiting: boolean },
+    ctx: HandlerContext,
+  ) {
     const range = await checkDownload(options, req)
-    for await (const { offset, data } of readRange(options, range, ctx.signal)) {
+    const turn = { caller: ctx.values.get(callerKey), readerWaiting: req.readerWaiting }
+    for await (const { offset, data } of readRange(options, range, ctx.signal, undefined, turn)) {
       yield create(DownloadResponseSchema, { offset: BigInt(offset), data })
     }
   }
