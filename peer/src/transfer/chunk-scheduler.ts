@@ -43,7 +43,7 @@ type SourceSlots = {
  *
  * Readers (a stream or a seek) come first: the missing chunks from each read position to
  * `readAheadChunks` after it go out one per request, flagged `readerWaiting`, in up to `perSource`
- * slots of each source of their own. While a reader reads, each source runs at most one request for the
+ * slots of each source of their own, to the source with the fewest of them first. While a reader reads, each source runs at most one request for the
  * rest of the file, of one chunk while a reader's chunk is missing: a reader's chunk is never queued
  * behind more than one other request at a source, which serves flagged calls first anyway. The chunk a
  * reader waits for is asked of a second source as in endgame.
@@ -117,7 +117,9 @@ export class ChunkScheduler {
       const reading = (this.#options.readPositions?.() ?? []).length > 0 && !this.complete
       const waiting = reading && this.#readerWaiting()
       for (const [source, slots] of this.#sources) {
-        const read = slots.reading < perSource ? this.#readRun(slots) : []
+        // A reader's chunks spread over the sources, the least busy with them first.
+        const read =
+          slots.reading < perSource && slots.reading === this.#fewestReading() ? this.#readRun(slots) : []
         const rest = reading ? 1 : perSource
         const chunks = read.length > 0 || slots.requests >= rest ? read : this.#nextRun(slots, waiting)
         if (chunks.length === 0) continue
@@ -183,6 +185,12 @@ export class ChunkScheduler {
     }
     this.#fetchers.delete(index)
     if (!this.isDone(index) && !this.#writing.has(index)) this.#requeue(index)
+  }
+
+  #fewestReading(): number {
+    let fewest = Number.POSITIVE_INFINITY
+    for (const slots of this.#sources.values()) fewest = Math.min(fewest, slots.reading)
+    return fewest
   }
 
   #readAhead(): number {
