@@ -95,30 +95,30 @@ describe('ChunkScheduler', () => {
     expect(s.plan()).toEqual([{ source: 'a', chunks: [1, 2] }])
   })
 
-  it('puts the chunks from a read position first, one per request, in a slot beyond the busy ones', () => {
+  it('puts the chunks from a read position first, one per request flagged for the reader, in slots of their own', () => {
     const reads: number[] = []
     const s = readScheduler(40, () => reads)
     s.addSource('a')
     const [busy] = s.plan()
     expect(busy).toEqual({ source: 'a', chunks: [0, 1, 2, 3, 4, 5, 6, 7] })
-    reads.push(30) // a seek while the only slot is busy
+    reads.push(30) // a seek while the only slot for the rest is busy
     const [seek] = s.plan()
-    expect(seek).toEqual({ source: 'a', chunks: [30], urgent: true })
-    expect(s.plan()).toEqual([]) // one urgent slot per source
+    expect(seek).toEqual({ source: 'a', chunks: [30], readerWaiting: true })
+    expect(s.plan()).toEqual([]) // perSource (1) reader requests per source
     deliver(s, seek as ChunkRequest)
-    expect(s.plan()).toEqual([{ source: 'a', chunks: [31], urgent: true }])
+    expect(s.plan()).toEqual([{ source: 'a', chunks: [31], readerWaiting: true }])
     deliver(s, busy as ChunkRequest)
-    // The free slot takes the next chunk of the read-ahead window before the rest of the file.
-    expect(s.plan()).toEqual([{ source: 'a', chunks: [32] }])
+    // The rest of the file goes on one chunk at a time while the reader's chunks are missing.
+    expect(s.plan()).toEqual([{ source: 'a', chunks: [8] }])
   })
 
-  it('a seek into a run in flight asks the same source again, urgently, for the chunk it waits on', () => {
+  it('a seek into a run in flight asks the same source again, flagged, for the chunk it waits on', () => {
     const reads: number[] = []
     const s = readScheduler(32, () => reads)
     s.addSource('only')
     expect(s.plan()).toEqual([{ source: 'only', chunks: [0, 1, 2, 3, 4, 5, 6, 7] }])
     reads.push(5) // behind 0..4 in that stream
-    expect(s.plan()).toEqual([{ source: 'only', chunks: [5], urgent: true }])
+    expect(s.plan()).toEqual([{ source: 'only', chunks: [5], readerWaiting: true }])
     expect(s.fetchers(5)).toBe(2)
   })
 
@@ -126,8 +126,8 @@ describe('ChunkScheduler', () => {
     const s = readScheduler(32, () => [0])
     s.addSource('only')
     expect(s.plan()).toEqual([
-      { source: 'only', chunks: [0] },
-      { source: 'only', chunks: [1], urgent: true },
+      { source: 'only', chunks: [0], readerWaiting: true },
+      { source: 'only', chunks: [1] },
     ])
     expect(s.plan()).toEqual([])
   })
@@ -136,21 +136,56 @@ describe('ChunkScheduler', () => {
     const reads = [5]
     const s = readScheduler(40, () => reads)
     s.addSource('slow')
-    const slow = s.plan()
-    expect(slow).toEqual([
-      { source: 'slow', chunks: [5] },
-      { source: 'slow', chunks: [6], urgent: true },
+    expect(s.plan()).toEqual([
+      { source: 'slow', chunks: [5], readerWaiting: true },
+      { source: 'slow', chunks: [0] },
     ])
     s.addSource('fast')
-    const fast = s.plan()
-    expect(fast).toEqual([
-      { source: 'fast', chunks: [7] },
-      { source: 'fast', chunks: [8], urgent: true },
-    ])
-    deliver(s, fast[0] as ChunkRequest)
+    let [fast] = s.plan()
+    expect(fast).toEqual({ source: 'fast', chunks: [6], readerWaiting: true })
+    for (const next of [7, 8]) {
+      deliver(s, fast as ChunkRequest)
+      ;[fast] = s.plan()
+      expect(fast).toEqual({ source: 'fast', chunks: [next], readerWaiting: true })
+    }
+    deliver(s, fast as ChunkRequest)
     // The window [5, 9) is all asked for; the reader still waits on chunk 5: `fast` takes it too.
-    expect(s.plan()).toEqual([{ source: 'fast', chunks: [5] }])
+    expect(s.plan()).toEqual([{ source: 'fast', chunks: [5], readerWaiting: true }])
     expect(s.fetchers(5)).toBe(2)
+  })
+
+  it('with a reader waiting, queues its chunks behind at most one other request at a source', () => {
+    // A player reading from the start, slower than the source: one chunk read for every two that
+    // arrive. The source shares its turns among the requests open, a chunk each in turn, so every other
+    // request open there while a reader's chunk is missing delays it.
+    const chunks = 64
+    let position = 0
+    const s = scheduler(chunks, { perSource: 4, runChunks: 8, readPositions: () => [position] })
+    s.addSource('a')
+    /** Open requests; a reader's is one asked for chunks of its window. */
+    let open: { request: ChunkRequest; next: number; readers: boolean }[] = []
+    const inWindow = (index: number) => index >= position && index < position + 4
+    const plan = () => {
+      for (const request of s.plan()) open.push({ request, next: 0, readers: request.chunks.some(inWindow) })
+      for (let index = position; index < Math.min(chunks, position + 4); index++) {
+        if (s.isDone(index)) continue
+        const behind = open.filter((o) => !o.readers).length
+        expect(behind, `the reader's chunk ${index} is queued behind`).toBeLessThanOrEqual(1)
+      }
+    }
+    plan()
+    for (let step = 0; !s.complete; step++) {
+      expect(step).toBeLessThan(10_000)
+      const first = open[step % open.length] as (typeof open)[number]
+      const index = first.request.chunks[first.next++] as number
+      if (s.claim(index)) s.written(index)
+      if (first.next === first.request.chunks.length) {
+        open = open.filter((o) => o !== first)
+        s.ended(first.request)
+      }
+      if (step % 2 === 1 && s.isDone(position) && position < chunks - 1) position++
+      plan()
+    }
   })
 
   it('a chunk whose write failed is missing again', () => {
@@ -212,6 +247,8 @@ function play(setup: {
     s.ended(entry.request)
   }
 
+  /** While a reader reads, a source runs at most one request for the rest of the file. */
+  const reading = () => reads.length > 0 && !s.complete
   const check = () => {
     for (const { request } of open) {
       expect(request.chunks.length).toBeLessThanOrEqual(setup.runChunks)
@@ -222,10 +259,13 @@ function play(setup: {
     const liveOpen = open.filter((o) => live.has(o.request.source))
     for (const name of live) {
       const mine = liveOpen.filter((o) => o.request.source === name)
-      expect(mine.filter((o) => !o.request.urgent).length).toBeLessThanOrEqual(setup.perSource)
-      expect(mine.filter((o) => o.request.urgent).length).toBeLessThanOrEqual(1)
-      // One source is asked twice for a chunk only by its urgent request (a seek into its own stream).
-      const asked = mine.filter((o) => !o.request.urgent).flatMap((o) => o.request.chunks.slice(o.next))
+      const rest = mine.filter((o) => !o.request.readerWaiting).length
+      expect(rest).toBeLessThanOrEqual(reading() ? 1 : setup.perSource)
+      expect(mine.filter((o) => o.request.readerWaiting).length).toBeLessThanOrEqual(setup.perSource)
+      // One source is asked twice for a chunk only by a reader's request (a seek into its own stream).
+      const asked = mine
+        .filter((o) => !o.request.readerWaiting)
+        .flatMap((o) => o.request.chunks.slice(o.next))
       expect(new Set(asked).size).toBe(asked.length)
     }
     for (let index = 0; index < setup.chunks; index++) {
@@ -235,7 +275,8 @@ function play(setup: {
       // Every missing chunk is being asked for, unless no live source has a free slot.
       const freeSlot = [...live].some(
         (name) =>
-          liveOpen.filter((o) => o.request.source === name && !o.request.urgent).length < setup.perSource,
+          liveOpen.filter((o) => o.request.source === name && !o.request.readerWaiting).length <
+          (reading() ? 1 : setup.perSource),
       )
       if (!s.isDone(index) && freeSlot) expect(s.fetchers(index)).toBeGreaterThan(0)
     }

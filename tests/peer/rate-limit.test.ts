@@ -34,6 +34,23 @@ describe('RateLimiter', () => {
     expect(Math.abs(counts.a - counts.b)).toBeLessThanOrEqual(1)
   })
 
+  it("serves a caller's reader-waiting turn before that caller's other turns, never before another caller's", async () => {
+    const limiter = new RateLimiter(80 * KiB) // a burst of 20 KiB
+    await limiter.take(20 * KiB) // the burst is spent: every call below waits in line
+    const granted: string[] = []
+    const take = (name: string, caller: string, readerWaiting: boolean) =>
+      limiter.take(20 * KiB, undefined, { caller, readerWaiting }).then(() => granted.push(name))
+    const turns = [
+      take('a, background', 'a', false),
+      take('b, background', 'b', false),
+      take('b, reader', 'b', true), // goes before b's own background, not before a's
+      take('c, reader', 'c', true), // c has no background here: it waits its turn like anyone
+      take('a, reader', 'a', true),
+    ]
+    await Promise.all(turns)
+    expect(granted).toEqual(['a, reader', 'a, background', 'b, reader', 'b, background', 'c, reader'])
+  })
+
   it('lets an aborted caller go at once, and serves the next in line', async () => {
     const limiter = new RateLimiter(4 * KiB) // a burst of 1 KiB
     await limiter.take(1 * KiB)

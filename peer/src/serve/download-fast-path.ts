@@ -91,7 +91,8 @@ async function answer(
       { waitForTrailers: true },
     )
     responded = true
-    const pieces = servedRange(options.service, caller, range, closed.signal, () => pool.take(closed.signal))
+    const turn = { caller, readerWaiting: request.readerWaiting }
+    const pieces = servedRange(options.service, turn, range, closed.signal, () => pool.take(closed.signal))
     for await (const { offset, data } of pieces) {
       stream.write(messageHeader(offset, data.length))
       // No wait for 'drain': the pool is the backpressure. Reads run ahead of the socket by at most

@@ -18,7 +18,7 @@ import {
 import { VERSION } from '../version.ts'
 import { callerKey } from '../wire/auth.ts'
 import { InboxQuota } from './inbox-quota.ts'
-import type { RateLimiter } from './rate-limit.ts'
+import type { RateLimiter, Turn } from './rate-limit.ts'
 import { pacedUpload } from './upload-pace.ts'
 
 /** Download messages carry at most this much; big enough to amortise framing, small enough to interleave. */
@@ -97,13 +97,15 @@ const messageBytes = (limiter: RateLimiter | undefined) =>
 
 /**
  * Reads a checked range in pieces of at most MESSAGE_BYTES, each only once the upload rate allows it.
- * `bufferFor` hands out the memory to read into (a fresh buffer unless the caller recycles its own).
+ * `bufferFor` hands out the memory to read into (a fresh buffer unless the caller recycles its own);
+ * `turn` says whose call it is and whether a reader waits on it (the limiter's order within a caller).
  */
 export async function* readRange(
   options: PeerServiceOptions,
   { file, start, end }: DownloadRange,
   signal: AbortSignal,
   bufferFor: (length: number) => Buffer | Promise<Buffer> = Buffer.allocUnsafe,
+  turn?: Turn,
 ): AsyncGenerator<{ offset: number; data: Buffer }> {
   const handle = await open(file.path, 'r')
   const pieceBytes = messageBytes(options.limiter)
@@ -111,7 +113,7 @@ export async function* readRange(
     for (let position = start; position < end; ) {
       if (signal.aborted) return
       const length = Math.min(pieceBytes, end - position)
-      await options.limiter?.take(length, signal)
+      await options.limiter?.take(length, signal, turn)
       const buffer = await bufferFor(length)
       const { bytesRead } = await handle.read(buffer, 0, length, position)
       if (bytesRead !== length) {
@@ -129,19 +131,19 @@ export async function* readRange(
 /** readRange for `username`, telling `onServed` how many bytes went out once the call ends, however it ends. */
 export async function* servedRange(
   options: PeerServiceOptions,
-  username: string,
+  turn: Turn,
   range: DownloadRange,
   signal: AbortSignal,
   bufferFor?: (length: number) => Buffer | Promise<Buffer>,
 ): AsyncGenerator<{ offset: number; data: Buffer }> {
   let bytes = 0
   try {
-    for await (const piece of readRange(options, range, signal, bufferFor)) {
+    for await (const piece of readRange(options, range, signal, bufferFor, turn)) {
       bytes += piece.data.length
       yield piece
     }
   } finally {
-    if (bytes > 0) options.onServed?.({ username, file: range.file, bytes })
+    if (bytes > 0) options.onServed?.({ username: turn.caller, file: range.file, bytes })
   }
 }
 
@@ -151,10 +153,13 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
   /** The sha256s of uploads being received now. */
   const receiving = new Set<string>()
 
-  async function* download(req: { sha256: string; offset: bigint; length: bigint }, ctx: HandlerContext) {
+  async function* download(
+    req: { sha256: string; offset: bigint; length: bigint; readerWaiting: boolean },
+    ctx: HandlerContext,
+  ) {
     const range = await checkDownload(options, req)
-    const pieces = servedRange(options, ctx.values.get(callerKey), range, ctx.signal)
-    for await (const { offset, data } of pieces) {
+    const turn = { caller: ctx.values.get(callerKey), readerWaiting: req.readerWaiting }
+    for await (const { offset, data } of servedRange(options, turn, range, ctx.signal)) {
       yield create(DownloadResponseSchema, { offset: BigInt(offset), data })
     }
   }

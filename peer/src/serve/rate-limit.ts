@@ -1,9 +1,16 @@
-type Waiter = { bytes: number; granted: () => void }
+/** Whose call a turn is for, and whether a reader waits on it (the Download request's reader_waiting). */
+export type Turn = { caller: string; readerWaiting: boolean }
+
+type Waiter = { bytes: number; turn?: Turn; granted: () => void }
 
 /**
  * A token bucket shared by every stream a daemon serves: --max-upload-rate caps the total. Callers
  * are served in the order they asked, so each of several streams gets its turn: none waits on luck
  * while the others take the budget (a stream left silent long enough is given up by its downloader).
+ *
+ * One exception: a turn a reader waits on goes before the same caller's turns nobody waits on, so a
+ * player's bytes are not queued behind its own background download. It never passes another caller's
+ * turn that its own displaced turn would not have passed: a caller who flags every call gains nothing.
  */
 export class RateLimiter {
   readonly #bytesPerSecond: number
@@ -21,7 +28,7 @@ export class RateLimiter {
   }
 
   /** Waits until `bytes` may be sent, after every caller that asked before; an abort ends the wait. */
-  take(bytes: number, signal?: AbortSignal): Promise<void> {
+  take(bytes: number, signal?: AbortSignal, turn?: Turn): Promise<void> {
     if (signal?.aborted) return Promise.resolve()
     if (this.#queue.length === 0 && this.#grant(bytes)) return Promise.resolve()
     return new Promise((resolve) => {
@@ -33,15 +40,28 @@ export class RateLimiter {
       }
       const waiter: Waiter = {
         bytes,
+        turn,
         granted: () => {
           signal?.removeEventListener('abort', leave)
           resolve()
         },
       }
       signal?.addEventListener('abort', leave, { once: true })
-      this.#queue.push(waiter)
-      if (this.#queue.length === 1) this.#reschedule()
+      const at = this.#placeFor(turn)
+      this.#queue.splice(at, 0, waiter)
+      if (at === 0) this.#reschedule()
     })
+  }
+
+  /** The end of the line, or the place of the caller's first waiting turn nobody reads from. */
+  #placeFor(turn: Turn | undefined): number {
+    if (turn?.readerWaiting) {
+      const own = this.#queue.findIndex(
+        (waiter) => waiter.turn?.caller === turn.caller && !waiter.turn.readerWaiting,
+      )
+      if (own >= 0) return own
+    }
+    return this.#queue.length
   }
 
   #refill() {

@@ -1,8 +1,8 @@
 /**
- * A request the scheduler hands out: consecutive chunks, asked of one source in one stream. An urgent
- * one is for a reader waiting on it and may take a slot beyond `perSource`.
+ * A request the scheduler hands out: consecutive chunks, asked of one source in one stream. One with
+ * `readerWaiting` is a reader's (one chunk): the source serves it before this downloader's other calls.
  */
-export type ChunkRequest = { source: string; chunks: number[]; urgent?: true }
+export type ChunkRequest = { source: string; chunks: number[]; readerWaiting?: true }
 
 type Options = {
   chunks: number
@@ -14,15 +14,17 @@ type Options = {
   runChunks: number
   /** The chunks readers wait for now (their read positions), most urgent first. */
   readPositions?: () => readonly number[]
+  /** How many chunks from a read position on go before the rest (sized by how fast readers read). */
+  readAheadChunks?: () => number
 }
 
-/** How many chunks from a read position on are fetched before the rest of the file. */
+/** The fewest chunks from a read position on that are fetched before the rest of the file. */
 export const READ_AHEAD_CHUNKS = 4
 
-/** A source's requests in flight, and how many of them ask for each chunk (two only by an urgent one). */
+/** A source's requests in flight (readers' and the rest), and how many of them ask for each chunk. */
 type SourceSlots = {
   requests: number
-  urgent: boolean
+  reading: number
   open: Set<ChunkRequest>
   fetching: Map<number, number>
 }
@@ -40,9 +42,11 @@ type SourceSlots = {
  * verified copy claims it.
  *
  * Readers (a stream or a seek) come first: the missing chunks from each read position to
- * READ_AHEAD_CHUNKS after it go out one per request before anything else, and each source keeps one
- * slot beyond `perSource` for them, so a seek waits for no request already running. The chunk a reader
- * waits for is asked of a second source as in endgame.
+ * `readAheadChunks` after it go out one per request, flagged `readerWaiting`, in up to `perSource`
+ * slots of each source of their own, to the source with the fewest of them first. While a reader reads, each source runs at most one request for the
+ * rest of the file, of one chunk while a reader's chunk is missing: a reader's chunk is never queued
+ * behind more than one other request at a source, which serves flagged calls first anyway. The chunk a
+ * reader waits for is asked of a second source as in endgame.
  */
 export class ChunkScheduler {
   readonly #options: Options
@@ -93,7 +97,7 @@ export class ChunkScheduler {
 
   addSource(source: string) {
     if (!this.#sources.has(source))
-      this.#sources.set(source, { requests: 0, urgent: false, open: new Set(), fetching: new Map() })
+      this.#sources.set(source, { requests: 0, reading: 0, open: new Set(), fetching: new Map() })
   }
 
   /** The source gets nothing more; what it was fetching is free for others at once. */
@@ -107,23 +111,27 @@ export class ChunkScheduler {
   /** The requests to make now: every free slot of every live source that has something to fetch. */
   plan(): ChunkRequest[] {
     const requests: ChunkRequest[] = []
+    const { perSource } = this.#options
     for (let more = true; more; ) {
       more = false
+      const reading = (this.#options.readPositions?.() ?? []).length > 0 && !this.complete
+      const waiting = reading && this.#readerWaiting()
       for (const [source, slots] of this.#sources) {
-        const free = slots.requests < this.#options.perSource
-        if (!free && slots.urgent) continue
-        const read = this.#readRun(slots, !free)
-        const chunks = read.length > 0 || !free ? read : this.#nextRun(slots)
+        // A reader's chunks spread over the sources, the least busy with them first.
+        const read =
+          slots.reading < perSource && slots.reading === this.#fewestReading() ? this.#readRun(slots) : []
+        const rest = reading ? 1 : perSource
+        const chunks = read.length > 0 || slots.requests >= rest ? read : this.#nextRun(slots, waiting)
         if (chunks.length === 0) continue
-        const urgent = !free
-        if (urgent) slots.urgent = true
+        const readerWaiting = read.length > 0
+        if (readerWaiting) slots.reading++
         else slots.requests++
         this.#openRequests++
         for (const index of chunks) {
           slots.fetching.set(index, (slots.fetching.get(index) ?? 0) + 1)
           this.#fetchers.set(index, this.fetchers(index) + 1)
         }
-        const request: ChunkRequest = urgent ? { source, chunks, urgent } : { source, chunks }
+        const request: ChunkRequest = readerWaiting ? { source, chunks, readerWaiting } : { source, chunks }
         slots.open.add(request)
         requests.push(request)
         more = true
@@ -158,7 +166,7 @@ export class ChunkScheduler {
     const slots = this.#sources.get(request.source)
     if (!slots) return // dropped: its chunks went back when it was
     if (!slots.open.delete(request)) return
-    if (request.urgent) slots.urgent = false
+    if (request.readerWaiting) slots.reading--
     else slots.requests--
     for (const index of request.chunks) {
       const count = slots.fetching.get(index) ?? 0
@@ -179,16 +187,37 @@ export class ChunkScheduler {
     if (!this.isDone(index) && !this.#writing.has(index)) this.#requeue(index)
   }
 
+  #fewestReading(): number {
+    let fewest = Number.POSITIVE_INFINITY
+    for (const slots of this.#sources.values()) fewest = Math.min(fewest, slots.reading)
+    return fewest
+  }
+
+  #readAhead(): number {
+    return Math.max(READ_AHEAD_CHUNKS, this.#options.readAheadChunks?.() ?? 0)
+  }
+
+  /** True when a chunk within some reader's read-ahead is still missing. */
+  #readerWaiting(): boolean {
+    const ahead = this.#readAhead()
+    for (const position of this.#options.readPositions?.() ?? []) {
+      const end = Math.min(this.#options.chunks, position + ahead)
+      for (let index = position; index < end; index++) if (!this.isDone(index)) return true
+    }
+    return false
+  }
+
   /**
    * One chunk for a reader, for each read position in turn: the chunk it waits on if nobody fetches it;
    * else that chunk again if its one request must first bring missing chunks before it (a seek into a
-   * run in flight: asked of another source, or of this one by its urgent request); else the next
-   * missing chunk nobody fetches within READ_AHEAD_CHUNKS; else the awaited chunk of a second source
-   * (a slow source must not hold the reader up).
+   * run in flight: asked of another source, or of this one by a flagged request); else the next missing
+   * chunk nobody fetches within the read-ahead; else the awaited chunk of a second source (a slow source
+   * must not hold the reader up).
    */
-  #readRun(slots: SourceSlots, urgent: boolean): number[] {
+  #readRun(slots: SourceSlots): number[] {
+    const ahead = this.#readAhead()
     for (const position of this.#options.readPositions?.() ?? []) {
-      const end = Math.min(this.#options.chunks, position + READ_AHEAD_CHUNKS)
+      const end = Math.min(this.#options.chunks, position + ahead)
       let waited = position
       while (waited < end && this.isDone(waited)) waited++
       if (waited >= end) continue
@@ -202,7 +231,7 @@ export class ChunkScheduler {
       const twin =
         this.fetchers(waited) === 1 &&
         !this.#writing.has(waited) &&
-        (!slots.fetching.has(waited) || (urgent && this.#behindInStream(slots, waited)))
+        (!slots.fetching.has(waited) || this.#behindInStream(slots, waited))
       if (twin && [...this.#sources.values()].some((other) => this.#behindInStream(other, waited)))
         return [waited]
       if (next !== undefined && next < end) return take()
@@ -220,10 +249,11 @@ export class ChunkScheduler {
     return false
   }
 
-  #nextRun(slots: SourceSlots): number[] {
+  /** The next run for the rest of the file: one chunk while a reader waits (its bytes go first). */
+  #nextRun(slots: SourceSlots, readerWaiting: boolean): number[] {
     const { perSource, runChunks } = this.#options
     const fairShare = Math.floor(this.#pending.length / Math.max(1, this.#sources.size * perSource))
-    const runLength = Math.max(1, Math.min(runChunks, fairShare))
+    const runLength = readerWaiting ? 1 : Math.max(1, Math.min(runChunks, fairShare))
     const run: number[] = []
     while (run.length < runLength && this.#pending.length > 0) {
       const index = this.#pending[0] as number

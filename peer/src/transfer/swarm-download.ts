@@ -235,6 +235,7 @@ class Round {
       perSource: options.perSource ?? 4,
       runChunks: RUN_CHUNKS,
       readPositions: options.readers.positions,
+      readAheadChunks: options.readers.readAheadChunks,
     })
     this.#addLive()
   }
@@ -315,6 +316,7 @@ class Round {
               offset: (request.chunks[0] as number) * target.chunkSize,
               length: request.chunks.reduce((sum, i) => sum + lengthOf(i), 0),
               segmentBytes: target.chunkSize,
+              readerWaiting: request.readerWaiting,
               onBytes: arrived,
             },
             abort,

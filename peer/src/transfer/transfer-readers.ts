@@ -1,8 +1,15 @@
 import { type FileHandle, open } from 'node:fs/promises'
+import { READ_AHEAD_CHUNKS } from './chunk-scheduler.ts'
 import type { PartFile } from './part-file.ts'
 
 /** Bytes a reader is handed at most at once, whatever the chunk size. */
 const READ_SLICE = 1024 * 1024
+/** Seconds of reading at readers' rate that the chunks fetched ahead of them cover (one seek's worth). */
+const READ_AHEAD_SECONDS = 4
+/** The most chunks fetched ahead of a reader, whatever its rate: it is what a seek throws away. */
+const MAX_READ_AHEAD_CHUNKS = 64
+/** Readers' rate is sampled over at least this long, each sample weighing half. */
+const RATE_SAMPLE_MS = 1000
 
 type OpenPart = { part: PartFile; handle: Promise<FileHandle>; attempt: number }
 
@@ -31,6 +38,10 @@ export class TransferReaders {
   readonly #waiting = new Set<() => void>()
   #readerCame: (() => void) | undefined
   #readers = 0
+  /** Bytes per second readers take, smoothed; and the sample being counted. */
+  #rate = 0
+  #sampleBytes = 0
+  #sampleStart = performance.now()
 
   /** Resolves once a reader has started (or had), or after `timeoutMs`. */
   readerAttached(timeoutMs: number): Promise<void> {
@@ -59,6 +70,27 @@ export class TransferReaders {
 
   /** The chunks readers wait for, lowest first (the ChunkScheduler's `readPositions`). */
   positions = (): readonly number[] => this.#sortedPositions
+
+  /**
+   * How many chunks from a read position on go before the rest of the file: READ_AHEAD_SECONDS of
+   * reading at the rate readers take bytes (a player at 3 MiB/s gets 12 MiB ahead), within bounds.
+   */
+  readAheadChunks = (): number => {
+    const chunkSize = this.#open?.part.target.chunkSize
+    if (!chunkSize) return READ_AHEAD_CHUNKS
+    const chunks = Math.ceil((this.#rate * READ_AHEAD_SECONDS) / chunkSize)
+    return Math.min(MAX_READ_AHEAD_CHUNKS, Math.max(READ_AHEAD_CHUNKS, chunks))
+  }
+
+  #counted(bytes: number) {
+    this.#sampleBytes += bytes
+    const now = performance.now()
+    if (now - this.#sampleStart < RATE_SAMPLE_MS) return
+    const sample = (this.#sampleBytes * 1000) / (now - this.#sampleStart)
+    this.#rate = this.#rate === 0 ? sample : (this.#rate + sample) / 2
+    this.#sampleBytes = 0
+    this.#sampleStart = now
+  }
 
   /** Calls `listener` when a reader's position moves (a seek); returns how to stop. */
   onMove(listener: () => void): () => void {
@@ -109,6 +141,7 @@ export class TransferReaders {
           if (bytesRead === 0) throw new Error('the part file is shorter than its verified chunks')
           filled += bytesRead
         }
+        this.#counted(length)
         yield buffer
         offset += length
       }

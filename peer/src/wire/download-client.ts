@@ -35,6 +35,8 @@ export type DownloadCall = {
   offset: number
   length: number
   segmentBytes?: number
+  /** A reader waits on these bytes: the source serves this call before this caller's others. */
+  readerWaiting?: boolean
   onBytes?: (bytes: number) => void
 }
 
@@ -81,6 +83,7 @@ export class DownloadClient {
       sha256: call.sha256,
       offset: BigInt(call.offset),
       length: BigInt(call.length),
+      readerWaiting: call.readerWaiting ?? false,
     })
     stream.end(envelope(toBinary(DownloadRequestSchema, request)))
     const cancel = () => stream.close(http2.constants.NGHTTP2_CANCEL)

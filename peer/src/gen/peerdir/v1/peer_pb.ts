@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file peerdir/v1/peer.proto.
  */
 export const file_peerdir_v1_peer: GenFile = /*@__PURE__*/
-  fileDesc("ChVwZWVyZGlyL3YxL3BlZXIucHJvdG8SCnBlZXJkaXIudjEiEAoOR2V0SW5mb1JlcXVlc3QiQwoPR2V0SW5mb1Jlc3BvbnNlEhAKCHVzZXJuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFZmlsZXMYAyABKA0iJAoSR2V0TWFuaWZlc3RSZXF1ZXN0Eg4KBnNoYTI1NhgBIAEoCSJrChNHZXRNYW5pZmVzdFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSEgoKY2h1bmtfc2l6ZRgEIAEoDRIUCgxjaHVua19oYXNoZXMYBSADKAwiQQoPRG93bmxvYWRSZXF1ZXN0Eg4KBnNoYTI1NhgBIAEoCRIOCgZvZmZzZXQYAiABKAQSDgoGbGVuZ3RoGAMgASgEIjAKEERvd25sb2FkUmVzcG9uc2USDgoGb2Zmc2V0GAEgASgEEgwKBGRhdGEYAiABKAwiUwoNVXBsb2FkUmVxdWVzdBIqCgZoZWFkZXIYASABKAsyGC5wZWVyZGlyLnYxLlVwbG9hZEhlYWRlckgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IjoKDFVwbG9hZEhlYWRlchIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJIjwKDlVwbG9hZFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkyrQIKC1BlZXJTZXJ2aWNlEkIKB0dldEluZm8SGi5wZWVyZGlyLnYxLkdldEluZm9SZXF1ZXN0GhsucGVlcmRpci52MS5HZXRJbmZvUmVzcG9uc2USTgoLR2V0TWFuaWZlc3QSHi5wZWVyZGlyLnYxLkdldE1hbmlmZXN0UmVxdWVzdBofLnBlZXJkaXIudjEuR2V0TWFuaWZlc3RSZXNwb25zZRJHCghEb3dubG9hZBIbLnBlZXJkaXIudjEuRG93bmxvYWRSZXF1ZXN0GhwucGVlcmRpci52MS5Eb3dubG9hZFJlc3BvbnNlMAESQQoGVXBsb2FkEhkucGVlcmRpci52MS5VcGxvYWRSZXF1ZXN0GhoucGVlcmRpci52MS5VcGxvYWRSZXNwb25zZSgBYgZwcm90bzM");
+  fileDesc("ChVwZWVyZGlyL3YxL3BlZXIucHJvdG8SCnBlZXJkaXIudjEiEAoOR2V0SW5mb1JlcXVlc3QiQwoPR2V0SW5mb1Jlc3BvbnNlEhAKCHVzZXJuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFZmlsZXMYAyABKA0iJAoSR2V0TWFuaWZlc3RSZXF1ZXN0Eg4KBnNoYTI1NhgBIAEoCSJrChNHZXRNYW5pZmVzdFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSEgoKY2h1bmtfc2l6ZRgEIAEoDRIUCgxjaHVua19oYXNoZXMYBSADKAwiWQoPRG93bmxvYWRSZXF1ZXN0Eg4KBnNoYTI1NhgBIAEoCRIOCgZvZmZzZXQYAiABKAQSDgoGbGVuZ3RoGAMgASgEEhYKDnJlYWRlcl93YWl0aW5nGAQgASgIIjAKEERvd25sb2FkUmVzcG9uc2USDgoGb2Zmc2V0GAEgASgEEgwKBGRhdGEYAiABKAwiUwoNVXBsb2FkUmVxdWVzdBIqCgZoZWFkZXIYASABKAsyGC5wZWVyZGlyLnYxLlVwbG9hZEhlYWRlckgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IjoKDFVwbG9hZEhlYWRlchIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJIjwKDlVwbG9hZFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkyrQIKC1BlZXJTZXJ2aWNlEkIKB0dldEluZm8SGi5wZWVyZGlyLnYxLkdldEluZm9SZXF1ZXN0GhsucGVlcmRpci52MS5HZXRJbmZvUmVzcG9uc2USTgoLR2V0TWFuaWZlc3QSHi5wZWVyZGlyLnYxLkdldE1hbmlmZXN0UmVxdWVzdBofLnBlZXJkaXIudjEuR2V0TWFuaWZlc3RSZXNwb25zZRJHCghEb3dubG9hZBIbLnBlZXJkaXIudjEuRG93bmxvYWRSZXF1ZXN0GhwucGVlcmRpci52MS5Eb3dubG9hZFJlc3BvbnNlMAESQQoGVXBsb2FkEhkucGVlcmRpci52MS5VcGxvYWRSZXF1ZXN0GhoucGVlcmRpci52MS5VcGxvYWRSZXNwb25zZSgBYgZwcm90bzM");
 
 /**
  * @generated from message peerdir.v1.GetInfoRequest
@@ -196,6 +196,16 @@ export type DownloadRequest = Message<"peerdir.v1.DownloadRequest"> & {
    * @generated from field: uint64 length = 3;
    */
   length: bigint;
+
+  /**
+   * Set when a reader (a player, a seek) waits on these bytes now. The serving peer's upload limiter
+   * serves such a call before the same caller's calls without it: the flag orders one caller's own
+   * calls, never one caller against another, so setting it on every call gains nothing over the
+   * caller's own share.
+   *
+   * @generated from field: bool reader_waiting = 4;
+   */
+  readerWaiting: boolean;
 };
 
 /**
@@ -216,6 +226,16 @@ export type DownloadRequestJson = {
    * @generated from field: uint64 length = 3;
    */
   length?: string;
+
+  /**
+   * Set when a reader (a player, a seek) waits on these bytes now. The serving peer's upload limiter
+   * serves such a call before the same caller's calls without it: the flag orders one caller's own
+   * calls, never one caller against another, so setting it on every call gains nothing over the
+   * caller's own share.
+   *
+   * @generated from field: bool reader_waiting = 4;
+   */
+  readerWaiting?: boolean;
 };
 
 /**
