@@ -105,10 +105,10 @@ describe('the database file made read-only under the running Node directory', ()
 
       // A login writes (its session; the first one registers the name too) and leaves the index alone;
       // a live peer's heartbeat would not write (its lease is renewed in the directory's memory).
-      const firstLogin = () =>
+      const aLogin = () =>
         post(`${url}/v1/login`, { username: 'carol', password: 'password1', url: 'http://127.0.0.1:3' })
       chmodSync(dbPath, 0o444)
-      await until(async () => (await firstLogin()).status === 503, 'writes to be refused', 15_000)
+      await until(async () => (await aLogin()).status === 503, 'writes to be refused', 15_000)
       const refused = [
         await put([fileEntry('kept.flac'), fileEntry('lost.flac')]),
         await post(`${url}/v1/login`, { username: 'bob', password: 'password1', url: 'http://127.0.0.1:2' }),
@@ -127,7 +127,7 @@ describe('the database file made read-only under the running Node directory', ()
       expect((await fetch(`${url}/.well-known/jwks.json`)).status).toBe(200)
 
       chmodSync(dbPath, 0o644)
-      await until(async () => (await firstLogin()).status === 200, 'writes to be taken again', 15_000)
+      await until(async () => (await aLogin()).status === 200, 'writes to be taken again', 15_000)
       expect((await put([fileEntry('kept.flac'), fileEntry('after.flac')])).status).toBe(200)
       const after = await (await fetch(`${url}/v1/search?q=flac`)).json()
       expect(after.results.map((r: { name: string }) => r.name).sort()).toEqual(['after.flac', 'kept.flac'])
