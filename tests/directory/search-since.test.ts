@@ -60,7 +60,7 @@ describe('search since a cursor', () => {
     await publish(directory, dan, [{ ...shared, name: 'River Song (remaster).mp3' }, fileEntry('other.txt')])
     const upTo = decodeCursor((await searchIn(directory, 'q=river')).cursor) ?? -1
     expect(upTo).toBeGreaterThan(before)
-    const rows = await publishedBetween(directory.db, before, upTo)
+    const rows = await publishedBetween(directory.db, before, upTo, 1000)
     for (const query of [
       'river',
       'river song',
@@ -81,6 +81,26 @@ describe('search since a cursor', () => {
       }
     }
     expect(rankPublished(rows, 'river', 50).length).toBeGreaterThan(8)
+  })
+
+  it("fills a since page with live holders' rows only, never a down holder's", async () => {
+    const directory = open()
+    const start = await searchIn(directory, 'q=lark')
+    const [eve = '', fay = ''] = await Promise.all([
+      login(directory, 'eve', { url: 'http://127.0.0.1:50061' }),
+      login(directory, 'fay', { url: 'http://127.0.0.1:50062' }),
+    ])
+    // eve publishes many matches first, then goes down; fay's one match comes after them.
+    await publish(
+      directory,
+      eve,
+      Array.from({ length: 6 }, (_, i) => fileEntry(`lark ${i}.ogg`, `eve ${i}`)),
+    )
+    await publish(directory, fay, [fileEntry('lark song.ogg', 'fay')])
+    const logout = await directory.request('/v1/logout', { method: 'POST', token: eve })
+    expect(logout.status).toBe(200)
+    const page = await searchIn(directory, `q=lark&limit=1&since=${start.cursor}`)
+    expect(names(page)).toEqual(['/lark song.ogg'])
   })
 
   it('of an index written in pieces (a pending generation), only rows new or changed are news', async () => {

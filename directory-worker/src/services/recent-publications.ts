@@ -81,10 +81,15 @@ export class RecentPublications {
   }
 
   /** The rows of the span; `kept` when they are the kept ones (then indexed). */
+  /** At most one row more than can be kept, so no span, however old its cursor, is read whole. */
+  #read(after: number, upTo: number) {
+    return publishedBetween(this.#db, after, upTo, MAX_RECENT_ROWS + 1)
+  }
+
   async #rowsNow(after: number, upTo: number): Promise<{ rows: Published[]; kept: boolean } | undefined> {
     if (this.#high < this.#low || after > this.#high || upTo < this.#low) {
       // Nothing kept, or a span apart from the one kept: start afresh from it.
-      const rows = await publishedBetween(this.#db, after, upTo)
+      const rows = await this.#read(after, upTo)
       if (rows.length > MAX_RECENT_ROWS) return undefined
       this.#low = after
       this.#high = upTo
@@ -92,13 +97,21 @@ export class RecentPublications {
       this.#trigrams = undefined
     } else {
       if (upTo > this.#high) {
-        const newer = await publishedBetween(this.#db, this.#high, upTo)
+        const newer = await this.#read(this.#high, upTo)
+        if (newer.length > MAX_RECENT_ROWS) {
+          // More was published than can be kept: forget what was kept, and answer this one in SQL.
+          this.#low = 0
+          this.#high = -1
+          this.#rows = []
+          this.#trigrams = undefined
+          return undefined
+        }
         this.#rows = this.#rows.concat(newer)
         this.#high = upTo
         for (const row of newer) this.#index(row)
       }
       if (after < this.#low) {
-        const older = await publishedBetween(this.#db, after, this.#low)
+        const older = await this.#read(after, this.#low)
         if (older.length + this.#rows.length > MAX_RECENT_ROWS) return this.#fromDatabase(after, upTo)
         this.#rows = older.concat(this.#rows)
         this.#low = after
@@ -111,7 +124,7 @@ export class RecentPublications {
   }
 
   async #fromDatabase(after: number, upTo: number) {
-    const rows = await publishedBetween(this.#db, after, upTo)
+    const rows = await this.#read(after, upTo)
     return rows.length > MAX_RECENT_ROWS ? undefined : { rows, kept: false }
   }
 

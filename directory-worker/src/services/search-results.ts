@@ -12,6 +12,7 @@ import { queryWords } from '../store/name-match.ts'
 import { searchByName } from '../store/name-search.ts'
 import { searchGeneration } from '../store/search-generation.ts'
 import {
+  liveRows,
   type PublishedSpan,
   publishedVariants,
   rankPublished,
@@ -93,7 +94,7 @@ export class SearchResults {
         const longest = queryWords(key).reduce((a, b) => (b.length > a.length ? b : a), '')
         const rows = await this.#recent.rows(span.after, span.upTo, longest || key)
         const contents = rows
-          ? rankPublished(rows, text, limit)
+          ? rankPublished(await liveRows(db, rows, now), text, limit)
           : await searchByNameSince(db, text, now, limit, span)
         return withSources(db, contents, now, sources)
       })

@@ -18,11 +18,16 @@ export type Published = {
 }
 
 /**
- * The rows published in (after, upTo], live or not (who is live is asked when answering), each with
- * its publish number, oldest first: rows with a number of their own, and the rows a generation
+ * The first `limit` rows published in (after, upTo], live or not (who is live is asked when
+ * answering), each with its publish number, oldest first: rows with a number of their own, and the rows a generation
  * flip published (see publish-sequence.ts).
  */
-export async function publishedBetween(db: Database, after: number, upTo: number): Promise<Published[]> {
+export async function publishedBetween(
+  db: Database,
+  after: number,
+  upTo: number,
+  limit: number,
+): Promise<Published[]> {
   const result = await db.execute({
     sql: `SELECT json_group_array(json_array(published, peer_id, sha256, holder, name_key, path_key, size,
               chunk_size, manifest, since)) AS rows FROM (
@@ -35,8 +40,8 @@ export async function publishedBetween(db: Database, after: number, upTo: number
               f.chunk_size, f.manifest, p.created_at
             FROM peers p JOIN files f ON f.peer_id = p.id AND f.generation = p.index_generation
             WHERE p.index_published > ?1 AND p.index_published <= ?2 AND f.published IS NULL
-            ORDER BY 1)`,
-    args: [after, upTo],
+            ORDER BY 1 LIMIT ?3)`,
+    args: [after, upTo, limit],
   })
   const rows = JSON.parse(String(result.rows[0]?.rows ?? '[]')) as [
     number,

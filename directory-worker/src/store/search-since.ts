@@ -179,3 +179,18 @@ export function rankPublished(rows: readonly Published[], text: string, limit: n
   }
   return page.finish().contents
 }
+
+/**
+ * The rows whose peer is up at `now`: the rows kept in memory were read live or not, and a page
+ * ranked over a down holder's rows could come back short while the cursor moves past live matches.
+ */
+export async function liveRows(db: Database, rows: readonly Published[], now: number): Promise<Published[]> {
+  const peers = [...new Set(rows.map((row) => row.peerId))]
+  if (peers.length === 0) return []
+  const live = await db.execute({
+    sql: 'SELECT id FROM peers WHERE id IN (SELECT value FROM json_each(?1)) AND lease_expires_at > ?2',
+    args: [JSON.stringify(peers), now],
+  })
+  const up = new Set(live.rows.map((row) => Number(row.id)))
+  return rows.filter((row) => up.has(row.peerId))
+}
