@@ -1,7 +1,13 @@
 import { join, relative } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { MAX_PATH_SEGMENTS, nameProblem, pathProblem, placeUnder } from '../../peer/src/content/safe-path.ts'
+import {
+  MAX_PATH_SEGMENTS,
+  nameProblem,
+  pathProblem,
+  placeUnder,
+  savedName,
+} from '../../peer/src/content/safe-path.ts'
 
 const root = '/srv/out'
 const refusal = (folder: string, name: string) => {
@@ -71,5 +77,23 @@ describe('placeUnder: a path and a name from the network, under a folder of ours
       }),
       { numRuns: 5000 },
     )
+  })
+})
+
+describe('savedName: the name a single download is saved under', () => {
+  const sha = 'ab'.repeat(32)
+  it('keeps a file name and falls back to the sha256 for anything that could leave the folder', () => {
+    expect(savedName('01 opening.flac', sha)).toBe('01 opening.flac')
+    for (const hostile of [
+      '../../.config/autostart/x.desktop',
+      '/etc/passwd',
+      '..',
+      '.',
+      'a\\b',
+      'a\u0000b',
+      '',
+    ])
+      expect(savedName(hostile, sha)).toBe(sha)
+    expect(savedName('x'.repeat(256), sha)).toBe(sha)
   })
 })

@@ -34,6 +34,13 @@ export function nameProblem(name: string): string | undefined {
 
 export const isShareableName = (name: string) => nameProblem(name) === undefined
 
+/**
+ * A name from the network to save a file under: `name` itself when it is a file name, else
+ * `fallback` (a sha256, always one), so no name a directory sends can lead out of the folder.
+ */
+export const savedName = (name: string, fallback: string) =>
+  nameProblem(name) === undefined ? name : fallback
+
 /** Why `path` (a folder under a shared folder: `/`-separated, `""` at the top) is refused, or undefined. */
 export const pathProblem = (path: string): string | undefined => folderPathProblem(path, nameProblem)
 

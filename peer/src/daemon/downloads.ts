@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { sameVariant } from '../../../contract/variant.ts'
+import { savedName } from '../content/safe-path.ts'
 import type { SharedFile } from '../content/share-index.ts'
 import type { CallCredentials } from '../transfer/peer-link.ts'
 import { peerLinks } from '../transfer/peer-link.ts'
@@ -59,8 +60,11 @@ export class Downloads {
    * false` stops when its last holder lets go, and is discarded when it completes, unless someone who
    * keeps it joins.
    */
-  start(wanted: Wanted, outDir: string, options: { keep?: boolean } = {}): Transfer {
+  start(asked: Wanted, outDir: string, options: { keep?: boolean } = {}): Transfer {
     const keep = options.keep ?? true
+    // Names come from the directory: one that is no plain file name is saved under the sha256.
+    const variants = asked.variants.map((v) => ({ ...v, name: savedName(v.name, v.sha256) }))
+    const wanted = { ...asked, variants }
     const running = this.running(wanted.sha256, outDir)
     // A finished transfer nobody kept has discarded its file: one who keeps it starts afresh.
     const discarded = running?.state === 'finished' && !running.kept

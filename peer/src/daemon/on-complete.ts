@@ -35,7 +35,10 @@ export class CompletionHook {
       return
     }
     this.#waiting.push(event)
-    if (!this.#running) void this.#drain()
+    if (!this.#running)
+      this.#drain().catch((err) =>
+        this.#log(`on-complete: ${err instanceof Error ? err.message : String(err)}`),
+      )
   }
 
   async #drain() {
