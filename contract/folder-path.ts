@@ -1,4 +1,4 @@
-// A FileEntry's `path`: the folder it lives in under the publisher's shared folder (SPEC, FileEntry).
+// A FileEntry's `path`: the folder it lives in under the publisher's shared folder (FileEntry in contract/schemas.ts).
 
 /** The most folders a path may hold, and its most UTF-8 bytes. */
 export const MAX_PATH_SEGMENTS = 32

@@ -155,7 +155,7 @@ function wordsMatch(words: string[], sample: readonly string[]): string | undefi
 }
 
 /**
- * The stages after exact and prefix, best first (SPEC, search): the whole query in the name (not at
+ * The stages after exact and prefix, best first (README, the directory's search): the whole query in the name (not at
  * its start: that was the prefix stage), then every word in the name, then every word in the path
  * or the name. Each takes only rows the ones before it do not, so its window is all new matches.
  */

@@ -1,7 +1,7 @@
 import { CliError, EXIT } from './errors.ts'
 
 /**
- * A peer path, `<username>/<folder>/<name>`: what one user shares (SPEC). Usernames, names and hashes
+ * A peer path, `<username>/<folder>/<name>`: what one user shares (README, "Folders"). Usernames, names and hashes
  * never contain `/`, so any `/` makes a `peer get` target a peer path rather than a name.
  */
 export const isPeerPath = (target: string) => target.includes('/')

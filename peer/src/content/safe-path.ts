@@ -7,11 +7,11 @@ import {
 } from '../../../contract/folder-path.ts'
 
 /**
- * The rules of SPEC FileEntry for a file's `name` and its folder `path`, and the one place that turns a
- * path and a name from the network into a file under a folder of ours, or refuses them. What this
- * module refuses never reaches the disk; what it accepts cannot leave that folder (no `..`, no absolute
- * path, no separator but `/`). It does no I/O: a symbolic link the local user put under the folder is
- * theirs to follow.
+ * The rules of a FileEntry's `name` and its folder `path` (contract/schemas.ts, contract/folder-path.ts),
+ * and the one place that turns a path and a name from the network into a file under a folder of ours,
+ * or refuses them. What this module refuses never reaches the disk; what it accepts cannot leave that
+ * folder (no `..`, no absolute path, no separator but `/`). It does no I/O: a symbolic link the local
+ * user put under the folder is theirs to follow.
  */
 
 export const MAX_NAME_BYTES = 255

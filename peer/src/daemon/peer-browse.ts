@@ -7,7 +7,7 @@ import { directoryFailure } from './content-lookup.ts'
 import type { DirectorySession } from './directory-session.ts'
 
 const USERNAME = /^[A-Za-z0-9._-]{1,64}$/
-/** The most files one page may bring: the SPEC's default page, and a bound on what a directory sends. */
+/** The most files one page may bring: the directory's default page (`/openapi.json`), and a bound on what a directory sends. */
 const MAX_PAGE = 1000
 
 const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
