@@ -1,7 +1,10 @@
 /** An account keeps its slot this long after its last call ends: a download's next call is not a newcomer. */
-export const SLOT_HOLD_MS = 3000
-/** Calls refused within this of a refusal are the same ask (a downloader sends a few at once). */
-export const ASK_BURST_MS = 1000
+export const SLOT_HOLD_MS = 2000
+/**
+ * Calls refused within this of a refusal are the same ask (a downloader sends a few at once). Well
+ * under the shortest wait told (a second), so that a caller asking again too soon is told apart.
+ */
+export const ASK_BURST_MS = 200
 /** An ask this much before the time it was told still counts as on time (latency, timers). */
 export const EARLY_SLACK_MS = 250
 /** A queued account that does not ask again within this after its time leaves the queue. */
