@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { type PeerProcess, placeFile, until } from '../support/peer-process.ts'
+import { startRelayProcess } from '../support/relay-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 const MiB = 1024 * 1024
@@ -38,49 +39,65 @@ async function holder(name: string, files: Record<string, Buffer>, args: string[
   return peer
 }
 
+/**
+ * One slot, two downloaders: the second asks once the first is served, waits at place 1 (seen in the
+ * source's status), and both finish verified; then no slot is held. `args`: how the source is started.
+ */
+async function oneSlotTwoDownloaders(name: string, args: string[]) {
+  // 4 MiB at 1 MiB/s: each download takes about 4 s, so the second asks while the first is served.
+  const content = randomBytes(4 * MiB)
+  const source = await holder(name, { 'four.bin': content }, [
+    '--upload-slots',
+    '1',
+    '--max-upload-rate',
+    '1M',
+    ...args,
+  ])
+  const [first, second] = await Promise.all([network.peer(`${name}-first`), network.peer(`${name}-second`)])
+  const firstGet = first.cli(['get', sha(content), '--json'])
+  await slotsBecome(source, (u) => u.active[0]?.username === first.name, 'the first to be served')
+  const secondGet = second.cli(['get', sha(content), '--json'])
+  await slotsBecome(
+    source,
+    (u) =>
+      u.slots === 1 &&
+      u.active.length === 1 &&
+      u.active[0]?.username === first.name &&
+      u.queued.length === 1 &&
+      u.queued[0]?.username === second.name &&
+      u.queued[0]?.position === 1,
+    'the second to wait at place 1 while the first is served',
+  )
+  const [got1, got2] = await Promise.all([firstGet, secondGet])
+  expect(got1.code, got1.stderr).toBe(0)
+  expect(got2.code, got2.stderr).toBe(0)
+  // Queued is no failure: the downloader said so, waited, and dropped nobody.
+  expect(got2.stderr).toContain(
+    `waiting for a turn: every source has us in its upload queue (queued at ${name}: 1st)`,
+  )
+  for (const [peer, got] of [
+    [first, got1],
+    [second, got2],
+  ] as const) {
+    const report = JSON.parse(got.stdout) as GetReport
+    expect(report.dropped).toEqual([])
+    // The second may have fetched some from the first, which shares the file once it has it.
+    expect(Object.values(report.bytesPerSource).reduce((a, b) => a + b, 0)).toBe(content.length)
+    expect(sha(readFileSync(join(peer.dir, 'four.bin')))).toBe(sha(content))
+  }
+  await slotsBecome(source, (u) => u.active.length === 0 && u.queued.length === 0, 'no slot to be held')
+}
+
 describe('upload slots', () => {
   it('serves one downloader at a time with one slot: the other waits first in line, then both finish verified', async () => {
-    // 4 MiB at 1 MiB/s: each download takes about 4 s, so the second asks while the first is served.
-    const content = randomBytes(4 * MiB)
-    const source = await holder('slotted', { 'four.bin': content }, [
-      '--upload-slots',
-      '1',
-      '--max-upload-rate',
-      '1M',
-    ])
-    const [first, second] = await Promise.all([network.peer('first'), network.peer('second')])
-    const firstGet = first.cli(['get', sha(content), '--json'])
-    await slotsBecome(source, (u) => u.active[0]?.username === 'first', 'first to be served')
-    const secondGet = second.cli(['get', sha(content), '--json'])
-    await slotsBecome(
-      source,
-      (u) =>
-        u.slots === 1 &&
-        u.active.length === 1 &&
-        u.active[0]?.username === 'first' &&
-        u.queued.length === 1 &&
-        u.queued[0]?.username === 'second' &&
-        u.queued[0]?.position === 1,
-      'second to wait at place 1 while first is served',
+    await oneSlotTwoDownloaders('slotted', [])
+  })
+
+  it('keeps the slots of a peer reached through a relay per account, as on its own port', async () => {
+    const relay = network.track(
+      await startRelayProcess({ host: '127.0.0.1', directoryUrl: network.directoryUrl }),
     )
-    const [got1, got2] = await Promise.all([firstGet, secondGet])
-    expect(got1.code, got1.stderr).toBe(0)
-    expect(got2.code, got2.stderr).toBe(0)
-    // Queued is no failure: the downloader said so, waited, and dropped nobody.
-    expect(got2.stderr).toMatch(
-      /waiting for a turn: every source has us in its upload queue \(queued at slotted: 1st\)/,
-    )
-    for (const [peer, got] of [
-      [first, got1],
-      [second, got2],
-    ] as const) {
-      const report = JSON.parse(got.stdout) as GetReport
-      expect(report.dropped).toEqual([])
-      // The second may have fetched some from the first, which shares the file once it has it.
-      expect(Object.values(report.bytesPerSource).reduce((a, b) => a + b, 0)).toBe(content.length)
-      expect(sha(readFileSync(join(peer.dir, 'four.bin')))).toBe(sha(content))
-    }
-    await slotsBecome(source, (u) => u.active.length === 0 && u.queued.length === 0, 'no slot to be held')
+    await oneSlotTwoDownloaders('relayed', ['--relay', relay.url])
   })
 
   it('fetches from another source while one keeps it queued, then from both once its turn comes', async () => {

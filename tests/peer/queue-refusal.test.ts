@@ -10,7 +10,7 @@ import { ShareIndex } from '../../peer/src/content/share-index.ts'
 import { PeerService } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { downloadFastPath } from '../../peer/src/serve/download-fast-path.ts'
 import { type PeerServiceOptions, peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
-import { retryAfterMs, UploadSlots } from '../../peer/src/serve/upload-slots.ts'
+import { EARLY_PENALTY_MS, retryAfterMs, UploadSlots } from '../../peer/src/serve/upload-slots.ts'
 import { DownloadClient } from '../../peer/src/wire/download-client.ts'
 import { queuePlaceOf } from '../../peer/src/wire/queue-refusal.ts'
 import { type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
@@ -46,7 +46,10 @@ beforeAll(async () => {
       host: '127.0.0.1',
       interceptors: [],
       routes: peerServiceRoutes(service),
-      fastPath: fast ? downloadFastPath({ service, verifyPeer: async () => '' }) : undefined,
+      // The caller is whoever its authorization header names (none: an anonymous caller, by address).
+      fastPath: fast
+        ? downloadFastPath({ service, verifyPeer: async (authorization) => authorization ?? '' })
+        : undefined,
     })
     servers.push(server)
     return `http://127.0.0.1:${server.port}`
@@ -73,12 +76,13 @@ async function refusal(call: () => Promise<unknown>): Promise<ConnectError> {
   throw new Error('the call was served')
 }
 
-const downloaded = (url: string) => async () => {
+const downloaded = (url: string, caller?: string) => async () => {
   const client = new DownloadClient(url)
+  const headers = caller === undefined ? {} : { authorization: caller }
   try {
     for await (const _ of client.download(
       { sha256: sha, offset: 0, length: 1024 },
-      {},
+      headers,
       AbortSignal.timeout(5000),
     ));
   } finally {
@@ -111,5 +115,29 @@ describe('the refusal of a queued Download', () => {
   it('still serves the manifest: only Download calls wait', async () => {
     const client = createClient(PeerService, createConnectTransport({ baseUrl: urls.fast, httpVersion: '2' }))
     expect((await client.getManifest({ sha256: sha })).sha256).toBe(sha)
+  })
+
+  it('sends a caller that asks in a tight loop to the back and slows it; the others keep their order', async () => {
+    const place = async (caller: string) => {
+      const answer = queuePlaceOf(await refusal(downloaded(urls.fast, caller)))
+      if (!answer) throw new Error('no queue place in the refusal')
+      return answer
+    }
+    expect((await place('bob')).place).toBe(1)
+    expect((await place('carol')).place).toBe(2)
+    expect((await place('dave')).place).toBe(3)
+    // bob asks again and again, never waiting the second he was told.
+    const asks: { place: number; retryAfterMs: number }[] = []
+    while (asks.at(-1)?.place !== 3) asks.push(await place('bob'))
+    const order = () => service.slots?.state().queued.map((q) => q.username)
+    expect(order()).toEqual(['carol', 'dave', 'bob'])
+    // Slowed: told to wait longer than his place alone would (twice as long per early ask).
+    expect(asks.at(-1)?.retryAfterMs).toBeGreaterThanOrEqual(2 * retryAfterMs(3))
+    const early = performance.now()
+    asks.push(await place('bob'))
+    // Once more too soon: a second more (the refusal is held back), longer still, and the others stay.
+    expect(performance.now() - early).toBeGreaterThanOrEqual(EARLY_PENALTY_MS - 50)
+    expect(asks.at(-1)?.retryAfterMs).toBeGreaterThanOrEqual(4 * retryAfterMs(3))
+    expect(order()).toEqual(['carol', 'dave', 'bob'])
   })
 })
