@@ -78,7 +78,7 @@ async function refusal(call: () => Promise<unknown>): Promise<ConnectError> {
 
 const downloaded = (url: string, caller?: string) => async () => {
   const client = new DownloadClient(url)
-  const headers = caller === undefined ? {} : { authorization: caller }
+  const headers: Record<string, string> = caller === undefined ? {} : { authorization: caller }
   try {
     for await (const _ of client.download(
       { sha256: sha, offset: 0, length: 1024 },
