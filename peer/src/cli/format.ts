@@ -61,8 +61,11 @@ export class ProgressBar {
       `${name.slice(0, 24)} ${bar} ${(fraction * 100).toFixed(0).padStart(3)}% ` +
       `${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s ETA ${formatDuration(eta)} ` +
       `${sources} source${sources === 1 ? '' : 's'}${note ? `; ${note}` : ''}`
-    // Longer than the terminal is wide, it would wrap, and the next redraw would not clear it.
-    this.#stream.write(`\r\u001b[2K${text.slice(0, (this.#stream.columns ?? 80) - 1)}`)
+    // A note that made the line wrap would leave its first part behind at each redraw: cut it to fit.
+    const fitted = note
+      ? text.slice(0, Math.max(text.length - note.length, (this.#stream.columns ?? 80) - 1))
+      : text
+    this.#stream.write(`\r\u001b[2K${fitted}`)
   }
 
   end() {
