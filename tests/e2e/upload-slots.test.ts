@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { subscribedFollower } from '../support/event-follower.ts'
 import { type PeerProcess, placeFile, until } from '../support/peer-process.ts'
 import { startRelayProcess } from '../support/relay-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
@@ -117,6 +118,7 @@ describe('upload slots', () => {
     const fetcher = await network.peer('fetcher')
     const occupied = occupier.cli(['get', sha(occupying), '--json'])
     await slotsBecome(busy, (u) => u.active[0]?.username === 'occupier', 'the occupier to be served')
+    const events = await subscribedFollower(fetcher, network.stateRoot)
     const fetched = fetcher.cli(['get', sha(wanted), '--json'])
     await until(async () => {
       const [atBusy, atFree] = await Promise.all([uploads(busy), uploads(free)])
@@ -136,6 +138,11 @@ describe('upload slots', () => {
     expect(sha(readFileSync(join(fetcher.dir, 'wanted.bin')))).toBe(sha(wanted))
     // A source that served us is no longer reported as queueing us.
     expect(report.sources.find((s) => s.username === 'busy')?.queued).toBe(0)
+    await events.waitFor(
+      (e) => e.type === 'download-queued' && e.queuedAt === 'busy' && e.queuePosition === 1,
+      'the download queued at busy',
+    )
+    await events.interrupt()
     const occupierGot = await occupied
     expect(occupierGot.code, occupierGot.stderr).toBe(0)
   })
