@@ -6,6 +6,8 @@ import {
   QUEUE_GRACE_MS,
   retryAfterMs,
   SLOT_HOLD_MS,
+  SLOT_PROGRESS_BYTES,
+  SLOT_STALL_MS,
   type SlotTicket,
   UploadSlots,
 } from '../../peer/src/serve/upload-slots.ts'
@@ -131,5 +133,23 @@ describe('UploadSlots', () => {
       queuedOf(slots.admit('carol'))
     }
     expect(order(slots)).toEqual(['carol'])
+  })
+
+  it('takes the slot of an account whose calls stall (read nothing) and gives it to the next', () => {
+    const { slots, clock } = slotsAt({ slots: 1 })
+    const stalled = ticketOf(slots.admit('mallory'))
+    queuedOf(slots.admit('bob'))
+    // Progress keeps it: 256 KiB within each stall time.
+    clock.now += SLOT_STALL_MS - 1
+    stalled.sent(SLOT_PROGRESS_BYTES)
+    clock.now += SLOT_STALL_MS - 1
+    queuedOf(slots.admit('bob'))
+    expect(slots.state().active.map((a) => a.username)).toEqual(['mallory'])
+    // Then nothing for a whole stall time: the slot is bob's, though mallory's call is still open.
+    clock.now += 1
+    ticketOf(slots.admit('bob'))
+    expect(slots.state().active.map((a) => a.username)).toEqual(['bob'])
+    stalled.release() // its end changes nothing for the others
+    expect(queuedOf(slots.admit('mallory')).place).toBe(1)
   })
 })

@@ -13,6 +13,13 @@ export const QUEUE_GRACE_MS = 5000
 export const MAX_RETRY_AFTER_MS = 60_000
 /** How long the refusal of an early ask is held back: a caller that ignores its time is slowed. */
 export const EARLY_PENALTY_MS = 1000
+/**
+ * An account sent less than SLOT_PROGRESS_BYTES in SLOT_STALL_MS loses its slot, calls in flight or
+ * not (the downloader's rule for a source, transfer/chunk-reader.ts): calls that read nothing must not
+ * hold the slots, and everyone waiting, for as long as they please.
+ */
+export const SLOT_PROGRESS_BYTES = 256 * 1024
+export const SLOT_STALL_MS = 20_000
 
 export type UploadSlotsOptions = {
   /** Accounts served at once. */
@@ -44,7 +51,7 @@ export type UploadsState = {
   queued: { username: string; position: number }[]
 }
 
-type Served = { calls: number; bytes: number; idleSince: number }
+type Served = { calls: number; bytes: number; idleSince: number; progressAt: number; sinceProgress: number }
 type Waiting = { account: string; friend: boolean; askedAt: number; retryAt: number; strikes: number }
 
 /**
@@ -124,7 +131,7 @@ export class UploadSlots {
   }
 
   #serve(account: string, now: number): SlotTicket {
-    const served = { calls: 0, bytes: 0, idleSince: now }
+    const served = { calls: 0, bytes: 0, idleSince: now, progressAt: now, sinceProgress: 0 }
     this.#served.set(account, served)
     return this.#ticket(served)
   }
@@ -135,6 +142,10 @@ export class UploadSlots {
     return {
       sent: (bytes) => {
         served.bytes += bytes
+        served.sinceProgress += bytes
+        if (served.sinceProgress < SLOT_PROGRESS_BYTES) return
+        served.sinceProgress = 0
+        served.progressAt = this.#now()
       },
       release: () => {
         if (released) return
@@ -160,10 +171,14 @@ export class UploadSlots {
     }
   }
 
-  /** Frees the slots held idle past SLOT_HOLD_MS, and the places of those who stopped asking. */
+  /**
+   * Frees the slots held idle past SLOT_HOLD_MS or stalled past SLOT_STALL_MS (the stalled calls go on,
+   * outside the count; the account's next call asks anew), and the places of those who stopped asking.
+   */
   #expire(now: number) {
     for (const [account, served] of this.#served) {
-      if (served.calls === 0 && now - served.idleSince >= SLOT_HOLD_MS) this.#served.delete(account)
+      const idle = served.calls === 0 && now - served.idleSince >= SLOT_HOLD_MS
+      if (idle || now - served.progressAt >= SLOT_STALL_MS) this.#served.delete(account)
     }
     for (let i = this.#queue.length - 1; i >= 0; i--) {
       if (now >= (this.#queue[i] as Waiting).retryAt + QUEUE_GRACE_MS) this.#queue.splice(i, 1)
