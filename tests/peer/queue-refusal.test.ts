@@ -140,4 +140,14 @@ describe('the refusal of a queued Download', () => {
     expect(asks.at(-1)?.retryAfterMs).toBeGreaterThanOrEqual(4 * retryAfterMs(3))
     expect(order()).toEqual(['carol', 'dave', 'bob'])
   })
+
+  it('lets a friend skip a queue of three: first in line, the others in their order', async () => {
+    service.slots = new UploadSlots({ slots: 1, maxQueue: 4, friends: ['frida'] })
+    const holder = service.slots.admit('somebody-else')
+    if (!('ticket' in holder)) throw new Error('the slot should be free')
+    for (const [i, caller] of ['bob', 'carol', 'dave'].entries())
+      expect(queuePlaceOf(await refusal(downloaded(urls.fast, caller)))?.place).toBe(i + 1)
+    expect(queuePlaceOf(await refusal(downloaded(urls.fast, 'frida')))?.place).toBe(1)
+    expect(service.slots.state().queued.map((q) => q.username)).toEqual(['frida', 'bob', 'carol', 'dave'])
+  })
 })
