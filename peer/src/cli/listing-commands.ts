@@ -55,7 +55,7 @@ type Uploads = {
 }
 
 /** `uploading to bob (1.2 MiB), carol (3 MiB); 2 of 8 slots; waiting: dave, erin` */
-function uploadsLine({ slots, active, queued }: Uploads): string {
+export function uploadsLine({ slots, active, queued }: Uploads): string {
   const serving = active.map((a) => `${a.username || 'anonymous'} (${formatBytes(a.bytes)})`).join(', ')
   const first = queued.slice(0, 5).map((q) => q.username)
   if (queued.length > first.length) first.push(`${queued.length - first.length} more`)
