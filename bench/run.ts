@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only transfer|single|streaming|cli|directory|saved-searches]: peerdir side by side
+// npm run bench [-- --quick] [-- --only transfer|single|streaming|slots|cli|directory|saved-searches]: peerdir side by side
 // with what a user would pick instead, one run, loopback (`single`: the one-source comparison alone).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,6 +13,7 @@ import { benchStreaming } from './streaming.ts'
 import { type Figure, machine, printTable, writeResults } from './support/report.ts'
 import { benchTransfer } from './transfer.ts'
 import { benchTransferSeries } from './transfer-series.ts'
+import { benchUploadSlots } from './upload-slots.ts'
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
@@ -36,6 +37,7 @@ if (!only || only === 'transfer') {
   figures.push(...(await benchTransferSeries({ quick, log })))
 }
 if (!only || only === 'streaming') figures.push(...(await benchStreaming({ quick, log })))
+if (!only || only === 'slots') figures.push(...(await benchUploadSlots({ quick, log })))
 if (!only || only === 'relay') figures.push(...(await benchRelay({ quick, log })))
 if (!only || only === 'cli') figures.push(...(await benchCli({ quick, log })))
 if (!only || only === 'directory') figures.push(...(await benchDirectory({ quick, log })))

@@ -70,6 +70,8 @@ function line(event: TransferEvent): string | undefined {
       return `dropped ${event.source.username}: ${event.why.replace(/ \(.*$/s, '')}`
     case 'chunkVerified':
       return `chunk ${event.index} from ${event.source.username}`
+    case 'sourceQueued':
+      return `queued at ${event.source.username}: ${event.place}`
     case 'progress':
       return undefined
     case 'finished':

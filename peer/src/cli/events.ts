@@ -1,6 +1,6 @@
 import { daemonCommand, daemonFor } from './common.ts'
 import type { ControlAnswer } from './control-client.ts'
-import { formatBytes } from './format.ts'
+import { formatBytes, ordinal } from './format.ts'
 import { printable } from './output.ts'
 
 type Answer = ControlAnswer<'events'>
@@ -9,6 +9,7 @@ type Answer = ControlAnswer<'events'>
 const FIELDS: Record<string, string[]> = {
   'download-started': ['name', 'sha256', 'size'],
   'download-progress': ['name', 'sha256', 'size', 'doneBytes', 'activeSources'],
+  'download-queued': ['name', 'sha256', 'size', 'queuedAt', 'queuePosition'],
   'download-completed': ['name', 'sha256', 'size', 'path', 'seconds', 'sources'],
   'download-failed': ['name', 'sha256', 'size', 'reason'],
   'wish-matched': ['wishId', 'query', 'name', 'path', 'sha256', 'size'],
@@ -39,6 +40,8 @@ function line(event: Record<string, unknown>): string {
         return `${event.name} (${formatBytes(event.size as number)})`
       case 'download-progress':
         return `${event.name}: ${formatBytes(event.doneBytes as number)} of ${formatBytes(event.size as number)} from ${event.activeSources} sources`
+      case 'download-queued':
+        return `${event.name}: queued at ${event.queuedAt}: ${ordinal(event.queuePosition as number)}`
       case 'download-completed':
         return `${event.path} in ${(event.seconds as number).toFixed(1)} s from ${(event.sources as string[]).join(', ') || 'nobody'}`
       case 'download-failed':

@@ -19,6 +19,13 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`
 }
 
+/** 1st, 2nd, 3rd, 4th, 11th, 21st... */
+export function ordinal(n: number): string {
+  const tens = n % 100
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th')
+  return `${n}${suffix}`
+}
+
 /** Rows as aligned columns (the last column is left ragged). */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -40,7 +47,8 @@ export class ProgressBar {
     this.#stream = stream
   }
 
-  update(name: string, done: number, total: number, sources: number) {
+  /** `note`: said after the bar (which sources make us wait in their queue). */
+  update(name: string, done: number, total: number, sources: number, note = '') {
     this.#startBytes ??= done
     const elapsed = (performance.now() - this.#started) / 1000
     const rate = elapsed > 0 ? (done - this.#startBytes) / elapsed : 0
@@ -52,8 +60,12 @@ export class ProgressBar {
     const text =
       `${name.slice(0, 24)} ${bar} ${(fraction * 100).toFixed(0).padStart(3)}% ` +
       `${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s ETA ${formatDuration(eta)} ` +
-      `${sources} source${sources === 1 ? '' : 's'}`
-    this.#stream.write(`\r\u001b[2K${text}`)
+      `${sources} source${sources === 1 ? '' : 's'}${note ? `; ${note}` : ''}`
+    // A note that made the line wrap would leave its first part behind at each redraw: cut it to fit.
+    const fitted = note
+      ? text.slice(0, Math.max(text.length - note.length, (this.#stream.columns ?? 80) - 1))
+      : text
+    this.#stream.write(`\r\u001b[2K${fitted}`)
   }
 
   end() {

@@ -4,7 +4,7 @@ import { CHOICE_HEADER } from '../control-headers.ts'
 import { daemonCommand, daemonFor, jsonOption } from './common.ts'
 import type { DaemonConnection } from './daemon-client.ts'
 import { EXIT } from './errors.ts'
-import { formatBytes, ProgressBar } from './format.ts'
+import { formatBytes, ordinal, ProgressBar } from './format.ts'
 import { folderReport, getPeerPath } from './get-folder.ts'
 import { emit } from './output.ts'
 import { isPeerPath } from './peer-path.ts'
@@ -17,21 +17,45 @@ export type GetResult = {
   seconds: number
   resumedBytes: number
   bytesPerSource: Record<string, number>
-  /** Every source asked, in the order asked: direct ones first, then those reached through a relay. */
-  sources: { username: string; url: string; bytes: number; relayed: boolean }[]
+  /**
+   * Every source asked, in the order asked: direct ones first, then those reached through a relay;
+   * `queued`: our place in its upload queue when it made us wait to the end (0: it served us or had no turn).
+   */
+  sources: { username: string; url: string; bytes: number; relayed: boolean; queued: number }[]
   dropped: { username: string; url: string; reason: string }[]
   /** When several contents carry the name asked for: which was taken and why (else empty). */
   choice: string
 }
 
-/** Runs one `get` through the daemon, drawing progress when `bar` is given. */
+type SourceUpdate = { username: string; dropped: string; queued: number }
+
+/**
+ * The sources that make us wait in their upload queue (`queued at alice: 3rd`), and whether every
+ * source left does: then the download waits, it has not failed. Empty when none does.
+ */
+export function queueLine(sources: SourceUpdate[]): string {
+  const live = sources.filter((s) => !s.dropped)
+  const queued = live.filter((s) => s.queued > 0)
+  if (queued.length === 0) return ''
+  const places = queued.map((s) => `queued at ${s.username}: ${ordinal(s.queued)}`).join(', ')
+  return queued.length === live.length
+    ? `waiting for a turn: every source has us in its upload queue (${places})`
+    : places
+}
+
+/**
+ * Runs one `get` through the daemon, drawing progress when `bar` is given; without one, each change of
+ * the sources' upload queues is a line on `notes` (stderr).
+ */
 export async function runGet(
   daemon: DaemonConnection,
   target: string,
   outDir: string,
   bar: ProgressBar | undefined,
+  notes: NodeJS.WritableStream | undefined = process.stderr,
 ): Promise<GetResult> {
   let last: GetResult | undefined
+  let lastQueue = ''
   let choice = ''
   const readChoice = (headers: IncomingHttpHeaders) => {
     const header = headers[CHOICE_HEADER]
@@ -54,6 +78,7 @@ export async function runGet(
             url: s.url,
             bytes: Number(s.bytes),
             relayed: s.relayed,
+            queued: s.queued,
           })),
           dropped: update.sources
             .filter((s) => s.dropped)
@@ -61,7 +86,10 @@ export async function runGet(
           choice,
         }
       } else {
-        bar?.update(update.name, Number(update.doneBytes), size, update.activeSources)
+        const queue = queueLine(update.sources)
+        if (!bar && queue && queue !== lastQueue) notes?.write(`${update.name}: ${queue}\n`)
+        lastQueue = queue
+        bar?.update(update.name, Number(update.doneBytes), size, update.activeSources, queue)
       }
     }
   } finally {

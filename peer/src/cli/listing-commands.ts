@@ -48,6 +48,21 @@ export const searchCommand = daemonCommand(
     }
   })
 
+type Uploads = {
+  slots: number
+  active: { username: string; bytes: number }[]
+  queued: { username: string; position: number }[]
+}
+
+/** `uploading to bob (1.2 MiB), carol (3 MiB); 2 of 8 slots; waiting: dave, erin` */
+export function uploadsLine({ slots, active, queued }: Uploads): string {
+  const serving = active.map((a) => `${a.username || 'anonymous'} (${formatBytes(a.bytes)})`).join(', ')
+  const first = queued.slice(0, 5).map((q) => q.username)
+  if (queued.length > first.length) first.push(`${queued.length - first.length} more`)
+  const waiting = first.length ? `; waiting: ${first.join(', ')}` : ''
+  return `${serving ? `uploading to ${serving}` : 'uploading to nobody'}; ${active.length} of ${slots} slots${waiting}`
+}
+
 export const statusCommand = daemonCommand('status', 'the daemon’s state: who, up or down, what it shares')
   .addOption(jsonOption())
   .addHelpText('after', '\nExample:\n  peer status --json')
@@ -66,6 +81,11 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
       lastError: s.lastError,
       version: s.version,
       relay: s.relayUrl ? { url: s.relayUrl, registered: s.relayRegistered, lastError: s.relayError } : null,
+      uploads: {
+        slots: s.uploads?.slots ?? 0,
+        active: (s.uploads?.active ?? []).map((a) => ({ username: a.username, bytes: Number(a.bytes) })),
+        queued: (s.uploads?.queued ?? []).map((q) => ({ username: q.username, position: q.position })),
+      },
     }
     emit(opts.json, result, (x) =>
       [
@@ -80,6 +100,7 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
                 : `not registered with the relay at ${x.relay.url} yet${x.relay.lastError ? ` (${x.relay.lastError})` : ''}`,
             ]
           : []),
+        uploadsLine(x.uploads),
         `${x.activeDownloads} downloads running; peerdir ${x.version}`,
       ].join('\n'),
     )

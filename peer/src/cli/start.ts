@@ -44,6 +44,16 @@ function relayUrlOption(value: string): string {
   return url.origin
 }
 
+const usernames = (value: string) => {
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
+  const bad = names.find((name) => !/^[A-Za-z0-9._-]{1,64}$/.test(name))
+  if (bad !== undefined) throw new InvalidArgumentError(`"${bad}" is not a username`)
+  return names
+}
+
 function wishInterval(value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const ms = Number(value)
@@ -83,6 +93,19 @@ export const startCommand = new Command('start')
       .default(DEFAULT_INBOX_QUOTA, '16GiB'),
   )
   .option('--max-upload-rate <bytes/s>', 'cap on bytes per second served to all peers (e.g. 10M)', byteSize)
+  .option(
+    '--upload-slots <n>',
+    'downloaders (accounts) served at once; the others wait in a queue, told their place',
+    wholeNumber(1, 10_000),
+    8,
+  )
+  .option(
+    '--max-queue <n>',
+    'downloaders that may wait for a slot; beyond, refused',
+    wholeNumber(0, 100_000),
+    256,
+  )
+  .option('--friends <usernames>', 'comma-separated usernames that skip the upload queue', usernames, [])
   .option('--tls-cert <file>', 'serve TLS with this certificate (PEM)')
   .option('--tls-key <file>', 'the TLS private key (PEM)')
   .option(
@@ -121,6 +144,9 @@ export const startCommand = new Command('start')
       maxUploadBytes: opts.maxUploadSize,
       inboxQuotaBytes: opts.inboxQuota,
       maxUploadRate: opts.maxUploadRate,
+      uploadSlots: opts.uploadSlots,
+      maxQueue: opts.maxQueue,
+      friends: opts.friends,
       tls: opts.tlsCert ? { certPath: opts.tlsCert, keyPath: opts.tlsKey } : undefined,
       onComplete: opts.onComplete,
       // Tests run wishes every few hundred milliseconds instead of about every minute.

@@ -23,6 +23,7 @@ import {
   SearchResponseSchema,
   StatusResponseSchema,
 } from '../gen/peerdir/v1/control_pb.ts'
+import type { UploadsState } from '../serve/upload-slots.ts'
 import { LocalWriteError, NoSourcesError } from '../transfer/download-errors.ts'
 import type { CallCredentials } from '../transfer/peer-link.ts'
 import type { Transfer } from '../transfer/transfer.ts'
@@ -60,6 +61,8 @@ export type ControlledDaemon = {
   /** The saved searches (`peer wish`). */
   readonly wishes: WishRunner
   rescan: () => Promise<ScanResult>
+  /** Who is served uploads now and who waits for a slot. */
+  uploads: () => UploadsState
   /** The gateway URL of a content, with the capability that lets it be fetched (`peer url`). */
   gatewayUrl: (sha256: string) => string
 }
@@ -86,6 +89,11 @@ async function* progressOf(transfer: Transfer, signal: AbortSignal) {
     if (event.type === 'progress') yield toProgress(event.progress.variant, event.progress)
   }
 }
+
+const uploadsMessage = (uploads: UploadsState) => ({
+  ...uploads,
+  active: uploads.active.map((a) => ({ ...a, bytes: BigInt(a.bytes) })),
+})
 
 export function controlServiceRoutes(daemon: ControlledDaemon) {
   const { resolve } = contentLookup(daemon)
@@ -228,6 +236,7 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           relayUrl: daemon.relay?.relayUrl ?? '',
           relayRegistered: daemon.relay?.connected ?? false,
           relayError: daemon.relay?.lastError ?? '',
+          uploads: uploadsMessage(daemon.uploads()),
         }),
       login: async () => {
         const state = await daemon.session.login()

@@ -8,6 +8,8 @@ export type DownloadFacts = { name: string; sha256: string; size: number }
 export type DaemonEventBody =
   | ({ type: 'download-started' } & DownloadFacts)
   | ({ type: 'download-progress'; doneBytes: number; activeSources: number } & DownloadFacts)
+  /** A source put the download in its upload queue at `queuePosition` (1 is next). */
+  | ({ type: 'download-queued'; queuedAt: string; queuePosition: number } & DownloadFacts)
   | ({
       type: 'download-completed'
       path: string

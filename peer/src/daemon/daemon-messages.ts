@@ -9,6 +9,7 @@ export function eventMessage(event: DaemonEvent | Missed): MessageInitShape<type
   switch (event.type) {
     case 'download-started':
     case 'download-progress':
+    case 'download-queued':
     case 'download-completed':
     case 'download-failed': {
       const { type: _type, time: _time, size, ...rest } = event

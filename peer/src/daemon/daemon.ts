@@ -6,6 +6,7 @@ import { type ScanResult, type SharedFile, ShareIndex, toEntry } from '../conten
 import { downloadFastPath } from '../serve/download-fast-path.ts'
 import { type PeerServiceOptions, peerServiceRoutes } from '../serve/peer-service.ts'
 import { RateLimiter } from '../serve/rate-limit.ts'
+import { UploadSlots } from '../serve/upload-slots.ts'
 import { controlAuthInterceptor, peerAuth, peerAuthInterceptor } from '../wire/auth.ts'
 import { DirectoryClient } from '../wire/directory-client.ts'
 import { ListeningPort } from '../wire/listening-port.ts'
@@ -44,6 +45,11 @@ export type DaemonOptions = {
   inboxQuotaBytes: number
   /** Bytes per second served to all peers together; undefined: unlimited. */
   maxUploadRate?: number
+  /** Accounts served Download calls at once (`--upload-slots`), and how many may wait (`--max-queue`). */
+  uploadSlots: number
+  maxQueue: number
+  /** Usernames that skip the upload queue (`--friends`). */
+  friends: string[]
   tls?: { certPath: string; keyPath: string }
   stateRoot?: string
   /** `--on-complete`: the user's command, run after each verified download (on-complete.ts). */
@@ -178,6 +184,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           log,
         })
 
+  const slots = new UploadSlots({
+    slots: options.uploadSlots,
+    maxQueue: options.maxQueue,
+    friends: options.friends,
+  })
+
   const capabilities = GatewayCapabilities.inStateDir(stateDir)
   const gatewayOrigin = `${scheme}://${gatewayHost(options.host)}:${port}`
   const controlled: ControlledDaemon = {
@@ -192,6 +204,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     events,
     wishes,
     rescan,
+    uploads: () => slots.state(),
     gatewayUrl: (sha256) => `${gatewayOrigin}/content/${sha256}?cap=${capabilities.for(sha256)}`,
   }
 
@@ -209,6 +222,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     maxUploadBytes: options.maxUploadBytes,
     inboxQuotaBytes: options.inboxQuotaBytes,
     limiter: options.maxUploadRate ? new RateLimiter(options.maxUploadRate) : undefined,
+    slots,
     onStale: () => void rescan(),
     onUploaded: share,
     onServed: uploads.served,

@@ -13,7 +13,8 @@ const factsOf = (variant: Result): DownloadFacts => ({
 
 /**
  * Tells the daemon's events what one transfer does, from its own events: started once (whichever
- * variant it tries first), progress at most once a second, then completed or failed.
+ * variant it tries first), progress at most once a second, each source's queue place as it changes,
+ * then completed or failed.
  */
 export async function reportTransfer(transfer: Transfer, events: DaemonEvents) {
   let started = false
@@ -32,6 +33,13 @@ export async function reportTransfer(transfer: Transfer, events: DaemonEvents) {
         ...factsOf(progress.variant),
         doneBytes: progress.doneBytes,
         activeSources: progress.activeSources,
+      })
+    } else if (event.type === 'sourceQueued' && started) {
+      events.emit({
+        type: 'download-queued',
+        ...factsOf(transfer.variant),
+        queuedAt: event.source.username,
+        queuePosition: event.place,
       })
     } else if (event.type === 'finished') {
       const { finished } = event

@@ -12,7 +12,14 @@ import {
   writeVarint,
 } from '../wire/grpc-wire.ts'
 import { SpareBuffers } from '../wire/spare-buffers.ts'
-import { checkDownload, MESSAGE_BYTES, type PeerServiceOptions, servedRange } from './peer-service.ts'
+import {
+  checkDownload,
+  MESSAGE_BYTES,
+  type PeerServiceOptions,
+  servedRange,
+  slotAccount,
+  slotFor,
+} from './peer-service.ts'
 
 /** A Download request is a few dozen bytes; anything much larger is not one. */
 const MAX_REQUEST_BYTES = 4096
@@ -85,20 +92,33 @@ async function answer(
     const request = parseRequest(await readBody(req))
     const caller = await options.verifyPeer(headerValue(req.headers.authorization))
     const range = await checkDownload(options.service, request)
-    if (closed.signal.aborted) return
-    stream.respond(
-      { ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-accept-encoding': 'identity' },
-      { waitForTrailers: true },
-    )
-    responded = true
-    const turn = { caller, readerWaiting: request.readerWaiting }
-    const pieces = servedRange(options.service, turn, range, closed.signal, () => pool.take(closed.signal))
-    for await (const { offset, data } of pieces) {
-      stream.write(messageHeader(offset, data.length))
-      // No wait for 'drain': the pool is the backpressure. Reads run ahead of the socket by at most
-      // its few buffers, and a buffer comes back only once the stream has sent its bytes.
-      stream.write(data, () => pool.give(data))
+    const account = slotAccount(caller, req.socket?.remoteAddress ?? '')
+    const slot = await slotFor(options.service, account, closed.signal)
+    try {
       if (closed.signal.aborted) return
+      stream.respond(
+        { ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-accept-encoding': 'identity' },
+        { waitForTrailers: true },
+      )
+      responded = true
+      const turn = { caller, readerWaiting: request.readerWaiting }
+      const take = () => pool.take(closed.signal)
+      for await (const { offset, data } of servedRange(
+        options.service,
+        turn,
+        range,
+        closed.signal,
+        take,
+        slot,
+      )) {
+        stream.write(messageHeader(offset, data.length))
+        // No wait for 'drain': the pool is the backpressure. Reads run ahead of the socket by at most
+        // its few buffers, and a buffer comes back only once the stream has sent its bytes.
+        stream.write(data, () => pool.give(data))
+        if (closed.signal.aborted) return
+      }
+    } finally {
+      slot?.release()
     }
   } catch (err) {
     if (closed.signal.aborted) return

@@ -16,10 +16,12 @@ import {
   UploadResponseSchema,
 } from '../gen/peerdir/v1/peer_pb.ts'
 import { VERSION } from '../version.ts'
-import { callerKey } from '../wire/auth.ts'
+import { callerAddressKey, callerKey } from '../wire/auth.ts'
+import { queueRefusal } from '../wire/queue-refusal.ts'
 import { InboxQuota } from './inbox-quota.ts'
 import type { RateLimiter, Turn } from './rate-limit.ts'
 import { pacedUpload } from './upload-pace.ts'
+import type { SlotTicket, UploadSlots } from './upload-slots.ts'
 
 /** Download messages carry at most this much; big enough to amortise framing, small enough to interleave. */
 export const MESSAGE_BYTES = 512 * 1024
@@ -33,6 +35,8 @@ export type PeerServiceOptions = {
   /** The inbox holds at most this many bytes, uploads in flight included. */
   inboxQuotaBytes: number
   limiter?: RateLimiter
+  /** Who is served Download calls now, and who waits (`--upload-slots`); unset: everyone at once. */
+  slots?: UploadSlots
   /** An upload bringing less than 256 KiB in this long is cut (default UPLOAD_STALL_MS). */
   uploadStallMs?: number
   /** The share index saw a file change under it: rescan. */
@@ -88,6 +92,44 @@ export async function checkDownload(
   return { file, start: Number(req.offset), end: Number(end) }
 }
 
+/** The account a Download call counts against for its slot: the caller's username, else its address. */
+export const slotAccount = (caller: string, address: string) => caller || address || 'anonymous'
+
+/**
+ * A slot for `account`'s Download call, or the refusal it is given: queued (with its place and when to
+ * ask again, held back a while for a caller that asked too early), or the queue is full. Only Download
+ * calls wait: a manifest is a few KiB, and a downloader needs it to fetch from anyone at all.
+ */
+export async function slotFor(
+  options: PeerServiceOptions,
+  account: string,
+  signal: AbortSignal,
+): Promise<SlotTicket | undefined> {
+  const admission = options.slots?.admit(account)
+  if (!admission) return undefined
+  if ('ticket' in admission) return admission.ticket
+  if ('full' in admission) {
+    throw new ConnectError(
+      `every upload slot of ${options.username()} is taken and its queue is full (${admission.full.maxQueue} waiting); try again later or another source`,
+      Code.ResourceExhausted,
+    )
+  }
+  const { delayMs } = admission.queued
+  if (delayMs > 0) await abortableDelay(delayMs, signal)
+  throw queueRefusal(options.username(), admission.queued)
+}
+
+const abortableDelay = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done() {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+
 /**
  * A capped upload sends pieces of at most its burst (16 KiB at least): the calls it serves take turns,
  * and one turn of 512 KiB at a low rate would leave the others silent long enough to be given up.
@@ -128,21 +170,27 @@ export async function* readRange(
   }
 }
 
-/** readRange for `username`, telling `onServed` how many bytes went out once the call ends, however it ends. */
+/**
+ * readRange for `username`, telling `onServed` how many bytes went out once the call ends, however it
+ * ends, and its slot as they go; the slot is released with the call.
+ */
 export async function* servedRange(
   options: PeerServiceOptions,
   turn: Turn,
   range: DownloadRange,
   signal: AbortSignal,
   bufferFor?: (length: number) => Buffer | Promise<Buffer>,
+  slot?: SlotTicket,
 ): AsyncGenerator<{ offset: number; data: Buffer }> {
   let bytes = 0
   try {
     for await (const piece of readRange(options, range, signal, bufferFor, turn)) {
       bytes += piece.data.length
+      slot?.sent(piece.data.length)
       yield piece
     }
   } finally {
+    slot?.release()
     if (bytes > 0) options.onServed?.({ username: turn.caller, file: range.file, bytes })
   }
 }
@@ -158,8 +206,10 @@ export function peerServiceRoutes(options: PeerServiceOptions) {
     ctx: HandlerContext,
   ) {
     const range = await checkDownload(options, req)
-    const turn = { caller: ctx.values.get(callerKey), readerWaiting: req.readerWaiting }
-    for await (const { offset, data } of servedRange(options, turn, range, ctx.signal)) {
+    const caller = ctx.values.get(callerKey)
+    const slot = await slotFor(options, slotAccount(caller, ctx.values.get(callerAddressKey)), ctx.signal)
+    const turn = { caller, readerWaiting: req.readerWaiting }
+    for await (const { offset, data } of servedRange(options, turn, range, ctx.signal, undefined, slot)) {
       yield create(DownloadResponseSchema, { offset: BigInt(offset), data })
     }
   }

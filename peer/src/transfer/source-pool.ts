@@ -3,7 +3,8 @@ import type { DownloadCall } from '../wire/download-client.ts'
 
 export type { Source }
 
-export type SourceReport = { username: string; url: string; bytes: number; dropped: string }
+/** `queued`: our place in the source's upload queue while it makes us wait (0: it serves us). */
+export type SourceReport = { username: string; url: string; bytes: number; dropped: string; queued: number }
 
 /** What the downloader needs of one source; `connect` makes it (so tests and relays can supply their own). */
 export type SourceLink = {
@@ -22,7 +23,14 @@ export type SourceLink = {
 
 export type Connect = (source: Source) => SourceLink
 
-export type PooledSource = Source & { link: SourceLink; bytes: number; dropped: string }
+/** `retryAt`: when a source that queued us is asked again (performance.now() time; 0: not waiting). */
+export type PooledSource = Source & {
+  link: SourceLink
+  bytes: number
+  dropped: string
+  queued: number
+  retryAt: number
+}
 
 /**
  * The sources of one download: live ones to ask, dropped ones remembered with why (never asked again,
@@ -54,7 +62,8 @@ export class SourcePool {
     const added: PooledSource[] = []
     for (const { username, url } of sources) {
       if (this.#live.has(url) || this.#dropped.has(url)) continue
-      const pooled = { username, url, link: this.#connect({ username, url }), bytes: 0, dropped: '' }
+      const link = this.#connect({ username, url })
+      const pooled = { username, url, link, bytes: 0, dropped: '', queued: 0, retryAt: 0 }
       this.#live.set(url, pooled)
       added.push(pooled)
     }
@@ -72,12 +81,9 @@ export class SourcePool {
   }
 
   report(): SourceReport[] {
-    return [...this.#live.values(), ...this.#dropped.values()].map(({ username, url, bytes, dropped }) => ({
-      username,
-      url,
-      bytes,
-      dropped,
-    }))
+    return [...this.#live.values(), ...this.#dropped.values()].map(
+      ({ username, url, bytes, dropped, queued }) => ({ username, url, bytes, dropped, queued }),
+    )
   }
 
   /** Who was dropped and why, for the message when nobody is left. */

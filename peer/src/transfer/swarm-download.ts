@@ -1,5 +1,6 @@
 import type { FileEntry } from '../../../contract/api-types.ts'
 import { chunkLength } from '../content/manifest.ts'
+import { type QueuePlace, queuePlaceOf } from '../wire/queue-refusal.ts'
 import { readChunks, STALL_MS } from './chunk-reader.ts'
 import { type ChunkRequest, ChunkScheduler } from './chunk-scheduler.ts'
 import {
@@ -177,7 +178,17 @@ export class SwarmDownload {
     return true
   }
 
+  /** The source put us in its upload queue: it is asked again when it said, not dropped. */
+  queued(source: PooledSource, { place, retryAfterMs }: QueuePlace) {
+    source.retryAt = Math.max(source.retryAt, performance.now() + retryAfterMs)
+    if (source.queued === place) return
+    source.queued = place
+    this.#options.onEvent({ type: 'sourceQueued', source: sourceOf(source), place, retryAfterMs })
+    this.#progressed()
+  }
+
   verified(index: number, data: Buffer, source: PooledSource) {
+    source.queued = 0
     source.bytes += data.length
     this.#doneBytes += data.length
     this.#options.readers.written()
@@ -223,6 +234,8 @@ class Round {
   #lastRefill = performance.now()
   #end: { resolve: () => void; reject: (err: unknown) => void } | undefined
   #stopFollowingReaders: (() => void) | undefined
+  /** Sources that queued us, each with the timer that asks it again. */
+  readonly #askAgain = new Map<string, NodeJS.Timeout>()
 
   constructor(download: SwarmDownload, part: PartFile, chunkHashes: Buffer[]) {
     this.#download = download
@@ -259,6 +272,7 @@ class Round {
   #finish(err?: unknown) {
     if (this.#settled) return
     this.#settled = true
+    for (const timer of this.#askAgain.values()) clearTimeout(timer)
     this.#download.options.signal.removeEventListener('abort', this.#onAbort)
     this.#stopFollowingReaders?.()
     if (err) this.#end?.reject(err)
@@ -266,7 +280,35 @@ class Round {
   }
 
   #addLive() {
-    for (const source of this.#download.pool.live()) this.#scheduler.addSource(source.url)
+    const now = performance.now()
+    for (const source of this.#download.pool.live()) {
+      if (source.retryAt > now) this.#askLater(source)
+      else this.#scheduler.addSource(source.url)
+    }
+  }
+
+  /**
+   * A source that queued us gets no request until the time it named (asking sooner would cost us our
+   * place), then is planned for again. Its chunks go to the others meanwhile.
+   */
+  #queued(source: PooledSource, place: QueuePlace) {
+    this.#download.queued(source, place)
+    this.#scheduler.dropSource(source.url)
+    this.#askLater(source)
+  }
+
+  #askLater(source: PooledSource) {
+    if (this.#askAgain.has(source.url)) return
+    const timer = setTimeout(
+      () => {
+        this.#askAgain.delete(source.url)
+        if (this.#settled || source.dropped) return
+        this.#scheduler.addSource(source.url)
+        this.#pump()
+      },
+      Math.max(0, source.retryAt - performance.now()),
+    )
+    this.#askAgain.set(source.url, timer)
   }
 
   #drop(source: PooledSource, why: string) {
@@ -293,8 +335,9 @@ class Round {
       this.#refillThen(() => this.#pump())
     }
     for (const request of this.#scheduler.plan()) void this.#fetch(request)
-    // A dropped source's requests still in flight may yet bring verified chunks: wait for them.
-    if (this.#scheduler.openRequests === 0 && !this.#refilling) {
+    // A dropped source's requests still in flight may yet bring verified chunks: wait for them. A
+    // download that only waits on queues waits: each source that queued us is asked again in time.
+    if (this.#scheduler.openRequests === 0 && !this.#refilling && this.#askAgain.size === 0) {
       // Everyone we knew is gone: ask the directory once more before giving up.
       this.#refillThen((found) => (found ? this.#pump() : this.#finish(this.#download.noSources())))
     }
@@ -344,7 +387,11 @@ class Round {
       if (signal.aborted) return
       // The disk, not the source, failed (full, read-only): stop, keep what is verified.
       if (err instanceof LocalWriteError) this.#failure = err
-      else this.#drop(source, describeSourceFailure(err))
+      else {
+        const place = queuePlaceOf(err)
+        if (place) this.#queued(source, place)
+        else this.#drop(source, describeSourceFailure(err))
+      }
     } finally {
       scheduler.ended(request)
       this.#pump()

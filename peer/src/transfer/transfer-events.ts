@@ -22,6 +22,11 @@ export type SourceEvent =
   | { type: 'sourceTried'; source: Source }
   /** A source is asked no more, and why (it lied, stalled, went away). */
   | { type: 'sourceDropped'; source: Source; why: string }
+  /**
+   * A source put us in its upload queue at `place`: not a failure; it is asked again in
+   * `retryAfterMs` while the others go on.
+   */
+  | { type: 'sourceQueued'; source: Source; place: number; retryAfterMs: number }
   /** A chunk matched the manifest and is on disk. */
   | { type: 'chunkVerified'; index: number; bytes: number; source: Source }
 

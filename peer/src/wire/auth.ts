@@ -6,6 +6,8 @@ import { CALL_SCOPE, directoryClaims, directoryKeys } from './directory-tokens.t
 
 /** The directory username of the peer calling PeerService (empty with --open and no token). */
 export const callerKey = createContextKey<string>('', { description: 'calling peer' })
+/** The address the call came from (a relay's, for a call it forwards): who an anonymous caller is. */
+export const callerAddressKey = createContextKey<string>('', { description: 'calling address' })
 
 const bearer = (header: string | null) => /^Bearer\s+(\S{1,8192})$/i.exec(header ?? '')?.[1]
 

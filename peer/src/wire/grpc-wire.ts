@@ -38,10 +38,18 @@ export function writeVarint(target: Buffer, at: number, value: number): number {
   return position
 }
 
-/** The trailers (or trailers-only headers) that end a call with `error`, or with OK. */
+/** The trailers (or trailers-only headers) that end a call with `error` (its metadata too), or with OK. */
 export function statusTrailers(error?: ConnectError): Record<string, string> {
   if (!error) return { 'grpc-status': '0' }
-  return { 'grpc-status': String(error.code), 'grpc-message': encodeGrpcMessage(error.rawMessage) }
+  const trailers: Record<string, string> = {}
+  error.metadata.forEach((value, key) => {
+    trailers[key] = value
+  })
+  return {
+    ...trailers,
+    'grpc-status': String(error.code),
+    'grpc-message': encodeGrpcMessage(error.rawMessage),
+  }
 }
 
 /**
@@ -72,5 +80,23 @@ export function errorFromTrailers(trailers: Record<string, unknown> | undefined)
   try {
     message = decodeURIComponent(message)
   } catch {}
-  return new ConnectError(message, code in Code && code > 0 && code <= 16 ? (code as Code) : Code.Unknown)
+  return new ConnectError(
+    message,
+    code in Code && code > 0 && code <= 16 ? (code as Code) : Code.Unknown,
+    metadataOf(trailers ?? {}),
+  )
+}
+
+/** The trailers that are no part of the status or HTTP/2 itself, as the error's metadata. */
+function metadataOf(trailers: Record<string, unknown>): Headers {
+  const metadata = new Headers()
+  for (const [key, value] of Object.entries(trailers)) {
+    if (key.startsWith(':') || key.startsWith('grpc-') || typeof value !== 'string') continue
+    try {
+      metadata.set(key, value)
+    } catch {
+      // a value Headers will not hold is no metadata this side reads
+    }
+  }
+  return metadata
 }

@@ -3,9 +3,10 @@ import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
 import type { ConnectRouter } from '@connectrpc/connect'
-import { createClient, type Interceptor } from '@connectrpc/connect'
+import { createClient, createContextValues, type Interceptor } from '@connectrpc/connect'
 import { connectNodeAdapter, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
 import { PeerService } from '../gen/peerdir/v1/peer_pb.ts'
+import { callerAddressKey } from './auth.ts'
 import { grpcWebTextAdapter } from './grpc-web-text.ts'
 import { byHttpVersion, ListeningPort, listen, type TlsFiles } from './listening-port.ts'
 
@@ -68,6 +69,8 @@ export function serveRpc(listening: ListeningPort, options: ServerOptions): RpcS
     acceptCompression: [],
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,
+    contextValues: (req: http.IncomingMessage | http2.Http2ServerRequest) =>
+      createContextValues().set(callerAddressKey, req.socket?.remoteAddress ?? ''),
   }
   const connect = connectNodeAdapter(adapterOptions)
   const webText = grpcWebTextAdapter(adapterOptions)

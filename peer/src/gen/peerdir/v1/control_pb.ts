@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file peerdir/v1/control.proto.
  */
 export const file_peerdir_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJfCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0SDQoFbW92ZWQYBSABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJWCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCRIOCgZmb2xkZXIYBSABKAkiOgoRTGlzdEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5wZWVyZGlyLnYxLlNoYXJlZEZpbGUiLQoNU2VhcmNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRINCgVsaW1pdBgCIAEoDSInCgZTb3VyY2USEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJIqkBCgxTZWFyY2hSZXN1bHQSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRISCgpjaHVua19zaXplGAQgASgNEhAKCG1hbmlmZXN0GAUgASgJEiMKB3NvdXJjZXMYBiADKAsyEi5wZWVyZGlyLnYxLlNvdXJjZRIUCgxzb3VyY2VfY291bnQYByABKA0SDAoEcGF0aBgIIAEoCSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiYQoNQnJvd3NlUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCBIOCgZjdXJzb3IYBCABKAkSDQoFbGltaXQYBSABKA0iOgoMQnJvd3NlRm9sZGVyEgwKBG5hbWUYASABKAkSDQoFZmlsZXMYAiABKAQSDQoFYnl0ZXMYAyABKAQibAoKQnJvd3NlRmlsZRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoBBIOCgZzaGEyNTYYBCABKAkSEgoKY2h1bmtfc2l6ZRgFIAEoDRIQCghtYW5pZmVzdBgGIAEoCSKhAQoOQnJvd3NlUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSDAoEcGF0aBgDIAEoCRIpCgdmb2xkZXJzGAQgAygLMhgucGVlcmRpci52MS5Ccm93c2VGb2xkZXISJQoFZmlsZXMYBSADKAsyFi5wZWVyZGlyLnYxLkJyb3dzZUZpbGUSDgoGY3Vyc29yGAYgASgJIlwKCkdldFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEg8KB291dF9kaXIYAiABKAkSDwoHbm9fa2VlcBgDIAEoCBIOCgZmb2xkZXIYBCABKAkSDAoEbmFtZRgFIAEoCSJeCgxTb3VyY2VSZXBvcnQSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBWJ5dGVzGAMgASgEEg8KB2Ryb3BwZWQYBCABKAkSDwoHcmVsYXllZBgFIAEoCCLYAQoLR2V0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIOCgZzaGEyNTYYAiABKAkSDAoEc2l6ZRgDIAEoBBISCgpkb25lX2J5dGVzGAQgASgEEhUKDXJlc3VtZWRfYnl0ZXMYBSABKAQSFgoOYWN0aXZlX3NvdXJjZXMYBiABKA0SEAoIZmluaXNoZWQYByABKAgSDAoEcGF0aBgIIAEoCRIPCgdzZWNvbmRzGAkgASgBEikKB3NvdXJjZXMYCiADKAsyGC5wZWVyZGlyLnYxLlNvdXJjZVJlcG9ydCIwCgtQdXNoUmVxdWVzdBIMCgRwYXRoGAEgASgJEhMKC3RvX3VzZXJuYW1lGAIgASgJIjoKDFB1c2hSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJIiMKEUNvbnRlbnRVcmxSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCSJNChJDb250ZW50VXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEgwKBHNpemUYBCABKAQiDwoNRXZlbnRzUmVxdWVzdCKqAgoORXZlbnRzUmVzcG9uc2USDAoEdHlwZRgBIAEoCRIMCgR0aW1lGAIgASgJEi0KCGRvd25sb2FkGAMgASgLMhkucGVlcmRpci52MS5Eb3dubG9hZEV2ZW50SAASNAoMd2lzaF9tYXRjaGVkGAQgASgLMhwucGVlcmRpci52MS5XaXNoTWF0Y2hlZEV2ZW50SAASNgoNdXBsb2FkX3NlcnZlZBgFIAEoCzIdLnBlZXJkaXIudjEuVXBsb2FkU2VydmVkRXZlbnRIABIrCgdzZXNzaW9uGAYgASgLMhgucGVlcmRpci52MS5TZXNzaW9uRXZlbnRIABIpCgZtaXNzZWQYByABKAsyFy5wZWVyZGlyLnYxLk1pc3NlZEV2ZW50SABCBwoFZXZlbnQipwEKDURvd25sb2FkRXZlbnQSDAoEbmFtZRgBIAEoCRIOCgZzaGEyNTYYAiABKAkSDAoEc2l6ZRgDIAEoBBISCgpkb25lX2J5dGVzGAQgASgEEhYKDmFjdGl2ZV9zb3VyY2VzGAUgASgNEgwKBHBhdGgYBiABKAkSDwoHc2Vjb25kcxgHIAEoARIPCgdzb3VyY2VzGAggAygJEg4KBnJlYXNvbhgJIAEoCSJsChBXaXNoTWF0Y2hlZEV2ZW50Eg8KB3dpc2hfaWQYASABKAkSDQoFcXVlcnkYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRwYXRoGAQgASgJEg4KBnNoYTI1NhgFIAEoCRIMCgRzaXplGAYgASgEIlIKEVVwbG9hZFNlcnZlZEV2ZW50EhAKCHVzZXJuYW1lGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEg0KBWJ5dGVzGAQgASgEIjwKDFNlc3Npb25FdmVudBINCgVzdGF0ZRgBIAEoCRINCgVyZWxheRgCIAEoCRIOCgZyZWFzb24YAyABKAkiHAoLTWlzc2VkRXZlbnQSDQoFY291bnQYASABKAQiUAoOQWRkV2lzaFJlcXVlc3QSDQoFcXVlcnkYASABKAkSCwoDZ2V0GAIgASgIEhAKCG1pbl9zaXplGAMgASgEEhAKCG1heF9zaXplGAQgASgEIjEKD0FkZFdpc2hSZXNwb25zZRIeCgR3aXNoGAEgASgLMhAucGVlcmRpci52MS5XaXNoInUKCVdpc2hNYXRjaBIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDgoGc2hhMjU2GAMgASgJEgwKBHNpemUYBCABKAQSEAoIZm91bmRfYXQYBSABKAkSDQoFZmV0Y2gYBiABKAkSDQoFZXJyb3IYByABKAkitwEKBFdpc2gSCgoCaWQYASABKAkSDQoFcXVlcnkYAiABKAkSCwoDZ2V0GAMgASgIEhAKCG1pbl9zaXplGAQgASgEEhAKCG1heF9zaXplGAUgASgEEhIKCmNyZWF0ZWRfYXQYBiABKAkSEwoLbGFzdF9ydW5fYXQYByABKAkSEgoKbGFzdF9lcnJvchgIIAEoCRImCgdtYXRjaGVzGAkgAygLMhUucGVlcmRpci52MS5XaXNoTWF0Y2giEwoRTGlzdFdpc2hlc1JlcXVlc3QiNgoSTGlzdFdpc2hlc1Jlc3BvbnNlEiAKBndpc2hlcxgBIAMoCzIQLnBlZXJkaXIudjEuV2lzaCIfChFSZW1vdmVXaXNoUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJSZW1vdmVXaXNoUmVzcG9uc2UyjQgKDkNvbnRyb2xTZXJ2aWNlEj8KBlN0YXR1cxIZLnBlZXJkaXIudjEuU3RhdHVzUmVxdWVzdBoaLnBlZXJkaXIudjEuU3RhdHVzUmVzcG9uc2USPAoFTG9naW4SGC5wZWVyZGlyLnYxLkxvZ2luUmVxdWVzdBoZLnBlZXJkaXIudjEuTG9naW5SZXNwb25zZRI/CgZMb2dvdXQSGS5wZWVyZGlyLnYxLkxvZ291dFJlcXVlc3QaGi5wZWVyZGlyLnYxLkxvZ291dFJlc3BvbnNlEkIKB1JlaW5kZXgSGi5wZWVyZGlyLnYxLlJlaW5kZXhSZXF1ZXN0GhsucGVlcmRpci52MS5SZWluZGV4UmVzcG9uc2USSAoJTGlzdEZpbGVzEhwucGVlcmRpci52MS5MaXN0RmlsZXNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0RmlsZXNSZXNwb25zZRI/CgZTZWFyY2gSGS5wZWVyZGlyLnYxLlNlYXJjaFJlcXVlc3QaGi5wZWVyZGlyLnYxLlNlYXJjaFJlc3BvbnNlEkgKCUxpc3RQZWVycxIcLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVxdWVzdBodLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVzcG9uc2USPwoGQnJvd3NlEhkucGVlcmRpci52MS5Ccm93c2VSZXF1ZXN0GhoucGVlcmRpci52MS5Ccm93c2VSZXNwb25zZRI4CgNHZXQSFi5wZWVyZGlyLnYxLkdldFJlcXVlc3QaFy5wZWVyZGlyLnYxLkdldFJlc3BvbnNlMAESOQoEUHVzaBIXLnBlZXJkaXIudjEuUHVzaFJlcXVlc3QaGC5wZWVyZGlyLnYxLlB1c2hSZXNwb25zZRJLCgpDb250ZW50VXJsEh0ucGVlcmRpci52MS5Db250ZW50VXJsUmVxdWVzdBoeLnBlZXJkaXIudjEuQ29udGVudFVybFJlc3BvbnNlEkEKBkV2ZW50cxIZLnBlZXJkaXIudjEuRXZlbnRzUmVxdWVzdBoaLnBlZXJkaXIudjEuRXZlbnRzUmVzcG9uc2UwARJCCgdBZGRXaXNoEhoucGVlcmRpci52MS5BZGRXaXNoUmVxdWVzdBobLnBlZXJkaXIudjEuQWRkV2lzaFJlc3BvbnNlEksKCkxpc3RXaXNoZXMSHS5wZWVyZGlyLnYxLkxpc3RXaXNoZXNSZXF1ZXN0Gh4ucGVlcmRpci52MS5MaXN0V2lzaGVzUmVzcG9uc2USSwoKUmVtb3ZlV2lzaBIdLnBlZXJkaXIudjEuUmVtb3ZlV2lzaFJlcXVlc3QaHi5wZWVyZGlyLnYxLlJlbW92ZVdpc2hSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCK1AgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkSJAoHdXBsb2FkcxgOIAEoCzITLnBlZXJkaXIudjEuVXBsb2FkcyJsCgdVcGxvYWRzEg0KBXNsb3RzGAEgASgNEigKBmFjdGl2ZRgCIAMoCzIYLnBlZXJkaXIudjEuQWN0aXZlVXBsb2FkEigKBnF1ZXVlZBgDIAMoCzIYLnBlZXJkaXIudjEuUXVldWVkVXBsb2FkIi8KDEFjdGl2ZVVwbG9hZBIQCgh1c2VybmFtZRgBIAEoCRINCgVieXRlcxgCIAEoBCIyCgxRdWV1ZWRVcGxvYWQSEAoIdXNlcm5hbWUYASABKAkSEAoIcG9zaXRpb24YAiABKA0iDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJfCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0SDQoFbW92ZWQYBSABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJWCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCRIOCgZmb2xkZXIYBSABKAkiOgoRTGlzdEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5wZWVyZGlyLnYxLlNoYXJlZEZpbGUiLQoNU2VhcmNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRINCgVsaW1pdBgCIAEoDSInCgZTb3VyY2USEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJIqkBCgxTZWFyY2hSZXN1bHQSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRISCgpjaHVua19zaXplGAQgASgNEhAKCG1hbmlmZXN0GAUgASgJEiMKB3NvdXJjZXMYBiADKAsyEi5wZWVyZGlyLnYxLlNvdXJjZRIUCgxzb3VyY2VfY291bnQYByABKA0SDAoEcGF0aBgIIAEoCSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiYQoNQnJvd3NlUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCBIOCgZjdXJzb3IYBCABKAkSDQoFbGltaXQYBSABKA0iOgoMQnJvd3NlRm9sZGVyEgwKBG5hbWUYASABKAkSDQoFZmlsZXMYAiABKAQSDQoFYnl0ZXMYAyABKAQibAoKQnJvd3NlRmlsZRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoBBIOCgZzaGEyNTYYBCABKAkSEgoKY2h1bmtfc2l6ZRgFIAEoDRIQCghtYW5pZmVzdBgGIAEoCSKhAQoOQnJvd3NlUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSDAoEcGF0aBgDIAEoCRIpCgdmb2xkZXJzGAQgAygLMhgucGVlcmRpci52MS5Ccm93c2VGb2xkZXISJQoFZmlsZXMYBSADKAsyFi5wZWVyZGlyLnYxLkJyb3dzZUZpbGUSDgoGY3Vyc29yGAYgASgJIlwKCkdldFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEg8KB291dF9kaXIYAiABKAkSDwoHbm9fa2VlcBgDIAEoCBIOCgZmb2xkZXIYBCABKAkSDAoEbmFtZRgFIAEoCSJuCgxTb3VyY2VSZXBvcnQSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBWJ5dGVzGAMgASgEEg8KB2Ryb3BwZWQYBCABKAkSDwoHcmVsYXllZBgFIAEoCBIOCgZxdWV1ZWQYBiABKA0i2AEKC0dldFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDgoGc2hhMjU2GAIgASgJEgwKBHNpemUYAyABKAQSEgoKZG9uZV9ieXRlcxgEIAEoBBIVCg1yZXN1bWVkX2J5dGVzGAUgASgEEhYKDmFjdGl2ZV9zb3VyY2VzGAYgASgNEhAKCGZpbmlzaGVkGAcgASgIEgwKBHBhdGgYCCABKAkSDwoHc2Vjb25kcxgJIAEoARIpCgdzb3VyY2VzGAogAygLMhgucGVlcmRpci52MS5Tb3VyY2VSZXBvcnQiMAoLUHVzaFJlcXVlc3QSDAoEcGF0aBgBIAEoCRITCgt0b191c2VybmFtZRgCIAEoCSI6CgxQdXNoUmVzcG9uc2USDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCSIjChFDb250ZW50VXJsUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkiTQoSQ29udGVudFVybFJlc3BvbnNlEgsKA3VybBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnNoYTI1NhgDIAEoCRIMCgRzaXplGAQgASgEIg8KDUV2ZW50c1JlcXVlc3QiqgIKDkV2ZW50c1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSDAoEdGltZRgCIAEoCRItCghkb3dubG9hZBgDIAEoCzIZLnBlZXJkaXIudjEuRG93bmxvYWRFdmVudEgAEjQKDHdpc2hfbWF0Y2hlZBgEIAEoCzIcLnBlZXJkaXIudjEuV2lzaE1hdGNoZWRFdmVudEgAEjYKDXVwbG9hZF9zZXJ2ZWQYBSABKAsyHS5wZWVyZGlyLnYxLlVwbG9hZFNlcnZlZEV2ZW50SAASKwoHc2Vzc2lvbhgGIAEoCzIYLnBlZXJkaXIudjEuU2Vzc2lvbkV2ZW50SAASKQoGbWlzc2VkGAcgASgLMhcucGVlcmRpci52MS5NaXNzZWRFdmVudEgAQgcKBWV2ZW50ItIBCg1Eb3dubG9hZEV2ZW50EgwKBG5hbWUYASABKAkSDgoGc2hhMjU2GAIgASgJEgwKBHNpemUYAyABKAQSEgoKZG9uZV9ieXRlcxgEIAEoBBIWCg5hY3RpdmVfc291cmNlcxgFIAEoDRIMCgRwYXRoGAYgASgJEg8KB3NlY29uZHMYByABKAESDwoHc291cmNlcxgIIAMoCRIOCgZyZWFzb24YCSABKAkSEQoJcXVldWVkX2F0GAogASgJEhYKDnF1ZXVlX3Bvc2l0aW9uGAsgASgNImwKEFdpc2hNYXRjaGVkRXZlbnQSDwoHd2lzaF9pZBgBIAEoCRINCgVxdWVyeRgCIAEoCRIMCgRuYW1lGAMgASgJEgwKBHBhdGgYBCABKAkSDgoGc2hhMjU2GAUgASgJEgwKBHNpemUYBiABKAQiUgoRVXBsb2FkU2VydmVkRXZlbnQSEAoIdXNlcm5hbWUYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzaGEyNTYYAyABKAkSDQoFYnl0ZXMYBCABKAQiPAoMU2Vzc2lvbkV2ZW50Eg0KBXN0YXRlGAEgASgJEg0KBXJlbGF5GAIgASgJEg4KBnJlYXNvbhgDIAEoCSIcCgtNaXNzZWRFdmVudBINCgVjb3VudBgBIAEoBCJQCg5BZGRXaXNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRILCgNnZXQYAiABKAgSEAoIbWluX3NpemUYAyABKAQSEAoIbWF4X3NpemUYBCABKAQiMQoPQWRkV2lzaFJlc3BvbnNlEh4KBHdpc2gYASABKAsyEC5wZWVyZGlyLnYxLldpc2gidQoJV2lzaE1hdGNoEgwKBG5hbWUYASABKAkSDAoEcGF0aBgCIAEoCRIOCgZzaGEyNTYYAyABKAkSDAoEc2l6ZRgEIAEoBBIQCghmb3VuZF9hdBgFIAEoCRINCgVmZXRjaBgGIAEoCRINCgVlcnJvchgHIAEoCSK3AQoEV2lzaBIKCgJpZBgBIAEoCRINCgVxdWVyeRgCIAEoCRILCgNnZXQYAyABKAgSEAoIbWluX3NpemUYBCABKAQSEAoIbWF4X3NpemUYBSABKAQSEgoKY3JlYXRlZF9hdBgGIAEoCRITCgtsYXN0X3J1bl9hdBgHIAEoCRISCgpsYXN0X2Vycm9yGAggASgJEiYKB21hdGNoZXMYCSADKAsyFS5wZWVyZGlyLnYxLldpc2hNYXRjaCITChFMaXN0V2lzaGVzUmVxdWVzdCI2ChJMaXN0V2lzaGVzUmVzcG9uc2USIAoGd2lzaGVzGAEgAygLMhAucGVlcmRpci52MS5XaXNoIh8KEVJlbW92ZVdpc2hSZXF1ZXN0EgoKAmlkGAEgASgJIhQKElJlbW92ZVdpc2hSZXNwb25zZTKNCAoOQ29udHJvbFNlcnZpY2USPwoGU3RhdHVzEhkucGVlcmRpci52MS5TdGF0dXNSZXF1ZXN0GhoucGVlcmRpci52MS5TdGF0dXNSZXNwb25zZRI8CgVMb2dpbhIYLnBlZXJkaXIudjEuTG9naW5SZXF1ZXN0GhkucGVlcmRpci52MS5Mb2dpblJlc3BvbnNlEj8KBkxvZ291dBIZLnBlZXJkaXIudjEuTG9nb3V0UmVxdWVzdBoaLnBlZXJkaXIudjEuTG9nb3V0UmVzcG9uc2USQgoHUmVpbmRleBIaLnBlZXJkaXIudjEuUmVpbmRleFJlcXVlc3QaGy5wZWVyZGlyLnYxLlJlaW5kZXhSZXNwb25zZRJICglMaXN0RmlsZXMSHC5wZWVyZGlyLnYxLkxpc3RGaWxlc1JlcXVlc3QaHS5wZWVyZGlyLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEj8KBlNlYXJjaBIZLnBlZXJkaXIudjEuU2VhcmNoUmVxdWVzdBoaLnBlZXJkaXIudjEuU2VhcmNoUmVzcG9uc2USSAoJTGlzdFBlZXJzEhwucGVlcmRpci52MS5MaXN0UGVlcnNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0UGVlcnNSZXNwb25zZRI/CgZCcm93c2USGS5wZWVyZGlyLnYxLkJyb3dzZVJlcXVlc3QaGi5wZWVyZGlyLnYxLkJyb3dzZVJlc3BvbnNlEjgKA0dldBIWLnBlZXJkaXIudjEuR2V0UmVxdWVzdBoXLnBlZXJkaXIudjEuR2V0UmVzcG9uc2UwARI5CgRQdXNoEhcucGVlcmRpci52MS5QdXNoUmVxdWVzdBoYLnBlZXJkaXIudjEuUHVzaFJlc3BvbnNlEksKCkNvbnRlbnRVcmwSHS5wZWVyZGlyLnYxLkNvbnRlbnRVcmxSZXF1ZXN0Gh4ucGVlcmRpci52MS5Db250ZW50VXJsUmVzcG9uc2USQQoGRXZlbnRzEhkucGVlcmRpci52MS5FdmVudHNSZXF1ZXN0GhoucGVlcmRpci52MS5FdmVudHNSZXNwb25zZTABEkIKB0FkZFdpc2gSGi5wZWVyZGlyLnYxLkFkZFdpc2hSZXF1ZXN0GhsucGVlcmRpci52MS5BZGRXaXNoUmVzcG9uc2USSwoKTGlzdFdpc2hlcxIdLnBlZXJkaXIudjEuTGlzdFdpc2hlc1JlcXVlc3QaHi5wZWVyZGlyLnYxLkxpc3RXaXNoZXNSZXNwb25zZRJLCgpSZW1vdmVXaXNoEh0ucGVlcmRpci52MS5SZW1vdmVXaXNoUmVxdWVzdBoeLnBlZXJkaXIudjEuUmVtb3ZlV2lzaFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message peerdir.v1.StatusRequest
@@ -103,6 +103,13 @@ export type StatusResponse = Message<"peerdir.v1.StatusResponse"> & {
    * @generated from field: string relay_error = 13;
    */
   relayError: string;
+
+  /**
+   * Who this daemon serves now and who waits for an upload slot (`--upload-slots`).
+   *
+   * @generated from field: peerdir.v1.Uploads uploads = 14;
+   */
+  uploads?: Uploads | undefined;
 };
 
 /**
@@ -177,6 +184,13 @@ export type StatusResponseJson = {
    * @generated from field: string relay_error = 13;
    */
   relayError?: string;
+
+  /**
+   * Who this daemon serves now and who waits for an upload slot (`--upload-slots`).
+   *
+   * @generated from field: peerdir.v1.Uploads uploads = 14;
+   */
+  uploads?: UploadsJson;
 };
 
 /**
@@ -185,6 +199,139 @@ export type StatusResponseJson = {
  */
 export const StatusResponseSchema: GenMessage<StatusResponse, {jsonType: StatusResponseJson}> = /*@__PURE__*/
   messageDesc(file_peerdir_v1_control, 1);
+
+/**
+ * @generated from message peerdir.v1.Uploads
+ */
+export type Uploads = Message<"peerdir.v1.Uploads"> & {
+  /**
+   * @generated from field: uint32 slots = 1;
+   */
+  slots: number;
+
+  /**
+   * @generated from field: repeated peerdir.v1.ActiveUpload active = 2;
+   */
+  active: ActiveUpload[];
+
+  /**
+   * @generated from field: repeated peerdir.v1.QueuedUpload queued = 3;
+   */
+  queued: QueuedUpload[];
+};
+
+/**
+ * @generated from message peerdir.v1.Uploads
+ */
+export type UploadsJson = {
+  /**
+   * @generated from field: uint32 slots = 1;
+   */
+  slots?: number;
+
+  /**
+   * @generated from field: repeated peerdir.v1.ActiveUpload active = 2;
+   */
+  active?: ActiveUploadJson[];
+
+  /**
+   * @generated from field: repeated peerdir.v1.QueuedUpload queued = 3;
+   */
+  queued?: QueuedUploadJson[];
+};
+
+/**
+ * Describes the message peerdir.v1.Uploads.
+ * Use `create(UploadsSchema)` to create a new message.
+ */
+export const UploadsSchema: GenMessage<Uploads, {jsonType: UploadsJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 2);
+
+/**
+ * @generated from message peerdir.v1.ActiveUpload
+ */
+export type ActiveUpload = Message<"peerdir.v1.ActiveUpload"> & {
+  /**
+   * The account served: a username, or an anonymous caller's address.
+   *
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * Bytes sent to it since it got its slot.
+   *
+   * @generated from field: uint64 bytes = 2;
+   */
+  bytes: bigint;
+};
+
+/**
+ * @generated from message peerdir.v1.ActiveUpload
+ */
+export type ActiveUploadJson = {
+  /**
+   * The account served: a username, or an anonymous caller's address.
+   *
+   * @generated from field: string username = 1;
+   */
+  username?: string;
+
+  /**
+   * Bytes sent to it since it got its slot.
+   *
+   * @generated from field: uint64 bytes = 2;
+   */
+  bytes?: string;
+};
+
+/**
+ * Describes the message peerdir.v1.ActiveUpload.
+ * Use `create(ActiveUploadSchema)` to create a new message.
+ */
+export const ActiveUploadSchema: GenMessage<ActiveUpload, {jsonType: ActiveUploadJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 3);
+
+/**
+ * @generated from message peerdir.v1.QueuedUpload
+ */
+export type QueuedUpload = Message<"peerdir.v1.QueuedUpload"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * 1 is next.
+   *
+   * @generated from field: uint32 position = 2;
+   */
+  position: number;
+};
+
+/**
+ * @generated from message peerdir.v1.QueuedUpload
+ */
+export type QueuedUploadJson = {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username?: string;
+
+  /**
+   * 1 is next.
+   *
+   * @generated from field: uint32 position = 2;
+   */
+  position?: number;
+};
+
+/**
+ * Describes the message peerdir.v1.QueuedUpload.
+ * Use `create(QueuedUploadSchema)` to create a new message.
+ */
+export const QueuedUploadSchema: GenMessage<QueuedUpload, {jsonType: QueuedUploadJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 4);
 
 /**
  * @generated from message peerdir.v1.LoginRequest
@@ -203,7 +350,7 @@ export type LoginRequestJson = {
  * Use `create(LoginRequestSchema)` to create a new message.
  */
 export const LoginRequestSchema: GenMessage<LoginRequest, {jsonType: LoginRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 2);
+  messageDesc(file_peerdir_v1_control, 5);
 
 /**
  * @generated from message peerdir.v1.LoginResponse
@@ -230,7 +377,7 @@ export type LoginResponseJson = {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export const LoginResponseSchema: GenMessage<LoginResponse, {jsonType: LoginResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 3);
+  messageDesc(file_peerdir_v1_control, 6);
 
 /**
  * @generated from message peerdir.v1.LogoutRequest
@@ -249,7 +396,7 @@ export type LogoutRequestJson = {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest, {jsonType: LogoutRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 4);
+  messageDesc(file_peerdir_v1_control, 7);
 
 /**
  * @generated from message peerdir.v1.LogoutResponse
@@ -276,7 +423,7 @@ export type LogoutResponseJson = {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse, {jsonType: LogoutResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 5);
+  messageDesc(file_peerdir_v1_control, 8);
 
 /**
  * @generated from message peerdir.v1.ReindexRequest
@@ -295,7 +442,7 @@ export type ReindexRequestJson = {
  * Use `create(ReindexRequestSchema)` to create a new message.
  */
 export const ReindexRequestSchema: GenMessage<ReindexRequest, {jsonType: ReindexRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 6);
+  messageDesc(file_peerdir_v1_control, 9);
 
 /**
  * @generated from message peerdir.v1.ReindexResponse
@@ -366,7 +513,7 @@ export type ReindexResponseJson = {
  * Use `create(ReindexResponseSchema)` to create a new message.
  */
 export const ReindexResponseSchema: GenMessage<ReindexResponse, {jsonType: ReindexResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 7);
+  messageDesc(file_peerdir_v1_control, 10);
 
 /**
  * @generated from message peerdir.v1.ListFilesRequest
@@ -385,7 +532,7 @@ export type ListFilesRequestJson = {
  * Use `create(ListFilesRequestSchema)` to create a new message.
  */
 export const ListFilesRequestSchema: GenMessage<ListFilesRequest, {jsonType: ListFilesRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 8);
+  messageDesc(file_peerdir_v1_control, 11);
 
 /**
  * @generated from message peerdir.v1.SharedFile
@@ -460,7 +607,7 @@ export type SharedFileJson = {
  * Use `create(SharedFileSchema)` to create a new message.
  */
 export const SharedFileSchema: GenMessage<SharedFile, {jsonType: SharedFileJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 9);
+  messageDesc(file_peerdir_v1_control, 12);
 
 /**
  * @generated from message peerdir.v1.ListFilesResponse
@@ -487,7 +634,7 @@ export type ListFilesResponseJson = {
  * Use `create(ListFilesResponseSchema)` to create a new message.
  */
 export const ListFilesResponseSchema: GenMessage<ListFilesResponse, {jsonType: ListFilesResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 10);
+  messageDesc(file_peerdir_v1_control, 13);
 
 /**
  * @generated from message peerdir.v1.SearchRequest
@@ -524,7 +671,7 @@ export type SearchRequestJson = {
  * Use `create(SearchRequestSchema)` to create a new message.
  */
 export const SearchRequestSchema: GenMessage<SearchRequest, {jsonType: SearchRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 11);
+  messageDesc(file_peerdir_v1_control, 14);
 
 /**
  * @generated from message peerdir.v1.Source
@@ -561,7 +708,7 @@ export type SourceJson = {
  * Use `create(SourceSchema)` to create a new message.
  */
 export const SourceSchema: GenMessage<Source, {jsonType: SourceJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 12);
+  messageDesc(file_peerdir_v1_control, 15);
 
 /**
  * @generated from message peerdir.v1.SearchResult
@@ -666,7 +813,7 @@ export type SearchResultJson = {
  * Use `create(SearchResultSchema)` to create a new message.
  */
 export const SearchResultSchema: GenMessage<SearchResult, {jsonType: SearchResultJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 13);
+  messageDesc(file_peerdir_v1_control, 16);
 
 /**
  * @generated from message peerdir.v1.SearchResponse
@@ -693,7 +840,7 @@ export type SearchResponseJson = {
  * Use `create(SearchResponseSchema)` to create a new message.
  */
 export const SearchResponseSchema: GenMessage<SearchResponse, {jsonType: SearchResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 14);
+  messageDesc(file_peerdir_v1_control, 17);
 
 /**
  * @generated from message peerdir.v1.ListPeersRequest
@@ -720,7 +867,7 @@ export type ListPeersRequestJson = {
  * Use `create(ListPeersRequestSchema)` to create a new message.
  */
 export const ListPeersRequestSchema: GenMessage<ListPeersRequest, {jsonType: ListPeersRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 15);
+  messageDesc(file_peerdir_v1_control, 18);
 
 /**
  * @generated from message peerdir.v1.PeerEntry
@@ -801,7 +948,7 @@ export type PeerEntryJson = {
  * Use `create(PeerEntrySchema)` to create a new message.
  */
 export const PeerEntrySchema: GenMessage<PeerEntry, {jsonType: PeerEntryJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 16);
+  messageDesc(file_peerdir_v1_control, 19);
 
 /**
  * @generated from message peerdir.v1.ListPeersResponse
@@ -828,7 +975,7 @@ export type ListPeersResponseJson = {
  * Use `create(ListPeersResponseSchema)` to create a new message.
  */
 export const ListPeersResponseSchema: GenMessage<ListPeersResponse, {jsonType: ListPeersResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 17);
+  messageDesc(file_peerdir_v1_control, 20);
 
 /**
  * @generated from message peerdir.v1.BrowseRequest
@@ -911,7 +1058,7 @@ export type BrowseRequestJson = {
  * Use `create(BrowseRequestSchema)` to create a new message.
  */
 export const BrowseRequestSchema: GenMessage<BrowseRequest, {jsonType: BrowseRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 18);
+  messageDesc(file_peerdir_v1_control, 21);
 
 /**
  * @generated from message peerdir.v1.BrowseFolder
@@ -962,7 +1109,7 @@ export type BrowseFolderJson = {
  * Use `create(BrowseFolderSchema)` to create a new message.
  */
 export const BrowseFolderSchema: GenMessage<BrowseFolder, {jsonType: BrowseFolderJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 19);
+  messageDesc(file_peerdir_v1_control, 22);
 
 /**
  * @generated from message peerdir.v1.BrowseFile
@@ -1043,7 +1190,7 @@ export type BrowseFileJson = {
  * Use `create(BrowseFileSchema)` to create a new message.
  */
 export const BrowseFileSchema: GenMessage<BrowseFile, {jsonType: BrowseFileJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 20);
+  messageDesc(file_peerdir_v1_control, 23);
 
 /**
  * @generated from message peerdir.v1.BrowseResponse
@@ -1128,7 +1275,7 @@ export type BrowseResponseJson = {
  * Use `create(BrowseResponseSchema)` to create a new message.
  */
 export const BrowseResponseSchema: GenMessage<BrowseResponse, {jsonType: BrowseResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 21);
+  messageDesc(file_peerdir_v1_control, 24);
 
 /**
  * @generated from message peerdir.v1.GetRequest
@@ -1217,7 +1364,7 @@ export type GetRequestJson = {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest, {jsonType: GetRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 22);
+  messageDesc(file_peerdir_v1_control, 25);
 
 /**
  * @generated from message peerdir.v1.SourceReport
@@ -1251,6 +1398,13 @@ export type SourceReport = Message<"peerdir.v1.SourceReport"> & {
    * @generated from field: bool relayed = 5;
    */
   relayed: boolean;
+
+  /**
+   * Its place in that source's upload queue while it makes us wait (1 is next); 0 when it serves us.
+   *
+   * @generated from field: uint32 queued = 6;
+   */
+  queued: number;
 };
 
 /**
@@ -1285,6 +1439,13 @@ export type SourceReportJson = {
    * @generated from field: bool relayed = 5;
    */
   relayed?: boolean;
+
+  /**
+   * Its place in that source's upload queue while it makes us wait (1 is next); 0 when it serves us.
+   *
+   * @generated from field: uint32 queued = 6;
+   */
+  queued?: number;
 };
 
 /**
@@ -1292,7 +1453,7 @@ export type SourceReportJson = {
  * Use `create(SourceReportSchema)` to create a new message.
  */
 export const SourceReportSchema: GenMessage<SourceReport, {jsonType: SourceReportJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 23);
+  messageDesc(file_peerdir_v1_control, 26);
 
 /**
  * @generated from message peerdir.v1.GetResponse
@@ -1413,7 +1574,7 @@ export type GetResponseJson = {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse, {jsonType: GetResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 24);
+  messageDesc(file_peerdir_v1_control, 27);
 
 /**
  * @generated from message peerdir.v1.PushRequest
@@ -1450,7 +1611,7 @@ export type PushRequestJson = {
  * Use `create(PushRequestSchema)` to create a new message.
  */
 export const PushRequestSchema: GenMessage<PushRequest, {jsonType: PushRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 25);
+  messageDesc(file_peerdir_v1_control, 28);
 
 /**
  * @generated from message peerdir.v1.PushResponse
@@ -1497,7 +1658,7 @@ export type PushResponseJson = {
  * Use `create(PushResponseSchema)` to create a new message.
  */
 export const PushResponseSchema: GenMessage<PushResponse, {jsonType: PushResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 26);
+  messageDesc(file_peerdir_v1_control, 29);
 
 /**
  * @generated from message peerdir.v1.ContentUrlRequest
@@ -1528,7 +1689,7 @@ export type ContentUrlRequestJson = {
  * Use `create(ContentUrlRequestSchema)` to create a new message.
  */
 export const ContentUrlRequestSchema: GenMessage<ContentUrlRequest, {jsonType: ContentUrlRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 27);
+  messageDesc(file_peerdir_v1_control, 30);
 
 /**
  * @generated from message peerdir.v1.ContentUrlResponse
@@ -1585,7 +1746,7 @@ export type ContentUrlResponseJson = {
  * Use `create(ContentUrlResponseSchema)` to create a new message.
  */
 export const ContentUrlResponseSchema: GenMessage<ContentUrlResponse, {jsonType: ContentUrlResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 28);
+  messageDesc(file_peerdir_v1_control, 31);
 
 /**
  * @generated from message peerdir.v1.EventsRequest
@@ -1604,10 +1765,10 @@ export type EventsRequestJson = {
  * Use `create(EventsRequestSchema)` to create a new message.
  */
 export const EventsRequestSchema: GenMessage<EventsRequest, {jsonType: EventsRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 29);
+  messageDesc(file_peerdir_v1_control, 32);
 
 /**
- * One event: `type` names it (download-started, download-progress, download-completed,
+ * One event: `type` names it (download-started, download-progress, download-queued, download-completed,
  * download-failed, wish-matched, upload-served, session, or missed: events this follower fell too far
  * behind to receive), `time` when the daemon noticed it (RFC 3339); the part for its type is set.
  *
@@ -1661,7 +1822,7 @@ export type EventsResponse = Message<"peerdir.v1.EventsResponse"> & {
 };
 
 /**
- * One event: `type` names it (download-started, download-progress, download-completed,
+ * One event: `type` names it (download-started, download-progress, download-queued, download-completed,
  * download-failed, wish-matched, upload-served, session, or missed: events this follower fell too far
  * behind to receive), `time` when the daemon noticed it (RFC 3339); the part for its type is set.
  *
@@ -1709,7 +1870,7 @@ export type EventsResponseJson = {
  * Use `create(EventsResponseSchema)` to create a new message.
  */
 export const EventsResponseSchema: GenMessage<EventsResponse, {jsonType: EventsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 30);
+  messageDesc(file_peerdir_v1_control, 33);
 
 /**
  * @generated from message peerdir.v1.DownloadEvent
@@ -1765,6 +1926,19 @@ export type DownloadEvent = Message<"peerdir.v1.DownloadEvent"> & {
    * @generated from field: string reason = 9;
    */
   reason: string;
+
+  /**
+   * download-queued: a source put this download in its upload queue (it is fetched from the others
+   * meanwhile, and asked again when that source said)
+   *
+   * @generated from field: string queued_at = 10;
+   */
+  queuedAt: string;
+
+  /**
+   * @generated from field: uint32 queue_position = 11;
+   */
+  queuePosition: number;
 };
 
 /**
@@ -1821,6 +1995,19 @@ export type DownloadEventJson = {
    * @generated from field: string reason = 9;
    */
   reason?: string;
+
+  /**
+   * download-queued: a source put this download in its upload queue (it is fetched from the others
+   * meanwhile, and asked again when that source said)
+   *
+   * @generated from field: string queued_at = 10;
+   */
+  queuedAt?: string;
+
+  /**
+   * @generated from field: uint32 queue_position = 11;
+   */
+  queuePosition?: number;
 };
 
 /**
@@ -1828,7 +2015,7 @@ export type DownloadEventJson = {
  * Use `create(DownloadEventSchema)` to create a new message.
  */
 export const DownloadEventSchema: GenMessage<DownloadEvent, {jsonType: DownloadEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 31);
+  messageDesc(file_peerdir_v1_control, 34);
 
 /**
  * @generated from message peerdir.v1.WishMatchedEvent
@@ -1905,7 +2092,7 @@ export type WishMatchedEventJson = {
  * Use `create(WishMatchedEventSchema)` to create a new message.
  */
 export const WishMatchedEventSchema: GenMessage<WishMatchedEvent, {jsonType: WishMatchedEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 32);
+  messageDesc(file_peerdir_v1_control, 35);
 
 /**
  * @generated from message peerdir.v1.UploadServedEvent
@@ -1962,7 +2149,7 @@ export type UploadServedEventJson = {
  * Use `create(UploadServedEventSchema)` to create a new message.
  */
 export const UploadServedEventSchema: GenMessage<UploadServedEvent, {jsonType: UploadServedEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 33);
+  messageDesc(file_peerdir_v1_control, 36);
 
 /**
  * @generated from message peerdir.v1.SessionEvent
@@ -2017,7 +2204,7 @@ export type SessionEventJson = {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent, {jsonType: SessionEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 34);
+  messageDesc(file_peerdir_v1_control, 37);
 
 /**
  * @generated from message peerdir.v1.MissedEvent
@@ -2044,7 +2231,7 @@ export type MissedEventJson = {
  * Use `create(MissedEventSchema)` to create a new message.
  */
 export const MissedEventSchema: GenMessage<MissedEvent, {jsonType: MissedEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 35);
+  messageDesc(file_peerdir_v1_control, 38);
 
 /**
  * @generated from message peerdir.v1.AddWishRequest
@@ -2109,7 +2296,7 @@ export type AddWishRequestJson = {
  * Use `create(AddWishRequestSchema)` to create a new message.
  */
 export const AddWishRequestSchema: GenMessage<AddWishRequest, {jsonType: AddWishRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 36);
+  messageDesc(file_peerdir_v1_control, 39);
 
 /**
  * @generated from message peerdir.v1.AddWishResponse
@@ -2136,7 +2323,7 @@ export type AddWishResponseJson = {
  * Use `create(AddWishResponseSchema)` to create a new message.
  */
 export const AddWishResponseSchema: GenMessage<AddWishResponse, {jsonType: AddWishResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 37);
+  messageDesc(file_peerdir_v1_control, 40);
 
 /**
  * @generated from message peerdir.v1.WishMatch
@@ -2227,7 +2414,7 @@ export type WishMatchJson = {
  * Use `create(WishMatchSchema)` to create a new message.
  */
 export const WishMatchSchema: GenMessage<WishMatch, {jsonType: WishMatchJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 38);
+  messageDesc(file_peerdir_v1_control, 41);
 
 /**
  * @generated from message peerdir.v1.Wish
@@ -2342,7 +2529,7 @@ export type WishJson = {
  * Use `create(WishSchema)` to create a new message.
  */
 export const WishSchema: GenMessage<Wish, {jsonType: WishJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 39);
+  messageDesc(file_peerdir_v1_control, 42);
 
 /**
  * @generated from message peerdir.v1.ListWishesRequest
@@ -2361,7 +2548,7 @@ export type ListWishesRequestJson = {
  * Use `create(ListWishesRequestSchema)` to create a new message.
  */
 export const ListWishesRequestSchema: GenMessage<ListWishesRequest, {jsonType: ListWishesRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 40);
+  messageDesc(file_peerdir_v1_control, 43);
 
 /**
  * @generated from message peerdir.v1.ListWishesResponse
@@ -2388,7 +2575,7 @@ export type ListWishesResponseJson = {
  * Use `create(ListWishesResponseSchema)` to create a new message.
  */
 export const ListWishesResponseSchema: GenMessage<ListWishesResponse, {jsonType: ListWishesResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 41);
+  messageDesc(file_peerdir_v1_control, 44);
 
 /**
  * @generated from message peerdir.v1.RemoveWishRequest
@@ -2415,7 +2602,7 @@ export type RemoveWishRequestJson = {
  * Use `create(RemoveWishRequestSchema)` to create a new message.
  */
 export const RemoveWishRequestSchema: GenMessage<RemoveWishRequest, {jsonType: RemoveWishRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 42);
+  messageDesc(file_peerdir_v1_control, 45);
 
 /**
  * @generated from message peerdir.v1.RemoveWishResponse
@@ -2434,7 +2621,7 @@ export type RemoveWishResponseJson = {
  * Use `create(RemoveWishResponseSchema)` to create a new message.
  */
 export const RemoveWishResponseSchema: GenMessage<RemoveWishResponse, {jsonType: RemoveWishResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 43);
+  messageDesc(file_peerdir_v1_control, 46);
 
 /**
  * How the `peer` CLI drives its own daemon. Served on the daemon's port to loopback callers that

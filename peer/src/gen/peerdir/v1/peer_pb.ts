@@ -450,6 +450,16 @@ export const PeerService: GenService<{
   /**
    * Bytes [offset, offset + length) of one content; length 0 means to the end.
    *
+   * Upload slots: a peer serves Download calls of at most `--upload-slots` accounts at once (the call
+   * token's subject; an anonymous caller's address). A caller beyond them waits in a first-come queue:
+   * its call is refused at once with RESOURCE_EXHAUSTED and two trailers (response metadata in the
+   * Connect protocol): `peerdir-queue-place` (1 is next) and `peerdir-retry-after-ms` (when to ask
+   * again); the message says both in words. Asking again sooner (later than 200 ms after the refusal;
+   * the calls of one burst count as one ask) moves the caller to the back of the queue, doubles its
+   * wait, and its refusal comes a second late. A place not asked for within 5 s of its time is given up.
+   * A full queue refuses with RESOURCE_EXHAUSTED and no trailers. GetManifest, GetInfo and Upload never
+   * wait for a slot.
+   *
    * @generated from rpc peerdir.v1.PeerService.Download
    */
   download: {
