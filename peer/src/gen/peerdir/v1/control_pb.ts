@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file peerdir/v1/control.proto.
  */
 export const file_peerdir_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJfCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0SDQoFbW92ZWQYBSABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJWCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCRIOCgZmb2xkZXIYBSABKAkiOgoRTGlzdEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5wZWVyZGlyLnYxLlNoYXJlZEZpbGUiLQoNU2VhcmNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRINCgVsaW1pdBgCIAEoDSInCgZTb3VyY2USEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJIqkBCgxTZWFyY2hSZXN1bHQSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRISCgpjaHVua19zaXplGAQgASgNEhAKCG1hbmlmZXN0GAUgASgJEiMKB3NvdXJjZXMYBiADKAsyEi5wZWVyZGlyLnYxLlNvdXJjZRIUCgxzb3VyY2VfY291bnQYByABKA0SDAoEcGF0aBgIIAEoCSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiYQoNQnJvd3NlUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCBIOCgZjdXJzb3IYBCABKAkSDQoFbGltaXQYBSABKA0iOgoMQnJvd3NlRm9sZGVyEgwKBG5hbWUYASABKAkSDQoFZmlsZXMYAiABKAQSDQoFYnl0ZXMYAyABKAQibAoKQnJvd3NlRmlsZRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoBBIOCgZzaGEyNTYYBCABKAkSEgoKY2h1bmtfc2l6ZRgFIAEoDRIQCghtYW5pZmVzdBgGIAEoCSKhAQoOQnJvd3NlUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSDAoEcGF0aBgDIAEoCRIpCgdmb2xkZXJzGAQgAygLMhgucGVlcmRpci52MS5Ccm93c2VGb2xkZXISJQoFZmlsZXMYBSADKAsyFi5wZWVyZGlyLnYxLkJyb3dzZUZpbGUSDgoGY3Vyc29yGAYgASgJIlwKCkdldFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEg8KB291dF9kaXIYAiABKAkSDwoHbm9fa2VlcBgDIAEoCBIOCgZmb2xkZXIYBCABKAkSDAoEbmFtZRgFIAEoCSJeCgxTb3VyY2VSZXBvcnQSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBWJ5dGVzGAMgASgEEg8KB2Ryb3BwZWQYBCABKAkSDwoHcmVsYXllZBgFIAEoCCLYAQoLR2V0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIOCgZzaGEyNTYYAiABKAkSDAoEc2l6ZRgDIAEoBBISCgpkb25lX2J5dGVzGAQgASgEEhUKDXJlc3VtZWRfYnl0ZXMYBSABKAQSFgoOYWN0aXZlX3NvdXJjZXMYBiABKA0SEAoIZmluaXNoZWQYByABKAgSDAoEcGF0aBgIIAEoCRIPCgdzZWNvbmRzGAkgASgBEikKB3NvdXJjZXMYCiADKAsyGC5wZWVyZGlyLnYxLlNvdXJjZVJlcG9ydCIwCgtQdXNoUmVxdWVzdBIMCgRwYXRoGAEgASgJEhMKC3RvX3VzZXJuYW1lGAIgASgJIjoKDFB1c2hSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJIiMKEUNvbnRlbnRVcmxSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCSJNChJDb250ZW50VXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEgwKBHNpemUYBCABKAQiDwoNRXZlbnRzUmVxdWVzdCKqAgoORXZlbnRzUmVzcG9uc2USDAoEdHlwZRgBIAEoCRIMCgR0aW1lGAIgASgJEi0KCGRvd25sb2FkGAMgASgLMhkucGVlcmRpci52MS5Eb3dubG9hZEV2ZW50SAASNAoMd2lzaF9tYXRjaGVkGAQgASgLMhwucGVlcmRpci52MS5XaXNoTWF0Y2hlZEV2ZW50SAASNgoNdXBsb2FkX3NlcnZlZBgFIAEoCzIdLnBlZXJkaXIudjEuVXBsb2FkU2VydmVkRXZlbnRIABIrCgdzZXNzaW9uGAYgASgLMhgucGVlcmRpci52MS5TZXNzaW9uRXZlbnRIABIpCgZtaXNzZWQYByABKAsyFy5wZWVyZGlyLnYxLk1pc3NlZEV2ZW50SABCBwoFZXZlbnQipwEKDURvd25sb2FkRXZlbnQSDAoEbmFtZRgBIAEoCRIOCgZzaGEyNTYYAiABKAkSDAoEc2l6ZRgDIAEoBBISCgpkb25lX2J5dGVzGAQgASgEEhYKDmFjdGl2ZV9zb3VyY2VzGAUgASgNEgwKBHBhdGgYBiABKAkSDwoHc2Vjb25kcxgHIAEoARIPCgdzb3VyY2VzGAggAygJEg4KBnJlYXNvbhgJIAEoCSJsChBXaXNoTWF0Y2hlZEV2ZW50Eg8KB3dpc2hfaWQYASABKAkSDQoFcXVlcnkYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRwYXRoGAQgASgJEg4KBnNoYTI1NhgFIAEoCRIMCgRzaXplGAYgASgEIlIKEVVwbG9hZFNlcnZlZEV2ZW50EhAKCHVzZXJuYW1lGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEg0KBWJ5dGVzGAQgASgEIjwKDFNlc3Npb25FdmVudBINCgVzdGF0ZRgBIAEoCRINCgVyZWxheRgCIAEoCRIOCgZyZWFzb24YAyABKAkiHAoLTWlzc2VkRXZlbnQSDQoFY291bnQYASABKAQiUAoOQWRkV2lzaFJlcXVlc3QSDQoFcXVlcnkYASABKAkSCwoDZ2V0GAIgASgIEhAKCG1pbl9zaXplGAMgASgEEhAKCG1heF9zaXplGAQgASgEIjEKD0FkZFdpc2hSZXNwb25zZRIeCgR3aXNoGAEgASgLMhAucGVlcmRpci52MS5XaXNoInUKCVdpc2hNYXRjaBIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDgoGc2hhMjU2GAMgASgJEgwKBHNpemUYBCABKAQSEAoIZm91bmRfYXQYBSABKAkSDQoFZmV0Y2gYBiABKAkSDQoFZXJyb3IYByABKAkitwEKBFdpc2gSCgoCaWQYASABKAkSDQoFcXVlcnkYAiABKAkSCwoDZ2V0GAMgASgIEhAKCG1pbl9zaXplGAQgASgEEhAKCG1heF9zaXplGAUgASgEEhIKCmNyZWF0ZWRfYXQYBiABKAkSEwoLbGFzdF9ydW5fYXQYByABKAkSEgoKbGFzdF9lcnJvchgIIAEoCRImCgdtYXRjaGVzGAkgAygLMhUucGVlcmRpci52MS5XaXNoTWF0Y2giEwoRTGlzdFdpc2hlc1JlcXVlc3QiNgoSTGlzdFdpc2hlc1Jlc3BvbnNlEiAKBndpc2hlcxgBIAMoCzIQLnBlZXJkaXIudjEuV2lzaCIfChFSZW1vdmVXaXNoUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJSZW1vdmVXaXNoUmVzcG9uc2UyjQgKDkNvbnRyb2xTZXJ2aWNlEj8KBlN0YXR1cxIZLnBlZXJkaXIudjEuU3RhdHVzUmVxdWVzdBoaLnBlZXJkaXIudjEuU3RhdHVzUmVzcG9uc2USPAoFTG9naW4SGC5wZWVyZGlyLnYxLkxvZ2luUmVxdWVzdBoZLnBlZXJkaXIudjEuTG9naW5SZXNwb25zZRI/CgZMb2dvdXQSGS5wZWVyZGlyLnYxLkxvZ291dFJlcXVlc3QaGi5wZWVyZGlyLnYxLkxvZ291dFJlc3BvbnNlEkIKB1JlaW5kZXgSGi5wZWVyZGlyLnYxLlJlaW5kZXhSZXF1ZXN0GhsucGVlcmRpci52MS5SZWluZGV4UmVzcG9uc2USSAoJTGlzdEZpbGVzEhwucGVlcmRpci52MS5MaXN0RmlsZXNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0RmlsZXNSZXNwb25zZRI/CgZTZWFyY2gSGS5wZWVyZGlyLnYxLlNlYXJjaFJlcXVlc3QaGi5wZWVyZGlyLnYxLlNlYXJjaFJlc3BvbnNlEkgKCUxpc3RQZWVycxIcLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVxdWVzdBodLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVzcG9uc2USPwoGQnJvd3NlEhkucGVlcmRpci52MS5Ccm93c2VSZXF1ZXN0GhoucGVlcmRpci52MS5Ccm93c2VSZXNwb25zZRI4CgNHZXQSFi5wZWVyZGlyLnYxLkdldFJlcXVlc3QaFy5wZWVyZGlyLnYxLkdldFJlc3BvbnNlMAESOQoEUHVzaBIXLnBlZXJkaXIudjEuUHVzaFJlcXVlc3QaGC5wZWVyZGlyLnYxLlB1c2hSZXNwb25zZRJLCgpDb250ZW50VXJsEh0ucGVlcmRpci52MS5Db250ZW50VXJsUmVxdWVzdBoeLnBlZXJkaXIudjEuQ29udGVudFVybFJlc3BvbnNlEkEKBkV2ZW50cxIZLnBlZXJkaXIudjEuRXZlbnRzUmVxdWVzdBoaLnBlZXJkaXIudjEuRXZlbnRzUmVzcG9uc2UwARJCCgdBZGRXaXNoEhoucGVlcmRpci52MS5BZGRXaXNoUmVxdWVzdBobLnBlZXJkaXIudjEuQWRkV2lzaFJlc3BvbnNlEksKCkxpc3RXaXNoZXMSHS5wZWVyZGlyLnYxLkxpc3RXaXNoZXNSZXF1ZXN0Gh4ucGVlcmRpci52MS5MaXN0V2lzaGVzUmVzcG9uc2USSwoKUmVtb3ZlV2lzaBIdLnBlZXJkaXIudjEuUmVtb3ZlV2lzaFJlcXVlc3QaHi5wZWVyZGlyLnYxLlJlbW92ZVdpc2hSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCKPAgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkiDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJfCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0SDQoFbW92ZWQYBSABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJWCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCRIOCgZmb2xkZXIYBSABKAkiOgoRTGlzdEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5wZWVyZGlyLnYxLlNoYXJlZEZpbGUiLQoNU2VhcmNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRINCgVsaW1pdBgCIAEoDSInCgZTb3VyY2USEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJIqkBCgxTZWFyY2hSZXN1bHQSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRISCgpjaHVua19zaXplGAQgASgNEhAKCG1hbmlmZXN0GAUgASgJEiMKB3NvdXJjZXMYBiADKAsyEi5wZWVyZGlyLnYxLlNvdXJjZRIUCgxzb3VyY2VfY291bnQYByABKA0SDAoEcGF0aBgIIAEoCSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiYQoNQnJvd3NlUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCBIOCgZjdXJzb3IYBCABKAkSDQoFbGltaXQYBSABKA0iOgoMQnJvd3NlRm9sZGVyEgwKBG5hbWUYASABKAkSDQoFZmlsZXMYAiABKAQSDQoFYnl0ZXMYAyABKAQibAoKQnJvd3NlRmlsZRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoBBIOCgZzaGEyNTYYBCABKAkSEgoKY2h1bmtfc2l6ZRgFIAEoDRIQCghtYW5pZmVzdBgGIAEoCSKhAQoOQnJvd3NlUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSDAoEcGF0aBgDIAEoCRIpCgdmb2xkZXJzGAQgAygLMhgucGVlcmRpci52MS5Ccm93c2VGb2xkZXISJQoFZmlsZXMYBSADKAsyFi5wZWVyZGlyLnYxLkJyb3dzZUZpbGUSDgoGY3Vyc29yGAYgASgJIlwKCkdldFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEg8KB291dF9kaXIYAiABKAkSDwoHbm9fa2VlcBgDIAEoCBIOCgZmb2xkZXIYBCABKAkSDAoEbmFtZRgFIAEoCSJeCgxTb3VyY2VSZXBvcnQSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBWJ5dGVzGAMgASgEEg8KB2Ryb3BwZWQYBCABKAkSDwoHcmVsYXllZBgFIAEoCCLYAQoLR2V0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIOCgZzaGEyNTYYAiABKAkSDAoEc2l6ZRgDIAEoBBISCgpkb25lX2J5dGVzGAQgASgEEhUKDXJlc3VtZWRfYnl0ZXMYBSABKAQSFgoOYWN0aXZlX3NvdXJjZXMYBiABKA0SEAoIZmluaXNoZWQYByABKAgSDAoEcGF0aBgIIAEoCRIPCgdzZWNvbmRzGAkgASgBEikKB3NvdXJjZXMYCiADKAsyGC5wZWVyZGlyLnYxLlNvdXJjZVJlcG9ydCIwCgtQdXNoUmVxdWVzdBIMCgRwYXRoGAEgASgJEhMKC3RvX3VzZXJuYW1lGAIgASgJIjoKDFB1c2hSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHNpemUYAiABKAQSDgoGc2hhMjU2GAMgASgJIiMKEUNvbnRlbnRVcmxSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCSJNChJDb250ZW50VXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEgwKBHNpemUYBCABKAQiDwoNQXBwVXJsUmVxdWVzdCI5Cg5BcHBVcmxSZXNwb25zZRILCgN1cmwYASABKAkSGgoSZXhwaXJlc19pbl9zZWNvbmRzGAIgASgNIg8KDUV2ZW50c1JlcXVlc3QiqgIKDkV2ZW50c1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSDAoEdGltZRgCIAEoCRItCghkb3dubG9hZBgDIAEoCzIZLnBlZXJkaXIudjEuRG93bmxvYWRFdmVudEgAEjQKDHdpc2hfbWF0Y2hlZBgEIAEoCzIcLnBlZXJkaXIudjEuV2lzaE1hdGNoZWRFdmVudEgAEjYKDXVwbG9hZF9zZXJ2ZWQYBSABKAsyHS5wZWVyZGlyLnYxLlVwbG9hZFNlcnZlZEV2ZW50SAASKwoHc2Vzc2lvbhgGIAEoCzIYLnBlZXJkaXIudjEuU2Vzc2lvbkV2ZW50SAASKQoGbWlzc2VkGAcgASgLMhcucGVlcmRpci52MS5NaXNzZWRFdmVudEgAQgcKBWV2ZW50IqcBCg1Eb3dubG9hZEV2ZW50EgwKBG5hbWUYASABKAkSDgoGc2hhMjU2GAIgASgJEgwKBHNpemUYAyABKAQSEgoKZG9uZV9ieXRlcxgEIAEoBBIWCg5hY3RpdmVfc291cmNlcxgFIAEoDRIMCgRwYXRoGAYgASgJEg8KB3NlY29uZHMYByABKAESDwoHc291cmNlcxgIIAMoCRIOCgZyZWFzb24YCSABKAkibAoQV2lzaE1hdGNoZWRFdmVudBIPCgd3aXNoX2lkGAEgASgJEg0KBXF1ZXJ5GAIgASgJEgwKBG5hbWUYAyABKAkSDAoEcGF0aBgEIAEoCRIOCgZzaGEyNTYYBSABKAkSDAoEc2l6ZRgGIAEoBCJSChFVcGxvYWRTZXJ2ZWRFdmVudBIQCgh1c2VybmFtZRgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnNoYTI1NhgDIAEoCRINCgVieXRlcxgEIAEoBCI8CgxTZXNzaW9uRXZlbnQSDQoFc3RhdGUYASABKAkSDQoFcmVsYXkYAiABKAkSDgoGcmVhc29uGAMgASgJIhwKC01pc3NlZEV2ZW50Eg0KBWNvdW50GAEgASgEIlAKDkFkZFdpc2hSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEgsKA2dldBgCIAEoCBIQCghtaW5fc2l6ZRgDIAEoBBIQCghtYXhfc2l6ZRgEIAEoBCIxCg9BZGRXaXNoUmVzcG9uc2USHgoEd2lzaBgBIAEoCzIQLnBlZXJkaXIudjEuV2lzaCJ1CglXaXNoTWF0Y2gSDAoEbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEg4KBnNoYTI1NhgDIAEoCRIMCgRzaXplGAQgASgEEhAKCGZvdW5kX2F0GAUgASgJEg0KBWZldGNoGAYgASgJEg0KBWVycm9yGAcgASgJIrcBCgRXaXNoEgoKAmlkGAEgASgJEg0KBXF1ZXJ5GAIgASgJEgsKA2dldBgDIAEoCBIQCghtaW5fc2l6ZRgEIAEoBBIQCghtYXhfc2l6ZRgFIAEoBBISCgpjcmVhdGVkX2F0GAYgASgJEhMKC2xhc3RfcnVuX2F0GAcgASgJEhIKCmxhc3RfZXJyb3IYCCABKAkSJgoHbWF0Y2hlcxgJIAMoCzIVLnBlZXJkaXIudjEuV2lzaE1hdGNoIhMKEUxpc3RXaXNoZXNSZXF1ZXN0IjYKEkxpc3RXaXNoZXNSZXNwb25zZRIgCgZ3aXNoZXMYASADKAsyEC5wZWVyZGlyLnYxLldpc2giHwoRUmVtb3ZlV2lzaFJlcXVlc3QSCgoCaWQYASABKAkiFAoSUmVtb3ZlV2lzaFJlc3BvbnNlMs4ICg5Db250cm9sU2VydmljZRI/CgZTdGF0dXMSGS5wZWVyZGlyLnYxLlN0YXR1c1JlcXVlc3QaGi5wZWVyZGlyLnYxLlN0YXR1c1Jlc3BvbnNlEjwKBUxvZ2luEhgucGVlcmRpci52MS5Mb2dpblJlcXVlc3QaGS5wZWVyZGlyLnYxLkxvZ2luUmVzcG9uc2USPwoGTG9nb3V0EhkucGVlcmRpci52MS5Mb2dvdXRSZXF1ZXN0GhoucGVlcmRpci52MS5Mb2dvdXRSZXNwb25zZRJCCgdSZWluZGV4EhoucGVlcmRpci52MS5SZWluZGV4UmVxdWVzdBobLnBlZXJkaXIudjEuUmVpbmRleFJlc3BvbnNlEkgKCUxpc3RGaWxlcxIcLnBlZXJkaXIudjEuTGlzdEZpbGVzUmVxdWVzdBodLnBlZXJkaXIudjEuTGlzdEZpbGVzUmVzcG9uc2USPwoGU2VhcmNoEhkucGVlcmRpci52MS5TZWFyY2hSZXF1ZXN0GhoucGVlcmRpci52MS5TZWFyY2hSZXNwb25zZRJICglMaXN0UGVlcnMSHC5wZWVyZGlyLnYxLkxpc3RQZWVyc1JlcXVlc3QaHS5wZWVyZGlyLnYxLkxpc3RQZWVyc1Jlc3BvbnNlEj8KBkJyb3dzZRIZLnBlZXJkaXIudjEuQnJvd3NlUmVxdWVzdBoaLnBlZXJkaXIudjEuQnJvd3NlUmVzcG9uc2USOAoDR2V0EhYucGVlcmRpci52MS5HZXRSZXF1ZXN0GhcucGVlcmRpci52MS5HZXRSZXNwb25zZTABEjkKBFB1c2gSFy5wZWVyZGlyLnYxLlB1c2hSZXF1ZXN0GhgucGVlcmRpci52MS5QdXNoUmVzcG9uc2USSwoKQ29udGVudFVybBIdLnBlZXJkaXIudjEuQ29udGVudFVybFJlcXVlc3QaHi5wZWVyZGlyLnYxLkNvbnRlbnRVcmxSZXNwb25zZRJBCgZFdmVudHMSGS5wZWVyZGlyLnYxLkV2ZW50c1JlcXVlc3QaGi5wZWVyZGlyLnYxLkV2ZW50c1Jlc3BvbnNlMAESQgoHQWRkV2lzaBIaLnBlZXJkaXIudjEuQWRkV2lzaFJlcXVlc3QaGy5wZWVyZGlyLnYxLkFkZFdpc2hSZXNwb25zZRJLCgpMaXN0V2lzaGVzEh0ucGVlcmRpci52MS5MaXN0V2lzaGVzUmVxdWVzdBoeLnBlZXJkaXIudjEuTGlzdFdpc2hlc1Jlc3BvbnNlEksKClJlbW92ZVdpc2gSHS5wZWVyZGlyLnYxLlJlbW92ZVdpc2hSZXF1ZXN0Gh4ucGVlcmRpci52MS5SZW1vdmVXaXNoUmVzcG9uc2USPwoGQXBwVXJsEhkucGVlcmRpci52MS5BcHBVcmxSZXF1ZXN0GhoucGVlcmRpci52MS5BcHBVcmxSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message peerdir.v1.StatusRequest
@@ -1588,6 +1588,66 @@ export const ContentUrlResponseSchema: GenMessage<ContentUrlResponse, {jsonType:
   messageDesc(file_peerdir_v1_control, 28);
 
 /**
+ * @generated from message peerdir.v1.AppUrlRequest
+ */
+export type AppUrlRequest = Message<"peerdir.v1.AppUrlRequest"> & {
+};
+
+/**
+ * @generated from message peerdir.v1.AppUrlRequest
+ */
+export type AppUrlRequestJson = {
+};
+
+/**
+ * Describes the message peerdir.v1.AppUrlRequest.
+ * Use `create(AppUrlRequestSchema)` to create a new message.
+ */
+export const AppUrlRequestSchema: GenMessage<AppUrlRequest, {jsonType: AppUrlRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 29);
+
+/**
+ * @generated from message peerdir.v1.AppUrlResponse
+ */
+export type AppUrlResponse = Message<"peerdir.v1.AppUrlResponse"> & {
+  /**
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * Seconds the URL stays good, unused.
+   *
+   * @generated from field: uint32 expires_in_seconds = 2;
+   */
+  expiresInSeconds: number;
+};
+
+/**
+ * @generated from message peerdir.v1.AppUrlResponse
+ */
+export type AppUrlResponseJson = {
+  /**
+   * @generated from field: string url = 1;
+   */
+  url?: string;
+
+  /**
+   * Seconds the URL stays good, unused.
+   *
+   * @generated from field: uint32 expires_in_seconds = 2;
+   */
+  expiresInSeconds?: number;
+};
+
+/**
+ * Describes the message peerdir.v1.AppUrlResponse.
+ * Use `create(AppUrlResponseSchema)` to create a new message.
+ */
+export const AppUrlResponseSchema: GenMessage<AppUrlResponse, {jsonType: AppUrlResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 30);
+
+/**
  * @generated from message peerdir.v1.EventsRequest
  */
 export type EventsRequest = Message<"peerdir.v1.EventsRequest"> & {
@@ -1604,7 +1664,7 @@ export type EventsRequestJson = {
  * Use `create(EventsRequestSchema)` to create a new message.
  */
 export const EventsRequestSchema: GenMessage<EventsRequest, {jsonType: EventsRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 29);
+  messageDesc(file_peerdir_v1_control, 31);
 
 /**
  * One event: `type` names it (download-started, download-progress, download-completed,
@@ -1709,7 +1769,7 @@ export type EventsResponseJson = {
  * Use `create(EventsResponseSchema)` to create a new message.
  */
 export const EventsResponseSchema: GenMessage<EventsResponse, {jsonType: EventsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 30);
+  messageDesc(file_peerdir_v1_control, 32);
 
 /**
  * @generated from message peerdir.v1.DownloadEvent
@@ -1828,7 +1888,7 @@ export type DownloadEventJson = {
  * Use `create(DownloadEventSchema)` to create a new message.
  */
 export const DownloadEventSchema: GenMessage<DownloadEvent, {jsonType: DownloadEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 31);
+  messageDesc(file_peerdir_v1_control, 33);
 
 /**
  * @generated from message peerdir.v1.WishMatchedEvent
@@ -1905,7 +1965,7 @@ export type WishMatchedEventJson = {
  * Use `create(WishMatchedEventSchema)` to create a new message.
  */
 export const WishMatchedEventSchema: GenMessage<WishMatchedEvent, {jsonType: WishMatchedEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 32);
+  messageDesc(file_peerdir_v1_control, 34);
 
 /**
  * @generated from message peerdir.v1.UploadServedEvent
@@ -1962,7 +2022,7 @@ export type UploadServedEventJson = {
  * Use `create(UploadServedEventSchema)` to create a new message.
  */
 export const UploadServedEventSchema: GenMessage<UploadServedEvent, {jsonType: UploadServedEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 33);
+  messageDesc(file_peerdir_v1_control, 35);
 
 /**
  * @generated from message peerdir.v1.SessionEvent
@@ -2017,7 +2077,7 @@ export type SessionEventJson = {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent, {jsonType: SessionEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 34);
+  messageDesc(file_peerdir_v1_control, 36);
 
 /**
  * @generated from message peerdir.v1.MissedEvent
@@ -2044,7 +2104,7 @@ export type MissedEventJson = {
  * Use `create(MissedEventSchema)` to create a new message.
  */
 export const MissedEventSchema: GenMessage<MissedEvent, {jsonType: MissedEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 35);
+  messageDesc(file_peerdir_v1_control, 37);
 
 /**
  * @generated from message peerdir.v1.AddWishRequest
@@ -2109,7 +2169,7 @@ export type AddWishRequestJson = {
  * Use `create(AddWishRequestSchema)` to create a new message.
  */
 export const AddWishRequestSchema: GenMessage<AddWishRequest, {jsonType: AddWishRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 36);
+  messageDesc(file_peerdir_v1_control, 38);
 
 /**
  * @generated from message peerdir.v1.AddWishResponse
@@ -2136,7 +2196,7 @@ export type AddWishResponseJson = {
  * Use `create(AddWishResponseSchema)` to create a new message.
  */
 export const AddWishResponseSchema: GenMessage<AddWishResponse, {jsonType: AddWishResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 37);
+  messageDesc(file_peerdir_v1_control, 39);
 
 /**
  * @generated from message peerdir.v1.WishMatch
@@ -2227,7 +2287,7 @@ export type WishMatchJson = {
  * Use `create(WishMatchSchema)` to create a new message.
  */
 export const WishMatchSchema: GenMessage<WishMatch, {jsonType: WishMatchJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 38);
+  messageDesc(file_peerdir_v1_control, 40);
 
 /**
  * @generated from message peerdir.v1.Wish
@@ -2342,7 +2402,7 @@ export type WishJson = {
  * Use `create(WishSchema)` to create a new message.
  */
 export const WishSchema: GenMessage<Wish, {jsonType: WishJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 39);
+  messageDesc(file_peerdir_v1_control, 41);
 
 /**
  * @generated from message peerdir.v1.ListWishesRequest
@@ -2361,7 +2421,7 @@ export type ListWishesRequestJson = {
  * Use `create(ListWishesRequestSchema)` to create a new message.
  */
 export const ListWishesRequestSchema: GenMessage<ListWishesRequest, {jsonType: ListWishesRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 40);
+  messageDesc(file_peerdir_v1_control, 42);
 
 /**
  * @generated from message peerdir.v1.ListWishesResponse
@@ -2388,7 +2448,7 @@ export type ListWishesResponseJson = {
  * Use `create(ListWishesResponseSchema)` to create a new message.
  */
 export const ListWishesResponseSchema: GenMessage<ListWishesResponse, {jsonType: ListWishesResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 41);
+  messageDesc(file_peerdir_v1_control, 43);
 
 /**
  * @generated from message peerdir.v1.RemoveWishRequest
@@ -2415,7 +2475,7 @@ export type RemoveWishRequestJson = {
  * Use `create(RemoveWishRequestSchema)` to create a new message.
  */
 export const RemoveWishRequestSchema: GenMessage<RemoveWishRequest, {jsonType: RemoveWishRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 42);
+  messageDesc(file_peerdir_v1_control, 44);
 
 /**
  * @generated from message peerdir.v1.RemoveWishResponse
@@ -2434,7 +2494,7 @@ export type RemoveWishResponseJson = {
  * Use `create(RemoveWishResponseSchema)` to create a new message.
  */
 export const RemoveWishResponseSchema: GenMessage<RemoveWishResponse, {jsonType: RemoveWishResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 43);
+  messageDesc(file_peerdir_v1_control, 45);
 
 /**
  * How the `peer` CLI drives its own daemon. Served on the daemon's port to loopback callers that
@@ -2575,6 +2635,16 @@ export const ControlService: GenService<{
     methodKind: "unary";
     input: typeof RemoveWishRequestSchema;
     output: typeof RemoveWishResponseSchema;
+  },
+  /**
+   * A one-time URL of the daemon's web app (`peer ui`): single use, for 60 s; it sets the app's cookie.
+   *
+   * @generated from rpc peerdir.v1.ControlService.AppUrl
+   */
+  appUrl: {
+    methodKind: "unary";
+    input: typeof AppUrlRequestSchema;
+    output: typeof AppUrlResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_peerdir_v1_control, 0);
