@@ -2,7 +2,7 @@
 // (keeps the .part), Retry for a failed one, Open and Play for a finished one. Kept live by the events.
 import { type AppEvent, attempt, change, read } from './api.ts'
 import { $, button, el, formatBytes } from './dom.ts'
-import { play } from './player.ts'
+import { play, stopPlaying } from './player.ts'
 
 type Entry = {
   sha256: string
@@ -33,13 +33,12 @@ function row(e: Entry): HTMLElement {
     const speed = last.get(e.sha256)?.speed ?? 0
     const facts = `${formatBytes(e.doneBytes)} of ${formatBytes(e.size)} · ${formatBytes(speed)}/s · ${e.activeSources} sources`
     item.append(bar, el('span', { class: 'meta', text: facts }))
-    item.append(
-      button(
-        'Cancel',
-        attempt(() => change('cancel', { sha256: e.sha256 })),
-        { 'aria-description': e.name },
-      ),
-    )
+    // The player's next read of a cancelled content would start its download again.
+    const cancel = attempt(async () => {
+      stopPlaying(e.sha256)
+      await change('cancel', { sha256: e.sha256 })
+    })
+    item.append(button('Cancel', cancel, { 'aria-description': e.name }))
   } else if (e.state === 'failed') {
     item.append(el('span', { class: 'meta failed', text: e.reason }))
     item.append(
