@@ -62,18 +62,19 @@ const status = async (peer: PeerProcess) => JSON.parse((await peer.cli(['status'
 const wishes = async (peer: PeerProcess) => JSON.parse((await peer.cli(['wish', 'list', '--json'])).stdout)
 
 /** Plain HTTP to the daemon's port, with the headers given (a browser would not let a page set Host). */
-function request(port: number, path: string, headers: Record<string, string> = {}) {
+function request(port: number, path: string, headers: Record<string, string> = {}, body?: string) {
   return new Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }>(
     (resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, path, headers }, (res) => {
-        let body = ''
+      const method = body === undefined ? 'GET' : 'POST'
+      const req = http.request({ host: '127.0.0.1', port, path, headers, method }, (res) => {
+        let text = ''
         res.on('data', (part) => {
-          body += part
+          text += part
         })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }))
       })
       req.on('error', reject)
-      req.end()
+      req.end(body)
     },
   )
 }
@@ -241,6 +242,18 @@ describe.skipIf(noBrowser)('the peer’s web app in headless Chromium', () => {
     )
     expect((await request(user.port, '/app/api/wishes')).status).toBe(401)
     await stranger.close()
+
+    // A change with the cookie needs the app's own Origin and a JSON body (what no form can send).
+    const [session] = await context.cookies()
+    const withCookie = { cookie: `${session?.name}=${session?.value}`, 'content-type': 'application/json' }
+    const wish = '{"query":"bait","get":true}'
+    const own = `http://127.0.0.1:${user.port}`
+    expect((await request(user.port, '/app/api/wish-add', withCookie, wish)).status).toBe(403)
+    const elsewhere = { ...withCookie, origin: 'http://127.0.0.1:1' }
+    expect((await request(user.port, '/app/api/wish-add', elsewhere, wish)).status).toBe(403)
+    const asText = { ...withCookie, origin: own, 'content-type': 'text/plain' }
+    expect((await request(user.port, '/app/api/wish-add', asText, wish)).status).toBe(415)
+    expect((await wishes(user)).wishes).toEqual([])
 
     // A wrong Host (DNS rebinding): refused, and the ticket it carried is not spent.
     const ticket = await appUrl(user)
