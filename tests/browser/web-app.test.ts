@@ -223,6 +223,11 @@ describe.skipIf(noBrowser)('the peer’s web app in headless Chromium', () => {
     const user = await network.peer('guard-user')
     const appPath = (path: string) => `http://127.0.0.1:${user.port}${path}`
 
+    // Without a display, `peer ui` prints the URL instead of opening a browser.
+    const headless = await user.cli(['ui'], { env: { DISPLAY: '', WAYLAND_DISPLAY: '' } })
+    expect(headless.code, headless.stderr).toBe(0)
+    expect(headless.stdout.trim()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/app\/open\?ticket=[\w-]{43}$/)
+
     // The one-time URL works once.
     const once = await appUrl(user)
     const { context, page } = await openApp(user)
