@@ -57,5 +57,6 @@ export function startWishes() {
 }
 
 export function wishEvent(event: AppEvent) {
-  if (event.type === 'wish-matched') void refreshWishes()
+  // A match's fetch state changes as its download ends.
+  if (['wish-matched', 'download-completed', 'download-failed'].includes(event.type)) void refreshWishes()
 }
