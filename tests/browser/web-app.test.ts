@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
@@ -5,6 +6,8 @@ import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chromiumPath, launchChromium } from '../support/browser.ts'
+import { nodeBin } from '../support/directory-process.ts'
+import { netnsUnavailable, otherMachine } from '../support/network-namespace.ts'
 import { partFiles } from '../support/part-files.ts'
 import { type PeerProcess, placeFile } from '../support/peer-process.ts'
 import { listen } from '../support/ports.ts'
@@ -324,6 +327,29 @@ Promise.all(tries).then((all) => { document.title = JSON.stringify(all) })
     } finally {
       evil.close()
       await context.close()
+    }
+  })
+})
+
+describe('the web app from another machine', () => {
+  it('refuses a caller in another network namespace, and leaves its ticket unspent', async (context) => {
+    if (mustSkip('NETNS', netnsUnavailable())) return context.skip()
+    const user = await network.peer('app-exposed', { args: ['--host', '0.0.0.0'] })
+    const ticket = new URL(await appUrl(user))
+    const path = `${ticket.pathname}${ticket.search}`
+    const outside = otherMachine()
+    try {
+      // It names the daemon by a loopback host, as a page reaching it by DNS rebinding could not.
+      const script = `require('node:http').get({ host: '${outside.hostAddress}', port: ${user.port}, path: '${path}', headers: { host: '127.0.0.1:${user.port}' } }, (res) => { let body = ''; res.on('data', (d) => { body += d }); res.on('end', () => console.log(res.statusCode, body.trim())) })`
+      const answer = execFileSync('ip', ['netns', 'exec', outside.name, nodeBin, '-e', script], {
+        encoding: 'utf8',
+      })
+      expect(answer.trim()).toBe('403 the gateway answers only this machine')
+      const here = await request(user.port, path, { host: `127.0.0.1:${user.port}` })
+      expect(here.status).toBe(303)
+      expect(here.headers['set-cookie']?.[0]).toMatch(/; HttpOnly; SameSite=Strict; Path=\/$/)
+    } finally {
+      outside.remove()
     }
   })
 })
