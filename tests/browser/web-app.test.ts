@@ -324,6 +324,14 @@ Promise.all(tries).then((all) => { document.title = JSON.stringify(all) })
         .getByRole('button', { name: 'Open' })
         .waitFor({ timeout: 30_000 })
       expect(readdirSync(user.dir)).toContain('bait.bin')
+      // Asked again for what it shares now, the app fetches nothing: it says where the file is.
+      const again = await page.evaluate(async (sha256) => {
+        const body = JSON.stringify({ sha256 })
+        const headers = { 'content-type': 'application/json' }
+        return (await fetch('/app/api/download', { method: 'POST', headers, body })).json()
+      }, sha(bait))
+      expect(again).toEqual({ name: 'bait.bin', path: join(user.dir, 'bait.bin') })
+      expect(readdirSync(user.dir).filter((name) => name.includes('bait'))).toEqual(['bait.bin'])
     } finally {
       evil.close()
       await context.close()

@@ -99,8 +99,12 @@ export function appActions(daemon: ControlledDaemon, board: DownloadBoard) {
   }
 
   const changes: Record<string, Action> = {
+    // What this peer shares already is there: nothing to fetch (as `peer get` says).
     download: async (input) => {
-      const transfer = daemon.downloads.start(await variantsOf(sha256Of(input)), daemon.sharedDir)
+      const sha256 = sha256Of(input)
+      const local = daemon.index.get(sha256)
+      if (local) return { name: local.name, path: local.path }
+      const transfer = daemon.downloads.start(await variantsOf(sha256), daemon.sharedDir)
       return { name: transfer.variant.name }
     },
     'download-folder': (input) =>

@@ -3,7 +3,7 @@ import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { contentLookup } from '../daemon/content-lookup.ts'
 import type { ControlledDaemon } from '../daemon/control-service.ts'
-import { folderFilePlace, savedAs } from '../daemon/folder-file.ts'
+import { contentThere, folderFilePlace, savedAs } from '../daemon/folder-file.ts'
 import { browsePeer } from '../daemon/peer-browse.ts'
 import { BrowseRequestSchema } from '../gen/peerdir/v1/control_pb.ts'
 
@@ -44,6 +44,8 @@ export async function fetchFolder(daemon: ControlledDaemon, username: string, fo
     for (let file = queue.shift(); file; file = queue.shift()) {
       try {
         const wanted = savedAs(await variantsOf(file.sha256), file.name)
+        // An earlier fetch's verified copy in its place counts as done (a rerun fetches what is missing).
+        if ((await contentThere(file.place, wanted, daemon.index)) !== undefined) continue
         await daemon.downloads.start(wanted, dirname(file.place)).done
       } catch {
         // Its failure is in Downloads (the events); the other files go on.
