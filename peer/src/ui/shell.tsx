@@ -43,7 +43,7 @@ function Shell() {
           </section>
           <section aria-labelledby="downloads-title" class="panel">
             <h2 id="downloads-title">Downloads</h2>
-            <ul id="downloads" class="rows" />
+            <ul id="downloads" class="rows" data-empty="No downloads yet: search, then Download." />
           </section>
           <section aria-labelledby="wishes-title" class="panel">
             <h2 id="wishes-title">Wishes</h2>
@@ -54,11 +54,11 @@ function Shell() {
               </label>
               <button type="submit">Add wish</button>
             </form>
-            <ul id="wishes" class="rows" />
+            <ul id="wishes" class="rows" data-empty="No wishes." />
           </section>
           <section aria-labelledby="shared-title" class="panel">
             <h2 id="shared-title">Shared</h2>
-            <ul id="shared" class="rows" />
+            <ul id="shared" class="rows" data-empty="Nothing shared yet." />
           </section>
           <section aria-labelledby="state-title" class="panel">
             <h2 id="state-title">Status</h2>

@@ -11,6 +11,7 @@ main { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)
 .wide { grid-column: 1 / -1; }
 input[type=search] { width: 100%; box-sizing: border-box; font-size: 1.1rem; padding: .5rem; }
 .rows { list-style: none; margin: 0; padding: 0; }
+.rows:empty::after { content: attr(data-empty); opacity: .7; }
 .rows li { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem .8rem; padding: .4rem 0; border-top: 1px solid var(--line); }
 .rows .name { font-weight: 600; overflow-wrap: anywhere; flex: 1 1 12rem; }
 .meta { opacity: .75; font-size: .9rem; }

@@ -31,7 +31,7 @@ function row(e: Entry): HTMLElement {
   if (e.state === 'running') {
     const bar = el('progress', { max: String(e.size || 1), value: String(e.doneBytes), 'aria-label': e.name })
     const speed = last.get(e.sha256)?.speed ?? 0
-    const facts = `${formatBytes(e.doneBytes)} of ${formatBytes(e.size)} · ${formatBytes(speed)}/s · ${e.activeSources} sources`
+    const facts = `${formatBytes(e.doneBytes)} of ${formatBytes(e.size)} · ${formatBytes(speed)}/s · ${e.activeSources} ${e.activeSources === 1 ? 'source' : 'sources'}`
     item.append(bar, el('span', { class: 'meta', text: facts }))
     // The player's next read of a cancelled content would start its download again.
     const cancel = attempt(async () => {
