@@ -7,8 +7,10 @@
 import { rmSync } from 'node:fs'
 import { build } from 'esbuild'
 import { writeDashboardScript } from './build/dashboard-script.ts'
+import { writeWebAppScript } from './build/web-app-script.ts'
 
 await writeDashboardScript()
+await writeWebAppScript()
 rmSync('dist', { recursive: true, force: true })
 await build({
   entryPoints: {

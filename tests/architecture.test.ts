@@ -19,7 +19,9 @@ const CONTRACT_PACKAGES = ['zod']
 
 /** What each folder of peer/src may import besides itself and the contract: the layers point one way. */
 const PEER_LAYERS: Record<string, string[]> = {
-  cli: ['daemon', 'relay', 'gen'],
+  cli: ['ui', 'daemon', 'relay', 'gen'],
+  // The web app (`peer ui`) is made from the daemon's parts; the daemon only serves what it is given.
+  ui: ['daemon', 'wire', 'gen'],
   relay: ['serve', 'wire', 'content', 'gen'],
   daemon: ['serve', 'transfer', 'wire', 'content', 'gen'],
   serve: ['wire', 'content', 'gen'],

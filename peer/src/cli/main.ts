@@ -13,6 +13,7 @@ import { pushCommand } from './push.ts'
 import { relayCommand } from './relay.ts'
 import { indexCommand, loginCommand, logoutCommand } from './session-commands.ts'
 import { startCommand } from './start.ts'
+import { uiCommand } from './ui.ts'
 import { urlCommand } from './url.ts'
 import { wishCommand } from './wish.ts'
 
@@ -47,6 +48,7 @@ export function buildProgram() {
     getCommand,
     catCommand,
     urlCommand,
+    uiCommand,
     pushCommand,
     wishCommand,
     eventsCommand,

@@ -130,6 +130,7 @@ export const startCommand = new Command('start')
     )
     // The daemon stack loads only here: every other command is a small client of a running daemon.
     const { startDaemon } = await import('../daemon/daemon.ts')
+    const { webApp } = await import('../ui/web-app.ts')
     const daemon = await startDaemon({
       port: opts.port,
       host: opts.host,
@@ -151,6 +152,7 @@ export const startCommand = new Command('start')
       onComplete: opts.onComplete,
       // Tests run wishes every few hundred milliseconds instead of about every minute.
       wishIntervalMs: wishInterval(process.env.PEERDIR_WISH_INTERVAL_MS),
+      webApp,
       log,
     }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE')

@@ -241,7 +241,7 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
  * keeps out a web page that reaches the port through DNS rebinding (its requests carry the page's own
  * host name). Returns why a request is refused, or undefined.
  */
-function refusedCaller(req: GatewayRequest, port: number): string | undefined {
+export function refusedCaller(req: GatewayRequest, port: number): string | undefined {
   if (!LOOPBACK.test(req.socket?.remoteAddress ?? '')) return 'the gateway answers only this machine'
   const host = (header(req, ':authority') ?? header(req, 'host') ?? '').toLowerCase()
   const allowed = [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]

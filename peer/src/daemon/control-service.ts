@@ -7,6 +7,7 @@ import { type ScanResult, type ShareIndex, toEntry } from '../content/share-inde
 import { CHOICE_HEADER } from '../control-headers.ts'
 import {
   AddWishResponseSchema,
+  AppUrlResponseSchema,
   ContentUrlResponseSchema,
   ControlService,
   EventsResponseSchema,
@@ -33,6 +34,7 @@ import { withCallToken } from '../wire/call-token.ts'
 import type { DirectoryClient, Result } from '../wire/directory-client.ts'
 import { isRelayedUrl } from '../wire/relay-protocol.ts'
 import { uploadFile } from '../wire/upload-client.ts'
+import { TICKET_SECONDS } from './app-sessions.ts'
 import { contentLookup, directoryFailure } from './content-lookup.ts'
 import type { DaemonEvents } from './daemon-events.ts'
 import { eventMessage, wishMessage } from './daemon-messages.ts'
@@ -65,6 +67,8 @@ export type ControlledDaemon = {
   uploads: () => UploadsState
   /** The gateway URL of a content, with the capability that lets it be fetched (`peer url`). */
   gatewayUrl: (sha256: string) => string
+  /** A one-time URL of the web app (`peer ui`); undefined when the daemon serves none. */
+  appUrl?: () => string
 }
 
 const toProgress = (
@@ -305,6 +309,10 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           if (err instanceof WishError) throw new ConnectError(err.message, Code.InvalidArgument)
           throw err
         }
+      },
+      appUrl: () => {
+        if (!daemon.appUrl) throw new ConnectError('this daemon serves no web app', Code.FailedPrecondition)
+        return create(AppUrlResponseSchema, { url: daemon.appUrl(), expiresInSeconds: TICKET_SECONDS })
       },
       listWishes: () => create(ListWishesResponseSchema, { wishes: daemon.wishes.all.map(wishMessage) }),
       removeWish: (req) => {

@@ -11,7 +11,8 @@ import { controlAuthInterceptor, peerAuth, peerAuthInterceptor } from '../wire/a
 import { DirectoryClient } from '../wire/directory-client.ts'
 import { ListeningPort } from '../wire/listening-port.ts'
 import { relayedUrl } from '../wire/relay-protocol.ts'
-import { listenForControl, type RpcServer, serveRpc } from '../wire/transport.ts'
+import { listenForControl, type PlainHttp, type RpcServer, serveRpc } from '../wire/transport.ts'
+import { AppSessions } from './app-sessions.ts'
 import { CallTokens } from './call-tokens.ts'
 import { contentGateway, gatewayOnControl, gatewayOnNetwork } from './content-gateway.ts'
 import { type ControlledDaemon, controlServiceRoutes } from './control-service.ts'
@@ -56,6 +57,11 @@ export type DaemonOptions = {
   onComplete?: string
   /** How often wishes are searched again (default about a minute). */
   wishIntervalMs?: number
+  /**
+   * The web app (`peer ui`), served on the port beside the gateway to the same loopback callers; made
+   * by its own layer (peer/src/ui) from the daemon's parts and who may use it.
+   */
+  webApp?: (daemon: ControlledDaemon, app: { sessions: AppSessions; port: number }) => PlainHttp
   log: (line: string) => void
 }
 
@@ -192,6 +198,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const capabilities = GatewayCapabilities.inStateDir(stateDir)
   const gatewayOrigin = `${scheme}://${gatewayHost(options.host)}:${port}`
+  const appSessions = new AppSessions()
   const controlled: ControlledDaemon = {
     sharedDir,
     publicUrl,
@@ -206,6 +213,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     rescan,
     uploads: () => slots.state(),
     gatewayUrl: (sha256) => `${gatewayOrigin}/content/${sha256}?cap=${capabilities.for(sha256)}`,
+    appUrl: options.webApp && (() => `${gatewayOrigin}/app/open?ticket=${appSessions.ticket()}`),
   }
 
   const verifyPeer = peerAuth({
@@ -228,9 +236,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     onServed: uploads.served,
   }
   const gateway = contentGateway(controlled, capabilities)
+  const onNetwork = gatewayOnNetwork(gateway, port)
+  const webApp = options.webApp?.(controlled, { sessions: appSessions, port })
   const server: RpcServer = serveRpc(listening, {
     tls: options.tls,
-    plainHttp: gatewayOnNetwork(gateway, port),
+    plainHttp: webApp ? (req, res) => onNetwork(req, res) || webApp(req, res) : onNetwork,
     interceptors: [peerAuthInterceptor(verifyPeer)],
     fastPath: downloadFastPath({ service, verifyPeer }),
     routes: peerServiceRoutes(service),

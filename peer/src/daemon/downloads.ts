@@ -101,6 +101,20 @@ export class Downloads {
     return transfer
   }
 
+  /**
+   * Stops every running transfer of `sha256` (the web app's Cancel); each keeps its verified chunks
+   * in its `.part`, so a later start resumes. False when none ran.
+   */
+  cancel(sha256: string): boolean {
+    let stopped = false
+    for (const { transfer } of this.#entries.values()) {
+      if (transfer.variant.sha256 !== sha256 || transfer.state !== 'running') continue
+      transfer.stop(new Error('cancelled'))
+      stopped = true
+    }
+    return stopped
+  }
+
   /** Holds `transfer` open until the returned function is called: while held, it goes on and stays findable. */
   hold(transfer: Transfer): () => void {
     return this.#holds.get(transfer)?.hold() ?? (() => {})

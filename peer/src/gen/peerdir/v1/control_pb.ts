@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file peerdir/v1/control.proto.
  */
 export const file_peerdir_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCK1AgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkSJAoHdXBsb2FkcxgOIAEoCzITLnBlZXJkaXIudjEuVXBsb2FkcyJsCgdVcGxvYWRzEg0KBXNsb3RzGAEgASgNEigKBmFjdGl2ZRgCIAMoCzIYLnBlZXJkaXIudjEuQWN0aXZlVXBsb2FkEigKBnF1ZXVlZBgDIAMoCzIYLnBlZXJkaXIudjEuUXVldWVkVXBsb2FkIi8KDEFjdGl2ZVVwbG9hZBIQCgh1c2VybmFtZRgBIAEoCRINCgVieXRlcxgCIAEoBCIyCgxRdWV1ZWRVcGxvYWQSEAoIdXNlcm5hbWUYASABKAkSEAoIcG9zaXRpb24YAiABKA0iDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJfCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0SDQoFbW92ZWQYBSABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJWCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCRIOCgZmb2xkZXIYBSABKAkiOgoRTGlzdEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5wZWVyZGlyLnYxLlNoYXJlZEZpbGUiLQoNU2VhcmNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRINCgVsaW1pdBgCIAEoDSInCgZTb3VyY2USEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJIqkBCgxTZWFyY2hSZXN1bHQSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRISCgpjaHVua19zaXplGAQgASgNEhAKCG1hbmlmZXN0GAUgASgJEiMKB3NvdXJjZXMYBiADKAsyEi5wZWVyZGlyLnYxLlNvdXJjZRIUCgxzb3VyY2VfY291bnQYByABKA0SDAoEcGF0aBgIIAEoCSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiYQoNQnJvd3NlUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCBIOCgZjdXJzb3IYBCABKAkSDQoFbGltaXQYBSABKA0iOgoMQnJvd3NlRm9sZGVyEgwKBG5hbWUYASABKAkSDQoFZmlsZXMYAiABKAQSDQoFYnl0ZXMYAyABKAQibAoKQnJvd3NlRmlsZRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoBBIOCgZzaGEyNTYYBCABKAkSEgoKY2h1bmtfc2l6ZRgFIAEoDRIQCghtYW5pZmVzdBgGIAEoCSKhAQoOQnJvd3NlUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSDAoEcGF0aBgDIAEoCRIpCgdmb2xkZXJzGAQgAygLMhgucGVlcmRpci52MS5Ccm93c2VGb2xkZXISJQoFZmlsZXMYBSADKAsyFi5wZWVyZGlyLnYxLkJyb3dzZUZpbGUSDgoGY3Vyc29yGAYgASgJIlwKCkdldFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEg8KB291dF9kaXIYAiABKAkSDwoHbm9fa2VlcBgDIAEoCBIOCgZmb2xkZXIYBCABKAkSDAoEbmFtZRgFIAEoCSJuCgxTb3VyY2VSZXBvcnQSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBWJ5dGVzGAMgASgEEg8KB2Ryb3BwZWQYBCABKAkSDwoHcmVsYXllZBgFIAEoCBIOCgZxdWV1ZWQYBiABKA0i2AEKC0dldFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDgoGc2hhMjU2GAIgASgJEgwKBHNpemUYAyABKAQSEgoKZG9uZV9ieXRlcxgEIAEoBBIVCg1yZXN1bWVkX2J5dGVzGAUgASgEEhYKDmFjdGl2ZV9zb3VyY2VzGAYgASgNEhAKCGZpbmlzaGVkGAcgASgIEgwKBHBhdGgYCCABKAkSDwoHc2Vjb25kcxgJIAEoARIpCgdzb3VyY2VzGAogAygLMhgucGVlcmRpci52MS5Tb3VyY2VSZXBvcnQiMAoLUHVzaFJlcXVlc3QSDAoEcGF0aBgBIAEoCRITCgt0b191c2VybmFtZRgCIAEoCSI6CgxQdXNoUmVzcG9uc2USDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCSIjChFDb250ZW50VXJsUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkiTQoSQ29udGVudFVybFJlc3BvbnNlEgsKA3VybBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnNoYTI1NhgDIAEoCRIMCgRzaXplGAQgASgEIg8KDUV2ZW50c1JlcXVlc3QiqgIKDkV2ZW50c1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSDAoEdGltZRgCIAEoCRItCghkb3dubG9hZBgDIAEoCzIZLnBlZXJkaXIudjEuRG93bmxvYWRFdmVudEgAEjQKDHdpc2hfbWF0Y2hlZBgEIAEoCzIcLnBlZXJkaXIudjEuV2lzaE1hdGNoZWRFdmVudEgAEjYKDXVwbG9hZF9zZXJ2ZWQYBSABKAsyHS5wZWVyZGlyLnYxLlVwbG9hZFNlcnZlZEV2ZW50SAASKwoHc2Vzc2lvbhgGIAEoCzIYLnBlZXJkaXIudjEuU2Vzc2lvbkV2ZW50SAASKQoGbWlzc2VkGAcgASgLMhcucGVlcmRpci52MS5NaXNzZWRFdmVudEgAQgcKBWV2ZW50ItIBCg1Eb3dubG9hZEV2ZW50EgwKBG5hbWUYASABKAkSDgoGc2hhMjU2GAIgASgJEgwKBHNpemUYAyABKAQSEgoKZG9uZV9ieXRlcxgEIAEoBBIWCg5hY3RpdmVfc291cmNlcxgFIAEoDRIMCgRwYXRoGAYgASgJEg8KB3NlY29uZHMYByABKAESDwoHc291cmNlcxgIIAMoCRIOCgZyZWFzb24YCSABKAkSEQoJcXVldWVkX2F0GAogASgJEhYKDnF1ZXVlX3Bvc2l0aW9uGAsgASgNImwKEFdpc2hNYXRjaGVkRXZlbnQSDwoHd2lzaF9pZBgBIAEoCRINCgVxdWVyeRgCIAEoCRIMCgRuYW1lGAMgASgJEgwKBHBhdGgYBCABKAkSDgoGc2hhMjU2GAUgASgJEgwKBHNpemUYBiABKAQiUgoRVXBsb2FkU2VydmVkRXZlbnQSEAoIdXNlcm5hbWUYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzaGEyNTYYAyABKAkSDQoFYnl0ZXMYBCABKAQiPAoMU2Vzc2lvbkV2ZW50Eg0KBXN0YXRlGAEgASgJEg0KBXJlbGF5GAIgASgJEg4KBnJlYXNvbhgDIAEoCSIcCgtNaXNzZWRFdmVudBINCgVjb3VudBgBIAEoBCJQCg5BZGRXaXNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRILCgNnZXQYAiABKAgSEAoIbWluX3NpemUYAyABKAQSEAoIbWF4X3NpemUYBCABKAQiMQoPQWRkV2lzaFJlc3BvbnNlEh4KBHdpc2gYASABKAsyEC5wZWVyZGlyLnYxLldpc2gidQoJV2lzaE1hdGNoEgwKBG5hbWUYASABKAkSDAoEcGF0aBgCIAEoCRIOCgZzaGEyNTYYAyABKAkSDAoEc2l6ZRgEIAEoBBIQCghmb3VuZF9hdBgFIAEoCRINCgVmZXRjaBgGIAEoCRINCgVlcnJvchgHIAEoCSK3AQoEV2lzaBIKCgJpZBgBIAEoCRINCgVxdWVyeRgCIAEoCRILCgNnZXQYAyABKAgSEAoIbWluX3NpemUYBCABKAQSEAoIbWF4X3NpemUYBSABKAQSEgoKY3JlYXRlZF9hdBgGIAEoCRITCgtsYXN0X3J1bl9hdBgHIAEoCRISCgpsYXN0X2Vycm9yGAggASgJEiYKB21hdGNoZXMYCSADKAsyFS5wZWVyZGlyLnYxLldpc2hNYXRjaCITChFMaXN0V2lzaGVzUmVxdWVzdCI2ChJMaXN0V2lzaGVzUmVzcG9uc2USIAoGd2lzaGVzGAEgAygLMhAucGVlcmRpci52MS5XaXNoIh8KEVJlbW92ZVdpc2hSZXF1ZXN0EgoKAmlkGAEgASgJIhQKElJlbW92ZVdpc2hSZXNwb25zZTKNCAoOQ29udHJvbFNlcnZpY2USPwoGU3RhdHVzEhkucGVlcmRpci52MS5TdGF0dXNSZXF1ZXN0GhoucGVlcmRpci52MS5TdGF0dXNSZXNwb25zZRI8CgVMb2dpbhIYLnBlZXJkaXIudjEuTG9naW5SZXF1ZXN0GhkucGVlcmRpci52MS5Mb2dpblJlc3BvbnNlEj8KBkxvZ291dBIZLnBlZXJkaXIudjEuTG9nb3V0UmVxdWVzdBoaLnBlZXJkaXIudjEuTG9nb3V0UmVzcG9uc2USQgoHUmVpbmRleBIaLnBlZXJkaXIudjEuUmVpbmRleFJlcXVlc3QaGy5wZWVyZGlyLnYxLlJlaW5kZXhSZXNwb25zZRJICglMaXN0RmlsZXMSHC5wZWVyZGlyLnYxLkxpc3RGaWxlc1JlcXVlc3QaHS5wZWVyZGlyLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEj8KBlNlYXJjaBIZLnBlZXJkaXIudjEuU2VhcmNoUmVxdWVzdBoaLnBlZXJkaXIudjEuU2VhcmNoUmVzcG9uc2USSAoJTGlzdFBlZXJzEhwucGVlcmRpci52MS5MaXN0UGVlcnNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0UGVlcnNSZXNwb25zZRI/CgZCcm93c2USGS5wZWVyZGlyLnYxLkJyb3dzZVJlcXVlc3QaGi5wZWVyZGlyLnYxLkJyb3dzZVJlc3BvbnNlEjgKA0dldBIWLnBlZXJkaXIudjEuR2V0UmVxdWVzdBoXLnBlZXJkaXIudjEuR2V0UmVzcG9uc2UwARI5CgRQdXNoEhcucGVlcmRpci52MS5QdXNoUmVxdWVzdBoYLnBlZXJkaXIudjEuUHVzaFJlc3BvbnNlEksKCkNvbnRlbnRVcmwSHS5wZWVyZGlyLnYxLkNvbnRlbnRVcmxSZXF1ZXN0Gh4ucGVlcmRpci52MS5Db250ZW50VXJsUmVzcG9uc2USQQoGRXZlbnRzEhkucGVlcmRpci52MS5FdmVudHNSZXF1ZXN0GhoucGVlcmRpci52MS5FdmVudHNSZXNwb25zZTABEkIKB0FkZFdpc2gSGi5wZWVyZGlyLnYxLkFkZFdpc2hSZXF1ZXN0GhsucGVlcmRpci52MS5BZGRXaXNoUmVzcG9uc2USSwoKTGlzdFdpc2hlcxIdLnBlZXJkaXIudjEuTGlzdFdpc2hlc1JlcXVlc3QaHi5wZWVyZGlyLnYxLkxpc3RXaXNoZXNSZXNwb25zZRJLCgpSZW1vdmVXaXNoEh0ucGVlcmRpci52MS5SZW1vdmVXaXNoUmVxdWVzdBoeLnBlZXJkaXIudjEuUmVtb3ZlV2lzaFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChhwZWVyZGlyL3YxL2NvbnRyb2wucHJvdG8SCnBlZXJkaXIudjEiDwoNU3RhdHVzUmVxdWVzdCK1AgoOU3RhdHVzUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSFQoNZGlyZWN0b3J5X3VybBgDIAEoCRISCgpwdWJsaWNfdXJsGAQgASgJEhIKCnNoYXJlZF9kaXIYBSABKAkSDQoFZmlsZXMYBiABKA0SDQoFYnl0ZXMYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIYChBhY3RpdmVfZG93bmxvYWRzGAkgASgNEg8KB3ZlcnNpb24YCiABKAkSEQoJcmVsYXlfdXJsGAsgASgJEhgKEHJlbGF5X3JlZ2lzdGVyZWQYDCABKAgSEwoLcmVsYXlfZXJyb3IYDSABKAkSJAoHdXBsb2FkcxgOIAEoCzITLnBlZXJkaXIudjEuVXBsb2FkcyJsCgdVcGxvYWRzEg0KBXNsb3RzGAEgASgNEigKBmFjdGl2ZRgCIAMoCzIYLnBlZXJkaXIudjEuQWN0aXZlVXBsb2FkEigKBnF1ZXVlZBgDIAMoCzIYLnBlZXJkaXIudjEuUXVldWVkVXBsb2FkIi8KDEFjdGl2ZVVwbG9hZBIQCgh1c2VybmFtZRgBIAEoCRINCgVieXRlcxgCIAEoBCIyCgxRdWV1ZWRVcGxvYWQSEAoIdXNlcm5hbWUYASABKAkSEAoIcG9zaXRpb24YAiABKA0iDgoMTG9naW5SZXF1ZXN0Ih4KDUxvZ2luUmVzcG9uc2USDQoFc3RhdGUYASABKAkiDwoNTG9nb3V0UmVxdWVzdCIfCg5Mb2dvdXRSZXNwb25zZRINCgVzdGF0ZRgBIAEoCSIQCg5SZWluZGV4UmVxdWVzdCJfCg9SZWluZGV4UmVzcG9uc2USDQoFZmlsZXMYASABKA0SDQoFYWRkZWQYAiABKA0SDwoHcmVtb3ZlZBgDIAEoDRIOCgZoYXNoZWQYBCABKA0SDQoFbW92ZWQYBSABKA0iEgoQTGlzdEZpbGVzUmVxdWVzdCJWCgpTaGFyZWRGaWxlEgwKBG5hbWUYASABKAkSDAoEc2l6ZRgCIAEoBBIOCgZzaGEyNTYYAyABKAkSDAoEcGF0aBgEIAEoCRIOCgZmb2xkZXIYBSABKAkiOgoRTGlzdEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5wZWVyZGlyLnYxLlNoYXJlZEZpbGUiLQoNU2VhcmNoUmVxdWVzdBINCgVxdWVyeRgBIAEoCRINCgVsaW1pdBgCIAEoDSInCgZTb3VyY2USEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJIqkBCgxTZWFyY2hSZXN1bHQSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRISCgpjaHVua19zaXplGAQgASgNEhAKCG1hbmlmZXN0GAUgASgJEiMKB3NvdXJjZXMYBiADKAsyEi5wZWVyZGlyLnYxLlNvdXJjZRIUCgxzb3VyY2VfY291bnQYByABKA0SDAoEcGF0aBgIIAEoCSI7Cg5TZWFyY2hSZXNwb25zZRIpCgdyZXN1bHRzGAEgAygLMhgucGVlcmRpci52MS5TZWFyY2hSZXN1bHQiIQoQTGlzdFBlZXJzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCSJsCglQZWVyRW50cnkSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBXN0YXRlGAMgASgJEg0KBWZpbGVzGAQgASgNEhEKCWxhc3Rfc2VlbhgFIAEoCRIPCgdyZWxheWVkGAYgASgIIjkKEUxpc3RQZWVyc1Jlc3BvbnNlEiQKBXBlZXJzGAEgAygLMhUucGVlcmRpci52MS5QZWVyRW50cnkiYQoNQnJvd3NlUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCBIOCgZjdXJzb3IYBCABKAkSDQoFbGltaXQYBSABKA0iOgoMQnJvd3NlRm9sZGVyEgwKBG5hbWUYASABKAkSDQoFZmlsZXMYAiABKAQSDQoFYnl0ZXMYAyABKAQibAoKQnJvd3NlRmlsZRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoBBIOCgZzaGEyNTYYBCABKAkSEgoKY2h1bmtfc2l6ZRgFIAEoDRIQCghtYW5pZmVzdBgGIAEoCSKhAQoOQnJvd3NlUmVzcG9uc2USEAoIdXNlcm5hbWUYASABKAkSDQoFc3RhdGUYAiABKAkSDAoEcGF0aBgDIAEoCRIpCgdmb2xkZXJzGAQgAygLMhgucGVlcmRpci52MS5Ccm93c2VGb2xkZXISJQoFZmlsZXMYBSADKAsyFi5wZWVyZGlyLnYxLkJyb3dzZUZpbGUSDgoGY3Vyc29yGAYgASgJIlwKCkdldFJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEg8KB291dF9kaXIYAiABKAkSDwoHbm9fa2VlcBgDIAEoCBIOCgZmb2xkZXIYBCABKAkSDAoEbmFtZRgFIAEoCSJuCgxTb3VyY2VSZXBvcnQSEAoIdXNlcm5hbWUYASABKAkSCwoDdXJsGAIgASgJEg0KBWJ5dGVzGAMgASgEEg8KB2Ryb3BwZWQYBCABKAkSDwoHcmVsYXllZBgFIAEoCBIOCgZxdWV1ZWQYBiABKA0i2AEKC0dldFJlc3BvbnNlEgwKBG5hbWUYASABKAkSDgoGc2hhMjU2GAIgASgJEgwKBHNpemUYAyABKAQSEgoKZG9uZV9ieXRlcxgEIAEoBBIVCg1yZXN1bWVkX2J5dGVzGAUgASgEEhYKDmFjdGl2ZV9zb3VyY2VzGAYgASgNEhAKCGZpbmlzaGVkGAcgASgIEgwKBHBhdGgYCCABKAkSDwoHc2Vjb25kcxgJIAEoARIpCgdzb3VyY2VzGAogAygLMhgucGVlcmRpci52MS5Tb3VyY2VSZXBvcnQiMAoLUHVzaFJlcXVlc3QSDAoEcGF0aBgBIAEoCRITCgt0b191c2VybmFtZRgCIAEoCSI6CgxQdXNoUmVzcG9uc2USDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCSIjChFDb250ZW50VXJsUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkiTQoSQ29udGVudFVybFJlc3BvbnNlEgsKA3VybBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnNoYTI1NhgDIAEoCRIMCgRzaXplGAQgASgEIg8KDUFwcFVybFJlcXVlc3QiOQoOQXBwVXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgCIAEoDSIPCg1FdmVudHNSZXF1ZXN0IqoCCg5FdmVudHNSZXNwb25zZRIMCgR0eXBlGAEgASgJEgwKBHRpbWUYAiABKAkSLQoIZG93bmxvYWQYAyABKAsyGS5wZWVyZGlyLnYxLkRvd25sb2FkRXZlbnRIABI0Cgx3aXNoX21hdGNoZWQYBCABKAsyHC5wZWVyZGlyLnYxLldpc2hNYXRjaGVkRXZlbnRIABI2Cg11cGxvYWRfc2VydmVkGAUgASgLMh0ucGVlcmRpci52MS5VcGxvYWRTZXJ2ZWRFdmVudEgAEisKB3Nlc3Npb24YBiABKAsyGC5wZWVyZGlyLnYxLlNlc3Npb25FdmVudEgAEikKBm1pc3NlZBgHIAEoCzIXLnBlZXJkaXIudjEuTWlzc2VkRXZlbnRIAEIHCgVldmVudCLSAQoNRG93bmxvYWRFdmVudBIMCgRuYW1lGAEgASgJEg4KBnNoYTI1NhgCIAEoCRIMCgRzaXplGAMgASgEEhIKCmRvbmVfYnl0ZXMYBCABKAQSFgoOYWN0aXZlX3NvdXJjZXMYBSABKA0SDAoEcGF0aBgGIAEoCRIPCgdzZWNvbmRzGAcgASgBEg8KB3NvdXJjZXMYCCADKAkSDgoGcmVhc29uGAkgASgJEhEKCXF1ZXVlZF9hdBgKIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgLIAEoDSJsChBXaXNoTWF0Y2hlZEV2ZW50Eg8KB3dpc2hfaWQYASABKAkSDQoFcXVlcnkYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRwYXRoGAQgASgJEg4KBnNoYTI1NhgFIAEoCRIMCgRzaXplGAYgASgEIlIKEVVwbG9hZFNlcnZlZEV2ZW50EhAKCHVzZXJuYW1lGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEg0KBWJ5dGVzGAQgASgEIjwKDFNlc3Npb25FdmVudBINCgVzdGF0ZRgBIAEoCRINCgVyZWxheRgCIAEoCRIOCgZyZWFzb24YAyABKAkiHAoLTWlzc2VkRXZlbnQSDQoFY291bnQYASABKAQiUAoOQWRkV2lzaFJlcXVlc3QSDQoFcXVlcnkYASABKAkSCwoDZ2V0GAIgASgIEhAKCG1pbl9zaXplGAMgASgEEhAKCG1heF9zaXplGAQgASgEIjEKD0FkZFdpc2hSZXNwb25zZRIeCgR3aXNoGAEgASgLMhAucGVlcmRpci52MS5XaXNoInUKCVdpc2hNYXRjaBIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDgoGc2hhMjU2GAMgASgJEgwKBHNpemUYBCABKAQSEAoIZm91bmRfYXQYBSABKAkSDQoFZmV0Y2gYBiABKAkSDQoFZXJyb3IYByABKAkitwEKBFdpc2gSCgoCaWQYASABKAkSDQoFcXVlcnkYAiABKAkSCwoDZ2V0GAMgASgIEhAKCG1pbl9zaXplGAQgASgEEhAKCG1heF9zaXplGAUgASgEEhIKCmNyZWF0ZWRfYXQYBiABKAkSEwoLbGFzdF9ydW5fYXQYByABKAkSEgoKbGFzdF9lcnJvchgIIAEoCRImCgdtYXRjaGVzGAkgAygLMhUucGVlcmRpci52MS5XaXNoTWF0Y2giEwoRTGlzdFdpc2hlc1JlcXVlc3QiNgoSTGlzdFdpc2hlc1Jlc3BvbnNlEiAKBndpc2hlcxgBIAMoCzIQLnBlZXJkaXIudjEuV2lzaCIfChFSZW1vdmVXaXNoUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJSZW1vdmVXaXNoUmVzcG9uc2UyzggKDkNvbnRyb2xTZXJ2aWNlEj8KBlN0YXR1cxIZLnBlZXJkaXIudjEuU3RhdHVzUmVxdWVzdBoaLnBlZXJkaXIudjEuU3RhdHVzUmVzcG9uc2USPAoFTG9naW4SGC5wZWVyZGlyLnYxLkxvZ2luUmVxdWVzdBoZLnBlZXJkaXIudjEuTG9naW5SZXNwb25zZRI/CgZMb2dvdXQSGS5wZWVyZGlyLnYxLkxvZ291dFJlcXVlc3QaGi5wZWVyZGlyLnYxLkxvZ291dFJlc3BvbnNlEkIKB1JlaW5kZXgSGi5wZWVyZGlyLnYxLlJlaW5kZXhSZXF1ZXN0GhsucGVlcmRpci52MS5SZWluZGV4UmVzcG9uc2USSAoJTGlzdEZpbGVzEhwucGVlcmRpci52MS5MaXN0RmlsZXNSZXF1ZXN0Gh0ucGVlcmRpci52MS5MaXN0RmlsZXNSZXNwb25zZRI/CgZTZWFyY2gSGS5wZWVyZGlyLnYxLlNlYXJjaFJlcXVlc3QaGi5wZWVyZGlyLnYxLlNlYXJjaFJlc3BvbnNlEkgKCUxpc3RQZWVycxIcLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVxdWVzdBodLnBlZXJkaXIudjEuTGlzdFBlZXJzUmVzcG9uc2USPwoGQnJvd3NlEhkucGVlcmRpci52MS5Ccm93c2VSZXF1ZXN0GhoucGVlcmRpci52MS5Ccm93c2VSZXNwb25zZRI4CgNHZXQSFi5wZWVyZGlyLnYxLkdldFJlcXVlc3QaFy5wZWVyZGlyLnYxLkdldFJlc3BvbnNlMAESOQoEUHVzaBIXLnBlZXJkaXIudjEuUHVzaFJlcXVlc3QaGC5wZWVyZGlyLnYxLlB1c2hSZXNwb25zZRJLCgpDb250ZW50VXJsEh0ucGVlcmRpci52MS5Db250ZW50VXJsUmVxdWVzdBoeLnBlZXJkaXIudjEuQ29udGVudFVybFJlc3BvbnNlEkEKBkV2ZW50cxIZLnBlZXJkaXIudjEuRXZlbnRzUmVxdWVzdBoaLnBlZXJkaXIudjEuRXZlbnRzUmVzcG9uc2UwARJCCgdBZGRXaXNoEhoucGVlcmRpci52MS5BZGRXaXNoUmVxdWVzdBobLnBlZXJkaXIudjEuQWRkV2lzaFJlc3BvbnNlEksKCkxpc3RXaXNoZXMSHS5wZWVyZGlyLnYxLkxpc3RXaXNoZXNSZXF1ZXN0Gh4ucGVlcmRpci52MS5MaXN0V2lzaGVzUmVzcG9uc2USSwoKUmVtb3ZlV2lzaBIdLnBlZXJkaXIudjEuUmVtb3ZlV2lzaFJlcXVlc3QaHi5wZWVyZGlyLnYxLlJlbW92ZVdpc2hSZXNwb25zZRI/CgZBcHBVcmwSGS5wZWVyZGlyLnYxLkFwcFVybFJlcXVlc3QaGi5wZWVyZGlyLnYxLkFwcFVybFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message peerdir.v1.StatusRequest
@@ -1749,6 +1749,66 @@ export const ContentUrlResponseSchema: GenMessage<ContentUrlResponse, {jsonType:
   messageDesc(file_peerdir_v1_control, 31);
 
 /**
+ * @generated from message peerdir.v1.AppUrlRequest
+ */
+export type AppUrlRequest = Message<"peerdir.v1.AppUrlRequest"> & {
+};
+
+/**
+ * @generated from message peerdir.v1.AppUrlRequest
+ */
+export type AppUrlRequestJson = {
+};
+
+/**
+ * Describes the message peerdir.v1.AppUrlRequest.
+ * Use `create(AppUrlRequestSchema)` to create a new message.
+ */
+export const AppUrlRequestSchema: GenMessage<AppUrlRequest, {jsonType: AppUrlRequestJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 32);
+
+/**
+ * @generated from message peerdir.v1.AppUrlResponse
+ */
+export type AppUrlResponse = Message<"peerdir.v1.AppUrlResponse"> & {
+  /**
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * Seconds the URL stays good, unused.
+   *
+   * @generated from field: uint32 expires_in_seconds = 2;
+   */
+  expiresInSeconds: number;
+};
+
+/**
+ * @generated from message peerdir.v1.AppUrlResponse
+ */
+export type AppUrlResponseJson = {
+  /**
+   * @generated from field: string url = 1;
+   */
+  url?: string;
+
+  /**
+   * Seconds the URL stays good, unused.
+   *
+   * @generated from field: uint32 expires_in_seconds = 2;
+   */
+  expiresInSeconds?: number;
+};
+
+/**
+ * Describes the message peerdir.v1.AppUrlResponse.
+ * Use `create(AppUrlResponseSchema)` to create a new message.
+ */
+export const AppUrlResponseSchema: GenMessage<AppUrlResponse, {jsonType: AppUrlResponseJson}> = /*@__PURE__*/
+  messageDesc(file_peerdir_v1_control, 33);
+
+/**
  * @generated from message peerdir.v1.EventsRequest
  */
 export type EventsRequest = Message<"peerdir.v1.EventsRequest"> & {
@@ -1765,7 +1825,7 @@ export type EventsRequestJson = {
  * Use `create(EventsRequestSchema)` to create a new message.
  */
 export const EventsRequestSchema: GenMessage<EventsRequest, {jsonType: EventsRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 32);
+  messageDesc(file_peerdir_v1_control, 34);
 
 /**
  * One event: `type` names it (download-started, download-progress, download-queued, download-completed,
@@ -1870,7 +1930,7 @@ export type EventsResponseJson = {
  * Use `create(EventsResponseSchema)` to create a new message.
  */
 export const EventsResponseSchema: GenMessage<EventsResponse, {jsonType: EventsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 33);
+  messageDesc(file_peerdir_v1_control, 35);
 
 /**
  * @generated from message peerdir.v1.DownloadEvent
@@ -2015,7 +2075,7 @@ export type DownloadEventJson = {
  * Use `create(DownloadEventSchema)` to create a new message.
  */
 export const DownloadEventSchema: GenMessage<DownloadEvent, {jsonType: DownloadEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 34);
+  messageDesc(file_peerdir_v1_control, 36);
 
 /**
  * @generated from message peerdir.v1.WishMatchedEvent
@@ -2092,7 +2152,7 @@ export type WishMatchedEventJson = {
  * Use `create(WishMatchedEventSchema)` to create a new message.
  */
 export const WishMatchedEventSchema: GenMessage<WishMatchedEvent, {jsonType: WishMatchedEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 35);
+  messageDesc(file_peerdir_v1_control, 37);
 
 /**
  * @generated from message peerdir.v1.UploadServedEvent
@@ -2149,7 +2209,7 @@ export type UploadServedEventJson = {
  * Use `create(UploadServedEventSchema)` to create a new message.
  */
 export const UploadServedEventSchema: GenMessage<UploadServedEvent, {jsonType: UploadServedEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 36);
+  messageDesc(file_peerdir_v1_control, 38);
 
 /**
  * @generated from message peerdir.v1.SessionEvent
@@ -2204,7 +2264,7 @@ export type SessionEventJson = {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent, {jsonType: SessionEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 37);
+  messageDesc(file_peerdir_v1_control, 39);
 
 /**
  * @generated from message peerdir.v1.MissedEvent
@@ -2231,7 +2291,7 @@ export type MissedEventJson = {
  * Use `create(MissedEventSchema)` to create a new message.
  */
 export const MissedEventSchema: GenMessage<MissedEvent, {jsonType: MissedEventJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 38);
+  messageDesc(file_peerdir_v1_control, 40);
 
 /**
  * @generated from message peerdir.v1.AddWishRequest
@@ -2296,7 +2356,7 @@ export type AddWishRequestJson = {
  * Use `create(AddWishRequestSchema)` to create a new message.
  */
 export const AddWishRequestSchema: GenMessage<AddWishRequest, {jsonType: AddWishRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 39);
+  messageDesc(file_peerdir_v1_control, 41);
 
 /**
  * @generated from message peerdir.v1.AddWishResponse
@@ -2323,7 +2383,7 @@ export type AddWishResponseJson = {
  * Use `create(AddWishResponseSchema)` to create a new message.
  */
 export const AddWishResponseSchema: GenMessage<AddWishResponse, {jsonType: AddWishResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 40);
+  messageDesc(file_peerdir_v1_control, 42);
 
 /**
  * @generated from message peerdir.v1.WishMatch
@@ -2414,7 +2474,7 @@ export type WishMatchJson = {
  * Use `create(WishMatchSchema)` to create a new message.
  */
 export const WishMatchSchema: GenMessage<WishMatch, {jsonType: WishMatchJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 41);
+  messageDesc(file_peerdir_v1_control, 43);
 
 /**
  * @generated from message peerdir.v1.Wish
@@ -2529,7 +2589,7 @@ export type WishJson = {
  * Use `create(WishSchema)` to create a new message.
  */
 export const WishSchema: GenMessage<Wish, {jsonType: WishJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 42);
+  messageDesc(file_peerdir_v1_control, 44);
 
 /**
  * @generated from message peerdir.v1.ListWishesRequest
@@ -2548,7 +2608,7 @@ export type ListWishesRequestJson = {
  * Use `create(ListWishesRequestSchema)` to create a new message.
  */
 export const ListWishesRequestSchema: GenMessage<ListWishesRequest, {jsonType: ListWishesRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 43);
+  messageDesc(file_peerdir_v1_control, 45);
 
 /**
  * @generated from message peerdir.v1.ListWishesResponse
@@ -2575,7 +2635,7 @@ export type ListWishesResponseJson = {
  * Use `create(ListWishesResponseSchema)` to create a new message.
  */
 export const ListWishesResponseSchema: GenMessage<ListWishesResponse, {jsonType: ListWishesResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 44);
+  messageDesc(file_peerdir_v1_control, 46);
 
 /**
  * @generated from message peerdir.v1.RemoveWishRequest
@@ -2602,7 +2662,7 @@ export type RemoveWishRequestJson = {
  * Use `create(RemoveWishRequestSchema)` to create a new message.
  */
 export const RemoveWishRequestSchema: GenMessage<RemoveWishRequest, {jsonType: RemoveWishRequestJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 45);
+  messageDesc(file_peerdir_v1_control, 47);
 
 /**
  * @generated from message peerdir.v1.RemoveWishResponse
@@ -2621,7 +2681,7 @@ export type RemoveWishResponseJson = {
  * Use `create(RemoveWishResponseSchema)` to create a new message.
  */
 export const RemoveWishResponseSchema: GenMessage<RemoveWishResponse, {jsonType: RemoveWishResponseJson}> = /*@__PURE__*/
-  messageDesc(file_peerdir_v1_control, 46);
+  messageDesc(file_peerdir_v1_control, 48);
 
 /**
  * How the `peer` CLI drives its own daemon. Served on the daemon's port to loopback callers that
@@ -2762,6 +2822,16 @@ export const ControlService: GenService<{
     methodKind: "unary";
     input: typeof RemoveWishRequestSchema;
     output: typeof RemoveWishResponseSchema;
+  },
+  /**
+   * A one-time URL of the daemon's web app (`peer ui`): single use, for 60 s; it sets the app's cookie.
+   *
+   * @generated from rpc peerdir.v1.ControlService.AppUrl
+   */
+  appUrl: {
+    methodKind: "unary";
+    input: typeof AppUrlRequestSchema;
+    output: typeof AppUrlResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_peerdir_v1_control, 0);

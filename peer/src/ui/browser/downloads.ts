@@ -1,0 +1,100 @@
+// Downloads: a progressbar per running download named by its file, its speed and sources; Cancel
+// (keeps the .part), Retry for a failed one, Open and Play for a finished one. Kept live by the events.
+import { type AppEvent, attempt, change, read } from './api.ts'
+import { $, button, el, formatBytes } from './dom.ts'
+import { play, stopPlaying } from './player.ts'
+
+type Entry = {
+  sha256: string
+  name: string
+  size: number
+  state: 'running' | 'done' | 'failed'
+  doneBytes: number
+  activeSources: number
+  path: string
+  reason: string
+}
+
+const list = $('downloads')
+const entries = new Map<string, Entry>()
+/** The last progress seen of each, for its speed. */
+const last = new Map<string, { at: number; bytes: number; speed: number }>()
+
+const open = (sha256: string, name: string) =>
+  attempt(async () => {
+    const { url } = await change<{ url: string }>('play', { sha256, name })
+    window.open(url, '_blank', 'noopener')
+  })
+
+function row(e: Entry): HTMLElement {
+  const item = el('li', { 'data-sha256': e.sha256 }, el('span', { class: 'name', text: e.name }))
+  if (e.state === 'running') {
+    const bar = el('progress', { max: String(e.size || 1), value: String(e.doneBytes), 'aria-label': e.name })
+    const speed = last.get(e.sha256)?.speed ?? 0
+    const facts = `${formatBytes(e.doneBytes)} of ${formatBytes(e.size)} · ${formatBytes(speed)}/s · ${e.activeSources} ${e.activeSources === 1 ? 'source' : 'sources'}`
+    item.append(bar, el('span', { class: 'meta', text: facts }))
+    // The player's next read of a cancelled content would start its download again.
+    const cancel = attempt(async () => {
+      stopPlaying(e.sha256)
+      await change('cancel', { sha256: e.sha256 })
+    })
+    item.append(button('Cancel', cancel, { 'aria-description': e.name }))
+  } else if (e.state === 'failed') {
+    item.append(el('span', { class: 'meta failed', text: e.reason }))
+    item.append(
+      button(
+        'Retry',
+        attempt(() => change('download', { sha256: e.sha256 })),
+        { 'aria-description': e.name },
+      ),
+    )
+  } else {
+    item.append(el('span', { class: 'meta', text: `${formatBytes(e.size)} · saved to ${e.path}` }))
+    item.append(button('Open', open(e.sha256, e.name), { 'aria-description': e.name }))
+    item.append(button('Play', play(e.sha256, e.name), { 'aria-description': e.name }))
+  }
+  return item
+}
+
+function show(e: Entry) {
+  entries.set(e.sha256, e)
+  const item = row(e)
+  const old = list.querySelector(`li[data-sha256="${e.sha256}"]`)
+  if (old) old.replaceWith(item)
+  else list.prepend(item)
+}
+
+export async function refreshDownloads() {
+  const { downloads } = await read<{ downloads: Entry[] }>('downloads')
+  entries.clear()
+  list.replaceChildren(...downloads.map(row))
+  for (const e of downloads) entries.set(e.sha256, e)
+}
+
+export function downloadEvent(event: AppEvent) {
+  if (!event.type.startsWith('download-')) return
+  const sha256 = event.sha256 as string
+  const known = entries.get(sha256)
+  const base: Entry = known ?? {
+    sha256,
+    name: event.name as string,
+    size: event.size as number,
+    state: 'running',
+    doneBytes: 0,
+    activeSources: 0,
+    path: '',
+    reason: '',
+  }
+  if (event.type === 'download-started') show({ ...base, state: 'running', doneBytes: 0, reason: '' })
+  if (event.type === 'download-progress') {
+    const now = performance.now()
+    const bytes = event.doneBytes as number
+    const before = last.get(sha256)
+    const speed = before && now > before.at ? ((bytes - before.bytes) * 1000) / (now - before.at) : 0
+    last.set(sha256, { at: now, bytes, speed: Math.max(0, speed) })
+    show({ ...base, state: 'running', doneBytes: bytes, activeSources: event.activeSources as number })
+  }
+  if (event.type === 'download-completed')
+    show({ ...base, state: 'done', doneBytes: base.size, path: event.path as string })
+  if (event.type === 'download-failed') show({ ...base, state: 'failed', reason: event.reason as string })
+}
