@@ -26,7 +26,7 @@ const presence = createRoute({
 })
 
 export const presenceRoutes = createRouter().openapi(presence, async (c) => {
-  const { sessionId, peerId, viewer } = c.get('auth')
+  const { sessionId, peerId, viewer, username } = c.get('auth')
   if (viewer) throw viewerSession()
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
     throw new ApiError(426, 'upgrade_required', 'GET /v1/presence is a WebSocket; send it as an upgrade.', {
@@ -34,7 +34,7 @@ export const presenceRoutes = createRouter().openapi(presence, async (c) => {
     })
   }
   // The socket is the runtime's (Node's ws server, a Durable Object): answered as it comes.
-  const socket = c.get('presence').socket(c, { sessionId, peerId })
+  const socket = c.get('presence').socket(c, { sessionId, peerId, username })
   if (!socket) {
     throw new ApiError(
       501,
