@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { WebSocket } from 'ws'
+import { type ClientOptions, WebSocket } from 'ws'
 import { fileEntry } from '../support/directory-app.ts'
 import { until } from '../support/waiting.ts'
 import { startWranglerDev, type WranglerDev } from '../support/wrangler-dev.ts'
@@ -63,7 +63,7 @@ function hold(token: string) {
   const socket = new WebSocket(
     `${worker.url.replace('http', 'ws')}/v1/presence`,
     ['peerdir.v1', `bearer.${token}`],
-    { closeTimeout: 100 },
+    { closeTimeout: 100 } as ClientOptions,
   )
   sockets.push(socket)
   const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)))
