@@ -238,7 +238,6 @@ export class DirectorySession {
             throw err
           }
         }
-        if (!this.#presence && Date.now() >= this.#presenceRetryAt) await this.#holdPresence(token)
         if (Date.now() >= this.#nextBeatAt) {
           const grant = await client.heartbeat(token)
           // No token in the answer: the current one has more than half its life left; keep it.
@@ -246,6 +245,9 @@ export class DirectorySession {
           this.#tokenExpiresAt = Date.parse(grant.expiresAt)
           this.#scheduleBeat(grant.leaseSeconds)
         }
+        // After the heartbeat: a socket dropped with the directory is tried again once it answers.
+        if (!this.#presence && Date.now() >= this.#presenceRetryAt)
+          await this.#holdPresence(this.#token ?? token)
         this.#state = 'up'
         this.#lastError = ''
         this.#failures = 0
