@@ -15,12 +15,12 @@ afterEach(async () => {
 
 const ADMIN = 'node-presence-admin-0123456789'
 
-async function directory() {
+async function directory(lease = LEASE) {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-presence-'))
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
   const started = await startNodeDirectory(
     { host: '127.0.0.1', port: 0, databaseUrl: `file:${join(dir, 'directory.db')}` },
-    { LEASE_SECONDS: String(LEASE), ADMIN_TOKEN: ADMIN },
+    { LEASE_SECONDS: String(lease), ADMIN_TOKEN: ADMIN },
   )
   cleanups.push(() => started.close())
   const login = async (username: string) => {
@@ -111,7 +111,8 @@ describe('the presence socket on Node', () => {
   })
 
   it('closes the socket at logout and at once when the admin removes the account', async () => {
-    const dir = await directory()
+    // A ten-minute lease: no ping comes while the test waits, so each close is the directory's own doing.
+    const dir = await directory(600)
     const token = await dir.login('leaver')
     const socket = await hold(dir.url, { headers: { authorization: `Bearer ${token}` } })
     const out = await fetch(`${dir.http}/v1/logout`, {
