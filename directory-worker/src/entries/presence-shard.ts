@@ -221,12 +221,12 @@ export class PresenceShard {
   }
 
   #close(socket: Socket, code: number, reason: string) {
-    const held = this.#held(socket)
-    if (held) socket.serializeAttachment({ ...held, ended: true })
     try {
+      const held = this.#held(socket)
+      if (held) socket.serializeAttachment({ ...held, ended: true })
       socket.close(code, reason)
     } catch {
-      // Already closing.
+      // Already closed.
     }
   }
 
@@ -237,7 +237,8 @@ export class PresenceShard {
     if (!held || held.ended || this.#socketsOf(held.peerId).length > 0) return
     const now = Date.now()
     this.#downs.set(held.peerId, { at: now, lastSeen: now, stored: held.stored })
-    await this.#writeDowns()
+    // A failed write stays pending for the alarm.
+    await this.#writeDowns().catch(() => this.#wakeBy(now + 1000))
   }
 
   async webSocketError(socket: Socket) {
