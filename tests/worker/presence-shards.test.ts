@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ClientOptions, WebSocket } from 'ws'
+import { shardOf } from '../../directory-worker/src/services/sharded-leases.ts'
 import { fileEntry } from '../support/directory-app.ts'
 import { until } from '../support/waiting.ts'
 import { startWranglerDev, type WranglerDev } from '../support/wrangler-dev.ts'
@@ -165,5 +166,38 @@ describe('presence on Workers (Durable Object shards, local D1)', () => {
     expect(removed.status).toBe(200)
     expect(await closed).toBe(4001)
     await expect(hold(token)).rejects.toThrow('401')
+  })
+
+  it('after the shard is lost (workerd killed), a heartbeating peer stays up and a silent one goes down a lease later', {
+    timeout: 180_000,
+  }, async () => {
+    // Two peers of one shard: the live one's heartbeat wakes it, and its restore finds the other.
+    const live = 'keeper'
+    const dead = Array.from({ length: 10_000 }, (_, i) => `gone${i}`).find(
+      (name) => shardOf(name) === shardOf(live),
+    )
+    if (!dead) throw new Error('no name shares the shard')
+    let token = await login(live)
+    await login(dead)
+    await worker.kill()
+    worker = await startWranglerDev({ LEASE_SECONDS: String(LEASE), ADMIN_TOKEN: ADMIN }, state)
+    // The live peer beats on; the silent one was up when the shard went, and is given one lease of grace.
+    const beat = async () => {
+      const answer = await call('/v1/heartbeat', { method: 'POST', token })
+      expect(answer.status).toBe(200)
+      token = ((await answer.json()) as { token?: string }).token ?? token
+    }
+    await beat()
+    expect(await stateOf(dead)).toBe('up')
+    await until(
+      async () => {
+        expect(await stateOf(live)).toBe('up')
+        await beat()
+        return (await stateOf(dead)) === 'down'
+      },
+      'the silent peer written down after its grace',
+      60_000,
+    )
+    expect(await stateOf(live)).toBe('up')
   })
 })
