@@ -22,6 +22,8 @@ export type Deps = {
   clientAddress?: (c: Context<AppEnv>) => string | undefined
   /** Where leases live (Node: its memory; Workers: Durable Objects); the peers table when not given. */
   presence?: Presence
+  /** D1 rows written so far (D1's meta.rows_written), where the database is D1: shown in /metrics. */
+  storageRowsWritten?: () => number
 }
 
 export type AuthContext = { username: string; peerId: number; sessionId: string; viewer: boolean }

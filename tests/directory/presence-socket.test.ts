@@ -13,12 +13,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-async function directory() {
+const ADMIN = 'node-presence-admin-0123456789'
+
+async function directory(lease = LEASE) {
   const dir = mkdtempSync(join(tmpdir(), 'peerdir-presence-'))
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
   const started = await startNodeDirectory(
     { host: '127.0.0.1', port: 0, databaseUrl: `file:${join(dir, 'directory.db')}` },
-    { LEASE_SECONDS: String(LEASE) },
+    { LEASE_SECONDS: String(lease), ADMIN_TOKEN: ADMIN },
   )
   cleanups.push(() => started.close())
   const login = async (username: string) => {
@@ -35,19 +37,23 @@ async function directory() {
     }
     return peers.peers.find((peer) => peer.username === username)?.state
   }
-  return { url: started.url.replace('http', 'ws'), login, state }
+  return { url: started.url.replace('http', 'ws'), http: started.url, login, state }
 }
 
 /** Opens the socket; resolves once open, or rejects with the status of a refused handshake. */
 function hold(url: string, options: { protocols?: string[]; headers?: Record<string, string> }) {
   const socket = new WebSocket(`${url}/v1/presence`, options.protocols ?? [], { headers: options.headers })
   cleanups.push(() => socket.terminate())
+  closes.set(socket, new Promise((resolve) => socket.once('close', (code) => resolve(code))))
   return new Promise<WebSocket>((resolve, reject) => {
     socket.once('open', () => resolve(socket))
     socket.once('unexpected-response', (_request, response) => reject(new Error(`${response.statusCode}`)))
     socket.once('error', reject)
   })
 }
+
+const closes = new Map<WebSocket, Promise<number>>()
+const closed = (socket: WebSocket) => closes.get(socket) as Promise<number>
 
 const pings = (socket: WebSocket, count: number) =>
   new Promise<void>((resolve) => {
@@ -87,5 +93,41 @@ describe('the presence socket on Node', () => {
     })
     expect(plain.status).toBe(426)
     socket.terminate()
+  })
+
+  it('answers the client’s own ping, and one socket per peer: a second replaces the first', async () => {
+    const dir = await directory()
+    const token = await dir.login('twin')
+    const first = await hold(dir.url, { protocols: ['peerdir.v1', `bearer.${token}`] })
+    const answer = new Promise<string>((resolve) => first.once('message', (data) => resolve(String(data))))
+    first.send('ping')
+    expect(await answer).toBe('pong')
+    const second = await hold(dir.url, { protocols: ['peerdir.v1', `bearer.${token}`] })
+    expect(await closed(first)).toBe(4000)
+    expect(await dir.state('twin')).toBe('up')
+    second.close()
+    await closed(second)
+    while ((await dir.state('twin')) !== 'down') await new Promise((r) => setTimeout(r, 50))
+  })
+
+  it('closes the socket at logout and at once when the admin removes the account', async () => {
+    // A ten-minute lease: no ping comes while the test waits, so each close is the directory's own doing.
+    const dir = await directory(600)
+    const token = await dir.login('leaver')
+    const socket = await hold(dir.url, { headers: { authorization: `Bearer ${token}` } })
+    const out = await fetch(`${dir.http}/v1/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    })
+    expect((await out.json()).peer.state).toBe('down')
+    expect(await closed(socket)).toBe(4001)
+    const again = await dir.login('leaver')
+    const held = await hold(dir.url, { headers: { authorization: `Bearer ${again}` } })
+    const removed = await fetch(`${dir.http}/v1/admin/users/leaver`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    })
+    expect(removed.status).toBe(200)
+    expect(await closed(held)).toBe(4001)
   })
 })

@@ -1,24 +1,12 @@
-import { createClient } from '@libsql/client/web'
 import type { ExecutionContext } from 'hono'
 import { createApp, type DirectoryApp } from '../app.ts'
 import { errorBody } from '../errors.ts'
+import { ShardedLeases } from '../services/sharded-leases.ts'
 import { parseSettings } from '../settings.ts'
-import { type D1Binding, d1Database } from '../store/d1-client.ts'
-import type { Database } from '../store/database.ts'
+import { d1Writes, databaseFor, type WorkerEnv } from './worker-env.ts'
 
-type WorkerEnv = {
-  /** The D1 database declared in wrangler.toml (local SQLite under .wrangler/state in wrangler dev). */
-  DB?: D1Binding
-  LIBSQL_URL?: string
-  LIBSQL_AUTH_TOKEN?: string
-  LEASE_SECONDS?: string
-  TOKEN_TTL_SECONDS?: string
-  READ_REQUIRES_AUTH?: string
-  REGISTRATION?: string
-  /** Secrets: npx wrangler secret put ADMIN_TOKEN / METRICS_TOKEN */
-  ADMIN_TOKEN?: string
-  METRICS_TOKEN?: string
-}
+// The Durable Object class wrangler.toml binds as PRESENCE: leases sharded by peer.
+export { PresenceShard } from './presence-shard.ts'
 
 // One app per isolate: the key ring, metrics and migration state live as long as the isolate does.
 let app: DirectoryApp | undefined
@@ -40,25 +28,12 @@ function appFor(env: WorkerEnv): DirectoryApp | Response {
     settings: parseSettings(env),
     now: Date.now,
     log: (line) => console.log(line),
+    presence: env.PRESENCE ? new ShardedLeases(env.PRESENCE) : undefined,
+    storageRowsWritten: env.LIBSQL_URL ? undefined : () => d1Writes.rows,
     // Set by Cloudflare's edge for every request; a client cannot choose it.
     clientAddress: (c) => c.req.header('cf-connecting-ip'),
   })
   return app
-}
-
-/** LIBSQL_URL (remote libSQL, Turso) when set, else the D1 binding DB, else none. */
-function databaseFor(env: WorkerEnv): Database | undefined {
-  if (env.LIBSQL_URL) {
-    // No client-side queue: past its limit (20 by default) the client starts a queued statement when
-    // another request's statement ends, so inside that other request, and workerd cancels the waiting
-    // request as hung (seen with 30 concurrent logins). Workers cap connections per request anyway.
-    return createClient({
-      url: env.LIBSQL_URL,
-      authToken: env.LIBSQL_AUTH_TOKEN,
-      concurrency: Number.MAX_SAFE_INTEGER,
-    })
-  }
-  return env.DB ? d1Database(env.DB) : undefined
 }
 
 export default {

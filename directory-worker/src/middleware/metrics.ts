@@ -32,7 +32,10 @@ export class RequestMetrics {
     })
   }
 
-  render(gauges: { peersUp: number; peersTotal: number; files: number; uniqueFiles: number }): string {
+  render(
+    gauges: { peersUp: number; peersTotal: number; files: number; uniqueFiles: number },
+    storageRowsWritten?: number,
+  ): string {
     const lines = [
       '# HELP peerdir_http_requests_total HTTP requests by route, method and status.',
       '# TYPE peerdir_http_requests_total counter',
@@ -63,6 +66,13 @@ export class RequestMetrics {
       '# TYPE peerdir_unique_files gauge',
       `peerdir_unique_files ${gauges.uniqueFiles}`,
     )
+    if (storageRowsWritten !== undefined) {
+      lines.push(
+        '# HELP peerdir_d1_rows_written_total D1 rows written by this isolate (D1 meta.rows_written, what D1 bills).',
+        '# TYPE peerdir_d1_rows_written_total counter',
+        `peerdir_d1_rows_written_total ${storageRowsWritten}`,
+      )
+    }
     return `${lines.join('\n')}\n`
   }
 }

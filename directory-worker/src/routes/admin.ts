@@ -101,6 +101,6 @@ export const adminRoutes = createRouter()
     if (!(await removeAccount(c.get('deps').db, username))) {
       throw new ApiError(404, 'no_such_account', `There is no account ${username}.`)
     }
-    if (peer) c.get('presence').removed(peer.id)
+    if (peer) await c.get('presence').removed(peer.id, username)
     return c.json({ username, removed: true as const }, 200)
   })

@@ -162,7 +162,11 @@ export const auth = createRouter()
     const sessionId = crypto.randomUUID()
     await openSession(db, sessionId, peer.id, now(), !url)
     // Without a url this is a viewer session (the dashboard): it may read, but the peer stays as it is.
-    if (url) await c.get('presence').up(peer.id, sessionId, url, networkKey(client))
+    if (url) {
+      await c
+        .get('presence')
+        .up({ peerId: peer.id, sessionId, username: peer.username }, url, networkKey(client))
+    }
     const grant = await c
       .get('tokens')
       .sign({ username: peer.username, sessionId }, now(), settings.tokenTtlSeconds)
@@ -180,10 +184,10 @@ export const auth = createRouter()
   })
   .openapi(logout, async (c) => {
     const { db, now } = c.get('deps')
-    const { sessionId, peerId, viewer } = c.get('auth')
+    const { sessionId, peerId, viewer, username } = c.get('auth')
     await revokeSession(db, sessionId, now())
     // A viewer (the dashboard) logging out ends only its own session; the peer stays as it is.
-    if (!viewer) await c.get('presence').down(peerId, sessionId)
+    if (!viewer) await c.get('presence').down({ peerId, sessionId, username })
     const peer = await findPeerById(db, peerId)
     if (!peer) throw new Error('peer vanished during logout')
     return c.json({ peer: toPeer(peer, now()) }, 200)
@@ -193,7 +197,7 @@ export const auth = createRouter()
     const { db, settings, now } = c.get('deps')
     const { sessionId, username, issuedAtMs, expiresAtMs } = c.get('claims')
     // The renewal checks the session itself; only a refusal needs a second look to say why.
-    if (!(await c.get('presence').renew(sessionId))) {
+    if (!(await c.get('presence').renew(sessionId, username))) {
       throw (await openSessionPeer(db, sessionId))?.viewer ? viewerSession() : sessionRevoked()
     }
     const { leaseSeconds, tokenTtlSeconds } = settings

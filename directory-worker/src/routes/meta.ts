@@ -59,9 +59,9 @@ export const metaRoutes = createRouter()
     return c.json(await c.get('tokens').jwks(), 200)
   })
   .openapi(metrics, async (c) => {
-    const { now } = c.get('deps')
+    const { now, storageRowsWritten } = c.get('deps')
     const stats = await c.get('stats').get(now())
-    return c.text(c.get('metrics').render(stats), 200, {
+    return c.text(c.get('metrics').render(stats, storageRowsWritten?.()), 200, {
       'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
     })
   })

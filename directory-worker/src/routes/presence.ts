@@ -12,7 +12,7 @@ const presence = createRoute({
   summary:
     'Stay up while holding this WebSocket: up while it is open and answers pings, down at once when it closes',
   description:
-    'A WebSocket upgrade. The token goes as "Authorization: Bearer <token>", or, for clients that cannot set headers, as the subprotocol list "peerdir.v1, bearer.<token>" (answered with peerdir.v1). The directory pings about every third of the lease; a socket that stops answering is closed and the peer is down. No messages are exchanged. Where the directory cannot hold sockets (501) the peer heartbeats instead.',
+    'A WebSocket upgrade. The token goes as "Authorization: Bearer <token>", or, for clients that cannot set headers, as the subprotocol list "peerdir.v1, bearer.<token>" (answered with peerdir.v1). The client sends the text message "ping" about every third of the lease and is answered "pong" (on Node the directory pings too); a socket silent for a lease is closed and the peer is down. One socket per peer: a newer one replaces it (closed 4000); a logout or a removed account closes it (4001). Where the directory cannot hold sockets (501) the peer heartbeats instead.',
   security: bearer,
   middleware: [requireAuth(true)] as const,
   responses: {
@@ -26,7 +26,7 @@ const presence = createRoute({
 })
 
 export const presenceRoutes = createRouter().openapi(presence, async (c) => {
-  const { sessionId, peerId, viewer } = c.get('auth')
+  const { sessionId, peerId, viewer, username } = c.get('auth')
   if (viewer) throw viewerSession()
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
     throw new ApiError(426, 'upgrade_required', 'GET /v1/presence is a WebSocket; send it as an upgrade.', {
@@ -34,7 +34,7 @@ export const presenceRoutes = createRouter().openapi(presence, async (c) => {
     })
   }
   // The socket is the runtime's (Node's ws server, a Durable Object): answered as it comes.
-  const socket = c.get('presence').socket(c, { sessionId, peerId })
+  const socket = c.get('presence').socket(c, { sessionId, peerId, username })
   if (!socket) {
     throw new ApiError(
       501,

@@ -7,14 +7,17 @@ import { markDown, renewLease } from '../store/peers.ts'
 import { openSessionPeer } from '../store/sessions.ts'
 import { nextTurn } from '../util/next-turn.ts'
 import { LeaseRenewals } from './lease-renewals.ts'
-import type { Presence, PresenceSession } from './presence.ts'
+import {
+  PING,
+  PONG,
+  type Presence,
+  type PresenceSession,
+  REPLACED,
+  SESSION_ENDED,
+  STORED_LEASE_SECONDS,
+} from './presence.ts'
 
-/**
- * How far ahead the stored lease of a live peer runs. Storage hears of a live peer once in this
- * long (its lastSeen is that coarse) and of every transition at once: the sweep writes a peer down
- * the moment its lease ends here, so search, which reads storage alone, never lists it past that.
- */
-export const STORED_LEASE_SECONDS = 3600
+export { STORED_LEASE_SECONDS }
 /** How often expired leases are looked for: a silent peer is down at most this long after its lease. */
 export const SWEEP_MS = 500
 
@@ -25,8 +28,6 @@ type Lease = {
   stored: number
   /** Open sessions of this peer heartbeats came from (their cache entries go with the lease). */
   sessions: Set<string>
-  /** Presence sockets held for this peer: while one is open its pongs renew the lease. */
-  sockets: number
 }
 
 type MemoryLeaseDeps = {
@@ -53,6 +54,8 @@ export class MemoryLeases implements Presence {
   readonly #sessions = new Map<string, { peerId: number; checkedAt: number }>()
   /** Peers by the second their lease (as then renewed) ends; a renewed lease leaves a stale entry. */
   readonly #due = new Map<number, number[]>()
+  /** The presence socket held for a peer (one at most: a newer one replaces it); it keeps the peer up. */
+  readonly #sockets = new Map<number, WebSocket>()
   /** Down transitions not yet written, by peer. */
   readonly #downs = new Map<number, { at: number; lastSeen: number }>()
   #restored: Promise<void> | undefined
@@ -124,7 +127,6 @@ export class MemoryLeases implements Presence {
         lastSeen: Number(row.last_seen),
         stored: Number(row.lease_expires_at),
         sessions: new Set(),
-        sockets: 0,
       })
     }
   }
@@ -143,7 +145,6 @@ export class MemoryLeases implements Presence {
         lastSeen: at,
         stored: stored ?? at,
         sessions: new Set([sessionId]),
-        sockets: 0,
       })
       return
     }
@@ -162,7 +163,7 @@ export class MemoryLeases implements Presence {
     else this.#due.set(second, [peerId])
   }
 
-  async up(peerId: number, sessionId: string, url: string, network: string | undefined) {
+  async up({ peerId, sessionId }: PresenceSession, url: string, network: string | undefined) {
     await this.#ready()
     const now = this.#deps.now()
     await renewLease(this.#deps.db, peerId, now, STORED_LEASE_SECONDS, url, network)
@@ -170,7 +171,7 @@ export class MemoryLeases implements Presence {
     this.#renewed(peerId, sessionId, now, now + STORED_LEASE_SECONDS * 1000)
   }
 
-  async renew(sessionId: string): Promise<boolean> {
+  async renew(sessionId: string, _username?: string): Promise<boolean> {
     await this.#ready()
     await this.#othersWrote()
     const now = this.#deps.now()
@@ -227,15 +228,24 @@ export class MemoryLeases implements Presence {
     return this.#versionLook
   }
 
-  async down(peerId: number, sessionId: string) {
+  async down({ peerId, sessionId }: PresenceSession) {
     await this.#ready()
     this.#sessions.delete(sessionId)
     this.#forget(peerId)
+    this.#closeSocket(peerId, 'logged out')
     await markDown(this.#deps.db, peerId, this.#deps.now())
   }
 
-  removed(peerId: number) {
+  async removed(peerId: number) {
     this.#forget(peerId)
+    this.#closeSocket(peerId, 'account removed')
+  }
+
+  /** Closes the peer's socket without a down write of its own (the caller wrote or needs none). */
+  #closeSocket(peerId: number, reason: string) {
+    const socket = this.#sockets.get(peerId)
+    this.#sockets.delete(peerId)
+    socket?.close(SESSION_ENDED, reason)
   }
 
   #forget(peerId: number) {
@@ -254,7 +264,7 @@ export class MemoryLeases implements Presence {
       this.#due.delete(second)
       for (const peerId of peers) {
         const lease = this.#leases.get(peerId)
-        if (!lease || lease.expiresAt > now || lease.sockets > 0) continue
+        if (!lease || lease.expiresAt > now || this.#sockets.has(peerId)) continue
         this.#forget(peerId)
         this.#downs.set(peerId, { at: lease.expiresAt, lastSeen: lease.lastSeen })
       }
@@ -282,20 +292,27 @@ export class MemoryLeases implements Presence {
   }
 
   async socket(c: Context, session: PresenceSession): Promise<Response> {
-    if (!(await this.renew(session.sessionId))) throw sessionRevoked()
+    if (!(await this.renew(session.sessionId, session.username))) throw sessionRevoked()
     const pingMs = Math.max(1000, Math.floor(this.#leaseMs / 3))
     let release: (() => void) | undefined
     let ticker: ReturnType<typeof setInterval> | undefined
     const upgrade = upgradeWebSocket(() => ({
       onOpen: (_event, ws) => {
         const raw = ws.raw as WebSocket
-        release = this.#hold(session)
+        release = this.#hold(session, raw)
         let answered = true
-        raw.on('pong', () => {
+        const alive = () => {
           answered = true
-          this.renew(session.sessionId)
-            .then((open) => open || raw.close(4001, 'session ended'))
+          this.renew(session.sessionId, session.username)
+            .then((open) => open || raw.close(SESSION_ENDED, 'session ended'))
             .catch(() => raw.terminate())
+        }
+        raw.on('pong', alive)
+        // The client's own keep-alive, as on Workers (where the runtime answers it without waking).
+        raw.on('message', (data, binary) => {
+          if (binary || data.toString() !== PING) return
+          raw.send(PONG)
+          alive()
         })
         ticker = setInterval(() => {
           // No pong since the last ping: the peer is gone, whatever the socket says.
@@ -312,18 +329,25 @@ export class MemoryLeases implements Presence {
     return (await upgrade(c, async () => {})) ?? c.text('', 500)
   }
 
-  /** Counts a socket held for the session's peer; its release takes the peer down at once. */
-  #hold(session: PresenceSession): () => void {
+  /**
+   * Holds the socket for the session's peer, replacing (closing) one held before: a daemon that
+   * reconnects must not wait for its half-open old socket to time out. Its release takes the peer
+   * down at once, unless a newer socket holds it.
+   */
+  #hold(session: PresenceSession, socket: WebSocket): () => void {
     const lease = this.#leases.get(session.peerId)
-    if (!lease) return () => {}
-    lease.sockets++
-    let held = true
+    if (!lease) {
+      socket.close(SESSION_ENDED, 'session ended')
+      return () => {}
+    }
+    const previous = this.#sockets.get(session.peerId)
+    this.#sockets.set(session.peerId, socket)
+    previous?.close(REPLACED, 'replaced by a newer presence socket')
     return () => {
-      if (!held) return
-      held = false
-      lease.sockets--
-      // A lease since forgotten (logout) or still held by another socket has nothing to write.
-      if (this.#stopped || lease.sockets > 0 || this.#leases.get(session.peerId) !== lease) return
+      if (this.#sockets.get(session.peerId) !== socket) return
+      this.#sockets.delete(session.peerId)
+      // A lease since forgotten (logout, a removed account) has nothing to write.
+      if (this.#stopped || this.#leases.get(session.peerId) !== lease) return
       this.#forget(session.peerId)
       this.#downs.set(session.peerId, { at: this.#deps.now(), lastSeen: lease.lastSeen })
       this.#writeDowns().catch((err) => this.#deps.log(`presence: a down write failed (retried): ${err}`))

@@ -3,8 +3,23 @@ import type { Database } from '../store/database.ts'
 import { markDown, type PeerRecord, renewLease } from '../store/peers.ts'
 import { LeaseRenewals } from './lease-renewals.ts'
 
-/** An open peer session, as the presence socket's auth found it. */
-export type PresenceSession = { sessionId: string; peerId: number }
+/**
+ * How far ahead the stored lease of a live peer runs where the lease lives outside storage (Node's
+ * memory, a Durable Object). Storage hears of a live peer once in this long (its lastSeen is that
+ * coarse) and of every transition at once: the keeper writes a peer down the moment it finds its lease
+ * ended, so search, which reads storage alone, does not list it past that.
+ */
+export const STORED_LEASE_SECONDS = 3600
+
+/** The client's keep-alive text message on a presence socket, and the answer (on Workers the runtime's). */
+export const PING = 'ping'
+export const PONG = 'pong'
+/** Close codes of a presence socket the directory ends: a newer socket took over; the session ended. */
+export const REPLACED = 4000
+export const SESSION_ENDED = 4001
+
+/** An open peer session, as the auth found it (the username picks a Durable Object shard). */
+export type PresenceSession = { sessionId: string; peerId: number; username: string }
 
 /**
  * Where a peer's lease lives and how its transitions reach storage. Search reads only storage
@@ -12,15 +27,15 @@ export type PresenceSession = { sessionId: string; peerId: number }
  */
 export interface Presence {
   /** A login with url: the peer is up (and its url and network stored). */
-  up(peerId: number, sessionId: string, url: string, network: string | undefined): Promise<void>
+  up(session: PresenceSession, url: string, network: string | undefined): Promise<void>
   /** A heartbeat: true once the lease is renewed; false when the session is not an open peer session. */
-  renew(sessionId: string): Promise<boolean>
-  /** A logout: the peer is down at once. */
-  down(peerId: number, sessionId: string): Promise<void>
+  renew(sessionId: string, username: string): Promise<boolean>
+  /** A logout: the peer is down at once (and its presence socket closed). */
+  down(session: PresenceSession): Promise<void>
   /** The peer's last heartbeat where the keeper knows it better than storage's coarse lastSeen. */
   lastSeen(peerId: number): number | undefined
-  /** An account removed (the admin call): its sessions renew nothing from now. */
-  removed(peerId: number): void
+  /** An account removed (the admin call): its sessions renew nothing from now, its socket is closed. */
+  removed(peerId: number, username: string): Promise<void>
   /** `GET /v1/presence`: the WebSocket that keeps the peer up while it is held; undefined where there is none. */
   socket(c: Context, session: PresenceSession): Promise<Response> | undefined
 }
@@ -45,7 +60,7 @@ export class StoredLeases implements Presence {
     this.#renewals = new LeaseRenewals(deps)
   }
 
-  async up(peerId: number, _sessionId: string, url: string, network: string | undefined) {
+  async up({ peerId }: PresenceSession, url: string, network: string | undefined) {
     const { db, now, settings } = this.#deps
     await renewLease(db, peerId, now(), settings.leaseSeconds, url, network)
   }
@@ -54,7 +69,7 @@ export class StoredLeases implements Presence {
     return this.#renewals.renew(sessionId)
   }
 
-  async down(peerId: number) {
+  async down({ peerId }: PresenceSession) {
     await markDown(this.#deps.db, peerId, this.#deps.now())
   }
 
@@ -62,7 +77,7 @@ export class StoredLeases implements Presence {
     return undefined
   }
 
-  removed() {}
+  async removed() {}
 
   socket(): undefined {
     return undefined

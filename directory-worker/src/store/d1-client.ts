@@ -7,7 +7,10 @@ export type D1Binding = {
   batch(statements: D1Statement[]): Promise<D1Result[]>
 }
 type D1Statement = { bind(...values: unknown[]): D1Statement; all(): Promise<D1Result> }
-type D1Result = { results?: Record<string, unknown>[]; meta?: { changes?: number; last_row_id?: number } }
+type D1Result = {
+  results?: Record<string, unknown>[]
+  meta?: { changes?: number; last_row_id?: number; rows_written?: number }
+}
 
 /**
  * A D1 binding as the store's Database: `batch` is D1's own batch, which runs its statements in one
@@ -15,7 +18,11 @@ type D1Result = { results?: Record<string, unknown>[]; meta?: { changes?: number
  * libSQL shapes them (by column name and by position); D1 has no BLOB columns here to convert.
  * `rowsAffected` is D1's `changes`, which also counts what triggers wrote: the store reads RETURNING.
  */
-export function d1Database(d1: D1Binding): Database {
+export function d1Database(d1: D1Binding, onRowsWritten?: (rows: number) => void): Database {
+  const counted = (result: D1Result) => {
+    if (onRowsWritten && result.meta?.rows_written) onRowsWritten(result.meta.rows_written)
+    return result
+  }
   const prepare = (statement: InStatement) => {
     const { sql, args } = typeof statement === 'string' ? { sql: statement, args: [] } : statement
     if (args !== undefined && !Array.isArray(args))
@@ -25,11 +32,11 @@ export function d1Database(d1: D1Binding): Database {
   }
   return {
     async execute(statement) {
-      return toResultSet(await prepare(statement).all())
+      return toResultSet(counted(await prepare(statement).all()))
     },
     async batch(statements) {
       if (statements.length === 0) return []
-      return (await d1.batch(statements.map(prepare))).map(toResultSet)
+      return (await d1.batch(statements.map(prepare))).map((result) => toResultSet(counted(result)))
     },
   }
 }

@@ -1,6 +1,7 @@
 import type { FileEntry } from '../content/share-index.ts'
 import { type DirectoryClient, DirectoryError } from '../wire/directory-client.ts'
 import { Alarm } from './alarm.ts'
+import { type PresenceEnd, PresenceSocket } from './presence-socket.ts'
 
 export type SessionState = 'up' | 'down' | 'unreachable'
 
@@ -24,10 +25,15 @@ type Options = {
 }
 
 const MAX_BACKOFF_MS = 30_000
+/** How long a directory that refused the presence socket (none there, or a proxy that cuts WebSockets) is left to heartbeats. */
+export const PRESENCE_RETRY_MS = 5 * 60_000
 
 /**
- * Keeps this peer present in the directory: logs in, publishes the whole index, heartbeats about every
- * third of the lease (with jitter), and sends folder changes as deltas. When the directory goes away it
+ * Keeps this peer present in the directory: logs in, publishes the whole index, holds the presence
+ * socket where the directory offers one (so this process going away takes the peer down at once) and
+ * else heartbeats about every third of the lease (with jitter), and sends folder changes as deltas.
+ * While the socket is held, heartbeats only renew the token; when it ends, heartbeats take over at
+ * once and the socket is tried again (at once after a drop, after PRESENCE_RETRY_MS after a refusal). When the directory goes away it
  * retries with backoff; when it refuses the token (restarted, token expired) it logs in again and
  * republishes. Never throws out of its loop.
  */
@@ -54,6 +60,11 @@ export class DirectorySession {
   #pendingAdd = new Map<string, FileEntry>()
   #pendingRemove = new Set<string>()
   #nextBeatAt = 0
+  #leaseSeconds = 60
+  #tokenExpiresAt = 0
+  #presence: PresenceSocket | undefined
+  #presenceRetryAt = 0
+  #presenceRefused = false
   #failures = 0
   readonly #alarm = new Alarm()
   #loop: Promise<void> | undefined
@@ -101,6 +112,7 @@ export class DirectorySession {
     this.#token = undefined
     this.#viewer = undefined
     this.#needsFullPublish = true
+    this.#dropPresence()
     if (token) await this.#logOut(token)
     if (viewer) await this.#logOut(viewer)
     this.#state = 'down'
@@ -142,6 +154,7 @@ export class DirectorySession {
     const token = this.#token
     this.#token = undefined
     this.#needsFullPublish = true
+    this.#dropPresence()
     this.#state = 'down'
     if (token) await this.#logOut(token)
     this.#options.log(`down in the directory until ${reason}`)
@@ -200,6 +213,7 @@ export class DirectorySession {
           this.#viewer = undefined
           if (viewer) void this.#logOut(viewer)
           this.#needsFullPublish = true
+          this.#tokenExpiresAt = Date.parse(grant.expiresAt)
           this.#scheduleBeat(grant.leaseSeconds)
           log(`logged in to ${client.baseUrl} as ${this.#options.username}`)
         }
@@ -228,8 +242,12 @@ export class DirectorySession {
           const grant = await client.heartbeat(token)
           // No token in the answer: the current one has more than half its life left; keep it.
           if (grant.token) this.#token = grant.token
+          this.#tokenExpiresAt = Date.parse(grant.expiresAt)
           this.#scheduleBeat(grant.leaseSeconds)
         }
+        // After the heartbeat: a socket dropped with the directory is tried again once it answers.
+        if (!this.#presence && Date.now() >= this.#presenceRetryAt)
+          await this.#holdPresence(this.#token ?? token)
         this.#state = 'up'
         this.#lastError = ''
         this.#failures = 0
@@ -273,6 +291,7 @@ export class DirectorySession {
       if (err.status === 401) {
         // Token refused (directory restarted with a new database, session revoked, token expired): log in again.
         this.#token = undefined
+        this.#dropPresence()
         this.#viewer = undefined
         this.#options.log(`token refused (${err.code}); logging in again`)
         await this.#alarm.sleep(Math.min(backoff, 2000))
@@ -289,7 +308,48 @@ export class DirectorySession {
   }
 
   #scheduleBeat(leaseSeconds: number) {
+    this.#leaseSeconds = leaseSeconds
     const period = (leaseSeconds * 1000) / 3
-    this.#nextBeatAt = Date.now() + period * (0.85 + Math.random() * 0.15)
+    // Held by the socket, the peer needs a heartbeat only for a fresh token (given past half its life).
+    const wait = this.#presence ? Math.max(period, (this.#tokenExpiresAt - Date.now()) * 0.6) : period
+    this.#nextBeatAt = Date.now() + wait * (0.85 + Math.random() * 0.15)
+  }
+
+  /** Opens the presence socket for the session; a refusal leaves the peer to heartbeats for a while. */
+  async #holdPresence(token: string) {
+    const { client, log } = this.#options
+    let socket: PresenceSocket | undefined
+    const ended = (end: PresenceEnd) => {
+      if (this.#presence !== socket) return
+      this.#presence = undefined
+      // Heartbeats take over at once (a 401 there logs in again), and the socket is tried again.
+      this.#nextBeatAt = 0
+      this.#presenceRetryAt = 0
+      log(`presence socket closed (${end.code}${end.reason ? ` ${end.reason}` : ''}); heartbeating`)
+      this.#poke()
+    }
+    try {
+      socket = await PresenceSocket.open(client.baseUrl, token, this.#leaseSeconds, ended)
+    } catch {
+      this.#presenceRetryAt = Date.now() + PRESENCE_RETRY_MS
+      if (!this.#presenceRefused) log('the directory holds no presence socket here; heartbeating')
+      this.#presenceRefused = true
+      return
+    }
+    if (this.#token !== token || this.#held || !this.#wanted) {
+      // Logged out or taken down while it opened.
+      socket.close()
+      return
+    }
+    this.#presence = socket
+    this.#presenceRefused = false
+    this.#scheduleBeat(this.#leaseSeconds)
+    log('holding the presence socket')
+  }
+
+  #dropPresence() {
+    const socket = this.#presence
+    this.#presence = undefined
+    socket?.close()
   }
 }
