@@ -127,9 +127,21 @@ describe('ChunkScheduler', () => {
     s.addSource('only')
     expect(s.plan()).toEqual([
       { source: 'only', chunks: [0], readerWaiting: true },
-      { source: 'only', chunks: [1] },
+      { source: 'only', chunks: [4] },
     ])
     expect(s.plan()).toEqual([])
+  })
+
+  it('asks for the rest of the file beyond the window of a reader, whose chunks all go flagged', () => {
+    // Chunk 2 asked unflagged would get the source's turns only when no flagged call of ours wants
+    // them: once the reader got there it would wait on it behind chunk 3, asked flagged meanwhile.
+    const s = scheduler(32, { perSource: 2, readPositions: () => [0] })
+    s.addSource('only')
+    expect(s.plan()).toEqual([
+      { source: 'only', chunks: [0], readerWaiting: true },
+      { source: 'only', chunks: [1], readerWaiting: true },
+      { source: 'only', chunks: [4] },
+    ])
   })
 
   it('asks a second source for the chunk a reader waits on', () => {

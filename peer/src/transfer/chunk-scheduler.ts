@@ -249,17 +249,27 @@ export class ChunkScheduler {
     return false
   }
 
-  /** The next run for the rest of the file: one chunk while a reader waits (its bytes go first). */
+  /**
+   * The next run for the rest of the file: one chunk while a reader waits (its bytes go first), outside
+   * the first reader's window while there is one: a chunk of the window asked for unflagged gets the
+   * source's turns only when no flagged call wants them, and the reader would wait on it once there.
+   */
   #nextRun(slots: SourceSlots, readerWaiting: boolean): number[] {
     const { perSource, runChunks } = this.#options
     const fairShare = Math.floor(this.#pending.length / Math.max(1, this.#sources.size * perSource))
     const runLength = readerWaiting ? 1 : Math.max(1, Math.min(runChunks, fairShare))
+    const first = this.#options.readPositions?.()[0]
+    let from = 0
+    if (readerWaiting && first !== undefined && (this.#pending[0] as number) >= first) {
+      const beyond = this.#insertionPoint(first + this.#readAhead())
+      if (beyond < this.#pending.length) from = beyond
+    }
     const run: number[] = []
-    while (run.length < runLength && this.#pending.length > 0) {
-      const index = this.#pending[0] as number
+    while (run.length < runLength && from < this.#pending.length) {
+      const index = this.#pending[from] as number
       if (run.length > 0 && index !== (run.at(-1) as number) + 1) break
       run.push(index)
-      this.#pending.shift()
+      this.#pending.splice(from, 1)
     }
     if (run.length > 0 || this.#sources.size < 2) return run
     for (const [index, count] of this.#fetchers) {
