@@ -144,6 +144,20 @@ describe('ChunkScheduler', () => {
     ])
   })
 
+  it('asks again, flagged, for a chunk the reader reached while it was asked for unflagged', () => {
+    const reads = [0]
+    const s = scheduler(32, { perSource: 2, readPositions: () => reads })
+    s.addSource('only')
+    const [first, second, rest] = s.plan()
+    expect(rest).toEqual({ source: 'only', chunks: [4] })
+    deliver(s, first as ChunkRequest)
+    deliver(s, second as ChunkRequest)
+    reads[0] = 4 // 2 and 3 came from elsewhere, say; chunk 4 is still in its unflagged stream
+    for (const index of [2, 3]) if (s.claim(index)) s.written(index)
+    // The source serves that stream only when no flagged call of ours waits: the reader's chunk first.
+    expect(s.plan()[0]).toEqual({ source: 'only', chunks: [4], readerWaiting: true })
+  })
+
   it('asks a second source for the chunk a reader waits on', () => {
     const reads = [5]
     const s = readScheduler(40, () => reads)

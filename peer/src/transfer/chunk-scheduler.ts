@@ -228,16 +228,29 @@ export class ChunkScheduler {
         return [next as number]
       }
       if (next === waited) return take()
+      // Asked only unflagged (the rest of the file, before the reader got there), it would come after
+      // every flagged chunk of ours at that source: it is asked again, flagged, of this one too.
+      const unflagged = !this.#askedFlagged(waited)
       const twin =
         this.fetchers(waited) === 1 &&
         !this.#writing.has(waited) &&
-        (!slots.fetching.has(waited) || this.#behindInStream(slots, waited))
-      if (twin && [...this.#sources.values()].some((other) => this.#behindInStream(other, waited)))
+        (!slots.fetching.has(waited) || unflagged || this.#behindInStream(slots, waited))
+      if (
+        twin &&
+        (unflagged || [...this.#sources.values()].some((other) => this.#behindInStream(other, waited)))
+      )
         return [waited]
       if (next !== undefined && next < end) return take()
       if (twin) return [waited]
     }
     return []
+  }
+
+  /** True when a live source is asked for `index` by a reader's request. */
+  #askedFlagged(index: number): boolean {
+    for (const slots of this.#sources.values())
+      for (const request of slots.open) if (request.readerWaiting && request.chunks.includes(index)) return true
+    return false
   }
 
   /** True when the source's stream for `index` must first bring chunks still missing before it. */
