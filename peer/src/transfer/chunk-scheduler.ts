@@ -249,7 +249,8 @@ export class ChunkScheduler {
   /** True when a live source is asked for `index` by a reader's request. */
   #askedFlagged(index: number): boolean {
     for (const slots of this.#sources.values())
-      for (const request of slots.open) if (request.readerWaiting && request.chunks.includes(index)) return true
+      for (const request of slots.open)
+        if (request.readerWaiting && request.chunks.includes(index)) return true
     return false
   }
 
