@@ -127,9 +127,35 @@ describe('ChunkScheduler', () => {
     s.addSource('only')
     expect(s.plan()).toEqual([
       { source: 'only', chunks: [0], readerWaiting: true },
-      { source: 'only', chunks: [1] },
+      { source: 'only', chunks: [4] },
     ])
     expect(s.plan()).toEqual([])
+  })
+
+  it('asks for the rest of the file beyond the window of a reader, whose chunks all go flagged', () => {
+    // Chunk 2 asked unflagged would get the source's turns only when no flagged call of ours wants
+    // them: once the reader got there it would wait on it behind chunk 3, asked flagged meanwhile.
+    const s = scheduler(32, { perSource: 2, readPositions: () => [0] })
+    s.addSource('only')
+    expect(s.plan()).toEqual([
+      { source: 'only', chunks: [0], readerWaiting: true },
+      { source: 'only', chunks: [1], readerWaiting: true },
+      { source: 'only', chunks: [4] },
+    ])
+  })
+
+  it('asks again, flagged, for a chunk the reader reached while it was asked for unflagged', () => {
+    const reads = [0]
+    const s = scheduler(32, { perSource: 2, readPositions: () => reads })
+    s.addSource('only')
+    const [first, second, rest] = s.plan()
+    expect(rest).toEqual({ source: 'only', chunks: [4] })
+    deliver(s, first as ChunkRequest)
+    deliver(s, second as ChunkRequest)
+    reads[0] = 4 // 2 and 3 came from elsewhere, say; chunk 4 is still in its unflagged stream
+    for (const index of [2, 3]) if (s.claim(index)) s.written(index)
+    // The source serves that stream only when no flagged call of ours waits: the reader's chunk first.
+    expect(s.plan()[0]).toEqual({ source: 'only', chunks: [4], readerWaiting: true })
   })
 
   it('asks a second source for the chunk a reader waits on', () => {

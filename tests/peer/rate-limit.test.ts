@@ -51,6 +51,25 @@ describe('RateLimiter', () => {
     expect(granted).toEqual(['a, reader', 'a, background', 'b, reader', 'b, background', 'c, reader'])
   })
 
+  it("serves a caller's reader turns for the same file from the earliest bytes on, never before another caller's", async () => {
+    const limiter = new RateLimiter(80 * KiB) // a burst of 20 KiB
+    await limiter.take(20 * KiB) // the burst is spent: every call below waits in line
+    const granted: string[] = []
+    const take = (name: string, caller: string, file: string, offset: number) =>
+      limiter
+        .take(20 * KiB, undefined, { caller, readerWaiting: true, file, offset })
+        .then(() => granted.push(name))
+    const turns = [
+      take('a, chunk 3', 'a', 'film', 3 << 20),
+      take('b, chunk 2', 'b', 'film', 2 << 20),
+      take('a, chunk 2', 'a', 'film', 2 << 20), // before a's chunk 3
+      take('a, other file', 'a', 'song', 0), // another file: in line like any
+      take('b, chunk 1', 'b', 'film', 1 << 20), // before b's chunk 2, not before a's turns
+    ]
+    await Promise.all(turns)
+    expect(granted).toEqual(['a, chunk 2', 'a, chunk 3', 'b, chunk 1', 'b, chunk 2', 'a, other file'])
+  })
+
   it('lets an aborted caller go at once, and serves the next in line', async () => {
     const limiter = new RateLimiter(4 * KiB) // a burst of 1 KiB
     await limiter.take(1 * KiB)

@@ -26,8 +26,14 @@ const chunkHashesOf = (data: Buffer, chunkSize: number) =>
  */
 type Holder = { data: Buffer; chunkSize: number; vouches?: Buffer }
 
-/** Sources by URL, each served from memory with no socket: what a Transfer reaches through `connect`. */
-function memorySources(holders: Record<string, Holder>): Connect {
+/**
+ * Sources by URL, each served from memory with no socket: what a Transfer reaches through `connect`.
+ * Each download call is noted in `calls`, if given, as it is made.
+ */
+function memorySources(
+  holders: Record<string, Holder>,
+  calls: { offset: number; length: number; readerWaiting: boolean }[] = [],
+): Connect {
   return ({ url }) => {
     const holder = holders[url]
     if (!holder) throw new Error(`no holder at ${url}`)
@@ -38,6 +44,7 @@ function memorySources(holders: Record<string, Holder>): Connect {
         chunkHashes: chunkHashesOf(holder.vouches ?? holder.data, holder.chunkSize),
       }),
       async *download(call) {
+        calls.push({ offset: call.offset, length: call.length, readerWaiting: call.readerWaiting ?? false })
         const step = call.segmentBytes ?? call.length
         for (let at = call.offset; at < call.offset + call.length; at += step)
           yield holder.data.subarray(at, Math.min(at + step, call.offset + call.length))
@@ -193,6 +200,23 @@ describe('a Transfer', () => {
     await followed
     transfer.close()
     expect(lines(events).filter((line) => line.startsWith('tried'))).toEqual(['tried near', 'tried far'])
+  })
+
+  it('asks first for the chunk of a reader that came before the download began', async () => {
+    const calls: { offset: number; length: number; readerWaiting: boolean }[] = []
+    const connect = memorySources({ 'http://near.test/': { data: content, chunkSize: 1024 } }, calls)
+    const variant = variantOf('true', { data: content, chunkSize: 1024 }, ['http://near.test/'])
+    const { transfer, followed } = start([variant], connect)
+    // The gateway's reader asks as the transfer starts, before any source sent the manifest.
+    const read: Buffer[] = []
+    for await (const piece of transfer.readers.read(7 * 1024, 8 * 1024, new AbortController().signal))
+      read.push(piece)
+    await transfer.done
+    await followed
+    transfer.close()
+    expect(Buffer.concat(read).equals(content.subarray(7 * 1024, 8 * 1024))).toBe(true)
+    // Not the run from chunk 0 the download plans when no reader is known.
+    expect(calls[0]).toEqual({ offset: 7 * 1024, length: 1024, readerWaiting: true })
   })
 })
 

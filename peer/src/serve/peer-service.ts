@@ -140,7 +140,8 @@ const messageBytes = (limiter: RateLimiter | undefined) =>
 /**
  * Reads a checked range in pieces of at most MESSAGE_BYTES, each only once the upload rate allows it.
  * `bufferFor` hands out the memory to read into (a fresh buffer unless the caller recycles its own);
- * `turn` says whose call it is and whether a reader waits on it (the limiter's order within a caller).
+ * `turn` says whose call it is and whether a reader waits on it (the limiter's order within a caller,
+ * with the file and offset of each piece).
  */
 export async function* readRange(
   options: PeerServiceOptions,
@@ -155,7 +156,7 @@ export async function* readRange(
     for (let position = start; position < end; ) {
       if (signal.aborted) return
       const length = Math.min(pieceBytes, end - position)
-      await options.limiter?.take(length, signal, turn)
+      await options.limiter?.take(length, signal, turn && { ...turn, file: file.path, offset: position })
       const buffer = await bufferFor(length)
       const { bytesRead } = await handle.read(buffer, 0, length, position)
       if (bytesRead !== length) {

@@ -1,5 +1,8 @@
-/** Whose call a turn is for, and whether a reader waits on it (the Download request's reader_waiting). */
-export type Turn = { caller: string; readerWaiting: boolean }
+/**
+ * Whose call a turn is for, whether a reader waits on it (the Download request's reader_waiting), and
+ * which bytes it sends (a file and the offset in it).
+ */
+export type Turn = { caller: string; readerWaiting: boolean; file?: string; offset?: number }
 
 type Waiter = { bytes: number; turn?: Turn; granted: () => void }
 
@@ -9,8 +12,10 @@ type Waiter = { bytes: number; turn?: Turn; granted: () => void }
  * while the others take the budget (a stream left silent long enough is given up by its downloader).
  *
  * One exception: a turn a reader waits on goes before the same caller's turns nobody waits on, so a
- * player's bytes are not queued behind its own background download. It never passes another caller's
- * turn that its own displaced turn would not have passed: a caller who flags every call gains nothing.
+ * player's bytes are not queued behind its own background download, and before the same caller's
+ * reader turns for later bytes of the same file, so of the chunks a player waits for, the one it needs
+ * first comes at the whole rate rather than a share. It never passes another caller's turn that its own
+ * displaced turn would not have passed: a caller who flags every call gains nothing.
  */
 export class RateLimiter {
   readonly #bytesPerSecond: number
@@ -53,12 +58,21 @@ export class RateLimiter {
     })
   }
 
-  /** The end of the line, or the place of the caller's first waiting turn nobody reads from. */
+  /**
+   * The end of the line, or the place of the caller's first waiting turn that nobody reads from or that
+   * sends later bytes of the same file for a reader.
+   */
   #placeFor(turn: Turn | undefined): number {
     if (turn?.readerWaiting) {
-      const own = this.#queue.findIndex(
-        (waiter) => waiter.turn?.caller === turn.caller && !waiter.turn.readerWaiting,
-      )
+      const own = this.#queue.findIndex(({ turn: other }) => {
+        if (other?.caller !== turn.caller) return false
+        if (!other.readerWaiting) return true
+        return (
+          turn.file !== undefined &&
+          other.file === turn.file &&
+          (other.offset ?? 0) > (turn.offset ?? Number.POSITIVE_INFINITY)
+        )
+      })
       if (own >= 0) return own
     }
     return this.#queue.length

@@ -228,16 +228,30 @@ export class ChunkScheduler {
         return [next as number]
       }
       if (next === waited) return take()
+      // Asked only unflagged (the rest of the file, before the reader got there), it would come after
+      // every flagged chunk of ours at that source: it is asked again, flagged, of this one too.
+      const unflagged = !this.#askedFlagged(waited)
       const twin =
         this.fetchers(waited) === 1 &&
         !this.#writing.has(waited) &&
-        (!slots.fetching.has(waited) || this.#behindInStream(slots, waited))
-      if (twin && [...this.#sources.values()].some((other) => this.#behindInStream(other, waited)))
+        (!slots.fetching.has(waited) || unflagged || this.#behindInStream(slots, waited))
+      if (
+        twin &&
+        (unflagged || [...this.#sources.values()].some((other) => this.#behindInStream(other, waited)))
+      )
         return [waited]
       if (next !== undefined && next < end) return take()
       if (twin) return [waited]
     }
     return []
+  }
+
+  /** True when a live source is asked for `index` by a reader's request. */
+  #askedFlagged(index: number): boolean {
+    for (const slots of this.#sources.values())
+      for (const request of slots.open)
+        if (request.readerWaiting && request.chunks.includes(index)) return true
+    return false
   }
 
   /** True when the source's stream for `index` must first bring chunks still missing before it. */
@@ -249,17 +263,27 @@ export class ChunkScheduler {
     return false
   }
 
-  /** The next run for the rest of the file: one chunk while a reader waits (its bytes go first). */
+  /**
+   * The next run for the rest of the file: one chunk while a reader waits (its bytes go first), outside
+   * the first reader's window while there is one: a chunk of the window asked for unflagged gets the
+   * source's turns only when no flagged call wants them, and the reader would wait on it once there.
+   */
   #nextRun(slots: SourceSlots, readerWaiting: boolean): number[] {
     const { perSource, runChunks } = this.#options
     const fairShare = Math.floor(this.#pending.length / Math.max(1, this.#sources.size * perSource))
     const runLength = readerWaiting ? 1 : Math.max(1, Math.min(runChunks, fairShare))
+    const first = this.#options.readPositions?.()[0]
+    let from = 0
+    if (readerWaiting && first !== undefined && (this.#pending[0] as number) >= first) {
+      const beyond = this.#insertionPoint(first + this.#readAhead())
+      if (beyond < this.#pending.length) from = beyond
+    }
     const run: number[] = []
-    while (run.length < runLength && this.#pending.length > 0) {
-      const index = this.#pending[0] as number
+    while (run.length < runLength && from < this.#pending.length) {
+      const index = this.#pending[from] as number
       if (run.length > 0 && index !== (run.at(-1) as number) + 1) break
       run.push(index)
-      this.#pending.shift()
+      this.#pending.splice(from, 1)
     }
     if (run.length > 0 || this.#sources.size < 2) return run
     for (const [index, count] of this.#fetchers) {

@@ -32,6 +32,8 @@ export class TransferReaders {
   #ended: { error?: unknown } | undefined
   /** Each reader's position: the chunk it waits for or reads now. */
   readonly #positions = new Map<symbol, number>()
+  /** The byte each reader waits for before the part file opens (its chunk is not known until then). */
+  readonly #early = new Map<symbol, number>()
   /** `#positions` as the scheduler asks for them, on every plan: made again only when one moves. */
   #sortedPositions: readonly number[] = []
   readonly #moveListeners = new Set<() => void>()
@@ -60,6 +62,10 @@ export class TransferReaders {
     void this.#open?.handle.then((handle) => handle.close()).catch(() => {})
     this.#open = { part, handle: open(part.path, 'r'), attempt: ++this.#attempts }
     this.#open.handle.catch(() => {}) // a reader that needs it sees the error
+    // Readers that came first steer the download's first plan, made before they wake: else that plan
+    // hands the whole file out in long background runs and the reader's chunks wait behind them.
+    for (const [me, offset] of this.#early) this.#setPosition(me, Math.floor(offset / part.target.chunkSize))
+    this.#early.clear()
     this.#wake()
   }
 
@@ -146,6 +152,7 @@ export class TransferReaders {
         offset += length
       }
     } finally {
+      this.#early.delete(me)
       this.#setPosition(me, undefined)
     }
   }
@@ -167,7 +174,7 @@ export class TransferReaders {
         if (moved) this.#setPosition(me, chunk)
         if (open.part.has(chunk)) return open
         if (moved) for (const listener of this.#moveListeners) listener()
-      }
+      } else this.#early.set(me, offset)
       if (this.#ended) {
         if (this.#ended.error !== undefined) throw this.#ended.error
         if (open) return open // complete: every chunk is there
