@@ -48,9 +48,11 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     return { url: started.url, call, login, tokenOf }
   }
 
-  // Each test starts its own directory (wrangler dev takes seconds to be ready).
+  // Each test starts its own directory, so the tests run at once (up to the config's maxConcurrency):
+  // most of a test's time is waiting on its directory (wrangler dev takes seconds to be ready, lock-outs
+  // last seconds), and one test's directory never sees another's requests.
   const timeout = 120_000
-  describe(`the directory API on ${label}`, () => {
+  describe(`the directory API on ${label}`, { concurrent: true }, () => {
     it(
       'locks a name out after its failures, for twice as long each round, then lets the right password in',
       async () => {
