@@ -50,6 +50,8 @@ export type DaemonOptions = {
   onComplete?: string
   /** How often wishes are searched again (default about a minute). */
   wishIntervalMs?: number
+  /** How long a source may send nothing before it is dropped (default 20 s). */
+  stallMs?: number
   log: (line: string) => void
 }
 
@@ -140,6 +142,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     credentials: callTokens,
     onFinished: share,
     onStarted: (transfer) => void reportTransfer(transfer, events),
+    stallMs: options.stallMs,
   })
   const wishes = new WishRunner({
     store: new WishStore(stateDir),
