@@ -11,6 +11,9 @@ export default defineConfig({
     // (leases, rate caps, stall timers): a full run keeps two cores about half busy with two files at a
     // time, so three run at once.
     maxWorkers: 3,
+    // Tests of one file run at once only where the file says so (describe with concurrent: the API
+    // suites, each test with a directory of its own and mostly waiting on it); at most this many.
+    maxConcurrency: 4,
     reporters: [
       'default',
       './tests/support/skipped-summary-reporter.ts',

@@ -11,7 +11,8 @@ import { useTestNetwork } from '../support/test-network.ts'
 /**
  * Faults of the network rather than of the bytes: a source that takes calls and never answers, and the
  * directory dying while a download runs. Both last longer than a timeout of the daemon's on purpose
- * (20 s of silence before a source is given up; SESSION_CHECK_SECONDS before a caller is checked again).
+ * (seconds of silence before a source is given up, 20 unless PEERDIR_STALL_MS says; SESSION_CHECK_SECONDS
+ * before a caller is checked again).
  */
 const MiB = 1024 * 1024
 const network = useTestNetwork()
@@ -41,15 +42,17 @@ describe('a faulty network', () => {
   it('drops a source that takes the call and never sends a byte, and gets everything from the other', async () => {
     const content = randomBytes(6 * MiB)
     const sha = createHash('sha256').update(content).digest('hex')
-    // At 256 KiB/s the honest source needs 24 s for the file: longer than the 20 s the staller is given.
-    const honest = await source('steady', content, '256K')
+    // The downloader gives a silent source 6 s (PEERDIR_STALL_MS; 20 s unset). At 512 KiB/s the honest
+    // source needs 12 s for the file, twice what the staller is given; each of its 4 calls brings 768 KiB
+    // in 6 s, three times what a call must bring not to count as stalled.
+    const honest = await source('steady', content, '512K')
     await staller('staller', content)
-    const fetcher = await network.peer('patient')
+    const fetcher = await network.peer('patient', { env: { PEERDIR_STALL_MS: '6000' } })
     const got = await fetcher.cli(['get', sha, '--json'])
     expect(got.code, got.stderr).toBe(0)
     const result = JSON.parse(got.stdout)
     expect(result.dropped.find((d: { username: string }) => d.username === 'staller')?.reason).toMatch(
-      /stalled for 20 s/,
+      /stalled for 6 s/,
     )
     expect(result.bytesPerSource).toMatchObject({ [honest.name]: content.length, staller: 0 })
     expect(readFileSync(join(fetcher.dir, 'signal.bin')).equals(content)).toBe(true)

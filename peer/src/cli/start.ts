@@ -62,6 +62,14 @@ function wishInterval(value: string | undefined): number | undefined {
   return ms
 }
 
+function stallTime(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = Number(value)
+  if (!Number.isInteger(ms) || ms < 1000)
+    throw new CliError('PEERDIR_STALL_MS must be at least 1000', EXIT.usage)
+  return ms
+}
+
 export const startCommand = new Command('start')
   .description('run the peer daemon in the foreground: share a folder, stay in the directory, serve peers')
   .requiredOption('--name <username>', 'your username in the directory')
@@ -153,6 +161,8 @@ export const startCommand = new Command('start')
       // Tests run wishes every few hundred milliseconds instead of about every minute.
       wishIntervalMs: wishInterval(process.env.PEERDIR_WISH_INTERVAL_MS),
       webApp,
+      // Tests give a silent source a few seconds instead of 20.
+      stallMs: stallTime(process.env.PEERDIR_STALL_MS),
       log,
     }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE')

@@ -62,6 +62,8 @@ export type DaemonOptions = {
    * by its own layer (peer/src/ui) from the daemon's parts and who may use it.
    */
   webApp?: (daemon: ControlledDaemon, app: { sessions: AppSessions; port: number }) => PlainHttp
+  /** How long a source may send nothing before it is dropped (default 20 s). */
+  stallMs?: number
   log: (line: string) => void
 }
 
@@ -152,6 +154,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     credentials: callTokens,
     onFinished: share,
     onStarted: (transfer) => void reportTransfer(transfer, events),
+    stallMs: options.stallMs,
   })
   const wishes = new WishRunner({
     store: new WishStore(stateDir),

@@ -21,6 +21,8 @@ type DownloadsOptions = {
   onFinished: (file: SharedFile) => void
   /** Each new transfer, as it starts (the daemon's events follow it). */
   onStarted?: (transfer: Transfer) => void
+  /** A chunk request that makes no progress for this long drops its source (default STALL_MS). */
+  stallMs?: number
 }
 
 type Entry = { transfer: Transfer; holds: TransferHolds }
@@ -88,6 +90,7 @@ export class Downloads {
       after: this.#entries.get(key)?.transfer.done.catch(() => {}),
       onFinished: (finished) => this.#share(finished),
       signal: this.#abort.signal,
+      stallMs: this.#options.stallMs,
     })
     const entry: Entry = { transfer, holds: new TransferHolds(() => this.#letGo(key, entry)) }
     void transfer.done
