@@ -26,7 +26,7 @@ export const searchCommand = daemonCommand(
       chunkSize: r.chunkSize,
       manifest: r.manifest,
       sourceCount: r.sourceCount,
-      sources: r.sources.map((s) => ({ username: s.username, url: s.url })),
+      sources: r.sources.map((s) => ({ username: s.username, url: s.url, key: s.key || null })),
     }))
     // One row per variant: a sha256 that comes more than once (holders disagree on its metadata) is
     // told apart by its manifest; `peer get` tries each variant and keeps the one that verifies.
@@ -119,6 +119,7 @@ export const peersCommand = daemonCommand('peers', 'the network’s peers')
     const peers = response.peers.map((p) => ({
       username: p.username,
       url: p.url,
+      key: p.key || null,
       state: p.state,
       files: p.files,
       lastSeen: p.lastSeen,
@@ -126,11 +127,12 @@ export const peersCommand = daemonCommand('peers', 'the network’s peers')
     }))
     emit(opts.json, { peers }, () =>
       table(
-        ['USER', 'STATE', 'FILES', 'REACHED', 'URL', 'LAST SEEN'],
+        ['USER', 'STATE', 'FILES', 'LINK', 'REACHED', 'URL', 'LAST SEEN'],
         peers.map((p) => [
           p.username,
           p.state,
           String(p.files),
+          p.key ? 'encrypted' : 'plaintext',
           p.relayed ? 'via relay' : 'direct',
           p.url,
           p.lastSeen,

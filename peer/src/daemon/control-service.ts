@@ -263,7 +263,12 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           .search(query, Math.min(500, req.limit || 50), daemon.session.token)
           .catch(directoryFailure)
         return create(SearchResponseSchema, {
-          results: results.map((r) => ({ ...r, size: BigInt(r.size), path: r.path ?? '' })),
+          results: results.map((r) => ({
+            ...r,
+            size: BigInt(r.size),
+            path: r.path ?? '',
+            sources: r.sources.map((s) => ({ ...s, key: s.key ?? '' })),
+          })),
         })
       },
       listPeers: async (req) => {
@@ -271,7 +276,7 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           .peers(req.state || undefined, daemon.session.token)
           .catch(directoryFailure)
         return create(ListPeersResponseSchema, {
-          peers: peers.map((p) => ({ ...p, lastSeen: p.lastSeen, relayed: isRelayedUrl(p.url) })),
+          peers: peers.map((p) => ({ ...p, key: p.key ?? '', relayed: isRelayedUrl(p.url) })),
         })
       },
       browse: (req) => browsePeer(daemon, req),

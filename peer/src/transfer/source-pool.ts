@@ -52,9 +52,16 @@ export class SourcePool {
   /** Adds the sources not seen before; returns the new ones. */
   add(sources: Source[]): PooledSource[] {
     const added: PooledSource[] = []
-    for (const { username, url } of sources) {
+    for (const { username, url, key } of sources) {
       if (this.#live.has(url) || this.#dropped.has(url)) continue
-      const pooled = { username, url, link: this.#connect({ username, url }), bytes: 0, dropped: '' }
+      const pooled = {
+        username,
+        url,
+        key,
+        link: this.#connect({ username, url, key }),
+        bytes: 0,
+        dropped: '',
+      }
       this.#live.set(url, pooled)
       added.push(pooled)
     }
