@@ -66,6 +66,7 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
       lastError: s.lastError,
       version: s.version,
       relay: s.relayUrl ? { url: s.relayUrl, registered: s.relayRegistered, lastError: s.relayError } : null,
+      key: s.key || null,
     }
     emit(opts.json, result, (x) =>
       [
@@ -73,6 +74,7 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
           ? `${x.username} cannot reach the directory at ${x.directory} (${x.lastError})`
           : `${x.username} is ${x.state} in ${x.directory}${x.lastError ? ` (last error: ${x.lastError})` : ''}`,
         `serving ${x.files} files (${formatBytes(x.bytes)}) from ${x.sharedDir} at ${x.publicUrl}`,
+        x.key ? `key ${x.key} (TLS; callers pin it)` : 'plaintext: no TLS, no key (--plaintext)',
         ...(x.relay
           ? [
               x.relay.registered

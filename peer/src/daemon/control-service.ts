@@ -30,6 +30,7 @@ import type { Progress } from '../transfer/transfer-events.ts'
 import { VERSION } from '../version.ts'
 import { withCallToken } from '../wire/call-token.ts'
 import type { DirectoryClient, Result } from '../wire/directory-client.ts'
+import { KeyMismatchError, PeerConnection } from '../wire/peer-connection.ts'
 import { isRelayedUrl } from '../wire/relay-protocol.ts'
 import { uploadFile } from '../wire/upload-client.ts'
 import { contentLookup, directoryFailure } from './content-lookup.ts'
@@ -47,6 +48,8 @@ import { WishError } from './wish-store.ts'
 export type ControlledDaemon = {
   readonly sharedDir: string
   readonly publicUrl: string
+  /** The fingerprint of the certificate it serves (`sha256/…`); empty with --plaintext. */
+  readonly key: string
   readonly directory: DirectoryClient
   readonly session: DirectorySession
   /** The call token for each peer this daemon calls (push). */
@@ -194,15 +197,18 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
     if (!target) throw new ConnectError(`${req.toUsername} is not up on the network`, Code.NotFound)
     const { sha256 } = await hashFile(req.path)
     const header = { name: basename(req.path), size, sha256 }
+    // Pinned to the key the directory lists: a mismatch fails before the token or a byte is sent.
+    const connection = new PeerConnection(target)
     const answer = await withCallToken(
       daemon.callTokens,
       target.username,
-      (headers) => uploadFile(target.url, req.path, header, headers),
+      (headers) => uploadFile(connection, req.path, header, headers),
       {
         token: () => daemon.callTokens.token(target.username).catch(directoryFailure),
         failed: (err) => {
+          const why = connection.explain(err)
           throw new ConnectError(
-            `${target.username} refused the upload: ${ConnectError.from(err).rawMessage}`,
+            `${target.username} refused the upload: ${why instanceof KeyMismatchError ? why.message : ConnectError.from(err).rawMessage}`,
             Code.FailedPrecondition,
           )
         },
@@ -228,6 +234,7 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           relayUrl: daemon.relay?.relayUrl ?? '',
           relayRegistered: daemon.relay?.connected ?? false,
           relayError: daemon.relay?.lastError ?? '',
+          key: daemon.key,
         }),
       login: async () => {
         const state = await daemon.session.login()
