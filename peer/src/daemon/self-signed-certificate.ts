@@ -14,7 +14,8 @@ export function selfSignedCertificate(
   const algorithm = signatureAlgorithm(privateKey)
   const name = sequence(set(sequence(objectId('2.5.4.3'), utf8(commonName))))
   const serial = randomBytes(16)
-  serial[0] = (serial[0] as number) & 0x7f
+  // Positive and of minimal length as DER demands: the first byte neither zero nor with its top bit set.
+  serial[0] = ((serial[0] as number) & 0x7f) | 0x40
   const tbs = sequence(
     explicit(0, integer(Buffer.from([2]))),
     integer(serial),
