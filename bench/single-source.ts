@@ -1,4 +1,5 @@
-// One source on loopback: `peer get` beside curl from Node's HTTP server and from nginx (sendfile), with
+// One source on loopback: `peer get` over TLS (the default) and in plaintext, beside curl from Node's HTTP
+// server and from nginx (sendfile; HTTP and HTTPS), with
 // the CPU-seconds per GiB of each end, so the gap is seen per process, not only as wall time on shared
 // cores; and the machine's raw read+hash ceiling.
 import { spawnSync } from 'node:child_process'
@@ -56,6 +57,10 @@ export async function benchSingleSource(options: {
   log(`writing a ${size / MiB} MiB file ...`)
   makeFile(file, size)
   const sha = await hashFile(file)
+  // The plaintext source serves a file of its own, so each download has one source only.
+  const plainFile = join(work, `single-plain-${size / MiB}MiB.bin`)
+  makeFile(plainFile, size)
+  const plainSha = await hashFile(plainFile)
   const rawStarted = performance.now()
   await hashFile(file)
   const rawMiBs = size / MiB / ((performance.now() - rawStarted) / 1000)
@@ -74,25 +79,34 @@ export async function benchSingleSource(options: {
   }
   const net = await network()
   const peer = new Runs()
+  const peerPlain = new Runs()
   const curlNode = new Runs()
   const curlNginx = new Runs()
+  const curlNginxTls = new Runs()
   let fetcherRss = 0
   try {
     // Rounds alternate the three, so all meet the same machine (page cache, writeback, other load);
     // each figure is the median of its rounds.
     const rounds = 3
+    // The default source serves over TLS (pinned key); the other with --plaintext, as before TLS.
     const source = await net.peer('source', { files: [file] })
+    const plainSource = await net.peer('plain-source', { files: [plainFile], args: ['--plaintext'] })
     for (let round = 1; round <= rounds; round++) {
       const fetcher = await net.peer(`fetcher${round}`)
-      const before = [await cpuSeconds(fetcher.pid), await cpuSeconds(source.pid)]
-      const got = await net.get(fetcher.port, sha)
-      const after = [await cpuSeconds(fetcher.pid), await cpuSeconds(source.pid)]
-      peer.add(size, got.seconds, (after[0] ?? 0) - (before[0] ?? 0), (after[1] ?? 0) - (before[1] ?? 0))
-      log(`round ${round} of ${rounds}: peer get ${peer.line}`)
-      fetcherRss = Math.max(fetcherRss, await peakRssMiB(fetcher.pid))
-      // Removed as curl's copy is: on this VM, page cache the guest never touched costs several
-      // times more to write than pages it freed, so each must write into the same kind.
-      rmSync(join(fetcher.dir, basename(file)), { force: true })
+      for (const [runs, from, content, what] of [
+        [peer, source, sha, 'over TLS'],
+        [peerPlain, plainSource, plainSha, 'in plaintext'],
+      ] as const) {
+        const before = [await cpuSeconds(fetcher.pid), await cpuSeconds(from.pid)]
+        const got = await net.get(fetcher.port, content)
+        const after = [await cpuSeconds(fetcher.pid), await cpuSeconds(from.pid)]
+        runs.add(size, got.seconds, (after[0] ?? 0) - (before[0] ?? 0), (after[1] ?? 0) - (before[1] ?? 0))
+        log(`round ${round} of ${rounds}: peer get ${what} ${runs.line}`)
+        fetcherRss = Math.max(fetcherRss, await peakRssMiB(fetcher.pid))
+        // Removed as curl's copy is: on this VM, page cache the guest never touched costs several
+        // times more to write than pages it freed, so each must write into the same kind.
+        rmSync(join(fetcher.dir, basename(content === sha ? file : plainFile)), { force: true })
+      }
       if (!haveCurl) continue
       const out = join(work, 'curl.out')
       const nodeBefore = ownCpuSeconds()
@@ -106,11 +120,17 @@ export async function benchSingleSource(options: {
       curlNginx.add(size, fromNginx.seconds, fromNginx.cpu, (await cpuSeconds(nginx.pid)) - nginxBefore)
       log(`round ${round} of ${rounds}: curl from nginx ${curlNginx.line}`)
       rmSync(out, { force: true })
+      const nginxTlsBefore = await cpuSeconds(nginx.pid)
+      const overTls = await curlDownload(nginx.httpsUrl, out)
+      curlNginxTls.add(size, overTls.seconds, overTls.cpu, (await cpuSeconds(nginx.pid)) - nginxTlsBefore)
+      log(`round ${round} of ${rounds}: curl from nginx over HTTPS ${curlNginxTls.line}`)
+      rmSync(out, { force: true })
     }
   } finally {
     net.close()
     server.close()
     nginx?.close()
+    rmSync(plainFile, { force: true })
   }
   const unit = 'CPU-s/GiB'
   const figures: Figure[] = [
@@ -122,6 +142,30 @@ export async function benchSingleSource(options: {
     },
     { key: 'single_source_cpu_downloading_daemon', value: peer.receiverCpu, unit },
     { key: 'single_source_cpu_serving_daemon', value: peer.senderCpu, unit },
+    {
+      key: `transfer_single_source_plaintext_${size / MiB}MiB`,
+      value: peerPlain.rate,
+      unit: 'MiB/s',
+      versus: 'peer get over TLS',
+      peerdir: peer.rate,
+      ratio: peer.rate / peerPlain.rate,
+    },
+    {
+      key: 'single_source_cpu_downloading_daemon_plaintext',
+      value: peerPlain.receiverCpu,
+      unit,
+      versus: 'downloading daemon over TLS',
+      peerdir: peer.receiverCpu,
+      ratio: peer.receiverCpu / peerPlain.receiverCpu,
+    },
+    {
+      key: 'single_source_cpu_serving_daemon_plaintext',
+      value: peerPlain.senderCpu,
+      unit,
+      versus: 'serving daemon over TLS',
+      peerdir: peer.senderCpu,
+      ratio: peer.senderCpu / peerPlain.senderCpu,
+    },
   ]
   if (haveCurl) {
     figures.push(
@@ -140,6 +184,15 @@ export async function benchSingleSource(options: {
         ratio: peer.rate / curlNginx.rate,
       },
       ...cpuBeside('nginx', 'beside curl + nginx, sendfile', curlNginx, peer),
+      {
+        key: 'curl_nginx_https',
+        value: curlNginxTls.rate,
+        unit: 'MiB/s',
+        versus: 'peer get over TLS',
+        peerdir: peer.rate,
+        ratio: peer.rate / curlNginxTls.rate,
+      },
+      ...cpuBeside('nginx_https', 'beside curl + nginx over HTTPS', curlNginxTls, peer),
     )
   }
   figures.push(

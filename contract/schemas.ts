@@ -99,7 +99,21 @@ export const FileEntry = z
   })
   .meta({ id: 'FileEntry' })
 
-export const Source = z.object({ username: Username, url: z.string() }).meta({ id: 'Source' })
+/**
+ * A peer's public-key fingerprint: `sha256/` and the unpadded base64url SHA-256 of its TLS certificate's
+ * SubjectPublicKeyInfo. A downloader dials the peer only if the certificate it presents hashes to it.
+ */
+export const PeerKey = z
+  .string()
+  .regex(/^sha256\/[A-Za-z0-9_-]{43}$/, 'must be sha256/ and 43 base64url characters (the SPKI fingerprint)')
+  .meta({ id: 'PeerKey', example: 'sha256/47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU' })
+
+/** A listed peer's key: null for a peer serving plaintext (`--plaintext`, an http:// URL). */
+const ListedKey = PeerKey.nullable().meta({
+  description: 'The SPKI fingerprint to pin when dialing it; null: the peer serves plaintext',
+})
+
+export const Source = z.object({ username: Username, url: z.string(), key: ListedKey }).meta({ id: 'Source' })
 
 export const Result = z
   .object({
@@ -130,6 +144,7 @@ export const Peer = z
   .object({
     username: Username,
     url: z.string(),
+    key: ListedKey,
     state: z.enum(['up', 'down']),
     files: z.number().int(),
     lastSeen: z.string().meta({ format: 'date-time' }),
@@ -152,6 +167,8 @@ export const LoginRequest = z
     password: Password,
     /** Omitted: a viewer session (the dashboard) that reads as this user without bringing the peer up. */
     url: PeerUrl.optional(),
+    /** The key its https:// url serves (see PeerKey); absent for a plaintext peer. */
+    key: PeerKey.optional(),
   })
   .meta({ id: 'LoginRequest' })
 
@@ -267,6 +284,7 @@ export const PeerFiles = z
   .object({
     username: Username,
     state: z.enum(['up', 'down']),
+    key: ListedKey,
     path: z.string().meta({ description: 'The folder listed ("" the top)' }),
     folders: z.array(Folder).meta({
       description: 'The folders right below it, by name (on the first page only; none when recursive)',

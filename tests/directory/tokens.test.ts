@@ -50,7 +50,7 @@ describe('call tokens', () => {
   it('carry the audience and scope, and verify says so, from memory and from the signature alike', async () => {
     const signer = new TokenService(directory.db, nodeEd25519Signer)
     const now = Date.UTC(2026, 0, 1)
-    const claims = { username: 'alice', sessionId: 'session-1', audience: 'bob' }
+    const claims = { username: 'alice', sessionId: 'session-1', audience: 'bob', audienceKey: null }
     const { token } = await signer.signCall(claims, now, 300)
     const { payload } = await jwtVerify(token, createLocalJWKSet(await signer.jwks()), {
       issuer: ISSUER,
@@ -67,7 +67,8 @@ describe('call tokens', () => {
       exp: now / 1000 + 300,
     })
     // The token's lifetime too, which the heartbeat renews at half.
-    const verified = { ...claims, issuedAtMs: now, expiresAtMs: now + 300_000 }
+    const { audienceKey: _, ...caller } = claims
+    const verified = { ...caller, issuedAtMs: now, expiresAtMs: now + 300_000 }
     expect(await signer.verify(token, now)).toEqual(verified)
     expect(await new TokenService(directory.db).verify(token, now)).toEqual(verified)
     // A session token has no audience: only its absence lets the directory's auth accept it.

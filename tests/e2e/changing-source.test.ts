@@ -123,7 +123,7 @@ describe('a source’s file changing while it is being served', () => {
     const reason = droppedReason(result, victim.name)
     expect(reason === undefined || !/wrong hash/.test(reason), reason).toBe(true)
     expect(readFileSync(join(fetcher.dir, NAME)).equals(content)).toBe(true)
-    const refusal = await peerClient(victim.url)
+    const refusal = await peerClient(victim)
       .getManifest({ sha256: contentSha })
       .then(() => undefined, ConnectError.from)
     expect([Code.NotFound, Code.FailedPrecondition]).toContain(refusal?.code)

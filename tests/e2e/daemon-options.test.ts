@@ -49,7 +49,7 @@ describe('peer start options', () => {
 
   it('--host and --public-url: listens only there, publishes that URL, serves from it, and its CLI still works', async () => {
     const port = await freePort()
-    const publicUrl = `http://127.0.0.2:${port}`
+    const publicUrl = `https://127.0.0.2:${port}`
     const content = randomBytes(2 * MiB + 3)
     const host = await network.peer('elsewhere', {
       port,
@@ -90,7 +90,7 @@ describe('peer start options', () => {
       writeFileSync(join(host.dir, 'six.bin'), content)
       await host.waitFor(/published changes: \+1/)
       const status = JSON.parse((await host.cli(['status', '--json'])).stdout)
-      expect(status.publicUrl).toBe(`http://${urlHost}:${host.port}`)
+      expect(status.publicUrl).toBe(`https://${urlHost}:${host.port}`)
       const fetcher = await network.peer(`v6-fetcher-${listen.length}`)
       const got = await fetcher.cli(['get', createHash('sha256').update(content).digest('hex'), '--json'])
       expect(got.code, got.stderr).toBe(0)

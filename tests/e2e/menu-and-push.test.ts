@@ -127,7 +127,7 @@ describe('a peer started with --accept-uploads and no limits of its own', () => 
       body: JSON.stringify({ audience: 'bob' }),
     })
     const token = ((await minted.json()) as { token: string }).token
-    const client = peerClient(bob.url)
+    const client = peerClient(bob)
     // Only a header: the size is claimed at once; the bytes would follow once `until` settles.
     async function* headerOnly(
       size: number,

@@ -94,6 +94,8 @@ describe('--port 0', () => {
         '--directory',
         directory.url,
         '--open',
+        // The port the kernel picks is what this is about: in plaintext, the URL is all a caller needs.
+        '--plaintext',
       ],
       env,
       /serving peers on (http:\/\/127\.0\.0\.1:(\d+)) \(listening on 127\.0\.0\.1:(\d+)\)/,

@@ -274,7 +274,7 @@ describe('a relay’s links', () => {
       ':authority': `127.0.0.1:${alice.port}`,
     }
     // On its own port the gateway serves this machine what the daemon shares, without a capability.
-    const direct = http2.connect(alice.url)
+    const direct = http2.connect(alice.url, { rejectUnauthorized: false })
     direct.on('error', () => {})
     cleanups.push(() => direct.destroy())
     const served = await ask(direct, request)

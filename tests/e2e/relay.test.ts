@@ -70,7 +70,7 @@ async function homePeer(
     args: [
       '--host',
       '127.0.0.1',
-      ...(via ? ['--relay', via.url] : ['--public-url', `http://${(home as OtherMachine).address}:${port}`]),
+      ...(via ? ['--relay', via.url] : ['--public-url', `https://${(home as OtherMachine).address}:${port}`]),
       ...args,
     ],
   })
@@ -467,7 +467,8 @@ describe.skipIf(skip)('a relay nobody can knock over', () => {
     const direct = await hostPeer('carl')
     writeFileSync(join(direct.dir, 'c.bin'), shared)
     await direct.waitFor(/published changes: \+1/)
-    expect((await lenny.cli(['get', sha(shared)])).code).toBe(0)
+    const got = await lenny.cli(['get', sha(shared)])
+    expect(got.code, got.stderr).toBe(0)
 
     const r = await relay([], port)
     await lenny.waitFor(/registered with relay/, 60_000)

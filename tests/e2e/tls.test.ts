@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, X509Certificate } from 'node:crypto'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
 import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS } from '../../peer/src/wire/connection-slots.ts'
+import { spkiFingerprint } from '../../peer/src/wire/peer-connection.ts'
 import { selfSignedCertificate } from '../support/certificates.ts'
 import { heldFlood, sessionOnly } from '../support/connection-flood.ts'
 import { until } from '../support/peer-process.ts'
@@ -11,9 +12,9 @@ import { commandUnavailable, mustSkip } from '../support/requirements.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
 /**
- * Peers serving over TLS (`--tls-cert`, `--tls-key`): HTTP/2 by ALPN, the Download fast path and the
- * downloader's own gRPC reader included. The certificate is a fresh self-signed one for 127.0.0.1,
- * trusted through NODE_EXTRA_CA_CERTS as a user with a private CA would.
+ * Peers serving a certificate of their own choosing (`--tls-cert`, `--tls-key`): HTTP/2 by ALPN, the
+ * Download fast path and the downloader's own gRPC reader included. The certificate is a fresh
+ * self-signed one for 127.0.0.1, as a private CA's would be; its SPKI is the key downloaders pin.
  */
 const noOpenssl = mustSkip('OPENSSL', commandUnavailable('openssl', ['version'], 'openssl'))
 
@@ -47,46 +48,41 @@ afterEach(() => {
 
 describe('peers over TLS', () => {
   it.skipIf(noOpenssl)(
-    'serves and downloads over TLS, verified; a caller that does not trust the certificate gets nothing',
+    '--tls-cert: its SPKI is the listed key, pinned by downloaders with no CA; the gateway plays in plain HTTP here and in HTTPS for those who trust it',
     async () => {
       const { cert, key } = selfSignedCertificate()
       certificates.push(cert)
-      const trusting = { env: { NODE_EXTRA_CA_CERTS: cert } }
-      const source = await network.peer('tls-source', {
-        args: ['--tls-cert', cert, '--tls-key', key],
-        ...trusting,
-      })
+      const source = await network.peer('tls-source', { args: ['--tls-cert', cert, '--tls-key', key] })
       expect(source.output()).toMatch(/serving peers on https:\/\/127\.0\.0\.1:/)
+      expect(source.key).toBe(spkiFingerprint(new X509Certificate(readFileSync(cert))))
       writeFileSync(join(source.dir, 'sealed.bin'), content)
       await source.waitFor(/published changes: \+1/)
 
-      // Not trusting the certificate, a peer cannot reach the only source safely: nothing is fetched.
-      const stranger = await network.peer('tls-stranger')
-      const refused = await stranger.cli(['get', contentSha, '--json'])
-      expect(refused.code).toBe(3)
-      expect(refused.stderr).toMatch(/tls-source: .*certificate/)
-
-      const fetcher = await network.peer('tls-fetcher', trusting)
+      // No CA trusted: the key the directory lists decides.
+      const fetcher = await network.peer('tls-fetcher')
       const got = await fetcher.cli(['get', contentSha, '--json'])
       expect(got.code, got.stderr).toBe(0)
       expect(JSON.parse(got.stdout).bytesPerSource).toEqual({ 'tls-source': content.length })
       expect(readFileSync(join(fetcher.dir, 'sealed.bin')).equals(content)).toBe(true)
 
-      // The gateway on the same port speaks HTTPS too, and `peer url` says so.
+      // `peer url` names the gateway in plain HTTP, which the port answers this machine only.
       const printed = await source.cli(['url', 'sealed.bin'])
       expect(printed.code, printed.stderr).toBe(0)
       const url = printed.stdout.trim()
-      expect(url).toMatch(new RegExp(`^https://127\\.0\\.0\\.1:${source.port}/content/${contentSha}\\?cap=`))
+      expect(url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${source.port}/content/${contentSha}\\?cap=`))
+      const played = await fetch(url)
+      expect(Buffer.from(await played.arrayBuffer()).equals(content)).toBe(true)
+      // The same gateway over HTTPS, for a client that trusts the certificate; one that does not is told so.
+      const secure = url.replace('http://', 'https://')
       const ca = readFileSync(cert)
-      const whole = await httpsGet(url, ca)
+      const whole = await httpsGet(secure, ca)
       expect(whole.status).toBe(200)
       expect(whole.headers['x-content-type-options']).toBe('nosniff')
       expect(whole.body.equals(content)).toBe(true)
-      const part = await httpsGet(url, ca, { range: 'bytes=100-199' })
+      const part = await httpsGet(secure, ca, { range: 'bytes=100-199' })
       expect(part.status).toBe(206)
       expect(part.body.equals(content.subarray(100, 200))).toBe(true)
-      // A client that does not trust the certificate is told so before any byte.
-      await expect(httpsGet(url, Buffer.alloc(0))).rejects.toThrow(/certificate/)
+      await expect(httpsGet(secure, Buffer.alloc(0))).rejects.toThrow(/certificate/)
     },
   )
 

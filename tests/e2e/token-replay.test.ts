@@ -108,7 +108,7 @@ describe('a source that records its callers’ credentials', () => {
       }
 
       const options = { headers: { authorization } }
-      const client = peerClient(bob.url)
+      const client = peerClient(bob)
       expect(await codeOf(client.getInfo({}, options))).toBe(Code.Unauthenticated)
       expect(await codeOf(client.getManifest({ sha256: sha(bobs) }, options))).toBe(Code.Unauthenticated)
       let received = 0

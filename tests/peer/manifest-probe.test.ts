@@ -12,7 +12,7 @@ const variant = (name: string, manifest: string, holders: string[]) => ({
   sha256: 'a'.repeat(64),
   chunkSize,
   manifest,
-  sources: holders.map((username) => ({ username, url: `http://${username}.invalid` })),
+  sources: holders.map((username) => ({ username, url: `http://${username}.invalid`, key: null })),
 })
 
 /** Holders by name: `tarpit*` never answer (until the caller gives up), `liar*` send another manifest. */

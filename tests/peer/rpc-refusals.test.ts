@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
 import { join } from 'node:path'
+import tls from 'node:tls'
 import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError, createClient } from '@connectrpc/connect'
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node'
@@ -12,6 +13,7 @@ import {
   UploadRequestSchema,
 } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { SESSION_CHECK_SECONDS } from '../../peer/src/wire/auth.ts'
+import { spkiFingerprint } from '../../peer/src/wire/peer-connection.ts'
 import { peerClient } from '../../peer/src/wire/transport.ts'
 import { codeOf } from '../support/connect-codes.ts'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
@@ -78,7 +80,7 @@ afterAll(async () => {
 describe('PeerService refusals', () => {
   it('serves a caller with a call token for it', async () => {
     const token = await tokenFor('caller', 'alice')
-    const client = peerClient(alice.url)
+    const client = peerClient(alice)
     const manifest = await client.getManifest({ sha256: contentSha }, auth(token))
     expect(Number(manifest.size)).toBe(content.length)
     expect(manifest.chunkHashes).toHaveLength(4)
@@ -89,7 +91,7 @@ describe('PeerService refusals', () => {
   })
 
   it('refuses GetInfo and Download without a token, with a forged, another network’s, a session, another peer’s or a logged-out token', async () => {
-    const client = peerClient(alice.url)
+    const client = peerClient(alice)
     // Both calls, Download through the daemon's own fast path: no bytes may come before the refusal.
     const codesFor = async (token?: string) => {
       const options = token === undefined ? {} : auth(token)
@@ -120,7 +122,7 @@ describe('PeerService refusals', () => {
     expect(await codesFor(caller.session)).toEqual(refused)
     const forBob = await callGrant(caller.session, 'bob')
     expect(await codesFor(forBob.token)).toEqual(refused)
-    expect(await codeOf(peerClient(bob.url).getInfo({}, auth(forBob.token)))).toBe('ok')
+    expect(await codeOf(peerClient(bob).getInfo({}, auth(forBob.token)))).toBe('ok')
     // The case of the name does not matter, as for every username.
     expect(await codesFor((await callGrant(caller.session, 'ALICE')).token)).toEqual(['ok', 'ok', 10])
 
@@ -137,7 +139,7 @@ describe('PeerService refusals', () => {
     const brief = await startDirectoryProcess({ env: { TOKEN_TTL_SECONDS: '3' } })
     const server = await startPeer({ name: 'brief', directoryUrl: brief.url, stateRoot: testStateRoot() })
     try {
-      const client = peerClient(server.url)
+      const client = peerClient(server)
       const codesFor = async (token: string) => [
         await codeOf(client.getInfo({}, auth(token))),
         await codeOf(drain(client.download({ sha256: contentSha, offset: 0n, length: 10n }, auth(token)))),
@@ -155,7 +157,8 @@ describe('PeerService refusals', () => {
   })
 
   it('survives a request whose :authority is no host, answering 400, and serves on', async () => {
-    const session = http2.connect(alice.url)
+    // A foreign client: TLS without a CA (the key is what to check; see the foreign-client test below).
+    const session = http2.connect(alice.url, { rejectUnauthorized: false })
     try {
       // nghttp2 lets these through (it refuses spaces and control characters itself); URL refuses them.
       for (const authority of ['a:b:c', 'host:99999999', '[::1', 'x:-1']) {
@@ -177,9 +180,7 @@ describe('PeerService refusals', () => {
       session.close()
     }
     expect(alice.child.exitCode).toBeNull()
-    expect(await codeOf(peerClient(alice.url).getInfo({}, auth(await tokenFor('caller', 'alice'))))).toBe(
-      'ok',
-    )
+    expect(await codeOf(peerClient(alice).getInfo({}, auth(await tokenFor('caller', 'alice'))))).toBe('ok')
   })
 
   it('refuses a token within SESSION_CHECK_SECONDS of its logout, even one it served before', async () => {
@@ -188,7 +189,7 @@ describe('PeerService refusals', () => {
     const server = await startPeer({ name: 'host', directoryUrl: longLived.url, stateRoot: testStateRoot() })
     try {
       const { session, token } = await callerOf('quitter', 'host', longLived.url)
-      const client = peerClient(server.url)
+      const client = peerClient(server)
       expect(await codeOf(client.getInfo({}, auth(token)))).toBe('ok')
       // The host cached "open" when it answered, so that answer holds until SESSION_CHECK_SECONDS after now.
       const cachedUntil = Date.now() + SESSION_CHECK_SECONDS * 1000
@@ -209,7 +210,7 @@ describe('PeerService refusals', () => {
 
   it('refuses content it does not share, bad hashes, and ranges outside the file', async () => {
     const token = await tokenFor('caller', 'alice')
-    const client = peerClient(alice.url)
+    const client = peerClient(alice)
     expect(await codeOf(client.getManifest({ sha256: 'f'.repeat(64) }, auth(token)))).toBe(Code.NotFound)
     expect(await codeOf(client.getManifest({ sha256: '../../etc/passwd' }, auth(token)))).toBe(
       Code.InvalidArgument,
@@ -230,25 +231,29 @@ describe('PeerService refusals', () => {
     ).toBe(Code.NotFound)
   })
 
-  it('answers GetInfo over gRPC, gRPC-web and Connect on one port, HTTP/2 and HTTP/1.1', async () => {
+  it('answers GetInfo over gRPC, gRPC-web and Connect on one port, HTTP/2 and HTTP/1.1, to foreign clients over TLS', async () => {
     const token = await tokenFor('caller', 'alice')
+    // A foreign client as the README shows it: TLS with no CA ("insecure"), and the key checked against
+    // the directory's listing, here by the certificate the port presents.
+    expect(await presentedKey(alice.port)).toBe(alice.key)
+    const nodeOptions = { rejectUnauthorized: false }
     const transports = [
-      createConnectTransport({ baseUrl: alice.url, httpVersion: '2' }),
-      createConnectTransport({ baseUrl: alice.url, httpVersion: '1.1' }),
-      createGrpcWebTransport({ baseUrl: alice.url, httpVersion: '2' }),
-      createGrpcWebTransport({ baseUrl: alice.url, httpVersion: '1.1' }),
+      createConnectTransport({ baseUrl: alice.url, httpVersion: '2', nodeOptions }),
+      createConnectTransport({ baseUrl: alice.url, httpVersion: '1.1', nodeOptions }),
+      createGrpcWebTransport({ baseUrl: alice.url, httpVersion: '2', nodeOptions }),
+      createGrpcWebTransport({ baseUrl: alice.url, httpVersion: '1.1', nodeOptions }),
     ]
     for (const transport of transports) {
       const info = await createClient(PeerService, transport).getInfo({}, auth(token))
       expect(info).toMatchObject({ username: 'alice', files: 1 })
     }
-    expect(await peerClient(alice.url).getInfo({}, auth(token))).toMatchObject({ username: 'alice' })
+    expect(await peerClient(alice).getInfo({}, auth(token))).toMatchObject({ username: 'alice' })
   })
 })
 
 describe('uploads', () => {
   const upload = (
-    url: string,
+    url: PeerProcess,
     token: string,
     header: { name: string; size: number; sha256: string },
     data: Buffer[],
@@ -268,7 +273,7 @@ describe('uploads', () => {
   it('is refused by a peer without --accept-uploads', async () => {
     const token = await tokenFor('caller', 'alice')
     const code = await codeOf(
-      upload(alice.url, token, { name: 'x.txt', size: small.length, sha256: smallSha }, [small]),
+      upload(alice, token, { name: 'x.txt', size: small.length, sha256: smallSha }, [small]),
     )
     expect(code).toBe(Code.PermissionDenied)
     expect(existsSync(join(alice.dir, 'inbox'))).toBe(false)
@@ -277,21 +282,19 @@ describe('uploads', () => {
   it('refuses bytes that do not match the header, path names and oversize, keeping nothing', async () => {
     const token = await tokenFor('caller', 'bob')
     const wrong = await codeOf(
-      upload(bob.url, token, { name: 'x.txt', size: small.length, sha256: 'b'.repeat(64) }, [small]),
+      upload(bob, token, { name: 'x.txt', size: small.length, sha256: 'b'.repeat(64) }, [small]),
     )
     expect(wrong).toBe(Code.DataLoss)
     for (const name of ['../x', '/etc/x', '..', 'a/b', '.hidden']) {
-      const code = await codeOf(
-        upload(bob.url, token, { name, size: small.length, sha256: smallSha }, [small]),
-      )
+      const code = await codeOf(upload(bob, token, { name, size: small.length, sha256: smallSha }, [small]))
       expect(code, name).toBe(Code.InvalidArgument)
     }
     const big = await codeOf(
-      upload(bob.url, token, { name: 'big.bin', size: 2 * 1024 * 1024, sha256: smallSha }, []),
+      upload(bob, token, { name: 'big.bin', size: 2 * 1024 * 1024, sha256: smallSha }, []),
     )
     expect(big).toBe(Code.ResourceExhausted)
     const short = await codeOf(
-      upload(bob.url, token, { name: 'short.txt', size: 100, sha256: smallSha }, [small]),
+      upload(bob, token, { name: 'short.txt', size: 100, sha256: smallSha }, [small]),
     )
     expect(short).toBe(Code.DataLoss)
     expect(inbox()).toEqual([])
@@ -300,7 +303,7 @@ describe('uploads', () => {
 
   it('keeps a verified upload in the inbox and shares it', async () => {
     const token = await tokenFor('caller', 'bob')
-    const answer = await upload(bob.url, token, { name: 'gift.txt', size: small.length, sha256: smallSha }, [
+    const answer = await upload(bob, token, { name: 'gift.txt', size: small.length, sha256: smallSha }, [
       small,
     ])
     expect(answer.sha256).toBe(smallSha)
@@ -334,3 +337,19 @@ describe('a download that outlives its call tokens', () => {
     }
   })
 })
+
+/** The key the certificate on `port` carries, as the directory lists keys (sha256/ of its SPKI). */
+function presentedKey(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(
+      { host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2'] },
+      () => {
+        const certificate = socket.getPeerX509Certificate()
+        socket.destroy()
+        if (certificate) resolve(spkiFingerprint(certificate))
+        else reject(new Error('no certificate'))
+      },
+    )
+    socket.on('error', reject)
+  })
+}

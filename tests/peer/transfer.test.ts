@@ -63,7 +63,7 @@ const variantOf = (name: string, manifestOf: Holder, urls: string[]): Result => 
   chunkSize: manifestOf.chunkSize,
   manifest: manifestHash(chunkHashesOf(manifestOf.data, manifestOf.chunkSize)),
   sourceCount: urls.length,
-  sources: urls.map((url) => ({ username: new URL(url).hostname.split('.')[0] as string, url })),
+  sources: urls.map((url) => ({ username: new URL(url).hostname.split('.')[0] as string, url, key: null })),
 })
 
 /** An event as a short line (progress left out: it is checked on its own). */
@@ -231,7 +231,7 @@ describe('following a transfer’s events', () => {
     const events = stream.follow(progress(0), new AbortController().signal)
     const first = await events.next() // following from here on, reading nothing more until the end
     expect(first.value).toEqual(progress(0))
-    const source = { username: 'a', url: 'http://a.test/' }
+    const source = { username: 'a', url: 'http://a.test/', key: null }
     for (let index = 0; index < 5000; index++) {
       stream.emit({ type: 'chunkVerified', index, bytes: 1024, source })
       stream.emit(progress((index + 1) * 1024))

@@ -193,6 +193,74 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     )
 
     it(
+      'lists each peer with the key it logged in with (null for plaintext), in every listing, and names it in call tokens',
+      async () => {
+        const { call } = await directory({})
+        const key = `sha256/${'A'.repeat(42)}Q`
+        const other = `sha256/${'B'.repeat(42)}Q`
+        const loginAs = async (username: string, json: Record<string, unknown>) => {
+          const response = await call('/v1/login', {
+            method: 'POST',
+            json: { username, password: `password of ${username}`, ...json },
+          })
+          return {
+            status: response.status,
+            body: (await response.json()) as { token: string; peer: unknown },
+          }
+        }
+        // A key belongs to a TLS url only, and has its one shape.
+        expect((await loginAs('vera', { url: 'http://127.0.0.1:50073', key })).status).toBe(400)
+        expect((await loginAs('vera', { url: 'https://127.0.0.1:50073', key: 'sha256/short' })).status).toBe(
+          400,
+        )
+        const vera = await loginAs('vera', { url: 'https://127.0.0.1:50073', key })
+        expect(vera.body.peer).toMatchObject({ url: 'https://127.0.0.1:50073', key })
+        const plain = await loginAs('paul', { url: 'http://127.0.0.1:50074' })
+        expect(plain.body.peer).toMatchObject({ key: null })
+        const file = fileEntry('keyed.txt')
+        for (const who of [vera, plain]) {
+          const put = await call('/v1/index', {
+            method: 'PUT',
+            token: who.body.token,
+            json: { files: [file] },
+          })
+          expect(put.status).toBe(200)
+        }
+        const byUser = (sources: { username: string; key: string | null }[]) =>
+          Object.fromEntries(sources.map((s) => [s.username, s.key]))
+        const searched = await (await call('/v1/search?q=keyed')).json()
+        expect(byUser(searched.results[0].sources)).toEqual({ vera: key, paul: null })
+        const hashed = await (await call(`/v1/search?sha256=${file.sha256}`)).json()
+        expect(byUser(hashed.results[0].sources)).toEqual({ vera: key, paul: null })
+        const found = await (await call(`/v1/files/${file.sha256}`)).json()
+        expect(byUser(found.sources)).toEqual({ vera: key, paul: null })
+        expect(byUser((await (await call('/v1/peers')).json()).peers)).toEqual({ vera: key, paul: null })
+        expect((await (await call('/v1/peers/vera/files')).json()).key).toBe(key)
+        expect((await (await call('/v1/peers/paul/files')).json()).key).toBeNull()
+
+        // A call token names the audience's key as listed; a viewer login leaves the key as it is.
+        const mint = async (audience: string) => {
+          const minted = await call('/v1/call-tokens', {
+            method: 'POST',
+            token: plain.body.token,
+            json: { audience },
+          })
+          return decodeJwt(((await minted.json()) as { token: string }).token)
+        }
+        expect(await mint('vera')).toMatchObject({ aud: 'vera', aud_key: key })
+        expect((await mint('paul')).aud_key).toBeUndefined()
+        expect((await loginAs('vera', {})).status).toBe(200)
+        expect((await mint('vera')).aud_key).toBe(key)
+        // Vera comes back with another key: listings and tokens name the new one at once.
+        await loginAs('vera', { url: 'https://127.0.0.1:50073', key: other })
+        const again = await (await call(`/v1/search?sha256=${file.sha256}`)).json()
+        expect(byUser(again.results[0].sources)).toEqual({ vera: other, paul: null })
+        expect((await mint('vera')).aud_key).toBe(other)
+      },
+      timeout,
+    )
+
+    it(
       'mints a call token for one registered peer, which the directory itself refuses everywhere',
       async () => {
         const { url, call, tokenOf } = await directory({})

@@ -15,6 +15,8 @@ export type PeerProcess = {
   port: number
   dir: string
   url: string
+  /** The key it serves TLS with (`sha256/…`), as the directory lists it; null with --plaintext. */
+  key: string | null
   child: ChildProcess
   output: () => string
   /** Runs `peer <args> --port <this port>` against this daemon. */
@@ -68,7 +70,7 @@ export function runCli(
  * daemon starts on `--port 0` and the kernel's choice is the one the line names (its state folder is
  * keyed by that port, so a restart that should find the same state passes `port` again).
  */
-const DAEMON_READY = /serving peers on \S+ \(listening on \S*:(?<port>\d+)\)/
+const DAEMON_READY = /serving peers on (?<url>\S+) \(listening on \S*:(?<port>\d+)\)/
 
 /** Starts `peer start` as a real process and waits until it has published its index. */
 export async function startPeer(options: {
@@ -105,6 +107,7 @@ export async function startPeer(options: {
     ready: DAEMON_READY,
   })
   const { port } = daemon
+  const key = /TLS key (sha256\/\S+)/.exec(daemon.output())?.[1] ?? null
   const waitFor = async (pattern: RegExp, timeoutMs?: number) =>
     void (await daemon.waitFor(pattern, timeoutMs))
   if (options.waitForPublish ?? true) await waitFor(/published \d+ files/)
@@ -112,7 +115,9 @@ export async function startPeer(options: {
     name: options.name,
     port,
     dir,
-    url: `http://127.0.0.1:${port}`,
+    // Its own port on loopback: https:// with the key its callers pin, unless it runs with --plaintext.
+    url: `${key ? 'https' : 'http'}://127.0.0.1:${port}`,
+    key,
     child: daemon.child,
     output: daemon.output,
     cli: (args, cliOptions) =>

@@ -9,10 +9,14 @@ export type TokenClaims = { username: string; sessionId: string }
 /** A verified token's claims with its lifetime (ms since the epoch): the heartbeat renews it at half. */
 export type VerifiedClaims = TokenClaims & { issuedAtMs: number; expiresAtMs: number }
 /**
- * What a call token carries beyond its caller's: the one peer (`aud`, a username) it may be presented to.
- * The directory refuses it for itself; only that peer accepts it (README, Architecture: "Peer RPC").
+ * What a call token carries beyond its caller's: the one peer (`aud`, a username) it may be presented to,
+ * and that peer's TLS key as listed when it was minted (`aud_key`; absent for a plaintext peer): a peer
+ * serving TLS accepts only tokens naming its own key. The directory refuses it for itself; only that peer
+ * accepts it (README, "Call tokens").
  */
-export type CallClaims = TokenClaims & { audience: string }
+export type CallClaims = TokenClaims & { audience: string; audienceKey: string | null }
+/** The claim naming the receiving peer's key in a call token. */
+export const AUDIENCE_KEY_CLAIM = 'aud_key'
 /** The `scope` claim of a call token: a session token has none. */
 export const CALL_SCOPE = 'peer-call'
 /** The `scope` claim of a relay registration token (POST /v1/relay-tokens). */
@@ -65,8 +69,10 @@ export class TokenService {
 
   /** A call token: good only at the peer named `audience`, for the caller's session (POST /v1/call-tokens). */
   signCall(claims: CallClaims, now: number, ttlSeconds: number): Promise<SignedToken> {
-    const { audience, ...caller } = claims
-    return this.#sign(caller, { aud: audience, scope: CALL_SCOPE }, now, ttlSeconds, audience)
+    const { audience, audienceKey, ...caller } = claims
+    const extra: Record<string, string> = { aud: audience, scope: CALL_SCOPE }
+    if (audienceKey) extra[AUDIENCE_KEY_CLAIM] = audienceKey
+    return this.#sign(caller, extra, now, ttlSeconds, audience)
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   formatBytes,
   holdersText,
   hrefFor,
+  linkText,
   PAGE_SIZE,
   pageText,
   peerGetLine,
@@ -91,7 +92,13 @@ const peerRow = (peer: Peer) =>
         text: `last seen ${ago(peer.lastSeen, Date.now())}`,
       }),
     ),
-    el('td', { class: 'hide-narrow' }, el('code', { text: peer.url || '(viewer only)' }), relayed(peer.url)),
+    el(
+      'td',
+      { class: 'hide-narrow' },
+      el('code', { text: peer.url || '(viewer only)' }),
+      relayed(peer.url),
+      el('span', { class: 'muted link', title: peer.key ?? 'no key: plaintext', text: linkText(peer) }),
+    ),
     el('td', { class: 'num', text: String(peer.files) }),
     el(
       'td',

@@ -50,6 +50,10 @@ export function hrefFor(view: DashboardView, change: Partial<DashboardView>): st
 /** Said after a peer's URL when it is reached through a relay (`peer start --relay`). */
 export const reachedText = (url: string) => (isRelayedUrl(url) ? ' via relay' : '')
 
+/** Whether a peer's links are encrypted: it listed a TLS key (pinned by downloaders) or serves plaintext. */
+export const linkText = (peer: { url: string; key: string | null }) =>
+  peer.url === '' ? '' : peer.key ? ' · encrypted' : ' · plaintext'
+
 export const sourcesText = (count: number) => `${count} live source${count === 1 ? '' : 's'}`
 
 export const resultsText = (count: number, q: string) =>

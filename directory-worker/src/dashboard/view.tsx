@@ -9,6 +9,7 @@ import {
   formatBytes,
   holdersText,
   hrefFor,
+  linkText,
   PAGE_SIZE,
   pageText,
   placeText,
@@ -96,6 +97,9 @@ export const PeerRow: FC<{ peer: Peer; now: number }> = ({ peer, now }) => (
     <td class="hide-narrow">
       <code>{peer.url || '(viewer only)'}</code>
       <span class="muted relayed">{reachedText(peer.url)}</span>
+      <span class="muted link" title={peer.key ?? 'no key: plaintext'}>
+        {linkText(peer)}
+      </span>
     </td>
     <td class="num">{peer.files}</td>
     <td>

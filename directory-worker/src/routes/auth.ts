@@ -121,7 +121,10 @@ function tooManyAttempts(username: string, refusal: Reservation & { admitted: fa
 
 export const auth = createRouter()
   .openapi(login, async (c) => {
-    const { username, password, url } = c.req.valid('json')
+    const { username, password, url, key } = c.req.valid('json')
+    if (key && !url?.startsWith('https://')) {
+      throw new ApiError(400, 'invalid_request', 'key: only a peer serving TLS (an https:// url) has a key.')
+    }
     const { db, settings, now } = c.get('deps')
     const existing = await findPeer(db, username)
     if (!existing && settings.registration === 'closed') {
@@ -160,7 +163,7 @@ export const auth = createRouter()
     }
     await releaseLoginAttempt(db, username, address, reservation, now())
     const sessionId = crypto.randomUUID()
-    await openSession(db, sessionId, peer.id, now(), !url)
+    await openSession(db, sessionId, peer.id, now(), !url, key ?? null)
     // Without a url this is a viewer session (the dashboard): it may read, but the peer stays as it is.
     if (url) {
       await c

@@ -91,6 +91,7 @@ export const browseRoutes = createRouter().openapi(browse, async (c) => {
     {
       username: peer.username,
       state: peer.leaseExpiresAt > now() ? ('up' as const) : ('down' as const),
+      key: peer.key,
       path,
       folders: page.folders,
       files: page.files,

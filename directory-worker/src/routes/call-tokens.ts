@@ -26,7 +26,7 @@ const issue = createRoute({
   operationId: 'issueCallToken',
   tags: ['auth'],
   summary: 'A call token: the credential to present to one peer (the audience), refused everywhere else',
-  description: `The token names the caller, its session and the audience; it lives ${CALL_TOKEN_TTL_SECONDS} seconds at most, and no longer than the session token. The directory itself refuses it (call_token).`,
+  description: `The token names the caller, its session, the audience and the audience's TLS key as listed now (aud_key, absent for a plaintext peer: a peer serving TLS refuses a token naming another key); it lives ${CALL_TOKEN_TTL_SECONDS} seconds at most, and no longer than the session token. The directory itself refuses it (call_token).`,
   security: bearer,
   middleware: [limitBody(64 * KiB), requireAuth()] as const,
   request: { body: { content: { 'application/json': { schema: CallTokenRequest } }, required: true } },
@@ -93,7 +93,7 @@ export const callTokens = createRouter()
     const grant = await c
       .get('tokens')
       .signCall(
-        { username, sessionId, audience: peer.username },
+        { username, sessionId, audience: peer.username, audienceKey: peer.key },
         now(),
         Math.min(CALL_TOKEN_TTL_SECONDS, settings.tokenTtlSeconds),
       )

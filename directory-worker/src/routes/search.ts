@@ -125,7 +125,7 @@ export const searchRoutes = createRouter()
       return {
         ...content,
         sourceCount: live?.count ?? 0,
-        sources: (live?.sample ?? []).map(({ username, url }) => ({ username, url })),
+        sources: (live?.sample ?? []).map(({ username, url, key }) => ({ username, url, key })),
       }
     })
     if (!first) throw new ApiError(404, 'not_found', `No peer has ever offered content ${sha256}.`)

@@ -232,7 +232,7 @@ function encoded(answer: Answer): Encoded {
   for (const { content, holders } of answer) {
     if (holders.count === 0) continue
     const head = `${written++ > 0 ? ',' : ''}${JSON.stringify(content).slice(0, -1)},"sourceCount":${holders.count},"sources":[`
-    const texts = holders.sample.map(({ username, url }) => JSON.stringify({ username, url }))
+    const texts = holders.sample.map(({ username, url, key }) => JSON.stringify({ username, url, key }))
     if (texts.length === 1) {
       run += `${head}${texts[0]}]}`
       continue
@@ -269,7 +269,7 @@ export class Found {
       .map(({ content, holders }) => ({
         ...content,
         sourceCount: holders.count,
-        sources: shuffle(holders.sample.map(({ username, url }) => ({ username, url }))),
+        sources: shuffle(holders.sample.map(({ username, url, key }) => ({ username, url, key }))),
       }))
   }
 

@@ -182,7 +182,7 @@ export async function variantsByHash(db: Database, sha256: string, now: number):
   return result.rows.map(toContent)
 }
 
-export type LiveSource = { username: string; url: string; leaseExpiresAt: number }
+export type LiveSource = { username: string; url: string; key: string | null; leaseExpiresAt: number }
 
 /** A variant's live holders: how many, a random sample of them, and when the first of their leases ends. */
 export type LiveHolders = { count: number; sample: LiveSource[]; liveUntil: number }
@@ -213,8 +213,8 @@ export async function liveSources(
   const result = await db.execute({
     sql: `SELECT json_group_array(json_array(i, holders, live_until, json(sample))) AS variants FROM (
             SELECT i, count(*) AS holders, min(lease) AS live_until,
-              json_group_array(json_array(username, url, lease)) FILTER (WHERE n <= ?3) AS sample FROM (
-              SELECT w.key AS i, p.username, p.url, p.lease_expires_at AS lease,
+              json_group_array(json_array(username, url, lease, peer_key)) FILTER (WHERE n <= ?3) AS sample FROM (
+              SELECT w.key AS i, p.username, p.url, p.lease_expires_at AS lease, p.peer_key,
                 row_number() OVER (PARTITION BY w.key ORDER BY random()) AS n
               FROM json_each(?1) w
               JOIN files f ON f.sha256 = w.value ->> 0 AND f.manifest = w.value ->> 1
@@ -228,14 +228,16 @@ export async function liveSources(
     number,
     number,
     number,
-    [string, string, number][],
+    [string, string, number, string | null][],
   ][]
   for (const [i, count, liveUntil, sample] of variants) {
     const content = contents[i]
     if (!content) continue
     holders.set(variantKey(content), {
       count,
-      sample: shuffle(sample.map(([username, url, leaseExpiresAt]) => ({ username, url, leaseExpiresAt }))),
+      sample: shuffle(
+        sample.map(([username, url, leaseExpiresAt, key]) => ({ username, url, key, leaseExpiresAt })),
+      ),
       liveUntil,
     })
   }

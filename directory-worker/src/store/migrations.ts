@@ -343,6 +343,22 @@ export const migrations: { version: number; name: string; statements: string[] }
       'CREATE INDEX peers_index_published ON peers (index_published)',
     ],
   },
+  {
+    version: 13,
+    name: 'peer keys: the TLS key each peer session logged in with, listed with its url',
+    statements: [
+      // The SPKI fingerprint a peer session logged in with (null: plaintext), and the one its peer is
+      // listed with: that of the last peer login, as the url is.
+      'ALTER TABLE sessions ADD COLUMN peer_key TEXT',
+      'ALTER TABLE peers ADD COLUMN peer_key TEXT',
+      // A peer that comes back with another key changes what a search answers, as another url does.
+      `CREATE TRIGGER peers_key_generation AFTER UPDATE OF peer_key ON peers
+        WHEN new.peer_key IS NOT old.peer_key
+      BEGIN
+        UPDATE search_generation SET n = n + 1;
+      END`,
+    ],
+  },
 ]
 
 export async function migrate(db: Database): Promise<void> {

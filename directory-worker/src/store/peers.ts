@@ -9,6 +9,8 @@ export type PeerRecord = {
   username: string
   passwordHash: string
   url: string
+  /** The SPKI fingerprint its last peer login brought (null: it serves plaintext). */
+  key: string | null
   leaseExpiresAt: number
   lastSeen: number
   fileCount: number
@@ -20,6 +22,7 @@ const toRecord = (row: Row): PeerRecord => ({
   username: String(row.username),
   passwordHash: String(row.password_hash),
   url: String(row.url),
+  key: row.peer_key == null ? null : String(row.peer_key),
   leaseExpiresAt: Number(row.lease_expires_at),
   lastSeen: Number(row.last_seen),
   fileCount: Number(row.file_count),
@@ -30,6 +33,7 @@ const toRecord = (row: Row): PeerRecord => ({
 export const toPeer = (record: PeerRecord, now: number): Peer => ({
   username: record.username,
   url: record.url,
+  key: record.key,
   state: record.leaseExpiresAt > now ? 'up' : 'down',
   files: record.fileCount,
   lastSeen: new Date(record.lastSeen).toISOString(),

@@ -1,19 +1,25 @@
 import type { Database } from './database.ts'
 
+/**
+ * Opens a session. A peer session (not a viewer's) records the key it logged in with (null: plaintext)
+ * and lists its peer with it from now on, in the same write.
+ */
 export async function openSession(
   db: Database,
   sessionId: string,
   peerId: number,
   now: number,
   viewer = false,
+  key: string | null = null,
 ) {
-  await db.execute({
-    sql: 'INSERT INTO sessions (id, peer_id, created_at, viewer) VALUES (?, ?, ?, ?)',
-    args: [sessionId, peerId, now, viewer ? 1 : 0],
-  })
+  const open = {
+    sql: 'INSERT INTO sessions (id, peer_id, created_at, viewer, peer_key) VALUES (?, ?, ?, ?, ?)',
+    args: [sessionId, peerId, now, viewer ? 1 : 0, viewer ? null : key],
+  }
+  if (viewer) return void (await db.execute(open))
+  await db.batch([open, { sql: 'UPDATE peers SET peer_key = ? WHERE id = ?', args: [key, peerId] }], 'write')
 }
 
-/** The peer of an open session and whether it is a viewer session; undefined once revoked or unknown. */
 export async function openSessionPeer(
   db: Database,
   sessionId: string,

@@ -26,7 +26,7 @@ export const searchCommand = daemonCommand(
       chunkSize: r.chunkSize,
       manifest: r.manifest,
       sourceCount: r.sourceCount,
-      sources: r.sources.map((s) => ({ username: s.username, url: s.url })),
+      sources: r.sources.map((s) => ({ username: s.username, url: s.url, key: s.key || null })),
     }))
     // One row per variant: a sha256 that comes more than once (holders disagree on its metadata) is
     // told apart by its manifest; `peer get` tries each variant and keeps the one that verifies.
@@ -86,6 +86,7 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
         active: (s.uploads?.active ?? []).map((a) => ({ username: a.username, bytes: Number(a.bytes) })),
         queued: (s.uploads?.queued ?? []).map((q) => ({ username: q.username, position: q.position })),
       },
+      key: s.key || null,
     }
     emit(opts.json, result, (x) =>
       [
@@ -93,6 +94,7 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
           ? `${x.username} cannot reach the directory at ${x.directory} (${x.lastError})`
           : `${x.username} is ${x.state} in ${x.directory}${x.lastError ? ` (last error: ${x.lastError})` : ''}`,
         `serving ${x.files} files (${formatBytes(x.bytes)}) from ${x.sharedDir} at ${x.publicUrl}`,
+        x.key ? `key ${x.key} (TLS; callers pin it)` : 'plaintext: no TLS, no key (--plaintext)',
         ...(x.relay
           ? [
               x.relay.registered
@@ -140,6 +142,7 @@ export const peersCommand = daemonCommand('peers', 'the network’s peers')
     const peers = response.peers.map((p) => ({
       username: p.username,
       url: p.url,
+      key: p.key || null,
       state: p.state,
       files: p.files,
       lastSeen: p.lastSeen,
@@ -147,11 +150,12 @@ export const peersCommand = daemonCommand('peers', 'the network’s peers')
     }))
     emit(opts.json, { peers }, () =>
       table(
-        ['USER', 'STATE', 'FILES', 'REACHED', 'URL', 'LAST SEEN'],
+        ['USER', 'STATE', 'FILES', 'LINK', 'REACHED', 'URL', 'LAST SEEN'],
         peers.map((p) => [
           p.username,
           p.state,
           String(p.files),
+          p.key ? 'encrypted' : 'plaintext',
           p.relayed ? 'via relay' : 'direct',
           p.url,
           p.lastSeen,

@@ -86,7 +86,10 @@ export const startCommand = new Command('start')
     'the directory’s URL',
     process.env.PEERDIR_DIRECTORY ?? 'http://127.0.0.1:8787',
   )
-  .option('--public-url <url>', 'the URL other peers reach this one at (default: http://<host>:<port>)')
+  .option(
+    '--public-url <url>',
+    'the URL other peers reach this one at (default: https://<host>:<port>; http:// with --plaintext)',
+  )
   .option('--relay <url>', 'be reached through this relay (`peer relay`) when nobody can dial this machine')
   .option('--password-file <file>', 'read the password from this file (else PEER_PASSWORD, else a prompt)')
   .option('--open', 'serve callers without a directory token', false)
@@ -114,8 +117,16 @@ export const startCommand = new Command('start')
     256,
   )
   .option('--friends <usernames>', 'comma-separated usernames that skip the upload queue', usernames, [])
-  .option('--tls-cert <file>', 'serve TLS with this certificate (PEM)')
+  .option(
+    '--tls-cert <file>',
+    'serve TLS with this (CA-issued) certificate instead of the daemon’s own; its key is then the one listed',
+  )
   .option('--tls-key <file>', 'the TLS private key (PEM)')
+  .option(
+    '--plaintext',
+    'serve peers without TLS (a trusted network only: file bytes and call tokens cross it in clear)',
+    false,
+  )
   .option(
     '--on-complete <command>',
     'run this shell command after each verified download, with PEERDIR_PATH, PEERDIR_NAME, PEERDIR_SHA256 and PEERDIR_SIZE in its environment',
@@ -130,6 +141,18 @@ export const startCommand = new Command('start')
     }
     if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
       throw new CliError('--tls-cert and --tls-key go together', EXIT.usage)
+    }
+    if (opts.plaintext && opts.tlsCert) {
+      throw new CliError('--plaintext serves no TLS: leave out --tls-cert and --tls-key', EXIT.usage)
+    }
+    const scheme = opts.plaintext ? 'http:' : 'https:'
+    if (opts.publicUrl !== undefined && !String(opts.publicUrl).startsWith(scheme)) {
+      throw new CliError(
+        opts.plaintext
+          ? '--public-url must be http:// with --plaintext'
+          : '--public-url must be https:// (this port serves TLS; --plaintext opts out)',
+        EXIT.usage,
+      )
     }
     const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`)
     // A long-running daemon logs a stray failure instead of dying with its transfers and lease.
@@ -157,6 +180,7 @@ export const startCommand = new Command('start')
       maxQueue: opts.maxQueue,
       friends: opts.friends,
       tls: opts.tlsCert ? { certPath: opts.tlsCert, keyPath: opts.tlsKey } : undefined,
+      plaintext: opts.plaintext,
       onComplete: opts.onComplete,
       // Tests run wishes every few hundred milliseconds instead of about every minute.
       wishIntervalMs: wishInterval(process.env.PEERDIR_WISH_INTERVAL_MS),

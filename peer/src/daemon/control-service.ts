@@ -32,6 +32,7 @@ import type { Progress } from '../transfer/transfer-events.ts'
 import { VERSION } from '../version.ts'
 import { withCallToken } from '../wire/call-token.ts'
 import type { DirectoryClient, Result } from '../wire/directory-client.ts'
+import { KeyMismatchError, PeerConnection } from '../wire/peer-connection.ts'
 import { isRelayedUrl } from '../wire/relay-protocol.ts'
 import { uploadFile } from '../wire/upload-client.ts'
 import { TICKET_SECONDS } from './app-sessions.ts'
@@ -50,6 +51,8 @@ import { WishError } from './wish-store.ts'
 export type ControlledDaemon = {
   readonly sharedDir: string
   readonly publicUrl: string
+  /** The fingerprint of the certificate it serves (`sha256/…`); empty with --plaintext. */
+  readonly key: string
   readonly directory: DirectoryClient
   readonly session: DirectorySession
   /** The call token for each peer this daemon calls (push). */
@@ -206,15 +209,18 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
     if (!target) throw new ConnectError(`${req.toUsername} is not up on the network`, Code.NotFound)
     const { sha256 } = await hashFile(req.path)
     const header = { name: basename(req.path), size, sha256 }
+    // Pinned to the key the directory lists: a mismatch fails before the token or a byte is sent.
+    const connection = new PeerConnection(target)
     const answer = await withCallToken(
       daemon.callTokens,
       target.username,
-      (headers) => uploadFile(target.url, req.path, header, headers),
+      (headers) => uploadFile(connection, req.path, header, headers),
       {
         token: () => daemon.callTokens.token(target.username).catch(directoryFailure),
         failed: (err) => {
+          const why = connection.explain(err)
           throw new ConnectError(
-            `${target.username} refused the upload: ${ConnectError.from(err).rawMessage}`,
+            `${target.username} refused the upload: ${why instanceof KeyMismatchError ? why.message : ConnectError.from(err).rawMessage}`,
             Code.FailedPrecondition,
           )
         },
@@ -241,6 +247,7 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           relayRegistered: daemon.relay?.connected ?? false,
           relayError: daemon.relay?.lastError ?? '',
           uploads: uploadsMessage(daemon.uploads()),
+          key: daemon.key,
         }),
       login: async () => {
         const state = await daemon.session.login()
@@ -276,7 +283,12 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           .search(query, Math.min(500, req.limit || 50), daemon.session.token)
           .catch(directoryFailure)
         return create(SearchResponseSchema, {
-          results: results.map((r) => ({ ...r, size: BigInt(r.size), path: r.path ?? '' })),
+          results: results.map((r) => ({
+            ...r,
+            size: BigInt(r.size),
+            path: r.path ?? '',
+            sources: r.sources.map((s) => ({ ...s, key: s.key ?? '' })),
+          })),
         })
       },
       listPeers: async (req) => {
@@ -284,7 +296,7 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           .peers(req.state || undefined, daemon.session.token)
           .catch(directoryFailure)
         return create(ListPeersResponseSchema, {
-          peers: peers.map((p) => ({ ...p, lastSeen: p.lastSeen, relayed: isRelayedUrl(p.url) })),
+          peers: peers.map((p) => ({ ...p, key: p.key ?? '', relayed: isRelayedUrl(p.url) })),
         })
       },
       browse: (req) => browsePeer(daemon, req),

@@ -9,7 +9,7 @@ import { RateLimiter } from '../serve/rate-limit.ts'
 import { UploadSlots } from '../serve/upload-slots.ts'
 import { controlAuthInterceptor, peerAuth, peerAuthInterceptor } from '../wire/auth.ts'
 import { DirectoryClient } from '../wire/directory-client.ts'
-import { ListeningPort } from '../wire/listening-port.ts'
+import { ListeningPort, type TlsFiles } from '../wire/listening-port.ts'
 import { relayedUrl } from '../wire/relay-protocol.ts'
 import { listenForControl, type PlainHttp, type RpcServer, serveRpc } from '../wire/transport.ts'
 import { AppSessions } from './app-sessions.ts'
@@ -22,6 +22,7 @@ import { reportTransfer } from './download-events.ts'
 import { Downloads } from './downloads.ts'
 import { GatewayCapabilities } from './gateway-capability.ts'
 import { CompletionHook } from './on-complete.ts'
+import { identityFromFiles, ownIdentity } from './peer-key.ts'
 import { RelayLink } from './relay-link.ts'
 import { controlSocketPath, stateDirFor, writeControlInfo } from './state-dir.ts'
 import { UploadTally } from './upload-tally.ts'
@@ -51,7 +52,10 @@ export type DaemonOptions = {
   maxQueue: number
   /** Usernames that skip the upload queue (`--friends`). */
   friends: string[]
-  tls?: { certPath: string; keyPath: string }
+  /** `--tls-cert/--tls-key`: serve this (CA-issued) certificate instead of the daemon's own. */
+  tls?: TlsFiles
+  /** `--plaintext`: no TLS at all (a trusted network); the daemon publishes an http:// URL and no key. */
+  plaintext?: boolean
   stateRoot?: string
   /** `--on-complete`: the user's command, run after each verified download (on-complete.ts). */
   onComplete?: string
@@ -107,17 +111,27 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const events = new DaemonEvents()
   if (options.onComplete) events.subscribe(new CompletionHook(options.onComplete, log).listener)
   const directory = new DirectoryClient(options.directoryUrl)
-  const scheme = options.tls ? 'https' : 'http'
+  const identity = options.plaintext
+    ? undefined
+    : options.tls
+      ? identityFromFiles(options.tls)
+      : ownIdentity(stateDir, options.username)
+  const scheme = identity ? 'https' : 'http'
+  const relayed = options.relayUrl !== undefined && options.publicUrl === undefined
   const publicUrl =
     options.publicUrl ??
     (options.relayUrl
       ? relayedUrl(options.relayUrl, options.username)
       : `${scheme}://${urlHost(options.host)}:${port}`)
+  // The key goes with an https:// URL that reaches our own TLS. A relayed URL is the relay's: until the
+  // relay tunnels TLS end to end, callers there meet the relay's certificate, so none is pinned.
+  const key = identity && !relayed && publicUrl.startsWith('https:') ? identity.fingerprint : undefined
   const session = new DirectorySession({
     client: directory,
     username: options.username,
     password: options.password,
     publicUrl,
+    key,
     entries: () => index.files.map(toEntry),
     // A relayed peer is listed only once its link is registered (relay-link.ts logs it in for that).
     held: options.relayUrl !== undefined && options.publicUrl === undefined,
@@ -200,11 +214,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   })
 
   const capabilities = GatewayCapabilities.inStateDir(stateDir)
-  const gatewayOrigin = `${scheme}://${gatewayHost(options.host)}:${port}`
+  // Plain HTTP, for this machine's players and browsers: the port answers it to loopback callers only.
+  const gatewayOrigin = `http://${gatewayHost(options.host)}:${port}`
   const appSessions = new AppSessions()
   const controlled: ControlledDaemon = {
     sharedDir,
     publicUrl,
+    key: identity?.fingerprint ?? '',
     directory,
     session,
     callTokens,
@@ -223,6 +239,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     directory,
     open: options.open,
     username: options.username,
+    key,
     sessionToken: () => session.token,
   })
   const service: PeerServiceOptions = {
@@ -242,7 +259,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const onNetwork = gatewayOnNetwork(gateway, port)
   const webApp = options.webApp?.(controlled, { sessions: appSessions, port })
   const server: RpcServer = serveRpc(listening, {
-    tls: options.tls,
+    tls: identity,
     plainHttp: webApp ? (req, res) => onNetwork(req, res) || webApp(req, res) : onNetwork,
     interceptors: [peerAuthInterceptor(verifyPeer)],
     fastPath: downloadFastPath({ service, verifyPeer }),
@@ -260,6 +277,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   })
   writeControlInfo(stateDir, { port, pid: process.pid, socket, token })
   // The ready line: peers are served, and the CLI finds this daemon by the port it names.
+  log(
+    identity ? `TLS key ${identity.fingerprint}` : 'serving peers in plaintext (--plaintext): no TLS, no key',
+  )
   log(`serving peers on ${publicUrl} (listening on ${options.host}:${port})`)
   const watcher = watchFolder(sharedDir, () => void rescan())
   session.start()

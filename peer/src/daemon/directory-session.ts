@@ -10,6 +10,8 @@ type Options = {
   username: string
   password: string
   publicUrl: string
+  /** The key its TLS serves (listed with publicUrl; callers pin it); undefined: it serves plaintext. */
+  key?: string
   /** The whole index, as published after every (re)login. */
   entries: () => FileEntry[]
   /**
@@ -201,6 +203,7 @@ export class DirectorySession {
             username: this.#options.username,
             password: this.#options.password,
             url: this.#options.publicUrl,
+            key: this.#options.key,
           })
           if (this.#held || !this.#wanted) {
             // Taken down (or logged out) while the login was on its way: it must not leave the peer up.

@@ -1,5 +1,6 @@
 import { type CallCredentials, streamWithCallToken, withCallToken } from '../wire/call-token.ts'
 import { DownloadClient } from '../wire/download-client.ts'
+import { PeerConnection } from '../wire/peer-connection.ts'
 import { peerClient } from '../wire/transport.ts'
 import type { Connect } from './source-pool.ts'
 
@@ -7,21 +8,27 @@ export type { CallCredentials }
 
 /**
  * Sources reached directly over gRPC: the manifest through Connect's client, the bytes through the
- * Download client that copies them once. Each call presents the source's own call token; one the source
- * refuses is replaced once (it expired or its session was renewed) before the call counts as failed.
+ * Download client that copies them once, both over connections pinned to the source's listed key
+ * (peer-connection.ts: a mismatch fails the call as `key mismatch`, before any token is sent). Each call
+ * presents the source's own call token; one the source refuses is replaced once (it expired or its
+ * session was renewed) before the call counts as failed.
  */
 export function peerLinks(options: { credentials: CallCredentials; timeoutMs: number }): Connect {
   const { credentials } = options
   return (source) => {
-    const client = peerClient(source.url)
-    const link = new DownloadClient(source.url)
+    const connection = new PeerConnection(source)
+    const client = peerClient(connection)
+    const link = new DownloadClient(connection)
+    const failed = (err: unknown): never => {
+      throw connection.explain(err)
+    }
     return {
       manifest: async (sha256, signal) => {
         const m = await withCallToken(
           credentials,
           source.username,
           (headers) => client.getManifest({ sha256 }, { headers, timeoutMs: options.timeoutMs, signal }),
-          { signal },
+          { signal, failed },
         )
         return {
           size: Number(m.size),
@@ -30,13 +37,25 @@ export function peerLinks(options: { credentials: CallCredentials; timeoutMs: nu
         }
       },
       download: (call, signal) =>
-        streamWithCallToken(
-          credentials,
-          source.username,
-          (headers) => link.download(call, headers, signal),
-          signal,
+        explained(
+          connection,
+          streamWithCallToken(
+            credentials,
+            source.username,
+            (headers) => link.download(call, headers, signal),
+            signal,
+          ),
         ),
       close: () => link.close(),
     }
+  }
+}
+
+/** A stream whose failure is reported as the connection's key mismatch, if that is what it was. */
+async function* explained<T>(connection: PeerConnection, stream: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* stream
+  } catch (err) {
+    throw connection.explain(err)
   }
 }

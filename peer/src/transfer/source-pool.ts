@@ -60,10 +60,18 @@ export class SourcePool {
   /** Adds the sources not seen before; returns the new ones. */
   add(sources: Source[]): PooledSource[] {
     const added: PooledSource[] = []
-    for (const { username, url } of sources) {
+    for (const { username, url, key } of sources) {
       if (this.#live.has(url) || this.#dropped.has(url)) continue
-      const link = this.#connect({ username, url })
-      const pooled = { username, url, link, bytes: 0, dropped: '', queued: 0, retryAt: 0 }
+      const pooled = {
+        username,
+        url,
+        key,
+        link: this.#connect({ username, url, key }),
+        bytes: 0,
+        dropped: '',
+        queued: 0,
+        retryAt: 0,
+      }
       this.#live.set(url, pooled)
       added.push(pooled)
     }

@@ -217,7 +217,7 @@ export class SwarmDownload {
   }
 }
 
-const sourceOf = ({ username, url }: Source): Source => ({ username, url })
+const sourceOf = ({ username, url, key }: Source): Source => ({ username, url, key })
 
 /**
  * One pass over the chunks the part file lacks: the scheduler's requests run against the live sources

@@ -33,6 +33,8 @@ export function peerAuth(options: {
   open: boolean
   /** This peer's directory username: the audience its callers' tokens must name. */
   username: string
+  /** The key this peer serves TLS with: its callers' tokens must name it (`aud_key`); none in plaintext. */
+  key?: string
   /** This peer's own session token, to ask the directory about callers' sessions. */
   sessionToken: () => string | undefined
 }): (header: string | null) => Promise<string> {
@@ -78,6 +80,13 @@ export function peerAuth(options: {
     }
     if (typeof payload.aud !== 'string' || payload.aud.toLowerCase() !== self) {
       throw refuse(`this call token is for ${String(payload.aud)}, not for ${options.username}`)
+    }
+    // Served over TLS, a token must name our key: one minted for whoever held our name at another key
+    // (an old listing, an address that changed hands) is refused, wherever it was sent.
+    if (options.key !== undefined && payload.aud_key !== options.key) {
+      throw refuse(
+        `this call token is for ${options.username} at key ${String(payload.aud_key ?? 'none (plaintext)')}, not at this peer's key ${options.key}; ask the directory for a new call token`,
+      )
     }
     if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.exp !== 'number')
       throw refuse('the call token does not name its caller')

@@ -11,8 +11,9 @@ import {
   GRPC_CONTENT_TYPE,
   isGrpcContentType,
 } from './grpc-wire.ts'
+import type { PeerConnection } from './peer-connection.ts'
 import { SpareBuffers } from './spare-buffers.ts'
-import { cleartextConnection, SESSION_WINDOW, STREAM_WINDOW } from './transport.ts'
+import { type PeerTarget, peerConnection, SESSION_WINDOW, STREAM_WINDOW } from './transport.ts'
 
 /** Lets a source send DATA frames of up to 256 KiB instead of 16 KiB: fewer frames and reads per byte. */
 const MAX_FRAME_BYTES = 256 * 1024
@@ -48,12 +49,14 @@ export type DownloadCall = {
  * to any gRPC server of PeerService: a peer's fast path or Connect's own handler.
  */
 export class DownloadClient {
+  readonly #connection: PeerConnection
   readonly #url: URL
   readonly #buffers = new SpareBuffers(KEPT_BUFFERS, { shared: true })
   #session: http2.ClientHttp2Session | undefined
 
-  constructor(baseUrl: string) {
-    this.#url = new URL(baseUrl)
+  constructor(target: PeerTarget) {
+    this.#connection = peerConnection(target)
+    this.#url = this.#connection.url
   }
 
   /**
@@ -134,7 +137,7 @@ export class DownloadClient {
     if (this.#session && !this.#session.closed && !this.#session.destroyed) return this.#session
     const session = http2.connect(this.#url.origin, {
       settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME_BYTES },
-      ...cleartextConnection(this.#url),
+      createConnection: () => this.#connection.open(),
     })
     session.on('error', () => {}) // surfaces on its streams, as Unavailable
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW))

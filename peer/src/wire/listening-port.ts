@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs'
-import type http from 'node:http'
 import net from 'node:net'
 import tls from 'node:tls'
 import { ConnectionSlots } from './connection-slots.ts'
@@ -33,7 +32,7 @@ export function listen(server: net.Server, where: { port: number; host: string }
 export class ListeningPort {
   readonly server = net.createServer({ noDelay: true }, (socket) => this.#admit(socket))
   readonly slots = new ConnectionSlots()
-  #dispatch: ((socket: net.Socket) => void) | undefined
+  #dispatch: Dispatch | undefined
   readonly #waiting = new Set<net.Socket>()
 
   /** Listens on `port` at `host`; 0 takes a port the kernel picks, read back from `port`. */
@@ -48,7 +47,7 @@ export class ListeningPort {
   }
 
   /** From now on, hands each admitted connection (and those that waited) to `dispatch`. */
-  serve(dispatch: (socket: net.Socket) => void) {
+  serve(dispatch: Dispatch) {
     this.#dispatch = dispatch
     for (const socket of this.#waiting) if (!socket.destroyed) dispatch(socket)
     this.#waiting.clear()
@@ -72,33 +71,87 @@ export class ListeningPort {
   }
 }
 
+/** The servers of each HTTP version a connection is handed to once its version is told. */
+export type HttpServers = { h1: net.Server; h2: net.Server }
+
+/** A certificate and its private key (PEM), as TLS serves them. */
+export type TlsIdentity = { cert: string | Buffer; key: string | Buffer }
+
+/** Where a connection came from: a relay's tunnel is never "this machine", whatever its socket says. */
+export type ConnectionOrigin = { tunneled?: boolean }
+
+export type Dispatch = (socket: net.Socket, origin?: ConnectionOrigin) => void
+
+export const readTlsFiles = (files: TlsFiles): TlsIdentity => ({
+  cert: readFileSync(files.certPath),
+  key: readFileSync(files.keyPath),
+})
+
 /**
  * Hands each connection to the server of its HTTP version, behind TLS when `tls` names a certificate.
  * The version is told by the first bytes, also inside TLS (where ALPN offers both): an HTTP/2 connection
  * opens with its fixed preface, anything else is HTTP/1.1 (a relay's registering peer negotiates h2 but
  * speaks its registration in HTTP/1.1 before the link turns to HTTP/2).
  */
-export function byHttpVersion(options: {
-  tls?: TlsFiles
-  h1: http.Server
-  h2: net.Server
-}): (socket: net.Socket) => void {
-  const { h1, h2 } = options
-  if (!options.tls) return (socket) => dispatchByPreface(socket, h1, h2)
+export function byHttpVersion(options: { tls?: TlsFiles } & HttpServers): Dispatch {
+  if (!options.tls) return (socket) => dispatchByPreface(socket, options)
+  return behindTls(readTlsFiles(options.tls), options)
+}
+
+/** TLS (HTTP/2 or HTTP/1.1 by ALPN) in front of `servers`: each connection handed in is handshaken first. */
+export function behindTls(identity: TlsIdentity, servers: HttpServers): Dispatch {
   const secure = tls.createServer(
-    {
-      cert: readFileSync(options.tls.certPath),
-      key: readFileSync(options.tls.keyPath),
-      ALPNProtocols: ['h2', 'http/1.1'],
-      handshakeTimeout: FIRST_BYTES_MS,
-    },
+    { ...identity, ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: FIRST_BYTES_MS },
     (socket) => {
       socket.on('error', () => socket.destroy())
-      dispatchByPreface(socket, h1, h2)
+      dispatchByPreface(socket, servers)
     },
   )
   secure.on('tlsClientError', (_err, socket) => socket.destroy())
   return (socket) => secure.emit('connection', socket)
+}
+
+/** The first byte of every TLS connection: a handshake record. Plain HTTP starts with a letter. */
+const TLS_HANDSHAKE = 0x16
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
+
+/** A connection from this machine, straight to the port (not through a relay's tunnel). */
+export const fromThisMachine = (socket: net.Socket, origin?: ConnectionOrigin) =>
+  !origin?.tunneled && LOOPBACK.test(socket.remoteAddress ?? '')
+
+/**
+ * A port that speaks TLS and, to this machine only, plain HTTP: a connection is told by its first byte
+ * (a TLS handshake record is 0x16). TLS goes to `secure` (a tunneled one to `tunneled`, which serves no
+ * local-only pages); plain HTTP from this machine goes to `local`, and from anywhere else (a tunnel
+ * included) is closed: RPCs, tokens and file bytes never cross the network in clear.
+ */
+export function tlsOrLocalPlain(options: {
+  tls: TlsIdentity
+  secure: HttpServers
+  tunneled: HttpServers
+  local: HttpServers
+}): Dispatch {
+  const secure = behindTls(options.tls, options.secure)
+  const tunneled = behindTls(options.tls, options.tunneled)
+  return (socket, origin) =>
+    onFirstBytes(socket, (head) => {
+      if (head[0] === TLS_HANDSHAKE) return (origin?.tunneled ? tunneled : secure)(socket)
+      if (!fromThisMachine(socket, origin)) return socket.destroy()
+      dispatchByPreface(socket, options.local)
+    })
+}
+
+/** Waits for a connection's first bytes (at most FIRST_BYTES_MS), puts them back and hands it on. */
+function onFirstBytes(socket: net.Socket, then: (head: Buffer) => void) {
+  socket.setTimeout(FIRST_BYTES_MS, () => socket.destroy())
+  socket.once('data', (head) => {
+    socket.setTimeout(0)
+    socket.pause()
+    socket.unshift(head)
+    then(head)
+    process.nextTick(() => socket.resume())
+  })
 }
 
 /**
@@ -106,14 +159,8 @@ export function byHttpVersion(options: {
  * opens with its fixed preface ("PRI * HTTP/2.0"), anything else is HTTP/1.1. A connection that says
  * nothing holds a slot: callers speak at once, so silence means it is not one.
  */
-function dispatchByPreface(socket: net.Socket, h1: net.Server, h2: net.Server) {
-  socket.setTimeout(FIRST_BYTES_MS, () => socket.destroy())
-  socket.once('data', (head) => {
-    socket.setTimeout(0)
-    socket.pause()
-    socket.unshift(head)
-    const target = head.toString('latin1', 0, 3) === 'PRI' ? h2 : h1
-    target.emit('connection', socket)
-    process.nextTick(() => socket.resume())
-  })
+export function dispatchByPreface(socket: net.Socket, servers: HttpServers) {
+  onFirstBytes(socket, (head) =>
+    (head.toString('latin1', 0, 3) === 'PRI' ? servers.h2 : servers.h1).emit('connection', socket),
+  )
 }

@@ -1,14 +1,24 @@
 import { chmodSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
-import net from 'node:net'
+import type net from 'node:net'
 import type { ConnectRouter } from '@connectrpc/connect'
 import { createClient, createContextValues, type Interceptor } from '@connectrpc/connect'
 import { connectNodeAdapter, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
 import { PeerService } from '../gen/peerdir/v1/peer_pb.ts'
 import { callerAddressKey } from './auth.ts'
 import { grpcWebTextAdapter } from './grpc-web-text.ts'
-import { byHttpVersion, ListeningPort, listen, type TlsFiles } from './listening-port.ts'
+import {
+  type ConnectionOrigin,
+  type Dispatch,
+  dispatchByPreface,
+  type HttpServers,
+  ListeningPort,
+  listen,
+  type TlsIdentity,
+  tlsOrLocalPlain,
+} from './listening-port.ts'
+import { PeerConnection, type PeerEndpoint } from './peer-connection.ts'
 
 /**
  * HTTP/2 flow-control windows. Node's defaults (64 KiB per stream and per connection) cap a stream at
@@ -22,7 +32,11 @@ export const SESSION_WINDOW = 32 * 1024 * 1024
 export type ServerOptions = {
   routes: (router: ConnectRouter) => void
   interceptors: Interceptor[]
-  tls?: TlsFiles
+  /**
+   * Serve TLS with this certificate: RPCs only over TLS, plain HTTP only to this machine and only for
+   * `plainHttp`. Absent (`--plaintext`): everything in plaintext, as on a trusted network.
+   */
+  tls?: TlsIdentity
   /** Takes the HTTP/2 requests it serves itself (see download-fast-path.ts); the rest go to Connect. */
   fastPath?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean
   /** Takes plain HTTP requests (either version) that are not RPCs, such as the content gateway's. */
@@ -43,6 +57,11 @@ export type RpcServer = {
    * over it, and every call it forwards is answered (and its caller checked) as on the daemon's own port.
    */
   serveReverse: (socket: net.Socket) => void
+  /**
+   * Serves a connection handed in from elsewhere as if it had reached the port (a relay's tunnel: say
+   * `tunneled`, so it is never taken for this machine and never answered in plaintext when TLS is on).
+   */
+  accept: Dispatch
   /** Stops listening and drops every connection, the relay's links too. */
   stop: () => Promise<void>
 }
@@ -94,7 +113,6 @@ export function serveRpc(listening: ListeningPort, options: ServerOptions): RpcS
         res.end('bad request\n')
       }
     }
-  const handler = handlerFor(plainHttp)
   const settings = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 256 }
   // Connections this daemon dialled out to a relay, on which it serves the calls the relay forwards:
   // cleartext HTTP/2 inside that link (TLS, if any, is the link's), outside the slots, and never closed
@@ -103,29 +121,50 @@ export function serveRpc(listening: ListeningPort, options: ServerOptions): RpcS
   reverse.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(SESSION_WINDOW))
   const links = new Set<net.Socket>()
   const { slots } = listening
-  const counted: typeof handler = (req, res) => {
-    const slot = slots.callStarted(req.socket)
-    res.once('close', () => slots.callEnded(slot))
-    handler(req, res)
-  }
   // Bounded streams per connection (the settings) and connections per port (the slots) keep a flood
   // of callers from exhausting the daemon's memory.
-  const h2 = http2.createServer({ settings }, counted)
-  h2.setTimeout(IDLE_SESSION_MS)
-  h2.on('session', (session: http2.ServerHttp2Session) => {
-    session.setLocalWindowSize(SESSION_WINDOW)
-    // The preface alone counts as the first bytes: a session must also open a stream soon, or it is
-    // only holding a slot. A caller sends its first request right behind the preface.
-    const deadline = setTimeout(() => session.destroy(), FIRST_STREAM_MS)
-    const clear = () => clearTimeout(deadline)
-    session.once('stream', clear)
-    session.once('close', clear)
-  })
-  listening.serve(byHttpVersion({ tls: options.tls, h1: http.createServer(counted), h2 }))
+  const servers = (
+    handler: (req: Parameters<PlainHttp>[0], res: Parameters<PlainHttp>[1]) => void,
+  ): HttpServers => {
+    const counted: typeof handler = (req, res) => {
+      const slot = slots.callStarted(req.socket)
+      res.once('close', () => slots.callEnded(slot))
+      handler(req, res)
+    }
+    const h2 = http2.createServer({ settings }, counted)
+    h2.setTimeout(IDLE_SESSION_MS)
+    h2.on('session', (session: http2.ServerHttp2Session) => {
+      session.setLocalWindowSize(SESSION_WINDOW)
+      // The preface alone counts as the first bytes: a session must also open a stream soon, or it is
+      // only holding a slot. A caller sends its first request right behind the preface.
+      const deadline = setTimeout(() => session.destroy(), FIRST_STREAM_MS)
+      const clear = () => clearTimeout(deadline)
+      session.once('stream', clear)
+      session.once('close', clear)
+    })
+    return { h1: http.createServer(counted), h2 }
+  }
+  // The plain HTTP (the content gateway, the web app) answers this machine only; a relay's tunnel
+  // reaches RPCs only, as its link does.
+  const withPlain = servers(handlerFor(plainHttp))
+  const rpcOnly = servers(handlerFor(undefined))
+  const dispatch: Dispatch = options.tls
+    ? tlsOrLocalPlain({
+        tls: options.tls,
+        secure: withPlain,
+        tunneled: rpcOnly,
+        local: servers(plainOnly(plainHttp)),
+      })
+    : (socket, origin?: ConnectionOrigin) => plaintext(socket, origin)
+  const plaintext = plaintextDispatch(withPlain, rpcOnly)
+  listening.serve(dispatch)
   return {
     server: listening.server,
     get port() {
       return listening.port
+    },
+    accept: (socket, origin) => {
+      if (slots.admit(socket)) dispatch(socket, origin)
     },
     serveReverse: (socket) => {
       links.add(socket)
@@ -175,6 +214,27 @@ function bracketIpv6Authority(req: http2.Http2ServerRequest) {
   if (bare && (bare[1] ?? '').split(':').length > 2) req.headers[':authority'] = `[${bare[1]}]:${bare[2]}`
 }
 
+/**
+ * Plain HTTP on a port that serves TLS (a caller on this machine): only what `plainHttp` takes (the
+ * content gateway, the web app); an RPC in plaintext is told where to go instead.
+ */
+const plainOnly =
+  (plainHttp: PlainHttp | undefined) =>
+  (req: Parameters<PlainHttp>[0], res: Parameters<PlainHttp>[1]): void => {
+    if (plainHttp?.(req, res)) return
+    const answer = res as http.ServerResponse
+    answer.writeHead(426, { 'content-type': 'text/plain' })
+    answer.end('this port serves RPCs over TLS only: call https:// with the key the directory lists\n')
+  }
+
+/** Everything in plaintext (`--plaintext`): a tunneled connection still reaches RPCs only. */
+function plaintextDispatch(withPlain: HttpServers, rpcOnly: HttpServers): Dispatch {
+  return (socket, origin) => {
+    const servers = origin?.tunneled ? rpcOnly : withPlain
+    dispatchByPreface(socket, servers)
+  }
+}
+
 /** An HTTP/2 session that has opened no stream this long after it began is closed (see serveRpc). */
 const FIRST_STREAM_MS = 3000
 /** An HTTP/2 connection with no traffic at all for this long is closed (callers reconnect as needed). */
@@ -200,23 +260,24 @@ class TunedSessionManager extends Http2SessionManager {
   }
 }
 
-/**
- * For a cleartext peer URL, a connection with Nagle off: small frames (request headers, window
- * updates) go out at once. TLS connections are left to http2.connect.
- */
-export function cleartextConnection(url: URL): { createConnection?: () => net.Socket } {
-  if (url.protocol !== 'http:') return {}
-  const host = url.hostname.replace(/^\[|\]$/g, '')
-  return { createConnection: () => net.connect({ host, port: Number(url.port || 80), noDelay: true }) }
-}
+/** A peer to call: a URL alone (no key: plaintext, or CA-checked https://), or as the directory lists it. */
+export type PeerTarget = string | PeerEndpoint | PeerConnection
 
-export function grpcTransport(baseUrl: string) {
+/** The connection maker for a target: every dial goes through PeerConnection (peer-connection.ts). */
+export const peerConnection = (target: PeerTarget): PeerConnection =>
+  target instanceof PeerConnection
+    ? target
+    : new PeerConnection(typeof target === 'string' ? { url: target, key: null } : target)
+
+export function grpcTransport(target: PeerTarget) {
+  const connection = peerConnection(target)
+  const baseUrl = connection.url.href
   return createGrpcTransport({
     baseUrl,
     sessionManager: new TunedSessionManager(
       baseUrl,
       { pingIntervalMs: 15_000, pingTimeoutMs: 10_000, idleConnectionTimeoutMs: 60_000 },
-      { settings: { initialWindowSize: STREAM_WINDOW }, ...cleartextConnection(new URL(baseUrl)) },
+      { settings: { initialWindowSize: STREAM_WINDOW }, createConnection: () => connection.open() },
     ),
     readMaxBytes: 8 * 1024 * 1024,
     writeMaxBytes: 8 * 1024 * 1024,
@@ -224,4 +285,4 @@ export function grpcTransport(baseUrl: string) {
   })
 }
 
-export const peerClient = (baseUrl: string) => createClient(PeerService, grpcTransport(baseUrl))
+export const peerClient = (target: PeerTarget) => createClient(PeerService, grpcTransport(target))

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs'
 import { create } from '@bufbuild/protobuf'
 import { UploadHeaderSchema, UploadRequestSchema, type UploadResponse } from '../gen/peerdir/v1/peer_pb.ts'
 import type { AuthHeaders } from './call-token.ts'
-import { peerClient } from './transport.ts'
+import { type PeerTarget, peerClient } from './transport.ts'
 
 /** What an upload announces: the file's name for the receiver, its size and its content's hash. */
 export type UploadHeader = { name: string; size: number; sha256: string }
@@ -12,7 +12,7 @@ export type UploadHeader = { name: string; size: number; sha256: string }
  * `path` as they are sent, in messages of 512 KiB.
  */
 export function uploadFile(
-  baseUrl: string,
+  target: PeerTarget,
   path: string,
   header: UploadHeader,
   headers: AuthHeaders,
@@ -28,5 +28,5 @@ export function uploadFile(
       yield create(UploadRequestSchema, { part: { case: 'data', value: data as Buffer } })
     }
   }
-  return peerClient(baseUrl).upload(parts(), { headers })
+  return peerClient(target).upload(parts(), { headers })
 }

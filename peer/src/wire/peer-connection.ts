@@ -1,0 +1,122 @@
+import { createHash, type KeyObject, type X509Certificate } from 'node:crypto'
+import net from 'node:net'
+import type { Duplex } from 'node:stream'
+import tls from 'node:tls'
+
+/**
+ * How this peer reaches another: every dial (the Connect transports, the Download client, manifest
+ * probes, uploads) opens its connection here. A source listed with a key is dialed over TLS and kept
+ * only if the certificate it presents hashes to that key (its SubjectPublicKeyInfo's SHA-256): no CA,
+ * no host name, so an address may change hands or pass through any pipe, and a man in the middle is
+ * refused before a byte of HTTP (a request, a call token) is sent. A source listed without a key and an
+ * http:// URL is dialed in plaintext; one with an https:// URL and no key (a CA-issued certificate
+ * published by an older peer) is checked by the CAs as before. Never a plaintext retry.
+ */
+
+/** A peer as the directory lists it: its URL and the key to pin (null: plaintext). */
+export type PeerEndpoint = { url: string; key: string | null }
+
+/**
+ * The byte stream under a peer connection: a TCP connection to the URL's host and port by default. A
+ * relay's tunnel may stand in for it: TLS (and the key check) then runs end to end through the tunnel.
+ */
+export type Dial = (url: URL) => Duplex
+
+/** The certificate presented is not the one the directory vouched for. */
+export class KeyMismatchError extends Error {
+  override readonly name = 'KeyMismatchError'
+}
+
+/** A key's fingerprint as the directory lists it: `sha256/` and the base64url SHA-256 of its SPKI. */
+export function spkiFingerprint(key: KeyObject | X509Certificate): string {
+  const publicKey = 'publicKey' in key ? key.publicKey : key
+  const spki = publicKey.export({ type: 'spki', format: 'der' })
+  return `sha256/${createHash('sha256').update(spki).digest('base64url')}`
+}
+
+const dialTcp: Dial = (url) =>
+  net.connect({
+    host: bareHost(url),
+    port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+    noDelay: true,
+  })
+
+const bareHost = (url: URL) => url.hostname.replace(/^\[|\]$/g, '')
+
+/**
+ * One peer's connections: `open` makes a connection for an HTTP/2 (or HTTP/1.1) client, synchronously
+ * as http2.connect's createConnection wants it. `refusal` remembers a key mismatch, so a caller reports
+ * it instead of the transport's vaguer error.
+ */
+export class PeerConnection {
+  readonly url: URL
+  readonly key: string | null
+  readonly #dial: Dial
+  #refusal: KeyMismatchError | undefined
+
+  constructor(endpoint: PeerEndpoint, dial: Dial = dialTcp) {
+    this.url = new URL(endpoint.url)
+    this.key = endpoint.key
+    this.#dial = dial
+  }
+
+  get refusal(): KeyMismatchError | undefined {
+    return this.#refusal
+  }
+
+  /** A new connection (TLS when the URL is https://), `alpn` offered inside TLS. */
+  open(alpn: string[] = ['h2']): net.Socket {
+    if (this.url.protocol !== 'https:') return this.#dial(this.url) as net.Socket
+    const host = bareHost(this.url)
+    const servername = net.isIP(host) ? undefined : host
+    const underneath = this.#dial === dialTcp ? undefined : this.#dial(this.url)
+    const pinned = this.key !== null
+    const socket = tls.connect({
+      ...(underneath ? { socket: underneath } : { host, port: Number(this.url.port || 443) }),
+      servername,
+      ALPNProtocols: alpn,
+      // Pinned: the key decides, not a CA (a peer's certificate is self-signed, and its address may
+      // name nobody). Unpinned https:// is checked by the CAs and the host name, as before.
+      rejectUnauthorized: !pinned,
+    })
+    socket.setNoDelay(true)
+    if (pinned) this.#pin(socket)
+    return socket
+  }
+
+  /** Why a call failed: the key mismatch if that was it, else the call's own error. */
+  explain(err: unknown): unknown {
+    return this.#refusal ?? err
+  }
+
+  /**
+   * Checks the key when the handshake completes, before 'secureConnect' reaches anyone else: the HTTP
+   * client starts (writes its preface, then requests and tokens) on that event, and Node offers no
+   * verify callback for a certificate no CA signed. A mismatch ends the connection instead of the event
+   * (ending it from a listener of its own would be too late: Node's HTTP/2 client asserts on a socket
+   * destroyed under it), and the client sees the connection fail with the refusal.
+   */
+  #pin(socket: tls.TLSSocket) {
+    const emit = socket.emit.bind(socket)
+    socket.emit = (event: string | symbol, ...args: unknown[]): boolean => {
+      if (event === 'secureConnect') {
+        const refusal = this.#check(socket)
+        if (refusal) {
+          socket.destroy(refusal)
+          return false
+        }
+      }
+      return emit(event, ...args)
+    }
+  }
+
+  #check(socket: tls.TLSSocket): KeyMismatchError | undefined {
+    const certificate = socket.getPeerX509Certificate()
+    const presented = certificate ? spkiFingerprint(certificate) : 'no certificate'
+    if (presented === this.key) return undefined
+    this.#refusal = new KeyMismatchError(
+      `key mismatch: ${this.url.host} presented ${presented}, the directory lists ${this.key}`,
+    )
+    return this.#refusal
+  }
+}
