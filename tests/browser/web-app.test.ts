@@ -342,7 +342,9 @@ Promise.all(tries).then((all) => { document.title = JSON.stringify(all) })
 describe('the web app from another machine', () => {
   it('refuses a caller in another network namespace, and leaves its ticket unspent', async (context) => {
     if (mustSkip('NETNS', netnsUnavailable())) return context.skip()
-    const user = await network.peer('app-exposed', { args: ['--host', '0.0.0.0'] })
+    // In plaintext, so that the plain request reaches the app's own check (a TLS port closes a plain
+    // connection from another machine before any HTTP: tests/peer/tls-port.test.ts).
+    const user = await network.peer('app-exposed', { args: ['--host', '0.0.0.0', '--plaintext'] })
     const ticket = new URL(await appUrl(user))
     const path = `${ticket.pathname}${ticket.search}`
     const outside = otherMachine()

@@ -23,6 +23,8 @@ const network = useTestNetwork()
 async function recordingProxy(target: string) {
   const seen: string[] = []
   const server = createServer(async (req, res) => {
+    // A plain HTTP proxy: no WebSockets (the daemon heartbeats instead of holding its presence socket).
+    if (req.headers.upgrade) return void res.writeHead(501).end()
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
     const headers = new Headers()

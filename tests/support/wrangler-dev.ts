@@ -23,6 +23,20 @@ export async function startWranglerDev(
   vars: Record<string, string>,
   persistTo = mkdtempSync(join(tmpdir(), 'peerdir-wrangler-state-')),
 ): Promise<WranglerDev> {
+  // wrangler takes no port 0: a port found free can be taken by another test's server before workerd
+  // binds it, so a start that lost that race is made again on other ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(vars, persistTo)
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortTaken)) throw err
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startOnce(vars: Record<string, string>, persistTo: string): Promise<WranglerDev> {
   const port = await freePort()
   const inspector = await freePort()
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector)]
@@ -64,7 +78,10 @@ export async function startWranglerDev(
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 90_000
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${output}`)
+    if (child.exitCode !== null) {
+      const failure = `wrangler dev exited (${child.exitCode}):\n${output}`
+      throw /Address already in use/.test(output) ? new PortTaken(failure) : new Error(failure)
+    }
     if (/Ready on/.test(output)) {
       try {
         await fetch(`${url}/.well-known/jwks.json`)

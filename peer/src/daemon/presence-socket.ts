@@ -1,6 +1,9 @@
 /** The keep-alive the directory answers `pong` (on Workers the runtime does, without waking the shard). */
 const PING = 'ping'
 const PONG = 'pong'
+/** How long opening the socket may take before the peer is left to heartbeats. */
+const OPEN_TIMEOUT_MS = 10_000
+
 /** The directory's close code for a session that ended (logout, removed account): log in again. */
 export const SESSION_ENDED = 4001
 
@@ -62,10 +65,20 @@ export class PresenceSocket {
         reject(err)
         return
       }
-      const refused = () => reject(new Error('the directory did not open a presence socket'))
+      // A directory (or a proxy before it) that takes the connection and never answers the upgrade
+      // must not hold the session: heartbeats wait on this.
+      const timer = setTimeout(() => {
+        refused()
+        socket.close()
+      }, OPEN_TIMEOUT_MS)
+      const refused = () => {
+        clearTimeout(timer)
+        reject(new Error('the directory did not open a presence socket'))
+      }
       socket.addEventListener('error', refused)
       socket.addEventListener('close', refused)
       socket.addEventListener('open', () => {
+        clearTimeout(timer)
         socket.removeEventListener('error', refused)
         socket.removeEventListener('close', refused)
         resolve(new PresenceSocket(socket, leaseSeconds, onEnd))
