@@ -59,7 +59,12 @@ describe('the directory on Workers (workerd) over libSQL HTTP', () => {
     expect(await put.json()).toEqual({ files: 2 })
     const search = await (await call('/v1/search?q=EDGE')).json()
     expect(search.results).toEqual([
-      { ...entry, path: '', sourceCount: 1, sources: [{ username: 'wanda', url: 'http://127.0.0.1:50061' }] },
+      {
+        ...entry,
+        path: '',
+        sourceCount: 1,
+        sources: [{ username: 'wanda', url: 'http://127.0.0.1:50061', key: null }],
+      },
     ])
     expect((await (await call(`/v1/files/${entry.sha256}`)).json()).name).toBe('edge-song.ogg')
     const patch = await call('/v1/index', { method: 'PATCH', token, json: { remove: [entry.sha256] } })
