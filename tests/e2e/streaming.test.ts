@@ -597,7 +597,8 @@ describe('the local HTTP gateway', () => {
     await holder.waitFor(/published changes: \+1/)
     const outside = otherMachine()
     try {
-      const script = `require('node:http').get({ host: '${outside.hostAddress}', port: ${holder.port}, path: '/content/${sha(content)}', headers: { host: '127.0.0.1:${holder.port}' } }, (res) => { let body = ''; res.on('data', (d) => { body += d }); res.on('end', () => console.log(res.statusCode, body.trim())) })`
+      // Over TLS, as the port serves the network (plain HTTP from another machine is closed unanswered).
+      const script = `require('node:https').get({ host: '${outside.hostAddress}', port: ${holder.port}, path: '/content/${sha(content)}', rejectUnauthorized: false, headers: { host: '127.0.0.1:${holder.port}' } }, (res) => { let body = ''; res.on('data', (d) => { body += d }); res.on('end', () => console.log(res.statusCode, body.trim())) })`
       const answer = execFileSync('ip', ['netns', 'exec', outside.name, nodeBin, '-e', script], {
         encoding: 'utf8',
       })
@@ -611,7 +612,7 @@ describe('the local HTTP gateway', () => {
           outside.name,
           nodeBin,
           '-e',
-          `fetch('http://${outside.hostAddress}:${holder.port}/peerdir.v1.PeerService/GetInfo', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).then((r) => console.log(r.status))`,
+          `require('node:https').request({ host: '${outside.hostAddress}', port: ${holder.port}, path: '/peerdir.v1.PeerService/GetInfo', method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => { res.resume(); console.log(res.statusCode) }).end('{}')`,
         ],
         { encoding: 'utf8' },
       )
