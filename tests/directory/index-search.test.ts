@@ -157,7 +157,7 @@ describe('search', () => {
       ...entry,
       path: '',
       sourceCount: 1,
-      sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }],
+      sources: [{ username: 'alice', url: 'http://127.0.0.1:50051', key: null }],
     }
     expect(await file.json()).toEqual({ ...answer, variants: [answer] })
     const missing = await directory.request(`/v1/files/${sha('nobody has this')}`)

@@ -74,11 +74,11 @@ describe('reused search answers', () => {
   it('show a peer’s new url after it logs in from there', async () => {
     await publish(directory, await login(directory, 'alice'), [fileEntry('moving.txt')])
     expect((await search('q=moving'))[0]?.sources).toEqual([
-      { username: 'alice', url: 'http://127.0.0.1:50051' },
+      { username: 'alice', url: 'http://127.0.0.1:50051', key: null },
     ])
     await login(directory, 'alice', { url: 'http://10.0.0.7:50051' })
     expect((await search('q=moving'))[0]?.sources).toEqual([
-      { username: 'alice', url: 'http://10.0.0.7:50051' },
+      { username: 'alice', url: 'http://10.0.0.7:50051', key: null },
     ])
   })
 
@@ -132,7 +132,7 @@ describe('reused search answers', () => {
       ...fileEntry(name),
       path: '',
       sourceCount: 1,
-      sources: [{ username: 'alice', url: 'http://127.0.0.1:50051' }],
+      sources: [{ username: 'alice', url: 'http://127.0.0.1:50051', key: null }],
     })
   })
 
