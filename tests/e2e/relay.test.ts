@@ -136,7 +136,7 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
     const report = await getJson(fetcher, 'big.bin')
     expect(sha(readFileSync(report.path))).toBe(sha(content))
     expect(report.sources).toEqual([
-      { username: 'homer', url: `${r.url}/relayed/homer`, bytes: content.length, relayed: true },
+      { username: 'homer', url: `${r.url}/relayed/homer`, bytes: content.length, relayed: true, queued: 0 },
     ])
     const peers = JSON.parse((await fetcher.cli(['peers', '--json'])).stdout) as {
       peers: { username: string; relayed: boolean }[]
