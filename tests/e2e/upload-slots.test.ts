@@ -145,6 +145,10 @@ describe('upload slots', () => {
       (e) => e.type === 'download-queued' && e.queuedAt === 'busy' && e.queuePosition === 1,
       'the download queued at busy',
     )
+    await events.waitFor(
+      (e) => e.type === 'download-queued' && e.queuedAt === 'busy' && e.queuePosition === 0,
+      'busy serving the download once its turn came',
+    )
     await events.interrupt()
   })
 })

@@ -20,6 +20,16 @@ describe('the web app’s list of downloads', () => {
       { name: 'f1.bin', state: 'done', doneBytes: 100, path: '/s/f1.bin', sources: ['alice'] },
       { name: 'f2.bin', state: 'failed', reason: 'no live source' },
     ])
+    // A source's queue place is shown until its turn comes (place 0) or the download ends.
+    events.emit({ type: 'download-started', ...file(3) })
+    events.emit({ type: 'download-queued', ...file(3), queuedAt: 'alice', queuePosition: 3 })
+    events.emit({ type: 'download-queued', ...file(3), queuedAt: 'bob', queuePosition: 1 })
+    events.emit({ type: 'download-queued', ...file(3), queuedAt: 'alice', queuePosition: 2 })
+    expect(board.list()[0]).toMatchObject({ name: 'f3.bin', queued: { alice: 2, bob: 1 } })
+    events.emit({ type: 'download-queued', ...file(3), queuedAt: 'bob', queuePosition: 0 })
+    expect(board.list()[0]?.queued).toEqual({ alice: 2 })
+    events.emit({ type: 'download-completed', ...file(3), path: '/s/f3.bin', seconds: 1, sources: ['bob'] })
+    expect(board.list()[0]?.queued).toEqual({})
     const served = { type: 'upload-served', username: 'bob', bytes: 100, ...file(1) } as const
     events.emit(served)
     events.emit(served)

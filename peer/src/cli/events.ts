@@ -41,7 +41,9 @@ function line(event: Record<string, unknown>): string {
       case 'download-progress':
         return `${event.name}: ${formatBytes(event.doneBytes as number)} of ${formatBytes(event.size as number)} from ${event.activeSources} sources`
       case 'download-queued':
-        return `${event.name}: queued at ${event.queuedAt}: ${ordinal(event.queuePosition as number)}`
+        return event.queuePosition
+          ? `${event.name}: queued at ${event.queuedAt}: ${ordinal(event.queuePosition as number)}`
+          : `${event.name}: served by ${event.queuedAt} now (its queue let us in)`
       case 'download-completed':
         return `${event.path} in ${(event.seconds as number).toFixed(1)} s from ${(event.sources as string[]).join(', ') || 'nobody'}`
       case 'download-failed':

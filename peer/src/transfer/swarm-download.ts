@@ -188,7 +188,11 @@ export class SwarmDownload {
   }
 
   verified(index: number, data: Buffer, source: PooledSource) {
-    source.queued = 0
+    if (source.queued > 0) {
+      // Our turn came: its place is 0 from now on (the web app stops showing it).
+      source.queued = 0
+      this.#options.onEvent({ type: 'sourceQueued', source: sourceOf(source), place: 0, retryAfterMs: 0 })
+    }
     source.bytes += data.length
     this.#doneBytes += data.length
     this.#options.readers.written()

@@ -24,7 +24,7 @@ export type SourceEvent =
   | { type: 'sourceDropped'; source: Source; why: string }
   /**
    * A source put us in its upload queue at `place`: not a failure; it is asked again in
-   * `retryAfterMs` while the others go on.
+   * `retryAfterMs` while the others go on. Place 0: a source that queued us serves us now.
    */
   | { type: 'sourceQueued'; source: Source; place: number; retryAfterMs: number }
   /** A chunk matched the manifest and is on disk. */

@@ -11,6 +11,8 @@ export type BoardEntry = {
   reason: string
   /** Usernames that sent bytes of it, once done. */
   sources: string[]
+  /** Sources that have it in their upload queue, and its place there (1 is next). */
+  queued: Record<string, number>
 }
 
 /** Downloads listed at most: the oldest ended ones go first. */
@@ -54,15 +56,25 @@ export class DownloadBoard {
       path: '',
       reason: '',
       sources: [],
+      queued: {},
     }
-    if (event.type === 'download-started') Object.assign(entry, { state: 'running', reason: '' })
+    if (event.type === 'download-started') Object.assign(entry, { state: 'running', reason: '', queued: {} })
+    if (event.type === 'download-queued')
+      entry.queued = queuedAt(entry.queued, event.queuedAt, event.queuePosition)
     if (event.type === 'download-progress') {
       Object.assign(entry, { doneBytes: event.doneBytes, activeSources: event.activeSources })
     }
     if (event.type === 'download-completed') {
-      Object.assign(entry, { state: 'done', doneBytes: size, path: event.path, sources: event.sources })
+      Object.assign(entry, {
+        state: 'done',
+        doneBytes: size,
+        path: event.path,
+        sources: event.sources,
+        queued: {},
+      })
     }
-    if (event.type === 'download-failed') Object.assign(entry, { state: 'failed', reason: event.reason })
+    if (event.type === 'download-failed')
+      Object.assign(entry, { state: 'failed', reason: event.reason, queued: {} })
     // Newest last, so a restarted download moves to the top of the list.
     this.#entries.delete(sha256)
     this.#entries.set(sha256, entry)
@@ -71,4 +83,14 @@ export class DownloadBoard {
       if (old.state !== 'running') this.#entries.delete(key)
     }
   }
+}
+
+/** The sources' queue places after one more `download-queued` (place 0: that source serves it now). */
+export function queuedAt(
+  queued: Record<string, number>,
+  source: string,
+  place: number,
+): Record<string, number> {
+  const { [source]: _, ...others } = queued
+  return place > 0 ? { ...others, [source]: place } : others
 }

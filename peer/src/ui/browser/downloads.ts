@@ -1,5 +1,7 @@
-// Downloads: a progressbar per running download named by its file, its speed and sources; Cancel
+// Downloads: a progressbar per running download named by its file, its speed, sources and the queues
+// that keep it waiting; Cancel
 // (keeps the .part), Retry for a failed one, Open and Play for a finished one. Kept live by the events.
+import { queuedAt } from '../download-board.ts'
 import { type AppEvent, attempt, change, read } from './api.ts'
 import { $, button, el, formatBytes } from './dom.ts'
 import { play, stopPlaying } from './player.ts'
@@ -13,6 +15,14 @@ type Entry = {
   activeSources: number
   path: string
   reason: string
+  /** Sources that have it in their upload queue, and its place there. */
+  queued: Record<string, number>
+}
+
+/** ` · queued at alice: place 3, bob: place 1`, or nothing when no source keeps it waiting. */
+const queueNote = (queued: Record<string, number>) => {
+  const places = Object.entries(queued).map(([source, place]) => `${source}: place ${place}`)
+  return places.length > 0 ? ` · queued at ${places.join(', ')}` : ''
 }
 
 const list = $('downloads')
@@ -31,7 +41,7 @@ function row(e: Entry): HTMLElement {
   if (e.state === 'running') {
     const bar = el('progress', { max: String(e.size || 1), value: String(e.doneBytes), 'aria-label': e.name })
     const speed = last.get(e.sha256)?.speed ?? 0
-    const facts = `${formatBytes(e.doneBytes)} of ${formatBytes(e.size)} · ${formatBytes(speed)}/s · ${e.activeSources} ${e.activeSources === 1 ? 'source' : 'sources'}`
+    const facts = `${formatBytes(e.doneBytes)} of ${formatBytes(e.size)} · ${formatBytes(speed)}/s · ${e.activeSources} ${e.activeSources === 1 ? 'source' : 'sources'}${queueNote(e.queued ?? {})}`
     item.append(bar, el('span', { class: 'meta', text: facts }))
     // The player's next read of a cancelled content would start its download again.
     const cancel = attempt(async () => {
@@ -84,8 +94,12 @@ export function downloadEvent(event: AppEvent) {
     activeSources: 0,
     path: '',
     reason: '',
+    queued: {},
   }
-  if (event.type === 'download-started') show({ ...base, state: 'running', doneBytes: 0, reason: '' })
+  if (event.type === 'download-started')
+    show({ ...base, state: 'running', doneBytes: 0, reason: '', queued: {} })
+  if (event.type === 'download-queued')
+    show({ ...base, queued: queuedAt(base.queued, event.queuedAt as string, event.queuePosition as number) })
   if (event.type === 'download-progress') {
     const now = performance.now()
     const bytes = event.doneBytes as number
@@ -95,6 +109,7 @@ export function downloadEvent(event: AppEvent) {
     show({ ...base, state: 'running', doneBytes: bytes, activeSources: event.activeSources as number })
   }
   if (event.type === 'download-completed')
-    show({ ...base, state: 'done', doneBytes: base.size, path: event.path as string })
-  if (event.type === 'download-failed') show({ ...base, state: 'failed', reason: event.reason as string })
+    show({ ...base, state: 'done', doneBytes: base.size, path: event.path as string, queued: {} })
+  if (event.type === 'download-failed')
+    show({ ...base, state: 'failed', reason: event.reason as string, queued: {} })
 }

@@ -2031,7 +2031,7 @@ export type DownloadEvent = Message<"peerdir.v1.DownloadEvent"> & {
 
   /**
    * download-queued: a source put this download in its upload queue (it is fetched from the others
-   * meanwhile, and asked again when that source said)
+   * meanwhile, and asked again when that source said); position 0: its turn came, it serves us now
    *
    * @generated from field: string queued_at = 10;
    */
@@ -2100,7 +2100,7 @@ export type DownloadEventJson = {
 
   /**
    * download-queued: a source put this download in its upload queue (it is fetched from the others
-   * meanwhile, and asked again when that source said)
+   * meanwhile, and asked again when that source said); position 0: its turn came, it serves us now
    *
    * @generated from field: string queued_at = 10;
    */
