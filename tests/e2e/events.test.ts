@@ -102,6 +102,9 @@ describe('peer events and the relay link', () => {
       await startRelayProcess({ host: '127.0.0.1', directoryUrl: network.directoryUrl }),
     )
     const peer = await network.peer('ev-relayed', { args: ['--relay', relay.url] })
+    // Linked first: a relay killed before the daemon registered leaves nothing to lose (the daemon
+    // only tries to register again and again, up and down in the directory).
+    await peer.waitFor(/registered with relay/)
     const follower = await subscribedFollower(peer, network.stateRoot)
     await relay.stop('SIGKILL')
     await follower.waitFor((e) => e.type === 'session' && e.relay === 'lost', 'relay lost')
