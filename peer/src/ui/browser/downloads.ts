@@ -1,23 +1,12 @@
 // Downloads: a progressbar per running download named by its file, its speed, sources and the queues
-// that keep it waiting; Cancel
-// (keeps the .part), Retry for a failed one, Open and Play for a finished one. Kept live by the events.
-import { queuedAt } from '../download-board.ts'
+// that keep it waiting; Cancel (keeps the .part), Retry for a failed one, Open and Play for a finished one. Kept live by the events.
+import { type BoardEntry, queuedAt } from '../download-board.ts'
 import { type AppEvent, attempt, change, read } from './api.ts'
 import { $, button, el, formatBytes } from './dom.ts'
 import { play, stopPlaying } from './player.ts'
 
-type Entry = {
-  sha256: string
-  name: string
-  size: number
-  state: 'running' | 'done' | 'failed'
-  doneBytes: number
-  activeSources: number
-  path: string
-  reason: string
-  /** Sources that have it in their upload queue, and its place there. */
-  queued: Record<string, number>
-}
+/** A download as the daemon's board lists it (the page needs no more than who sent the bytes). */
+type Entry = Omit<BoardEntry, 'sources'>
 
 /** ` · queued at alice: place 3, bob: place 1`, or nothing when no source keeps it waiting. */
 const queueNote = (queued: Record<string, number>) => {
