@@ -39,6 +39,8 @@ export class RelayLink {
   #stopped = false
   #lastError = ''
   #current: net.Socket | undefined
+  /** What onLink last said, so it hears each change once, whichever path made it. */
+  #linked = false
   readonly #alarm = new Alarm()
   #loop: Promise<void> | undefined
 
@@ -87,8 +89,10 @@ export class RelayLink {
       }
       if (failures > 0 && !this.#stopped) {
         // Not reachable through the relay, so not listed: a source nobody can reach only costs callers.
-        if (!this.connected)
+        if (!this.connected) {
+          this.#setLinked(false)
           await this.#options.lost(`registered with the relay at ${this.#options.relayUrl}`)
+        }
         const backoff =
           Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures, 6)) * (0.75 + Math.random() / 2)
         this.#options.log(
@@ -116,12 +120,10 @@ export class RelayLink {
       socket.destroy()
       return true
     }
-    if (!this.connected) {
-      log(`registered with relay ${relayUrl}`)
-      this.#options.onLink?.(true)
-    }
+    if (!this.connected) log(`registered with relay ${relayUrl}`)
     this.#lastError = ''
     this.#current = socket
+    this.#setLinked(true)
     const since = Date.now()
     socket.on('error', () => {}) // seen as its close below
     this.#options.serve(socket)
@@ -132,11 +134,17 @@ export class RelayLink {
     if (outcome !== 'lost' || this.#stopped) return true
     this.#current = undefined
     log(`relay link to ${relayUrl} lost; registering again`)
-    this.#options.onLink?.(false)
+    this.#setLinked(false)
     await this.#options.lost(`registered with the relay at ${relayUrl} again`)
     if (Date.now() - since >= STABLE_LINK_MS) return true
     this.#lastError = `the link was lost ${((Date.now() - since) / 1000).toFixed(1)} s after registering`
     return false
+  }
+
+  #setLinked(linked: boolean) {
+    if (linked === this.#linked) return
+    this.#linked = linked
+    this.#options.onLink?.(linked)
   }
 
   /** Waits for the renewal time, the link's close or stop(), whichever comes first. */
