@@ -2,12 +2,15 @@ import { chmodSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { ConnectRouter } from '@connectrpc/connect'
 import { createClient, type Interceptor } from '@connectrpc/connect'
 import { connectNodeAdapter, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
 import { PeerService } from '../gen/peerdir/v1/peer_pb.ts'
 import { grpcWebTextAdapter } from './grpc-web-text.ts'
 import { byHttpVersion, ListeningPort, listen, type TlsFiles } from './listening-port.ts'
+import { INNER_HEADER, isRelayedUrl } from './relay-protocol.ts'
+import { connectThroughRelay, DeferredDuplex } from './relay-tunnel.ts'
 
 /**
  * HTTP/2 flow-control windows. Node's defaults (64 KiB per stream and per connection) cap a stream at
@@ -38,8 +41,9 @@ export type RpcServer = {
   readonly server: net.Server
   readonly port: number
   /**
-   * Serves RPCs on a connection this daemon opened to a relay: the relay speaks HTTP/2 to us as a client
-   * over it, and every call it forwards is answered (and its caller checked) as on the daemon's own port.
+   * Serves a connection this daemon opened to a relay: the relay speaks HTTP/2 to us as a client over
+   * it, and each CONNECT stream it opens is a caller's tunnel, served as a connection to the daemon's
+   * port (TLS inside it when the port serves TLS) but never as a loopback one: RPCs only.
    */
   serveReverse: (socket: net.Socket) => void
   /** Stops listening and drops every connection, the relay's links too. */
@@ -93,11 +97,33 @@ export function serveRpc(listening: ListeningPort, options: ServerOptions): RpcS
     }
   const handler = handlerFor(plainHttp)
   const settings = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 256 }
-  // Connections this daemon dialled out to a relay, on which it serves the calls the relay forwards:
-  // cleartext HTTP/2 inside that link (TLS, if any, is the link's), outside the slots, and never closed
-  // for being quiet, since the link is the only way callers reach us.
-  const reverse = http2.createServer({ settings }, handlerFor(undefined))
+  // Connections this daemon dialled out to a relay: the relay opens a CONNECT stream on one for each
+  // caller's tunnel, outside the slots (the relay caps tunnels), and the link is never closed for
+  // being quiet, since it is the only way callers reach us. A tunnel gets the port's own dispatch (TLS
+  // as on the port) with servers that answer RPCs only: the plain HTTP (the content gateway) answers
+  // this machine, and a tunnel's caller is whoever reached the relay. Its path may keep the relayed
+  // URL's prefix (`/relayed/<name>`, as clients given that URL as their base send it).
+  const tunnelled = handlerFor(undefined)
+  const unprefixed: typeof connect = (req, res) => {
+    if (req.url?.startsWith('/relayed/')) req.url = req.url.replace(/^\/relayed\/[^/]*/, '') || '/'
+    tunnelled(req, res)
+  }
+  const tunnelH2 = http2.createServer({ settings }, unprefixed)
+  tunnelH2.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(SESSION_WINDOW))
+  const intoTunnel = byHttpVersion({ tls: options.tls, h1: http.createServer(unprefixed), h2: tunnelH2 })
+  const inner = options.tls ? 'tls' : 'plaintext'
+  const reverse = http2.createServer({ settings })
   reverse.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(SESSION_WINDOW))
+  reverse.on('stream', (stream: http2.ServerHttp2Stream, headers) => {
+    stream.on('error', () => stream.destroy())
+    if (headers[':method'] !== 'CONNECT') {
+      return void whileStreamOpen(stream, () => stream.respond({ ':status': 405 }, { endStream: true }))
+    }
+    whileStreamOpen(stream, () => {
+      stream.respond({ ':status': 200, [INNER_HEADER]: inner })
+      intoTunnel(stream as unknown as net.Socket)
+    })
+  })
   const links = new Set<net.Socket>()
   const { slots } = listening
   const counted: typeof handler = (req, res) => {
@@ -199,9 +225,11 @@ class TunedSessionManager extends Http2SessionManager {
 
 /**
  * For a cleartext peer URL, a connection with Nagle off: small frames (request headers, window
- * updates) go out at once. TLS connections are left to http2.connect.
+ * updates) go out at once. TLS connections are left to http2.connect. A relayed URL is dialled through
+ * a tunnel (relay-tunnel.ts), whatever its scheme (that is the relay's).
  */
-export function cleartextConnection(url: URL): { createConnection?: () => net.Socket } {
+export function cleartextConnection(url: URL): { createConnection?: () => Duplex } {
+  if (isRelayedUrl(url.href)) return { createConnection: () => new DeferredDuplex(connectThroughRelay(url)) }
   if (url.protocol !== 'http:') return {}
   const host = url.hostname.replace(/^\[|\]$/g, '')
   return { createConnection: () => net.connect({ host, port: Number(url.port || 80), noDelay: true }) }
@@ -222,3 +250,13 @@ export function grpcTransport(baseUrl: string) {
 }
 
 export const peerClient = (baseUrl: string) => createClient(PeerService, grpcTransport(baseUrl))
+
+/** Runs `act` on a stream unless it is over; one closed meanwhile (the relay gave up) is destroyed. */
+function whileStreamOpen(stream: http2.ServerHttp2Stream, act: () => void) {
+  if (stream.closed || stream.destroyed) return
+  try {
+    act()
+  } catch {
+    stream.destroy()
+  }
+}
