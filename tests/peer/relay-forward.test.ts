@@ -252,6 +252,45 @@ describe('the relay carrying tunnels to a relayed peer', () => {
     expect(statusOf(refused.answer)).toBe(503)
     expect(refused.answer).toMatch(/most tunnels \(16\)/)
   })
+
+  it('keeps a tunnel on a replaced link going while the windows change: the closing link is told nothing, so never cut for not acknowledging', async () => {
+    // The peer echoes what comes through a tunnel, so the test can see one still carries bytes.
+    const echoes = (stream: http2.ServerHttp2Stream) => {
+      take(stream)
+      stream.pipe(stream)
+    }
+    const { stubSessions } = await relayWithStub(echoes, { maxBufferBytes: 1024 * 1024 })
+    const relay = await relayOf()
+    const first = await tunnelFrom(relay, '127.0.0.2')
+    const old = stubSessions[0] as http2.ServerHttp2Session
+    const heard = (tunnel: { socket?: net.Socket }, text: string) =>
+      new Promise<boolean>((resolve) => {
+        let got = ''
+        tunnel.socket?.on('data', (chunk: Buffer) => {
+          got += chunk.toString('latin1')
+          if (got.includes(text)) resolve(true)
+        })
+        tunnel.socket?.once('close', () => resolve(false))
+        tunnel.socket?.write(text)
+      })
+    expect(await heard(first, 'before')).toBe(true)
+    // The peer registers again: a new link takes over, the old one closes once its tunnel ends.
+    const stubPort = (old.socket as net.Socket).localPort
+    const link = http2.connect(`http://127.0.0.1:${stubPort}`)
+    await new Promise((resolve) => link.once('connect', resolve))
+    stops.push(() => {
+      for (const session of [...stubSessions, link]) session.destroy()
+    })
+    relay.adopt({ username: 'stub', sessionId: 'sid', token: 'unused', issuedAt: 1 }, link, 'stub')
+    // A second tunnel (over the new link) halves every stream window under a budget of 1 MiB; the
+    // relay waits SETTINGS_ACK_MS (10 s) for a session to acknowledge a change before closing it.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    expect(statusOf((await tunnelFrom(relay, '127.0.0.3')).answer)).toBe(101)
+    vi.advanceTimersByTime(10_000)
+    vi.useRealTimers()
+    expect(await heard(first, 'after')).toBe(true)
+    expect(old.destroyed).toBe(false)
+  })
 })
 
 async function until(done: () => boolean) {
