@@ -234,10 +234,7 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
     },
   )
 
-  // Fails in most whole-file runs under the blind relay (passes alone): the first GetManifest through a
-  // fresh tunnel ends with "Premature close" (the tunnel closes under it; not yet understood, see the
-  // honest-get test below): skipped until it is.
-  it.skip('keeps a long transfer going across the re-registrations as tokens renew', async () => {
+  it('keeps a long transfer going across the re-registrations as tokens renew', async () => {
     const r = await relay()
     const content = randomBytes(16 * MiB)
     await homePeer('patty', { 'long.bin': content }, r, ['--max-upload-rate', '2M'])
@@ -488,8 +485,10 @@ describe.skipIf(skip)('a relay nobody can knock over', () => {
     expect(r.output()).toMatch(/sybil\d+ dropped: it is no longer up in the directory/)
   }, 90_000)
 
-  // Fails as often as not under the blind relay (the honest download's tunnel ends mid-transfer with
-  // "the call ended without a status" after ~2 MiB; not yet understood): skipped until it is.
+  // Still fails in about half the whole-file runs (2 of 4 since links replaced mid-tunnel are no longer
+  // cut): the downloader's first GetManifest through its fresh tunnel ends with "Premature close", the
+  // relay cutting no tunnel (the same failure hits other tests of this file now and then); the cause
+  // is not yet found. Skipped until it is.
   it.skip('serves an honest get while callers at four addresses hold every tunnel to the peer, reading nothing', async () => {
     const r = await wildcardRelay()
     const content = randomBytes(4 * MiB)
