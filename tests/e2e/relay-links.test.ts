@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import http2 from 'node:http2'
 import net from 'node:net'
+import tls from 'node:tls'
 import { decodeJwt } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type Relay, type RelayOptions, startRelay } from '../../peer/src/relay/relay-server.ts'
@@ -287,7 +288,15 @@ describe('a relay’s links', () => {
     const tunnel = link.request({ ':method': 'CONNECT', ':authority': `127.0.0.1:${alice.port}` })
     const opened = await new Promise<http2.IncomingHttpHeaders>((resolve) => tunnel.once('response', resolve))
     expect(opened[':status']).toBe(200)
-    const inside = http2.connect('http://inside', { createConnection: () => tunnel as unknown as net.Socket })
+    // TLS inside the tunnel, as a caller speaks it (in plaintext a tunnel is closed before any HTTP).
+    const inside = http2.connect('https://inside', {
+      createConnection: () =>
+        tls.connect({
+          socket: tunnel as unknown as net.Socket,
+          rejectUnauthorized: false,
+          ALPNProtocols: ['h2'],
+        }),
+    })
     inside.on('error', () => {})
     cleanups.push(() => inside.destroy())
     const throughTunnel = await ask(inside, request)

@@ -1,12 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import tls from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { spkiFingerprint } from '../../peer/src/wire/peer-connection.ts'
 import { selfSignedCertificate } from '../support/certificates.ts'
 import { netnsUnavailable, type OtherMachine, otherMachine } from '../support/network-namespace.ts'
 import { partFiles } from '../support/part-files.ts'
@@ -164,14 +167,18 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
 
     // grpc-js knows no tunnel: it dials a local forwarder that opens one to homer for each connection
     // (the relay reads no call, so it can no longer route a bare call by its token).
+    // Inside the tunnel it speaks TLS with homer's key: it trusts the certificate homer presents once
+    // its key is the one the directory lists (grpc-js has no key pinning of its own).
     const token = await callToken('marge', 'homer')
     const forwarder = await tunnelForwarder(r.port, 'homer')
     try {
+      const certificate = await listedCertificate(r.port, 'homer', homer.key)
       const received = await grpcJsDownload(
         `127.0.0.1:${forwarder.port}`,
         token,
         sha(content),
         content.length,
+        certificate,
       )
       expect(sha(received)).toBe(sha(content))
     } finally {
@@ -630,6 +637,7 @@ async function grpcJsDownload(
   token: string,
   sha256: string,
   length: number,
+  certificate?: string,
 ): Promise<Buffer> {
   const definition = protoLoader.loadSync(join(import.meta.dirname, '../../proto/peerdir/v1/peer.proto'), {
     longs: String,
@@ -639,7 +647,13 @@ async function grpcJsDownload(
   const loaded = grpc.loadPackageDefinition(definition) as unknown as {
     peerdir: { v1: { PeerService: grpc.ServiceClientConstructor } }
   }
-  const client = new loaded.peerdir.v1.PeerService(address, grpc.credentials.createInsecure())
+  // With the peer's certificate as the only root, and no host name to check (the address is a tunnel's).
+  const credentials = certificate
+    ? grpc.credentials.createSsl(Buffer.from(certificate), null, null, {
+        checkServerIdentity: () => undefined,
+      })
+    : grpc.credentials.createInsecure()
+  const client = new loaded.peerdir.v1.PeerService(address, credentials)
   const metadata = new grpc.Metadata()
   metadata.set('authorization', `Bearer ${token}`)
   try {
@@ -652,6 +666,21 @@ async function grpcJsDownload(
     })
   } finally {
     client.close()
+  }
+}
+
+/** The certificate `username` presents through a tunnel, once its key is the one listed (`sha256/…`). */
+async function listedCertificate(relayPort: number, username: string, key: string | null): Promise<string> {
+  const { socket } = await rawTunnel(relayPort, username, { host: here() })
+  if (!socket) throw new Error(`no tunnel to ${username}`)
+  const secure = tls.connect({ socket, rejectUnauthorized: false, ALPNProtocols: ['h2'] })
+  try {
+    await once(secure, 'secureConnect')
+    const certificate = secure.getPeerX509Certificate()
+    if (!certificate || spkiFingerprint(certificate) !== key) throw new Error(`key mismatch at ${username}`)
+    return certificate.toString()
+  } finally {
+    secure.destroy()
   }
 }
 
