@@ -89,9 +89,18 @@ export class DeferredDuplex extends Duplex {
         target.on('data', (chunk: Buffer) => {
           if (!this.push(chunk)) target.pause()
         })
-        target.once('end', () => this.push(null))
+        let ended = false
+        target.once('end', () => {
+          ended = true
+          this.push(null)
+        })
         target.once('error', (err) => this.destroy(err))
-        target.once('close', () => this.destroy())
+        // A target that ended and closed has handed over all it had: this closes once its reader has
+        // had those bytes and the end (destroyed at once, their tail would be lost: "Premature close").
+        target.once('close', () => {
+          if (!ended || this.readableEnded) this.destroy()
+          else this.once('end', () => this.destroy())
+        })
         target.resume() // a tunnel comes paused, its first bytes maybe unshifted back
       },
       (err: Error) => this.destroy(err),
