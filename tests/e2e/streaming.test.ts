@@ -371,8 +371,13 @@ describe('the local HTTP gateway', () => {
     expect(middle.status).toBe(206)
     expect(middle.body.equals(content.subarray(30_000_000, 31_000_000))).toBe(true)
 
-    // The gateway keeps what it fetched: once the file is local, it is served from the file.
+    // The gateway keeps what it fetched: once the file is local, it is served from the file (known to
+    // the daemon's index a moment after the file takes its name: asked until it is).
     await until(async () => existsSync(join(player.dir, 'lecture.webm')), 'the download to finish', 60_000)
+    await until(
+      async () => (await request(player.port, path, { method: 'HEAD' })).status === 200,
+      'the daemon to serve the finished file',
+    )
     const cases: [string, number, number][] = [
       ['bytes=0-99', 0, 100],
       ['bytes=1000000-', 1_000_000, size],
