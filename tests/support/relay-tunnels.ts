@@ -1,5 +1,6 @@
 import http2 from 'node:http2'
 import net from 'node:net'
+import tls from 'node:tls'
 
 /** What a raw tunnel request got: the relay's answer head (or its whole refusal) and, on a 101, the open tunnel. */
 export type RawTunnel = { answer: string; socket?: net.Socket }
@@ -40,9 +41,21 @@ export function rawTunnel(
   })
 }
 
-/** An HTTP/2 client session inside an open tunnel (a plaintext peer's port at its far end). */
-export function sessionIn(tunnel: net.Socket): http2.ClientHttp2Session {
-  const session = http2.connect('http://tunnelled', { createConnection: () => tunnel })
+/**
+ * An HTTP/2 client session inside an open tunnel: plaintext, or TLS (checking no certificate: a caller
+ * that wants only to hold the peer's tunnels cares for no key) to a peer that serves TLS.
+ */
+export function sessionIn(
+  tunnel: net.Socket,
+  inner: 'plaintext' | 'tls' = 'plaintext',
+): http2.ClientHttp2Session {
+  const connection =
+    inner === 'tls'
+      ? tls.connect({ socket: tunnel, ALPNProtocols: ['h2'], rejectUnauthorized: false })
+      : tunnel
+  const session = http2.connect(`${inner === 'tls' ? 'https' : 'http'}://tunnelled`, {
+    createConnection: () => connection,
+  })
   session.on('error', () => {})
   return session
 }
