@@ -42,16 +42,7 @@ export function createApp(given: Deps) {
   })
 
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationError })
-  app.use(withDeps(deps), metrics.middleware(), async (c, next) => {
-    c.set('tokens', tokens)
-    c.set('metrics', metrics)
-    c.set('stats', stats)
-    c.set('search', search)
-    c.set('presence', presence)
-    c.set('indexWrites', indexWrites)
-    await ready()
-    await next()
-  })
+  app.use(withDeps(deps, { tokens, metrics, stats, search, presence, indexWrites }, ready))
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',
@@ -92,14 +83,24 @@ export function createApp(given: Deps) {
 
 export type DirectoryApp = ReturnType<typeof createApp>
 
-/** Runs `task` once; a failure (storage down at boot) is forgotten so the next request tries again. */
-function lazyRetrying(task: () => Promise<void>): () => Promise<void> {
+/**
+ * Runs `task` once; a failure (storage down at boot) is forgotten so the next request tries again.
+ * Once it has succeeded the call answers undefined: nothing left to wait for, not even a turn.
+ */
+function lazyRetrying(task: () => Promise<void>): () => Promise<void> | undefined {
   let running: Promise<void> | undefined
+  let done = false
   return () => {
-    running ??= task().catch((err) => {
-      running = undefined
-      throw err
-    })
+    if (done) return undefined
+    running ??= task().then(
+      () => {
+        done = true
+      },
+      (err) => {
+        running = undefined
+        throw err
+      },
+    )
     return running
   }
 }

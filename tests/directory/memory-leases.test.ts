@@ -26,8 +26,10 @@ afterEach(() => {
   directory?.close()
 })
 
-const open = () => {
-  directory = createTestDirectory({ LEASE_SECONDS: String(LEASE) }, recordWrites, { memoryLeases: true })
+const open = (env: Record<string, string> = {}) => {
+  directory = createTestDirectory({ LEASE_SECONDS: String(LEASE), ...env }, recordWrites, {
+    memoryLeases: true,
+  })
   return directory
 }
 const beat = (token: string, app = directory) => app.request('/v1/heartbeat', { method: 'POST', token })
@@ -70,6 +72,25 @@ describe('leases in memory', () => {
     expect(writes).toEqual([])
     const listed = (await (await directory.request('/v1/peers')).json()).peers[0].lastSeen
     expect(Date.parse(listed)).toBe(directory.clock.now)
+  })
+
+  it('an hour-long lease (as long as the stored lease ahead) still leaves heartbeats unwritten but once a lease', async () => {
+    const hour = 3600
+    open({ LEASE_SECONDS: String(hour), TOKEN_TTL_SECONDS: String(2 * hour) })
+    let token = await login(directory, 'slow')
+    writes = []
+    for (let step = 0; step < 30; step++) {
+      directory.clock.advance(hour / 3)
+      const answer = await beat(token)
+      expect(answer.status).toBe(200)
+      // The heartbeat's fresh token is used from then on, as the daemon does.
+      token = ((await answer.json()) as { token?: string }).token ?? token
+    }
+    // Ten leases of heartbeats: the stored lease runs two leases ahead, so it is written again once a
+    // lease, not at every heartbeat (an hour ahead, as for a short lease, wrote all 30).
+    expect(writes.length).toBeGreaterThan(0)
+    expect(writes.length).toBeLessThanOrEqual(10)
+    expect(await storedLease('slow')).toBeGreaterThanOrEqual(directory.clock.now + hour * 1000)
   })
 
   it('a silent peer is written down when its lease ends, and search lists none of its files from then', async () => {

@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HashCache } from '../../peer/src/content/hash-cache.ts'
 import { ShareIndex } from '../../peer/src/content/share-index.ts'
 import { downloadFastPath } from '../../peer/src/serve/download-fast-path.ts'
-import { type PeerServiceOptions, peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
+import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { DownloadClient } from '../../peer/src/wire/download-client.ts'
 import { type RpcServer, type ServerOptions, startRpcServer } from '../../peer/src/wire/transport.ts'
+import { servingOptions } from '../support/serving-options.ts'
 
 // The Download client hands on whole segments from buffers it recycles: against the fast path and
 // Connect's own handler, each piece must be the bytes asked for and stay so until the next is asked for.
@@ -31,16 +32,7 @@ beforeAll(async () => {
   const index = new ShareIndex(dir, new HashCache(join(dir, '.cache.json')))
   await index.scan()
   sha = index.files[0]?.sha256 ?? ''
-  const service: PeerServiceOptions = {
-    index,
-    username: () => 'source',
-    acceptUploads: false,
-    inboxDir: join(dir, 'inbox'),
-    maxUploadBytes: 0,
-    inboxQuotaBytes: 0,
-    onStale: () => {},
-    onUploaded: () => {},
-  }
+  const service = servingOptions(index, dir, 'source')
   const routes = peerServiceRoutes(service)
   urls.connect = await listen({ interceptors: [], routes })
   urls.fast = await listen({

@@ -11,7 +11,7 @@ import { HashCache } from '../../peer/src/content/hash-cache.ts'
 import { ShareIndex } from '../../peer/src/content/share-index.ts'
 import { DownloadRequestSchema, DownloadResponseSchema } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { downloadFastPath } from '../../peer/src/serve/download-fast-path.ts'
-import { type PeerServiceOptions, peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
+import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { DOWNLOAD_PATH } from '../../peer/src/wire/grpc-wire.ts'
 import {
   peerClient,
@@ -20,6 +20,7 @@ import {
   startRpcServer,
 } from '../../peer/src/wire/transport.ts'
 import { until } from '../support/peer-process.ts'
+import { servingOptions } from '../support/serving-options.ts'
 
 // The hand-framed gRPC Download (download-fast-path.ts) next to Connect's own handler for the same
 // PeerService: any request gets the same bytes or the same code from both.
@@ -42,16 +43,7 @@ beforeAll(async () => {
   const index = new ShareIndex(dir, new HashCache(join(dir, '.cache.json')))
   await index.scan()
   sha = index.files[0]?.sha256 ?? ''
-  const service: PeerServiceOptions = {
-    index,
-    username: () => 'fast',
-    acceptUploads: false,
-    inboxDir: join(dir, 'inbox'),
-    maxUploadBytes: 0,
-    inboxQuotaBytes: 0,
-    onStale: () => {},
-    onUploaded: () => {},
-  }
+  const service = servingOptions(index, dir, 'fast')
   const verifyPeer = async (authorization: string | null) => {
     if (authorization !== 'Bearer good')
       throw new ConnectError('present your directory token', Code.Unauthenticated)

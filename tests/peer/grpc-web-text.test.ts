@@ -16,6 +16,7 @@ import {
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { envelope } from '../../peer/src/wire/grpc-wire.ts'
 import { type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
+import { servingOptions } from '../support/serving-options.ts'
 
 // gRPC-web's text mode from a raw client that follows PROTOCOL-WEB.md on its own: base64 request
 // (here in two separately padded pieces, as a client flushing twice sends it), base64 answer whose
@@ -31,16 +32,7 @@ beforeAll(async () => {
   const index = new ShareIndex(dir, new HashCache(join(dir, '.cache.json')))
   await index.scan()
   sha = index.files[0]?.sha256 ?? ''
-  const routes = peerServiceRoutes({
-    index,
-    username: () => 'texty',
-    acceptUploads: false,
-    inboxDir: join(dir, 'inbox'),
-    maxUploadBytes: 0,
-    inboxQuotaBytes: 0,
-    onStale: () => {},
-    onUploaded: () => {},
-  })
+  const routes = peerServiceRoutes(servingOptions(index, dir, 'texty'))
   server = await startRpcServer({ interceptors: [], routes, port: 0, host: '127.0.0.1' })
   url = `http://127.0.0.1:${server.port}`
 })

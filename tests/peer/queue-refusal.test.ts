@@ -14,6 +14,7 @@ import { EARLY_PENALTY_MS, retryAfterMs, UploadSlots } from '../../peer/src/serv
 import { DownloadClient } from '../../peer/src/wire/download-client.ts'
 import { queuePlaceOf } from '../../peer/src/wire/queue-refusal.ts'
 import { type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
+import { servingOptions } from '../support/serving-options.ts'
 
 // A queued caller's Download is refused the same way by every path a call can take: the fast path
 // (raw gRPC on HTTP/2), and Connect's handler for gRPC, gRPC-web and the Connect protocol. Each says
@@ -30,16 +31,7 @@ beforeAll(async () => {
   const index = new ShareIndex(dir, new HashCache(join(dir, '.cache.json')))
   await index.scan()
   sha = index.files[0]?.sha256 ?? ''
-  service = {
-    index,
-    username: () => 'slotted',
-    acceptUploads: false,
-    inboxDir: join(dir, 'inbox'),
-    maxUploadBytes: 0,
-    inboxQuotaBytes: 0,
-    onStale: () => {},
-    onUploaded: () => {},
-  }
+  service = servingOptions(index, dir, 'slotted')
   const listen = async (fast: boolean) => {
     const server = await startRpcServer({
       port: 0,

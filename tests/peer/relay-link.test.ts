@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RelayLink } from '../../peer/src/daemon/relay-link.ts'
-import { listen } from '../support/ports.ts'
+import { closeServer, listen } from '../support/ports.ts'
 import { until } from '../support/waiting.ts'
 
 const stops: (() => Promise<void> | void)[] = []
@@ -36,13 +36,7 @@ async function relayThatDiesOnRenewal() {
     })
   })
   const port = await listen(server)
-  stops.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resolve())
-      }),
-  )
+  stops.push(() => closeServer(server, sockets))
   return { url: `http://127.0.0.1:${port}`, registrations: () => registrations }
 }
 

@@ -3,7 +3,7 @@ import net from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { pingUntilGone } from '../../peer/src/relay/link-liveness.ts'
 import { type Relay, startRelay } from '../../peer/src/relay/relay-server.ts'
-import { listen } from '../support/ports.ts'
+import { closeServer, listen } from '../support/ports.ts'
 
 // No timer of the relay may throw into the event loop (a throw there ends the relay and every link it
 // carries). The timers are driven by hand here (fake setInterval only; sockets stay real) against
@@ -25,13 +25,7 @@ async function halfOpenPeer() {
     sockets.push(socket)
   })
   const port = await listen(server)
-  stops.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resolve())
-      }),
-  )
+  stops.push(() => closeServer(server, sockets))
   return port
 }
 
@@ -41,13 +35,7 @@ async function h2Peer() {
   const sessions: http2.ServerHttp2Session[] = []
   server.on('session', (session) => sessions.push(session))
   const port = await listen(server)
-  stops.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const session of sessions) session.destroy()
-        server.close(() => resolve())
-      }),
-  )
+  stops.push(() => closeServer(server, sessions))
   return { port, sessions }
 }
 

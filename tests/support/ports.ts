@@ -25,3 +25,11 @@ export async function freePort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve))
   return port
 }
+
+/** Ends what a test server holds (sockets, sessions), then closes the server: resolves once it is closed. */
+export function closeServer(server: net.Server, held: Iterable<{ destroy: () => unknown }>): Promise<void> {
+  return new Promise((resolve) => {
+    for (const one of held) one.destroy()
+    server.close(() => resolve())
+  })
+}

@@ -4,7 +4,7 @@ import {
   type PresenceSession,
   REPLACED,
   SESSION_ENDED,
-  STORED_LEASE_SECONDS,
+  storedLeaseSeconds,
 } from '../services/presence.ts'
 import { parseSettings } from '../settings.ts'
 import type { Database } from '../store/database.ts'
@@ -53,7 +53,7 @@ const kept = (peerId: number) => `lease:${peerId}`
 /**
  * A Durable Object holding the leases of the peers whose usernames hash to it (services/sharded-leases.ts).
  * A heartbeat renews a lease in memory and writes nothing; D1 gets the transitions and, per live peer,
- * the stored lease an hour ahead (STORED_LEASE_SECONDS). The alarm, set for the earliest lease end,
+ * the stored lease an hour ahead (storedLeaseSeconds). The alarm, set for the earliest lease end,
  * writes ended leases down, as of their end. A presence socket is hibernatable: the client's `ping` is
  * answered by the runtime without waking the object, and the alarm closes a socket silent for a lease.
  */
@@ -61,6 +61,7 @@ export class PresenceShard {
   readonly #state: ShardState
   readonly #db: Database
   readonly #leaseMs: number
+  readonly #storedSeconds: number
   readonly #leases = new Map<number, Lease>()
   /** Open peer sessions by id, as last read from storage (again once a lease). */
   readonly #sessions = new Map<string, { peerId: number; checkedAt: number }>()
@@ -73,7 +74,9 @@ export class PresenceShard {
     const db = databaseFor(env)
     if (!db) throw new Error('presence shard: no database (DB binding or LIBSQL_URL)')
     this.#db = withStorageErrors(db)
-    this.#leaseMs = parseSettings(env as Record<string, unknown>).leaseSeconds * 1000
+    const { leaseSeconds } = parseSettings(env as Record<string, unknown>)
+    this.#leaseMs = leaseSeconds * 1000
+    this.#storedSeconds = storedLeaseSeconds(leaseSeconds)
     state.setWebSocketAutoResponse(new runtime.WebSocketRequestResponsePair(PING, PONG))
     void state.blockConcurrencyWhile(() => this.#restore())
   }
@@ -119,7 +122,7 @@ export class PresenceShard {
 
   async #up(session: PresenceSession & { url: string; network?: string }) {
     const now = Date.now()
-    await renewLease(this.#db, session.peerId, now, STORED_LEASE_SECONDS, session.url, session.network)
+    await renewLease(this.#db, session.peerId, now, this.#storedSeconds, session.url, session.network)
     this.#sessions.set(session.sessionId, { peerId: session.peerId, checkedAt: now })
     if (this.#socketsOf(session.peerId).length === 0) await this.#track(session.peerId, now)
   }
@@ -142,7 +145,7 @@ export class PresenceShard {
       return true
     }
     // A transition up, or the hourly renewal: written if the session is still open, in one statement.
-    if (!(await renewSessionLeases(this.#db, [sessionId], now, STORED_LEASE_SECONDS)).has(sessionId)) {
+    if (!(await renewSessionLeases(this.#db, [sessionId], now, this.#storedSeconds)).has(sessionId)) {
       this.#sessions.delete(sessionId)
       return false
     }
@@ -151,7 +154,7 @@ export class PresenceShard {
   }
 
   async #track(peerId: number, at: number) {
-    const stored = at + STORED_LEASE_SECONDS * 1000
+    const stored = at + this.#storedSeconds * 1000
     this.#downs.delete(peerId)
     this.#leases.set(peerId, { expiresAt: at + this.#leaseMs, lastSeen: at, stored })
     await this.#state.storage.put({ [kept(peerId)]: { stored, lastSeen: at } })
@@ -292,9 +295,9 @@ export class PresenceShard {
     const held = this.#held(socket)
     if (!held) return
     if (
-      (await renewSessionLeases(this.#db, [held.sessionId], now, STORED_LEASE_SECONDS)).has(held.sessionId)
+      (await renewSessionLeases(this.#db, [held.sessionId], now, this.#storedSeconds)).has(held.sessionId)
     ) {
-      socket.serializeAttachment({ ...held, stored: now + STORED_LEASE_SECONDS * 1000 })
+      socket.serializeAttachment({ ...held, stored: now + this.#storedSeconds * 1000 })
       return
     }
     this.#close(socket, SESSION_ENDED, 'session ended')

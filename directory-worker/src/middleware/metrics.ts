@@ -1,35 +1,24 @@
-import { createMiddleware } from 'hono/factory'
-
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/** One route's figures: requests by method and status, and its latency histogram. */
+type RouteFigures = { requests: Map<string, number>; buckets: number[]; sum: number; count: number }
 
 /** In-process request counters and a latency histogram, rendered in Prometheus text format. */
 export class RequestMetrics {
-  readonly #requests = new Map<string, number>()
-  readonly #buckets = new Map<string, number[]>()
-  readonly #sums = new Map<string, number>()
-  readonly #counts = new Map<string, number>()
+  /** By route pattern; labels are escaped only when rendered, so a request builds no label text. */
+  readonly #routes = new Map<string, RouteFigures>()
 
   observe(route: string, method: string, status: number, seconds: number) {
-    const key = `method="${method}",route="${escapeLabel(route)}",status="${status}"`
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1)
-    const routeKey = `route="${escapeLabel(route)}"`
-    const buckets = this.#buckets.get(routeKey) ?? BUCKETS.map(() => 0)
-    BUCKETS.forEach((le, i) => {
-      if (seconds <= le) buckets[i] = (buckets[i] ?? 0) + 1
-    })
-    this.#buckets.set(routeKey, buckets)
-    this.#sums.set(routeKey, (this.#sums.get(routeKey) ?? 0) + seconds)
-    this.#counts.set(routeKey, (this.#counts.get(routeKey) ?? 0) + 1)
-  }
-
-  middleware() {
-    return createMiddleware(async (c, next) => {
-      const started = performance.now()
-      await next()
-      // routePath is the matched pattern (/v1/files/:sha256), so labels stay few whatever the URLs are.
-      const route = c.req.routePath && c.req.routePath !== '/*' ? c.req.routePath : 'unmatched'
-      this.observe(route, c.req.method, c.res.status, (performance.now() - started) / 1000)
-    })
+    let figures = this.#routes.get(route)
+    if (!figures) {
+      figures = { requests: new Map(), buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }
+      this.#routes.set(route, figures)
+    }
+    const key = `${method} ${status}`
+    figures.requests.set(key, (figures.requests.get(key) ?? 0) + 1)
+    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= (BUCKETS[i] as number)) figures.buckets[i]++
+    figures.sum += seconds
+    figures.count++
   }
 
   render(
@@ -39,17 +28,26 @@ export class RequestMetrics {
     const lines = [
       '# HELP peerdir_http_requests_total HTTP requests by route, method and status.',
       '# TYPE peerdir_http_requests_total counter',
-      ...[...this.#requests].map(([labels, n]) => `peerdir_http_requests_total{${labels}} ${n}`),
+    ]
+    for (const [route, figures] of this.#routes) {
+      for (const [key, n] of figures.requests) {
+        const [method, status] = key.split(' ')
+        lines.push(
+          `peerdir_http_requests_total{method="${method}",route="${escapeLabel(route)}",status="${status}"} ${n}`,
+        )
+      }
+    }
+    lines.push(
       '# HELP peerdir_http_request_duration_seconds HTTP request latency by route.',
       '# TYPE peerdir_http_request_duration_seconds histogram',
-    ]
-    for (const [routeKey, buckets] of this.#buckets) {
+    )
+    for (const [route, { buckets, sum, count }] of this.#routes) {
+      const routeKey = `route="${escapeLabel(route)}"`
       BUCKETS.forEach((le, i) => {
         lines.push(`peerdir_http_request_duration_seconds_bucket{${routeKey},le="${le}"} ${buckets[i]}`)
       })
-      const count = this.#counts.get(routeKey) ?? 0
       lines.push(`peerdir_http_request_duration_seconds_bucket{${routeKey},le="+Inf"} ${count}`)
-      lines.push(`peerdir_http_request_duration_seconds_sum{${routeKey}} ${this.#sums.get(routeKey) ?? 0}`)
+      lines.push(`peerdir_http_request_duration_seconds_sum{${routeKey}} ${sum}`)
       lines.push(`peerdir_http_request_duration_seconds_count{${routeKey}} ${count}`)
     }
     lines.push(

@@ -14,10 +14,9 @@ import {
   type PresenceSession,
   REPLACED,
   SESSION_ENDED,
-  STORED_LEASE_SECONDS,
+  storedLeaseSeconds,
 } from './presence.ts'
 
-export { STORED_LEASE_SECONDS }
 /** How often expired leases are looked for: a silent peer is down at most this long after its lease. */
 export const SWEEP_MS = 500
 
@@ -69,12 +68,16 @@ export class MemoryLeases implements Presence {
     this.#writes = new LeaseRenewals({
       db: deps.db,
       now: deps.now,
-      settings: { leaseSeconds: STORED_LEASE_SECONDS, leaseSlackSeconds: 0 },
+      settings: { leaseSeconds: storedLeaseSeconds(deps.settings.leaseSeconds), leaseSlackSeconds: 0 },
     })
   }
 
   get #leaseMs() {
     return this.#deps.settings.leaseSeconds * 1000
+  }
+
+  get #storedSeconds() {
+    return storedLeaseSeconds(this.#deps.settings.leaseSeconds)
   }
 
   /** Starts sweeping and restores the leases of the peers stored up; call once storage is migrated. */
@@ -166,9 +169,9 @@ export class MemoryLeases implements Presence {
   async up({ peerId, sessionId }: PresenceSession, url: string, network: string | undefined) {
     await this.#ready()
     const now = this.#deps.now()
-    await renewLease(this.#deps.db, peerId, now, STORED_LEASE_SECONDS, url, network)
+    await renewLease(this.#deps.db, peerId, now, this.#storedSeconds, url, network)
     this.#sessions.set(sessionId, { peerId, checkedAt: now })
-    this.#renewed(peerId, sessionId, now, now + STORED_LEASE_SECONDS * 1000)
+    this.#renewed(peerId, sessionId, now, now + this.#storedSeconds * 1000)
   }
 
   async renew(sessionId: string, _username?: string): Promise<boolean> {
@@ -188,7 +191,7 @@ export class MemoryLeases implements Presence {
       return false
     }
     const at = this.#deps.now()
-    this.#renewed(peerId, sessionId, at, at + STORED_LEASE_SECONDS * 1000)
+    this.#renewed(peerId, sessionId, at, at + this.#storedSeconds * 1000)
     return true
   }
 

@@ -11,6 +11,13 @@ import { LeaseRenewals } from './lease-renewals.ts'
  */
 export const STORED_LEASE_SECONDS = 3600
 
+/**
+ * The stored lease's span for a lease of `leaseSeconds`: an hour, or two leases when a lease is longer.
+ * It is written again once it ends within a lease, so a span of one lease or less would make every
+ * heartbeat a write (an operator's hour-long lease did).
+ */
+export const storedLeaseSeconds = (leaseSeconds: number) => Math.max(STORED_LEASE_SECONDS, 2 * leaseSeconds)
+
 /** The client's keep-alive text message on a presence socket, and the answer (on Workers the runtime's). */
 export const PING = 'ping'
 export const PONG = 'pong'
