@@ -5,15 +5,16 @@ import { networkInterfaces } from 'node:os'
 import type { Duplex } from 'node:stream'
 import { DirectoryClient } from '../wire/directory-client.ts'
 import { directoryKeys } from '../wire/directory-tokens.ts'
-import { byHttpVersion, ListeningPort } from '../wire/listening-port.ts'
+import { byHttpVersion, type Dispatch, FIRST_BYTES_MS, ListeningPort } from '../wire/listening-port.ts'
 import { TUNNEL_PROTOCOL } from '../wire/relay-protocol.ts'
+import { clientHelloServerName, readFirstRecord, tunnelUsername } from '../wire/tls-server-name.ts'
 import { MAX_STREAM_WINDOW, WindowBudget } from './buffer-budget.ts'
 import { type Limits, RELAY_DEFAULTS } from './defaults.ts'
 import { acceptLink, adoptLink, type LinkOptions } from './links.ts'
 import { refuse, writeHead } from './refusals.ts'
 import { type Registrant, registrationVerifier } from './registration-token.ts'
 import { type Caps, RelayedPeers } from './relayed-peers.ts'
-import { acceptTunnel, type TunnelOptions } from './tunnel.ts'
+import { acceptTlsTunnel, acceptTunnel, type TunnelOptions } from './tunnel.ts'
 
 /** Limits left out take `peer relay`'s defaults; `peerRate` undefined means no rate cap. */
 export type RelayOptions = Partial<Omit<Caps, 'peerRate'> & Limits> &
@@ -108,8 +109,9 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
   })
 
   // A registering peer negotiates h2 (so both ends of its link agree on the protocol that follows) but
-  // speaks its registration in HTTP/1.1: the first bytes tell, as on a peer's port.
-  listening.serve(byHttpVersion({ tls: options.tls, h1, h2 }))
+  // speaks its registration in HTTP/1.1: the first bytes tell, as on a peer's port. A ClientHello that
+  // names a tunnel goes to its peer unread, whether or not the relay serves TLS itself.
+  listening.serve(routingTlsTunnels(byHttpVersion({ tls: options.tls, h1, h2 }), tunnels))
   await listening.listen(options.port, options.host)
   const { port } = listening
   const origins = ownOrigins(options.tls ? 'https' : 'http', options.host, port, options.publicUrl)
@@ -127,6 +129,27 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
       peers.stop()
       await listening.stop()
     },
+  }
+}
+
+/**
+ * Reads each connection's first TLS record, if it opens with one: a ClientHello whose server name asks
+ * for a tunnel (tls-server-name.ts) is carried to that peer; everything else goes on to `others` with
+ * its bytes put back.
+ */
+function routingTlsTunnels(others: Dispatch, tunnels: TunnelOptions): Dispatch {
+  return (socket) => {
+    readFirstRecord(socket, FIRST_BYTES_MS).then(
+      (record) => {
+        const username = record && tunnelUsername(clientHelloServerName(record) ?? '')
+        if (username) return acceptTlsTunnel(tunnels, username, socket, record)
+        if (record) socket.unshift(record)
+        others(socket)
+        // After the handler took it (a TLS server reads what was put back on the next tick, first).
+        process.nextTick(() => socket.resume())
+      },
+      () => socket.destroy(),
+    )
   }
 }
 

@@ -51,7 +51,14 @@ export function acceptTunnel(
   socket: Duplex,
   head: Buffer,
 ) {
-  tunnel(options, req, socket as net.Socket, head).catch((err: unknown) => {
+  const name = TUNNEL_PATH.exec((req.url ?? '').split('?')[0] ?? '')?.[1]
+  const asked =
+    name && req.method === 'GET' && req.headers.upgrade === TUNNEL_PROTOCOL
+      ? tunnel(options, name, socket as net.Socket, head, 'upgrade')
+      : Promise.reject(
+          new Refused(400, `ask for a tunnel with GET /relayed/<username> and Upgrade: ${TUNNEL_PROTOCOL}`),
+        )
+  asked.catch((err: unknown) => {
     const refused = err instanceof Refused ? err : new Refused(500, 'the tunnel failed')
     if (socket.destroyed || !socket.writable) return void socket.destroy()
     socket.end(
@@ -60,11 +67,29 @@ export function acceptTunnel(
   })
 }
 
-async function tunnel(options: TunnelOptions, req: http.IncomingMessage, socket: net.Socket, head: Buffer) {
-  const name = TUNNEL_PATH.exec((req.url ?? '').split('?')[0] ?? '')?.[1]
-  if (!name || req.method !== 'GET' || req.headers.upgrade !== TUNNEL_PROTOCOL) {
-    throw new Refused(400, `ask for a tunnel with GET /relayed/<username> and Upgrade: ${TUNNEL_PROTOCOL}`)
-  }
+/**
+ * A caller's TLS connection whose ClientHello names a tunnel (tls-server-name.ts): carried to the peer
+ * from its first byte, the ClientHello included, with no answer of the relay's own in between. A
+ * refusal can only be a TLS alert: "unrecognized name" when the peer is not here, "internal error"
+ * otherwise. Never throws.
+ */
+export function acceptTlsTunnel(options: TunnelOptions, username: string, socket: net.Socket, hello: Buffer) {
+  tunnel(options, username, socket, hello, 'tls').catch((err: unknown) => {
+    if (socket.destroyed || !socket.writable) return void socket.destroy()
+    const alert = err instanceof Refused && err.status === 404 ? UNRECOGNIZED_NAME : INTERNAL_ERROR
+    socket.end(Buffer.from([ALERT_RECORD, 0x03, 0x03, 0x00, 0x02, FATAL, alert]))
+  })
+}
+
+const ALERT_RECORD = 0x15
+const FATAL = 2
+const UNRECOGNIZED_NAME = 112
+const INTERNAL_ERROR = 80
+
+/** How the caller asked: an HTTP/1.1 upgrade (answered 101) or a TLS ClientHello (answered by the peer). */
+type Asked = 'upgrade' | 'tls'
+
+async function tunnel(options: TunnelOptions, name: string, socket: net.Socket, head: Buffer, asked: Asked) {
   const { windows } = options
   if (windows.calls >= windows.maxCalls) {
     throw new Refused(503, `this relay carries its most tunnels (${windows.maxCalls}); try again shortly`)
@@ -87,7 +112,7 @@ async function tunnel(options: TunnelOptions, req: http.IncomingMessage, socket:
   windows.callStarted()
   options.windows.linkCalls(peer.session, peer.load.streams)
   try {
-    await carry(peer, socket, head, call, options.minCallRate)
+    await carry(peer, socket, head, call, options.minCallRate, asked)
   } finally {
     peer.load.end(call)
     windows.callEnded()
@@ -103,6 +128,7 @@ async function carry(
   head: Buffer,
   call: ForwardedCall,
   minRate: number,
+  asked: Asked,
 ) {
   let upstream: http2.ClientHttp2Stream
   try {
@@ -131,10 +157,17 @@ async function carry(
     cancel()
     throw new Refused(502, `${peer.username} did not take the tunnel`)
   }
+  // A caller that opened with TLS gets the peer's TLS or nothing.
+  if (asked === 'tls' && inner !== 'tls') {
+    cancel()
+    throw new Refused(502, `${peer.username} serves no TLS`)
+  }
   if (socket.destroyed) return cancel()
-  socket.write(
-    `HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n${INNER_HEADER}: ${inner}\r\n\r\n`,
-  )
+  if (asked === 'upgrade') {
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n${INNER_HEADER}: ${inner}\r\n\r\n`,
+    )
+  }
   call.cut = () => {
     cancel()
     socket.destroy()

@@ -2,8 +2,9 @@ import { createHash, type KeyObject, type X509Certificate } from 'node:crypto'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import tls from 'node:tls'
-import { isRelayedUrl } from './relay-protocol.ts'
-import { connectThroughRelay, DeferredDuplex, openTunnel } from './relay-tunnel.ts'
+import { isRelayedUrl, relayedUsername } from './relay-protocol.ts'
+import { connectThroughRelay, DeferredDuplex } from './relay-tunnel.ts'
+import { tunnelServerName } from './tls-server-name.ts'
 
 /**
  * How this peer reaches another: every dial (the Connect transports, the Download client, manifest
@@ -83,16 +84,23 @@ export class PeerConnection {
    */
   #throughRelay(alpn: string[]): net.Socket {
     if (this.key === null) return new DeferredDuplex(connectThroughRelay(this.url)) as unknown as net.Socket
-    const tunnel = new DeferredDuplex(openTunnel(this.url).then(({ socket }) => socket))
-    // No name: the relayed URL names the relay, not the peer.
-    return this.#secure(alpn, tunnel, undefined)
+    // TLS to the peer straight from this socket to the relay's port: the ClientHello's server name asks
+    // the relay for the tunnel (relay-protocol.ts), so nothing but the kernel's socket is under TLS.
+    const username = relayedUsername(this.url.href) ?? ''
+    const port = Number(this.url.port || (this.url.protocol === 'https:' ? 443 : 80))
+    return this.#secure(alpn, undefined, tunnelServerName(username), port)
   }
 
-  #secure(alpn: string[], underneath: Duplex | undefined, servername: string | undefined): net.Socket {
+  #secure(
+    alpn: string[],
+    underneath: Duplex | undefined,
+    servername: string | undefined,
+    port = Number(this.url.port || 443),
+  ): net.Socket {
     const host = bareHost(this.url)
     const pinned = this.key !== null
     const socket = tls.connect({
-      ...(underneath ? { socket: underneath } : { host, port: Number(this.url.port || 443) }),
+      ...(underneath ? { socket: underneath } : { host, port }),
       servername,
       ALPNProtocols: alpn,
       // Pinned: the key decides, not a CA (a peer's certificate is self-signed, and its address may
