@@ -1,7 +1,9 @@
 import http2 from 'node:http2'
 import type net from 'node:net'
+import tls from 'node:tls'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type Relay, type RelayOptions, startRelay } from '../../peer/src/relay/relay-server.ts'
+import { clientHelloServerName, tunnelServerName } from '../../peer/src/wire/tls-server-name.ts'
 import { listen } from '../support/ports.ts'
 import { rawTunnel } from '../support/relay-tunnels.ts'
 
@@ -99,6 +101,43 @@ describe('the relay carrying tunnels to a relayed peer', () => {
       next.socket?.once('data', (d) => resolve(String(d))),
     )
     expect(echoed).toBe('echo:again')
+  })
+
+  it('carries a ClientHello naming a tunnel to the peer unread, and refuses with a TLS alert otherwise', async () => {
+    const carried: Buffer[] = []
+    let inner = 'tls'
+    await relayWithStub((stream) => {
+      stream.on('data', (part: Buffer) => carried.push(part))
+      stream.respond({ ':status': 200, 'peerdir-inner': inner })
+    })
+    const relay = await relayOf()
+    /** A TLS connect to the relay's port asking for `servername`: the error it ended with. */
+    const hello = (servername: string) =>
+      new Promise<{ error?: string }>((resolve) => {
+        const socket = tls.connect({
+          host: '127.0.0.1',
+          port: relay.port,
+          servername,
+          rejectUnauthorized: false,
+        })
+        stops.push(() => void socket.destroy())
+        socket.once('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }))
+        socket.once('close', () => resolve({}))
+      })
+    // The peer gets the caller's ClientHello as sent, from its first byte: no answer of the relay's own.
+    void hello(tunnelServerName('stub'))
+    await until(() => Buffer.concat(carried).length >= 5)
+    const first = Buffer.concat(carried)
+    expect(first[0]).toBe(0x16)
+    expect(clientHelloServerName(first)).toBe('stub.tunnel.peerdir.invalid')
+    // Not carried here: a TLS alert the caller's TLS reports by name.
+    expect((await hello(tunnelServerName('nobody'))).error).toBe('ERR_SSL_TLSV1_UNRECOGNIZED_NAME')
+    inner = 'plaintext' // a peer that serves no TLS: a caller that opened with TLS gets nothing else
+    expect((await hello(tunnelServerName('stub'))).error).toBe('ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR')
+    // A ClientHello for another name, on a relay serving no TLS of its own: closed, never carried.
+    const before = carried.length
+    expect((await hello('example.com')).error).toBeDefined()
+    expect(carried.length).toBe(before)
   })
 
   it('refuses a tunnel the peer does not take, or to a name not registered, with one line; answers calls with unimplemented', async () => {

@@ -64,10 +64,11 @@ export function readFirstRecord(socket: net.Socket, timeoutMs: number): Promise<
  * against what is there: a caller's bytes are never trusted to be well formed.
  */
 export function clientHelloServerName(record: Buffer): string | undefined {
-  if (record.length < 9) return undefined
-  const end = 5 + record.readUInt16BE(3)
-  if (record[0] !== HANDSHAKE_RECORD || record.length < end || record[5] !== CLIENT_HELLO) return undefined
-  let at = 5 + 4 + 2 + 32 // handshake header, client version, random
+  if (record.length < 9 || record[0] !== HANDSHAKE_RECORD || record[5] !== CLIENT_HELLO) return undefined
+  // The whole ClientHello within the record, and every part within the ClientHello.
+  const end = 9 + record.readUIntBE(6, 3)
+  if (end > 5 + record.readUInt16BE(3) || end > record.length) return undefined
+  let at = 9 + 2 + 32 // client version, random
   const skip = (lengthBytes: 1 | 2) => {
     if (at + lengthBytes > end) return false
     at += lengthBytes + (lengthBytes === 1 ? (record[at] as number) : record.readUInt16BE(at))
@@ -75,7 +76,8 @@ export function clientHelloServerName(record: Buffer): string | undefined {
   }
   if (!skip(1) || !skip(2) || !skip(1)) return undefined // session id, cipher suites, compression
   if (at + 2 > end) return undefined
-  const extensionsEnd = Math.min(end, at + 2 + record.readUInt16BE(at))
+  const extensionsEnd = at + 2 + record.readUInt16BE(at)
+  if (extensionsEnd > end) return undefined
   at += 2
   while (at + 4 <= extensionsEnd) {
     const type = record.readUInt16BE(at)
