@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { spkiFingerprint } from '../../peer/src/wire/peer-connection.ts'
+import { tunnelServerName } from '../../peer/src/wire/tls-server-name.ts'
 import { selfSignedCertificate } from '../support/certificates.ts'
 import { netnsUnavailable, type OtherMachine, otherMachine } from '../support/network-namespace.ts'
 import { partFiles } from '../support/part-files.ts'
@@ -143,7 +144,7 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
     expect(existsSync(join(fetcher.dir, 'island.bin'))).toBe(false)
   })
 
-  it('serves 64 MiB through the relay, to peerdir and to a grpc-js client through a tunnel', async () => {
+  it('serves 64 MiB through the relay, to peerdir and to a grpc-js client through a tunnel and by server name', async () => {
     const r = await relay()
     const content = randomBytes(64 * MiB)
     const homer = await homePeer('homer', { 'big.bin': content }, r)
@@ -181,6 +182,18 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
         certificate,
       )
       expect(sha(received)).toBe(sha(content))
+      // A client that can set the TLS server name needs no forwarder: it dials the relay itself.
+      const direct = await grpcJsDownload(
+        `${here()}:${r.port}`,
+        await callToken('marge', 'homer'),
+        sha(content),
+        content.length,
+        certificate,
+        {
+          'grpc.ssl_target_name_override': tunnelServerName('homer'),
+        },
+      )
+      expect(sha(direct)).toBe(sha(content))
     } finally {
       await forwarder.close()
     }
@@ -634,6 +647,7 @@ async function grpcJsDownload(
   sha256: string,
   length: number,
   certificate?: string,
+  options: grpc.ChannelOptions = {},
 ): Promise<Buffer> {
   const definition = protoLoader.loadSync(join(import.meta.dirname, '../../proto/peerdir/v1/peer.proto'), {
     longs: String,
@@ -649,7 +663,7 @@ async function grpcJsDownload(
         checkServerIdentity: () => undefined,
       })
     : grpc.credentials.createInsecure()
-  const client = new loaded.peerdir.v1.PeerService(address, credentials)
+  const client = new loaded.peerdir.v1.PeerService(address, credentials, options)
   const metadata = new grpc.Metadata()
   metadata.set('authorization', `Bearer ${token}`)
   try {
