@@ -1,13 +1,14 @@
-// The relay's memory under callers that open calls and never read them: stub relayed peers that answer
-// every call with an endless stream, a relay in a process of its own, and CALLS calls (from as many
-// loopback addresses as the per-caller share needs) left unread. Prints the relay's RSS before and
-// after. `npx tsx bench/relay-flood.ts [calls] [settle seconds]`
+// The relay's memory under callers that open tunnels and never read them: stub relayed peers that take
+// every tunnel and send into it without end, a relay in a process of its own, and CALLS tunnels (from
+// as many loopback addresses as the per-caller share needs) left unread. Prints the relay's RSS before
+// and after. `npx tsx bench/relay-flood.ts [tunnels] [settle seconds]`
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import http2 from 'node:http2'
-import net, { type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { listen } from '../tests/support/ports.ts'
+import { rawTunnel } from '../tests/support/relay-tunnels.ts'
 
 const calls = Number(process.argv[2] ?? 512)
 const settleSeconds = Number(process.argv[3] ?? 10)
@@ -20,7 +21,7 @@ const stubs = await Promise.all(
     const stub = http2.createServer()
     stub.on('stream', (stream) => {
       stream.on('error', () => {})
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
+      stream.respond({ ':status': 200, 'peerdir-inner': 'plaintext' })
       const pump = () => {
         while (!stream.destroyed && stream.write(chunk)) {}
       }
@@ -51,37 +52,28 @@ await sleep(1000)
 const before = rssMiB()
 let answered = 0
 let refused = 0
-const sessions: http2.ClientHttp2Session[] = []
-for (let i = 0; i < calls; i++) {
-  const address = `127.0.${Math.floor(i / PER_ADDRESS / 250)}.${2 + (Math.floor(i / PER_ADDRESS) % 250)}`
-  let session = sessions[Math.floor(i / PER_ADDRESS)]
-  if (!session) {
-    // Each caller from an address of its own (the relay shares a peer's calls out by address).
-    session = http2.connect(`http://127.0.0.1:${relayPort}`, {
-      createConnection: () => net.connect({ host: '127.0.0.1', port: relayPort, localAddress: address }),
-    })
-    session.on('error', () => {})
-    sessions.push(session)
-  }
-  const stream = session.request({
-    ':method': 'POST',
-    ':path': `/relayed/stub${i % PEERS}/peerdir.v1.PeerService/Download`,
-    'content-type': 'application/grpc',
-  })
-  stream.on('error', () => {})
-  stream.once('response', (headers) => {
-    if (headers['grpc-status'] === undefined) answered++
-    else refused++
-    stream.pause()
-  })
-  stream.end(Buffer.from([0, 0, 0, 0, 0]))
-}
+const tunnels: { destroy: () => void }[] = []
+await Promise.all(
+  Array.from({ length: calls }, async (_, i) => {
+    // Callers from addresses of their own (the relay shares a peer's tunnels out by address).
+    const address = `127.0.${Math.floor(i / PER_ADDRESS / 250)}.${2 + (Math.floor(i / PER_ADDRESS) % 250)}`
+    const { socket } = await rawTunnel(relayPort, `stub${i % PEERS}`, { localAddress: address }).catch(
+      () => ({
+        socket: undefined,
+      }),
+    )
+    if (!socket) return void refused++
+    answered++
+    socket.on('error', () => {})
+    tunnels.push(socket) // paused: never read
+  }),
+)
 await sleep(settleSeconds * 1000)
 const after = rssMiB()
 console.log(
-  `${calls} calls opened (${answered} answered, ${refused} refused), never read: relay RSS ${before.toFixed(0)} MiB before, ${after.toFixed(0)} MiB after ${settleSeconds} s`,
+  `${calls} tunnels asked (${answered} opened, ${refused} refused), never read: relay RSS ${before.toFixed(0)} MiB before, ${after.toFixed(0)} MiB after ${settleSeconds} s`,
 )
 child.kill()
-for (const s of sessions) s.destroy()
+for (const t of tunnels) t.destroy()
 for (const s of stubs) s.close()
 process.exit(0)

@@ -11,9 +11,14 @@ export function relayedUrl(relayUrl: string, username: string): string {
 }
 
 export function isRelayedUrl(url: string): boolean {
+  return relayedUsername(url) !== undefined
+}
+
+/** The username a relayed URL reaches, if it is one. */
+export function relayedUsername(url: string): string | undefined {
   try {
-    return RELAYED_PATH.test(new URL(url).pathname)
+    return RELAYED_PATH.exec(new URL(url).pathname)?.[1]
   } catch {
-    return false
+    return undefined
   }
 }

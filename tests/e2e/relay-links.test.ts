@@ -4,12 +4,14 @@
 import { createHash, randomBytes } from 'node:crypto'
 import http2 from 'node:http2'
 import net from 'node:net'
+import tls from 'node:tls'
 import { decodeJwt } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type Relay, type RelayOptions, startRelay } from '../../peer/src/relay/relay-server.ts'
 import { MAX_CONNECTIONS_PER_ADDRESS } from '../../peer/src/wire/connection-slots.ts'
 import { type DirectoryProcess, postJson, startDirectoryProcess } from '../support/directory-process.ts'
 import { placeFile, sleepUntil, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+import { answeringPeer, rawTunnel, serveTunnels, sessionIn } from '../support/relay-tunnels.ts'
 
 let directory: DirectoryProcess
 beforeAll(async () => {
@@ -64,7 +66,8 @@ async function callToken(username: string, audience: string) {
 
 /**
  * Registers over a raw connection from `localAddress` (as the daemon does) and, once registered, serves
- * HTTP/2 on the link as a relayed peer would (every call answered `grpc-status: 0`), or, `silent`,
+ * HTTP/2 on the link as a relayed peer would (each tunnel a port where every call is answered
+ * `grpc-status: 0`), or, `silent`,
  * answers nothing, pings included. Resolves with the
  * head of the relay's answer, or its whole answer when it refuses.
  */
@@ -89,16 +92,7 @@ function holdLink(
         if (silent) return resolve(head)
         socket.pause()
         socket.unshift(answer.subarray(end + 4))
-        const server = http2.createServer()
-        server.on('stream', (stream) => {
-          stream.on('error', () => {})
-          stream.on('data', () => {})
-          stream.respond(
-            { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '0' },
-            { endStream: true },
-          )
-        })
-        server.emit('connection', socket)
+        serveTunnels(socket, answeringPeer())
         return resolve(head)
       }
       // A refusal: its one line follows the head, and the relay then closes the connection.
@@ -149,27 +143,28 @@ function ask(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeade
 }
 
 /**
- * A GetInfo forwarded to `username` (undefined: the bare path, for callers that know no URL path), without
- * a call token unless given (the relay then counts the caller by address).
+ * A GetInfo to `username` through a tunnel from `localAddress`, with its call token when given (only
+ * the peer reads it); its gRPC status, or the relay's refusal of the tunnel.
  */
-const getInfo = (session: http2.ClientHttp2Session, username: string | undefined, token?: string) =>
-  ask(
+async function getInfo(relayPort: number, username: string, localAddress = '127.0.0.1', token?: string) {
+  const tunnel = await rawTunnel(relayPort, username, { localAddress })
+  if (!tunnel.socket) return tunnel.answer
+  const session = sessionIn(tunnel.socket)
+  cleanups.push(() => session.destroy())
+  const answer = await ask(
     session,
     {
       ':method': 'POST',
-      ':path': `${username === undefined ? '' : `/relayed/${username}`}/peerdir.v1.PeerService/GetInfo`,
+      ':path': '/peerdir.v1.PeerService/GetInfo',
       'content-type': 'application/grpc',
       te: 'trailers',
       ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
     },
     Buffer.from([0, 0, 0, 0, 0]),
   )
-
-/** The gRPC status and message of an answer. */
-const status = (answer: { headers: http2.IncomingHttpHeaders }) => [
-  answer.headers['grpc-status'],
-  decodeURIComponent(String(answer.headers['grpc-message'] ?? '')),
-]
+  session.destroy()
+  return String(answer.headers['grpc-status'])
+}
 
 describe('a relay’s links', () => {
   it('refuses a registration whose token is older than the one its name is registered with (409)', async () => {
@@ -183,7 +178,7 @@ describe('a relay’s links', () => {
     const late = await holdLink(r.port, older.token)
     expect(late).toMatch(/^HTTP\/1\.1 409[\s\S]*homer is registered here with a newer token/)
     // The newer link still carries homer's calls.
-    expect((await getInfo(await caller(r.port), 'homer')).headers['grpc-status']).toBe('0')
+    expect(await getInfo(r.port, 'homer')).toBe('0')
   })
 
   it('drops a link whose ping goes unanswered for a whole period, and keeps one that answers', async () => {
@@ -195,27 +190,33 @@ describe('a relay’s links', () => {
     expect(r.peers.get('snowball')).toBeDefined()
     await until(async () => r.peers.get('snowball') === undefined, 'the silent link to be dropped')
     // maggie's link, registered first, has been pinged as often and answered: still there.
-    expect((await getInfo(await caller(r.port), 'maggie')).headers['grpc-status']).toBe('0')
+    expect(await getInfo(r.port, 'maggie')).toBe('0')
   })
 
-  it('routes a call by its path, or by its call token’s audience on the bare path, and refuses a mismatch', async () => {
+  it('routes a tunnel by its path only, to a registered name, and answers calls to itself with unimplemented', async () => {
     const r = await relay()
     expect(await holdLink(r.port, (await relayToken('homer', r.url)).token)).toMatch(/^HTTP\/1\.1 101/)
+    // The relay reads no call, so the token is the peer's business: a tunnel to homer with ned's token
+    // for homer, or with none, reaches homer alike (the stub answers both; a daemon checks the token).
     const forHomer = await callToken('ned', 'homer')
-    const from = await caller(r.port)
-    expect(status(await getInfo(from, 'homer', forHomer))).toEqual(['0', ''])
-    expect(status(await getInfo(from, undefined, forHomer))).toEqual(['0', '']) // as grpc-js calls
-    expect(status(await getInfo(from, 'marge', forHomer))).toEqual([
-      '3',
-      'this call token is for homer, but the call is addressed to marge',
-    ])
-    expect(status(await getInfo(from, undefined))).toEqual([
-      '3',
-      'name the peer: call <relay>/relayed/<username>/… or present a call token for it',
-    ])
-    expect(status(await getInfo(from, 'marge'))).toEqual(['14', 'marge is not connected to this relay'])
-    const [code] = status(await getInfo(from, 'homer', `${forHomer.slice(0, -4)}AAAA`))
-    expect(code).toBe('16')
+    expect(await getInfo(r.port, 'homer', '127.0.0.1', forHomer)).toBe('0')
+    expect(await getInfo(r.port, 'marge', '127.0.0.1', forHomer)).toMatch(
+      /^HTTP\/1\.1 404[\s\S]*marge is not connected to this relay/,
+    )
+    // A bare call (as grpc-js sends one given the relay's address) is not routed by its token any more.
+    const bare = await ask(
+      await caller(r.port),
+      {
+        ':method': 'POST',
+        ':path': '/peerdir.v1.PeerService/GetInfo',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        authorization: `Bearer ${forHomer}`,
+      },
+      Buffer.from([0, 0, 0, 0, 0]),
+    )
+    expect(bare.headers['grpc-status']).toBe('12')
+    expect(decodeURIComponent(String(bare.headers['grpc-message']))).toMatch(/forwards no calls/)
   })
 
   it('registers at most --max-peers, of which names it never carried take three quarters', async () => {
@@ -244,9 +245,8 @@ describe('a relay’s links', () => {
       expect(health.headers[':status']).toBe(200)
       callers.push(session)
     }
-    for (const name of names) {
-      expect((await getInfo(callers[0] as http2.ClientHttp2Session, name)).headers['grpc-status']).toBe('0')
-    }
+    // A tunnel from another address to each of them still finds its link.
+    for (const name of names) expect(await getInfo(r.port, name, '127.0.0.3')).toBe('0')
     // And every caller is still connected: no link took a caller's place.
     for (const session of callers) {
       expect((await ask(session, { ':path': '/healthz' })).headers[':status']).toBe(200)
@@ -280,11 +280,27 @@ describe('a relay’s links', () => {
     const served = await ask(direct, request)
     expect(served.headers[':status']).toBe(200)
     expect(served.body.equals(content)).toBe(true)
-    // The relay's session on the link is a loopback caller naming the daemon's own port, as the relay's
-    // operator could make it: still only RPCs answer there.
+    // On the link, as the relay's operator could send it: a request straight on the link is no tunnel
+    // (405), and inside a tunnel, naming the daemon's own loopback port, only RPCs answer.
     const link = (await until(async () => r.peers.get('alice'), 'alice in the relay’s table')).session
-    const throughLink = await ask(link, request)
-    expect(throughLink.headers[':status']).toBe(404)
-    expect(throughLink.body.includes(content.subarray(0, 1024))).toBe(false)
+    const onLink = await ask(link, request)
+    expect(onLink.headers[':status']).toBe(405)
+    const tunnel = link.request({ ':method': 'CONNECT', ':authority': `127.0.0.1:${alice.port}` })
+    const opened = await new Promise<http2.IncomingHttpHeaders>((resolve) => tunnel.once('response', resolve))
+    expect(opened[':status']).toBe(200)
+    // TLS inside the tunnel, as a caller speaks it (in plaintext a tunnel is closed before any HTTP).
+    const inside = http2.connect('https://inside', {
+      createConnection: () =>
+        tls.connect({
+          socket: tunnel as unknown as net.Socket,
+          rejectUnauthorized: false,
+          ALPNProtocols: ['h2'],
+        }),
+    })
+    inside.on('error', () => {})
+    cleanups.push(() => inside.destroy())
+    const throughTunnel = await ask(inside, request)
+    expect(throughTunnel.headers[':status']).toBe(404)
+    expect(throughTunnel.body.includes(content.subarray(0, 1024))).toBe(false)
   })
 })

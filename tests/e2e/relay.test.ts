@@ -1,18 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import tls from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { spkiFingerprint } from '../../peer/src/wire/peer-connection.ts'
+import { tunnelServerName } from '../../peer/src/wire/tls-server-name.ts'
 import { selfSignedCertificate } from '../support/certificates.ts'
 import { netnsUnavailable, type OtherMachine, otherMachine } from '../support/network-namespace.ts'
 import { partFiles } from '../support/part-files.ts'
 import { type PeerProcess, until } from '../support/peer-process.ts'
 import { freePort } from '../support/ports.ts'
 import { type RelayProcess, startRelayProcess } from '../support/relay-process.ts'
+import { rawTunnel, sessionIn } from '../support/relay-tunnels.ts'
 import { commandUnavailable, mustSkip } from '../support/requirements.ts'
 import { useTestNetwork } from '../support/test-network.ts'
 
@@ -78,6 +83,17 @@ async function homePeer(
   return peer
 }
 
+/**
+ * A relay listening on every address of this side (its URL names the veth's), so callers can come from
+ * any of 127/8: the relay counts tunnels per caller address, and the test needs several.
+ */
+async function wildcardRelay(args: string[] = []): Promise<RelayProcess> {
+  const r = network.track(
+    await startRelayProcess({ host: '0.0.0.0', directoryUrl: network.directoryUrl, args }),
+  )
+  return { ...r, url: `http://${here()}:${r.port}` }
+}
+
 const hostPeer = (name: string, args: string[] = []) =>
   network.peer(name, { args: ['--host', here(), ...args] })
 
@@ -128,7 +144,7 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
     expect(existsSync(join(fetcher.dir, 'island.bin'))).toBe(false)
   })
 
-  it('serves 64 MiB through the relay, to peerdir and to a grpc-js client given the relayed URL', async () => {
+  it('serves 64 MiB through the relay, to peerdir and to a grpc-js client through a tunnel and by server name', async () => {
     const r = await relay()
     const content = randomBytes(64 * MiB)
     const homer = await homePeer('homer', { 'big.bin': content }, r)
@@ -150,12 +166,93 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
     expect(status.relay).toEqual({ url: r.url, registered: true, lastError: '' })
     expect(status.publicUrl).toBe(`${r.url}/relayed/homer`)
 
-    // grpc-js knows no URL path: it dials the relay's host and port and the call token names the peer.
+    // grpc-js knows no tunnel: it dials a local forwarder that opens one to homer for each connection
+    // (the relay reads no call, so it can no longer route a bare call by its token).
+    // Inside the tunnel it speaks TLS with homer's key: it trusts the certificate homer presents once
+    // its key is the one the directory lists (grpc-js has no key pinning of its own).
     const token = await callToken('marge', 'homer')
-    const received = await grpcJsDownload(`${here()}:${r.port}`, token, sha(content), content.length)
-    expect(sha(received)).toBe(sha(content))
+    const forwarder = await tunnelForwarder(r.port, 'homer')
+    try {
+      const certificate = await listedCertificate(r.port, 'homer', homer.key)
+      const received = await grpcJsDownload(
+        `127.0.0.1:${forwarder.port}`,
+        token,
+        sha(content),
+        content.length,
+        certificate,
+      )
+      expect(sha(received)).toBe(sha(content))
+      // A client that can set the TLS server name needs no forwarder: it dials the relay itself.
+      const direct = await grpcJsDownload(
+        `${here()}:${r.port}`,
+        await callToken('marge', 'homer'),
+        sha(content),
+        content.length,
+        certificate,
+        {
+          'grpc.ssl_target_name_override': tunnelServerName('homer'),
+        },
+      )
+      expect(sha(direct)).toBe(sha(content))
+    } finally {
+      await forwarder.close()
+    }
     expect(homer.output()).not.toMatch(/unexpected/)
   })
+
+  it.skipIf(noOpenssl)(
+    'carries a relayed TLS peer’s transfer end to end: no file byte nor call token crosses the relay in clear',
+    async () => {
+      // A recording pipe between the relay and everyone who dials it (the home peer's link and the
+      // fetcher's tunnels): the relay's public URL names the pipe, so relay tokens are for its origin.
+      const pipe = await recordingPipe(here())
+      const viaPipe = await relay(['--public-url', pipe.url])
+      pipe.target(viaPipe.port)
+      const { cert, key } = selfSignedCertificate(here())
+      const trusting = { NODE_EXTRA_CA_CERTS: cert }
+      try {
+        const content = randomBytes(8 * MiB)
+        await homePeer('kent', { 'secret.bin': content }, { url: pipe.url }, [
+          '--tls-cert',
+          cert,
+          '--tls-key',
+          key,
+        ])
+        const fetcher = await network.peer('lois', { args: ['--host', here()], env: trusting })
+        const report = await getJson(fetcher, 'secret.bin')
+        expect(sha(readFileSync(report.path))).toBe(sha(content))
+        expect(report.sources).toEqual([
+          {
+            username: 'kent',
+            url: `${pipe.url}/relayed/kent`,
+            bytes: content.length,
+            relayed: true,
+            queued: 0,
+          },
+        ])
+        const recorded = pipe.recorded()
+        // The whole transfer crossed the pipe (ciphertext), and not one 64-byte slice of it in clear.
+        expect(recorded.reduce((sum, each) => sum + each.length, 0)).toBeGreaterThan(content.length)
+        for (let i = 0; i < 16; i++) {
+          const at = Math.floor(Math.random() * (content.length - 64))
+          const slice = content.subarray(at, at + 64)
+          expect(recorded.some((each) => each.includes(slice))).toBe(false)
+        }
+        // The only tokens in clear are the link's registrations (relay tokens, good at this relay once).
+        const scopes = recorded.flatMap((each) =>
+          [...each.toString('latin1').matchAll(/eyJ[\w-]+\.(eyJ[\w-]+)\.[\w-]+/g)].map(
+            (jwt) =>
+              (JSON.parse(Buffer.from(jwt[1] as string, 'base64url').toString()) as { scope: string }).scope,
+          ),
+        )
+        expect(scopes.length).toBeGreaterThan(0)
+        expect(new Set(scopes)).toEqual(new Set(['relay-register']))
+      } finally {
+        await pipe.close()
+        rmSync(dirname(cert), { recursive: true, force: true })
+      }
+    },
+  )
 
   it('keeps a long transfer going across the re-registrations as tokens renew', async () => {
     const r = await relay()
@@ -245,65 +342,55 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
     expect(sha(readFileSync(report.path))).toBe(sha(fresh))
   })
 
-  it('refuses other paths, names not the registrant’s own, calls over the cap and revoked sessions', async () => {
-    const r = await relay(['--max-streams-per-peer', '4'])
+  it('refuses calls to itself, tokens not its own, tunnels over the cap and revoked sessions', async () => {
+    const r = await wildcardRelay(['--max-streams-per-peer', '4'])
     const content = randomBytes(8 * MiB)
     const krusty = await homePeer('krusty', { 'show.bin': content }, r, ['--max-upload-rate', '1M'])
     const sideshow = await hostPeer('sideshow')
     const session = http2.connect(r.url)
-    const sessions = [session]
     try {
-      const control = await grpcCall(session, '/peerdir.v1.ControlService/Status', {})
+      // A call sent to the relay itself is answered by the relay, never forwarded: it reads no call.
+      const control = await grpcCall(session, '/relayed/krusty/peerdir.v1.PeerService/GetInfo', {})
       expect(control['grpc-status']).toBe('12')
-      expect(decodeURIComponent(String(control['grpc-message']))).toMatch(/only peerdir.v1.PeerService/)
-
-      // Registering takes a relay token for this very relay, once: not a call token (sideshow's for
-      // calling krusty), not one for another relay, and not one already used (as seen on the way).
-      const asCaller = await callToken('sideshow', 'krusty')
-      expect(await rawRegister(r.port, asCaller)).toMatch(/^HTTP\/1\.1 401[\s\S]*a relay token/)
-      const elsewhere = await relayToken('sideshow', sideshow.port, `http://${here()}:1`)
-      expect(await rawRegister(r.port, elsewhere)).toMatch(
-        /^HTTP\/1\.1 403[\s\S]*for the relay at http:\/\/.*:1, not/,
-      )
-      const once = await relayToken('sideshow', sideshow.port, r.url)
-      expect(await rawRegister(r.port, once)).toMatch(/^HTTP\/1\.1 101/)
-      expect(await rawRegister(r.port, once)).toMatch(/^HTTP\/1\.1 403[\s\S]*used already/)
-      const revoked = await relayToken('sideshow', sideshow.port, r.url)
-      await revoked.logout()
-      expect(await rawRegister(r.port, revoked)).toMatch(/^HTTP\/1\.1 401[\s\S]*this session was logged out/)
-
-      // Each account its own share of krusty's four calls (one): sideshow's second call is refused,
-      // then three more accounts' slow downloads fill the four, and a fifth account still gets a call:
-      // the slowest of the four gives way, so no number of accounts shuts a caller out.
-      const accounts = ['otto', 'nelson', 'ralph', 'milhouse']
-      const auth = async (username: string) => ({
-        authorization: `Bearer ${await callToken(username, 'krusty')}`,
-      })
-      const asSideshow = await auth('sideshow')
-      const slow = async (headers: Record<string, string>) => {
-        const stream = session.request({
-          ':method': 'POST',
-          ':path': '/relayed/krusty/peerdir.v1.PeerService/Download',
-          'content-type': 'application/grpc',
-          te: 'trailers',
-          ...headers,
-        })
-        stream.end(downloadRequest(sha(content), content.length))
-        await new Promise((resolve) => stream.once('response', resolve))
-      }
-      await slow(asSideshow)
-      const again = await grpcCall(session, '/relayed/krusty/peerdir.v1.PeerService/GetInfo', asSideshow)
-      expect(again['grpc-status']).toBe('8')
-      expect(decodeURIComponent(String(again['grpc-message']))).toMatch(/you already have 1 calls to krusty/)
-      for (const account of accounts.slice(0, 3)) await slow(await auth(account))
-      const fifth = await grpcCall(
-        session,
-        '/relayed/krusty/peerdir.v1.PeerService/GetInfo',
-        await auth(accounts[3] as string),
-      )
-      expect(fifth['grpc-status']).toBe('0')
+      expect(decodeURIComponent(String(control['grpc-message']))).toMatch(/forwards no calls/)
     } finally {
-      for (const each of sessions) each.destroy()
+      session.destroy()
+    }
+
+    // Registering takes a relay token for this very relay, once: not a call token (sideshow's for
+    // calling krusty), not one for another relay, and not one already used (as seen on the way).
+    const asCaller = await callToken('sideshow', 'krusty')
+    expect(await rawRegister(r.port, asCaller)).toMatch(/^HTTP\/1\.1 401[\s\S]*a relay token/)
+    const elsewhere = await relayToken('sideshow', sideshow.port, `http://${here()}:1`)
+    expect(await rawRegister(r.port, elsewhere)).toMatch(
+      /^HTTP\/1\.1 403[\s\S]*for the relay at http:\/\/.*:1, not/,
+    )
+    const once = await relayToken('sideshow', sideshow.port, r.url)
+    expect(await rawRegister(r.port, once)).toMatch(/^HTTP\/1\.1 101/)
+    expect(await rawRegister(r.port, once)).toMatch(/^HTTP\/1\.1 403[\s\S]*used already/)
+    const revoked = await relayToken('sideshow', sideshow.port, r.url)
+    await revoked.logout()
+    expect(await rawRegister(r.port, revoked)).toMatch(/^HTTP\/1\.1 401[\s\S]*this session was logged out/)
+
+    // Each caller address its own share of krusty's four tunnels (one): a second from 127.0.0.2 is
+    // refused, then three more addresses fill the four, and a fifth address still gets a tunnel: the
+    // slowest of the four gives way, so no number of callers shuts one out. A name not registered: 404.
+    const tunnels: net.Socket[] = []
+    const tunnel = async (localAddress: string, name = 'krusty') => {
+      const opened = await rawTunnel(r.port, name, { localAddress })
+      if (opened.socket) tunnels.push(opened.socket.on('error', () => {}))
+      return opened.answer
+    }
+    try {
+      expect(await tunnel('127.0.0.2')).toMatch(/^HTTP\/1\.1 101/)
+      expect(await tunnel('127.0.0.2')).toMatch(/^HTTP\/1\.1 429[\s\S]*you already have 1 tunnels to krusty/)
+      for (const address of ['127.0.0.3', '127.0.0.4', '127.0.0.5']) {
+        expect(await tunnel(address)).toMatch(/^HTTP\/1\.1 101/)
+      }
+      expect(await tunnel('127.0.0.6')).toMatch(/^HTTP\/1\.1 101/)
+      expect(await tunnel('127.0.0.6', 'sideshow-bob')).toMatch(/^HTTP\/1\.1 404[\s\S]*not connected/)
+    } finally {
+      for (const socket of tunnels) socket.destroy()
     }
 
     // Logged out, its session is revoked: the relay drops it within its session check, and without a
@@ -418,20 +505,24 @@ describe.skipIf(skip)('a relay nobody can knock over', () => {
     expect(r.output()).toMatch(/sybil\d+ dropped: it is no longer up in the directory/)
   }, 90_000)
 
-  it('serves an honest get while several accounts hold every call to the peer, reading nothing', async () => {
-    const r = await relay()
+  it('serves an honest get while callers at four addresses hold every tunnel to the peer, reading nothing', async () => {
+    const r = await wildcardRelay()
     const content = randomBytes(4 * MiB)
     await homePeer('burns', { 'plant.bin': content }, r, ['--max-upload-rate', '2M'])
-    const session = http2.connect(r.url)
-    session.on('error', () => {})
+    const sessions: http2.ClientHttp2Session[] = []
     try {
-      // Four accounts, sixteen calls each (a quarter of 64): every call to burns taken, none read.
-      for (const account of ['smithers1', 'smithers2', 'smithers3', 'smithers4']) {
+      // Four addresses, sixteen tunnels each (a quarter of 64): every tunnel to burns taken, each with
+      // a download in it (an account's call token, as the peer checks) whose answer is never read.
+      for (const [i, account] of ['smithers1', 'smithers2', 'smithers3', 'smithers4'].entries()) {
         const headers = { authorization: `Bearer ${await callToken(account, 'burns')}` }
-        for (let i = 0; i < 16; i++) {
+        for (let n = 0; n < 16; n++) {
+          const { answer, socket } = await rawTunnel(r.port, 'burns', { localAddress: `127.0.0.${2 + i}` })
+          expect(answer).toMatch(/^HTTP\/1\.1 101/)
+          const session = sessionIn(socket as net.Socket, 'tls')
+          sessions.push(session)
           const stream = session.request({
             ':method': 'POST',
-            ':path': '/relayed/burns/peerdir.v1.PeerService/Download',
+            ':path': '/peerdir.v1.PeerService/Download',
             'content-type': 'application/grpc',
             te: 'trailers',
             ...headers,
@@ -445,11 +536,11 @@ describe.skipIf(skip)('a relay nobody can knock over', () => {
       const fetcher = await hostPeer('homer3')
       const started = Date.now()
       const report = await getJson(fetcher, sha(content))
-      console.log(`honest get of 4 MiB past 64 held calls: ${Date.now() - started} ms`)
+      console.log(`honest get of 4 MiB past 64 held tunnels: ${Date.now() - started} ms`)
       expect(sha(readFileSync(report.path))).toBe(sha(content))
       expect(report.sources.map((s) => s.username)).toEqual(['burns'])
     } finally {
-      session.destroy()
+      for (const session of sessions) session.destroy()
     }
   }, 120_000)
 
@@ -555,6 +646,8 @@ async function grpcJsDownload(
   token: string,
   sha256: string,
   length: number,
+  certificate?: string,
+  options: grpc.ChannelOptions = {},
 ): Promise<Buffer> {
   const definition = protoLoader.loadSync(join(import.meta.dirname, '../../proto/peerdir/v1/peer.proto'), {
     longs: String,
@@ -564,7 +657,13 @@ async function grpcJsDownload(
   const loaded = grpc.loadPackageDefinition(definition) as unknown as {
     peerdir: { v1: { PeerService: grpc.ServiceClientConstructor } }
   }
-  const client = new loaded.peerdir.v1.PeerService(address, grpc.credentials.createInsecure())
+  // With the peer's certificate as the only root, and no host name to check (the address is a tunnel's).
+  const credentials = certificate
+    ? grpc.credentials.createSsl(Buffer.from(certificate), null, null, {
+        checkServerIdentity: () => undefined,
+      })
+    : grpc.credentials.createInsecure()
+  const client = new loaded.peerdir.v1.PeerService(address, credentials, options)
   const metadata = new grpc.Metadata()
   metadata.set('authorization', `Bearer ${token}`)
   try {
@@ -577,5 +676,93 @@ async function grpcJsDownload(
     })
   } finally {
     client.close()
+  }
+}
+
+/** The certificate `username` presents through a tunnel, once its key is the one listed (`sha256/…`). */
+async function listedCertificate(relayPort: number, username: string, key: string | null): Promise<string> {
+  const { socket } = await rawTunnel(relayPort, username, { host: here() })
+  if (!socket) throw new Error(`no tunnel to ${username}`)
+  const secure = tls.connect({ socket, rejectUnauthorized: false, ALPNProtocols: ['h2'] })
+  try {
+    await once(secure, 'secureConnect')
+    const certificate = secure.getPeerX509Certificate()
+    if (!certificate || spkiFingerprint(certificate) !== key) throw new Error(`key mismatch at ${username}`)
+    return certificate.toString()
+  } finally {
+    secure.destroy()
+  }
+}
+
+/** A local port where each connection is carried through a fresh tunnel to `username` (as a foreign client needs). */
+async function tunnelForwarder(relayPort: number, username: string) {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((local) => {
+    sockets.add(local)
+    local.on('error', () => local.destroy())
+    local.pause()
+    rawTunnel(relayPort, username, { host: here() }).then(
+      ({ socket }) => {
+        if (!socket) return void local.destroy()
+        sockets.add(socket)
+        socket.on('error', () => socket.destroy())
+        local.pipe(socket).on('close', () => local.destroy())
+        socket.pipe(local).on('close', () => socket.destroy())
+        socket.resume()
+        local.resume()
+      },
+      () => local.destroy(),
+    )
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/**
+ * A TCP pipe listening on `host` that forwards each connection to `target()` there and records every
+ * byte of each direction of each connection (one buffer each, so a slice crossing reads is found whole).
+ */
+async function recordingPipe(host: string) {
+  let targetPort = 0
+  const streams: Buffer[][] = []
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect({ host, port: targetPort })
+    const [up, down]: Buffer[][] = [[], []]
+    streams.push(up, down)
+    for (const socket of [inbound, outbound]) {
+      sockets.add(socket)
+      socket.on('error', () => {
+        inbound.destroy()
+        outbound.destroy()
+      })
+      socket.on('close', () => {
+        inbound.destroy()
+        outbound.destroy()
+      })
+    }
+    inbound.on('data', (chunk: Buffer) => void up.push(chunk))
+    outbound.on('data', (chunk: Buffer) => void down.push(chunk))
+    inbound.pipe(outbound)
+    outbound.pipe(inbound)
+  })
+  await new Promise<void>((resolve) => server.listen(0, host, resolve))
+  const port = (server.address() as net.AddressInfo).port
+  return {
+    url: `http://${host}:${port}`,
+    target: (next: number) => {
+      targetPort = next
+    },
+    recorded: () => streams.map((parts) => Buffer.concat(parts)),
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    },
   }
 }

@@ -1,13 +1,15 @@
-import http from 'node:http'
 import http2 from 'node:http2'
-import net from 'node:net'
+import type net from 'node:net'
+import tls from 'node:tls'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type Relay, type RelayOptions, startRelay } from '../../peer/src/relay/relay-server.ts'
+import { clientHelloServerName, tunnelServerName } from '../../peer/src/wire/tls-server-name.ts'
 import { listen } from '../support/ports.ts'
+import { rawTunnel } from '../support/relay-tunnels.ts'
 
-// The relay's forwarding, in process, against a stub of a relayed peer (an HTTP/2 server the relay
-// holds a client session to, as it does on a registered link): what a misbehaving peer or an odd
-// caller can do to the relay. No directory is needed for calls without a token.
+// The relay's tunnels, in process, against a stub of a relayed peer (an HTTP/2 server the relay holds a
+// client session to, as it does on a registered link, taking each tunnel's CONNECT stream): what a
+// misbehaving peer or an odd caller can do to the relay. No directory is needed: tunnels carry no token.
 
 const stops: (() => Promise<void> | void)[] = []
 afterEach(async () => {
@@ -39,194 +41,181 @@ async function relayWithStub(
     ...limits,
   })
   stops.push(() => relay.stop())
+  lastRelay = relay
   const link = http2.connect(`http://127.0.0.1:${stubPort}`)
   await new Promise((resolve) => link.once('connect', resolve))
   relay.adopt({ username: 'stub', sessionId: 'sid', token: 'unused', issuedAt: 0 }, link, 'stub')
-  const caller = callerFrom(relay, '127.0.0.1')
-  return { relay, caller, stubSessions }
+  return { relay, stubSessions }
 }
 
-/** A caller connecting from `address` (any of 127/8 on loopback): the relay tells callers apart by address. */
-function callerFrom(relay: Relay, address: string) {
-  const caller = http2.connect(`http://127.0.0.1:${relay.port}`, {
-    createConnection: () => net.connect({ host: '127.0.0.1', port: relay.port, localAddress: address }),
-  })
-  caller.on('error', () => {})
-  stops.push(() => void caller.destroy())
-  return caller
-}
+let lastRelay: Relay | undefined
+/** The relay the last relayWithStub started. */
+const relayOf = async () => lastRelay as Relay
 
-/** A call whose answer has begun (headers in) and is left unread; resolves with its stream. */
-async function heldCall(caller: http2.ClientHttp2Session) {
-  const stream = caller.request({
-    ':method': 'POST',
-    ':path': '/relayed/stub/peerdir.v1.PeerService/Download',
-    'content-type': 'application/grpc',
-    te: 'trailers',
-  })
-  stream.on('error', () => {})
-  stream.end(Buffer.from([0, 0, 0, 0, 0]))
-  const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve))
-  stream.pause()
-  return { stream, headers, closed: new Promise((resolve) => stream.once('close', resolve)) }
-}
+/** The peer's end taking a tunnel, as a daemon does: 200 and what its port speaks. */
+const take = (stream: http2.ServerHttp2Stream) =>
+  stream.respond({ ':status': 200, 'peerdir-inner': 'plaintext' })
 
-/** A stub's answer that begins and then holds: headers, a few bytes, and nothing more. */
+/** A tunnel the peer takes and then holds: a few bytes, and nothing more. */
 const holds = (stream: http2.ServerHttp2Stream) => {
   stream.on('data', () => {})
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
+  take(stream)
   stream.write(Buffer.alloc(100))
 }
 
-type Answer = {
-  headers: http2.IncomingHttpHeaders
-  trailers: http2.IncomingHttpHeaders
-  endAfterHeaders: boolean
-  error?: string
+/** A tunnel to the stub from `address` (any of 127/8 on loopback: the relay tells callers apart by address). */
+async function tunnelFrom(relay: Relay, address = '127.0.0.1', headers?: string) {
+  const tunnel = await rawTunnel(relay.port, 'stub', { localAddress: address, headers })
+  const socket = tunnel.socket as net.Socket | undefined
+  socket?.on('error', () => {})
+  // Read (what a held tunnel's peer sends is a few bytes), so that its end is seen.
+  socket?.resume()
+  if (socket) stops.push(() => void socket.destroy())
+  const closed = socket ? new Promise((resolve) => socket.once('close', resolve)) : Promise.resolve()
+  return { ...tunnel, closed }
 }
 
-function call(caller: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders = {}): Promise<Answer> {
-  return new Promise((resolve) => {
-    const stream = caller.request({
-      ':method': 'POST',
-      ':path': '/relayed/stub/peerdir.v1.PeerService/GetInfo',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      ...headers,
-    })
-    const answer: Answer = { headers: {}, trailers: {}, endAfterHeaders: false }
-    stream.once('response', (h, flags) => {
-      answer.headers = h
-      // What grpc-js reads a status from headers by: the HEADERS frame itself ends the stream.
-      answer.endAfterHeaders = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0
-    })
-    stream.once('trailers', (t) => {
-      answer.trailers = t
-    })
-    stream.on('error', (err) => {
-      answer.error = err.message
-    })
-    stream.on('data', () => {})
-    stream.once('close', () => resolve(answer))
-    stream.end(Buffer.from([0, 0, 0, 0, 0]))
-  })
-}
+/** The status line's code of an answer. */
+const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1])
 
-describe('the relay forwarding to a relayed peer', () => {
-  it('survives a peer that resets a call after reading it, and forwards the next', async () => {
-    let calls = 0
-    const { caller } = await relayWithStub((stream) => {
-      calls++
-      stream.on('data', () => {})
-      if (calls === 1) {
-        stream.once('end', () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR))
+describe('the relay carrying tunnels to a relayed peer', () => {
+  it('survives a peer that resets a tunnel after reading from it, and carries the next', async () => {
+    let tunnels = 0
+    await relayWithStub((stream) => {
+      tunnels++
+      take(stream)
+      if (tunnels === 1) {
+        stream.once('data', () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR))
         return
       }
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
-      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
-      stream.end(Buffer.from([0, 0, 0, 0, 0]))
+      stream.on('data', (part: Buffer) => stream.write(Buffer.concat([Buffer.from('echo:'), part])))
     })
-    const reset = await call(caller)
-    // Answered as gRPC clients read a failure: UNAVAILABLE in a trailers-only answer.
-    expect(reset.error).toBeUndefined()
-    expect(reset.headers[':status']).toBe(200)
-    expect(reset.headers['grpc-status']).toBe('14')
-    expect(reset.endAfterHeaders).toBe(true)
-    const next = await call(caller)
-    expect(next.trailers['grpc-status']).toBe('0')
+    const relay = await relayOf()
+    const reset = await tunnelFrom(relay)
+    expect(reset.answer).toMatch(/^HTTP\/1\.1 101[\s\S]*peerdir-inner: plaintext/)
+    reset.socket?.write('hello')
+    await reset.closed // the caller sees its connection end, as it would the peer's own
+    const next = await tunnelFrom(relay)
+    next.socket?.write('again')
+    const echoed = await new Promise<string>((resolve) =>
+      next.socket?.once('data', (d) => resolve(String(d))),
+    )
+    expect(echoed).toBe('echo:again')
   })
 
-  it('passes a trailers-only failure on as one, so gRPC clients read its status', async () => {
-    const { caller } = await relayWithStub((stream) => {
-      stream.on('data', () => {})
-      stream.respond(
-        {
-          ':status': 200,
-          'content-type': 'application/grpc',
-          'grpc-status': '5',
-          'grpc-message': 'no such file',
-        },
-        { endStream: true },
-      )
+  it('carries a ClientHello naming a tunnel to the peer unread, and refuses with a TLS alert otherwise', async () => {
+    const carried: Buffer[] = []
+    let inner = 'tls'
+    await relayWithStub((stream) => {
+      stream.on('data', (part: Buffer) => carried.push(part))
+      stream.respond({ ':status': 200, 'peerdir-inner': inner })
     })
-    const answer = await call(caller)
-    expect(answer.endAfterHeaders).toBe(true)
-    expect(answer.headers['grpc-status']).toBe('5')
-    expect(answer.headers['grpc-message']).toBe('no such file')
-    // The relay's own refusals too.
-    const other = await call(caller, { ':path': '/peerdir.v1.ControlService/Status' })
-    expect(other.endAfterHeaders).toBe(true)
-    expect(other.headers['grpc-status']).toBe('12')
-  })
-
-  it('drops hop-by-hop headers of an HTTP/1.1 caller, those named in Connection and a TE other than trailers', async () => {
-    let seen: http2.IncomingHttpHeaders = {}
-    const { relay } = await relayWithStub((stream, headers) => {
-      seen = headers
-      stream.on('data', () => {})
-      stream.respond({ ':status': 200, 'content-type': 'application/json' })
-      stream.end('{}')
-    })
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request(
-        {
+    const relay = await relayOf()
+    /** A TLS connect to the relay's port asking for `servername`: the error it ended with. */
+    const hello = (servername: string) =>
+      new Promise<{ error?: string }>((resolve) => {
+        const socket = tls.connect({
           host: '127.0.0.1',
           port: relay.port,
-          method: 'POST',
-          path: '/relayed/stub/peerdir.v1.PeerService/GetInfo',
-          headers: {
-            'content-type': 'application/json',
-            te: 'gzip',
-            connection: 'x-secret',
-            'x-secret': '1',
-            'x-kept': '2',
-          },
-        },
-        (res) => {
-          res.resume()
-          resolve(res.statusCode ?? 0)
-        },
+          servername,
+          rejectUnauthorized: false,
+        })
+        stops.push(() => void socket.destroy())
+        socket.once('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }))
+        socket.once('close', () => resolve({}))
+      })
+    // The peer gets the caller's ClientHello as sent, from its first byte: no answer of the relay's own.
+    void hello(tunnelServerName('stub'))
+    await until(() => Buffer.concat(carried).length >= 5)
+    const first = Buffer.concat(carried)
+    expect(first[0]).toBe(0x16)
+    expect(clientHelloServerName(first)).toBe('stub.tunnel.peerdir.invalid')
+    // Not carried here: a TLS alert the caller's TLS reports by name.
+    expect((await hello(tunnelServerName('nobody'))).error).toBe('ERR_SSL_TLSV1_UNRECOGNIZED_NAME')
+    inner = 'plaintext' // a peer that serves no TLS: a caller that opened with TLS gets nothing else
+    expect((await hello(tunnelServerName('stub'))).error).toBe('ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR')
+    // A ClientHello for another name, on a relay serving no TLS of its own: closed, never carried.
+    const before = carried.length
+    expect((await hello('example.com')).error).toBeDefined()
+    expect(carried.length).toBe(before)
+  })
+
+  it('refuses a tunnel the peer does not take, or to a name not registered, with one line; answers calls with unimplemented', async () => {
+    await relayWithStub((stream) => stream.respond({ ':status': 503 }, { endStream: true }))
+    const relay = await relayOf()
+    const refused = await tunnelFrom(relay)
+    expect(refused.socket).toBeUndefined()
+    expect(statusOf(refused.answer)).toBe(502)
+    expect(refused.answer).toMatch(/stub did not take the tunnel/)
+    const nobody = await rawTunnel(relay.port, 'nobody')
+    expect(statusOf(nobody.answer)).toBe(404)
+    expect(nobody.answer).toMatch(/nobody is not connected to this relay/)
+    // A call sent to the relay itself is not forwarded (the relay reads no call): a gRPC refusal,
+    // trailers-only so gRPC clients read its status.
+    const caller = http2.connect(`http://127.0.0.1:${relay.port}`)
+    caller.on('error', () => {})
+    stops.push(() => void caller.destroy())
+    const answer = await new Promise<{ headers: http2.IncomingHttpHeaders; ended: boolean }>((resolve) => {
+      const stream = caller.request({
+        ':method': 'POST',
+        ':path': '/relayed/stub/peerdir.v1.PeerService/GetInfo',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      })
+      stream.on('error', () => {})
+      stream.once('response', (headers, flags) =>
+        resolve({ headers, ended: (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0 }),
       )
-      req.on('error', reject)
-      req.end('{}')
+      stream.end(Buffer.from([0, 0, 0, 0, 0]))
     })
-    expect(status).toBe(200)
-    expect(seen.te).toBeUndefined()
-    expect(seen['x-secret']).toBeUndefined()
-    expect(seen['x-kept']).toBe('2')
+    expect(answer.ended).toBe(true)
+    expect(answer.headers['grpc-status']).toBe('12')
+    expect(decodeURIComponent(String(answer.headers['grpc-message']))).toMatch(/forwards no calls/)
+  })
+
+  it('passes no caller header on: the peer sees a CONNECT with only its authority, then the bytes as sent', async () => {
+    let seen: http2.IncomingHttpHeaders = {}
+    const received: Buffer[] = []
+    await relayWithStub((stream, headers) => {
+      seen = headers
+      take(stream)
+      stream.on('data', (part: Buffer) => received.push(part))
+    })
+    const relay = await relayOf()
+    const tunnel = await tunnelFrom(relay, '127.0.0.1', 'authorization: Bearer secret\r\ncookie: c=1\r\n')
+    const bytes = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nanything at all')
+    tunnel.socket?.end(bytes)
+    await until(() => Buffer.concat(received).length >= bytes.length)
+    expect(Buffer.concat(received).equals(bytes)).toBe(true)
+    expect(Object.keys(seen).sort()).toEqual([':authority', ':method'])
+    expect(seen[':method']).toBe('CONNECT')
+    expect(seen[':authority']).toBe('stub.relayed:443')
   })
 
   it('paces the bytes through one peer, both ways together, at --max-peer-rate', async () => {
     const rate = 512 * 1024
     const half = 512 * 1024
     let uploaded = 0
-    const { caller } = await relayWithStub(
+    await relayWithStub(
       (stream) => {
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
-        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
+        take(stream)
         stream.on('data', (part: Buffer) => {
           uploaded += part.length
         })
         stream.write(Buffer.alloc(half))
-        stream.once('end', () => stream.end())
       },
       { peerRate: rate },
     )
+    const relay = await relayOf()
     const started = performance.now()
-    const downloaded = await new Promise<number>((resolve) => {
-      const stream = caller.request({
-        ':method': 'POST',
-        ':path': '/relayed/stub/peerdir.v1.PeerService/Upload',
-        'content-type': 'application/grpc',
-        te: 'trailers',
-      })
-      let bytes = 0
-      stream.on('data', (part: Buffer) => {
-        bytes += part.length
-      })
-      stream.once('close', () => resolve(bytes))
-      stream.end(Buffer.alloc(half))
+    const tunnel = await tunnelFrom(relay)
+    const socket = tunnel.socket as net.Socket
+    let downloaded = 0
+    socket.on('data', (part: Buffer) => {
+      downloaded += part.length
     })
+    socket.write(Buffer.alloc(half))
+    await until(() => uploaded >= half && downloaded >= half)
     const seconds = (performance.now() - started) / 1000
     expect([uploaded, downloaded]).toEqual([half, half])
     // A lower bound only, which no load can break: the bucket's burst (a quarter second) and a frame
@@ -235,56 +224,55 @@ describe('the relay forwarding to a relayed peer', () => {
     expect(seconds).toBeGreaterThanOrEqual((uploaded + downloaded - unpaced) / rate)
   })
 
-  it('cuts a call moving less than the minimum rate over a period, and one moving nothing', async () => {
+  it('cuts a tunnel moving less than the minimum rate over a period, and one moving nothing', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
-    const { caller } = await relayWithStub(holds, { minCallRate: 8 * 1024 })
-    const call = await heldCall(caller)
-    call.stream.resume()
+    await relayWithStub(holds, { minCallRate: 8 * 1024 })
+    const tunnel = await tunnelFrom(await relayOf())
+    tunnel.socket?.resume()
     // 100 bytes in a period of 20 s, where 160 KiB are due: cut at the period's end, not a minute on.
     vi.advanceTimersByTime(20_000)
-    await call.closed
-    expect(call.stream.rstCode).toBe(http2.constants.NGHTTP2_CANCEL)
+    await tunnel.closed
+    expect(tunnel.socket?.destroyed).toBe(true)
   })
 
-  it('lets a caller in when a peer’s calls are all taken: the slowest call of a heavier caller gives way', async () => {
-    const { relay } = await relayWithStub(holds)
-    // Eight calls at most, two (a quarter) per caller: four callers fill them.
-    const calls = []
+  it('lets a caller in when a peer’s tunnels are all taken: the slowest tunnel of a heavier caller gives way', async () => {
+    await relayWithStub(holds)
+    const relay = await relayOf()
+    // Eight tunnels at most, two (a quarter) per caller address: four addresses fill them.
+    const tunnels = []
     for (const address of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']) {
-      const from = callerFrom(relay, address)
-      for (let i = 0; i < 2; i++) calls.push(await heldCall(from))
+      for (let i = 0; i < 2; i++) tunnels.push(await tunnelFrom(relay, address))
     }
-    expect(calls.map((c) => c.headers['grpc-status'])).toEqual(Array(8).fill(undefined))
-    const newcomer = callerFrom(relay, '127.0.0.6')
-    const late = await heldCall(newcomer)
-    expect(late.headers['grpc-status']).toBeUndefined()
-    expect(late.headers[':status']).toBe(200)
-    await Promise.race(calls.map((c) => c.closed))
-    // Its second call likewise (others still hold two); a third passes its own share, and is refused.
-    expect((await heldCall(newcomer)).headers['grpc-status']).toBeUndefined()
-    const third = await heldCall(newcomer)
-    expect(third.headers['grpc-status']).toBe('8')
-    expect(decodeURIComponent(String(third.headers['grpc-message']))).toMatch(/you already have 2 calls/)
+    expect(tunnels.map((t) => statusOf(t.answer))).toEqual(Array(8).fill(101))
+    const late = await tunnelFrom(relay, '127.0.0.6')
+    expect(statusOf(late.answer)).toBe(101)
+    await Promise.race(tunnels.map((t) => t.closed))
+    // Its second tunnel likewise (others still hold two); a third passes its own share, and is refused.
+    expect(statusOf((await tunnelFrom(relay, '127.0.0.6')).answer)).toBe(101)
+    const third = await tunnelFrom(relay, '127.0.0.6')
+    expect(statusOf(third.answer)).toBe(429)
+    expect(third.answer).toMatch(/you already have 2 tunnels/)
   })
 
-  it('lets a caller have more calls when a full peer’s others only sit on theirs (nothing moved for 5 s)', async () => {
+  it('lets a caller have more tunnels when a full peer’s others only sit on theirs (nothing moved for 5 s)', async () => {
     vi.useFakeTimers({ toFake: ['Date'] })
-    const { relay } = await relayWithStub(holds)
-    // Eight callers, one call each: nobody holds more than another.
-    for (let i = 0; i < 8; i++) await heldCall(callerFrom(relay, `127.0.0.${30 + i}`))
-    const newcomer = callerFrom(relay, '127.0.0.50')
-    expect((await heldCall(newcomer)).headers['grpc-status']).toBeUndefined() // took one of the eight
-    const second = await heldCall(newcomer)
-    expect(second.headers['grpc-status']).toBe('8') // every other caller holds one, and they just began
+    await relayWithStub(holds)
+    const relay = await relayOf()
+    // Eight callers, one tunnel each: nobody holds more than another.
+    for (let i = 0; i < 8; i++) await tunnelFrom(relay, `127.0.0.${30 + i}`)
+    expect(statusOf((await tunnelFrom(relay, '127.0.0.50')).answer)).toBe(101) // took one of the eight
+    const second = await tunnelFrom(relay, '127.0.0.50')
+    expect(statusOf(second.answer)).toBe(429) // every other caller holds one, and they just began
     vi.setSystemTime(Date.now() + 6000)
-    expect((await heldCall(newcomer)).headers['grpc-status']).toBeUndefined() // an idle one gives way
+    expect(statusOf((await tunnelFrom(relay, '127.0.0.50')).answer)).toBe(101) // an idle one gives way
   })
 
-  it('shrinks every session’s stream window as calls grow, and caps the calls under --max-buffer', async () => {
-    const { relay, stubSessions } = await relayWithStub(holds, {
+  it('shrinks the link’s stream window as tunnels grow, and caps the tunnels under --max-buffer', async () => {
+    const { stubSessions } = await relayWithStub(holds, {
       maxBufferBytes: 1024 * 1024,
       maxStreamsPerPeer: 64,
     })
+    const relay = await relayOf()
     const link = stubSessions[0] as http2.ServerHttp2Session
     const shrunk = new Promise<void>((resolve) => {
       const check = () => {
@@ -293,15 +281,57 @@ describe('the relay forwarding to a relayed peer', () => {
       link.on('remoteSettings', check)
       check()
     })
-    // 1 MiB for calls that may hold two windows each: at most 16 calls of 32 KiB windows.
-    const addresses = Array.from({ length: 4 }, (_, i) => `127.0.0.${10 + i}`)
-    for (const address of addresses) {
-      const from = callerFrom(relay, address)
-      for (let i = 0; i < 4; i++) await heldCall(from)
+    // 1 MiB for tunnels that may hold two windows each: at most 16 tunnels of 32 KiB windows.
+    for (let a = 0; a < 4; a++) {
+      for (let i = 0; i < 4; i++)
+        expect(statusOf((await tunnelFrom(relay, `127.0.0.${10 + a}`)).answer)).toBe(101)
     }
     await shrunk
-    const refused = await call(callerFrom(relay, '127.0.0.20'))
-    expect(refused.headers['grpc-status']).toBe('8')
-    expect(decodeURIComponent(String(refused.headers['grpc-message']))).toMatch(/most calls \(16\)/)
+    const refused = await tunnelFrom(relay, '127.0.0.20')
+    expect(statusOf(refused.answer)).toBe(503)
+    expect(refused.answer).toMatch(/most tunnels \(16\)/)
+  })
+
+  it('keeps a tunnel on a replaced link going while the windows change: the closing link is told nothing, so never cut for not acknowledging', async () => {
+    // The peer echoes what comes through a tunnel, so the test can see one still carries bytes.
+    const echoes = (stream: http2.ServerHttp2Stream) => {
+      take(stream)
+      stream.pipe(stream)
+    }
+    const { stubSessions } = await relayWithStub(echoes, { maxBufferBytes: 1024 * 1024 })
+    const relay = await relayOf()
+    const first = await tunnelFrom(relay, '127.0.0.2')
+    const old = stubSessions[0] as http2.ServerHttp2Session
+    const heard = (tunnel: { socket?: net.Socket }, text: string) =>
+      new Promise<boolean>((resolve) => {
+        let got = ''
+        tunnel.socket?.on('data', (chunk: Buffer) => {
+          got += chunk.toString('latin1')
+          if (got.includes(text)) resolve(true)
+        })
+        tunnel.socket?.once('close', () => resolve(false))
+        tunnel.socket?.write(text)
+      })
+    expect(await heard(first, 'before')).toBe(true)
+    // The peer registers again: a new link takes over, the old one closes once its tunnel ends.
+    const stubPort = (old.socket as net.Socket).localPort
+    const link = http2.connect(`http://127.0.0.1:${stubPort}`)
+    await new Promise((resolve) => link.once('connect', resolve))
+    stops.push(() => {
+      for (const session of [...stubSessions, link]) session.destroy()
+    })
+    relay.adopt({ username: 'stub', sessionId: 'sid', token: 'unused', issuedAt: 1 }, link, 'stub')
+    // A second tunnel (over the new link) halves every stream window under a budget of 1 MiB; the
+    // relay waits SETTINGS_ACK_MS (10 s) for a session to acknowledge a change before closing it.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    expect(statusOf((await tunnelFrom(relay, '127.0.0.3')).answer)).toBe(101)
+    vi.advanceTimersByTime(10_000)
+    vi.useRealTimers()
+    expect(await heard(first, 'after')).toBe(true)
+    expect(old.destroyed).toBe(false)
   })
 })
+
+async function until(done: () => boolean) {
+  while (!done()) await new Promise((resolve) => setTimeout(resolve, 10))
+}

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
+import http2 from 'node:http2'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Duplex } from 'node:stream'
 import tls from 'node:tls'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { ownIdentity } from '../../peer/src/daemon/peer-key.ts'
@@ -75,4 +77,70 @@ it('closes plain HTTP tunneled in, though its socket is on loopback', async () =
 it('serves TLS tunneled in, but never the local-only hook there', async () => {
   expect(await get(overTls(direct()), '/content/abc')).toMatch(/^HTTP\/1\.1 200[\s\S]*gateway$/)
   expect(await get(overTls(await tunneled()), '/content/abc')).not.toMatch(/gateway/)
+})
+
+/**
+ * A relay's link to the port (serveReverse), as the relay holds it: HTTP/2 the other way round, one
+ * CONNECT stream per caller's tunnel, TLS and the caller's HTTP/2 inside it.
+ */
+async function reverseLink() {
+  const sockets = net.createServer((socket) => server.serveReverse(socket))
+  tunnels.push(sockets)
+  await new Promise<void>((resolve) => sockets.listen(0, '127.0.0.1', resolve))
+  const link = http2.connect(`http://127.0.0.1:${(sockets.address() as net.AddressInfo).port}`)
+  link.on('error', () => {})
+  await new Promise((resolve) => link.once('connect', resolve))
+  return link
+}
+
+/** A caller's call through a fresh tunnel on `link`: the status its answer carries, or why it failed. */
+function callThroughTunnel(link: http2.ClientHttp2Session): Promise<string> {
+  return new Promise((resolve) => {
+    const tunnel = link.request({ ':method': 'CONNECT', ':authority': 'tester.relayed:443' })
+    tunnel.on('error', (err) => resolve(`tunnel: ${err.message}`))
+    tunnel.once('response', (headers) => {
+      if (headers[':status'] !== 200) return resolve(`tunnel refused: ${headers[':status']}`)
+      const secure = tls.connect({
+        socket: tunnel as unknown as Duplex,
+        ALPNProtocols: ['h2'],
+        rejectUnauthorized: false,
+      })
+      const session = http2.connect('https://tester.relayed', { createConnection: () => secure })
+      session.on('error', (err) => resolve(`session: ${err.message}`))
+      const call = session.request({
+        ':method': 'POST',
+        ':path': '/peerdir.v1.PeerService/GetInfo',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      })
+      call.on('error', (err) => resolve(`call: ${err.message}`))
+      let status = 'no status'
+      call.once('trailers', (trailers) => {
+        status = String(trailers['grpc-status'])
+      })
+      call.once('response', (headers) => {
+        status = String(headers['grpc-status'] ?? `http ${headers[':status']}`)
+      })
+      call.resume()
+      call.once('close', () => {
+        session.close()
+        tunnel.close()
+        resolve(status)
+      })
+      call.end(Buffer.from([0, 0, 0, 0, 0]))
+    })
+  })
+}
+
+it('serves RPCs to tunnels on a relay link, each a fresh TLS and HTTP/2 inside a CONNECT stream', async () => {
+  const link = await reverseLink()
+  try {
+    const answers: string[] = []
+    for (let i = 0; i < 40; i++) answers.push(await callThroughTunnel(link))
+    // No service is routed here: every call is answered (404, as any path the port does not serve),
+    // each over its own tunnel.
+    expect(answers).toEqual(answers.map(() => 'http 404'))
+  } finally {
+    link.destroy()
+  }
 })

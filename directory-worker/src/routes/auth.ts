@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { isRelayedUrl } from '../../../contract/relayed-url.ts'
 import { HeartbeatResponse, LoginRequest, LoginResponse, Peer } from '../../../contract/schemas.ts'
 import { addressKey, networkKey } from '../auth/client-address.ts'
 import { hashPassword, verifyPassword } from '../auth/passwords.ts'
@@ -122,8 +123,13 @@ function tooManyAttempts(username: string, refusal: Reservation & { admitted: fa
 export const auth = createRouter()
   .openapi(login, async (c) => {
     const { username, password, url, key } = c.req.valid('json')
-    if (key && !url?.startsWith('https://')) {
-      throw new ApiError(400, 'invalid_request', 'key: only a peer serving TLS (an https:// url) has a key.')
+    // A relayed URL is the relay's, whatever its scheme: the peer's TLS runs inside the relay's tunnel.
+    if (key && !url?.startsWith('https://') && !(url && isRelayedUrl(url))) {
+      throw new ApiError(
+        400,
+        'invalid_request',
+        'key: only a peer serving TLS (an https:// url, or a relayed one) has a key.',
+      )
     }
     const { db, settings, now } = c.get('deps')
     const existing = await findPeer(db, username)

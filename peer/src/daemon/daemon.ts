@@ -123,9 +123,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     (options.relayUrl
       ? relayedUrl(options.relayUrl, options.username)
       : `${scheme}://${urlHost(options.host)}:${port}`)
-  // The key goes with an https:// URL that reaches our own TLS. A relayed URL is the relay's: until the
-  // relay tunnels TLS end to end, callers there meet the relay's certificate, so none is pinned.
-  const key = identity && !relayed && publicUrl.startsWith('https:') ? identity.fingerprint : undefined
+  // The key goes with an https:// URL that reaches our own TLS, or with a relayed one: the relay's
+  // tunnel carries our TLS end to end, whatever the relay's own scheme.
+  const key = identity && (relayed || publicUrl.startsWith('https:')) ? identity.fingerprint : undefined
   const session = new DirectorySession({
     client: directory,
     username: options.username,

@@ -111,6 +111,10 @@ export class WindowBudget {
    */
   #apply(session: http2.Http2Session) {
     if (this.#awaitingAck.has(session)) return
+    // A session closing gracefully (a link its peer replaced on registering again) takes no SETTINGS,
+    // so it could never acknowledge one: it keeps the window it has while its streams (live tunnels)
+    // finish, and opens no new ones.
+    if (session.closed || session.destroyed) return void this.#sessions.delete(session)
     const window = this.#windowOf(session)
     if (this.#told.get(session) === window) return
     this.#told.set(session, window)

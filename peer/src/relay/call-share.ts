@@ -1,4 +1,4 @@
-/** One call the relay forwards: whose it is, the bytes it moved (both ways) since it began, and how to cut it. */
+/** One tunnel the relay carries: whose it is (a caller address), the bytes it moved (both ways) since it began, and how to cut it. */
 export type ForwardedCall = {
   caller: string
   startedAt: number
@@ -37,11 +37,11 @@ export class PeerLoad {
   admit(call: ForwardedCall, maxStreams: number, peer: string): string | undefined {
     const held = this.of(call.caller)
     if (held >= callerCap(maxStreams)) {
-      return `you already have ${held} calls to ${peer} through this relay; wait for one to end`
+      return `you already have ${held} tunnels to ${peer} through this relay; wait for one to end`
     }
     if (this.#calls.size >= maxStreams) {
       const victim = this.#victimFor(call.caller, held)
-      if (!victim) return `this relay already carries ${maxStreams} calls to ${peer}; try again shortly`
+      if (!victim) return `this relay already carries ${maxStreams} tunnels to ${peer}; try again shortly`
       this.end(victim)
       victim.cut()
     }

@@ -1,9 +1,9 @@
 import type { Caps } from './relayed-peers.ts'
 
 export type Limits = {
-  /** Bytes the relay may buffer for all the calls it forwards together (buffer-budget.ts). */
+  /** Bytes the relay may buffer for all the tunnels it carries together (buffer-budget.ts). */
   maxBufferBytes: number
-  /** Bytes per second a forwarded call must move, or it is cut (forward.ts). */
+  /** Bytes per second a tunnel must move (both ways together), or it is cut (tunnel.ts). */
   minCallRate: number
   /** How often a link is pinged. */
   linkPingMs: number

@@ -5,16 +5,16 @@ import { networkInterfaces } from 'node:os'
 import type { Duplex } from 'node:stream'
 import { DirectoryClient } from '../wire/directory-client.ts'
 import { directoryKeys } from '../wire/directory-tokens.ts'
-import { byHttpVersion, ListeningPort } from '../wire/listening-port.ts'
+import { byHttpVersion, type Dispatch, FIRST_BYTES_MS, ListeningPort } from '../wire/listening-port.ts'
+import { TUNNEL_PROTOCOL } from '../wire/relay-protocol.ts'
+import { clientHelloServerName, readFirstRecord, tunnelUsername } from '../wire/tls-server-name.ts'
 import { MAX_STREAM_WINDOW, WindowBudget } from './buffer-budget.ts'
-import { callerVerifier } from './caller-tokens.ts'
 import { type Limits, RELAY_DEFAULTS } from './defaults.ts'
-import { type ForwardOptions, forward } from './forward.ts'
-import { whileOpen } from './link-liveness.ts'
 import { acceptLink, adoptLink, type LinkOptions } from './links.ts'
 import { refuse, writeHead } from './refusals.ts'
 import { type Registrant, registrationVerifier } from './registration-token.ts'
 import { type Caps, RelayedPeers } from './relayed-peers.ts'
+import { acceptTlsTunnel, acceptTunnel, type TunnelOptions } from './tunnel.ts'
 
 /** Limits left out take `peer relay`'s defaults; `peerRate` undefined means no rate cap. */
 export type RelayOptions = Partial<Omit<Caps, 'peerRate'> & Limits> &
@@ -34,19 +34,20 @@ export type Relay = {
   peers: RelayedPeers
   /** The origins relay tokens must name to register here. */
   origins: ReadonlySet<string>
-  /** Carries calls to `registrant` over a session the caller made (what a registration ends in). */
+  /** Carries tunnels to `registrant` over a session the caller made (what a registration ends in). */
   adopt: (registrant: Registrant, session: http2.ClientHttp2Session, address: string) => void
   stop: () => Promise<void>
 }
 
-/** A caller's call streams per connection, as on a peer's own port. */
-const STREAMS_PER_CONNECTION = 256
+/** Requests per HTTP/2 connection: only /healthz and refusals are answered over one. */
+const STREAMS_PER_CONNECTION = 16
 
 /**
  * `peer relay`: one port where daemons that nobody can dial register (an HTTP/1.1 upgrade, then the
- * relay speaks HTTP/2 to them over the connection they opened) and where callers reach them, over
- * HTTP/2 (gRPC, gRPC-web, Connect) or HTTP/1.1 (gRPC-web, Connect). Every connection takes a slot as on
- * a peer's port (caps per address, silent ones closed), so a flood cannot starve the peers it carries.
+ * relay speaks HTTP/2 to them over the connection they opened) and where callers reach them through
+ * tunnels (another HTTP/1.1 upgrade, carried as a CONNECT stream on the peer's link: the relay reads
+ * none of it). Every connection takes a slot as on a peer's port (caps per address, silent ones
+ * closed), so a flood cannot starve the peers it carries.
  */
 export async function startRelay(given: RelayOptions): Promise<Relay> {
   const options = {
@@ -65,15 +66,15 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
   const listening = new ListeningPort()
   const { slots } = listening
   const windows = new WindowBudget(options.maxBufferBytes)
-  const maxCalls = windows.maxCalls
 
-  const forwarding: ForwardOptions = {
+  const tunnels: TunnelOptions = {
     peers,
-    verifyCaller: callerVerifier(keys),
     maxStreamsPerPeer: options.maxStreamsPerPeer,
     minCallRate: options.minCallRate,
     windows,
+    slots: slots as TunnelOptions['slots'],
   }
+  // Calls are not forwarded: a caller reaches a peer only through a tunnel, so the relay never sees one.
   const onCall = (
     req: http.IncomingMessage | http2.Http2ServerRequest,
     res: http.ServerResponse | http2.Http2ServerResponse,
@@ -84,28 +85,11 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
       writeHead(res, 200, { 'content-type': 'application/json' })
       return void res.end(JSON.stringify({ ok: true, peers: peers.size }))
     }
-    if (windows.calls >= maxCalls) {
-      return refuse(
-        req,
-        res,
-        'resource_exhausted',
-        `this relay carries its most calls (${maxCalls}); try again shortly`,
-      )
-    }
-    windows.callStarted()
-    forward(req, res, forwarding)
-      .catch(() => res.destroy())
-      .finally(() => windows.callEnded())
+    const how = `this relay forwards no calls: reach a relayed peer through a tunnel (GET /relayed/<username>, Upgrade: ${TUNNEL_PROTOCOL})`
+    refuse(req, res, 'unimplemented', how)
   }
-  const h2 = http2.createServer(
-    { settings: { initialWindowSize: MAX_STREAM_WINDOW, maxConcurrentStreams: STREAMS_PER_CONNECTION } },
-    onCall,
-  )
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: STREAMS_PER_CONNECTION } }, onCall)
   h2.setTimeout(120_000)
-  h2.on('session', (session) => {
-    whileOpen(session, () => session.setLocalWindowSize(windows.sessionWindow))
-    windows.track(session, MAX_STREAM_WINDOW)
-  })
   const h1 = http.createServer(onCall)
   const links: LinkOptions = {
     peers,
@@ -119,13 +103,15 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
     windows,
     leaveCallerSlots: (socket) => slots.forget(socket),
   }
-  h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex) =>
-    acceptLink(links, req, socket as net.Socket),
-  )
+  h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (req.headers.upgrade === TUNNEL_PROTOCOL) acceptTunnel(tunnels, req, socket, head)
+    else acceptLink(links, req, socket as net.Socket)
+  })
 
   // A registering peer negotiates h2 (so both ends of its link agree on the protocol that follows) but
-  // speaks its registration in HTTP/1.1: the first bytes tell, as on a peer's port.
-  listening.serve(byHttpVersion({ tls: options.tls, h1, h2 }))
+  // speaks its registration in HTTP/1.1: the first bytes tell, as on a peer's port. A ClientHello that
+  // names a tunnel goes to its peer unread, whether or not the relay serves TLS itself.
+  listening.serve(routingTlsTunnels(byHttpVersion({ tls: options.tls, h1, h2 }), tunnels))
   await listening.listen(options.port, options.host)
   const { port } = listening
   const origins = ownOrigins(options.tls ? 'https' : 'http', options.host, port, options.publicUrl)
@@ -143,6 +129,27 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
       peers.stop()
       await listening.stop()
     },
+  }
+}
+
+/**
+ * Reads each connection's first TLS record, if it opens with one: a ClientHello whose server name asks
+ * for a tunnel (tls-server-name.ts) is carried to that peer; everything else goes on to `others` with
+ * its bytes put back.
+ */
+function routingTlsTunnels(others: Dispatch, tunnels: TunnelOptions): Dispatch {
+  return (socket) => {
+    readFirstRecord(socket, FIRST_BYTES_MS).then(
+      (record) => {
+        const username = record && tunnelUsername(clientHelloServerName(record) ?? '')
+        if (username) return acceptTlsTunnel(tunnels, username, socket, record)
+        if (record) socket.unshift(record)
+        others(socket)
+        // After the handler took it (a TLS server reads what was put back on the next tick, first).
+        process.nextTick(() => socket.resume())
+      },
+      () => socket.destroy(),
+    )
   }
 }
 

@@ -39,7 +39,7 @@ export function appActions(daemon: ControlledDaemon, board: DownloadBoard) {
       relay: daemon.relay
         ? { url: daemon.relay.relayUrl, linked: daemon.relay.connected, error: daemon.relay.lastError }
         : undefined,
-      encrypted: daemon.publicUrl.startsWith('https:'),
+      encrypted: daemon.key !== '',
       version: VERSION,
       sharedDir: daemon.sharedDir,
     }),

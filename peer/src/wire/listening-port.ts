@@ -98,13 +98,19 @@ export function byHttpVersion(options: { tls?: TlsFiles } & HttpServers): Dispat
   return behindTls(readTlsFiles(options.tls), options)
 }
 
-/** TLS (HTTP/2 or HTTP/1.1 by ALPN) in front of `servers`: each connection handed in is handshaken first. */
-export function behindTls(identity: TlsIdentity, servers: HttpServers): Dispatch {
+/**
+ * TLS (HTTP/2 or HTTP/1.1 by ALPN) in front of `servers`: each connection handed in is handshaken first,
+ * then told by its first bytes, or by the protocol ALPN agreed when `byAlpn` (no bytes read before the
+ * server reads them: a tunnel's TLS runs over a JS stream, where bytes read and put back were seen to
+ * reach HTTP/2 out of order, "bad client magic").
+ */
+export function behindTls(identity: TlsIdentity, servers: HttpServers, byAlpn = false): Dispatch {
   const secure = tls.createServer(
     { ...identity, ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: FIRST_BYTES_MS },
     (socket) => {
       socket.on('error', () => socket.destroy())
-      dispatchByPreface(socket, servers)
+      if (!byAlpn) return dispatchByPreface(socket, servers)
+      ;(socket.alpnProtocol === 'h2' ? servers.h2 : servers.h1).emit('connection', socket)
     },
   )
   secure.on('tlsClientError', (_err, socket) => socket.destroy())
@@ -133,13 +139,16 @@ export function tlsOrLocalPlain(options: {
   local: HttpServers
 }): Dispatch {
   const secure = behindTls(options.tls, options.secure)
-  const tunneled = behindTls(options.tls, options.tunneled)
-  return (socket, origin) =>
+  const tunneled = behindTls(options.tls, options.tunneled, true)
+  return (socket, origin) => {
+    // A tunnel is TLS or nothing: handed on unread (a handshake that is not one fails there).
+    if (origin?.tunneled) return tunneled(socket)
     onFirstBytes(socket, (head) => {
-      if (head[0] === TLS_HANDSHAKE) return (origin?.tunneled ? tunneled : secure)(socket)
+      if (head[0] === TLS_HANDSHAKE) return secure(socket)
       if (!fromThisMachine(socket, origin)) return socket.destroy()
       dispatchByPreface(socket, options.local)
     })
+  }
 }
 
 /** Waits for a connection's first bytes (at most FIRST_BYTES_MS), puts them back and hands it on. */

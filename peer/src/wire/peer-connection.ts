@@ -2,6 +2,9 @@ import { createHash, type KeyObject, type X509Certificate } from 'node:crypto'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import tls from 'node:tls'
+import { isRelayedUrl, relayedUsername } from './relay-protocol.ts'
+import { connectThroughRelay, DeferredDuplex } from './relay-tunnel.ts'
+import { tunnelServerName } from './tls-server-name.ts'
 
 /**
  * How this peer reaches another: every dial (the Connect transports, the Download client, manifest
@@ -66,13 +69,38 @@ export class PeerConnection {
 
   /** A new connection (TLS when the URL is https://), `alpn` offered inside TLS. */
   open(alpn: string[] = ['h2']): net.Socket {
+    if (isRelayedUrl(this.url.href)) return this.#throughRelay(alpn)
     if (this.url.protocol !== 'https:') return this.#dial(this.url) as net.Socket
     const host = bareHost(this.url)
-    const servername = net.isIP(host) ? undefined : host
     const underneath = this.#dial === dialTcp ? undefined : this.#dial(this.url)
+    return this.#secure(alpn, underneath, net.isIP(host) ? undefined : host)
+  }
+
+  /**
+   * A relayed peer: a tunnel through its relay (the URL's scheme is the relay's), then TLS to the peer
+   * inside it, pinned to the listed key, whatever the relay says the peer speaks: a relay cannot talk a
+   * caller down to plaintext. A peer listed without a key is spoken to as the relay says it serves
+   * (plaintext, or TLS checked by the CAs, relay-tunnel.ts).
+   */
+  #throughRelay(alpn: string[]): net.Socket {
+    if (this.key === null) return new DeferredDuplex(connectThroughRelay(this.url)) as unknown as net.Socket
+    // TLS to the peer straight from this socket to the relay's port: the ClientHello's server name asks
+    // the relay for the tunnel (relay-protocol.ts), so nothing but the kernel's socket is under TLS.
+    const username = relayedUsername(this.url.href) ?? ''
+    const port = Number(this.url.port || (this.url.protocol === 'https:' ? 443 : 80))
+    return this.#secure(alpn, undefined, tunnelServerName(username), port)
+  }
+
+  #secure(
+    alpn: string[],
+    underneath: Duplex | undefined,
+    servername: string | undefined,
+    port = Number(this.url.port || 443),
+  ): net.Socket {
+    const host = bareHost(this.url)
     const pinned = this.key !== null
     const socket = tls.connect({
-      ...(underneath ? { socket: underneath } : { host, port: Number(this.url.port || 443) }),
+      ...(underneath ? { socket: underneath } : { host, port }),
       servername,
       ALPNProtocols: alpn,
       // Pinned: the key decides, not a CA (a peer's certificate is self-signed, and its address may

@@ -5,10 +5,28 @@
  * A daemon registers by dialling the relay and sending, over HTTP/1.1,
  * `POST /v1/register` with `Connection: Upgrade`, `Upgrade: peerdir-relay/1` and a call token addressed
  * to itself (audience = its own username) as bearer. The relay answers `101 Switching Protocols`; from
- * then on the relay is an HTTP/2 client on that connection and the daemon the server, and the relay
- * forwards to it the PeerService calls that callers send to its relayed URL (relayed-url.ts).
+ * then on the relay is an HTTP/2 client on that connection and the daemon the server.
+ *
+ * A caller reaches a relayed peer through a tunnel: over its own connection to the relay it sends
+ * `GET /relayed/<username>` with `Connection: Upgrade` and `Upgrade: peerdir-tunnel/1`; the relay opens
+ * an HTTP/2 CONNECT stream to the peer over its link, and once the peer answers 200 it answers
+ * `101 Switching Protocols` (with the peer's `peerdir-inner`: `tls` or `plaintext`, what the peer's
+ * port speaks) and from then on carries the bytes both ways, reading none. The caller then speaks to
+ * the peer inside the tunnel as it would on the peer's port: TLS end to end when the peer serves it.
+ *
+ * A caller that pins the peer's key skips the upgrade: it opens TLS straight to the relay's port with the
+ * server name `<username>.tunnel.peerdir.invalid` (tls-server-name.ts). The relay reads that one name
+ * from the ClientHello, opens the CONNECT stream as above and carries the connection to the peer from
+ * its first byte, the ClientHello included; the peer's TLS answers it. No round trip of the relay's own,
+ * and the caller's TLS runs on its kernel socket, not on a stream in JS. The relay cannot answer in
+ * words there: it refuses with a TLS alert, `unrecognized_name` when it carries no such peer and
+ * `internal_error` otherwise (at its caps, or the peer did not take the tunnel or serves no TLS).
  */
 export const REGISTER_PATH = '/v1/register'
 export const UPGRADE_PROTOCOL = 'peerdir-relay/1'
+export const TUNNEL_PROTOCOL = 'peerdir-tunnel/1'
+/** The peer's answer to a tunnel, passed on by the relay: what the caller must speak inside it. */
+export const INNER_HEADER = 'peerdir-inner'
+export type Inner = 'tls' | 'plaintext'
 
-export { isRelayedUrl, relayedUrl } from '../../../contract/relayed-url.ts'
+export { isRelayedUrl, relayedUrl, relayedUsername } from '../../../contract/relayed-url.ts'

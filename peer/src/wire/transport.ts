@@ -19,6 +19,7 @@ import {
   tlsOrLocalPlain,
 } from './listening-port.ts'
 import { PeerConnection, type PeerEndpoint } from './peer-connection.ts'
+import { INNER_HEADER } from './relay-protocol.ts'
 
 /**
  * HTTP/2 flow-control windows. Node's defaults (64 KiB per stream and per connection) cap a stream at
@@ -53,8 +54,9 @@ export type RpcServer = {
   readonly server: net.Server
   readonly port: number
   /**
-   * Serves RPCs on a connection this daemon opened to a relay: the relay speaks HTTP/2 to us as a client
-   * over it, and every call it forwards is answered (and its caller checked) as on the daemon's own port.
+   * Serves a connection this daemon opened to a relay: the relay speaks HTTP/2 to us as a client over
+   * it, and each CONNECT stream it opens is a caller's tunnel, served as a connection to the daemon's
+   * port (TLS inside it when the port serves TLS) but never as a loopback one: RPCs only.
    */
   serveReverse: (socket: net.Socket) => void
   /**
@@ -114,11 +116,23 @@ export function serveRpc(listening: ListeningPort, options: ServerOptions): RpcS
       }
     }
   const settings = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 256 }
-  // Connections this daemon dialled out to a relay, on which it serves the calls the relay forwards:
-  // cleartext HTTP/2 inside that link (TLS, if any, is the link's), outside the slots, and never closed
-  // for being quiet, since the link is the only way callers reach us.
-  const reverse = http2.createServer({ settings }, handlerFor(undefined))
+  // Connections this daemon dialled out to a relay: the relay opens a CONNECT stream on one for each
+  // caller's tunnel, outside the slots (the relay caps tunnels), and the link is never closed for
+  // being quiet, since it is the only way callers reach us. A tunnel gets the port's own dispatch as a
+  // tunneled connection (TLS as on the port, never taken for this machine): RPCs only.
+  const inner = options.tls ? 'tls' : 'plaintext'
+  const reverse = http2.createServer({ settings })
   reverse.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(SESSION_WINDOW))
+  reverse.on('stream', (stream: http2.ServerHttp2Stream, headers) => {
+    stream.on('error', () => stream.destroy())
+    if (headers[':method'] !== 'CONNECT') {
+      return void whileStreamOpen(stream, () => stream.respond({ ':status': 405 }, { endStream: true }))
+    }
+    whileStreamOpen(stream, () => {
+      stream.respond({ ':status': 200, [INNER_HEADER]: inner })
+      dispatch(stream as unknown as net.Socket, { tunneled: true })
+    })
+  })
   const links = new Set<net.Socket>()
   const { slots } = listening
   // Bounded streams per connection (the settings) and connections per port (the slots) keep a flood
@@ -147,7 +161,13 @@ export function serveRpc(listening: ListeningPort, options: ServerOptions): RpcS
   // The plain HTTP (the content gateway, the web app) answers this machine only; a relay's tunnel
   // reaches RPCs only, as its link does.
   const withPlain = servers(handlerFor(plainHttp))
-  const rpcOnly = servers(handlerFor(undefined))
+  // A tunnel's path may keep the relayed URL's prefix (`/relayed/<name>`, as clients given that URL as
+  // their base send it).
+  const tunnelled = handlerFor(undefined)
+  const rpcOnly = servers((req, res) => {
+    if (req.url?.startsWith('/relayed/')) req.url = req.url.replace(/^\/relayed\/[^/]*/, '') || '/'
+    tunnelled(req, res)
+  })
   const dispatch: Dispatch = options.tls
     ? tlsOrLocalPlain({
         tls: options.tls,
@@ -286,3 +306,13 @@ export function grpcTransport(target: PeerTarget) {
 }
 
 export const peerClient = (target: PeerTarget) => createClient(PeerService, grpcTransport(target))
+
+/** Runs `act` on a stream unless it is over; one closed meanwhile (the relay gave up) is destroyed. */
+function whileStreamOpen(stream: http2.ServerHttp2Stream, act: () => void) {
+  if (stream.closed || stream.destroyed) return
+  try {
+    act()
+  } catch {
+    stream.destroy()
+  }
+}
