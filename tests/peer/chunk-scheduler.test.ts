@@ -112,6 +112,28 @@ describe('ChunkScheduler', () => {
     expect(s.plan()).toEqual([{ source: 'a', chunks: [8] }])
   })
 
+  it('holds other readers’ read-ahead while the most urgent reader waits on its chunk', () => {
+    // Two readers: the newer (the player's seek to the last chunk) comes first; the older one, at the
+    // start, would fill every reader slot with its read-ahead, which the source serves first (earlier
+    // in the file).
+    const reads = [39, 0]
+    const s = scheduler(40, { perSource: 4, runChunks: 8, readPositions: () => reads })
+    s.addSource('a')
+    const first = s.plan()
+    expect(first.filter((request) => request.readerWaiting)).toEqual([
+      { source: 'a', chunks: [39], readerWaiting: true },
+    ])
+    expect(first.flatMap((request) => request.chunks)).not.toContain(1)
+    deliver(s, first[0] as ChunkRequest)
+    // Its chunk is there: the older reader's window goes out again.
+    expect(s.plan().filter((request) => request.readerWaiting)).toEqual([
+      { source: 'a', chunks: [0], readerWaiting: true },
+      { source: 'a', chunks: [1], readerWaiting: true },
+      { source: 'a', chunks: [2], readerWaiting: true },
+      { source: 'a', chunks: [3], readerWaiting: true },
+    ])
+  })
+
   it('a seek into a run in flight asks the same source again, flagged, for the chunk it waits on', () => {
     const reads: number[] = []
     const s = readScheduler(32, () => reads)

@@ -12,7 +12,7 @@ type Options = {
   perSource: number
   /** Most consecutive chunks in one request: fewer, longer streams cost less per byte. */
   runChunks: number
-  /** The chunks readers wait for now (their read positions), most urgent first. */
+  /** The chunks readers wait for now (their read positions), most urgent first (the newest reader's). */
   readPositions?: () => readonly number[]
   /** How many chunks from a read position on go before the rest (sized by how fast readers read). */
   readAheadChunks?: () => number
@@ -216,7 +216,11 @@ export class ChunkScheduler {
    */
   #readRun(slots: SourceSlots): number[] {
     const ahead = this.#readAhead()
-    for (const position of this.#options.readPositions?.() ?? []) {
+    const positions = this.#options.readPositions?.() ?? []
+    // While the most urgent reader waits on its chunk, the others' read-ahead waits: asked now, it would
+    // go before that chunk at the source, which serves a caller's reader chunks earliest in the file first.
+    const urgent = positions[0]
+    for (const position of urgent !== undefined && !this.isDone(urgent) ? [urgent] : positions) {
       const end = Math.min(this.#options.chunks, position + ahead)
       let waited = position
       while (waited < end && this.isDone(waited)) waited++
