@@ -202,6 +202,28 @@ describe('ChunkScheduler', () => {
     expect(s.fetchers(5)).toBe(2)
   })
 
+  it('asks a second source for the awaited chunk only once its request has fallen behind the others', () => {
+    // Sources alike: the awaited chunk's own source serves it first, and a second copy would take a
+    // share of another source that its own chunks need (four 1 MiB/s sources gave a player 0.7 of 4 MiB/s).
+    const reads = [5]
+    const s = readScheduler(7, () => reads)
+    s.addSource('a')
+    s.addSource('b')
+    const asked = s.plan()
+    expect(asked.filter((request) => request.readerWaiting)).toEqual([
+      { source: 'a', chunks: [5], readerWaiting: true },
+      { source: 'b', chunks: [6], readerWaiting: true },
+    ])
+    deliver(s, asked.find((request) => request.chunks[0] === 6) as ChunkRequest)
+    // b has delivered one chunk since 5 was asked of a: not behind yet.
+    expect(s.plan()).toEqual([])
+    expect(s.fetchers(5)).toBe(1)
+    deliver(s, asked.find((request) => request.source === 'b' && !request.readerWaiting) as ChunkRequest)
+    // Two: a has fallen behind, and b takes chunk 5 too.
+    expect(s.plan()).toContainEqual({ source: 'b', chunks: [5], readerWaiting: true })
+    expect(s.fetchers(5)).toBe(2)
+  })
+
   it('with a reader waiting, queues its chunks behind at most one other request at a source', () => {
     // A player reading from the start, slower than the source: one chunk read for every two that
     // arrive. The source shares its turns among the requests open, a chunk each in turn, so every other
