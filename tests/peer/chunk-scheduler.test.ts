@@ -123,6 +123,8 @@ describe('ChunkScheduler', () => {
     expect(first.filter((request) => request.readerWaiting)).toEqual([
       { source: 'a', chunks: [39], readerWaiting: true },
     ])
+    // Nor the older reader's chunks unflagged, as the rest of the file: they go beyond its window.
+    expect(first.flatMap((request) => request.chunks)).not.toContain(0)
     expect(first.flatMap((request) => request.chunks)).not.toContain(1)
     deliver(s, first[0] as ChunkRequest)
     // Its chunk is there: the older reader's window goes out again.

@@ -67,21 +67,37 @@ describe('a ClientHello’s server name', () => {
       expect(tunnelUsername(name)).toBeUndefined()
   })
 
-  it('is never thrown on: every cut of a real ClientHello and random records say nothing or the name', async () => {
+  it('is never thrown on: every cut of a real ClientHello, random changes to one, and lengths one too long', async () => {
     const record = await realHello(tunnelServerName('alice'))
-    for (let length = 0; length < record.length; length++) {
+    const said = (bytes: Buffer) => {
+      const name = clientHelloServerName(bytes)
+      expect(name === undefined || name === 'alice.tunnel.peerdir.invalid').toBe(true)
+      return name
+    }
+    // Cut anywhere, with the record's and the handshake's lengths saying the cut is whole.
+    for (let length = 9; length < record.length; length++) {
       const cut = Buffer.from(record.subarray(0, length))
-      if (cut.length >= 5) cut.writeUInt16BE(Math.max(0, length - 5), 3) // a record that says it is this long
-      expect(clientHelloServerName(cut)).toBeUndefined()
+      cut.writeUInt16BE(length - 5, 3)
+      cut.writeUIntBE(length - 9, 6, 3)
+      said(cut)
     }
-    for (let n = 0; n < 2000; n++) {
-      const noise = randomBytes(5 + (n % 600))
-      noise[0] = 0x16
-      noise[5] = 0x01
-      noise.writeUInt16BE(noise.length - 5, 3)
-      const name = clientHelloServerName(noise)
-      expect(name === undefined || typeof name === 'string').toBe(true)
+    // Any bytes past the headers changed: every inner length the walk reads comes from the caller.
+    for (let n = 0; n < 3000; n++) {
+      const changed = Buffer.from(record)
+      for (let k = 0; k <= n % 3; k++)
+        changed[9 + Math.floor(Math.random() * (changed.length - 9))] = randomBytes(1)[0] as number
+      const got = clientHelloServerName(changed) // the name's own bytes may have changed too
+      expect(got === undefined || got.length <= changed.length).toBe(true)
     }
+    // The name's and its extension's lengths one byte longer than what follows them.
+    const name = record.indexOf('alice.tunnel.peerdir.invalid')
+    const nameLonger = Buffer.from(record)
+    nameLonger.writeUInt16BE(nameLonger.readUInt16BE(name - 2) + 0x1000, name - 2)
+    expect(said(nameLonger)).toBeUndefined()
+    const extensionLonger = Buffer.from(record)
+    extensionLonger.writeUInt16BE(extensionLonger.readUInt16BE(name - 7) + 0x1000, name - 7)
+    expect(said(extensionLonger)).toBeUndefined()
+    expect(clientHelloServerName(record)).toBe('alice.tunnel.peerdir.invalid')
   })
 
   it('reads a record split across packets whole, puts plain HTTP back unread, and refuses an overlong record', async () => {

@@ -44,5 +44,6 @@ describe('TransferReaders', () => {
     expect(readers.positions()).toEqual([20, 39, 0])
     stop.abort()
     readers.ended(new Error('stopped'))
+    readers.close()
   })
 })

@@ -21,7 +21,10 @@ type Options = {
 /** The fewest chunks from a read position on that are fetched before the rest of the file. */
 export const READ_AHEAD_CHUNKS = 4
 
-/** Chunks each other source delivers, on average, before a reader's awaited chunk is asked of a second. */
+/** The most chunks a reader's window takes from the sources' count alone (two a source). */
+const FIRST_READ_AHEAD_CHUNKS = 16
+
+/** Chunks written for each other source before a reader's awaited chunk is asked of a second source. */
 const TWIN_AFTER_CHUNKS = 2
 
 /** A source's requests in flight (readers' and the rest), and how many of them ask for each chunk. */
@@ -62,9 +65,9 @@ export class ChunkScheduler {
   readonly #fetchers = new Map<number, number>()
   readonly #sources = new Map<string, SourceSlots>()
   #openRequests = 0
-  /** Chunks delivered by requests that ended, all sources together: the scheduler's only clock. */
-  #delivered = 0
-  /** `#delivered` when each open request was asked. */
+  /** Chunks written so far, from every source: the scheduler's only clock. */
+  #written = 0
+  /** `#written` when each open request was asked. */
   readonly #askedAt = new WeakMap<ChunkRequest, number>()
 
   constructor(options: Options) {
@@ -140,7 +143,7 @@ export class ChunkScheduler {
         }
         const request: ChunkRequest = readerWaiting ? { source, chunks, readerWaiting } : { source, chunks }
         slots.open.add(request)
-        this.#askedAt.set(request, this.#delivered)
+        this.#askedAt.set(request, this.#written)
         requests.push(request)
         more = true
       }
@@ -160,6 +163,7 @@ export class ChunkScheduler {
     if (!this.#writing.delete(index) || this.isDone(index)) return
     this.#done[index] = 1
     this.#doneCount++
+    this.#written++
     this.#removePending(index)
   }
 
@@ -171,7 +175,6 @@ export class ChunkScheduler {
   /** A request ended, delivered or not: its slot is free and what it did not bring is missing again. */
   ended(request: ChunkRequest) {
     this.#openRequests--
-    for (const index of request.chunks) if (this.isDone(index) || this.#writing.has(index)) this.#delivered++
     const slots = this.#sources.get(request.source)
     if (!slots) return // dropped: its chunks went back when it was
     if (!slots.open.delete(request)) return
@@ -203,7 +206,10 @@ export class ChunkScheduler {
   }
 
   #readAhead(): number {
-    return Math.max(READ_AHEAD_CHUNKS, this.#options.readAheadChunks?.() ?? 0)
+    // A floor of two chunks a source (up to FIRST_READ_AHEAD_CHUNKS), also before readers' rate is
+    // known: each source then has its next chunk for the reader queued when one ends, with no gap.
+    const perSources = Math.min(FIRST_READ_AHEAD_CHUNKS, 2 * this.#sources.size)
+    return Math.max(READ_AHEAD_CHUNKS, perSources, this.#options.readAheadChunks?.() ?? 0)
   }
 
   /** True when a chunk within some reader's read-ahead is still missing. */
@@ -226,8 +232,8 @@ export class ChunkScheduler {
   #readRun(slots: SourceSlots): number[] {
     const ahead = this.#readAhead()
     const positions = this.#options.readPositions?.() ?? []
-    // While the most urgent reader waits on its chunk, the others' read-ahead waits: asked now, it would
-    // go before that chunk at the source, which serves a caller's reader chunks earliest in the file first.
+    // While the most urgent reader waits on its chunk, the other readers' chunks wait: asked now, they
+    // would go before it at the source, which serves a caller's reader chunks earliest in the file first.
     const urgent = positions[0]
     for (const position of urgent !== undefined && !this.isDone(urgent) ? [urgent] : positions) {
       const end = Math.min(this.#options.chunks, position + ahead)
@@ -260,19 +266,17 @@ export class ChunkScheduler {
   }
 
   /**
-   * True when the request fetching `index` has fallen behind: the other sources delivered
-   * TWIN_AFTER_CHUNKS chunks each, on average, since it was asked. Only then is a second source asked
-   * for a chunk a reader waits on: with sources alike, that second copy took a quarter of four 1 MiB/s
-   * sources (a player got 0.7 of their sum instead of all of it).
+   * True when the request fetching `index` has fallen behind: TWIN_AFTER_CHUNKS chunks for each other
+   * source were written since it was asked. Only then is a second source asked for a chunk a reader
+   * waits on: with sources alike, that second copy took a quarter of four 1 MiB/s sources (a player got
+   * 0.7 of their sum instead of all of it).
    */
   #fallenBehind(index: number): boolean {
     const others = Math.max(1, this.#sources.size - 1)
     for (const slots of this.#sources.values())
       for (const request of slots.open)
         if (request.chunks.includes(index))
-          return (
-            this.#delivered - (this.#askedAt.get(request) ?? this.#delivered) >= TWIN_AFTER_CHUNKS * others
-          )
+          return this.#written - (this.#askedAt.get(request) ?? this.#written) >= TWIN_AFTER_CHUNKS * others
     return false
   }
 
@@ -302,7 +306,9 @@ export class ChunkScheduler {
     const { perSource, runChunks } = this.#options
     const fairShare = Math.floor(this.#pending.length / Math.max(1, this.#sources.size * perSource))
     const runLength = readerWaiting ? 1 : Math.max(1, Math.min(runChunks, fairShare))
-    const first = this.#options.readPositions?.()[0]
+    // Beyond the window of the reader earliest in the file (readers come newest first).
+    const positions = this.#options.readPositions?.() ?? []
+    const first = positions.length > 0 ? Math.min(...positions) : undefined
     let from = 0
     if (readerWaiting && first !== undefined && (this.#pending[0] as number) >= first) {
       const beyond = this.#insertionPoint(first + this.#readAhead())
