@@ -68,7 +68,9 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     it(
       'locks a name out after its failures, for twice as long each round, then lets the right password in',
       async () => {
-        const { login } = await directory({ LOGIN_MAX_FAILURES: '2', LOGIN_LOCK_SECONDS: '2' })
+        // Locks of 5 and 10 s: under load (four of these tests at once on workerd, beside other files) a
+        // login waited its turn long enough that a 2 s lock had ended before the locked login was checked.
+        const { login } = await directory({ LOGIN_MAX_FAILURES: '2', LOGIN_LOCK_SECONDS: '5' })
         expect((await login('lou')).status).toBe(200)
         // The lock's length, told from Retry-After: what is left of it when the answer is made, rounded
         // up, so between the length less the seconds since the failure that locked began and the length.
@@ -85,8 +87,8 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
           expect(seconds).toBeGreaterThanOrEqual(Math.floor(lockSeconds - since))
           await sleepUntil(Date.now() + seconds * 1000 + 100)
         }
-        await round(2)
-        await round(4)
+        await round(5)
+        await round(10)
         expect((await login('lou')).status).toBe(200)
       },
       timeout,
