@@ -17,8 +17,11 @@ export function isRelayedUrl(url: string): boolean {
 /** The username a relayed URL reaches, if it is one. */
 export function relayedUsername(url: string): string | undefined {
   try {
-    return RELAYED_PATH.exec(new URL(url).pathname)?.[1]
+    return relayedPathUsername(new URL(url).pathname)
   } catch {
     return undefined
   }
 }
+
+/** The username a relayed URL's path (`/relayed/<username>`) names, if it is one. */
+export const relayedPathUsername = (pathname: string): string | undefined => RELAYED_PATH.exec(pathname)?.[1]

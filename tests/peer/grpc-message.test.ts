@@ -12,7 +12,7 @@ import { HashCache } from '../../peer/src/content/hash-cache.ts'
 import { ShareIndex } from '../../peer/src/content/share-index.ts'
 import { DownloadRequestSchema } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { downloadFastPath } from '../../peer/src/serve/download-fast-path.ts'
-import { type PeerServiceOptions, peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
+import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { peerAuth } from '../../peer/src/wire/auth.ts'
 import { DirectoryClient } from '../../peer/src/wire/directory-client.ts'
 import { DOWNLOAD_PATH, encodeGrpcMessage, envelope } from '../../peer/src/wire/grpc-wire.ts'
@@ -22,6 +22,7 @@ import {
   type ServerOptions,
   startRpcServer,
 } from '../../peer/src/wire/transport.ts'
+import { servingOptions } from '../support/serving-options.ts'
 
 // Found in review (issue 14): the Download fast path wrote `grpc-message` with encodeURIComponent, and
 // grpc-js, which decodes it with decodeURI as the gRPC spec allows, showed `authorization%3A Bearer`.
@@ -49,16 +50,7 @@ beforeAll(async () => {
   sha = index.files[0]?.sha256 ?? ''
   // Touched after hashing and never rescanned: every Download of it is refused with its name.
   utimesSync(join(dir, NAME), new Date(), new Date(Date.now() + 60_000))
-  const service: PeerServiceOptions = {
-    index,
-    username: () => 'alice',
-    acceptUploads: false,
-    inboxDir: join(dir, 'inbox'),
-    inboxQuotaBytes: 0,
-    maxUploadBytes: 0,
-    onStale: () => {},
-    onUploaded: () => {},
-  }
+  const service = servingOptions(index, dir, 'alice')
   // Port 9 (discard): nothing answers there; these calls are decided before the directory is asked.
   const directory = new DirectoryClient('http://127.0.0.1:9')
   const serve = (isOpen: boolean) => {

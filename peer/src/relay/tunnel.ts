@@ -5,7 +5,7 @@ import { type Duplex, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { RateLimiter } from '../serve/rate-limit.ts'
 import { addressKey } from '../wire/connection-slots.ts'
-import { INNER_HEADER, TUNNEL_PROTOCOL } from '../wire/relay-protocol.ts'
+import { INNER_HEADER, relayedPathUsername, TUNNEL_PROTOCOL } from '../wire/relay-protocol.ts'
 import type { WindowBudget } from './buffer-budget.ts'
 import type { ForwardedCall } from './call-share.ts'
 import type { RelayedPeer, RelayedPeers } from './relayed-peers.ts'
@@ -19,8 +19,6 @@ export type TunnelOptions = {
   /** The tunnel's connection holds a call in the port's slots while it is open (so it is never evicted as idle). */
   slots: { callStarted: (socket: net.Socket) => unknown; callEnded: (slot: never) => void }
 }
-
-const TUNNEL_PATH = /^\/relayed\/([A-Za-z0-9._-]{1,64})\/?$/
 
 /**
  * The period over which a tunnel must move its minimum: one that moves less (a caller reading a byte
@@ -51,7 +49,7 @@ export function acceptTunnel(
   socket: Duplex,
   head: Buffer,
 ) {
-  const name = TUNNEL_PATH.exec((req.url ?? '').split('?')[0] ?? '')?.[1]
+  const name = relayedPathUsername((req.url ?? '').split('?')[0] ?? '')
   const asked =
     name && req.method === 'GET' && req.headers.upgrade === TUNNEL_PROTOCOL
       ? tunnel(options, name, socket as net.Socket, head, 'upgrade')

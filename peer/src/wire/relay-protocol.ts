@@ -29,4 +29,9 @@ export const TUNNEL_PROTOCOL = 'peerdir-tunnel/1'
 export const INNER_HEADER = 'peerdir-inner'
 export type Inner = 'tls' | 'plaintext'
 
-export { isRelayedUrl, relayedUrl, relayedUsername } from '../../../contract/relayed-url.ts'
+export {
+  isRelayedUrl,
+  relayedPathUsername,
+  relayedUrl,
+  relayedUsername,
+} from '../../../contract/relayed-url.ts'
