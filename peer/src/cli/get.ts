@@ -21,7 +21,15 @@ export type GetResult = {
    * Every source asked, in the order asked: direct ones first, then those reached through a relay;
    * `queued`: our place in its upload queue when it made us wait to the end (0: it served us or had no turn).
    */
-  sources: { username: string; url: string; bytes: number; relayed: boolean; queued: number }[]
+  sources: {
+    username: string
+    url: string
+    bytes: number
+    relayed: boolean
+    /** How its bytes reached us: its own address, a link punched through both NATs, or its relay. */
+    link: string
+    queued: number
+  }[]
   dropped: { username: string; url: string; reason: string }[]
   /** When several contents carry the name asked for: which was taken and why (else empty). */
   choice: string
@@ -78,6 +86,7 @@ export async function runGet(
             url: s.url,
             bytes: Number(s.bytes),
             relayed: s.relayed,
+            link: s.link,
             queued: s.queued,
           })),
           dropped: update.sources

@@ -86,7 +86,12 @@ const toProgress = (
     doneBytes: BigInt(progress.doneBytes),
     resumedBytes: BigInt(progress.resumedBytes),
     activeSources: progress.activeSources,
-    sources: progress.sources.map((s) => ({ ...s, bytes: BigInt(s.bytes), relayed: isRelayedUrl(s.url) })),
+    sources: progress.sources.map((s) => ({
+      ...s,
+      bytes: BigInt(s.bytes),
+      relayed: isRelayedUrl(s.url),
+      link: s.route ?? (isRelayedUrl(s.url) ? 'relayed' : 'direct'),
+    })),
     ...extra,
   })
 

@@ -1,7 +1,9 @@
+import { lookup } from 'node:dns/promises'
 import { once } from 'node:events'
 import net from 'node:net'
 import tls from 'node:tls'
 import { decodeJwt } from 'jose'
+import { wildcardFor } from '../wire/hole-punch.ts'
 import { readAnswerHead } from '../wire/http1-answer.ts'
 import { REGISTER_PATH, UPGRADE_PROTOCOL } from '../wire/relay-protocol.ts'
 import { Alarm } from './alarm.ts'
@@ -167,11 +169,20 @@ async function register(relay: URL, token: string): Promise<net.Socket> {
   const host = relay.hostname.replace(/^\[|\]$/g, '')
   const secure = relay.protocol === 'https:'
   const port = Number(relay.port || (secure ? 443 : 80))
+  // Bound explicitly (SO_REUSEADDR): an introduction's punch dials out from this same port, which the
+  // relay has seen our NAT map (hole-punch.ts).
+  let address: string
+  try {
+    address = net.isIP(host) ? host : (await lookup(host)).address
+  } catch (err) {
+    throw new Error(`cannot find the relay's address (${(err as NodeJS.ErrnoException).code ?? err})`)
+  }
+  const to = { host: address, port, localAddress: wildcardFor(address) }
   // Over TLS the link negotiates h2, the protocol it carries once registered; the registration itself
   // is HTTP/1.1, which the relay tells apart by its first bytes.
   const socket: net.Socket = secure
-    ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['h2'] })
-    : net.connect({ host, port, noDelay: true })
+    ? tls.connect({ ...to, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['h2'] })
+    : net.connect({ ...to, noDelay: true })
   socket.setTimeout(DIAL_TIMEOUT_MS, () => socket.destroy(new Error('the relay did not answer in time')))
   try {
     await once(socket, secure ? 'secureConnect' : 'connect')

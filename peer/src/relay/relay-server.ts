@@ -10,6 +10,7 @@ import { TUNNEL_PROTOCOL } from '../wire/relay-protocol.ts'
 import { clientHelloServerName, readFirstRecord, tunnelUsername } from '../wire/tls-server-name.ts'
 import { MAX_STREAM_WINDOW, WindowBudget } from './buffer-budget.ts'
 import { type Limits, RELAY_DEFAULTS } from './defaults.ts'
+import { type IntroductionCounts, Introductions } from './introductions.ts'
 import { acceptLink, adoptLink, type LinkOptions } from './links.ts'
 import { refuse, writeHead } from './refusals.ts'
 import { type Registrant, registrationVerifier } from './registration-token.ts'
@@ -73,7 +74,9 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
     minCallRate: options.minCallRate,
     windows,
     slots: slots as TunnelOptions['slots'],
+    carried: { bytes: 0 },
   }
+  const introductions = new Introductions(peers, log)
   // Calls are not forwarded: a caller reaches a peer only through a tunnel, so the relay never sees one.
   const onCall = (
     req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -81,6 +84,11 @@ export async function startRelay(given: RelayOptions): Promise<Relay> {
   ) => {
     const slot = slots.callStarted(req.socket)
     res.once('close', () => slots.callEnded(slot))
+    if (Introductions.asks(req)) return introductions.answer(req, res)
+    if (req.url === '/metrics' && req.method === 'GET') {
+      writeHead(res, 200, { 'content-type': 'text/plain; version=0.0.4' })
+      return void res.end(relayMetrics(peers.size, tunnels.carried.bytes, introductions.counts))
+    }
     if (req.url === '/healthz' && req.method === 'GET') {
       writeHead(res, 200, { 'content-type': 'application/json' })
       return void res.end(JSON.stringify({ ok: true, peers: peers.size }))
@@ -177,4 +185,21 @@ export function ownOrigins(scheme: string, host: string, port: number, publicUrl
     }
   }
   return origins
+}
+
+/** The relay's figures in Prometheus' text format: what it carries and how often it only introduced. */
+function relayMetrics(peers: number, carried: number, counts: IntroductionCounts): string {
+  return [
+    '# HELP peerdir_relay_peers Peers registered with this relay.',
+    '# TYPE peerdir_relay_peers gauge',
+    `peerdir_relay_peers ${peers}`,
+    '# HELP peerdir_relay_tunnel_bytes_total Bytes carried through tunnels, both ways.',
+    '# TYPE peerdir_relay_tunnel_bytes_total counter',
+    `peerdir_relay_tunnel_bytes_total ${carried}`,
+    '# HELP peerdir_relay_introductions_total Introductions asked for, by outcome.',
+    '# TYPE peerdir_relay_introductions_total counter',
+    `peerdir_relay_introductions_total{outcome="introduced"} ${counts.introduced}`,
+    `peerdir_relay_introductions_total{outcome="refused"} ${counts.refused}`,
+    '',
+  ].join('\n')
 }

@@ -18,6 +18,8 @@ export type TunnelOptions = {
   windows: WindowBudget
   /** The tunnel's connection holds a call in the port's slots while it is open (so it is never evicted as idle). */
   slots: { callStarted: (socket: net.Socket) => unknown; callEnded: (slot: never) => void }
+  /** Bytes carried both ways through every tunnel, for the relay's /metrics. */
+  carried: { bytes: number }
 }
 
 /**
@@ -110,7 +112,7 @@ async function tunnel(options: TunnelOptions, name: string, socket: net.Socket, 
   windows.callStarted()
   options.windows.linkCalls(peer.session, peer.load.streams)
   try {
-    await carry(peer, socket, head, call, options.minCallRate, asked)
+    await carry(peer, socket, head, call, options, asked)
   } finally {
     peer.load.end(call)
     windows.callEnded()
@@ -125,9 +127,10 @@ async function carry(
   socket: net.Socket,
   head: Buffer,
   call: ForwardedCall,
-  minRate: number,
+  options: TunnelOptions,
   asked: Asked,
 ) {
+  const { minCallRate: minRate, carried } = options
   let upstream: http2.ClientHttp2Stream
   try {
     upstream = peer.session.request({ ':method': 'CONNECT', ':authority': `${peer.username}.relayed:443` })
@@ -172,6 +175,7 @@ async function carry(
   }
   const moved = (chunk: Buffer) => {
     call.moved += chunk.length
+    carried.bytes += chunk.length
     call.lastMovedAt = Date.now()
   }
   socket.on('data', moved)

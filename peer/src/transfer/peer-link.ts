@@ -19,6 +19,8 @@ export function peerLinks(options: { credentials: CallCredentials; timeoutMs: nu
     const connection = new PeerConnection(source)
     const client = peerClient(connection)
     const link = new DownloadClient(connection)
+    // A relayed source: punched at beside the manifest call, so its bytes can flow directly from early on.
+    connection.punch()
     const failed = (err: unknown): never => {
       throw connection.explain(err)
     }
@@ -46,6 +48,7 @@ export function peerLinks(options: { credentials: CallCredentials; timeoutMs: nu
             signal,
           ),
         ),
+      route: () => link.route,
       close: () => link.close(),
     }
   }

@@ -1,10 +1,21 @@
 import type { Source } from '../../../contract/api-types.ts'
 import type { DownloadCall } from '../wire/download-client.ts'
+import type { Route } from '../wire/peer-connection.ts'
 
 export type { Source }
 
-/** `queued`: our place in the source's upload queue while it makes us wait (0: it serves us). */
-export type SourceReport = { username: string; url: string; bytes: number; dropped: string; queued: number }
+/**
+ * `queued`: our place in the source's upload queue while it makes us wait (0: it serves us); `route`:
+ * how its bytes reach us (peer-connection.ts; `link` in `peer get --json`), absent where none was made.
+ */
+export type SourceReport = {
+  username: string
+  url: string
+  bytes: number
+  dropped: string
+  queued: number
+  route?: Route
+}
 
 /** What the downloader needs of one source; `connect` makes it (so tests and relays can supply their own). */
 export type SourceLink = {
@@ -18,6 +29,8 @@ export type SourceLink = {
    * `onBytes` is told how many file bytes arrived, also between slices: a slow source is not a silent one.
    */
   download: (call: DownloadCall, signal: AbortSignal) => AsyncIterable<Uint8Array>
+  /** How its bytes reach us now; left out by links that are always direct. */
+  route?: () => Route
   close: () => void
 }
 
@@ -90,7 +103,14 @@ export class SourcePool {
 
   report(): SourceReport[] {
     return [...this.#live.values(), ...this.#dropped.values()].map(
-      ({ username, url, bytes, dropped, queued }) => ({ username, url, bytes, dropped, queued }),
+      ({ username, url, bytes, dropped, queued, link }) => ({
+        username,
+        url,
+        bytes,
+        dropped,
+        queued,
+        route: link.route?.() ?? 'direct',
+      }),
     )
   }
 

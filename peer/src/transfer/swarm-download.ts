@@ -1,5 +1,6 @@
 import type { FileEntry } from '../../../contract/api-types.ts'
 import { chunkLength } from '../content/manifest.ts'
+import { LinkMovedError } from '../wire/download-client.ts'
 import { type QueuePlace, queuePlaceOf } from '../wire/queue-refusal.ts'
 import { readChunks, STALL_MS } from './chunk-reader.ts'
 import { type ChunkRequest, ChunkScheduler } from './chunk-scheduler.ts'
@@ -391,7 +392,9 @@ class Round {
       if (signal.aborted) return
       // The disk, not the source, failed (full, read-only): stop, keep what is verified.
       if (err instanceof LocalWriteError) this.#failure = err
-      else {
+      else if (err instanceof LinkMovedError) {
+        // Its chunks go back to be asked again, over the source's punched link.
+      } else {
         const place = queuePlaceOf(err)
         if (place) this.#queued(source, place)
         else this.#drop(source, describeSourceFailure(err))

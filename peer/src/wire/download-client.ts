@@ -27,6 +27,14 @@ const DEFAULT_SEGMENT_BYTES = 1024 * 1024
  */
 const KEPT_BUFFERS = 8
 
+/** A call cancelled because its source's bytes moved to a punched link: its chunks are simply asked again. */
+export class LinkMovedError extends Error {
+  override readonly name = 'LinkMovedError'
+  constructor() {
+    super('moved to a punched link')
+  }
+}
+
 /**
  * What to fetch; `segmentBytes`: hand the bytes on in pieces of this size, counted from `offset`;
  * `onBytes`: told how many file bytes arrived, before their segment is whole.
@@ -53,10 +61,20 @@ export class DownloadClient {
   readonly #url: URL
   readonly #buffers = new SpareBuffers(KEPT_BUFFERS, { shared: true })
   #session: http2.ClientHttp2Session | undefined
+  /** The calls in flight on the current session: moved (cancelled, to be asked again) when a punch succeeds. */
+  readonly #inFlight = new Set<http2.ClientHttp2Stream>()
+  readonly #moved = new WeakSet<http2.ClientHttp2Stream>()
+  readonly #stopMoving: () => void
 
   constructor(target: PeerTarget) {
     this.#connection = peerConnection(target)
     this.#url = this.#connection.url
+    this.#stopMoving = this.#connection.onPunched(() => this.#moveToPunched())
+  }
+
+  /** How the bytes reach the source now (peer-connection.ts). */
+  get route() {
+    return this.#connection.route
   }
 
   /**
@@ -82,6 +100,7 @@ export class DownloadClient {
       throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Unavailable)
     }
     stream.on('error', () => {}) // reported through the response and the reads below, never unhandled
+    this.#inFlight.add(stream)
     const request = create(DownloadRequestSchema, {
       sha256: call.sha256,
       offset: BigInt(call.offset),
@@ -114,12 +133,15 @@ export class DownloadClient {
       })
     } catch (err) {
       if (signal.aborted) throw new ConnectError('the download was cancelled', Code.Canceled)
+      if (this.#moved.has(stream)) throw new LinkMovedError()
       if (err instanceof ConnectError) throw err
       throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Unavailable)
     } finally {
+      this.#inFlight.delete(stream)
       signal.removeEventListener('abort', cancel)
       if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL)
     }
+    if (this.#moved.has(stream)) throw new LinkMovedError()
     const failure = errorFromTrailers(trailers)
     if (failure) throw failure
     parser.end()
@@ -129,15 +151,34 @@ export class DownloadClient {
   }
 
   close() {
+    this.#stopMoving()
     this.#session?.close()
     this.#session = undefined
+    this.#connection.close()
+  }
+
+  /**
+   * A punched link came up: the calls going through the relay are cancelled as moved (their chunks are
+   * asked again, over the punched link) and the relayed session closes, so the bytes stop crossing the
+   * relay at once instead of when each call ends.
+   */
+  #moveToPunched() {
+    const old = this.#session
+    if (!old) return
+    this.#session = undefined
+    for (const stream of this.#inFlight) {
+      this.#moved.add(stream)
+      stream.close(http2.constants.NGHTTP2_CANCEL)
+    }
+    this.#inFlight.clear()
+    old.close()
   }
 
   #connect(): http2.ClientHttp2Session {
     if (this.#session && !this.#session.closed && !this.#session.destroyed) return this.#session
     const session = http2.connect(this.#url.origin, {
       settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME_BYTES },
-      createConnection: () => this.#connection.open(),
+      createConnection: () => this.#connection.openForBytes(),
     })
     session.on('error', () => {}) // surfaces on its streams, as Unavailable
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW))

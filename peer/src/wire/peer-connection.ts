@@ -2,6 +2,7 @@ import { createHash, type KeyObject, type X509Certificate } from 'node:crypto'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import tls from 'node:tls'
+import { punchToRelayedPeer } from './punched-link.ts'
 import { isRelayedUrl, relayedUsername } from './relay-protocol.ts'
 import { connectThroughRelay, DeferredDuplex } from './relay-tunnel.ts'
 import { tunnelServerName } from './tls-server-name.ts'
@@ -15,6 +16,12 @@ import { tunnelServerName } from './tls-server-name.ts'
  * http:// URL is dialed in plaintext; one with an https:// URL and no key (a CA-issued certificate
  * published by an older peer) is checked by the CAs as before. Never a plaintext retry.
  */
+
+/** How a connection reaches its peer, as `peer get --json` reports each source's `link`. */
+export type Route = 'direct' | 'punched' | 'relayed'
+
+/** After a punch failed, or its link closed, a relayed peer is punched at again no sooner than this. */
+const PUNCH_AGAIN_MS = 60_000
 
 /** A peer as the directory lists it: its URL and the key to pin (null: plaintext). */
 export type PeerEndpoint = { url: string; key: string | null }
@@ -56,6 +63,12 @@ export class PeerConnection {
   readonly key: string | null
   readonly #dial: Dial
   #refusal: KeyMismatchError | undefined
+  /** A direct link punched to a relayed peer (punchedLink), key checked; `taken` once a session has it. */
+  #punched: { socket: tls.TLSSocket; taken: boolean } | undefined
+  #punching = false
+  #punchAgainAt = 0
+  #punchError = ''
+  readonly #onPunched = new Set<() => void>()
 
   constructor(endpoint: PeerEndpoint, dial: Dial = dialTcp) {
     this.url = new URL(endpoint.url)
@@ -65,6 +78,80 @@ export class PeerConnection {
 
   get refusal(): KeyMismatchError | undefined {
     return this.#refusal
+  }
+
+  /** How connections for bytes reach the peer now: a relayed one moves to `punched` once a punch succeeds. */
+  get route(): Route {
+    if (!isRelayedUrl(this.url.href)) return 'direct'
+    return this.#punched && !this.#punched.socket.destroyed ? 'punched' : 'relayed'
+  }
+
+  /** Why the last punch failed (empty when none did). */
+  get punchError(): string {
+    return this.#punchError
+  }
+
+  /** Told when a punched link comes up, so whoever carries bytes over the relay can move them to it. */
+  onPunched(listener: () => void): () => void {
+    this.#onPunched.add(listener)
+    return () => this.#onPunched.delete(listener)
+  }
+
+  /**
+   * Starts punching a direct link to a relayed peer whose key is listed (punched-link.ts), in the
+   * background: calls go on through the relay meanwhile. Not while one is up or under way, nor soon
+   * after one failed (a symmetric NAT fails every time); never to a peer without a key, since a punched
+   * link is trusted only for the key it presents. `PEERDIR_PUNCH=off` turns punching off.
+   */
+  punch() {
+    if (this.route !== 'relayed' || this.key === null || this.#punching) return
+    if (Date.now() < this.#punchAgainAt || process.env.PEERDIR_PUNCH === 'off') return
+    this.#punching = true
+    punchToRelayedPeer(this.url)
+      .then((socket) => {
+        const presented = presentedKey(socket)
+        if (presented !== this.key) {
+          socket.destroy()
+          throw new KeyMismatchError(
+            `key mismatch at the punched address: ${presented} presented, ${this.key} listed`,
+          )
+        }
+        const punched = { socket, taken: false }
+        this.#punched = punched
+        this.#punchError = ''
+        socket.once('close', () => {
+          if (this.#punched !== punched) return
+          this.#punched = undefined
+          this.#punchAgainAt = Date.now() + PUNCH_AGAIN_MS
+        })
+        for (const listener of this.#onPunched) listener()
+      })
+      .catch((err: unknown) => {
+        this.#punchError = err instanceof Error ? err.message : String(err)
+        this.#punchAgainAt = Date.now() + PUNCH_AGAIN_MS
+      })
+      .finally(() => {
+        this.#punching = false
+      })
+  }
+
+  /**
+   * A connection for a transfer's bytes: the punched link while it is up and no session has it yet,
+   * else a connection as `open` makes it (and, to a relayed peer, a punch tried in the background).
+   */
+  openForBytes(): net.Socket {
+    const punched = this.#punched
+    if (punched && !punched.taken && !punched.socket.destroyed) {
+      punched.taken = true
+      return punched.socket
+    }
+    this.punch()
+    return this.open()
+  }
+
+  /** Drops a punched link no session took. */
+  close() {
+    if (this.#punched && !this.#punched.taken) this.#punched.socket.destroy()
   }
 
   /** A new connection (TLS when the URL is https://), `alpn` offered inside TLS. */
@@ -139,12 +226,17 @@ export class PeerConnection {
   }
 
   #check(socket: tls.TLSSocket): KeyMismatchError | undefined {
-    const certificate = socket.getPeerX509Certificate()
-    const presented = certificate ? spkiFingerprint(certificate) : 'no certificate'
+    const presented = presentedKey(socket)
     if (presented === this.key) return undefined
     this.#refusal = new KeyMismatchError(
       `key mismatch: ${this.url.host} presented ${presented}, the directory lists ${this.key}`,
     )
     return this.#refusal
   }
+}
+
+/** The fingerprint of the key a TLS connection's other end presented. */
+function presentedKey(socket: tls.TLSSocket): string {
+  const certificate = socket.getPeerX509Certificate()
+  return certificate ? spkiFingerprint(certificate) : 'no certificate'
 }

@@ -19,7 +19,8 @@ import {
   tlsOrLocalPlain,
 } from './listening-port.ts'
 import { PeerConnection, type PeerEndpoint } from './peer-connection.ts'
-import { INNER_HEADER } from './relay-protocol.ts'
+import { punchAnswerer } from './punch-answer.ts'
+import { INNER_HEADER, PUNCH_PATH } from './relay-protocol.ts'
 
 /**
  * HTTP/2 flow-control windows. Node's defaults (64 KiB per stream and per connection) cap a stream at
@@ -123,8 +124,19 @@ export function serveRpc(listening: ListeningPort, options: ServerOptions): RpcS
   const inner = options.tls ? 'tls' : 'plaintext'
   const reverse = http2.createServer({ settings })
   reverse.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(SESSION_WINDOW))
+  // The relay's introductions: a punched connection is served as a tunnel is (TLS, RPCs only).
+  const punch = punchAnswerer({
+    tls: options.tls !== undefined,
+    serve: (socket) => {
+      socket.on('error', () => socket.destroy())
+      if (slots.admit(socket)) dispatch(socket, { tunneled: true })
+    },
+  })
   reverse.on('stream', (stream: http2.ServerHttp2Stream, headers) => {
     stream.on('error', () => stream.destroy())
+    if (headers[':method'] === 'POST' && headers[':path'] === PUNCH_PATH) {
+      return void whileStreamOpen(stream, () => punch(stream, headers))
+    }
     if (headers[':method'] !== 'CONNECT') {
       return void whileStreamOpen(stream, () => stream.respond({ ':status': 405 }, { endStream: true }))
     }

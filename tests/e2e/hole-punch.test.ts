@@ -1,0 +1,112 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type NatNetwork, natNetwork, natUnavailable } from '../support/nat-network.ts'
+import type { PeerProcess } from '../support/peer-process.ts'
+import { freePort } from '../support/ports.ts'
+import { type RelayProcess, startRelayProcess } from '../support/relay-process.ts'
+import { mustSkip } from '../support/requirements.ts'
+import { useTestNetwork } from '../support/test-network.ts'
+
+// Two peers, each behind a home router of its own (NAT, nothing in unasked), the directory and a relay
+// on the public side: the relay introduces them, and the bytes go straight from one home to the other.
+const skip = mustSkip('NETNS', natUnavailable())
+let nat: NatNetwork | undefined
+beforeAll(() => {
+  if (!skip) nat = natNetwork()
+})
+afterAll(() => nat?.remove())
+const network = useTestNetwork({ directoryHost: () => nat?.publicHost ?? '127.0.0.1' })
+
+const MiB = 1024 * 1024
+const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+
+type GetReport = {
+  path: string
+  seconds: number
+  sources: { username: string; bytes: number; relayed: boolean; link: string }[]
+}
+
+/**
+ * A relay that carries 4 MiB/s per peer, as an operator would cap it: what crosses it before a punch
+ * succeeds is bounded by time, not by the machine's speed.
+ */
+async function cappedRelay(): Promise<RelayProcess> {
+  const { publicHost } = nat as NatNetwork
+  return network.track(
+    await startRelayProcess({
+      host: publicHost,
+      directoryUrl: network.directoryUrl,
+      args: ['--max-peer-rate', String(4 * MiB)],
+    }),
+  )
+}
+
+/** A peer at home `side`, listening on its own loopback only and reachable through `relay`. */
+async function homePeer(side: 0 | 1, name: string, relay: RelayProcess, files: Record<string, Buffer> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), `peerdir-${name}-`))
+  for (const [file, bytes] of Object.entries(files)) writeFileSync(join(dir, file), bytes)
+  const peer = await network.peer(name, {
+    port: await freePort(),
+    dir,
+    wrap: (nat as NatNetwork).homes[side].wrap,
+    args: ['--host', '127.0.0.1', '--relay', relay.url],
+  })
+  await peer.waitFor(/registered with relay/)
+  return peer
+}
+
+async function getJson(peer: PeerProcess, target: string): Promise<GetReport> {
+  const result = await peer.cli(['get', target, '--json'])
+  expect(result.stderr).toBe('')
+  expect(result.code).toBe(0)
+  return JSON.parse(result.stdout) as GetReport
+}
+
+describe.skipIf(skip)('direct links through NAT: the relay introduces, the peers connect', () => {
+  it('gets 40 MB from behind one NAT to behind another with under a tenth of it through the relay', async () => {
+    const relay = await cappedRelay()
+    const relayBytes = (nat as NatNetwork).countPort(relay.port)
+    const content = randomBytes(40 * 1000 * 1000)
+    const alice = await homePeer(0, 'alice', relay, { 'film.bin': content })
+    const bob = await homePeer(1, 'bob', relay)
+    const before = relayBytes()
+
+    const report = await getJson(bob, 'film.bin')
+
+    expect(sha(readFileSync(report.path))).toBe(sha(content))
+    expect(report.sources).toMatchObject([
+      { username: 'alice', bytes: content.length, relayed: true, link: 'punched' },
+    ])
+    const through = relayBytes() - before
+    expect(through).toBeLessThan(content.length / 10)
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text()
+    expect(metrics).toMatch(/peerdir_relay_introductions_total\{outcome="introduced"\} [1-9]/)
+    expect(relay.output()).toMatch(/introduced 10\.216\.\d+\.2:\d+ to alice at 10\.215\.\d+\.2:\d+/)
+    expect(alice.output()).not.toMatch(/unexpected/)
+  })
+
+  it('behind a symmetric NAT, gets the file through the relay without waiting on a punch', async () => {
+    const homes = (nat as NatNetwork).homes
+    homes[1].symmetric(true)
+    try {
+      const relay = await cappedRelay()
+      const relayBytes = (nat as NatNetwork).countPort(relay.port)
+      const content = randomBytes(8 * MiB)
+      await homePeer(0, 'carol', relay, { 'song.bin': content })
+      const dave = await homePeer(1, 'dave', relay)
+
+      const report = await getJson(dave, 'song.bin')
+
+      expect(sha(readFileSync(report.path))).toBe(sha(content))
+      expect(report.sources).toMatchObject([{ username: 'carol', bytes: content.length, link: 'relayed' }])
+      expect(relayBytes()).toBeGreaterThan(content.length)
+      // The punch was asked for and failed: no time was spent waiting on it before the relay carried.
+      expect(relay.output()).toMatch(/introduced 10\.216\.\d+\.2:\d+ to carol/)
+    } finally {
+      homes[1].symmetric(false)
+    }
+  })
+})
