@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only transfer|single|streaming|slots|cli|directory|saved-searches]: peerdir side by side
+// npm run bench [-- --quick] [-- --only transfer|single|streaming|slots|relay|punch|cli|directory|saved-searches]: peerdir side by side
 // with what a user would pick instead, one run, loopback (`single`: the one-source comparison alone).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchCli } from './cli-startup.ts'
 import { benchDirectory } from './directory-throughput.ts'
+import { benchHolePunch } from './hole-punch.ts'
 import { benchRelay } from './relay.ts'
 import { benchSavedSearches } from './saved-searches.ts'
 import { benchSingleSource } from './single-source.ts'
@@ -39,6 +40,7 @@ if (!only || only === 'transfer') {
 if (!only || only === 'streaming') figures.push(...(await benchStreaming({ quick, log })))
 if (!only || only === 'slots') figures.push(...(await benchUploadSlots({ quick, log })))
 if (!only || only === 'relay') figures.push(...(await benchRelay({ quick, log })))
+if (!only || only === 'punch') figures.push(...(await benchHolePunch({ log })))
 if (!only || only === 'cli') figures.push(...(await benchCli({ quick, log })))
 if (!only || only === 'directory') figures.push(...(await benchDirectory({ quick, log })))
 if (!only || only === 'saved-searches') figures.push(...(await benchSavedSearches({ quick, log })))

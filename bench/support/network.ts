@@ -12,7 +12,15 @@ export type Network = {
   env: Record<string, string>
   peer: (
     name: string,
-    options?: { files?: string[]; rate?: string; args?: string[]; ready?: RegExp },
+    options?: {
+      files?: string[]
+      rate?: string
+      args?: string[]
+      ready?: RegExp
+      env?: Record<string, string>
+      /** A command the daemon runs under (`ip netns exec <home>`: a peer behind a NAT). */
+      wrap?: string[]
+    },
   ) => Promise<{ port: number; dir: string; pid: number }>
   get: (
     port: number,
@@ -21,11 +29,13 @@ export type Network = {
   close: () => void
 }
 
-export async function network(): Promise<Network> {
+/** `host`: where the directory listens (default loopback). */
+export async function network(options: { host?: string } = {}): Promise<Network> {
   const work = mkdtempSync(join(tmpdir(), 'peerdir-bench-net-'))
   const env = { PEERDIR_STATE_DIR: join(work, 'state'), PEER_PASSWORD: 'bench-password' }
+  const host = options.host ?? '127.0.0.1'
   const directory = await spawnUntil(
-    ['dist/peerdir-directory.js', '--port', '0', '--db', `file:${join(work, 'd.db')}`],
+    ['dist/peerdir-directory.js', '--host', host, '--port', '0', '--db', `file:${join(work, 'd.db')}`],
     /listening on (http:\/\/\S+)/,
   )
   const directoryUrl = directory.match[1] ?? ''
@@ -53,7 +63,12 @@ export async function network(): Promise<Network> {
       ]
       if (options.rate) args.push('--max-upload-rate', options.rate)
       args.push(...(options.args ?? []))
-      const started = await spawnUntil(args, options.ready ?? /published \d+ files/, env)
+      const started = await spawnUntil(
+        args,
+        options.ready ?? /published \d+ files/,
+        { ...env, ...options.env },
+        options.wrap,
+      )
       children.push(started.child)
       return { port, dir, pid: started.child.pid ?? 0 }
     },

@@ -13,10 +13,13 @@ export function spawnUntil(
   args: string[],
   ready: RegExp,
   env: Record<string, string> = {},
+  /** A command it runs under, e.g. `ip netns exec <name>`. */
+  wrap: string[] = [],
 ): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const [script = '', ...rest] = args
   const asBin = /(^|\/)dist\/[^/]+\.js$/.test(script)
-  const child = spawn(asBin ? join(repoRoot, script) : nodeBin, asBin ? rest : args, {
+  const command = [...wrap, ...(asBin ? [join(repoRoot, script), ...rest] : [nodeBin, ...args])]
+  const child = spawn(command[0] as string, command.slice(1), {
     cwd: repoRoot,
     env: { ...process.env, PATH: `${join(repoRoot, 'node_modules/.bin')}:${process.env.PATH ?? ''}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

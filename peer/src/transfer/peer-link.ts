@@ -20,7 +20,7 @@ export function peerLinks(options: { credentials: CallCredentials; timeoutMs: nu
     const client = peerClient(connection)
     const link = new DownloadClient(connection)
     // A relayed source: punched at beside the manifest call, so its bytes can flow directly from early on.
-    connection.punch()
+    void connection.punch()
     const failed = (err: unknown): never => {
       throw connection.explain(err)
     }

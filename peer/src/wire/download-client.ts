@@ -167,6 +167,8 @@ export class DownloadClient {
     if (!old) return
     this.#session = undefined
     for (const stream of this.#inFlight) {
+      // One whose answer has all arrived keeps it: its bytes are here already.
+      if (stream.closed || stream.readableEnded) continue
       this.#moved.add(stream)
       stream.close(http2.constants.NGHTTP2_CANCEL)
     }

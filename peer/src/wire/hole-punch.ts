@@ -12,6 +12,7 @@ export type Endpoint = { address: string; port: number }
 
 /** How long a punch may take from the introduction: past it, the relay keeps carrying. */
 export const PUNCH_MS = 5000
+const KEEPALIVE_MS = 15_000
 /** A refused dial (the other side's NAT answered before its own SYN went out) is tried again after this. */
 const REDIAL_MS = 100
 
@@ -65,6 +66,8 @@ export function dialFrom(from: number, to: Endpoint, ms = PUNCH_MS): Promise<net
       )
       socket.once('connect', () => {
         clearTimeout(timer)
+        // Holds both NATs' mappings while the link is idle (home routers forget a quiet one in minutes).
+        socket.setKeepAlive(true, KEEPALIVE_MS)
         resolve(socket)
       })
       socket.once('error', (err: NodeJS.ErrnoException) => {

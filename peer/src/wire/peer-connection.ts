@@ -101,13 +101,14 @@ export class PeerConnection {
    * Starts punching a direct link to a relayed peer whose key is listed (punched-link.ts), in the
    * background: calls go on through the relay meanwhile. Not while one is up or under way, nor soon
    * after one failed (a symmetric NAT fails every time); never to a peer without a key, since a punched
-   * link is trusted only for the key it presents. `PEERDIR_PUNCH=off` turns punching off.
+   * link is trusted only for the key it presents. `PEERDIR_PUNCH=off` turns punching off. Resolves
+   * when this attempt ends (at once when none starts); never rejects.
    */
-  punch() {
-    if (this.route !== 'relayed' || this.key === null || this.#punching) return
-    if (Date.now() < this.#punchAgainAt || process.env.PEERDIR_PUNCH === 'off') return
+  punch(): Promise<void> {
+    if (this.route !== 'relayed' || this.key === null || this.#punching) return Promise.resolve()
+    if (Date.now() < this.#punchAgainAt || process.env.PEERDIR_PUNCH === 'off') return Promise.resolve()
     this.#punching = true
-    punchToRelayedPeer(this.url)
+    return punchToRelayedPeer(this.url)
       .then((socket) => {
         const presented = presentedKey(socket)
         if (presented !== this.key) {
@@ -145,7 +146,7 @@ export class PeerConnection {
       punched.taken = true
       return punched.socket
     }
-    this.punch()
+    void this.punch()
     return this.open()
   }
 
