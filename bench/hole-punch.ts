@@ -1,7 +1,8 @@
 // Both peers behind NAT (a home router each: masquerade, nothing in unasked; tests/support/nat-network.ts):
 // 40 MB from one home to the other through the relay only (the getter with PEERDIR_PUNCH=off), beside
-// the same through the link the relay introduced, in one run. The relay has no rate cap; the bytes
-// through its port are counted by iptables on the public side. Needs root and iptables.
+// the same through the link the relay introduced, and from behind a symmetric NAT (the punch fails, the
+// relay carries), in one run, three rounds each way. The relay has no rate cap; the bytes through its
+// port are counted by iptables on the public side. Needs root and iptables.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,7 +26,10 @@ export async function benchHolePunch(options: { log: (line: string) => void }): 
   const nat = natNetwork()
   const net = await network({ host: nat.publicHost })
   try {
-    const files = [join(work, 'relayed.bin'), join(work, 'punched.bin')] as const
+    // A content of its own for each get: a getter that finished shares its copy, and must not become
+    // the next one's second source.
+    const ways = ['relayed', 'punched', 'symmetric'] as const
+    const files = ROUNDS_EACH_WAY.flatMap((round) => ways.map((way) => join(work, `${way}-${round}.bin`)))
     for (const file of files) makeFile(file, size)
     const relay = await spawnUntil(
       [
@@ -38,23 +42,32 @@ export async function benchHolePunch(options: { log: (line: string) => void }): 
     const [homeA, homeB] = nat.homes
     const relayArgs = ['--host', '127.0.0.1', '--relay', `http://${nat.publicHost}:${relayPort}`]
     const ready = /registered with relay/
-    await net.peer('home-a', { files: [...files], args: relayArgs, ready, wrap: homeA.wrap })
+    await net.peer('home-a', { files, args: relayArgs, ready, wrap: homeA.wrap })
     const throughRelay = nat.countPort(relayPort)
-    const get = async (name: string, file: string, env: Record<string, string>) => {
-      const getter = await net.peer(name, { args: relayArgs, ready, wrap: homeB.wrap, env })
-      const before = throughRelay()
-      const result = await net.get(getter.port, await hashFile(file))
-      return { seconds: result.seconds, relayBytes: throughRelay() - before }
+    const results = { relayed: [] as Got[], punched: [] as Got[], symmetric: [] as Got[] }
+    for (const round of ROUNDS_EACH_WAY) {
+      for (const way of ways) {
+        log(`40 MB between two homes, ${DESCRIBED[way]} (round ${round + 1}) ...`)
+        homeB.symmetric(way === 'symmetric')
+        const env: Record<string, string> = way === 'relayed' ? { PEERDIR_PUNCH: 'off' } : {}
+        const getter = await net.peer(`${way}-getter-${round}`, {
+          args: relayArgs,
+          ready,
+          wrap: homeB.wrap,
+          env,
+        })
+        const before = throughRelay()
+        const result = await net.get(getter.port, await hashFile(join(work, `${way}-${round}.bin`)))
+        results[way].push({ seconds: result.seconds, relayBytes: throughRelay() - before })
+      }
     }
-    log('40 MB between two homes through the relay only ...')
-    const relayed = await get('relayed-getter', files[0], { PEERDIR_PUNCH: 'off' })
-    log('40 MB between two homes, the relay introducing them ...')
-    const punched = await get('punched-getter', files[1], {})
+    homeB.symmetric(false)
     relay.child.kill('SIGKILL')
-    const rate = (r: { seconds: number }) => size / (1024 * 1024) / r.seconds
-    const carried = (r: { relayBytes: number }) => `${(r.relayBytes / MB).toFixed(2)} MB`
+    const [relayed, punched, symmetric] = ways.map((way) => median(results[way]))
+    const rate = (r: Got) => size / (1024 * 1024) / r.seconds
+    const carried = (r: Got) => `${(r.relayBytes / MB).toFixed(2)} MB`
     log(
-      `relayed ${r1(relayed.seconds)} s (${carried(relayed)} through the relay), punched ${r1(punched.seconds)} s (${carried(punched)})`,
+      `median of ${ROUNDS_EACH_WAY.length}: relayed ${r2(relayed)} s (${carried(relayed)} through the relay), punched ${r2(punched)} s (${carried(punched)}), symmetric NAT ${r2(symmetric)} s (${carried(symmetric)})`,
     )
     return [
       {
@@ -63,7 +76,15 @@ export async function benchHolePunch(options: { log: (line: string) => void }): 
         unit: 'MiB/s',
         versus: 'the same two peers through the relay only',
         ratio: rate(punched) / rate(relayed),
-        note: `40 MB, each peer behind its own NAT; through the relay's port: ${carried(punched)} punched, ${carried(relayed)} relayed (${rate(relayed).toFixed(0)} MiB/s); all processes share the two cores`,
+        note: `40 MB, each peer behind its own NAT, median of ${ROUNDS_EACH_WAY.length}; through the relay's port: ${carried(punched)} punched, ${carried(relayed)} relayed (${rate(relayed).toFixed(0)} MiB/s); the relay has no cap and all processes share the two cores`,
+      },
+      {
+        key: 'symmetric_nat_fallback_40MB',
+        value: rate(symmetric),
+        unit: 'MiB/s',
+        versus: 'the relay only (no punch asked)',
+        ratio: rate(symmetric) / rate(relayed),
+        note: `the getter behind a symmetric NAT (--random-fully): its punch fails and the relay carries ${carried(symmetric)}; the time a failed punch costs`,
       },
     ]
   } finally {
@@ -73,4 +94,15 @@ export async function benchHolePunch(options: { log: (line: string) => void }): 
   }
 }
 
-const r1 = (seconds: number) => seconds.toFixed(2)
+type Got = { seconds: number; relayBytes: number }
+
+const ROUNDS_EACH_WAY = [0, 1, 2]
+const DESCRIBED = {
+  relayed: 'through the relay only',
+  punched: 'the relay introducing them',
+  symmetric: 'the getter behind a symmetric NAT',
+}
+const r2 = (got: Got) => got.seconds.toFixed(2)
+/** The get of median time (its relay bytes with it). */
+const median = (gots: Got[]): Got =>
+  [...gots].sort((a, b) => a.seconds - b.seconds)[Math.floor(gots.length / 2)] as Got
