@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type NatNetwork, natNetwork, natUnavailable } from '../support/nat-network.ts'
-import type { PeerProcess } from '../support/peer-process.ts'
+import { type PeerProcess, until } from '../support/peer-process.ts'
 import { freePort } from '../support/ports.ts'
 import { type RelayProcess, startRelayProcess } from '../support/relay-process.ts'
 import { mustSkip } from '../support/requirements.ts'
@@ -45,17 +45,32 @@ async function cappedRelay(): Promise<RelayProcess> {
 }
 
 /** A peer at home `side`, listening on its own loopback only and reachable through `relay`. */
-async function homePeer(side: 0 | 1, name: string, relay: RelayProcess, files: Record<string, Buffer> = {}) {
+async function homePeer(
+  side: 0 | 1,
+  name: string,
+  relay: RelayProcess,
+  files: Record<string, Buffer> = {},
+  args: string[] = [],
+) {
   const dir = mkdtempSync(join(tmpdir(), `peerdir-${name}-`))
   for (const [file, bytes] of Object.entries(files)) writeFileSync(join(dir, file), bytes)
   const peer = await network.peer(name, {
     port: await freePort(),
     dir,
     wrap: (nat as NatNetwork).homes[side].wrap,
-    args: ['--host', '127.0.0.1', '--relay', relay.url],
+    args: ['--host', '127.0.0.1', '--relay', relay.url, ...args],
   })
   await peer.waitFor(/registered with relay/)
   return peer
+}
+
+/** What `peer status --json` says of links punched through NAT. */
+async function punched(peer: PeerProcess): Promise<{ serving: number; fetching: number }> {
+  return (
+    JSON.parse((await peer.cli(['status', '--json'])).stdout) as {
+      punched: { serving: number; fetching: number }
+    }
+  ).punched
 }
 
 async function getJson(peer: PeerProcess, target: string): Promise<GetReport> {
@@ -70,11 +85,21 @@ describe.skipIf(skip)('direct links through NAT: the relay introduces, the peers
     const relay = await cappedRelay()
     const relayBytes = (nat as NatNetwork).countPort(relay.port)
     const content = randomBytes(40 * 1000 * 1000)
-    const alice = await homePeer(0, 'alice', relay, { 'film.bin': content })
+    // Alice uploads at 8 MiB/s: the get lasts about 5 s, long enough to see the link in both statuses.
+    const alice = await homePeer(0, 'alice', relay, { 'film.bin': content }, ['--max-upload-rate', '8M'])
     const bob = await homePeer(1, 'bob', relay)
     const before = relayBytes()
 
-    const report = await getJson(bob, 'film.bin')
+    const getting = getJson(bob, 'film.bin')
+    await until(async () => (await punched(alice)).serving === 1, 'alice to serve bob over a punched link')
+    await until(
+      async () => (await punched(bob)).fetching === 1,
+      'bob to fetch from alice over a punched link',
+    )
+    expect((await alice.cli(['status'])).stdout).toContain(
+      'direct links through NAT: 1 callers served, 0 sources fetched from',
+    )
+    const report = await getting
 
     expect(sha(readFileSync(report.path))).toBe(sha(content))
     expect(report.sources).toMatchObject([
@@ -85,6 +110,8 @@ describe.skipIf(skip)('direct links through NAT: the relay introduces, the peers
     const metrics = await (await fetch(`${relay.url}/metrics`)).text()
     expect(metrics).toMatch(/peerdir_relay_introductions_total\{outcome="introduced"\} [1-9]/)
     expect(relay.output()).toMatch(/introduced 10\.216\.\d+\.2:\d+ to alice at 10\.215\.\d+\.2:\d+/)
+    // Bob's link closed with his download.
+    await until(async () => (await punched(alice)).serving === 0, 'the punched link to close')
     expect(alice.output()).not.toMatch(/unexpected/)
   })
 

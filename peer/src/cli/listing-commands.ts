@@ -81,6 +81,7 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
       lastError: s.lastError,
       version: s.version,
       relay: s.relayUrl ? { url: s.relayUrl, registered: s.relayRegistered, lastError: s.relayError } : null,
+      punched: { serving: s.punchedServing, fetching: s.punchedFetching },
       uploads: {
         slots: s.uploads?.slots ?? 0,
         active: (s.uploads?.active ?? []).map((a) => ({ username: a.username, bytes: Number(a.bytes) })),
@@ -100,6 +101,11 @@ export const statusCommand = daemonCommand('status', 'the daemon’s state: who,
               x.relay.registered
                 ? `reached through the relay at ${x.relay.url}`
                 : `not registered with the relay at ${x.relay.url} yet${x.relay.lastError ? ` (${x.relay.lastError})` : ''}`,
+            ]
+          : []),
+        ...(x.relay || x.punched.serving + x.punched.fetching > 0
+          ? [
+              `direct links through NAT: ${x.punched.serving} callers served, ${x.punched.fetching} sources fetched from`,
             ]
           : []),
         uploadsLine(x.uploads),

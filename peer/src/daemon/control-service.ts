@@ -61,6 +61,8 @@ export type ControlledDaemon = {
   readonly downloads: Downloads
   /** The relay link, with `--relay`. */
   readonly relay?: RelayLink
+  /** Connections punched to this daemon through NAT that are open now (the sources punched to are in `downloads`). */
+  punchedLinks: () => number
   /** What happens in the daemon, as `peer events` follows it. */
   readonly events: DaemonEvents
   /** The saved searches (`peer wish`). */
@@ -251,6 +253,8 @@ export function controlServiceRoutes(daemon: ControlledDaemon) {
           relayUrl: daemon.relay?.relayUrl ?? '',
           relayRegistered: daemon.relay?.connected ?? false,
           relayError: daemon.relay?.lastError ?? '',
+          punchedServing: daemon.punchedLinks(),
+          punchedFetching: daemon.downloads.punchedSources,
           uploads: uploadsMessage(daemon.uploads()),
           key: daemon.key,
         }),

@@ -227,6 +227,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     index,
     downloads,
     relay,
+    // Called once the server below exists.
+    punchedLinks: () => server.punchedLinks(),
     events,
     wishes,
     rescan,

@@ -48,6 +48,14 @@ export class Downloads {
     ).length
   }
 
+  /** Sources of running transfers whose bytes come over a link punched through NAT. */
+  get punchedSources(): number {
+    return [...this.#entries.values()]
+      .filter(({ transfer }) => transfer.state === 'running')
+      .flatMap(({ transfer }) => transfer.sources)
+      .filter((source) => source.route === 'punched' && !source.dropped).length
+  }
+
   /**
    * The transfer of `sha256` into `outDir`, if one runs or has ended with readers still reading it (a
    * finished `--no-keep` file is gone from disk but not from their open handle).

@@ -103,6 +103,11 @@ export class Transfer {
   }
 
   /** Whether the file stays when it completes. */
+  /** Its sources as the last progress reported them. */
+  get sources(): SourceReport[] {
+    return this.#latest.sources
+  }
+
   get kept(): boolean {
     return this.#kept
   }

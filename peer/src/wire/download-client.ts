@@ -11,7 +11,7 @@ import {
   GRPC_CONTENT_TYPE,
   isGrpcContentType,
 } from './grpc-wire.ts'
-import type { PeerConnection } from './peer-connection.ts'
+import type { PeerConnection, Route } from './peer-connection.ts'
 import { SpareBuffers } from './spare-buffers.ts'
 import { type PeerTarget, peerConnection, SESSION_WINDOW, STREAM_WINDOW } from './transport.ts'
 
@@ -65,6 +65,7 @@ export class DownloadClient {
   readonly #inFlight = new Set<http2.ClientHttp2Stream>()
   readonly #moved = new WeakSet<http2.ClientHttp2Stream>()
   readonly #stopMoving: () => void
+  #punchedOnce = false
 
   constructor(target: PeerTarget) {
     this.#connection = peerConnection(target)
@@ -72,9 +73,12 @@ export class DownloadClient {
     this.#stopMoving = this.#connection.onPunched(() => this.#moveToPunched())
   }
 
-  /** How the bytes reach the source now (peer-connection.ts). */
-  get route() {
-    return this.#connection.route
+  /**
+   * How the bytes reached the source (peer-connection.ts): `punched` once a call ran over a punched
+   * link, even after that link closed with the transfer.
+   */
+  get route(): Route {
+    return this.#punchedOnce ? 'punched' : this.#connection.route
   }
 
   /**
@@ -182,6 +186,7 @@ export class DownloadClient {
       settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME_BYTES },
       createConnection: () => this.#connection.openForBytes(),
     })
+    if (this.#connection.route === 'punched') this.#punchedOnce = true
     session.on('error', () => {}) // surfaces on its streams, as Unavailable
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW))
     session.once('close', () => {

@@ -14,7 +14,15 @@ const MAX_PUNCHES = 8
  */
 export function punchAnswerer(options: { tls: boolean; serve: (socket: net.Socket) => void }) {
   let punching = 0
-  return (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+  let live = 0
+  const serve = (socket: net.Socket) => {
+    live++
+    socket.once('close', () => live--)
+    options.serve(socket)
+  }
+  /** Punched connections open now. */
+  const links = () => live
+  const answer = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
     const to = parseEndpoint(String(headers[PUNCH_TO_HEADER] ?? ''))
     const from = stream.session?.socket?.localPort
     const status = !options.tls ? 501 : !to || !from ? 400 : punching >= MAX_PUNCHES ? 503 : 200
@@ -22,7 +30,8 @@ export function punchAnswerer(options: { tls: boolean; serve: (socket: net.Socke
     if (status !== 200 || !to || !from) return
     punching++
     dialFrom(from, to)
-      .then(options.serve, () => {}) // no link: the relay keeps carrying, the caller tries again later
+      .then(serve, () => {}) // no link: the relay keeps carrying, the caller tries again later
       .finally(() => punching--)
   }
+  return { answer, links }
 }

@@ -65,6 +65,8 @@ export type RpcServer = {
    * `tunneled`, so it is never taken for this machine and never answered in plaintext when TLS is on).
    */
   accept: Dispatch
+  /** Connections punched to this daemon through NAT that are open now (hole-punch.ts). */
+  punchedLinks: () => number
   /** Stops listening and drops every connection, the relay's links too. */
   stop: () => Promise<void>
 }
@@ -135,7 +137,7 @@ export function serveRpc(listening: ListeningPort, options: ServerOptions): RpcS
   reverse.on('stream', (stream: http2.ServerHttp2Stream, headers) => {
     stream.on('error', () => stream.destroy())
     if (headers[':method'] === 'POST' && headers[':path'] === PUNCH_PATH) {
-      return void whileStreamOpen(stream, () => punch(stream, headers))
+      return void whileStreamOpen(stream, () => punch.answer(stream, headers))
     }
     if (headers[':method'] !== 'CONNECT') {
       return void whileStreamOpen(stream, () => stream.respond({ ':status': 405 }, { endStream: true }))
@@ -198,6 +200,7 @@ export function serveRpc(listening: ListeningPort, options: ServerOptions): RpcS
     accept: (socket, origin) => {
       if (slots.admit(socket)) dispatch(socket, origin)
     },
+    punchedLinks: punch.links,
     serveReverse: (socket) => {
       links.add(socket)
       socket.once('close', () => links.delete(socket))
