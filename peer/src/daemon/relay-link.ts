@@ -1,10 +1,7 @@
-import { lookup } from 'node:dns/promises'
-import { once } from 'node:events'
-import net from 'node:net'
-import tls from 'node:tls'
+import type net from 'node:net'
 import { decodeJwt } from 'jose'
-import { wildcardFor } from '../wire/hole-punch.ts'
 import { readAnswerHead } from '../wire/http1-answer.ts'
+import { dialRelayBound } from '../wire/relay-dial.ts'
 import { REGISTER_PATH, UPGRADE_PROTOCOL } from '../wire/relay-protocol.ts'
 import { Alarm } from './alarm.ts'
 
@@ -166,26 +163,16 @@ export class RelayLink {
 
 /** Dials the relay and registers; resolves with the connection once the relay has switched it over. */
 async function register(relay: URL, token: string): Promise<net.Socket> {
-  const host = relay.hostname.replace(/^\[|\]$/g, '')
-  const secure = relay.protocol === 'https:'
-  const port = Number(relay.port || (secure ? 443 : 80))
-  // Bound explicitly (SO_REUSEADDR): an introduction's punch dials out from this same port, which the
-  // relay has seen our NAT map (hole-punch.ts).
-  let address: string
+  // From a bound port: an introduction's punch dials out from this same port. Over TLS the link
+  // negotiates h2, the protocol it carries once registered; the registration itself is HTTP/1.1,
+  // which the relay tells apart by its first bytes.
+  let socket: net.Socket
   try {
-    address = net.isIP(host) ? host : (await lookup(host)).address
+    socket = await dialRelayBound(relay, 'h2', DIAL_TIMEOUT_MS, 'the relay did not answer in time')
   } catch (err) {
-    throw new Error(`cannot find the relay's address (${(err as NodeJS.ErrnoException).code ?? err})`)
+    throw err instanceof Error && 'code' in err ? new Error(`cannot reach it (${String(err.code)})`) : err
   }
-  const to = { host: address, port, localAddress: wildcardFor(address) }
-  // Over TLS the link negotiates h2, the protocol it carries once registered; the registration itself
-  // is HTTP/1.1, which the relay tells apart by its first bytes.
-  const socket: net.Socket = secure
-    ? tls.connect({ ...to, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['h2'] })
-    : net.connect({ ...to, noDelay: true })
-  socket.setTimeout(DIAL_TIMEOUT_MS, () => socket.destroy(new Error('the relay did not answer in time')))
   try {
-    await once(socket, secure ? 'secureConnect' : 'connect')
     socket.write(
       `POST ${REGISTER_PATH} HTTP/1.1\r\nhost: ${relay.host}\r\nconnection: upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\nauthorization: Bearer ${token}\r\ncontent-length: 0\r\n\r\n`,
     )

@@ -1,9 +1,8 @@
-import { lookup } from 'node:dns/promises'
 import { once } from 'node:events'
-import net from 'node:net'
 import tls from 'node:tls'
-import { dialFrom, type Endpoint, PUNCH_MS, parseEndpoint, wildcardFor } from './hole-punch.ts'
+import { dialFrom, type Endpoint, PUNCH_MS, parseEndpoint } from './hole-punch.ts'
 import { readAnswerHead } from './http1-answer.ts'
+import { dialRelayBound } from './relay-dial.ts'
 import { INTRODUCE_PATH, relayedUsername } from './relay-protocol.ts'
 
 /**
@@ -48,17 +47,8 @@ async function askForIntroduction(
   relay: URL,
   username: string,
 ): Promise<{ punchPort: number; peer: Endpoint }> {
-  const host = relay.hostname.replace(/^\[|\]$/g, '')
-  const secure = relay.protocol === 'https:'
-  const port = Number(relay.port || (secure ? 443 : 80))
-  const address = net.isIP(host) ? host : (await lookup(host)).address
-  const to = { host: address, port, localAddress: wildcardFor(address) }
-  const socket: net.Socket = secure
-    ? tls.connect({ ...to, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'] })
-    : net.connect({ ...to, noDelay: true })
-  socket.setTimeout(PUNCH_MS, () => socket.destroy(new Error('the relay did not introduce us in time')))
+  const socket = await dialRelayBound(relay, 'http/1.1', PUNCH_MS, 'the relay did not introduce us in time')
   try {
-    await once(socket, secure ? 'secureConnect' : 'connect')
     const punchPort = socket.localPort as number
     socket.write(
       `POST ${INTRODUCE_PATH}${username} HTTP/1.1\r\nhost: ${relay.host}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
