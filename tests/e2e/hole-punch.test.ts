@@ -30,8 +30,8 @@ type GetReport = {
 }
 
 /**
- * A relay that carries 4 MiB/s per peer, as an operator would cap it: what crosses it before a punch
- * succeeds is bounded by time, not by the machine's speed.
+ * A relay that carries 1 MiB/s per peer, as an operator would cap it: what crosses it before a punch
+ * succeeds is bounded by time, not by the machine's speed (a tenth of 40 MB is 4 s of it).
  */
 async function cappedRelay(): Promise<RelayProcess> {
   const { publicHost } = nat as NatNetwork
@@ -39,7 +39,7 @@ async function cappedRelay(): Promise<RelayProcess> {
     await startRelayProcess({
       host: publicHost,
       directoryUrl: network.directoryUrl,
-      args: ['--max-peer-rate', String(4 * MiB)],
+      args: ['--max-peer-rate', String(MiB)],
     }),
   )
 }
@@ -85,8 +85,8 @@ describe.skipIf(skip)('direct links through NAT: the relay introduces, the peers
     const relay = await cappedRelay()
     const relayBytes = (nat as NatNetwork).countPort(relay.port)
     const content = randomBytes(40 * 1000 * 1000)
-    // Alice uploads at 8 MiB/s: the get lasts about 5 s, long enough to see the link in both statuses.
-    const alice = await homePeer(0, 'alice', relay, { 'film.bin': content }, ['--max-upload-rate', '8M'])
+    // Alice uploads at 4 MiB/s: the get lasts about 10 s, long enough to see the link in both statuses.
+    const alice = await homePeer(0, 'alice', relay, { 'film.bin': content }, ['--max-upload-rate', '4M'])
     const bob = await homePeer(1, 'bob', relay)
     const before = relayBytes()
 
@@ -115,13 +115,14 @@ describe.skipIf(skip)('direct links through NAT: the relay introduces, the peers
     expect(alice.output()).not.toMatch(/unexpected/)
   })
 
-  it('behind a symmetric NAT, gets the file through the relay without waiting on a punch', async () => {
+  // What the failed punch costs in time is the bench's (`npm run bench -- --only punch`), not a test's.
+  it('behind a symmetric NAT, gets the file through the relay after the punch fails', async () => {
     const homes = (nat as NatNetwork).homes
     homes[1].symmetric(true)
     try {
       const relay = await cappedRelay()
       const relayBytes = (nat as NatNetwork).countPort(relay.port)
-      const content = randomBytes(8 * MiB)
+      const content = randomBytes(4 * MiB)
       await homePeer(0, 'carol', relay, { 'song.bin': content })
       const dave = await homePeer(1, 'dave', relay)
 

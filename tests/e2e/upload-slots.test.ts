@@ -33,8 +33,10 @@ async function uploads(peer: PeerProcess): Promise<Uploads> {
 const slotsBecome = (peer: PeerProcess, wanted: (u: Uploads) => boolean, what: string) =>
   until(async () => wanted(await uploads(peer)), what)
 
-/** A peer sharing `files` (published before it returns). */
-/** A peer sharing `files` from its start: its first publish has them all (placed later, a loaded watcher may publish them one by one). */
+/**
+ * A peer sharing `files` (published before it returns), from its start: its first publish has them
+ * all (placed later, a loaded watcher may publish them one by one).
+ */
 async function holder(name: string, files: Record<string, Buffer>, args: string[]) {
   const dir = mkdtempSync(join(tmpdir(), `peerdir-${name}-`))
   for (const [file, content] of Object.entries(files)) placeFile(dir, file, content)

@@ -138,8 +138,10 @@ async function inProcessRelay(username: string, peer: RpcServer) {
     peer.accept(socket, { tunneled: true })
     process.nextTick(() => socket.resume())
   }
+  const punched: net.Socket[] = []
   const punchPort = net.createServer((socket) => {
     held.add(socket)
+    punched.push(socket)
     toPeer(socket)
   })
   closers.push(() => closeServer(punchPort, held))
@@ -171,6 +173,10 @@ async function inProcessRelay(username: string, peer: RpcServer) {
     url: `http://127.0.0.1:${relayPort}/relayed/${username}`,
     carried: () => tunnels.reduce((sum, socket) => sum + socket.bytesRead + socket.bytesWritten, 0),
     introduce: release,
+    /** Cuts the punched links, as a NAT that forgets a mapping would. */
+    dropPunched: () => {
+      for (const socket of punched) socket.resetAndDestroy()
+    },
   }
 }
 
@@ -222,5 +228,18 @@ describe('a transfer to a relayed source', () => {
     for await (const piece of client.download(whole, undefined, signal)) hash.update(piece)
     expect(hash.digest('hex')).toBe(sha)
     expect(relay.carried() - carriedBefore).toBeLessThan(16 * 1024)
+
+    // The punched link dropped mid-call: the call ends as moved again, and the next goes through the relay.
+    const third = client.download(whole, undefined, signal)[Symbol.asyncIterator]()
+    await third.next()
+    relay.dropPunched()
+    await expect(async () => {
+      for (let next = await third.next(); !next.done; next = await third.next()) {}
+    }).rejects.toThrow('the punched link was lost; on through the relay')
+    expect(connection.route).toBe('relayed')
+    const again = createHash('sha256')
+    for await (const piece of client.download(whole, undefined, signal)) again.update(piece)
+    expect(again.digest('hex')).toBe(sha)
+    expect(relay.carried() - carriedBefore).toBeGreaterThan(content.length)
   })
 })

@@ -1,6 +1,6 @@
 import type net from 'node:net'
 import { decodeJwt } from 'jose'
-import { readAnswerHead } from '../wire/http1-answer.ts'
+import { answerStatus, readAnswerHead } from '../wire/http1-answer.ts'
 import { dialRelayBound } from '../wire/relay-dial.ts'
 import { REGISTER_PATH, UPGRADE_PROTOCOL } from '../wire/relay-protocol.ts'
 import { Alarm } from './alarm.ts'
@@ -177,7 +177,7 @@ async function register(relay: URL, token: string): Promise<net.Socket> {
       `POST ${REGISTER_PATH} HTTP/1.1\r\nhost: ${relay.host}\r\nconnection: upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\nauthorization: Bearer ${token}\r\ncontent-length: 0\r\n\r\n`,
     )
     const { head, rest } = await readAnswerHead(socket)
-    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)
+    const status = answerStatus(head)
     if (status !== 101) {
       const reason = rest.toString('utf8').trim().split('\n')[0]?.slice(0, 300)
       throw new Error(`registration refused (${status || 'not HTTP'}): ${reason || head.split('\r\n')[0]}`)

@@ -1,16 +1,35 @@
 import http2 from 'node:http2'
-import { type Endpoint, formatEndpoint, unmapped } from '../wire/hole-punch.ts'
+import { addressKey } from '../wire/connection-slots.ts'
+import { type Endpoint, formatEndpoint, PUNCH_MS, unmapped } from '../wire/hole-punch.ts'
 import { INTRODUCE_PATH, PUNCH_PATH, PUNCH_TO_HEADER, relayedPathUsername } from '../wire/relay-protocol.ts'
 import { type Request, type Response, refuse, writeHead } from './refusals.ts'
 import type { RelayedPeers } from './relayed-peers.ts'
 
 /** How long the peer has to take an introduction on its link. */
 const ANSWER_MS = 5000
-/** Introductions to one peer at once: each makes it dial, so a caller cannot keep it busy dialling. */
+/**
+ * Introductions to one peer within a punch's time (PUNCH_MS from each): each makes it dial, so callers
+ * cannot keep it busy dialling.
+ */
 const PER_PEER = 4
+/**
+ * Introductions one caller address (an IPv4 address, an IPv6 /64) may ask for a minute, to any peers:
+ * a downloader asks once per relayed source and download, and again at most once a minute.
+ */
+const PER_CALLER_MINUTE = 12
+/** Past this many caller addresses counted, those whose minute is over are forgotten. */
+const CALLERS_KEPT = 10_000
 
 /** What the relay counts of introductions, for its log and /metrics. */
 export type IntroductionCounts = { asked: number; introduced: number; refused: number }
+
+class Refused extends Error {
+  readonly code: 'invalid_argument' | 'unimplemented' | 'resource_exhausted' | 'unavailable'
+  constructor(code: Refused['code'], message: string) {
+    super(message)
+    this.code = code
+  }
+}
 
 /**
  * Introductions (relay-protocol.ts): a caller asks from its punch port, the relay tells the peer over
@@ -22,6 +41,8 @@ export class Introductions {
   readonly #peers: RelayedPeers
   readonly #log: (line: string) => void
   readonly #busy = new Map<string, number>()
+  /** Per caller address: when its minute began and how many it asked in it. */
+  readonly #callers = new Map<string, { since: number; asked: number }>()
 
   constructor(peers: RelayedPeers, log: (line: string) => void) {
     this.#peers = peers
@@ -37,58 +58,74 @@ export class Introductions {
     this.counts.asked++
     this.#introduce(req, res).catch((err: unknown) => {
       this.counts.refused++
-      if (!res.headersSent && !res.destroyed) {
-        refuse(req, res, 'unavailable', err instanceof Error ? err.message : 'the introduction failed')
-      }
+      if (res.headersSent || res.destroyed) return
+      const refused = err instanceof Refused ? err : new Refused('unavailable', 'the introduction failed')
+      refuse(req, res, refused.code, refused.message)
     })
   }
 
   async #introduce(req: Request, res: Response) {
-    const name = relayedPathUsername(`/relayed/${(req.url ?? '').slice(INTRODUCE_PATH.length).split('?')[0]}`)
+    const asked = (req.url ?? '').slice(INTRODUCE_PATH.length).split('?')[0]
+    const name = relayedPathUsername(`/relayed/${asked}`)
     if (req.method !== 'POST' || !name) {
-      this.counts.refused++
-      return refuse(req, res, 'invalid_argument', `ask with POST ${INTRODUCE_PATH}<username>`)
+      throw new Refused('invalid_argument', `ask with POST ${INTRODUCE_PATH}<username>`)
     }
     const peer = this.#peers.get(name)
     const link = peer?.session.socket
     if (!peer || peer.session.closed || peer.session.destroyed || !link?.remoteAddress || !link.remotePort) {
-      this.counts.refused++
-      return refuse(req, res, 'unimplemented', `${name} is not connected to this relay`)
-    }
-    const busy = this.#busy.get(peer.username) ?? 0
-    if (busy >= PER_PEER) {
-      this.counts.refused++
-      return refuse(
-        req,
-        res,
-        'resource_exhausted',
-        `${name} is being introduced to others; try again shortly`,
-      )
+      throw new Refused('unimplemented', `${name} is not connected to this relay`)
     }
     const caller: Endpoint = {
       address: unmapped(req.socket.remoteAddress ?? ''),
       port: req.socket.remotePort ?? 0,
     }
+    if (!this.#callerMayAsk(caller.address)) {
+      throw new Refused(
+        'resource_exhausted',
+        `at most ${PER_CALLER_MINUTE} introductions a minute from one address`,
+      )
+    }
+    const busy = this.#busy.get(peer.username) ?? 0
+    if (busy >= PER_PEER) {
+      throw new Refused('resource_exhausted', `${name} is being introduced to others; try again shortly`)
+    }
     const target: Endpoint = { address: unmapped(link.remoteAddress), port: link.remotePort }
+    // Held for the punch's whole time, not only the link's round trip: the peer dials after answering.
     this.#busy.set(peer.username, busy + 1)
-    let roundTripMs: number
-    try {
-      roundTripMs = await ask(peer.session, caller)
-    } finally {
+    setTimeout(() => {
       const left = (this.#busy.get(peer.username) ?? 1) - 1
       if (left > 0) this.#busy.set(peer.username, left)
       else this.#busy.delete(peer.username)
-    }
+    }, PUNCH_MS).unref()
+    const roundTripMs = await ask(peer.session, caller)
     this.counts.introduced++
     this.#log(
       `introduced ${formatEndpoint(caller)} to ${peer.username} at ${formatEndpoint(target)} (link round trip ${roundTripMs.toFixed(1)} ms)`,
     )
     req.resume()
     const body = JSON.stringify({ ...target, roundTripMs })
-    // Its length said, so a caller reads the body as it came (no chunked coding), then the close.
+    // Its length said, so a caller reads the body as it came (no chunked coding); over HTTP/1.1 the
+    // connection then closes (the caller's punch port is done with the relay).
     const length = Buffer.byteLength(body)
-    writeHead(res, 200, { 'content-type': 'application/json', 'content-length': length, connection: 'close' })
+    const close = req.httpVersionMajor === 1 ? { connection: 'close' } : {}
+    writeHead(res, 200, { 'content-type': 'application/json', 'content-length': length, ...close })
     res.end(body)
+  }
+
+  /** Counts an introduction against its caller's address: false past its share of this minute. */
+  #callerMayAsk(address: string): boolean {
+    const now = Date.now()
+    if (this.#callers.size > CALLERS_KEPT) {
+      for (const [key, counted] of this.#callers) if (now - counted.since > 60_000) this.#callers.delete(key)
+    }
+    const key = addressKey(address)
+    const counted = this.#callers.get(key)
+    if (!counted || now - counted.since > 60_000) {
+      this.#callers.set(key, { since: now, asked: 1 })
+      return true
+    }
+    counted.asked++
+    return counted.asked <= PER_CALLER_MINUTE
   }
 }
 
@@ -103,19 +140,19 @@ function ask(session: http2.ClientHttp2Session, caller: Endpoint): Promise<numbe
         { endStream: true },
       )
     } catch {
-      return reject(new Error('the link to that peer is closing; try again'))
+      return reject(new Refused('unavailable', 'the link to that peer is closing; try again'))
     }
     const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), ANSWER_MS)
     stream.on('error', () => {}) // seen as its close
     stream.once('response', (headers) => {
       const status = Number(headers[':status'])
       if (status === 200) resolve(performance.now() - started)
-      else reject(new Error(`the peer did not take the introduction (${status})`))
+      else reject(new Refused('unavailable', `the peer did not take the introduction (${status})`))
       stream.close()
     })
     stream.once('close', () => {
       clearTimeout(timer)
-      reject(new Error('the peer did not answer the introduction'))
+      reject(new Refused('unavailable', 'the peer did not answer the introduction'))
     })
     stream.resume()
   })

@@ -102,12 +102,12 @@ export class Transfer {
     return this.#latest.variant
   }
 
-  /** Whether the file stays when it completes. */
   /** Its sources as the last progress reported them. */
   get sources(): SourceReport[] {
     return this.#latest.sources
   }
 
+  /** Whether the file stays when it completes. */
   get kept(): boolean {
     return this.#kept
   }

@@ -9,15 +9,19 @@ export const MAX_CONNECTIONS = 512
  */
 export const MAX_CONNECTIONS_PER_ADDRESS = 64
 
+/** An IPv4 address as a dual-stack socket reports it (`::ffff:10.0.0.1`) is the IPv4 address. */
+export function unmapped(address: string): string {
+  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) ? address.slice(7) : address
+}
+
 /**
  * The address a connection's slot is counted against: an IPv4 address as is (also when written as an
  * IPv4-mapped IPv6 address), an IPv6 address by its /64, the block one subscriber is given and may pick
  * any address from.
  */
 export function addressKey(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
-  if (mapped) return mapped[1] as string
-  if (net.isIPv4(address)) return address
+  const plain = unmapped(address)
+  if (net.isIPv4(plain)) return plain
   const bare = address.replace(/%.*$/, '')
   const [head = '', tail] = bare.split('::')
   const headGroups = head ? head.split(':') : []

@@ -30,8 +30,8 @@ const KEPT_BUFFERS = 8
 /** A call cancelled because its source's bytes moved to a punched link: its chunks are simply asked again. */
 export class LinkMovedError extends Error {
   override readonly name = 'LinkMovedError'
-  constructor() {
-    super('moved to a punched link')
+  constructor(why = 'moved to a punched link') {
+    super(why)
   }
 }
 
@@ -64,6 +64,10 @@ export class DownloadClient {
   /** The calls in flight on the current session: moved (cancelled, to be asked again) when a punch succeeds. */
   readonly #inFlight = new Set<http2.ClientHttp2Stream>()
   readonly #moved = new WeakSet<http2.ClientHttp2Stream>()
+  /** Calls whose whole answer (its trailers) arrived: a move leaves them be. */
+  readonly #answered = new WeakSet<http2.ClientHttp2Stream>()
+  /** Sessions on a punched link: one lost mid-call moves its calls back to the relay. */
+  readonly #punchedSessions = new WeakSet<http2.ClientHttp2Session>()
   readonly #stopMoving: () => void
   #punchedOnce = false
 
@@ -91,9 +95,13 @@ export class DownloadClient {
     signal: AbortSignal,
   ): AsyncGenerator<Buffer> {
     if (signal.aborted) throw new ConnectError('the download was cancelled', Code.Canceled)
+    // To a relayed source: punch a direct link if none is up (at most once a minute after a failure).
+    void this.#connection.punch()
     let stream: http2.ClientHttp2Stream
+    let session: http2.ClientHttp2Session
     try {
-      stream = this.#connect().request({
+      session = this.#connect()
+      stream = session.request({
         ':method': 'POST',
         ':path': this.#url.pathname.replace(/\/$/, '') + DOWNLOAD_PATH,
         'content-type': GRPC_CONTENT_TYPE,
@@ -116,6 +124,7 @@ export class DownloadClient {
     signal.addEventListener('abort', cancel, { once: true })
     let trailers: http2.IncomingHttpHeaders | undefined
     stream.once('trailers', (received) => {
+      this.#answered.add(stream)
       trailers = received
     })
     const parser = new ResponseParser(call.offset)
@@ -138,6 +147,13 @@ export class DownloadClient {
     } catch (err) {
       if (signal.aborted) throw new ConnectError('the download was cancelled', Code.Canceled)
       if (this.#moved.has(stream)) throw new LinkMovedError()
+      // A punched link that dropped: the relay still carries, so the chunks are asked again through it.
+      // (Its connection failed, not the call: an answer the peer gave is a ConnectError.)
+      if (this.#punchedSessions.has(session) && !(err instanceof ConnectError)) {
+        if (this.#session === session) this.#session = undefined
+        session.destroy()
+        throw new LinkMovedError('the punched link was lost; on through the relay')
+      }
       if (err instanceof ConnectError) throw err
       throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Unavailable)
     } finally {
@@ -172,12 +188,14 @@ export class DownloadClient {
     this.#session = undefined
     for (const stream of this.#inFlight) {
       // One whose answer has all arrived keeps it: its bytes are here already.
-      if (stream.closed || stream.readableEnded) continue
+      if (this.#answered.has(stream)) continue
       this.#moved.add(stream)
       stream.close(http2.constants.NGHTTP2_CANCEL)
     }
     this.#inFlight.clear()
     old.close()
+    // The punched link taken at once: a link no session speaks on is closed by the peer within seconds.
+    this.#connect()
   }
 
   #connect(): http2.ClientHttp2Session {
@@ -186,7 +204,10 @@ export class DownloadClient {
       settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME_BYTES },
       createConnection: () => this.#connection.openForBytes(),
     })
-    if (this.#connection.route === 'punched') this.#punchedOnce = true
+    if (this.#connection.route === 'punched') {
+      this.#punchedOnce = true
+      this.#punchedSessions.add(session)
+    }
     session.on('error', () => {}) // surfaces on its streams, as Unavailable
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW))
     session.once('close', () => {

@@ -1,5 +1,8 @@
 import type { Duplex } from 'node:stream'
 
+/** An answer head's status (`HTTP/1.1 101 …`: 101), or 0 when it is no HTTP/1.1 answer. */
+export const answerStatus = (head: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)
+
 /** An answer's head and reason are short: a longer one is no relay's. */
 const MAX_ANSWER_BYTES = 16 * 1024
 

@@ -68,6 +68,7 @@ export class PeerConnection {
   #punching = false
   #punchAgainAt = 0
   #punchError = ''
+  #closed = false
   readonly #onPunched = new Set<() => void>()
 
   constructor(endpoint: PeerEndpoint, dial: Dial = dialTcp) {
@@ -105,11 +106,16 @@ export class PeerConnection {
    * when this attempt ends (at once when none starts); never rejects.
    */
   punch(): Promise<void> {
-    if (this.route !== 'relayed' || this.key === null || this.#punching) return Promise.resolve()
+    this.#forgetLostPunch()
+    if (this.route !== 'relayed' || this.key === null || this.#punching || this.#closed)
+      return Promise.resolve()
     if (Date.now() < this.#punchAgainAt || process.env.PEERDIR_PUNCH === 'off') return Promise.resolve()
     this.#punching = true
     return punchToRelayedPeer(this.url)
       .then((socket) => {
+        // Its errors end it (seen as its close below), whether or not a session has taken it yet.
+        socket.on('error', () => socket.destroy())
+        if (this.#closed) return void socket.destroy()
         const presented = presentedKey(socket)
         if (presented !== this.key) {
           socket.destroy()
@@ -120,11 +126,7 @@ export class PeerConnection {
         const punched = { socket, taken: false }
         this.#punched = punched
         this.#punchError = ''
-        socket.once('close', () => {
-          if (this.#punched !== punched) return
-          this.#punched = undefined
-          this.#punchAgainAt = Date.now() + PUNCH_AGAIN_MS
-        })
+        socket.once('close', () => this.#forgetLostPunch())
         for (const listener of this.#onPunched) listener()
       })
       .catch((err: unknown) => {
@@ -134,6 +136,13 @@ export class PeerConnection {
       .finally(() => {
         this.#punching = false
       })
+  }
+
+  /** A punched link that ended (its close may not have been told yet) is forgotten, and punched again later. */
+  #forgetLostPunch() {
+    if (!this.#punched?.socket.destroyed) return
+    this.#punched = undefined
+    this.#punchAgainAt = Date.now() + PUNCH_AGAIN_MS
   }
 
   /**
@@ -150,8 +159,9 @@ export class PeerConnection {
     return this.open()
   }
 
-  /** Drops a punched link no session took. */
+  /** Drops a punched link no session took, and one a punch still under way makes. */
   close() {
+    this.#closed = true
     if (this.#punched && !this.#punched.taken) this.#punched.socket.destroy()
   }
 

@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import tls from 'node:tls'
 import { dialFrom, type Endpoint, PUNCH_MS, parseEndpoint } from './hole-punch.ts'
-import { readAnswerHead } from './http1-answer.ts'
+import { answerStatus, readAnswerHead } from './http1-answer.ts'
 import { dialRelayBound } from './relay-dial.ts'
 import { INTRODUCE_PATH, relayedUsername } from './relay-protocol.ts'
 
@@ -40,8 +40,9 @@ export async function punchToRelayedPeer(relayedUrl: URL, ms = PUNCH_MS): Promis
 
 /**
  * `POST /v1/introduce/<username>` to the relay, from a port bound for the punch (SO_REUSEADDR, see
- * hole-punch.ts); the relay answers once the peer has taken the introduction. The relay's connection
- * stays open until the answer, so our NAT's mapping for the punch port is the one the relay saw.
+ * hole-punch.ts); the relay answers once the peer has taken the introduction, and closes. The punch
+ * then dials from the same port: a NAT that keeps a connection's source port (what punching needs)
+ * maps it to the same public port the relay saw.
  */
 async function askForIntroduction(
   relay: URL,
@@ -54,7 +55,7 @@ async function askForIntroduction(
       `POST ${INTRODUCE_PATH}${username} HTTP/1.1\r\nhost: ${relay.host}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
     )
     const { head, rest } = await readAnswerHead(socket)
-    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)
+    const status = answerStatus(head)
     const body = rest.toString('utf8').trim()
     if (status !== 200)
       throw new Error(`the relay refused an introduction (${status || 'not HTTP'}): ${body.slice(0, 300)}`)

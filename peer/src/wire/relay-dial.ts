@@ -7,8 +7,10 @@ import { wildcardFor } from './hole-punch.ts'
 /**
  * Dials a relay (`http://` or `https://`, ALPN `alpn` over TLS) from a port bound for it: binding makes
  * libuv set SO_REUSEADDR, so a punch may later dial out from the same port, which the relay has seen
- * our NAT map (hole-punch.ts). Resolves once connected (TLS handshaken) with `timeoutMs` set as the
- * socket's timeout, which destroys it with `late` as its error; the caller clears it when it is done.
+ * our NAT map (hole-punch.ts). A bound socket has one family, so a relay's name is looked up first and
+ * its addresses tried in turn (as Node tries them for an unbound dial). Resolves once connected (TLS
+ * handshaken) with `timeoutMs` set as the socket's timeout, which destroys it with `late` as its error;
+ * the caller clears it when it is done. Fails with the last address's error, or `late` after `timeoutMs`.
  */
 export async function dialRelayBound(
   relay: URL,
@@ -17,14 +19,46 @@ export async function dialRelayBound(
   late: string,
 ): Promise<net.Socket> {
   const host = relay.hostname.replace(/^\[|\]$/g, '')
-  const secure = relay.protocol === 'https:'
-  const port = Number(relay.port || (secure ? 443 : 80))
-  let address: string
+  const deadline = Date.now() + timeoutMs
+  const addresses = net.isIP(host) ? [host] : await lookUp(host, timeoutMs, late)
+  let failure: unknown = new Error(late)
+  for (const address of addresses) {
+    const left = deadline - Date.now()
+    if (left <= 0) break
+    try {
+      return await dialOne(relay, host, address, alpn, left, late)
+    } catch (err) {
+      failure = err
+    }
+  }
+  throw failure
+}
+
+async function lookUp(host: string, timeoutMs: number, late: string): Promise<string[]> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(late)), timeoutMs)
+  })
   try {
-    address = net.isIP(host) ? host : (await lookup(host)).address
+    const found = await Promise.race([lookup(host, { all: true }), timedOut])
+    return found.map((each) => each.address)
   } catch (err) {
     throw new Error(`cannot find the relay's address (${(err as NodeJS.ErrnoException).code ?? err})`)
+  } finally {
+    clearTimeout(timer)
   }
+}
+
+async function dialOne(
+  relay: URL,
+  host: string,
+  address: string,
+  alpn: string,
+  timeoutMs: number,
+  late: string,
+): Promise<net.Socket> {
+  const secure = relay.protocol === 'https:'
+  const port = Number(relay.port || (secure ? 443 : 80))
   const to = { host: address, port, localAddress: wildcardFor(address) }
   const socket: net.Socket = secure
     ? tls.connect({ ...to, servername: net.isIP(host) ? undefined : host, ALPNProtocols: [alpn] })

@@ -1,8 +1,9 @@
 import { once } from 'node:events'
-import net from 'node:net'
+import type net from 'node:net'
 import { Duplex } from 'node:stream'
 import tls from 'node:tls'
-import { readAnswerHead } from './http1-answer.ts'
+import { answerStatus, readAnswerHead } from './http1-answer.ts'
+import { dialRelayBound } from './relay-dial.ts'
 import { INNER_HEADER, type Inner, TUNNEL_PROTOCOL } from './relay-protocol.ts'
 
 const DIAL_TIMEOUT_MS = 10_000
@@ -16,21 +17,21 @@ export type Tunnel = { socket: net.Socket; inner: Inner }
  * relay's one-line reason.
  */
 export async function openTunnel(relayedUrl: URL): Promise<Tunnel> {
-  const host = relayedUrl.hostname.replace(/^\[|\]$/g, '')
-  const secure = relayedUrl.protocol === 'https:'
-  const port = Number(relayedUrl.port || (secure ? 443 : 80))
-  const socket: net.Socket = secure
-    ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'] })
-    : net.connect({ host, port, noDelay: true })
-  socket.setTimeout(DIAL_TIMEOUT_MS, () => socket.destroy(new Error('the relay did not answer in time')))
+  let socket: net.Socket
   try {
-    await once(socket, secure ? 'secureConnect' : 'connect')
+    socket = await dialRelayBound(relayedUrl, 'http/1.1', DIAL_TIMEOUT_MS, 'the relay did not answer in time')
+  } catch (err) {
+    throw err instanceof Error && 'code' in err
+      ? new Error(`cannot reach the relay (${String(err.code)})`)
+      : err
+  }
+  try {
     const path = relayedUrl.pathname.replace(/\/+$/, '')
     socket.write(
       `GET ${path} HTTP/1.1\r\nhost: ${relayedUrl.host}\r\nconnection: upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n\r\n`,
     )
     const { head, rest } = await readAnswerHead(socket)
-    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)
+    const status = answerStatus(head)
     if (status !== 101) {
       const reason = rest.toString('utf8').trim().split('\n')[0]?.slice(0, 300)
       throw new Error(
