@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Code, ConnectError } from '@connectrpc/connect'
 import { afterEach, describe, expect, it } from 'vitest'
 import { chunkCount, chunkLength, manifestHash } from '../../peer/src/content/manifest.ts'
 import type { Connect, SourceLink } from '../../peer/src/transfer/source-pool.ts'
@@ -217,6 +218,34 @@ describe('a Transfer', () => {
     expect(Buffer.concat(read).equals(content.subarray(7 * 1024, 8 * 1024))).toBe(true)
     // Not the run from chunk 0 the download plans when no reader is known.
     expect(calls[0]).toEqual({ offset: 7 * 1024, length: 1024, readerWaiting: true })
+  })
+})
+
+describe('a Transfer from a source behind NAT', () => {
+  it('asks the source again through its relay when its punched link fails, instead of dropping it', async () => {
+    const memory = memorySources({ 'http://alice.test/': { data: content, chunkSize: 1024 } })
+    let calls = 0
+    let fallBacks = 0
+    // The second call dies with its punched link (a reset); the link falls back once, then serves on.
+    const connect: Connect = (source) => {
+      const link = memory(source)
+      return {
+        ...link,
+        async *download(call, signal) {
+          if (++calls === 2) throw new ConnectError('read ECONNRESET', Code.Unavailable)
+          yield* link.download(call, signal)
+        },
+        fallBack: () => ++fallBacks === 1,
+      }
+    }
+    const variant = variantOf('film', { data: content, chunkSize: 1024 }, ['http://alice.test/'])
+    const { transfer, events, followed } = start([variant], connect)
+    await transfer.done
+    await followed
+    transfer.close()
+    expect(fallBacks).toBe(1)
+    expect(lines(events).filter((line) => line.startsWith('dropped'))).toEqual([])
+    expect(lines(events).at(-1)).toBe('finished film')
   })
 })
 

@@ -16,7 +16,7 @@ const PER_PEER = 4
  * Introductions one caller address (an IPv4 address, an IPv6 /64) may ask for a minute, to any peers:
  * a downloader asks once per relayed source and download, and again at most once a minute.
  */
-const PER_CALLER_MINUTE = 12
+const PER_CALLER_MINUTE = 60
 /** Past this many caller addresses counted, those whose minute is over are forgotten. */
 const CALLERS_KEPT = 10_000
 
@@ -43,6 +43,7 @@ export class Introductions {
   readonly #busy = new Map<string, number>()
   /** Per caller address: when its minute began and how many it asked in it. */
   readonly #callers = new Map<string, { since: number; asked: number }>()
+  #sweptAt = 0
 
   constructor(peers: RelayedPeers, log: (line: string) => void) {
     this.#peers = peers
@@ -115,11 +116,14 @@ export class Introductions {
   /** Counts an introduction against its caller's address: false past its share of this minute. */
   #callerMayAsk(address: string): boolean {
     const now = Date.now()
-    if (this.#callers.size > CALLERS_KEPT) {
+    if (this.#callers.size > CALLERS_KEPT && now - this.#sweptAt > 1000) {
+      this.#sweptAt = now
       for (const [key, counted] of this.#callers) if (now - counted.since > 60_000) this.#callers.delete(key)
     }
     const key = addressKey(address)
     const counted = this.#callers.get(key)
+    // Every place taken by an address still inside its minute: newcomers wait (tunnels go on).
+    if (!counted && this.#callers.size >= 2 * CALLERS_KEPT) return false
     if (!counted || now - counted.since > 60_000) {
       this.#callers.set(key, { since: now, asked: 1 })
       return true

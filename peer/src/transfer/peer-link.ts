@@ -49,6 +49,7 @@ export function peerLinks(options: { credentials: CallCredentials; timeoutMs: nu
           ),
         ),
       route: () => link.route,
+      fallBack: () => link.fallBackToRelay(),
       close: () => link.close(),
     }
   }

@@ -31,6 +31,11 @@ export type SourceLink = {
   download: (call: DownloadCall, signal: AbortSignal) => AsyncIterable<Uint8Array>
   /** How its bytes reach us now; left out by links that are always direct. */
   route?: () => Route
+  /**
+   * A call failed or stalled: if its bytes came over a link punched through NAT, drop that link and go
+   * on through the relay (true); false when there was none, and the failure is the source's.
+   */
+  fallBack?: () => boolean
   close: () => void
 }
 

@@ -397,7 +397,9 @@ class Round {
       } else {
         const place = queuePlaceOf(err)
         if (place) this.#queued(source, place)
-        else this.#drop(source, describeSourceFailure(err))
+        else if (source.link.fallBack?.()) {
+          // Its punched link failed: its chunks are asked again, through the relay.
+        } else this.#drop(source, describeSourceFailure(err))
       }
     } finally {
       scheduler.ended(request)

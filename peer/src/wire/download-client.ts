@@ -1,4 +1,5 @@
 import http2 from 'node:http2'
+import type net from 'node:net'
 import { create, toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { DownloadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
@@ -14,6 +15,9 @@ import {
 import type { PeerConnection, Route } from './peer-connection.ts'
 import { SpareBuffers } from './spare-buffers.ts'
 import { type PeerTarget, peerConnection, SESSION_WINDOW, STREAM_WINDOW } from './transport.ts'
+
+/** After a punched link is dropped, failures this soon are its calls' (fallBackToRelay). */
+const FALL_BACK_MS = 30_000
 
 /** Lets a source send DATA frames of up to 256 KiB instead of 16 KiB: fewer frames and reads per byte. */
 const MAX_FRAME_BYTES = 256 * 1024
@@ -67,7 +71,9 @@ export class DownloadClient {
   /** Calls whose whole answer (its trailers) arrived: a move leaves them be. */
   readonly #answered = new WeakSet<http2.ClientHttp2Stream>()
   /** Sessions on a punched link: one lost mid-call moves its calls back to the relay. */
-  readonly #punchedSessions = new WeakSet<http2.ClientHttp2Session>()
+  #punchedSession: http2.ClientHttp2Session | undefined
+  /** The punched session last fallen back from, and when. */
+  #fellBack: { from: http2.ClientHttp2Session; at: number } | undefined
   readonly #stopMoving: () => void
   #punchedOnce = false
 
@@ -147,13 +153,6 @@ export class DownloadClient {
     } catch (err) {
       if (signal.aborted) throw new ConnectError('the download was cancelled', Code.Canceled)
       if (this.#moved.has(stream)) throw new LinkMovedError()
-      // A punched link that dropped: the relay still carries, so the chunks are asked again through it.
-      // (Its connection failed, not the call: an answer the peer gave is a ConnectError.)
-      if (this.#punchedSessions.has(session) && !(err instanceof ConnectError)) {
-        if (this.#session === session) this.#session = undefined
-        session.destroy()
-        throw new LinkMovedError('the punched link was lost; on through the relay')
-      }
       if (err instanceof ConnectError) throw err
       throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Unavailable)
     } finally {
@@ -194,19 +193,41 @@ export class DownloadClient {
     }
     this.#inFlight.clear()
     old.close()
-    // The punched link taken at once: a link no session speaks on is closed by the peer within seconds.
+    // The punched link taken now, so the calls asked again go over it (the peer closes a session that
+    // starts no call within 3 s: a source that has us queued loses it, and is punched again later).
     this.#connect()
+  }
+
+  /**
+   * A call failed or stalled while this source's bytes may have come over a punched link: that link is
+   * dropped (its other calls fail too) and the relay carries from now on, until a punch succeeds again.
+   * True when there was such a link, for the failures of the FALL_BACK_MS that follow (those of its
+   * other calls); after that a failure is the source's, as through the relay.
+   */
+  fallBackToRelay(): boolean {
+    const punched = this.#punchedSession
+    if (!punched) return false
+    if (this.#fellBack?.from === punched) return Date.now() - this.#fellBack.at < FALL_BACK_MS
+    this.#fellBack = { from: punched, at: Date.now() }
+    if (this.#session === punched) this.#session = undefined
+    punched.destroy()
+    this.#connection.abandonPunched()
+    return true
   }
 
   #connect(): http2.ClientHttp2Session {
     if (this.#session && !this.#session.closed && !this.#session.destroyed) return this.#session
+    let opened: net.Socket | undefined
     const session = http2.connect(this.#url.origin, {
       settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME_BYTES },
-      createConnection: () => this.#connection.openForBytes(),
+      createConnection: () => {
+        opened = this.#connection.openForBytes()
+        return opened
+      },
     })
-    if (this.#connection.route === 'punched') {
+    if (opened && this.#connection.isPunched(opened)) {
       this.#punchedOnce = true
-      this.#punchedSessions.add(session)
+      this.#punchedSession = session
     }
     session.on('error', () => {}) // surfaces on its streams, as Unavailable
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW))

@@ -159,6 +159,17 @@ export class PeerConnection {
     return this.open()
   }
 
+  /** Whether `socket` is the punched link (openForBytes handed it out). */
+  isPunched(socket: net.Socket): boolean {
+    return this.#punched?.socket === socket
+  }
+
+  /** Drops the punched link, if any (it failed or stalled): the relay carries until a punch succeeds again. */
+  abandonPunched() {
+    this.#punched?.socket.destroy()
+    this.#forgetLostPunch()
+  }
+
   /** Drops a punched link no session took, and one a punch still under way makes. */
   close() {
     this.#closed = true

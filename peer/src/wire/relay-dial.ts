@@ -8,9 +8,10 @@ import { wildcardFor } from './hole-punch.ts'
  * Dials a relay (`http://` or `https://`, ALPN `alpn` over TLS) from a port bound for it: binding makes
  * libuv set SO_REUSEADDR, so a punch may later dial out from the same port, which the relay has seen
  * our NAT map (hole-punch.ts). A bound socket has one family, so a relay's name is looked up first and
- * its addresses tried in turn (as Node tries them for an unbound dial). Resolves once connected (TLS
- * handshaken) with `timeoutMs` set as the socket's timeout, which destroys it with `late` as its error;
- * the caller clears it when it is done. Fails with the last address's error, or `late` after `timeoutMs`.
+ * its addresses tried in turn, each but the last for ATTEMPT_MS at most (an address that drops packets,
+ * as broken IPv6 does, must not use up the whole time). Resolves once connected (TLS handshaken) with
+ * `timeoutMs` set as the socket's timeout, which destroys it with `late` as its error; the caller clears
+ * it when it is done. Fails with the last address's error, or `late` after `timeoutMs`.
  */
 export async function dialRelayBound(
   relay: URL,
@@ -22,17 +23,23 @@ export async function dialRelayBound(
   const deadline = Date.now() + timeoutMs
   const addresses = net.isIP(host) ? [host] : await lookUp(host, timeoutMs, late)
   let failure: unknown = new Error(late)
-  for (const address of addresses) {
+  for (const [i, address] of addresses.entries()) {
     const left = deadline - Date.now()
     if (left <= 0) break
+    const last = i === addresses.length - 1
     try {
-      return await dialOne(relay, host, address, alpn, left, late)
+      const socket = await dialOne(relay, host, address, alpn, last ? left : Math.min(left, ATTEMPT_MS), late)
+      socket.setTimeout(Math.max(1, deadline - Date.now()))
+      return socket
     } catch (err) {
       failure = err
     }
   }
   throw failure
 }
+
+/** How long one of a name's several addresses is given before the next is tried. */
+const ATTEMPT_MS = 2000
 
 async function lookUp(host: string, timeoutMs: number, late: string): Promise<string[]> {
   let timer: NodeJS.Timeout | undefined
@@ -43,7 +50,8 @@ async function lookUp(host: string, timeoutMs: number, late: string): Promise<st
     const found = await Promise.race([lookup(host, { all: true }), timedOut])
     return found.map((each) => each.address)
   } catch (err) {
-    throw new Error(`cannot find the relay's address (${(err as NodeJS.ErrnoException).code ?? err})`)
+    const code = (err as NodeJS.ErrnoException).code
+    throw new Error(code ? `cannot find the relay's address (${code})` : late)
   } finally {
     clearTimeout(timer)
   }
