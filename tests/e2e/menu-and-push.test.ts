@@ -10,7 +10,7 @@ import {
   type UploadRequest,
   UploadRequestSchema,
 } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
-import { peerClient } from '../../peer/src/wire/transport.ts'
+import { peerClient } from '../../peer/src/wire/peer-client.ts'
 import { codeOf } from '../support/connect-codes.ts'
 import {
   type DirectoryProcess,

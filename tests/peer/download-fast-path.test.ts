@@ -13,12 +13,8 @@ import { DownloadRequestSchema, DownloadResponseSchema } from '../../peer/src/ge
 import { downloadFastPath } from '../../peer/src/serve/download-fast-path.ts'
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { DOWNLOAD_PATH } from '../../peer/src/wire/grpc-wire.ts'
-import {
-  peerClient,
-  type RpcServer,
-  type ServerOptions,
-  startRpcServer,
-} from '../../peer/src/wire/transport.ts'
+import { peerClient } from '../../peer/src/wire/peer-client.ts'
+import { type RpcServer, type ServerOptions, startRpcServer } from '../../peer/src/wire/transport.ts'
 import { until } from '../support/peer-process.ts'
 import { servingOptions } from '../support/serving-options.ts'
 

@@ -16,12 +16,8 @@ import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { peerAuth } from '../../peer/src/wire/auth.ts'
 import { DirectoryClient } from '../../peer/src/wire/directory-client.ts'
 import { DOWNLOAD_PATH, encodeGrpcMessage, envelope } from '../../peer/src/wire/grpc-wire.ts'
-import {
-  peerClient,
-  type RpcServer,
-  type ServerOptions,
-  startRpcServer,
-} from '../../peer/src/wire/transport.ts'
+import { peerClient } from '../../peer/src/wire/peer-client.ts'
+import { type RpcServer, type ServerOptions, startRpcServer } from '../../peer/src/wire/transport.ts'
 import { servingOptions } from '../support/serving-options.ts'
 
 // Found in review (issue 14): the Download fast path wrote `grpc-message` with encodeURIComponent, and

@@ -12,7 +12,8 @@ import { UploadHeaderSchema, UploadRequestSchema } from '../../peer/src/gen/peer
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { peerAuth } from '../../peer/src/wire/auth.ts'
 import { DirectoryClient } from '../../peer/src/wire/directory-client.ts'
-import { peerClient, type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
+import { peerClient } from '../../peer/src/wire/peer-client.ts'
+import { type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
 
 // The real PeerService on a real port, hammered with arbitrary requests and malformed upload streams.

@@ -13,8 +13,8 @@ import {
   UploadRequestSchema,
 } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { SESSION_CHECK_SECONDS } from '../../peer/src/wire/auth.ts'
+import { peerClient } from '../../peer/src/wire/peer-client.ts'
 import { spkiFingerprint } from '../../peer/src/wire/peer-connection.ts'
-import { peerClient } from '../../peer/src/wire/transport.ts'
 import { codeOf } from '../support/connect-codes.ts'
 import { type DirectoryProcess, startDirectoryProcess } from '../support/directory-process.ts'
 import { type PeerProcess, sleepUntil, startPeer, testStateRoot } from '../support/peer-process.ts'

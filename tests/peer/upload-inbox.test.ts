@@ -13,7 +13,8 @@ import {
   UploadRequestSchema,
 } from '../../peer/src/gen/peerdir/v1/peer_pb.ts'
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
-import { peerClient, type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
+import { peerClient } from '../../peer/src/wire/peer-client.ts'
+import { type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
 import { until } from '../support/peer-process.ts'
 
 // PeerService.Upload against the inbox's quota (uploads in flight count) and the bytes it already has.

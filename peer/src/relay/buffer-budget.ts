@@ -1,5 +1,5 @@
 import type http2 from 'node:http2'
-import { SESSION_WINDOW } from '../wire/transport.ts'
+import { SESSION_WINDOW } from '../wire/flow-windows.ts'
 import { whileOpen } from './link-liveness.ts'
 
 /** A stream's window while the relay carries few calls: what a fast transfer needs through one hop. */

@@ -1,7 +1,7 @@
 import { type CallCredentials, streamWithCallToken, withCallToken } from '../wire/call-token.ts'
 import { DownloadClient } from '../wire/download-client.ts'
+import { peerClient } from '../wire/peer-client.ts'
 import { PeerConnection } from '../wire/peer-connection.ts'
-import { peerClient } from '../wire/transport.ts'
 import type { Connect } from './source-pool.ts'
 
 export type { CallCredentials }

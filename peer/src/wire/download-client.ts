@@ -5,6 +5,7 @@ import { Code, ConnectError } from '@connectrpc/connect'
 import { DownloadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
 import { ResponseParser } from './download-response-parser.ts'
 import { segmentsOf } from './download-segments.ts'
+import { SESSION_WINDOW, STREAM_WINDOW } from './flow-windows.ts'
 import {
   DOWNLOAD_PATH,
   envelope,
@@ -12,9 +13,9 @@ import {
   GRPC_CONTENT_TYPE,
   isGrpcContentType,
 } from './grpc-wire.ts'
+import { type PeerTarget, peerConnection } from './peer-client.ts'
 import type { PeerConnection, Route } from './peer-connection.ts'
 import { SpareBuffers } from './spare-buffers.ts'
-import { type PeerTarget, peerConnection, SESSION_WINDOW, STREAM_WINDOW } from './transport.ts'
 
 /** After a punched link is dropped, failures this soon are its calls' (fallBackToRelay). */
 const FALL_BACK_MS = 30_000

@@ -3,10 +3,10 @@ import http from 'node:http'
 import http2 from 'node:http2'
 import type net from 'node:net'
 import type { ConnectRouter } from '@connectrpc/connect'
-import { createClient, createContextValues, type Interceptor } from '@connectrpc/connect'
-import { connectNodeAdapter, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
-import { PeerService } from '../gen/peerdir/v1/peer_pb.ts'
+import { createContextValues, type Interceptor } from '@connectrpc/connect'
+import { connectNodeAdapter } from '@connectrpc/connect-node'
 import { callerAddressKey } from './auth.ts'
+import { SESSION_WINDOW, STREAM_WINDOW } from './flow-windows.ts'
 import { grpcWebTextAdapter } from './grpc-web-text.ts'
 import {
   type ConnectionOrigin,
@@ -18,18 +18,8 @@ import {
   type TlsIdentity,
   tlsOrLocalPlain,
 } from './listening-port.ts'
-import { PeerConnection, type PeerEndpoint } from './peer-connection.ts'
 import { punchAnswerer } from './punch-answer.ts'
 import { INNER_HEADER, PUNCH_PATH } from './relay-protocol.ts'
-
-/**
- * HTTP/2 flow-control windows. Node's defaults (64 KiB per stream and per connection) cap a stream at
- * a few tens of MB/s on loopback; larger windows let the sender keep the pipe full. They also bound how
- * much a slow reader buffers, so they are as large as throughput needs (1 MiB chunks, many in flight)
- * and no larger.
- */
-export const STREAM_WINDOW = 4 * 1024 * 1024
-export const SESSION_WINDOW = 32 * 1024 * 1024
 
 export type ServerOptions = {
   routes: (router: ConnectRouter) => void
@@ -274,53 +264,6 @@ function plaintextDispatch(withPlain: HttpServers, rpcOnly: HttpServers): Dispat
 const FIRST_STREAM_MS = 3000
 /** An HTTP/2 connection with no traffic at all for this long is closed (callers reconnect as needed). */
 const IDLE_SESSION_MS = 120_000
-
-/** Opens a large receive window on each session the client makes, once. */
-class TunedSessionManager extends Http2SessionManager {
-  readonly #tuned = new WeakSet<http2.ClientHttp2Session>()
-
-  override async request(
-    method: string,
-    path: string,
-    headers: http2.OutgoingHttpHeaders,
-    options: Omit<http2.ClientSessionRequestOptions, 'signal'>,
-  ): Promise<http2.ClientHttp2Stream> {
-    const stream = await super.request(method, path, headers, options)
-    const session = stream.session as http2.ClientHttp2Session | undefined
-    if (session && !this.#tuned.has(session)) {
-      this.#tuned.add(session)
-      session.setLocalWindowSize(SESSION_WINDOW)
-    }
-    return stream
-  }
-}
-
-/** A peer to call: a URL alone (no key: plaintext, or CA-checked https://), or as the directory lists it. */
-export type PeerTarget = string | PeerEndpoint | PeerConnection
-
-/** The connection maker for a target: every dial goes through PeerConnection (peer-connection.ts). */
-export const peerConnection = (target: PeerTarget): PeerConnection =>
-  target instanceof PeerConnection
-    ? target
-    : new PeerConnection(typeof target === 'string' ? { url: target, key: null } : target)
-
-export function grpcTransport(target: PeerTarget) {
-  const connection = peerConnection(target)
-  const baseUrl = connection.url.href
-  return createGrpcTransport({
-    baseUrl,
-    sessionManager: new TunedSessionManager(
-      baseUrl,
-      { pingIntervalMs: 15_000, pingTimeoutMs: 10_000, idleConnectionTimeoutMs: 60_000 },
-      { settings: { initialWindowSize: STREAM_WINDOW }, createConnection: () => connection.open() },
-    ),
-    readMaxBytes: 8 * 1024 * 1024,
-    writeMaxBytes: 8 * 1024 * 1024,
-    acceptCompression: [],
-  })
-}
-
-export const peerClient = (target: PeerTarget) => createClient(PeerService, grpcTransport(target))
 
 /** Runs `act` on a stream unless it is over; one closed meanwhile (the relay gave up) is destroyed. */
 function whileStreamOpen(stream: http2.ServerHttp2Stream, act: () => void) {

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs'
 import { create } from '@bufbuild/protobuf'
 import { UploadHeaderSchema, UploadRequestSchema, type UploadResponse } from '../gen/peerdir/v1/peer_pb.ts'
 import type { AuthHeaders } from './call-token.ts'
-import { type PeerTarget, peerClient } from './transport.ts'
+import { type PeerTarget, peerClient } from './peer-client.ts'
 
 /** What an upload announces: the file's name for the receiver, its size and its content's hash. */
 export type UploadHeader = { name: string; size: number; sha256: string }
