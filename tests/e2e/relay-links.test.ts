@@ -7,10 +7,11 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { decodeJwt } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type Relay, type RelayOptions, startRelay } from '../../peer/src/relay/relay-server.ts'
+import type { Relay, RelayOptions } from '../../peer/src/relay/relay-server.ts'
 import { MAX_CONNECTIONS_PER_ADDRESS } from '../../peer/src/wire/connection-slots.ts'
 import { type DirectoryProcess, postJson, startDirectoryProcess } from '../support/directory-process.ts'
 import { placeFile, sleepUntil, startPeer, testStateRoot, until } from '../support/peer-process.ts'
+import { startRelayInProcess } from '../support/relay-in-process.ts'
 import { answeringPeer, rawTunnel, serveTunnels, sessionIn } from '../support/relay-tunnels.ts'
 
 let directory: DirectoryProcess
@@ -27,14 +28,7 @@ afterEach(async () => {
 })
 
 async function relay(limits: Partial<RelayOptions> = {}): Promise<Relay & { url: string }> {
-  const started = await startRelay({
-    port: 0,
-    host: '127.0.0.1',
-    directoryUrl: directory.url,
-    peerRate: undefined,
-    log: () => {},
-    ...limits,
-  })
+  const started = await startRelayInProcess({ directoryUrl: directory.url, ...limits })
   cleanups.push(() => started.stop())
   return Object.assign(started, { url: `http://127.0.0.1:${started.port}` })
 }

@@ -1,9 +1,10 @@
 import http from 'node:http'
 import http2 from 'node:http2'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Relay, startRelay } from '../../peer/src/relay/relay-server.ts'
+import type { Relay } from '../../peer/src/relay/relay-server.ts'
 import { INTRODUCE_PATH, PUNCH_PATH, PUNCH_TO_HEADER } from '../../peer/src/wire/relay-protocol.ts'
 import { listen } from '../support/ports.ts'
+import { startRelayInProcess } from '../support/relay-in-process.ts'
 
 // The relay's introductions, in process, against stubs of relayed peers (HTTP/2 servers the relay holds
 // client sessions to, as on registered links, answering its punch requests): what it tells each side,
@@ -23,13 +24,7 @@ async function relayWithStubs(names: string[], punchStatus = 200) {
     stream.respond({ ':status': punchStatus }, { endStream: true })
   })
   const stubPort = await listen(stub)
-  const relay: Relay = await startRelay({
-    port: 0,
-    host: '127.0.0.1',
-    directoryUrl: 'http://127.0.0.1:9',
-    peerRate: undefined,
-    log: () => {},
-  })
+  const relay = await startRelayInProcess()
   const links: http2.ClientHttp2Session[] = []
   for (const username of names) {
     const link = http2.connect(`http://127.0.0.1:${stubPort}`)

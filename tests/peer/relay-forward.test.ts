@@ -2,9 +2,10 @@ import http2 from 'node:http2'
 import type net from 'node:net'
 import tls from 'node:tls'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { type Relay, type RelayOptions, startRelay } from '../../peer/src/relay/relay-server.ts'
+import type { Relay, RelayOptions } from '../../peer/src/relay/relay-server.ts'
 import { clientHelloServerName, tunnelServerName } from '../../peer/src/wire/tls-server-name.ts'
 import { listen } from '../support/ports.ts'
+import { startRelayInProcess } from '../support/relay-in-process.ts'
 import { rawTunnel } from '../support/relay-tunnels.ts'
 
 // The relay's tunnels, in process, against a stub of a relayed peer (an HTTP/2 server the relay holds a
@@ -30,16 +31,7 @@ async function relayWithStub(
   })
   const stubPort = await listen(stub)
   stops.push(() => new Promise<void>((resolve) => stub.close(() => resolve())))
-  const relay: Relay = await startRelay({
-    port: 0,
-    host: '127.0.0.1',
-    directoryUrl: 'http://127.0.0.1:9',
-    maxPeers: 4,
-    maxStreamsPerPeer: 8,
-    peerRate: undefined,
-    log: () => {},
-    ...limits,
-  })
+  const relay = await startRelayInProcess({ maxPeers: 4, maxStreamsPerPeer: 8, ...limits })
   stops.push(() => relay.stop())
   lastRelay = relay
   const link = http2.connect(`http://127.0.0.1:${stubPort}`)

@@ -2,8 +2,8 @@ import http2 from 'node:http2'
 import net from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { pingUntilGone } from '../../peer/src/relay/link-liveness.ts'
-import { type Relay, startRelay } from '../../peer/src/relay/relay-server.ts'
 import { closeServer, listen } from '../support/ports.ts'
+import { startRelayInProcess } from '../support/relay-in-process.ts'
 
 // No timer of the relay may throw into the event loop (a throw there ends the relay and every link it
 // carries). The timers are driven by hand here (fake setInterval only; sockets stay real) against
@@ -73,13 +73,7 @@ describe('the relay’s timers against sessions that are over', () => {
 
   it('the relay, when a name registers again while its first link is half-open', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
-    const relay: Relay = await startRelay({
-      port: 0,
-      host: '127.0.0.1',
-      directoryUrl: 'http://127.0.0.1:9',
-      peerRate: undefined,
-      log: () => {},
-    })
+    const relay = await startRelayInProcess()
     stops.push(() => relay.stop())
     const port = await halfOpenPeer()
     const first = await connected(port)
