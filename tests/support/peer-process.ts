@@ -57,7 +57,9 @@ export function runCli(
     child.stderr.on('data', (chunk) => {
       stderr += chunk
     })
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': a process's last output may still be in its pipes when it has exited (a
+    // CLI that exited 1 was once seen with its one line of stderr not read yet).
+    child.on('close', (code, signal) => {
       if (code === null && signal === 'SIGKILL' && timeoutMs !== undefined)
         stderr += `\n(killed: no answer in ${timeoutMs} ms)`
       resolve({ code, stdout, stderr })
