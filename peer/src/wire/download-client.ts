@@ -71,7 +71,7 @@ export class DownloadClient {
   readonly #moved = new WeakSet<http2.ClientHttp2Stream>()
   /** Calls whose whole answer (its trailers) arrived: a move leaves them be. */
   readonly #answered = new WeakSet<http2.ClientHttp2Stream>()
-  /** Sessions on a punched link: one lost mid-call moves its calls back to the relay. */
+  /** The latest session on a punched link: the one fallBackToRelay drops. */
   #punchedSession: http2.ClientHttp2Session | undefined
   /** The punched session last fallen back from, and when. */
   #fellBack: { from: http2.ClientHttp2Session; at: number } | undefined
