@@ -26,27 +26,27 @@ export function punchAnswerer(options: { tls: boolean; serve: (socket: net.Socke
     socket.once('close', () => live--)
     options.serve(socket)
   }
-  const status = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-    if (!options.tls) return 501
-    if (process.env.PEERDIR_PUNCH === 'off') return 403
+  /** The answer to a punch request, and where to dial when it is 200. */
+  const judge = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+    if (!options.tls) return { status: 501 }
+    if (process.env.PEERDIR_PUNCH === 'off') return { status: 403 }
     const link = stream.session?.socket
     const to = parseEndpoint(String(headers[PUNCH_TO_HEADER] ?? ''))
-    if (!to || !link?.localPort || !dialable(to, link.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4')) return 400
+    if (!to || !link?.localPort || !dialable(to, link.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4')) {
+      return { status: 400 }
+    }
     const now = Date.now()
     while (recent.length > 0 && (recent[0] as number) < now - 60_000) recent.shift()
-    if (punching >= MAX_PUNCHES || recent.length >= PUNCHES_PER_MINUTE) return 503
+    if (punching >= MAX_PUNCHES || recent.length >= PUNCHES_PER_MINUTE) return { status: 503 }
     recent.push(now)
-    return 200
+    return { status: 200, from: link.localPort, to }
   }
   const answer = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-    const answered = status(stream, headers)
-    stream.respond({ ':status': answered }, { endStream: true })
-    if (answered !== 200) return
-    const to = parseEndpoint(String(headers[PUNCH_TO_HEADER])) as NonNullable<
-      ReturnType<typeof parseEndpoint>
-    >
+    const { status, from, to } = judge(stream, headers)
+    stream.respond({ ':status': status }, { endStream: true })
+    if (!from || !to) return
     punching++
-    dialFrom(stream.session?.socket?.localPort as number, to)
+    dialFrom(from, to)
       .then(serve, () => {}) // no link: the relay keeps carrying, the caller tries again later
       .finally(() => punching--)
   }
