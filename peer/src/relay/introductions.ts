@@ -21,7 +21,7 @@ const PER_CALLER_MINUTE = 60
 const CALLERS_KEPT = 10_000
 
 /** What the relay counts of introductions, for its log and /metrics. */
-export type IntroductionCounts = { asked: number; introduced: number; refused: number }
+export type IntroductionCounts = { introduced: number; refused: number }
 
 class Refused extends Error {
   readonly code: 'invalid_argument' | 'unimplemented' | 'resource_exhausted' | 'unavailable'
@@ -37,7 +37,7 @@ class Refused extends Error {
  * it. Both then dial at once; the relay carries none of what follows.
  */
 export class Introductions {
-  readonly counts: IntroductionCounts = { asked: 0, introduced: 0, refused: 0 }
+  readonly counts: IntroductionCounts = { introduced: 0, refused: 0 }
   readonly #peers: RelayedPeers
   readonly #log: (line: string) => void
   readonly #busy = new Map<string, number>()
@@ -56,7 +56,6 @@ export class Introductions {
 
   /** Answers `POST /v1/introduce/<username>` with the peer's endpoint, or a refusal saying why. Never throws. */
   answer(req: Request, res: Response) {
-    this.counts.asked++
     this.#introduce(req, res).catch((err: unknown) => {
       this.counts.refused++
       if (res.headersSent || res.destroyed) return

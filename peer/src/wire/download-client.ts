@@ -76,7 +76,6 @@ export class DownloadClient {
   /** The punched session last fallen back from, and when. */
   #fellBack: { from: http2.ClientHttp2Session; at: number } | undefined
   readonly #stopMoving: () => void
-  #punchedOnce = false
 
   constructor(target: PeerTarget) {
     this.#connection = peerConnection(target)
@@ -89,7 +88,7 @@ export class DownloadClient {
    * link, even after that link closed with the transfer.
    */
   get route(): Route {
-    return this.#punchedOnce ? 'punched' : this.#connection.route
+    return this.#punchedSession ? 'punched' : this.#connection.route
   }
 
   /**
@@ -226,10 +225,7 @@ export class DownloadClient {
         return opened
       },
     })
-    if (opened && this.#connection.isPunched(opened)) {
-      this.#punchedOnce = true
-      this.#punchedSession = session
-    }
+    if (opened && this.#connection.isPunched(opened)) this.#punchedSession = session
     session.on('error', () => {}) // surfaces on its streams, as Unavailable
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW))
     session.once('close', () => {
