@@ -18,6 +18,16 @@ export function bigIndexBody(owner: string, files: number, mib: number): string 
   return JSON.stringify({ files: entries })
 }
 
+/**
+ * A PUT /v1/index body of `files` entries padded with whitespace (which JSON allows) to about `mib` MiB:
+ * as big on the wire and in the directory's body budget as a real index of that size, but with only a
+ * few rows to write.
+ */
+export function paddedIndexBody(owner: string, files: number, mib: number): string {
+  const body = bigIndexBody(owner, files, 0)
+  return `${body}${' '.repeat(Math.max(0, Math.floor(mib * 1024 * 1024) - body.length))}`
+}
+
 export type Answer = { status: number; retryAfter: string | undefined; text: string }
 
 /**
