@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { heartbeatsSeen } from '../support/heartbeats.ts'
 import { until } from '../support/peer-process.ts'
 import { commandUnavailable, mustSkip } from '../support/requirements.ts'
@@ -12,9 +12,10 @@ import { useTestNetwork } from '../support/test-network.ts'
  * libfaketime (Debian's faketime; .ci/run installs it), one a minute ahead, one a minute behind.
  * Leases, tokens and transfers must not care.
  *
- * The library is preloaded directly rather than through the `faketime` command: that command makes a
- * semaphore and a shared memory segment in /dev/shm per process and removes them only when it exits
- * itself, so every daemon the test kills left two behind (204 of them after a day of runs).
+ * libfaketime makes a semaphore and a shared memory segment in /dev/shm for each process it runs in,
+ * and removes them when the process exits, not when it is killed: the daemons are stopped with SIGTERM
+ * (logOutAfterEach), never -9, and the library is preloaded directly, not through the `faketime`
+ * command, which is one more process to kill. Killed, they left 204 segments after a day of runs.
  */
 const libfaketime = readdirSync('/usr/lib')
   .map((dir) => `/usr/lib/${dir}/faketime/libfaketime.so.1`)
@@ -27,10 +28,22 @@ const noFaketime = mustSkip(
 )
 
 const LEASE_SECONDS = 12
-const network = useTestNetwork({ directoryEnv: { LEASE_SECONDS: String(LEASE_SECONDS) } })
+const network = useTestNetwork({
+  directoryEnv: { LEASE_SECONDS: String(LEASE_SECONDS) },
+  logOutAfterEach: true,
+})
 const content = randomBytes(3 * 1024 * 1024 + 5)
 const contentSha = createHash('sha256').update(content).digest('hex')
 const skewed = (offset: string) => ({ wrap: ['env', `LD_PRELOAD=${libfaketime}`, `FAKETIME=${offset}`] })
+
+// After the network's afterEach has stopped them: nothing of libfaketime's is left behind for them.
+const skewedPids: number[] = []
+afterAll(() => {
+  const left = skewedPids.flatMap((pid) =>
+    [`/dev/shm/faketime_shm_${pid}`, `/dev/shm/sem.faketime_sem_${pid}`].filter((path) => existsSync(path)),
+  )
+  expect(left).toEqual([])
+})
 
 describe('clocks a minute apart', () => {
   it.skipIf(noFaketime)(
@@ -38,6 +51,7 @@ describe('clocks a minute apart', () => {
     async () => {
       const ahead = await network.peer('clock-ahead', skewed('+60s'))
       const behind = await network.peer('clock-behind', skewed('-60s'))
+      skewedPids.push(ahead.child.pid ?? 0, behind.child.pid ?? 0)
       writeFileSync(join(ahead.dir, 'sundial.bin'), content)
       await ahead.waitFor(/published changes: \+1/)
 

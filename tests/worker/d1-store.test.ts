@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type D1Binding, d1Database } from '../../directory-worker/src/store/d1-client.ts'
 import { patchIndex, TooManyFiles } from '../../directory-worker/src/store/files.ts'
-import { replaceIndex } from '../../directory-worker/src/store/index-replace.ts'
+import { REPLACE_PIECE_BYTES, replaceIndex } from '../../directory-worker/src/store/index-replace.ts'
 import { migrate, migrations } from '../../directory-worker/src/store/migrations.ts'
 import { searchByName } from '../../directory-worker/src/store/name-search.ts'
 import { networkStats, registerPeer, renewSessionLeases } from '../../directory-worker/src/store/peers.ts'
@@ -38,7 +38,7 @@ describe('the store on local D1', () => {
     ).rejects.toThrow(/TOOBIG|too big/)
   })
 
-  it('replaces a 100,000-file index in pieces, and a write failing in its last piece keeps the old one and no rows of its own', {
+  it('replaces a 25,000-file index in pieces, and a write failing in its last piece keeps the old one and no rows of its own', {
     timeout: 240_000,
   }, async () => {
     const peer = await registerPeer(d1.db, {
@@ -51,26 +51,27 @@ describe('the store on local D1', () => {
       sql: 'UPDATE peers SET lease_expires_at = ? WHERE id = ?',
       args: [Date.now() + 600_000, peer.id],
     })
-    const files = Array.from({ length: 100_000 }, (_, i) =>
+    // Pieces are cut by bytes, not entries: four or more of them here, as for any bigger index.
+    const files = Array.from({ length: 25_000 }, (_, i) =>
       fileEntry(`take-${String(i).padStart(6, '0')}.flac`),
     )
-    expect(JSON.stringify(files).length).toBeGreaterThan(10_000_000)
-    expect(await replaceIndex(d1.db, peer.id, files)).toBe(100_000)
-    const found = await searchByName(d1.db, 'take-099999', Date.now(), 10)
-    expect(found.contents.map((content) => content.name)).toEqual(['take-099999.flac'])
+    expect(JSON.stringify(files).length).toBeGreaterThan(4 * REPLACE_PIECE_BYTES)
+    expect(await replaceIndex(d1.db, peer.id, files)).toBe(25_000)
+    const found = await searchByName(d1.db, 'take-024999', Date.now(), 10)
+    expect(found.contents.map((content) => content.name)).toEqual(['take-024999.flac'])
 
     // Half the old index replaced by new names, and one entry that cannot be stored sorted last
     // (its hash is the greatest), so the pieces before it have run when it fails.
     const broken = { ...fileEntry('broken'), sha256: 'f'.repeat(64), manifest: null as unknown as string }
     const next = [
-      ...files.slice(0, 50_000),
-      ...files.slice(50_000).map((file) => ({ ...file, name: `new-${file.name}` })),
+      ...files.slice(0, 12_500),
+      ...files.slice(12_500).map((file) => ({ ...file, name: `new-${file.name}` })),
       broken,
     ]
     await expect(replaceIndex(d1.db, peer.id, next)).rejects.toThrow(/NOT NULL/)
-    expect(await count('SELECT count(*) AS n FROM files WHERE peer_id = ?', [peer.id])).toBe(100_000)
+    expect(await count('SELECT count(*) AS n FROM files WHERE peer_id = ?', [peer.id])).toBe(25_000)
     expect(await count("SELECT count(*) AS n FROM files WHERE name LIKE 'new-%'")).toBe(0)
-    expect(await count('SELECT file_count AS n FROM peers WHERE id = ?', [peer.id])).toBe(100_000)
+    expect(await count('SELECT file_count AS n FROM peers WHERE id = ?', [peer.id])).toBe(25_000)
   })
 
   it('refuses a PATCH past the limit within its batch and keeps the index (D1 has no BEGIN)', async () => {
