@@ -62,9 +62,17 @@ describe('index writes of 30 MiB', () => {
     const tokens = new Map<string, string>()
     for (const name of writers) tokens.set(name, await login(url, name))
     const token = (name: string) => tokens.get(name) as string
-    // Bodies that are held, dropped or refused: what matters of them is their size (the budget counts
-    // bytes), not their rows, so they are ten entries padded to 30 MiB. The flood below writes real ones.
-    const bodies = new Map(writers.slice(1).map((name) => [name, paddedIndexBody(name, 10, MiB_)]))
+    // Bodies that are held, dropped or refused: what matters of most of them is their size (the budget
+    // counts bytes), not their rows, so they are ten entries padded to 29 MiB. w1's is a real index of
+    // 100,000 entries: the flood below replaces it, deleting a big old index while heartbeats come in.
+    const bodies = new Map(
+      writers
+        .slice(1)
+        .map((name) => [
+          name,
+          name === 'w1' ? bigIndexBody(name, FILES, MiB_) : paddedIndexBody(name, 10, MiB_),
+        ]),
+    )
     const body = (name: string) => bodies.get(name) as string
     const small = (name: string) => bigIndexBody(`${name}-small`, 10, 0.01)
 
@@ -98,6 +106,14 @@ describe('index writes of 30 MiB', () => {
     const beyond = await refusedWhileHeld(url, token('w3'), body('w3'))
     expect(JSON.parse(beyond.text).error.code).toBe('too_many_index_writes')
     expect(beyond.retryAfter).toMatch(/^\d+$/)
+    // The budget counts a body's bytes, not writes nor the most a body may be: a 3 MiB one still fits
+    // beside the two held (IN_FLIGHT writes of the largest body in all).
+    const fitting = paddedIndexBody('w0-fits', 10, 3)
+    const inFlightBytes = writers
+      .slice(1, 1 + IN_FLIGHT)
+      .reduce((sum, name) => sum + Buffer.byteLength(body(name)), 0)
+    expect(inFlightBytes + fitting.length).toBeLessThanOrEqual(IN_FLIGHT * 32 * 1024 * 1024)
+    expect((await indexWrite(url, token('w0'), fitting)).status).toBe(200)
     for (const write of held) expect((await write.finish()).status).toBe(200)
 
     // Heartbeats of another peer at rest, then during a flood of big writes from every writer.

@@ -27,7 +27,8 @@ describe('directory under load', () => {
     // Every peer logged in, published, and did all its rounds of heartbeat, search and index write.
     expect(report.requests).toBe(100 * 2 + 100 * 2 * 3)
     // A second round of the same load must not keep growing the process.
-    expect(afterLoad).toBeLessThan(afterWarmup * 1.5 + 64)
+    // (At this scale a second round grew it 9%, 186 to 203 MiB, in three runs out of three.)
+    expect(afterLoad).toBeLessThan(afterWarmup * 1.25 + 16)
 
     const db = createClient({ url: directory.dbUrl })
     try {

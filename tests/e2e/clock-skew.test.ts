@@ -17,8 +17,11 @@ import { useTestNetwork } from '../support/test-network.ts'
  * (logOutAfterEach), never -9, and the library is preloaded directly, not through the `faketime`
  * command, which is one more process to kill. Killed, they left 204 segments after a day of runs.
  */
-const libfaketime = readdirSync('/usr/lib')
-  .map((dir) => `/usr/lib/${dir}/faketime/libfaketime.so.1`)
+const libfaketime = [
+  ...readdirSync('/usr/lib').map((dir) => `/usr/lib/${dir}/faketime`), // Debian's multiarch folders
+  ...['/usr/lib/faketime', '/usr/lib64/faketime', '/usr/local/lib/faketime'],
+]
+  .map((dir) => `${dir}/libfaketime.so.1`)
   .find((path) => existsSync(path))
 const noFaketime = mustSkip(
   'FAKETIME',
