@@ -13,7 +13,7 @@ import {
 } from '../../peer/src/serve/upload-slots.ts'
 
 /** Upload slots on a clock the test moves. */
-function slotsAt(options: { slots: number; maxQueue?: number; friends?: string[]; stallMs?: number }) {
+function slotsAt(options: { slots: number; maxQueue?: number; friends?: string[] }) {
   const clock = { now: 0 }
   const slots = new UploadSlots({ maxQueue: 256, ...options, now: () => clock.now })
   return { slots, clock }
@@ -135,28 +135,21 @@ describe('UploadSlots', () => {
     expect(order(slots)).toEqual(['carol'])
   })
 
-  // The daemon's stall time (PEERDIR_STALL_MS) is the slots' too.
-  it.each([
-    { stallMs: undefined, stall: SLOT_STALL_MS },
-    { stallMs: 4000, stall: 4000 },
-  ])(
-    'takes the slot of an account whose calls stall (read nothing) for $stall ms and gives it to the next',
-    ({ stallMs, stall }) => {
-      const { slots, clock } = slotsAt({ slots: 1, stallMs })
-      const stalled = ticketOf(slots.admit('mallory'))
-      queuedOf(slots.admit('bob'))
-      // Progress keeps it: 256 KiB within each stall time.
-      clock.now += stall - 1
-      stalled.sent(SLOT_PROGRESS_BYTES)
-      clock.now += stall - 1
-      queuedOf(slots.admit('bob'))
-      expect(slots.state().active.map((a) => a.username)).toEqual(['mallory'])
-      // Then nothing for a whole stall time: the slot is bob's, though mallory's call is still open.
-      clock.now += 1
-      ticketOf(slots.admit('bob'))
-      expect(slots.state().active.map((a) => a.username)).toEqual(['bob'])
-      stalled.release() // its end changes nothing for the others
-      expect(queuedOf(slots.admit('mallory')).place).toBe(1)
-    },
-  )
+  it('takes the slot of an account whose calls stall (read nothing) and gives it to the next', () => {
+    const { slots, clock } = slotsAt({ slots: 1 })
+    const stalled = ticketOf(slots.admit('mallory'))
+    queuedOf(slots.admit('bob'))
+    // Progress keeps it: 256 KiB within each stall time.
+    clock.now += SLOT_STALL_MS - 1
+    stalled.sent(SLOT_PROGRESS_BYTES)
+    clock.now += SLOT_STALL_MS - 1
+    queuedOf(slots.admit('bob'))
+    expect(slots.state().active.map((a) => a.username)).toEqual(['mallory'])
+    // Then nothing for a whole stall time: the slot is bob's, though mallory's call is still open.
+    clock.now += 1
+    ticketOf(slots.admit('bob'))
+    expect(slots.state().active.map((a) => a.username)).toEqual(['bob'])
+    stalled.release() // its end changes nothing for the others
+    expect(queuedOf(slots.admit('mallory')).place).toBe(1)
+  })
 })

@@ -66,10 +66,7 @@ export type DaemonOptions = {
    * by its own layer (peer/src/ui) from the daemon's parts and who may use it.
    */
   webApp?: (daemon: ControlledDaemon, app: { sessions: AppSessions; port: number }) => PlainHttp
-  /**
-   * The stall time (default 20 s): a source that brings less than 256 KiB in it is dropped, and so is
-   * an upload to this peer; a caller of this peer that takes less than that loses its upload slot.
-   */
+  /** How long a source may send nothing before it is dropped (default 20 s). */
   stallMs?: number
   log: (line: string) => void
 }
@@ -214,7 +211,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     slots: options.uploadSlots,
     maxQueue: options.maxQueue,
     friends: options.friends,
-    stallMs: options.stallMs,
   })
 
   const capabilities = GatewayCapabilities.inStateDir(stateDir)
@@ -255,7 +251,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     inboxDir: join(sharedDir, 'inbox'),
     maxUploadBytes: options.maxUploadBytes,
     inboxQuotaBytes: options.inboxQuotaBytes,
-    uploadStallMs: options.stallMs,
     limiter: options.maxUploadRate ? new RateLimiter(options.maxUploadRate) : undefined,
     slots,
     onStale: () => void rescan(),

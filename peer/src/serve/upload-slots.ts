@@ -28,8 +28,6 @@ export type UploadSlotsOptions = {
   maxQueue: number
   /** Usernames that skip the queue (compared without case). */
   friends?: readonly string[]
-  /** An account bringing less than SLOT_PROGRESS_BYTES in this long loses its slot (default SLOT_STALL_MS). */
-  stallMs?: number
   /** Milliseconds on a monotonic clock (injected by tests). */
   now?: () => number
 }
@@ -71,7 +69,6 @@ export class UploadSlots {
   readonly #maxQueue: number
   readonly #friends: Set<string>
   readonly #now: () => number
-  readonly #stallMs: number
   readonly #served = new Map<string, Served>()
   readonly #queue: Waiting[] = []
 
@@ -80,7 +77,6 @@ export class UploadSlots {
     this.#maxQueue = options.maxQueue
     this.#friends = new Set((options.friends ?? []).map((name) => name.toLowerCase()))
     this.#now = options.now ?? (() => performance.now())
-    this.#stallMs = options.stallMs ?? SLOT_STALL_MS
   }
 
   /** A Download call of `account` (a username, or the caller's address when it has none). */
@@ -176,13 +172,13 @@ export class UploadSlots {
   }
 
   /**
-   * Frees the slots held idle past SLOT_HOLD_MS or stalled past the stall time (the stalled calls go on,
+   * Frees the slots held idle past SLOT_HOLD_MS or stalled past SLOT_STALL_MS (the stalled calls go on,
    * outside the count; the account's next call asks anew), and the places of those who stopped asking.
    */
   #expire(now: number) {
     for (const [account, served] of this.#served) {
       const idle = served.calls === 0 && now - served.idleSince >= SLOT_HOLD_MS
-      if (idle || now - served.progressAt >= this.#stallMs) this.#served.delete(account)
+      if (idle || now - served.progressAt >= SLOT_STALL_MS) this.#served.delete(account)
     }
     for (let i = this.#queue.length - 1; i >= 0; i--) {
       if (now >= (this.#queue[i] as Waiting).retryAt + QUEUE_GRACE_MS) this.#queue.splice(i, 1)
