@@ -5,7 +5,9 @@ export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts', 'tests/**/*.test.tsx'],
     pool: 'forks',
-    testTimeout: 60_000,
+    // Three minutes: with four files at a time, and another run beside this one, a rate-capped
+    // transfer's test took over a minute (relay, streaming, swarm, upload slots; normally 15-30 s).
+    testTimeout: 180_000,
     hookTimeout: 120_000,
     // End-to-end suites start real processes on loopback and spend much of their time waiting on them
     // (leases, rate caps, stall timers). With three files at a time a full run kept two cores 1.5 busy
