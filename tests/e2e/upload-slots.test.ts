@@ -50,9 +50,9 @@ async function holder(name: string, files: Record<string, Buffer>, args: string[
  * source's status), and both finish verified; then no slot is held. `args`: how the source is started.
  */
 async function oneSlotTwoDownloaders(name: string, args: string[]) {
-  // 4 MiB at 1 MiB/s: each download takes about 4 s, so the second asks while the first is served.
-  const content = randomBytes(4 * MiB)
-  const source = await holder(name, { 'four.bin': content }, [
+  // 8 MiB at 1 MiB/s: each download takes about 8 s.
+  const content = randomBytes(8 * MiB)
+  const source = await holder(name, { 'eight.bin': content }, [
     '--upload-slots',
     '1',
     '--max-upload-rate',
@@ -67,6 +67,10 @@ async function oneSlotTwoDownloaders(name: string, args: string[]) {
   ])
   const firstGet = first.cli(['get', sha(content), '--json'])
   await slotsBecome(source, (u) => u.active[0]?.username === first.name, 'the first to be served')
+  // The first holds its slot until the second is seen waiting, however long the second takes to ask on
+  // a loaded machine: frozen, its calls stay open and keep the slot for the stall time (20 s). Unfrozen,
+  // it goes on. (Two runs side by side once let the first finish before the second asked.)
+  first.child.kill('SIGSTOP')
   const secondGet = second.cli(['get', sha(content), '--json'])
   await slotsBecome(
     source,
@@ -79,6 +83,7 @@ async function oneSlotTwoDownloaders(name: string, args: string[]) {
       u.queued[0]?.position === 1,
     'the second to wait at place 1 while the first is served',
   )
+  first.child.kill('SIGCONT')
   const [got1, got2] = await Promise.all([firstGet, secondGet])
   expect(got1.code, got1.stderr).toBe(0)
   expect(got2.code, got2.stderr).toBe(0)
@@ -94,7 +99,7 @@ async function oneSlotTwoDownloaders(name: string, args: string[]) {
     expect(report.dropped).toEqual([])
     // The second may have fetched some from the first, which shares the file once it has it.
     expect(Object.values(report.bytesPerSource).reduce((a, b) => a + b, 0)).toBe(content.length)
-    expect(sha(readFileSync(join(peer.dir, 'four.bin')))).toBe(sha(content))
+    expect(sha(readFileSync(join(peer.dir, 'eight.bin')))).toBe(sha(content))
   }
   await slotsBecome(source, (u) => u.active.length === 0 && u.queued.length === 0, 'no slot to be held')
 }
