@@ -1,5 +1,6 @@
 import { createClient } from '@libsql/client'
 import { afterAll, describe, expect, it } from 'vitest'
+import { INDEX_BODY_LIMIT } from '../../directory-worker/src/routes/index-files.ts'
 import { peakRssMiB, resetPeakRss, rssMiB } from '../support/directory-load.ts'
 import { type DirectoryProcess, postJson, startDirectoryProcess } from '../support/directory-process.ts'
 import { bigIndexBody, heldRequest, indexWrite, paddedIndexBody } from '../support/index-flood.ts'
@@ -112,7 +113,7 @@ describe('index writes of 30 MiB', () => {
     const inFlightBytes = writers
       .slice(1, 1 + IN_FLIGHT)
       .reduce((sum, name) => sum + Buffer.byteLength(body(name)), 0)
-    expect(inFlightBytes + fitting.length).toBeLessThanOrEqual(IN_FLIGHT * 32 * 1024 * 1024)
+    expect(inFlightBytes + fitting.length).toBeLessThanOrEqual(IN_FLIGHT * INDEX_BODY_LIMIT)
     expect((await indexWrite(url, token('w0'), fitting)).status).toBe(200)
     for (const write of held) expect((await write.finish()).status).toBe(200)
 

@@ -210,7 +210,7 @@ describe.skipIf(skip)('a relay for peers nobody can dial', () => {
       await forwarder.close()
     }
     expect(homer.output()).not.toMatch(/unexpected/)
-  }, 180_000) // 192 MiB through the relay and TLS, the last two into grpc-js: over a minute on a loaded run
+  })
 
   it.skipIf(noOpenssl)(
     'carries a relayed TLS peer’s transfer end to end: no file byte nor call token crosses the relay in clear',

@@ -86,15 +86,14 @@ function ownerRecord(pid: number): string {
   })
 }
 
-/** Whether the run that wrote `record` has certainly ended: only what this process can see is judged. */
-function ownerGone(record: string): boolean {
+/** Whether the run that wrote `record` has certainly ended: only what this process (`here`) can see is judged. */
+function ownerGone(record: string, here: { host: string; boot: string; pidNamespace: string }): boolean {
   let owner: { pid?: unknown; started?: unknown; boot?: unknown; pidNamespace?: unknown; host?: unknown }
   try {
     owner = JSON.parse(record)
   } catch {
     return false
   }
-  const here = JSON.parse(ownerRecord(process.pid))
   if (owner.host !== here.host) return false
   if (owner.boot !== here.boot) return true // the machine restarted since: every process of then is gone
   if (owner.pidNamespace !== here.pidNamespace || typeof owner.pid !== 'number') return false
@@ -113,10 +112,11 @@ function removeAbandonedRuns(base: string) {
   } catch {
     return
   }
+  const here = JSON.parse(ownerRecord(process.pid))
   for (const name of names) {
     if (!name.startsWith(RUN_PREFIX)) continue
     const owner = join(base, name, 'owner')
-    if (!existsSync(owner) || !ownerGone(read(owner))) continue
+    if (!existsSync(owner) || !ownerGone(read(owner), here)) continue
     try {
       rmSync(join(base, name), { recursive: true, force: true })
     } catch (err) {
