@@ -15,6 +15,7 @@ import {
   repoRoot,
   startDirectoryProcess,
 } from '../support/directory-process.ts'
+import { fetchResending } from '../support/fetch-resending.ts'
 import { listen } from '../support/ports.ts'
 import { mustSkip } from '../support/requirements.ts'
 
@@ -196,7 +197,7 @@ describe('on a Node older than 22.12', () => {
           .filter((line) => line.startsWith('error '))
       for (let attempt = 0; ; attempt++) {
         const before = errors().length
-        const answer = await fetch(`${directory.url}/v1/index`, {
+        const answer = await fetchResending(`${directory.url}/v1/index`, {
           method: 'PUT',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${login.token}` },
           body: JSON.stringify({ files: indexOf(tag) }),

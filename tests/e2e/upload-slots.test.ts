@@ -68,9 +68,17 @@ async function oneSlotTwoDownloaders(name: string, args: string[]) {
   const firstGet = first.cli(['get', sha(content), '--json'])
   await slotsBecome(source, (u) => u.active[0]?.username === first.name, 'the first to be served')
   // The first holds its slot until the second is seen waiting, however long the second takes to ask on
-  // a loaded machine: frozen, its calls stay open and keep the slot for the stall time (20 s). Unfrozen,
-  // it goes on. (Two runs side by side once let the first finish before the second asked.)
-  first.child.kill('SIGSTOP')
+  // a loaded machine: frozen but for a quarter of a second every 4 s, it takes a few hundred KiB each
+  // time, enough for the source's stall rule (256 KiB in 20 s), and its 8 MiB last minutes. Two runs
+  // side by side once let the first finish before the second asked, and once the second asked after
+  // more than the 20 s that a first frozen throughout keeps its slot.
+  const freeze = () => first.child.kill('SIGSTOP')
+  freeze()
+  let awake: NodeJS.Timeout | undefined
+  const pulses = setInterval(() => {
+    first.child.kill('SIGCONT')
+    awake = setTimeout(freeze, 250)
+  }, 4000)
   const secondGet = second.cli(['get', sha(content), '--json'])
   await slotsBecome(
     source,
@@ -82,8 +90,11 @@ async function oneSlotTwoDownloaders(name: string, args: string[]) {
       u.queued[0]?.username === second.name &&
       u.queued[0]?.position === 1,
     'the second to wait at place 1 while the first is served',
-  )
-  first.child.kill('SIGCONT')
+  ).finally(() => {
+    clearInterval(pulses)
+    clearTimeout(awake)
+    first.child.kill('SIGCONT')
+  })
   const [got1, got2] = await Promise.all([firstGet, secondGet])
   expect(got1.code, got1.stderr).toBe(0)
   expect(got2.code, got2.stderr).toBe(0)

@@ -1,5 +1,6 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
 import { afterAll, describe, expect, it } from 'vitest'
+import { closedUnderRequest } from '../../peer/src/wire/closed-under-request.ts'
 import { fileEntry, sha } from './directory-app.ts'
 import { postFrom } from './directory-process.ts'
 import { sleepUntil } from './peer-process.ts'
@@ -32,7 +33,7 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
       try {
         return await callOnce(path, init)
       } catch (err) {
-        if (!isReset(err)) throw err
+        if (!closedUnderRequest(err)) throw err
         return callOnce(path, init)
       }
     }
@@ -751,10 +752,4 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
       timeout,
     )
   })
-}
-
-/** A fetch that failed because its connection was reset or closed under it (undici wraps the cause). */
-function isReset(err: unknown): boolean {
-  const cause = (err as { cause?: { code?: string } }).cause
-  return err instanceof TypeError && (cause?.code === 'ECONNRESET' || cause?.code === 'UND_ERR_SOCKET')
 }

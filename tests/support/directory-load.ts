@@ -1,3 +1,4 @@
+import { closedUnderRequest } from '../../peer/src/wire/closed-under-request.ts'
 import { fileEntry } from './directory-app.ts'
 
 export type LoadReport = {
@@ -60,7 +61,7 @@ export async function runDirectoryLoad(options: {
       // HTTP/1.1 keep-alive's own race: the directory closed an idle connection (after its 5 s) just
       // as this client, starved of CPU on a loaded machine, sent on it; the kernel answers with a
       // reset. Any client sends again on a fresh connection; a directory that died fails that too.
-      if (!isReset(err)) throw err
+      if (!closedUnderRequest(err)) throw err
       report.resent++
       response = await send(method, path, body, token)
     }
@@ -168,10 +169,4 @@ export async function peakRssMiB(pid: number): Promise<number> {
 export async function resetPeakRss(pid: number): Promise<void> {
   const { writeFile } = await import('node:fs/promises')
   await writeFile(`/proc/${pid}/clear_refs`, '5')
-}
-
-/** A request that failed because its connection was reset under it (undici's fetch wraps the cause). */
-function isReset(err: unknown): boolean {
-  const cause = (err as { cause?: { code?: string } }).cause
-  return err instanceof TypeError && (cause?.code === 'ECONNRESET' || cause?.code === 'UND_ERR_SOCKET')
 }

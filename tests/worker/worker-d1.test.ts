@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fileEntry } from '../support/directory-app.ts'
+import { fetchResending } from '../support/fetch-resending.ts'
 import { startWranglerDev, type WranglerDev } from '../support/wrangler-dev.ts'
 
 // `npx wrangler dev` with no vars and no secrets, as in a fresh clone: the directory runs on the local
@@ -15,7 +16,7 @@ afterAll(async () => {
 
 const call = (path: string, init: { method?: string; token?: string; json?: unknown } = {}) => {
   if (!worker) throw new Error('no worker running')
-  return fetch(`${worker.url}${path}`, {
+  return fetchResending(`${worker.url}${path}`, {
     method: init.method ?? 'GET',
     headers: {
       ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),

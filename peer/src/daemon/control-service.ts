@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises'
 import { basename, dirname, isAbsolute } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect'
 import { hashFile } from '../content/manifest.ts'
@@ -97,10 +98,22 @@ const toProgress = (
     ...extra,
   })
 
-/** A progress message for each `progress` event of `transfer`, until it ends (or the caller goes away). */
+/**
+ * A transfer's progress to a CLI at most this often. A snapshot a chunk is hundreds a second on a fast
+ * link, each one encoded and written for a bar that redraws a few times a second.
+ */
+const PROGRESS_MESSAGE_MS = 100
+
+/**
+ * A progress message for the `progress` events of `transfer`, until it ends (or the caller goes away):
+ * after each, the next waits PROGRESS_MESSAGE_MS, and the snapshots that came meanwhile are kept as the
+ * latest one only (TransferEventStream), which is sent then. So the last state is always told.
+ */
 async function* progressOf(transfer: Transfer, signal: AbortSignal) {
   for await (const event of transfer.events(signal)) {
-    if (event.type === 'progress') yield toProgress(event.progress.variant, event.progress)
+    if (event.type !== 'progress') continue
+    yield toProgress(event.progress.variant, event.progress)
+    await sleep(PROGRESS_MESSAGE_MS, undefined, { signal }).catch(() => {})
   }
 }
 

@@ -16,6 +16,7 @@ import type {
   SearchResponse,
   SessionState,
 } from '../../../contract/api-types.ts'
+import { closedUnderRequest } from './closed-under-request.ts'
 
 // The REST contract's types (contract/, derived from its zod schemas): one definition of the API for both ends.
 export type {
@@ -151,16 +152,22 @@ export class DirectoryClient {
     path: string,
     options: { token?: string; body?: unknown; timeoutMs?: number } = {},
   ): Promise<T> {
-    let response: Response
-    try {
-      response = await fetch(`${this.baseUrl}${path}`, {
+    const signal = AbortSignal.timeout(options.timeoutMs ?? TIMEOUT_MS)
+    const send = () =>
+      fetch(`${this.baseUrl}${path}`, {
         method,
         headers: {
           ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
           ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
         },
         body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
-        signal: AbortSignal.timeout(options.timeoutMs ?? TIMEOUT_MS),
+        signal,
+      })
+    let response: Response
+    try {
+      response = await send().catch((err) => {
+        if (!closedUnderRequest(err) || signal.aborted) throw err
+        return send()
       })
     } catch (err) {
       const why =
