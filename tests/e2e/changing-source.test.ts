@@ -60,11 +60,13 @@ const droppedReason = (result: { dropped: { username: string; reason: string }[]
 
 /**
  * A download from two sources, one of which has its file changed mid-transfer by `change`. The victim
- * serves twice as fast as the honest source, so it always has chunks in flight when its file changes.
+ * serves twice as fast as the honest source, so it always has chunks in flight when its file changes;
+ * both slowly enough (6 MiB at 1.5 MiB/s) that a test process slow to see the first chunk on a loaded
+ * machine still changes the file well before the end (at 3 MiB/s, once, the victim had nothing left).
  */
 async function changedBesideAnHonestSource(prefix: string, change: (path: string) => void) {
-  const victim = await source(`${prefix}-victim`, '2M')
-  await source(`${prefix}-honest`)
+  const victim = await source(`${prefix}-victim`, '1M')
+  await source(`${prefix}-honest`, '512K')
   const fetcher = await peer(`${prefix}-fetcher`)
   const { get } = await getUnderWay(fetcher)
   change(join(victim.dir, NAME))
