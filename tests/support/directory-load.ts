@@ -54,16 +54,18 @@ export async function runDirectoryLoad(options: {
       body: body !== undefined ? JSON.stringify(body) : undefined,
     })
   const call = async (method: string, path: string, body?: unknown, token?: string) => {
-    let response: Response
-    try {
-      response = await send(method, path, body, token)
-    } catch (err) {
-      // HTTP/1.1 keep-alive's own race: the directory closed an idle connection (after its 5 s) just
-      // as this client, starved of CPU on a loaded machine, sent on it; the kernel answers with a
-      // reset. Any client sends again on a fresh connection; a directory that died fails that too.
-      if (!closedUnderRequest(err)) throw err
-      report.resent++
-      response = await send(method, path, body, token)
+    let response: Response | undefined
+    // HTTP/1.1 keep-alive's own race: the directory closed an idle connection (after its 5 s) just as
+    // this client, starved of CPU on a loaded machine, sent on it; the kernel answers with a reset. Any
+    // client sends again; here up to twice, since the pool may hand the resend another connection
+    // that idled as long (a hundred peers' connections idle together). A directory that died fails all.
+    for (let attempt = 1; !response; attempt++) {
+      try {
+        response = await send(method, path, body, token)
+      } catch (err) {
+        if (!closedUnderRequest(err) || attempt === 3) throw err
+        report.resent++
+      }
     }
     report.requests++
     report.byStatus[response.status] = (report.byStatus[response.status] ?? 0) + 1
