@@ -49,13 +49,15 @@ describe('a process started and waited for until its ready line', () => {
   })
 
   it('fails, and ends the process, when no ready line comes in time', async () => {
+    // A shell, which prints in a millisecond where Node takes a few hundred (more than the wait, once,
+    // with two runs side by side), and a wait long enough for a loaded machine to run it.
     const started = startReadyProcess({
       name: 'mute',
-      command: node(`console.log('starting'); setInterval(() => {}, 1000)`),
+      command: ['sh', '-c', 'echo starting; exec sleep 60'],
       cwd: repoRoot,
       ready,
-      timeoutMs: 500,
+      timeoutMs: 3000,
     })
-    await expect(started).rejects.toThrow(/^mute: no .* in 500 ms:\nstarting\n$/)
+    await expect(started).rejects.toThrow(/^mute: no .* in 3000 ms:\nstarting\n$/)
   })
 })

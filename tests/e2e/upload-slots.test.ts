@@ -30,8 +30,8 @@ async function uploads(peer: PeerProcess): Promise<Uploads> {
 }
 
 /** Waits until `peer`'s upload slots are as `wanted` says (serving whom, and who waits where). */
-const slotsBecome = (peer: PeerProcess, wanted: (u: Uploads) => boolean, what: string) =>
-  until(async () => wanted(await uploads(peer)), what)
+const slotsBecome = (peer: PeerProcess, wanted: (u: Uploads) => boolean, what: string, timeoutMs?: number) =>
+  until(async () => wanted(await uploads(peer)), what, timeoutMs)
 
 /**
  * A peer sharing `files` (published before it returns), from its start: its first publish has them
@@ -70,8 +70,8 @@ async function oneSlotTwoDownloaders(name: string, args: string[]) {
   // The first holds its slot until the second is seen waiting, however long the second takes to ask on
   // a loaded machine: frozen but for a quarter of a second every 4 s, it takes a few hundred KiB each
   // time, enough for the source's stall rule (256 KiB in 20 s), and its 8 MiB last minutes. Two runs
-  // side by side once let the first finish before the second asked, and once the second asked after
-  // more than the 20 s that a first frozen throughout keeps its slot.
+  // side by side once let the first finish before the second asked, once the second asked after more
+  // than the 20 s that a first frozen throughout keeps its slot, and once after more than 30 s.
   const freeze = () => first.child.kill('SIGSTOP')
   freeze()
   let awake: NodeJS.Timeout | undefined
@@ -90,6 +90,7 @@ async function oneSlotTwoDownloaders(name: string, args: string[]) {
       u.queued[0]?.username === second.name &&
       u.queued[0]?.position === 1,
     'the second to wait at place 1 while the first is served',
+    120_000,
   ).finally(() => {
     clearInterval(pulses)
     clearTimeout(awake)
