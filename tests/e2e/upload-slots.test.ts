@@ -65,13 +65,17 @@ async function oneSlotTwoDownloaders(name: string, args: string[]) {
     network.peer(`${name}-first`, { env }),
     network.peer(`${name}-second`, { env }),
   ])
-  const firstGet = first.cli(['get', sha(content), '--json'])
+  let firstEnded = false
+  const firstGet = first.cli(['get', sha(content), '--json']).finally(() => {
+    firstEnded = true
+  })
   await slotsBecome(source, (u) => u.active[0]?.username === first.name, 'the first to be served')
   // The first holds its slot until the second is seen waiting, however long the second takes to ask on
   // a loaded machine: frozen but for a quarter of a second every 4 s, it takes a few hundred KiB each
-  // time, enough for the source's stall rule (256 KiB in 20 s), and its 8 MiB last minutes. Two runs
-  // side by side once let the first finish before the second asked, once the second asked after more
-  // than the 20 s that a first frozen throughout keeps its slot, and once after more than 30 s.
+  // time (what its buffers and stream window took in meanwhile), enough for the source's stall rule
+  // (256 KiB in 20 s), and its 8 MiB last a minute or more. Two runs side by side once let the first
+  // finish before the second asked, once the second asked after more than the 20 s that a first
+  // frozen throughout keeps its slot, and once after more than 30 s.
   const freeze = () => first.child.kill('SIGSTOP')
   freeze()
   let awake: NodeJS.Timeout | undefined
@@ -82,15 +86,19 @@ async function oneSlotTwoDownloaders(name: string, args: string[]) {
   const secondGet = second.cli(['get', sha(content), '--json'])
   await slotsBecome(
     source,
-    (u) =>
-      u.slots === 1 &&
-      u.active.length === 1 &&
-      u.active[0]?.username === first.name &&
-      u.queued.length === 1 &&
-      u.queued[0]?.username === second.name &&
-      u.queued[0]?.position === 1,
+    (u) => {
+      if (firstEnded) throw new Error('the first finished before the second was seen waiting')
+      return (
+        u.slots === 1 &&
+        u.active.length === 1 &&
+        u.active[0]?.username === first.name &&
+        u.queued.length === 1 &&
+        u.queued[0]?.username === second.name &&
+        u.queued[0]?.position === 1
+      )
+    },
     'the second to wait at place 1 while the first is served',
-    120_000,
+    90_000,
   ).finally(() => {
     clearInterval(pulses)
     clearTimeout(awake)

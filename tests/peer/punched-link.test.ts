@@ -17,6 +17,7 @@ import { INTRODUCE_PATH } from '../../peer/src/wire/relay-protocol.ts'
 import { type RpcServer, startRpcServer } from '../../peer/src/wire/transport.ts'
 import { closeServer, listen } from '../support/ports.ts'
 import { servingOptions } from '../support/serving-options.ts'
+import { until } from '../support/waiting.ts'
 
 // The caller's side of a punch, on loopback: a stand-in relay answers the introduction with the address
 // of a TLS server, which is whoever answers there. Only the key the directory listed may be linked to.
@@ -175,11 +176,7 @@ async function inProcessRelay(username: string, peer: RpcServer) {
     tunnelCount: () => tunnels.length,
     /** Every tunnel so far closed: what the peer had queued on them is written (or dropped) by then. */
     tunnelsClosed: () =>
-      Promise.all(
-        tunnels.map((socket) =>
-          socket.closed ? undefined : new Promise((resolve) => socket.once('close', resolve)),
-        ),
-      ),
+      until(async () => tunnels.every((socket) => socket.closed), 'the relayed tunnels to close', 10_000),
     introduce: release,
     /** Cuts the punched links, as a NAT that forgets a mapping would. */
     dropPunched: () => {

@@ -1,8 +1,8 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
 import { afterAll, describe, expect, it } from 'vitest'
-import { closedUnderRequest } from '../../peer/src/wire/closed-under-request.ts'
 import { fileEntry, sha } from './directory-app.ts'
 import { postFrom } from './directory-process.ts'
+import { fetchResending } from './fetch-resending.ts'
 import { sleepUntil } from './peer-process.ts'
 
 /** A running directory reached over HTTP, started with these settings (env vars), stopped after use. */
@@ -29,19 +29,11 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     // close as idle just then on a loaded machine: it meets a reset, not an answer, and is sent once
     // more, on another connection, as any client would (the directory never read it). A directory that
     // resets instead of answering fails both.
-    const call = async (path: string, init: Parameters<typeof callOnce>[1] = {}) => {
-      try {
-        return await callOnce(path, init)
-      } catch (err) {
-        if (!closedUnderRequest(err)) throw err
-        return callOnce(path, init)
-      }
-    }
-    const callOnce = (
+    const call = (
       path: string,
       init: { method?: string; token?: string; json?: unknown; body?: string } = {},
     ) =>
-      fetch(`${started.url}${path}`, {
+      fetchResending(`${started.url}${path}`, {
         method: init.method ?? 'GET',
         headers: {
           ...(init.json !== undefined || init.body !== undefined

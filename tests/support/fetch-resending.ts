@@ -1,7 +1,7 @@
 import { closedUnderRequest } from '../../peer/src/wire/closed-under-request.ts'
 
 /**
- * fetch, sent once more on a new connection when its kept-alive connection was closed under it before
+ * fetch, sent once more on another connection when its kept-alive connection was closed under it before
  * any answer (see closedUnderRequest), as the daemon's directory client does. The body must be one
  * that can be sent twice (a string, not a stream).
  */

@@ -113,7 +113,8 @@ async function* progressOf(transfer: Transfer, signal: AbortSignal) {
   for await (const event of transfer.events(signal)) {
     if (event.type !== 'progress') continue
     yield toProgress(event.progress.variant, event.progress)
-    await sleep(PROGRESS_MESSAGE_MS, undefined, { signal }).catch(() => {})
+    // Not past the transfer's end: a folder get runs a call like this one for each of its files.
+    await Promise.race([sleep(PROGRESS_MESSAGE_MS, undefined, { signal }), transfer.done]).catch(() => {})
   }
 }
 
