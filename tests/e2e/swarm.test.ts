@@ -283,7 +283,19 @@ describe('swarm downloads from many sources', () => {
     // Two sources capped at 4 MiB/s take 8 s for 64 MiB: with 4 chunks verified, most is still missing.
     await until(async () => recordedChunks(fetcher.dir).length >= 4, '4 chunks to be verified')
     await Promise.all(holders.map((h) => h.stop('SIGKILL')))
-    const got = await get
+    // Twice in a day's full runs this waited out the test's 3 minutes (4 s alone): say where it stood.
+    let waiting: NodeJS.Timeout | undefined
+    const stuck = new Promise<never>((_, reject) => {
+      waiting = setTimeout(
+        () =>
+          reject(
+            new Error(`peer get had not ended 120 s after its sources died:
+${fetcher.output()}`),
+          ),
+        120_000,
+      )
+    })
+    const got = await Promise.race([get, stuck]).finally(() => clearTimeout(waiting))
     expect(got.code, got.stderr + fetcher.output()).toBe(3)
     expect(got.stderr.trim().split('\n')).toHaveLength(1)
     expect(got.stderr).toMatch(/no live source can serve dataset-64MiB\.bin .*kept for resume/)

@@ -1,6 +1,5 @@
 import { stat } from 'node:fs/promises'
 import { basename, dirname, isAbsolute } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { create } from '@bufbuild/protobuf'
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect'
 import { hashFile } from '../content/manifest.ts'
@@ -98,23 +97,10 @@ const toProgress = (
     ...extra,
   })
 
-/**
- * A transfer's progress to a CLI at most this often. A snapshot a chunk is hundreds a second on a fast
- * link, each one encoded and written for a bar that redraws a few times a second.
- */
-const PROGRESS_MESSAGE_MS = 100
-
-/**
- * A progress message for the `progress` events of `transfer`, until it ends (or the caller goes away):
- * after each, the next waits PROGRESS_MESSAGE_MS, and the snapshots that came meanwhile are kept as the
- * latest one only (TransferEventStream), which is sent then. So the last state is always told.
- */
+/** A progress message for each `progress` event of `transfer`, until it ends (or the caller goes away). */
 async function* progressOf(transfer: Transfer, signal: AbortSignal) {
   for await (const event of transfer.events(signal)) {
-    if (event.type !== 'progress') continue
-    yield toProgress(event.progress.variant, event.progress)
-    // Not past the transfer's end: a folder get runs a call like this one for each of its files.
-    await Promise.race([sleep(PROGRESS_MESSAGE_MS, undefined, { signal }), transfer.done]).catch(() => {})
+    if (event.type === 'progress') yield toProgress(event.progress.variant, event.progress)
   }
 }
 
