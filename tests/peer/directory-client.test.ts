@@ -5,7 +5,7 @@ import { closeServer, listen } from '../support/ports.ts'
 
 // The daemon's calls to the directory over HTTP/1.1 keep-alive: a connection the directory closes as
 // idle just as a request goes out on it fails that request before any answer. It is sent once more, on
-// a new connection; a directory that closes every connection is unreachable after that one more try.
+// another connection; a directory that closes every connection is unreachable after that one more try.
 
 const closers: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -38,7 +38,7 @@ async function directory(close: (n: number) => 'end' | 'reset' | 'answer') {
 
 describe('the directory client', () => {
   it.each(['end', 'reset'] as const)(
-    'sends a request once more on a new connection when its connection is closed under it (%s)',
+    'sends a request once more on another connection when its connection is closed under it (%s)',
     async (how) => {
       const dir = await directory((n) => (n === 0 ? how : 'answer'))
       expect(await new DirectoryClient(dir.url).peers(undefined)).toEqual({ peers: [] })

@@ -1,5 +1,5 @@
-import { closedUnderRequest } from '../../peer/src/wire/closed-under-request.ts'
 import { fileEntry } from './directory-app.ts'
+import { fetchResending } from './fetch-resending.ts'
 
 export type LoadReport = {
   peers: number
@@ -44,29 +44,23 @@ export async function runDirectoryLoad(options: {
     seconds: 0,
   }
   const started = performance.now()
-  const send = (method: string, path: string, body?: unknown, token?: string) =>
-    fetch(`${options.url}${path}`, {
-      method,
-      headers: {
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    })
   const call = async (method: string, path: string, body?: unknown, token?: string) => {
-    let response: Response | undefined
     // HTTP/1.1 keep-alive's own race: the directory closed an idle connection (after its 5 s) just as
     // this client, starved of CPU on a loaded machine, sent on it; the kernel answers with a reset. Any
     // client sends again; here up to twice, since the pool may hand the resend another connection
     // that idled as long (a hundred peers' connections idle together). A directory that died fails all.
-    for (let attempt = 1; !response; attempt++) {
-      try {
-        response = await send(method, path, body, token)
-      } catch (err) {
-        if (!closedUnderRequest(err) || attempt === 3) throw err
-        report.resent++
-      }
-    }
+    const response = await fetchResending(
+      `${options.url}${path}`,
+      {
+        method,
+        headers: {
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      },
+      { sends: 3, onResend: () => report.resent++ },
+    )
     report.requests++
     report.byStatus[response.status] = (report.byStatus[response.status] ?? 0) + 1
     const text = await response.text()
