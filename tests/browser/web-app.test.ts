@@ -69,7 +69,8 @@ function request(port: number, path: string, headers: Record<string, string> = {
   return new Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }>(
     (resolve, reject) => {
       const method = body === undefined ? 'GET' : 'POST'
-      const req = http.request({ host: '127.0.0.1', port, path, headers, method }, (res) => {
+      // A connection per request: a kept-alive one may be closed as idle just as a request goes out.
+      const req = http.request({ host: '127.0.0.1', port, path, headers, method, agent: false }, (res) => {
         let text = ''
         res.on('data', (part) => {
           text += part

@@ -65,8 +65,17 @@ function request(
   options: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
+    // A connection per request, as curl makes: a kept-alive one may be closed by the daemon as idle just
+    // as the next request goes out on a loaded machine (the request then meets "socket hang up").
     const req = http.request(
-      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        agent: false,
+      },
       (res) => {
         const parts: Buffer[] = []
         res.on('data', (part: Buffer) => parts.push(part))
@@ -95,15 +104,16 @@ describe('peer cat', () => {
     })
     try {
       const viewer = await network.peer('viewer')
-      const started = performance.now()
       const result = await cat(viewer, ['film.mp4'])
       expect(result.code, result.stderr).toBe(0)
       expect(result.stderr).toBe('')
       expect(sha(result.stdout)).toBe(sha(content))
       // The liar was asked (every chunk it has is false) and none of its bytes got through.
       expect(liar.downloadCalls()).toBeGreaterThan(0)
-      // The first bytes came in the first third of the whole transfer's time (about 16 s).
-      expect(result.firstBytesAt - started).toBeLessThan((result.exitedAt - started) / 3)
+      // The first bytes came long before the end: the 4 MiB/s cap makes the transfer last 16 s at least,
+      // and bytes flowed for more than half of that (the whole file at the end would pass in a second).
+      // Counted from the first byte, not from the CLI's start, which a loaded machine makes slow.
+      expect(result.exitedAt - result.firstBytesAt).toBeGreaterThan(8_000)
       // Kept (the default): the file is in the shared folder, verified.
       expect(readdirSync(viewer.dir)).toContain('film.mp4')
     } finally {

@@ -1,9 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync } from 'node:fs'
+import http2 from 'node:http2'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { tunnelServerName } from '../../peer/src/wire/tls-server-name.ts'
 import { subscribedFollower } from '../support/event-follower.ts'
+import { callTokenFor, pacedDownload } from '../support/paced-download.ts'
 import { type PeerProcess, placeFile, until } from '../support/peer-process.ts'
 import { startRelayProcess } from '../support/relay-process.ts'
 import { useTestNetwork } from '../support/test-network.ts'
@@ -47,102 +50,110 @@ async function holder(name: string, files: Record<string, Buffer>, args: string[
 
 /**
  * One slot, two downloaders: the second asks once the first is served, waits at place 1 (seen in the
- * source's status), and both finish verified; then no slot is held. `args`: how the source is started.
+ * source's status), and both finish verified; then no slot is held. `args`: how the source is started;
+ * `connect`: an HTTP/2 session to it, as a downloader reaches it.
  */
-async function oneSlotTwoDownloaders(name: string, args: string[]) {
-  // 8 MiB at 1 MiB/s: each download takes about 8 s.
-  const content = randomBytes(8 * MiB)
-  const source = await holder(name, { 'eight.bin': content }, [
+async function oneSlotTwoDownloaders(
+  name: string,
+  args: string[],
+  connect: (source: PeerProcess) => Promise<http2.ClientHttp2Session>,
+) {
+  // 4 MiB at 1 MiB/s.
+  const content = randomBytes(4 * MiB)
+  const source = await holder(name, { 'four.bin': content }, [
     '--upload-slots',
     '1',
     '--max-upload-rate',
     '1M',
     ...args,
   ])
-  // Reached through the relay when the source is relayed: no punched link around it (hole-punch.test.ts).
-  const env = { PEERDIR_PUNCH: 'off' }
-  const [first, second] = await Promise.all([
-    network.peer(`${name}-first`, { env }),
-    network.peer(`${name}-second`, { env }),
-  ])
+  // The first holds its slot until the second is seen waiting, however late the second asks on a
+  // loaded machine: it reads at 64 KiB/s (the source's stall rule asks for 256 KiB in 20 s), so its
+  // 4 MiB would last a minute. A `peer get` put to sleep instead let the source fill its megabytes
+  // of windows and finish, freeing the slot before a late second asked.
+  const firstName = `${name}-first`
+  const session = await connect(source)
+  const first = pacedDownload(
+    session,
+    await callTokenFor(network.directoryUrl, firstName, name),
+    sha(content),
+    64 * 1024,
+  )
   let firstEnded = false
-  const firstGet = first.cli(['get', sha(content), '--json']).finally(() => {
+  void first.done.finally(() => {
     firstEnded = true
   })
-  await slotsBecome(source, (u) => u.active[0]?.username === first.name, 'the first to be served')
-  // The first holds its slot until the second is seen waiting, however long the second takes to ask on
-  // a loaded machine: frozen but for a quarter of a second every 4 s, it takes a few hundred KiB each
-  // time (what its buffers and stream window took in meanwhile), enough for the source's stall rule
-  // (256 KiB in 20 s), and its 8 MiB last a minute or more. Two runs side by side once let the first
-  // finish before the second asked, once the second asked after more than the 20 s that a first
-  // frozen throughout keeps its slot, and once after more than 30 s.
-  const freeze = () => first.child.kill('SIGSTOP')
-  freeze()
-  let awake: NodeJS.Timeout | undefined
-  const pulses = setInterval(() => {
-    first.child.kill('SIGCONT')
-    awake = setTimeout(freeze, 250)
-  }, 4000)
-  const secondGet = second.cli(['get', sha(content), '--json'])
-  await slotsBecome(
-    source,
-    (u) => {
-      if (firstEnded) throw new Error('the first finished before the second was seen waiting')
-      return (
-        u.slots === 1 &&
-        u.active.length === 1 &&
-        u.active[0]?.username === first.name &&
-        u.queued.length === 1 &&
-        u.queued[0]?.username === second.name &&
-        u.queued[0]?.position === 1
-      )
-    },
-    'the second to wait at place 1 while the first is served',
-    90_000,
-  ).finally(() => {
-    clearInterval(pulses)
-    clearTimeout(awake)
-    first.child.kill('SIGCONT')
-  })
-  const [got1, got2] = await Promise.all([firstGet, secondGet])
-  expect(got1.code, got1.stderr).toBe(0)
-  expect(got2.code, got2.stderr).toBe(0)
-  // Queued is no failure: the downloader said so, waited, and dropped nobody.
-  expect(got2.stderr).toContain(
-    `waiting for a turn: every source has us in its upload queue (queued at ${name}: 1st)`,
-  )
-  for (const [peer, got] of [
-    [first, got1],
-    [second, got2],
-  ] as const) {
+  try {
+    await slotsBecome(source, (u) => u.active[0]?.username === firstName, 'the first to be served')
+    // Reached through the relay when the source is relayed: no punched link around it (hole-punch.test.ts).
+    const second = await network.peer(`${name}-second`, { env: { PEERDIR_PUNCH: 'off' } })
+    const secondGet = second.cli(['get', sha(content), '--json'])
+    await slotsBecome(
+      source,
+      (u) => {
+        if (firstEnded) throw new Error('the first finished before the second was seen waiting')
+        return (
+          u.slots === 1 &&
+          u.active.length === 1 &&
+          u.active[0]?.username === firstName &&
+          u.queued.length === 1 &&
+          u.queued[0]?.username === second.name &&
+          u.queued[0]?.position === 1
+        )
+      },
+      'the second to wait at place 1 while the first is served',
+      90_000,
+    )
+    first.readFreely()
+    expect(sha(await first.done)).toBe(sha(content))
+    const got = await secondGet
+    expect(got.code, got.stderr).toBe(0)
+    // Queued is no failure: the downloader said so, waited, and dropped nobody.
+    expect(got.stderr).toContain(
+      `waiting for a turn: every source has us in its upload queue (queued at ${name}: 1st)`,
+    )
     const report = JSON.parse(got.stdout) as GetReport
     expect(report.dropped).toEqual([])
-    // The second may have fetched some from the first, which shares the file once it has it.
-    expect(Object.values(report.bytesPerSource).reduce((a, b) => a + b, 0)).toBe(content.length)
-    expect(sha(readFileSync(join(peer.dir, 'eight.bin')))).toBe(sha(content))
+    expect(report.bytesPerSource).toEqual({ [name]: content.length })
+    expect(sha(readFileSync(join(second.dir, 'four.bin')))).toBe(sha(content))
+  } finally {
+    session.destroy()
   }
   await slotsBecome(source, (u) => u.active.length === 0 && u.queued.length === 0, 'no slot to be held')
 }
 
 describe('upload slots', () => {
   it('serves one downloader at a time with one slot: the other waits first in line, then both finish verified', async () => {
-    await oneSlotTwoDownloaders('slotted', [])
+    await oneSlotTwoDownloaders('slotted', [], async (source) => {
+      const session = http2.connect(source.url, { rejectUnauthorized: false })
+      session.on('error', () => {})
+      return session
+    })
   })
 
   it('keeps the slots of a peer reached through a relay per account, as on its own port', async () => {
     const relay = network.track(
       await startRelayProcess({ host: '127.0.0.1', directoryUrl: network.directoryUrl }),
     )
-    await oneSlotTwoDownloaders('relayed', ['--relay', relay.url])
+    await oneSlotTwoDownloaders('relayed', ['--relay', relay.url], async (source) => {
+      await source.waitFor(/registered with relay/)
+      // TLS straight to the relay's port, naming the peer (the tunnel a downloader opens to a listed key).
+      const session = http2.connect(`https://127.0.0.1:${relay.port}`, {
+        servername: tunnelServerName('relayed'),
+        rejectUnauthorized: false,
+      })
+      session.on('error', () => {})
+      return session
+    })
   })
 
   it('fetches from another source while one keeps it queued, then from both once its turn comes', async () => {
-    // 8 MiB from two sources. `busy` (1 MiB/s) has one slot, taken first by an occupier fetching 48 MiB
-    // only `busy` has: the fetcher waits in its queue and fetches from `free` meanwhile, which is slow
-    // (256 KiB/s, 32 s for the file). Once the fetcher is seen waiting, the occupier is stopped, so its
-    // turn at `busy` comes while it is still at it, however slow the machine.
+    // 8 MiB from two sources. `busy` (1 MiB/s) has one slot, taken first by an occupier reading a file
+    // only `busy` has at 64 KiB/s: the fetcher waits in its queue and fetches from `free` meanwhile, which
+    // is slow (256 KiB/s, 32 s for the file). Once the fetcher is seen waiting, the occupier goes away,
+    // so its turn at `busy` comes while it is still at it, however slow the machine.
     const wanted = randomBytes(8 * MiB)
-    const occupying = randomBytes(48 * MiB)
+    const occupying = randomBytes(8 * MiB)
     const busy = await holder('busy', { 'wanted.bin': wanted, 'only-here.bin': occupying }, [
       '--upload-slots',
       '1',
@@ -150,9 +161,16 @@ describe('upload slots', () => {
       '1M',
     ])
     const free = await holder('free', { 'wanted.bin': wanted }, ['--max-upload-rate', '256K'])
-    const occupier = await network.peer('occupier')
     const fetcher = await network.peer('fetcher')
-    const occupied = occupier.cli(['get', sha(occupying), '--json'])
+    const session = http2.connect(busy.url, { rejectUnauthorized: false })
+    session.on('error', () => {})
+    const occupier = pacedDownload(
+      session,
+      await callTokenFor(network.directoryUrl, 'occupier', 'busy'),
+      sha(occupying),
+      64 * 1024,
+    )
+    occupier.done.catch(() => {})
     await slotsBecome(busy, (u) => u.active[0]?.username === 'occupier', 'the occupier to be served')
     const events = await subscribedFollower(fetcher, network.stateRoot)
     const fetched = fetcher.cli(['get', sha(wanted), '--json'])
@@ -163,8 +181,7 @@ describe('upload slots', () => {
         atFree.active.some((a) => a.username === 'fetcher')
       )
     }, 'the fetcher to wait at busy while free serves it')
-    await occupier.stop('SIGKILL')
-    await occupied
+    session.destroy()
     await slotsBecome(busy, (u) => u.active[0]?.username === 'fetcher', 'the fetcher’s turn at busy')
     const got = await fetched
     expect(got.code, got.stderr).toBe(0)

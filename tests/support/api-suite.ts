@@ -587,7 +587,9 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
           ['/v1/peers/alice/files?limit=1001', 'invalid_request'],
         ] as const) {
           const refused = await call(path)
-          expect(refused.status, path).toBe(code === 'invalid_request' ? 400 : 404)
+          expect(refused.status, `${path}: ${await refused.clone().text()}`).toBe(
+            code === 'invalid_request' ? 400 : 404,
+          )
           expect((await refused.json()).error.code, path).toBe(code)
         }
 

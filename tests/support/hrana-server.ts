@@ -146,6 +146,10 @@ export async function startHranaServer(options: {
       reply(res, 500, toError(err))
     }
   })
+  // Idle connections are kept a minute, as Turso's and sqld's front ends keep them, not Node's 5 s: at
+  // 5 s a test that waits out a 5 s lock-out had workerd send its next statement on a connection the
+  // stand-in was closing just then ("Network connection lost", so 503 storage_unavailable).
+  server.keepAliveTimeout = 60_000
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : 0

@@ -11,11 +11,15 @@ type Held = { token: string; renewAtMs: number }
  */
 export class CallTokens implements CallCredentials {
   readonly #directory: DirectoryClient
-  readonly #sessionToken: () => string | undefined
+  readonly #sessionToken: () => Promise<string | undefined> | string | undefined
   readonly #held = new Map<string, Held>()
   readonly #asking = new Map<string, Promise<string | undefined>>()
 
-  constructor(directory: DirectoryClient, sessionToken: () => string | undefined) {
+  /** `sessionToken`: the session to ask with; it may wait a moment for one that is on its way. */
+  constructor(
+    directory: DirectoryClient,
+    sessionToken: () => Promise<string | undefined> | string | undefined,
+  ) {
     this.#directory = directory
     this.#sessionToken = sessionToken
   }
@@ -40,7 +44,7 @@ export class CallTokens implements CallCredentials {
 
   async #ask(key: string, audience: string): Promise<string | undefined> {
     try {
-      const session = this.#sessionToken()
+      const session = await this.#sessionToken()
       if (!session) return undefined
       const asked = Date.now()
       const grant = await this.#directory.callToken(session, audience)

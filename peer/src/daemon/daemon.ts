@@ -161,7 +161,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     return scan
   }
   const share = (file: SharedFile) => publish(index.addVerified(file))
-  const callTokens = new CallTokens(directory, () => session.token)
+  const callTokens = new CallTokens(directory, () => session.tokenWhenReady())
   const downloads = new Downloads({
     directory,
     session,

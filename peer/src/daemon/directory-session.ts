@@ -86,6 +86,22 @@ export class DirectorySession {
   get token(): string | undefined {
     return this.#token ?? this.#viewer?.token
   }
+  /**
+   * The session token, waiting up to `waitMs` while one is on its way: a held peer's session is logged
+   * out before its viewer logs in, and a call made in between would go without a token and be refused.
+   * Answers at once when none is coming (logged out, or the directory failing).
+   */
+  async tokenWhenReady(waitMs = 5000): Promise<string | undefined> {
+    const deadline = Date.now() + waitMs
+    while (!this.token && this.#sessionComing() && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50))
+    return this.token
+  }
+
+  #sessionComing(): boolean {
+    return this.#wanted && !this.#stopped && this.#failures === 0 && !(this.#held && !this.#loggedInOnce)
+  }
+
   get username(): string {
     return this.#options.username
   }
