@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MAX_MANIFEST_CHUNKS } from '../../contract/schemas.ts'
+import { followEvents } from '../support/event-follower.ts'
 import { startLyingPeer } from '../support/lying-peer.ts'
 import { partFiles, recordedChunks } from '../support/part-files.ts'
 import { type PeerProcess, placeFile, until } from '../support/peer-process.ts'
@@ -282,20 +283,31 @@ describe('swarm downloads from many sources', () => {
     const get = fetcher.cli(['get', contentSha])
     // Two sources capped at 4 MiB/s take 8 s for 64 MiB: with 4 chunks verified, most is still missing.
     await until(async () => recordedChunks(fetcher.dir).length >= 4, '4 chunks to be verified')
+    const events = followEvents(fetcher, network.stateRoot)
     await Promise.all(holders.map((h) => h.stop('SIGKILL')))
-    // Twice in a day's full runs this waited out the test's 3 minutes (4 s alone): say where it stood.
+    // Three times in two days' full runs this waited out the test's 3 minutes (4 s alone): say where it
+    // stood, the download's events included (whether the daemon gave up, and the CLI missed it).
     let waiting: NodeJS.Timeout | undefined
     const stuck = new Promise<never>((_, reject) => {
       waiting = setTimeout(
         () =>
           reject(
-            new Error(`peer get had not ended 120 s after its sources died:
-${fetcher.output()}`),
+            new Error(`peer get had not ended 120 s after its sources died; its daemon's log:
+${fetcher.output()}
+its events since the sources died:
+${events
+  .events()
+  .filter((e) => e.type.startsWith('download'))
+  .map((e) => JSON.stringify(e))
+  .join('\n')}`),
           ),
         120_000,
       )
     })
-    const got = await Promise.race([get, stuck]).finally(() => clearTimeout(waiting))
+    const got = await Promise.race([get, stuck]).finally(() => {
+      clearTimeout(waiting)
+      void events.interrupt()
+    })
     expect(got.code, got.stderr + fetcher.output()).toBe(3)
     expect(got.stderr.trim().split('\n')).toHaveLength(1)
     expect(got.stderr).toMatch(/no live source can serve dataset-64MiB\.bin .*kept for resume/)

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import http2 from 'node:http2'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { tunnelServerName } from '../../peer/src/wire/tls-server-name.ts'
 import { subscribedFollower } from '../support/event-follower.ts'
 import { callTokenFor, pacedDownload } from '../support/paced-download.ts'
@@ -68,21 +68,25 @@ async function oneSlotTwoDownloaders(
     ...args,
   ])
   // The first holds its slot until the second is seen waiting, however late the second asks on a
-  // loaded machine: it reads at 64 KiB/s (the source's stall rule asks for 256 KiB in 20 s), so its
-  // 4 MiB would last a minute. A `peer get` put to sleep instead let the source fill its megabytes
-  // of windows and finish, freeing the slot before a late second asked.
+  // loaded machine: it reads at 32 KiB/s (the source's stall rule asks for 256 KiB in 20 s), so the
+  // source, which reads about 1 MiB ahead of what it sends, lets the slot go after 90 s. A `peer get`
+  // put to sleep instead let the source fill its megabytes of windows and finish, freeing the slot
+  // before a late second asked.
   const firstName = `${name}-first`
   const session = await connect(source)
   const first = pacedDownload(
     session,
     await callTokenFor(network.directoryUrl, firstName, name),
     sha(content),
-    64 * 1024,
+    32 * 1024,
   )
   let firstEnded = false
-  void first.done.finally(() => {
-    firstEnded = true
-  })
+  first.done
+    .finally(() => {
+      firstEnded = true
+    })
+    .catch(() => {}) // awaited below once the second is seen waiting
+
   try {
     await slotsBecome(source, (u) => u.active[0]?.username === firstName, 'the first to be served')
     // Reached through the relay when the source is relayed: no punched link around it (hole-punch.test.ts).
@@ -164,6 +168,7 @@ describe('upload slots', () => {
     const fetcher = await network.peer('fetcher')
     const session = http2.connect(busy.url, { rejectUnauthorized: false })
     session.on('error', () => {})
+    onTestFinished(() => session.destroy())
     const occupier = pacedDownload(
       session,
       await callTokenFor(network.directoryUrl, 'occupier', 'busy'),

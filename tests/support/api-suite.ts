@@ -56,7 +56,9 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
   // Each test starts its own directory, so the tests run at once (up to the config's maxConcurrency):
   // most of a test's time is waiting on its directory (wrangler dev takes seconds to be ready, lock-outs
   // last seconds), and one test's directory never sees another's requests.
-  const timeout = 120_000
+  // Bounds a hung test, nothing more: with two runs side by side, the tests making 40 accounts took
+  // over two minutes on workerd (each login a PBKDF2 of 100,000 rounds).
+  const timeout = 300_000
   describe(`the directory API on ${label}`, { concurrent: true }, () => {
     it(
       'locks a name out after its failures, for twice as long each round, then lets the right password in',

@@ -23,6 +23,7 @@ export async function callTokenFor(
   const session = (await login({})) ?? (await login({ url: 'http://127.0.0.1:9' }))
   if (!session) throw new Error(`${username} could not log in`)
   const minted = await postJson(`${directoryUrl}/v1/call-tokens`, { audience }, session)
+  if (!minted.ok) throw new Error(`no call token for ${audience}: ${minted.status} ${await minted.text()}`)
   return ((await minted.json()) as { token: string }).token
 }
 
@@ -68,15 +69,23 @@ export function pacedDownload(
     resume = setTimeout(() => stream.resume(), due)
   })
   const done = new Promise<Buffer>((resolve, reject) => {
+    // The status comes in the trailers, or in the headers of an answer that is a refusal only.
     let status = ''
-    stream.once('trailers', (trailers) => {
-      status = `${trailers['grpc-status'] ?? ''} ${trailers['grpc-message'] ?? ''}`.trim()
-    })
+    const statusOf = (headers: http2.IncomingHttpHeaders) => {
+      if (headers['grpc-status'] !== undefined)
+        status = `${headers['grpc-status']} ${headers['grpc-message'] ?? ''}`.trim()
+    }
+    stream.once('response', statusOf)
+    stream.once('trailers', statusOf)
     stream.once('error', reject)
     stream.once('close', () => {
       clearTimeout(resume)
       if (status !== '0') return reject(new Error(`the download ended with status "${status}"`))
-      resolve(unframed(Buffer.concat(frames)))
+      try {
+        resolve(unframed(Buffer.concat(frames)))
+      } catch (err) {
+        reject(err)
+      }
     })
   })
   return {

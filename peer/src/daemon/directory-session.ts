@@ -209,6 +209,10 @@ export class DirectorySession {
         await this.#alarm.sleep(60_000)
         continue
       }
+      // The session token this turn acts with. hold() and logout() end it while a request may be on its
+      // way: what that request answers (a fresh token, a refusal of the ended one) no longer applies.
+      let acting: string | undefined
+      const sessionEnded = () => acting !== this.#token
       try {
         if (this.#held) {
           await this.#keepViewer()
@@ -236,12 +240,13 @@ export class DirectorySession {
           this.#scheduleBeat(grant.leaseSeconds)
           log(`logged in to ${client.baseUrl} as ${this.#options.username}`)
         }
-        const token = this.#token
+        acting = this.#token
         if (this.#needsFullPublish) {
           this.#pendingAdd.clear()
           this.#pendingRemove.clear()
           const entries = this.#options.entries()
-          await client.putIndex(token, entries)
+          await client.putIndex(acting, entries)
+          if (sessionEnded()) continue
           this.#needsFullPublish = false
           log(`published ${entries.length} files`)
         } else if (this.#pendingAdd.size > 0 || this.#pendingRemove.size > 0) {
@@ -250,28 +255,34 @@ export class DirectorySession {
           this.#pendingAdd.clear()
           this.#pendingRemove.clear()
           try {
-            await client.patchIndex(token, add, remove)
+            await client.patchIndex(acting, add, remove)
             log(`published changes: +${add.length} -${remove.length}`)
           } catch (err) {
             this.#needsFullPublish = true
             throw err
           }
+          if (sessionEnded()) continue
         }
         if (Date.now() >= this.#nextBeatAt) {
-          const grant = await client.heartbeat(token)
+          const grant = await client.heartbeat(acting)
+          if (sessionEnded()) continue
           // No token in the answer: the current one has more than half its life left; keep it.
-          if (grant.token) this.#token = grant.token
+          if (grant.token) acting = this.#token = grant.token
           this.#tokenExpiresAt = Date.parse(grant.expiresAt)
           this.#scheduleBeat(grant.leaseSeconds)
         }
         // After the heartbeat: a socket dropped with the directory is tried again once it answers.
-        if (!this.#presence && Date.now() >= this.#presenceRetryAt)
-          await this.#holdPresence(this.#token ?? token)
+        if (!this.#presence && Date.now() >= this.#presenceRetryAt) {
+          await this.#holdPresence(acting)
+          if (sessionEnded()) continue
+        }
         this.#state = 'up'
         this.#lastError = ''
         this.#failures = 0
         await this.#alarm.sleep(Math.max(0, this.#nextBeatAt - Date.now()))
       } catch (err) {
+        // A refusal of a session ended on purpose meanwhile is no failure: the loop goes on from here.
+        if (acting !== undefined && sessionEnded()) continue
         await this.#recover(err)
       }
     }
