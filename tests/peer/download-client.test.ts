@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -129,4 +130,46 @@ describe.each(['fast', 'connect'] as const)('DownloadClient against %s', (server
       client.close()
     }
   })
+})
+
+describe('DownloadClient against a port that never speaks', () => {
+  it.each(['http', 'https'])(
+    'ends a call over %s at its signal, though the connection never came up',
+    async (scheme) => {
+      // Accepts connections and says nothing: no HTTP/2 preface, no TLS handshake (a port taken over by
+      // something else after a peer died, or a peer that hangs).
+      const silent = net.createServer(() => {})
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+      const { port } = silent.address() as net.AddressInfo
+      try {
+        const target =
+          scheme === 'https'
+            ? { url: `https://127.0.0.1:${port}`, key: 'sha256/none' }
+            : `http://127.0.0.1:${port}`
+        const client = new DownloadClient(target)
+        const abort = new AbortController()
+        const call = (async () => {
+          for await (const _ of client.download(
+            { sha256: 'a'.repeat(64), offset: 0, length: 1 },
+            undefined,
+            abort.signal,
+          )) {
+          }
+        })()
+        await sleep(300)
+        abort.abort()
+        const ended = await Promise.race([
+          call.then(
+            () => 'ended',
+            (err: Error) => err.message,
+          ),
+          sleep(5000).then(() => 'still waiting'),
+        ])
+        expect(ended).toMatch(/the download was cancelled$/)
+        client.close()
+      } finally {
+        silent.close()
+      }
+    },
+  )
 })

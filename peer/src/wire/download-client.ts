@@ -126,7 +126,9 @@ export class DownloadClient {
       readerWaiting: call.readerWaiting ?? false,
     })
     stream.end(envelope(toBinary(DownloadRequestSchema, request)))
-    const cancel = () => stream.close(http2.constants.NGHTTP2_CANCEL)
+    // A stream still pending (its connection has not come up: a port that accepts and never speaks)
+    // would only close once ready, so never: it is destroyed instead, and the call ends now.
+    const cancel = () => (stream.pending ? stream.destroy() : stream.close(http2.constants.NGHTTP2_CANCEL))
     signal.addEventListener('abort', cancel, { once: true })
     let trailers: http2.IncomingHttpHeaders | undefined
     stream.once('trailers', (received) => {
