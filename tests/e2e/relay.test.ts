@@ -13,6 +13,7 @@ import { spkiFingerprint } from '../../peer/src/wire/peer-connection.ts'
 import { tunnelServerName } from '../../peer/src/wire/tls-server-name.ts'
 import { selfSignedCertificate } from '../support/certificates.ts'
 import { netnsUnavailable, type OtherMachine, otherMachine } from '../support/network-namespace.ts'
+import { callTokenFor } from '../support/paced-download.ts'
 import { partFiles } from '../support/part-files.ts'
 import { type PeerProcess, until } from '../support/peer-process.ts'
 import { freePort } from '../support/ports.ts'
@@ -120,14 +121,8 @@ async function post(path: string, body: unknown, token?: string): Promise<{ toke
 }
 
 /** A call token for `audience`, asked with a viewer session of `username` (as any client of the network can). */
-async function callToken(username: string, audience: string): Promise<string> {
-  // An account the test never started a daemon for is registered by its first login, with a url.
-  const session = await post('/v1/login', { username, password: `password-of-${username}` })
-  session.token ??= (
-    await post('/v1/login', { username, password: `password-of-${username}`, url: `http://${here()}:9` })
-  ).token
-  return (await post('/v1/call-tokens', { audience }, session.token)).token
-}
+const callToken = (username: string, audience: string) =>
+  callTokenFor(network.directoryUrl, username, audience, `http://${here()}:9`)
 
 /** A relay token for `relay`, asked with a peer session of `username` (a login with its url, as its daemon logs in). */
 async function relayToken(username: string, port: number, relay: string) {

@@ -6,12 +6,13 @@ import { postJson } from './directory-process.ts'
 
 /**
  * A call token for `audience`, minted for `username` (registered by this first login if it is new,
- * with an address nobody serves on), as any client of the network can ask one.
+ * with `url`, an address nobody serves on), as any client of the network can ask one.
  */
 export async function callTokenFor(
   directoryUrl: string,
   username: string,
   audience: string,
+  url = 'http://127.0.0.1:9',
 ): Promise<string> {
   const password = `password-of-${username}`
   const login = async (extra: object) =>
@@ -20,7 +21,7 @@ export async function callTokenFor(
         token?: string
       }
     ).token
-  const session = (await login({})) ?? (await login({ url: 'http://127.0.0.1:9' }))
+  const session = (await login({})) ?? (await login({ url }))
   if (!session) throw new Error(`${username} could not log in`)
   const minted = await postJson(`${directoryUrl}/v1/call-tokens`, { audience }, session)
   if (!minted.ok) throw new Error(`no call token for ${audience}: ${minted.status} ${await minted.text()}`)

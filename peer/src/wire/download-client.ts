@@ -160,7 +160,7 @@ export class DownloadClient {
     } finally {
       this.#inFlight.delete(stream)
       signal.removeEventListener('abort', cancel)
-      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL)
+      if (!stream.closed) cancel()
     }
     if (this.#moved.has(stream)) throw new LinkMovedError()
     const failure = errorFromTrailers(trailers)
