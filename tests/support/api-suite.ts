@@ -12,9 +12,9 @@ export type StartDirectory = (
 
 /**
  * The directory's API behaviours that must hold on every runtime and storage backend, checked over real
- * HTTP against a real process (Node) or real workerd (`wrangler dev`), in real time: lock-outs, members-only
+ * HTTP against a real process (Node) or real workerd (as `wrangler dev` runs it), in real time: lock-outs, members-only
  * reads, body limits and races. A client's address is the socket's on Node and CF-Connecting-IP on
- * Workers, which wrangler dev sets from the socket too, so one test binding 127.0.0.2 holds on both. The in-process suites (tests/directory/) check the same against the app
+ * Workers, which workerd's local entry sets from the socket too, so one test binding 127.0.0.2 holds on both. The in-process suites (tests/directory/) check the same against the app
  * with a clock they move; this is what keeps the Workers build honest too.
  */
 export function describeDirectoryApi(label: string, start: StartDirectory) {
@@ -54,7 +54,7 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
   }
 
   // Each test starts its own directory, so the tests run at once (up to the config's maxConcurrency):
-  // most of a test's time is waiting on its directory (wrangler dev takes seconds to be ready, lock-outs
+  // most of a test's time is waiting on its directory (workerd takes a second to be ready, lock-outs
   // last seconds), and one test's directory never sees another's requests.
   // Bounds a hung test, nothing more: with two runs side by side, the tests making 40 accounts took
   // over two minutes on workerd (each login a PBKDF2 of 100,000 rounds).
