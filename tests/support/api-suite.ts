@@ -2,6 +2,7 @@ import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fileEntry, sha } from './directory-app.ts'
 import { postFrom } from './directory-process.ts'
+import { requestExpectingContinue } from './expect-continue.ts'
 import { fetchResending } from './fetch-resending.ts'
 import { sleepUntil } from './peer-process.ts'
 
@@ -169,7 +170,7 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
     it(
       'answers 413 to bodies past their limits and stores nothing of them',
       async () => {
-        const { call, tokenOf } = await directory({})
+        const { url, call, tokenOf } = await directory({})
         // Each body is made before the request ahead of it, so no connection sits idle while 33 MiB of
         // JSON is made.
         const big = JSON.stringify({
@@ -178,11 +179,21 @@ export function describeDirectoryApi(label: string, start: StartDirectory) {
           url: 'http://127.0.0.1:1',
         })
         const huge = JSON.stringify({ files: [fileEntry('a.txt')], padding: 'x'.repeat(33 * 1024 * 1024) })
-        const login = await call('/v1/login', { method: 'POST', body: big })
+        // Sent as curl sends a big body, waiting for 100 Continue (see requestExpectingContinue).
+        const json = { 'content-type': 'application/json' }
+        const login = await requestExpectingContinue(`${url}/v1/login`, {
+          method: 'POST',
+          headers: json,
+          body: big,
+        })
         expect(login.status).toBe(413)
-        expect((await login.json()).error.code).toBeTypeOf('string')
+        expect(JSON.parse(login.text).error.code).toBeTypeOf('string')
         const token = await tokenOf('writer')
-        const put = await call('/v1/index', { method: 'PUT', token, body: huge })
+        const put = await requestExpectingContinue(`${url}/v1/index`, {
+          method: 'PUT',
+          headers: { ...json, authorization: `Bearer ${token}` },
+          body: huge,
+        })
         expect(put.status).toBe(413)
         const peers = (await (await call('/v1/peers')).json()) as {
           peers: { username: string; files: number }[]

@@ -10,20 +10,27 @@ import { repoRoot } from './directory-process.ts'
 
 export type WorkerdDirectory = { url: string; output: () => string; stop: () => Promise<void> }
 
-let built: Promise<string> | undefined
+/** Bundles by the temporary folder they are in: each test file has its own, removed after it. */
+const built = new Map<string, Promise<string>>()
 
 /** The Workers bundle exactly as `wrangler deploy` would upload it, built once per test file. */
 function bundle(): Promise<string> {
-  built ??= (async () => {
-    const outdir = mkdtempSync(join(tmpdir(), 'peerdir-worker-bundle-'))
-    await promisify(execFile)(
-      join(repoRoot, 'node_modules/.bin/wrangler'),
-      ['deploy', '--dry-run', '--outdir', outdir],
-      { cwd: repoRoot, env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' } },
-    )
-    return outdir
-  })()
-  return built
+  const folder = tmpdir()
+  let outdir = built.get(folder)
+  if (!outdir) {
+    outdir = buildInto(mkdtempSync(join(folder, 'peerdir-worker-bundle-')))
+    built.set(folder, outdir)
+  }
+  return outdir
+}
+
+async function buildInto(outdir: string): Promise<string> {
+  await promisify(execFile)(
+    join(repoRoot, 'node_modules/.bin/wrangler'),
+    ['deploy', '--dry-run', '--outdir', outdir],
+    { cwd: repoRoot, env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' } },
+  )
+  return outdir
 }
 
 /**
