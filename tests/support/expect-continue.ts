@@ -1,17 +1,20 @@
 import { request } from 'node:http'
+import { fetchResending } from './fetch-resending.ts'
 
 /**
- * An HTTP/1.1 request whose body waits for the server's `100 Continue`, as curl sends any body over
- * 1 MiB. A server that refuses the body by its headers (413 by its Content-Length) answers before a
- * byte of it is sent, so the answer is not lost: workerd closes a connection with a body unread, and a
- * client still writing it then meets a reset in place of the answer it had been sent.
+ * Sends a body a server may refuse by its headers (413 by its Content-Length), asking first as curl does
+ * for any body over 1 MiB (`Expect: 100-continue`). workerd answers at once, before a byte of the body
+ * is sent; without asking, it closed the connection with the body unread and a client still writing it
+ * met a reset in place of the answer. A server that says `100 Continue` (Node's, for every request) gets
+ * the body through fetch (fetchResending), which reads an answer that comes while the body is still going
+ * out.
  */
 export function requestExpectingContinue(
   url: string,
   init: { method: string; headers?: Record<string, string>; body: string },
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const sent = request(url, {
+    const asked = request(url, {
       method: init.method,
       headers: {
         ...init.headers,
@@ -19,8 +22,15 @@ export function requestExpectingContinue(
         'content-length': String(Buffer.byteLength(init.body)),
       },
     })
-    sent.on('continue', () => sent.end(init.body))
-    sent.on('response', (answer) => {
+    let toFetch = false
+    asked.on('continue', () => {
+      toFetch = true
+      asked.destroy()
+      fetchResending(url, init)
+        .then(async (answer) => resolve({ status: answer.status, text: await answer.text() }))
+        .catch(reject)
+    })
+    asked.on('response', (answer) => {
       let text = ''
       answer.setEncoding('utf8')
       answer.on('data', (chunk: string) => {
@@ -28,12 +38,15 @@ export function requestExpectingContinue(
       })
       answer.on('end', () => {
         resolve({ status: answer.statusCode ?? 0, text })
-        // A refused body is never sent: this request cannot end any other way.
-        sent.destroy()
+        // The body was refused unsent: the request cannot end any other way.
+        asked.destroy()
       })
       answer.on('error', reject)
     })
-    sent.on('error', reject)
-    sent.flushHeaders()
+    // Destroyed once the answer is read or the body goes through fetch: its "socket hang up" is ours.
+    asked.on('error', (err) => {
+      if (!toFetch) reject(err)
+    })
+    asked.flushHeaders()
   })
 }
