@@ -8,8 +8,9 @@ export default defineConfig({
     // Files take turns in a few long-lived workers instead of a process each: loading the directory's
     // app, Connect, libSQL and the helpers again for each of 120-odd files cost about 70 CPU-s of a
     // run (tests/directory alone: 221 -> 174 CPU-s), on two cores a run's whole margin. What a file
-    // starts ends with it (test-file-setup: its processes and temporary folder), and helpers keep no
-    // state from one file to the next (a bundle or a cache is kept per temporary folder).
+    // starts ends with it, failed or not (test-file-setup: its processes, its workerds and local D1s,
+    // its temporary folder), and helpers keep nothing for the next file (the Workers bundle is kept
+    // per temporary folder).
     isolate: false,
     // Three minutes: with four files at a time, and another run beside this one, a rate-capped
     // transfer's test took over a minute (relay, streaming, swarm, upload slots; normally 15-30 s).

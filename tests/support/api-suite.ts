@@ -15,17 +15,19 @@ export type StartDirectory = (
  * The directory's API behaviours that must hold on every runtime and storage backend, checked over real
  * HTTP against a real process (Node) or real workerd (as `wrangler dev` runs it), in real time: lock-outs, members-only
  * reads, body limits and races. A client's address is the socket's on Node and CF-Connecting-IP on
- * Workers, which workerd's local entry sets from the socket too, so one test binding 127.0.0.2 holds on both. The in-process suites (tests/directory/) check the same against the app
+ * Workers, which workerd's local entry sets from the socket too (the tests send none), so one test binding 127.0.0.2 holds on both. The in-process suites (tests/directory/) check the same against the app
  * with a clock they move; this is what keeps the Workers build honest too.
  */
 export function describeDirectoryApi(label: string, start: StartDirectory) {
-  const running: { stop: () => Promise<unknown> }[] = []
+  // Starts, not started directories: one still starting when its test gave up is stopped too.
+  const running: Promise<{ stop: () => Promise<unknown> }>[] = []
   afterAll(async () => {
-    await Promise.all(running.map((d) => d.stop()))
+    await Promise.allSettled(running.map(async (starting) => (await starting).stop()))
   })
   const directory = async (env: Record<string, string>) => {
-    const started = await start(env)
-    running.push(started)
+    const starting = start(env)
+    running.push(starting)
+    const started = await starting
     // A request goes out on a kept-alive connection, which the directory (workerd most of all) may
     // close as idle just then on a loaded machine: it meets a reset, not an answer, and is sent once
     // more, on another connection, as any client would (the directory never read it). A directory that

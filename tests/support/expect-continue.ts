@@ -1,13 +1,15 @@
 import { request } from 'node:http'
-import { fetchResending } from './fetch-resending.ts'
+
+/** How long the headers wait for their answer: far past any refusal by the headers, even under load. */
+const ANSWER_MS = 60_000
 
 /**
- * Sends a body a server may refuse by its headers (413 by its Content-Length), asking first as curl does
- * for any body over 1 MiB (`Expect: 100-continue`). workerd answers at once, before a byte of the body
- * is sent; without asking, it closed the connection with the body unread and a client still writing it
- * met a reset in place of the answer. A server that says `100 Continue` (Node's, for every request) gets
- * the body through fetch (fetchResending), which reads an answer that comes while the body is still going
- * out.
+ * Sends the headers of a request whose body the server must refuse by them alone (413 by its
+ * Content-Length), asking first as curl does for any body over 1 MiB (`Expect: 100-continue`), and
+ * answers the server's refusal. The body is never sent: workerd, sent one, closed the connection with
+ * it unread, and a client still writing it met a reset in place of the answer. workerd answers at
+ * once; Node's server says `100 Continue` to every request, then answers as the app does. A server
+ * that waits for the body to refuse it fails this after a minute, saying so.
  */
 export function requestExpectingContinue(
   url: string,
@@ -22,14 +24,11 @@ export function requestExpectingContinue(
         'content-length': String(Buffer.byteLength(init.body)),
       },
     })
-    let toFetch = false
-    asked.on('continue', () => {
-      toFetch = true
+    let answered = false
+    const timer = setTimeout(() => {
+      reject(new Error(`${init.method} ${url}: no answer to the headers in ${ANSWER_MS} ms`))
       asked.destroy()
-      fetchResending(url, init)
-        .then(async (answer) => resolve({ status: answer.status, text: await answer.text() }))
-        .catch(reject)
-    })
+    }, ANSWER_MS)
     asked.on('response', (answer) => {
       let text = ''
       answer.setEncoding('utf8')
@@ -37,15 +36,19 @@ export function requestExpectingContinue(
         text += chunk
       })
       answer.on('end', () => {
+        answered = true
+        clearTimeout(timer)
         resolve({ status: answer.statusCode ?? 0, text })
-        // The body was refused unsent: the request cannot end any other way.
+        // The body is never sent: the request cannot end any other way.
         asked.destroy()
       })
       answer.on('error', reject)
     })
-    // Destroyed once the answer is read or the body goes through fetch: its "socket hang up" is ours.
+    // Destroyed once the answer is read: its "socket hang up" then is ours.
     asked.on('error', (err) => {
-      if (!toFetch) reject(err)
+      if (answered) return
+      clearTimeout(timer)
+      reject(err)
     })
     asked.flushHeaders()
   })

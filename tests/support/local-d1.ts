@@ -5,6 +5,7 @@ import workerThreads from 'node:worker_threads'
 import { getPlatformProxy } from 'wrangler'
 import { type D1Binding, d1Database } from '../../directory-worker/src/store/d1-client.ts'
 import type { Database } from '../../directory-worker/src/store/database.ts'
+import { ownDisposal } from './owned-processes.ts'
 
 /**
  * Miniflare's platform proxy makes synchronous calls through a worker thread (fetch-sync.ts): it posts
@@ -44,18 +45,17 @@ export async function openLocalD1(): Promise<{
   waitForAnswers(true)
   try {
     const proxy = await getPlatformProxy<{ DB: D1Binding }>({ persist: { path: dir } })
-    return {
-      binding: proxy.env.DB,
-      db: d1Database(proxy.env.DB),
-      close: async () => {
-        try {
-          await proxy.dispose()
-        } finally {
-          waitForAnswers(false)
-          rmSync(dir, { recursive: true, force: true })
-        }
-      },
-    }
+    // Closed after the file even when its test gave up before closing it (killOwned): the files that
+    // follow in this worker must not keep workerd running, nor the patched port reads.
+    const close = ownDisposal(async () => {
+      try {
+        await proxy.dispose()
+      } finally {
+        waitForAnswers(false)
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+    return { binding: proxy.env.DB, db: d1Database(proxy.env.DB), close }
   } catch (err) {
     waitForAnswers(false)
     rmSync(dir, { recursive: true, force: true })

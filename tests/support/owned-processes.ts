@@ -14,8 +14,32 @@ export function own<T extends ChildProcess>(child: T, options: { group?: boolean
   return child
 }
 
-/** Kills (SIGKILL) every owned process still running and waits until each has exited. */
+/** How to end what a helper runs inside the test's own process (Miniflare's workerd), by file. */
+const disposers = new Set<() => Promise<unknown>>()
+
+/**
+ * Records how to end something a helper started that is no child process of its own to kill, so
+ * `killOwned` ends it after the file; the returned function ends it now, once, whoever asks first.
+ */
+export function ownDisposal(dispose: () => Promise<unknown>): () => Promise<void> {
+  let ended: Promise<void> | undefined
+  const end = () => {
+    ended ??= (async () => {
+      disposers.delete(end)
+      await dispose()
+    })()
+    return ended
+  }
+  disposers.add(end)
+  return end
+}
+
+/**
+ * Kills (SIGKILL) every owned process still running and waits until each has exited; ends every owned
+ * disposal (a failure to end one does not stop the rest).
+ */
 export async function killOwned(): Promise<void> {
+  await Promise.allSettled([...disposers].map((end) => end()))
   await Promise.all(
     [...owned].map(async ([child, { group }]) => {
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return

@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import { Miniflare } from 'miniflare'
 import { unstable_getMiniflareWorkerOptions } from 'wrangler'
 import { repoRoot } from './directory-process.ts'
+import { ownDisposal } from './owned-processes.ts'
 
 export type WorkerdDirectory = { url: string; output: () => string; stop: () => Promise<void> }
 
@@ -36,10 +37,12 @@ async function buildInto(outdir: string): Promise<string> {
 /**
  * The directory's Workers build in real workerd with its local D1 and Durable Objects, run by Miniflare,
  * the engine inside `wrangler dev`, with the bindings wrangler itself reads from wrangler.toml and these
- * vars on top. Miniflare's entry sets CF-Connecting-IP from the socket as `wrangler dev` does. A start
- * costs a workerd (about 1 CPU-s) instead of `wrangler dev`'s wrangler, esbuild and two workerds (about
- * 3), which the API suites pay thirteen times each; the suites that test `wrangler dev` itself use
- * tests/support/wrangler-dev.ts.
+ * vars on top. Miniflare's entry sets CF-Connecting-IP from the socket (when the client sent none) as
+ * `wrangler dev` does. A start is one workerd, where `wrangler dev` is wrangler, esbuild and two
+ * workerds: the D1 API suite, 13 directories, took 84 CPU-s with `wrangler dev` and 31 with this. The
+ * suites of `wrangler dev` itself use tests/support/wrangler-dev.ts. package.json pins wrangler, and
+ * miniflare to the version that wrangler pins, so the options wrangler makes feed the Miniflare they
+ * were made for.
  */
 export async function startWorkerdDirectory(
   vars: Record<string, string>,
@@ -68,7 +71,13 @@ export async function startWorkerdDirectory(
       })
     },
   })
-  const url = (await miniflare.ready).origin
-  let stopped: Promise<void> | undefined
-  return { url, output: () => output, stop: () => (stopped ??= miniflare.dispose()) }
+  // Ended after the file whatever happens to the test (killOwned), or by stop() before.
+  const stop = ownDisposal(() => miniflare.dispose())
+  try {
+    const url = (await miniflare.ready).origin
+    return { url, output: () => output, stop }
+  } catch (err) {
+    await stop().catch(() => {})
+    throw new Error(`workerd did not start: ${err}\n${output}`)
+  }
 }

@@ -14,12 +14,18 @@ describeDirectoryApi('Workers (workerd, libSQL over HTTP)', async (env) => {
     LIBSQL_URL: hrana.url,
     LIBSQL_AUTH_TOKEN: 'api-suite-token',
     ...env,
+  }).catch(async (err) => {
+    await hrana.close()
+    throw err
   })
   return {
     url: worker.url,
     stop: async () => {
-      await worker.stop()
-      await hrana.close()
+      try {
+        await worker.stop()
+      } finally {
+        await hrana.close()
+      }
     },
   }
 })
