@@ -44,12 +44,16 @@ async function buildInto(outdir: string): Promise<string> {
  * miniflare to the version that wrangler pins, so the options wrangler makes feed the Miniflare they
  * were made for.
  */
+/** wrangler.toml as Miniflare options, read once per worker: the same for every directory. */
+let fromWranglerToml: ReturnType<typeof unstable_getMiniflareWorkerOptions>['workerOptions'] | undefined
+
 export async function startWorkerdDirectory(
   vars: Record<string, string>,
   persistTo = mkdtempSync(join(tmpdir(), 'peerdir-workerd-state-')),
 ): Promise<WorkerdDirectory> {
   const outdir = await bundle()
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(repoRoot, 'wrangler.toml'))
+  fromWranglerToml ??= unstable_getMiniflareWorkerOptions(join(repoRoot, 'wrangler.toml')).workerOptions
+  const workerOptions = fromWranglerToml
   let output = ''
   const miniflare = new Miniflare({
     ...workerOptions,

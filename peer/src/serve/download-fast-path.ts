@@ -12,14 +12,8 @@ import {
   writeVarint,
 } from '../wire/grpc-wire.ts'
 import { SpareBuffers } from '../wire/spare-buffers.ts'
-import {
-  checkDownload,
-  MESSAGE_BYTES,
-  type PeerServiceOptions,
-  servedRange,
-  slotAccount,
-  slotFor,
-} from './peer-service.ts'
+import type { PeerServiceOptions } from './peer-service.ts'
+import { checkDownload, MESSAGE_BYTES, servedRange, slotAccount, slotFor } from './served-range.ts'
 
 /** A Download request is a few dozen bytes; anything much larger is not one. */
 const MAX_REQUEST_BYTES = 4096
