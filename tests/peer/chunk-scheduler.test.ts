@@ -136,6 +136,45 @@ describe('ChunkScheduler', () => {
     ])
   })
 
+  it('cancels the requests of older readers in flight when the newest reader waits on its chunk', () => {
+    // ffmpeg: a read from the start, left open, then a jump to the index at the end. The start's
+    // read-ahead went out first and fills the reader slots; at the source the jump would wait for it all.
+    const reads = [0]
+    const s = scheduler(40, { perSource: 4, runChunks: 8, readPositions: () => reads })
+    s.addSource('a')
+    const flagged = s.plan().filter((request) => request.readerWaiting)
+    expect(flagged.map((request) => request.chunks)).toEqual([[0], [1], [2], [3]])
+    // One reader, waiting on its own read-ahead: nothing of its own is cancelled.
+    expect(s.preempted()).toEqual([])
+    reads.unshift(39)
+    // Every reader slot is taken by the older reader's window: the jump's chunk gets one only as they go.
+    expect(s.preempted()).toEqual(flagged)
+    const jump = s.plan().filter((request) => request.readerWaiting)
+    expect(jump).toEqual([{ source: 'a', chunks: [39], readerWaiting: true }])
+    // Each ends when its cancel reaches its stream: nothing is counted twice, nothing is cancelled twice.
+    for (const request of flagged) s.ended(request)
+    expect([0, 1, 2, 3].map((index) => s.fetchers(index))).toEqual([0, 0, 0, 0])
+    expect(s.preempted()).toEqual([])
+    // The older reader's window waits for the jump's chunk, then goes out again.
+    expect(s.plan().filter((request) => request.readerWaiting)).toEqual([])
+    deliver(s, jump[0] as ChunkRequest)
+    expect(s.preempted()).toEqual([])
+    expect(s.plan().filter((request) => request.readerWaiting)).toEqual(flagged)
+  })
+
+  it('asks nothing for older readers while the newest reader’s window lacks a chunk', () => {
+    // The newest reader has the chunk it reads; the next three are missing. An older reader's chunk
+    // asked now would be served before them at the source (earlier in the file), then cancelled again
+    // as soon as the newest reader waits: its slot stays free.
+    const s = scheduler(40, { done: [8], perSource: 4, runChunks: 8, readPositions: () => [8, 0] })
+    s.addSource('a')
+    expect(s.plan().filter((request) => request.readerWaiting)).toEqual([
+      { source: 'a', chunks: [9], readerWaiting: true },
+      { source: 'a', chunks: [10], readerWaiting: true },
+      { source: 'a', chunks: [11], readerWaiting: true },
+    ])
+  })
+
   it('a seek into a run in flight asks the same source again, flagged, for the chunk it waits on', () => {
     const reads: number[] = []
     const s = readScheduler(32, () => reads)

@@ -151,6 +151,30 @@ export class ChunkScheduler {
     return requests
   }
 
+  /**
+   * The readers' requests to cancel now: while the most urgent reader (the newest) waits on the chunk at
+   * its position, every request of another reader's (or of one gone) that asks nothing within its
+   * window. A source serves a caller's reader chunks earliest in the file first, so a seek past them
+   * waited for all of them (ffmpeg's jump to an MP4's index at its end waited 0.7 s behind the chunks
+   * the first read had asked). Their slots are free at once and their chunks missing again; each such
+   * request still ends as any other (`ended`), when its cancel has reached its stream.
+   */
+  preempted(): ChunkRequest[] {
+    const urgent = this.#options.readPositions?.()[0]
+    if (urgent === undefined || this.isDone(urgent) || this.#writing.has(urgent)) return []
+    const end = Math.min(this.#options.chunks, urgent + this.#readAhead())
+    const outside = (request: ChunkRequest) => request.chunks.every((index) => index < urgent || index >= end)
+    const cancelled: ChunkRequest[] = []
+    for (const slots of this.#sources.values()) {
+      for (const request of slots.open) {
+        if (!request.readerWaiting || !outside(request)) continue
+        this.#close(slots, request)
+        cancelled.push(request)
+      }
+    }
+    return cancelled
+  }
+
   /** A verified copy of `index` arrived: true if it is the one to write (the chunk is not done or being written). */
   claim(index: number): boolean {
     if (this.isDone(index) || this.#writing.has(index)) return false
@@ -176,8 +200,13 @@ export class ChunkScheduler {
   ended(request: ChunkRequest) {
     this.#openRequests--
     const slots = this.#sources.get(request.source)
-    if (!slots) return // dropped: its chunks went back when it was
-    if (!slots.open.delete(request)) return
+    // Dropped (its chunks went back when it was), or preempted (they went back then).
+    if (slots?.open.has(request)) this.#close(slots, request)
+  }
+
+  /** The request's slot is free and what it did not bring is missing again. */
+  #close(slots: SourceSlots, request: ChunkRequest) {
+    slots.open.delete(request)
     if (request.readerWaiting) slots.reading--
     else slots.requests--
     for (const index of request.chunks) {
@@ -215,11 +244,7 @@ export class ChunkScheduler {
   /** True when a chunk within some reader's read-ahead is still missing. */
   #readerWaiting(): boolean {
     const ahead = this.#readAhead()
-    for (const position of this.#options.readPositions?.() ?? []) {
-      const end = Math.min(this.#options.chunks, position + ahead)
-      for (let index = position; index < end; index++) if (!this.isDone(index)) return true
-    }
-    return false
+    return (this.#options.readPositions?.() ?? []).some((position) => this.#lacksAny(position, ahead))
   }
 
   /**
@@ -232,10 +257,11 @@ export class ChunkScheduler {
   #readRun(slots: SourceSlots): number[] {
     const ahead = this.#readAhead()
     const positions = this.#options.readPositions?.() ?? []
-    // While the most urgent reader waits on its chunk, the other readers' chunks wait: asked now, they
-    // would go before it at the source, which serves a caller's reader chunks earliest in the file first.
+    // While the most urgent reader's window lacks a chunk, the other readers' chunks wait: asked now,
+    // they would go before its chunks at the source, which serves a caller's reader chunks earliest in
+    // the file first.
     const urgent = positions[0]
-    for (const position of urgent !== undefined && !this.isDone(urgent) ? [urgent] : positions) {
+    for (const position of urgent !== undefined && this.#lacksAny(urgent, ahead) ? [urgent] : positions) {
       const end = Math.min(this.#options.chunks, position + ahead)
       let waited = position
       while (waited < end && this.isDone(waited)) waited++
@@ -263,6 +289,13 @@ export class ChunkScheduler {
       if (twin && this.#fallenBehind(waited)) return [waited]
     }
     return []
+  }
+
+  /** True when a chunk of [from, from + count) is not done. */
+  #lacksAny(from: number, count: number): boolean {
+    const end = Math.min(this.#options.chunks, from + count)
+    for (let index = from; index < end; index++) if (!this.isDone(index)) return true
+    return false
   }
 
   /**

@@ -241,6 +241,8 @@ class Round {
   #stopFollowingReaders: (() => void) | undefined
   /** Sources that queued us, each with the timer that asks it again. */
   readonly #askAgain = new Map<string, NodeJS.Timeout>()
+  /** How to cancel each request in flight (the scheduler preempts readers' requests nobody waits on). */
+  readonly #cancels = new Map<ChunkRequest, AbortController>()
 
   constructor(download: SwarmDownload, part: PartFile, chunkHashes: Buffer[]) {
     this.#download = download
@@ -339,6 +341,7 @@ class Round {
       // Running low: ask the directory for holders that appeared since (e.g. peers that just finished).
       this.#refillThen(() => this.#pump())
     }
+    for (const request of this.#scheduler.preempted()) this.#cancels.get(request)?.abort()
     for (const request of this.#scheduler.plan()) void this.#fetch(request)
     // A dropped source's requests still in flight may yet bring verified chunks: wait for them. A
     // download that only waits on queues waits: each source that queued us is asked again in time.
@@ -351,10 +354,12 @@ class Round {
   async #fetch(request: ChunkRequest) {
     const download = this.#download
     const { target, stallMs } = download
-    const { signal } = download.options
     const scheduler = this.#scheduler
     const source = download.pool.get(request.source) as PooledSource
     const lengthOf = (index: number) => chunkLength(index, target.size, target.chunkSize)
+    const cancel = new AbortController()
+    this.#cancels.set(request, cancel)
+    const signal = AbortSignal.any([download.options.signal, cancel.signal])
     try {
       for await (const { index, data } of readChunks({
         open: (abort, arrived) =>
@@ -402,6 +407,7 @@ class Round {
         } else this.#drop(source, describeSourceFailure(err))
       }
     } finally {
+      this.#cancels.delete(request)
       scheduler.ended(request)
       this.#pump()
     }
