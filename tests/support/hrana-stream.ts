@@ -116,7 +116,10 @@ const KEPT_STATEMENTS = 256
  */
 function prepare(db: Database.Database, sql: string): Database.Statement {
   let kept = preparedOn.get(db)
-  if (!kept) preparedOn.set(db, (kept = new Map()))
+  if (!kept) {
+    kept = new Map()
+    preparedOn.set(db, kept)
+  }
   let statement = kept.get(sql)
   if (!statement) {
     if (kept.size >= KEPT_STATEMENTS) kept.clear()
