@@ -116,10 +116,7 @@ const KEPT_STATEMENTS = 256
  */
 function prepare(db: Database.Database, sql: string): Database.Statement {
   let kept = preparedOn.get(db)
-  if (!kept) {
-    kept = new Map()
-    preparedOn.set(db, kept)
-  }
+  if (!kept) preparedOn.set(db, (kept = new Map()))
   let statement = kept.get(sql)
   if (!statement) {
     if (kept.size >= KEPT_STATEMENTS) kept.clear()
