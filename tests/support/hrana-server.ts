@@ -23,8 +23,6 @@ import {
 type Stream = HranaStream & { idle?: NodeJS.Timeout }
 
 const STREAM_IDLE_MS = 15_000
-/** Connections kept open for the next streams once theirs ended, as sqld pools them. */
-const IDLE_CONNECTIONS = 8
 
 async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = []
@@ -58,14 +56,10 @@ export async function startHranaServer(options: {
     waiting = []
     for (const wake of woken) wake()
   }
-  // The Workers client opens a stream for each statement outside a transaction: opening the file and
-  // reading its schema for each took more than the statement.
-  const idle: Stream['db'][] = []
   const dispose = (stream: Stream) => {
     clearTimeout(stream.idle)
     if (stream.db.inTransaction) stream.db.exec('ROLLBACK')
-    if (!closing && idle.length < IDLE_CONNECTIONS) idle.push(stream.db)
-    else stream.db.close()
+    stream.db.close()
     if (holder === stream) holder = undefined
     release()
   }
@@ -84,7 +78,7 @@ export async function startHranaServer(options: {
 
   /** The stream a request names, its baton taken off the table (used once); undefined if unknown. */
   const claim = (baton: unknown): Stream | undefined => {
-    if (baton === null || baton === undefined) return openStream(options.path, idle.pop())
+    if (baton === null || baton === undefined) return openStream(options.path)
     const found = typeof baton === 'string' ? streams.get(baton) : undefined
     if (!found) return undefined
     streams.delete(baton as string)
@@ -168,7 +162,6 @@ export async function startHranaServer(options: {
         streams.delete(baton)
         dispose(stream)
       }
-      for (const db of idle.splice(0)) db.close()
       release()
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))

@@ -106,28 +106,8 @@ function sqlOf(stream: HranaStream, source: SqlSource): string {
   return stored
 }
 
-/** Statements most recently prepared on each connection, by their text: a connection outlives its streams. */
-const preparedOn = new WeakMap<Database.Database, Map<string, Database.Statement>>()
-const KEPT_STATEMENTS = 256
-
-/**
- * `db.prepare(sql)`, kept for the connection's next statement of the same text, as sqld keeps them: the
- * Workers client opens a stream per statement, so preparing each again cost more than running it.
- */
-function prepare(db: Database.Database, sql: string): Database.Statement {
-  let kept = preparedOn.get(db)
-  if (!kept) preparedOn.set(db, (kept = new Map()))
-  let statement = kept.get(sql)
-  if (!statement) {
-    if (kept.size >= KEPT_STATEMENTS) kept.clear()
-    statement = db.prepare(sql)
-    kept.set(sql, statement)
-  }
-  return statement
-}
-
 function connectionCounters(db: Database.Database) {
-  const counters = prepare(db, 'SELECT changes(), total_changes(), last_insert_rowid()')
+  const counters = db.prepare('SELECT changes(), total_changes(), last_insert_rowid()')
   counters.safeIntegers(true)
   // all(), not get(): a statement left unfinished would keep the connection's read lock after the request.
   const [[changes, total, rowid]] = counters.raw(true).all([]) as [[bigint, bigint, bigint]]
@@ -135,7 +115,7 @@ function connectionCounters(db: Database.Database) {
 }
 
 function execute(stream: HranaStream, stmt: Stmt): StmtResult {
-  const prepared = prepare(stream.db, sqlOf(stream, stmt))
+  const prepared = stream.db.prepare(sqlOf(stream, stmt))
   prepared.safeIntegers(true)
   const params = bindings(stmt)
   if (!prepared.reader) {
@@ -267,9 +247,8 @@ export function cursorEntries(outcomes: StepOutcome[]): unknown[] {
   })
 }
 
-/** A connection to the database file for one stream: `idle`, one an ended stream left, or a new one. */
-export function openStream(path: string, idle?: Database.Database): HranaStream {
-  if (idle) return { db: idle, sqls: new Map() }
+/** A fresh connection to the database file, for one stream. */
+export function openStream(path: string): HranaStream {
   const db = new Database(path)
   db.exec('PRAGMA busy_timeout = 5000')
   return { db, sqls: new Map() }
