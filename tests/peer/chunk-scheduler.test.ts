@@ -4,7 +4,13 @@ import { type ChunkRequest, ChunkScheduler } from '../../peer/src/transfer/chunk
 
 const scheduler = (
   chunks: number,
-  options: { done?: number[]; perSource?: number; runChunks?: number; readPositions?: () => number[] } = {},
+  options: {
+    done?: number[]
+    perSource?: number
+    runChunks?: number
+    readPositions?: () => number[]
+    readAheadChunks?: () => number
+  } = {},
 ) =>
   new ChunkScheduler({
     chunks,
@@ -12,6 +18,7 @@ const scheduler = (
     perSource: options.perSource ?? 2,
     runChunks: options.runChunks ?? 8,
     readPositions: options.readPositions,
+    readAheadChunks: options.readAheadChunks,
   })
 
 /** One source slot each, runs of up to 8: the readers' tests. */
@@ -144,6 +151,7 @@ describe('ChunkScheduler', () => {
     s.addSource('a')
     const flagged = s.plan().filter((request) => request.readerWaiting)
     expect(flagged.map((request) => request.chunks)).toEqual([[0], [1], [2], [3]])
+    const asked = s.openRequests
     // One reader, waiting on its own read-ahead: nothing of its own is cancelled.
     expect(s.preempted()).toEqual([])
     reads.unshift(39)
@@ -151,15 +159,35 @@ describe('ChunkScheduler', () => {
     expect(s.preempted()).toEqual(flagged)
     const jump = s.plan().filter((request) => request.readerWaiting)
     expect(jump).toEqual([{ source: 'a', chunks: [39], readerWaiting: true }])
-    // Each ends when its cancel reaches its stream: nothing is counted twice, nothing is cancelled twice.
-    for (const request of flagged) s.ended(request)
-    expect([0, 1, 2, 3].map((index) => s.fetchers(index))).toEqual([0, 0, 0, 0])
+    // Cancelled requests are open until their streams end: counted once, and each ends once.
+    expect(s.openRequests).toBe(asked + 1)
+    // One had its chunk in hand before the cancel reached it: written once, as any other.
+    deliver(s, flagged[0] as ChunkRequest)
+    for (const request of flagged.slice(1)) s.ended(request)
+    expect(s.openRequests).toBe(asked + 1 - flagged.length)
+    expect(s.isDone(0)).toBe(true)
+    expect([1, 2, 3].map((index) => s.fetchers(index))).toEqual([0, 0, 0])
     expect(s.preempted()).toEqual([])
     // The older reader's window waits for the jump's chunk, then goes out again.
     expect(s.plan().filter((request) => request.readerWaiting)).toEqual([])
     deliver(s, jump[0] as ChunkRequest)
     expect(s.preempted()).toEqual([])
-    expect(s.plan().filter((request) => request.readerWaiting)).toEqual(flagged)
+    expect(s.plan().filter((request) => request.readerWaiting)).toEqual(flagged.slice(1))
+  })
+
+  it('never cancels a lone reader’s own requests, even beyond a window that has shrunk', () => {
+    let ahead = 8
+    const s = scheduler(40, {
+      perSource: 8,
+      readPositions: () => [0],
+      readAheadChunks: () => ahead,
+    })
+    s.addSource('a')
+    const flagged = s.plan().filter((request) => request.readerWaiting)
+    expect(flagged.flatMap((request) => request.chunks)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    // Its rate fell while it waits on chunk 0: chunks 4 to 7 are beyond its window now, and its own.
+    ahead = 4
+    expect(s.preempted()).toEqual([])
   })
 
   it('asks nothing for older readers while the newest reader’s window lacks a chunk', () => {

@@ -52,7 +52,9 @@ type SourceSlots = {
  * slots of each source of their own, to the source with the fewest of them first. While a reader reads, each source runs at most one request for the
  * rest of the file, of one chunk while a reader's chunk is missing: a reader's chunk is never queued
  * behind more than one other request at a source, which serves flagged calls first anyway. The chunk a
- * reader waits for is asked of a second source as in endgame once its request has fallen behind.
+ * reader waits for is asked of a second source as in endgame once its request has fallen behind. The
+ * newest reader comes first: the other readers' windows wait while its own lacks a chunk, and their
+ * requests in flight are cancelled while it waits (`preempted`).
  */
 export class ChunkScheduler {
   readonly #options: Options
@@ -153,21 +155,27 @@ export class ChunkScheduler {
 
   /**
    * The readers' requests to cancel now: while the most urgent reader (the newest) waits on the chunk at
-   * its position, every request of another reader's (or of one gone) that asks nothing within its
-   * window. A source serves a caller's reader chunks earliest in the file first, so a seek past them
+   * its position, every flagged request whose chunks all lie behind it (a reader never passes a chunk it
+   * lacks: these are other readers', or copies of chunks it has) or in another reader's window, outside
+   * its own. A source serves a caller's reader chunks earliest in the file first, so a seek past them
    * waited for all of them (ffmpeg's jump to an MP4's index at its end waited 0.7 s behind the chunks
-   * the first read had asked). Their slots are free at once and their chunks missing again; each such
-   * request still ends as any other (`ended`), when its cancel has reached its stream.
+   * the first read had asked, and ffmpeg keeps that first request open until the jump is answered).
+   * Its own read-ahead beyond a window that has since shrunk is never cancelled. The cancelled slots are
+   * free at once and their chunks missing again; each request still ends as any other (`ended`), when
+   * its cancel has reached its stream.
    */
   preempted(): ChunkRequest[] {
-    const urgent = this.#options.readPositions?.()[0]
+    const [urgent, ...others] = this.#options.readPositions?.() ?? []
     if (urgent === undefined || this.isDone(urgent) || this.#writing.has(urgent)) return []
-    const end = Math.min(this.#options.chunks, urgent + this.#readAhead())
-    const outside = (request: ChunkRequest) => request.chunks.every((index) => index < urgent || index >= end)
+    const ahead = this.#readAhead()
+    const end = Math.min(this.#options.chunks, urgent + ahead)
+    const yields = (index: number) =>
+      index < urgent ||
+      (index >= end && others.some((position) => index >= position && index < position + ahead))
     const cancelled: ChunkRequest[] = []
     for (const slots of this.#sources.values()) {
       for (const request of slots.open) {
-        if (!request.readerWaiting || !outside(request)) continue
+        if (!request.readerWaiting || !request.chunks.every(yields)) continue
         this.#close(slots, request)
         cancelled.push(request)
       }
