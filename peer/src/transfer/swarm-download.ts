@@ -241,7 +241,7 @@ class Round {
   #stopFollowingReaders: (() => void) | undefined
   /** Sources that queued us, each with the timer that asks it again. */
   readonly #askAgain = new Map<string, NodeJS.Timeout>()
-  /** How to cancel each request in flight (the scheduler preempts readers' requests nobody waits on). */
+  /** How to cancel each request in flight (the scheduler preempts readers' requests the newest reader waits behind). */
   readonly #cancels = new Map<ChunkRequest, AbortController>()
 
   constructor(download: SwarmDownload, part: PartFile, chunkHashes: Buffer[]) {
