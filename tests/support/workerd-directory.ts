@@ -43,6 +43,9 @@ async function buildInto(outdir: string): Promise<WorkerBundle> {
   return { path, contents: readFileSync(path, 'utf8') }
 }
 
+/** wrangler.toml as Miniflare options, read once per worker: the same for every directory. */
+let fromWranglerToml: ReturnType<typeof unstable_getMiniflareWorkerOptions>['workerOptions'] | undefined
+
 /**
  * The directory's Workers build in real workerd with its local D1 and Durable Objects, run by Miniflare,
  * the engine inside `wrangler dev`, with the bindings wrangler itself reads from wrangler.toml and these
@@ -53,9 +56,6 @@ async function buildInto(outdir: string): Promise<WorkerBundle> {
  * miniflare to the version that wrangler pins, so the options wrangler makes feed the Miniflare they
  * were made for.
  */
-/** wrangler.toml as Miniflare options, read once per worker: the same for every directory. */
-let fromWranglerToml: ReturnType<typeof unstable_getMiniflareWorkerOptions>['workerOptions'] | undefined
-
 export async function startWorkerdDirectory(
   vars: Record<string, string>,
   persistTo = mkdtempSync(join(tmpdir(), 'peerdir-workerd-state-')),

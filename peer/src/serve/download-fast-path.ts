@@ -12,8 +12,14 @@ import {
   writeVarint,
 } from '../wire/grpc-wire.ts'
 import { SpareBuffers } from '../wire/spare-buffers.ts'
-import type { PeerServiceOptions } from './peer-service.ts'
-import { checkDownload, MESSAGE_BYTES, servedRange, slotAccount, slotFor } from './served-range.ts'
+import {
+  checkDownload,
+  MESSAGE_BYTES,
+  type RangeServing,
+  servedRange,
+  slotAccount,
+  slotFor,
+} from './served-range.ts'
 
 /** A Download request is a few dozen bytes; anything much larger is not one. */
 const MAX_REQUEST_BYTES = 4096
@@ -26,7 +32,7 @@ const BUFFERS_PER_CALL = 2
 const KEPT_BUFFERS = 16
 
 export type DownloadFastPathOptions = {
-  service: PeerServiceOptions
+  service: RangeServing
   /** The same caller check the Connect interceptor applies: resolves, or throws a ConnectError. */
   verifyPeer: (authorization: string | null) => Promise<string>
 }
