@@ -175,6 +175,30 @@ describe('ChunkScheduler', () => {
     expect(s.plan().filter((request) => request.readerWaiting)).toEqual(flagged.slice(1))
   })
 
+  it('cancels the older reader’s requests of a source that queued us and was added again', () => {
+    const reads = [0]
+    const s = scheduler(40, { perSource: 4, runChunks: 8, readPositions: () => reads })
+    s.addSource('a')
+    const flagged = s.plan().filter((request) => request.readerWaiting)
+    expect(flagged.map((request) => request.chunks)).toEqual([[0], [1], [2], [3]])
+    // Its queue refused a later call: dropped until its turn, then added again. The streams asked
+    // before still run at that source and take its turns.
+    s.dropSource('a')
+    s.addSource('a')
+    reads.unshift(39)
+    expect(s.preempted()).toEqual(flagged)
+    // Cancelled once: a second look finds nothing more, and each ends as any other request.
+    expect(s.preempted()).toEqual([])
+    const asked = s.openRequests
+    for (const request of flagged) s.ended(request)
+    expect(s.openRequests).toBe(asked - flagged.length)
+    expect(s.plan().filter((request) => request.readerWaiting)[0]).toEqual({
+      source: 'a',
+      chunks: [39],
+      readerWaiting: true,
+    })
+  })
+
   it('never cancels a lone reader’s own requests, even beyond a window that has shrunk', () => {
     let ahead = 8
     const s = scheduler(40, {

@@ -66,6 +66,8 @@ export class ChunkScheduler {
   /** Chunk -> how many requests of live sources ask for it (at most two). */
   readonly #fetchers = new Map<number, number>()
   readonly #sources = new Map<string, SourceSlots>()
+  /** Requests of dropped sources still in flight: their chunks went back, their streams still run. */
+  readonly #orphans = new Set<ChunkRequest>()
   #openRequests = 0
   /** Chunks written so far, from every source: the scheduler's only clock. */
   #written = 0
@@ -117,6 +119,7 @@ export class ChunkScheduler {
     const slots = this.#sources.get(source)
     if (!slots) return
     this.#sources.delete(source)
+    for (const request of slots.open) this.#orphans.add(request)
     for (const [index, count] of slots.fetching) for (let n = 0; n < count; n++) this.#release(index)
   }
 
@@ -180,6 +183,12 @@ export class ChunkScheduler {
         cancelled.push(request)
       }
     }
+    // A source that queued us is dropped, then added again: its earlier streams still take its turns.
+    for (const request of this.#orphans) {
+      if (!request.readerWaiting || !request.chunks.every(yields)) continue
+      this.#orphans.delete(request)
+      cancelled.push(request)
+    }
     return cancelled
   }
 
@@ -207,6 +216,7 @@ export class ChunkScheduler {
   /** A request ended, delivered or not: its slot is free and what it did not bring is missing again. */
   ended(request: ChunkRequest) {
     this.#openRequests--
+    this.#orphans.delete(request)
     const slots = this.#sources.get(request.source)
     // Dropped (its chunks went back when it was), or preempted (they went back then).
     if (slots?.open.has(request)) this.#close(slots, request)
