@@ -10,6 +10,7 @@ const scheduler = (
     runChunks?: number
     readPositions?: () => number[]
     readAheadChunks?: () => number
+    splitParts?: () => number
   } = {},
 ) =>
   new ChunkScheduler({
@@ -19,6 +20,7 @@ const scheduler = (
     runChunks: options.runChunks ?? 8,
     readPositions: options.readPositions,
     readAheadChunks: options.readAheadChunks,
+    splitParts: options.splitParts,
   })
 
 /** One source slot each, runs of up to 8: the readers' tests. */
@@ -199,6 +201,73 @@ describe('ChunkScheduler', () => {
     })
   })
 
+  it('cuts a reader’s chunks into parts, one to each source, in file order', () => {
+    const s = scheduler(40, { perSource: 2, readPositions: () => [10], splitParts: () => 4 })
+    for (const name of ['a', 'b', 'c', 'd']) s.addSource(name)
+    const flagged = s.plan().filter((request) => request.readerWaiting)
+    expect(flagged.map(({ source, chunks, part }) => `${source}:${chunks}/${part?.at}of${part?.of}`)).toEqual(
+      [
+        'a:10/0of4',
+        'b:10/1of4',
+        'c:10/2of4',
+        'd:10/3of4',
+        'a:11/0of4',
+        'b:11/1of4',
+        'c:11/2of4',
+        'd:11/3of4',
+      ],
+    )
+    // With one source there is nothing to share: its chunks go whole.
+    const alone = scheduler(40, { perSource: 2, readPositions: () => [10], splitParts: () => 4 })
+    alone.addSource('a')
+    expect(alone.plan().filter((request) => request.part)).toEqual([])
+  })
+
+  it('cuts into parts a chunk the reader reached while it was asked for unflagged', () => {
+    const reads: number[] = []
+    const s = scheduler(40, { perSource: 1, readPositions: () => reads, splitParts: () => 4 })
+    s.addSource('a')
+    s.addSource('b')
+    expect(s.plan()).toEqual([
+      { source: 'a', chunks: [0, 1, 2, 3, 4, 5, 6, 7] },
+      { source: 'b', chunks: [8, 9, 10, 11, 12, 13, 14, 15] },
+    ])
+    // At a's source the chunk would come after every flagged call of ours: both sources bring it now.
+    reads.push(3)
+    expect(s.plan().filter((request) => request.readerWaiting)).toEqual([
+      { source: 'a', chunks: [3], readerWaiting: true, part: { at: 0, of: 2 } },
+      { source: 'b', chunks: [3], readerWaiting: true, part: { at: 1, of: 2 } },
+    ])
+  })
+
+  it('asks a part again when its request ended without it, and a chunk whose parts made a wrong hash whole', () => {
+    let parts = 2
+    const s = scheduler(8, { perSource: 1, readPositions: () => [0], splitParts: () => parts })
+    s.addSource('a')
+    s.addSource('b')
+    const [first, second] = s.plan().filter((request) => request.readerWaiting) as ChunkRequest[]
+    expect([first?.part, second?.part]).toEqual([
+      { at: 0, of: 2 },
+      { at: 1, of: 2 },
+    ])
+    expect(s.partArrived(first as ChunkRequest)).toBe('kept')
+    // A second copy of a part in hand is not wanted.
+    expect(s.partArrived(first as ChunkRequest)).toBe('stale')
+    s.ended(first as ChunkRequest)
+    s.ended(second as ChunkRequest) // its stream broke before the part came
+    const again = s.plan().filter((request) => request.readerWaiting)
+    expect(again[0]).toEqual({ source: 'a', chunks: [0], readerWaiting: true, part: { at: 1, of: 2 } })
+    expect(s.partArrived(again[0] as ChunkRequest)).toBe('complete')
+    // The whole chunk's hash is wrong, and nobody can say whose part lied: whole from now on.
+    s.splitFailed(0)
+    parts = 1
+    s.ended(again[0] as ChunkRequest)
+    expect(s.partArrived(again[0] as ChunkRequest)).toBe('stale')
+    expect(s.plan().filter((request) => request.chunks.includes(0))).toEqual([
+      { source: 'a', chunks: [0], readerWaiting: true },
+    ])
+  })
+
   it('never cancels a lone reader’s own requests, even beyond a window that has shrunk', () => {
     let ahead = 8
     const s = scheduler(40, {
@@ -368,8 +437,10 @@ type Open = { request: ChunkRequest; next: number }
 
 /**
  * A download played against the scheduler: sources of every behaviour come and go, requests deliver
- * chunk by chunk in any interleaving, lie, break or are orphaned by a drop. The invariants are checked
- * after every step; at the end an honest source joins, and the download must complete.
+ * chunk by chunk in any interleaving, lie, break or are orphaned by a drop. Readers' chunks may go in
+ * parts, whose lies show only once the chunk is whole (and then nobody can say whose part lied). The
+ * invariants are checked after every step; at the end an honest source joins, and the download must
+ * complete.
  */
 function play(setup: {
   chunks: number
@@ -379,16 +450,22 @@ function play(setup: {
   sources: Behaviour[]
   /** Read positions of streaming readers; step action 10 moves the first (a seek). */
   reads?: number[]
+  /** Parts a reader's chunk may be cut into, until an assembled chunk fails (then 1). */
+  parts?: number
   steps: { action: number; pick: number; behaviour: Behaviour }[]
 }) {
   const reads = [...(setup.reads ?? [])]
+  let parts = setup.parts ?? 1
   const s = new ChunkScheduler({
     chunks: setup.chunks,
     done: (i) => setup.done[i] ?? false,
     perSource: setup.perSource,
     runChunks: setup.runChunks,
     readPositions: () => reads,
+    splitParts: () => parts,
   })
+  /** Chunks with a part from a liar among those in hand. */
+  const tainted = new Set<number>()
   const behaviour = new Map<string, Behaviour>()
   const live = new Set<string>()
   const writes = new Map<number, number>()
@@ -432,8 +509,12 @@ function play(setup: {
       expect(new Set(asked).size).toBe(asked.length)
     }
     for (let index = 0; index < setup.chunks; index++) {
-      const askedOf = liveOpen.filter((o) => o.request.chunks.slice(o.next).includes(index)).length
-      expect(askedOf).toBeLessThanOrEqual(2)
+      const asking = liveOpen.filter((o) => o.request.chunks.slice(o.next).includes(index))
+      expect(asking.filter((o) => !o.request.part).length).toBeLessThanOrEqual(2)
+      // A part, like a chunk, is asked of two sources at most.
+      const partsAsked = asking.flatMap(({ request: { part } }) => (part ? [`${part.at}/${part.of}`] : []))
+      for (const part of new Set(partsAsked))
+        expect(partsAsked.filter((other) => other === part).length).toBeLessThanOrEqual(2)
       expect(writes.get(index) ?? 0).toBeLessThanOrEqual(1)
       // Every missing chunk is being asked for, unless no live source has a free slot.
       const freeSlot = [...live].some(
@@ -457,6 +538,22 @@ function play(setup: {
     const index = entry.request.chunks[entry.next] as number
     entry.next++
     const kind = behaviour.get(entry.request.source)
+    if (entry.request.part) {
+      const arrival = s.partArrived(entry.request)
+      if (arrival !== 'stale' && kind === 'liar') tainted.add(index)
+      if (arrival === 'complete') {
+        if (tainted.delete(index)) {
+          // The whole chunk's hash is wrong: asked again, and whole from now on.
+          s.splitFailed(index)
+          parts = 1
+        } else if (s.claim(index)) {
+          s.written(index)
+          writes.set(index, (writes.get(index) ?? 0) + 1)
+        }
+      }
+      end(entry)
+      return
+    }
     if (kind === 'liar') {
       if (live.has(entry.request.source)) drop(entry.request.source)
       end(entry)
@@ -511,6 +608,7 @@ describe('ChunkScheduler, for any mix of sources', () => {
             runChunks: fc.integer({ min: 1, max: 8 }),
             sources: fc.array(behaviour, { minLength: 0, maxLength: 5 }),
             reads: fc.array(fc.integer({ min: 0, max: chunks - 1 }), { maxLength: 2 }),
+            parts: fc.integer({ min: 1, max: 4 }),
             steps: fc.array(
               fc.record({ action: fc.integer({ min: 0, max: 10 }), pick: fc.nat(), behaviour }),
               { maxLength: 200 },

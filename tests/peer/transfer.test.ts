@@ -221,6 +221,63 @@ describe('a Transfer', () => {
   })
 })
 
+describe('a Transfer with a reader and several sources', () => {
+  const size = 256 * 1024
+  const film = randomBytes(4 * size)
+  const filmSha = createHash('sha256').update(film).digest('hex')
+  const filmVariant = (urls: string[]): Result => ({
+    ...variantOf('film', { data: film, chunkSize: size }, urls),
+    size: film.length,
+    sha256: filmSha,
+  })
+
+  it('cuts the chunk a reader waits on among its sources; once a liar’s part spoiled it, asks every chunk whole', async () => {
+    // False in the half of chunk 0 the liar is asked for, true elsewhere: only whole chunks unmask it.
+    const lying = Buffer.from(film)
+    lying[size / 2] = (lying[size / 2] as number) ^ 0xff
+    const calls: { offset: number; length: number; readerWaiting: boolean }[] = []
+    const connect = memorySources(
+      {
+        'http://honest.test/': { data: film, chunkSize: size },
+        'http://liar.test/': { data: lying, chunkSize: size, vouches: film },
+      },
+      calls,
+    )
+    const outDir = mkdtempSync(join(tmpdir(), 'peerdir-transfer-'))
+    dirs.push(outDir)
+    const transfer = new Transfer({
+      wanted: { sha256: filmSha, variants: [filmVariant(['http://honest.test/', 'http://liar.test/'])] },
+      outDir,
+      keep: true,
+      self: 'me',
+      connect: () => connect,
+      findSources: async () => [],
+      perSource: 1,
+    })
+    const events: TransferEvent[] = []
+    const followed = (async () => {
+      for await (const event of transfer.events(new AbortController().signal)) events.push(event)
+    })()
+    const read: Buffer[] = []
+    for await (const piece of transfer.readers.read(0, size, new AbortController().signal)) read.push(piece)
+    const finished = await transfer.done
+    await followed
+    transfer.close()
+    expect(Buffer.concat(read).equals(film.subarray(0, size))).toBe(true)
+    expect(readFileSync(finished.path).equals(film)).toBe(true)
+    // Chunk 0 went in halves, one to each source, flagged for the reader; then never in parts again
+    // (cut again, it would fail again for as long as the liar lives: the reader would wait for ever).
+    expect(calls.slice(0, 2)).toEqual([
+      { offset: 0, length: size / 2, readerWaiting: true },
+      { offset: size / 2, length: size / 2, readerWaiting: true },
+    ])
+    expect(calls.slice(2).filter((call) => call.length % size !== 0)).toEqual([])
+    // Nobody could say whose half lied; the liar is dropped only if it was asked chunk 0 whole.
+    for (const drop of lines(events).filter((l) => l.startsWith('dropped')))
+      expect(drop).toBe('dropped liar: sent chunk 0 with the wrong hash')
+  })
+})
+
 describe('a Transfer from a source behind NAT', () => {
   it('asks the source again through its relay when its punched link fails, instead of dropping it', async () => {
     const memory = memorySources({ 'http://alice.test/': { data: content, chunkSize: 1024 } })

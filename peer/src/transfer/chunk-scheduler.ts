@@ -1,8 +1,21 @@
 /**
  * A request the scheduler hands out: consecutive chunks, asked of one source in one stream. One with
  * `readerWaiting` is a reader's (one chunk): the source serves it before this downloader's other calls.
+ * One with `part` asks part `at` of `of` equal parts of its one chunk (`partRange`).
  */
-export type ChunkRequest = { source: string; chunks: number[]; readerWaiting?: true }
+export type ChunkRequest = { source: string; chunks: number[]; readerWaiting?: true; part?: ChunkPart }
+
+/** Part `at` (from 0) of a chunk cut into `of` parts. */
+export type ChunkPart = { at: number; of: number }
+
+/** The bytes of a chunk of `length` bytes that a part is: [start, start + length). */
+export function partRange(length: number, { at, of }: ChunkPart): { start: number; length: number } {
+  const start = Math.floor((length * at) / of)
+  return { start, length: Math.floor((length * (at + 1)) / of) - start }
+}
+
+/** What became of a part's bytes: the first copy of a part still wanted, and whether its chunk is whole. */
+export type PartArrival = 'stale' | 'kept' | 'complete'
 
 type Options = {
   chunks: number
@@ -16,7 +29,15 @@ type Options = {
   readPositions?: () => readonly number[]
   /** How many chunks from a read position on go before the rest (sized by how fast readers read). */
   readAheadChunks?: () => number
+  /**
+   * Into how many parts a reader's chunk may be cut, each asked of another source (1: asked whole).
+   * The parts are verified only once the chunk is whole, so a false one cannot be told from the rest.
+   */
+  splitParts?: (index: number) => number
 }
+
+/** A reader's chunk asked in parts: which parts are in hand, and how many requests ask for each. */
+type Split = { of: number; arrived: Uint8Array; asking: Uint8Array }
 
 /** The fewest chunks from a read position on that are fetched before the rest of the file. */
 export const READ_AHEAD_CHUNKS = 4
@@ -26,6 +47,10 @@ const FIRST_READ_AHEAD_CHUNKS = 16
 
 /** Chunks written for each other source before a reader's awaited chunk is asked of a second source. */
 const TWIN_AFTER_CHUNKS = 2
+
+/** What to ask of a source: a run of chunks, or a part of one. */
+type Ask = { chunks: number[]; part?: ChunkPart }
+const NOTHING: Ask = { chunks: [] }
 
 /** A source's requests in flight (readers' and the rest), and how many of them ask for each chunk. */
 type SourceSlots = {
@@ -55,6 +80,11 @@ type SourceSlots = {
  * reader waits for is asked of a second source as in endgame once its request has fallen behind. The
  * newest reader comes first: the other readers' windows wait while its own lacks a chunk, and their
  * requests in flight are cancelled while it waits (`preempted`).
+ *
+ * With several sources, a reader's chunk goes out in parts (`splitParts`), one to each source, in file
+ * order: the sources together bring the chunk the reader waits on, then the next, instead of each
+ * bringing a whole chunk of its own at its own rate. The downloader assembles the parts (`partArrived`)
+ * and verifies the whole chunk; when that fails (`splitFailed`) the chunk is asked again.
  */
 export class ChunkScheduler {
   readonly #options: Options
@@ -73,6 +103,8 @@ export class ChunkScheduler {
   #written = 0
   /** `#written` when each open request was asked. */
   readonly #askedAt = new WeakMap<ChunkRequest, number>()
+  /** Readers' chunks asked in parts, until written; a chunk asked whole again drops its parts. */
+  readonly #splits = new Map<number, Split>()
 
   constructor(options: Options) {
     this.#options = options
@@ -119,7 +151,10 @@ export class ChunkScheduler {
     const slots = this.#sources.get(source)
     if (!slots) return
     this.#sources.delete(source)
-    for (const request of slots.open) this.#orphans.add(request)
+    for (const request of slots.open) {
+      this.#orphans.add(request)
+      this.#unask(request)
+    }
     for (const [index, count] of slots.fetching) for (let n = 0; n < count; n++) this.#release(index)
   }
 
@@ -134,11 +169,16 @@ export class ChunkScheduler {
       for (const [source, slots] of this.#sources) {
         // A reader's chunks spread over the sources, the least busy with them first.
         const read =
-          slots.reading < perSource && slots.reading === this.#fewestReading() ? this.#readRun(slots) : []
+          slots.reading < perSource && slots.reading === this.#fewestReading()
+            ? this.#readRun(slots)
+            : NOTHING
         const rest = reading ? 1 : perSource
-        const chunks = read.length > 0 || slots.requests >= rest ? read : this.#nextRun(slots, waiting)
+        const { chunks, part } =
+          read.chunks.length > 0 || slots.requests >= rest
+            ? read
+            : { chunks: this.#nextRun(slots, waiting), part: undefined }
         if (chunks.length === 0) continue
-        const readerWaiting = read.length > 0
+        const readerWaiting = read.chunks.length > 0
         if (readerWaiting) slots.reading++
         else slots.requests++
         this.#openRequests++
@@ -147,6 +187,11 @@ export class ChunkScheduler {
           this.#fetchers.set(index, this.fetchers(index) + 1)
         }
         const request: ChunkRequest = readerWaiting ? { source, chunks, readerWaiting } : { source, chunks }
+        if (part) {
+          request.part = part
+          const split = this.#splits.get(chunks[0] as number) as Split
+          split.asking[part.at] = (split.asking[part.at] as number) + 1
+        }
         slots.open.add(request)
         this.#askedAt.set(request, this.#written)
         requests.push(request)
@@ -199,8 +244,29 @@ export class ChunkScheduler {
     return true
   }
 
+  /**
+   * A part's bytes arrived whole. 'stale': not wanted (its chunk is in hand, asked whole again, or the
+   * part came already); 'kept': keep them; 'complete': keep them, and the chunk is whole: verify it.
+   */
+  partArrived(request: ChunkRequest): PartArrival {
+    const index = request.chunks[0] as number
+    const split = this.#splits.get(index)
+    const { part } = request
+    if (!part || !split || split.of !== part.of || split.arrived[part.at] === 1) return 'stale'
+    if (this.isDone(index) || this.#writing.has(index)) return 'stale'
+    split.arrived[part.at] = 1
+    return split.arrived.every((arrived) => arrived === 1) ? 'complete' : 'kept'
+  }
+
+  /** The parts of `index` made a chunk with the wrong hash: it is asked again, from scratch. */
+  splitFailed(index: number) {
+    if (!this.#splits.delete(index)) return
+    if (this.fetchers(index) === 0 && !this.isDone(index) && !this.#writing.has(index)) this.#requeue(index)
+  }
+
   /** The claimed chunk is on disk. */
   written(index: number) {
+    this.#splits.delete(index)
     if (!this.#writing.delete(index) || this.isDone(index)) return
     this.#done[index] = 1
     this.#doneCount++
@@ -225,6 +291,7 @@ export class ChunkScheduler {
   /** The request's slot is free and what it did not bring is missing again. */
   #close(slots: SourceSlots, request: ChunkRequest) {
     slots.open.delete(request)
+    this.#unask(request)
     if (request.readerWaiting) slots.reading--
     else slots.requests--
     for (const index of request.chunks) {
@@ -234,6 +301,14 @@ export class ChunkScheduler {
       else slots.fetching.set(index, count - 1)
       this.#release(index)
     }
+  }
+
+  /** A part request no longer asks for its part. */
+  #unask(request: ChunkRequest) {
+    const split = request.part && this.#splits.get(request.chunks[0] as number)
+    if (!split || split.of !== request.part?.of) return
+    const { at } = request.part
+    split.asking[at] = Math.max(0, (split.asking[at] as number) - 1)
   }
 
   #release(index: number) {
@@ -266,13 +341,14 @@ export class ChunkScheduler {
   }
 
   /**
-   * One chunk for a reader, for each read position in turn: the chunk it waits on if nobody fetches it;
-   * else that chunk again if its one request must first bring missing chunks before it (a seek into a
-   * run in flight: asked of another source, or of this one by a flagged request); else the next missing
-   * chunk nobody fetches within the read-ahead; else the awaited chunk of a second source (a slow source
-   * must not hold the reader up).
+   * One chunk (or part of one) for a reader, for each read position in turn: a part of a chunk asked in
+   * parts that nobody asks, up to the first missing chunk nobody fetches; else the chunk it waits on if
+   * nobody fetches it; else that chunk again if its one request must first bring missing chunks before
+   * it (a seek into a run in flight: asked of another source, or of this one by a flagged request); else
+   * the next missing chunk nobody fetches within the read-ahead; else the awaited chunk (or its part) of a
+   * second source (a slow source must not hold the reader up).
    */
-  #readRun(slots: SourceSlots): number[] {
+  #readRun(slots: SourceSlots): Ask {
     const ahead = this.#readAhead()
     const positions = this.#options.readPositions?.() ?? []
     // While the most urgent reader's window lacks a chunk, the other readers' chunks wait: asked now,
@@ -286,11 +362,16 @@ export class ChunkScheduler {
       if (waited >= end) continue
       const at = this.#insertionPoint(position)
       const next = this.#pending[at]
-      const take = () => {
-        this.#pending.splice(at, 1)
-        return [next as number]
-      }
+      const part = this.#partToAsk(waited, Math.min(end, next ?? end))
+      if (part) return part
+      const take = () => this.#handOut(at)
       if (next === waited) return take()
+      if (this.#splits.has(waited)) {
+        if (next !== undefined && next < end) return take()
+        const twin = this.#fallenBehindPart(slots, waited)
+        if (twin) return twin
+        continue
+      }
       // Asked only unflagged (the rest of the file, before the reader got there), it would come after
       // every flagged chunk of ours at that source: it is asked again, flagged, of this one too.
       const unflagged = !this.#askedFlagged(waited)
@@ -302,11 +383,72 @@ export class ChunkScheduler {
         twin &&
         (unflagged || [...this.#sources.values()].some((other) => this.#behindInStream(other, waited)))
       )
-        return [waited]
+        return { chunks: [waited] }
       if (next !== undefined && next < end) return take()
-      if (twin && this.#fallenBehind(waited)) return [waited]
+      if (twin && this.#fallenBehind(waited)) return { chunks: [waited] }
     }
-    return []
+    return NOTHING
+  }
+
+  /**
+   * The pending chunk at `at`, for a reader: in parts when it may be cut and several sources can share
+   * it (the first part now, the others to the next sources that plan), else whole.
+   */
+  #handOut(at: number): Ask {
+    const index = this.#pending.splice(at, 1)[0] as number
+    const split = this.#splits.get(index) ?? this.#cut(index)
+    if (!split) return { chunks: [index] }
+    const missing = split.arrived.indexOf(0)
+    if (missing >= 0) return { chunks: [index], part: { at: missing, of: split.of } }
+    // Every part came and its chunk is being verified, but its last request was cancelled: asked whole.
+    this.#splits.delete(index)
+    return { chunks: [index] }
+  }
+
+  /**
+   * A part for a reader in [from, to), where no chunk is pending: the first part nobody asks of a chunk
+   * asked in parts, or the first of a chunk asked only unflagged (for the rest of the file, before the
+   * reader got there: at its source it comes after all of ours), cut into parts now. The unflagged
+   * request runs on; whichever copy is whole first is written.
+   */
+  #partToAsk(from: number, to: number): Ask | undefined {
+    for (let index = from; index < to; index++) {
+      // A chunk whose part requests all ended is pending again: `#handOut` asks it then.
+      if (this.isDone(index) || this.#writing.has(index) || this.fetchers(index) === 0) continue
+      const split = this.#splits.get(index) ?? (this.#askedFlagged(index) ? undefined : this.#cut(index))
+      if (!split) continue
+      for (let at = 0; at < split.of; at++)
+        if (split.arrived[at] === 0 && split.asking[at] === 0)
+          return { chunks: [index], part: { at, of: split.of } }
+    }
+    return undefined
+  }
+
+  /** Cuts `index` into parts, if it may be cut and several sources can share it. */
+  #cut(index: number): Split | undefined {
+    const of = Math.min(this.#options.splitParts?.(index) ?? 1, this.#sources.size)
+    if (of < 2) return undefined
+    const split = { of, arrived: new Uint8Array(of), asking: new Uint8Array(of) }
+    this.#splits.set(index, split)
+    return split
+  }
+
+  /** A part of `index` still missing whose one request has fallen behind, asked of another source. */
+  #fallenBehindPart(slots: SourceSlots, index: number): Ask | undefined {
+    const split = this.#splits.get(index) as Split
+    const others = Math.max(1, this.#sources.size - 1)
+    for (const other of this.#sources.values()) {
+      if (other === slots) continue
+      for (const request of other.open) {
+        const { part } = request
+        if (!part || request.chunks[0] !== index || part.of !== split.of) continue
+        if (split.arrived[part.at] === 1 || split.asking[part.at] !== 1) continue
+        const behind =
+          this.#written - (this.#askedAt.get(request) ?? this.#written) >= TWIN_AFTER_CHUNKS * others
+        if (behind) return { chunks: [index], part }
+      }
+    }
+    return undefined
   }
 
   /** True when a chunk of [from, from + count) is not done. */
@@ -371,11 +513,14 @@ export class ChunkScheduler {
       if (run.length > 0 && index !== (run.at(-1) as number) + 1) break
       run.push(index)
       this.#pending.splice(from, 1)
+      this.#splits.delete(index)
     }
     if (run.length > 0 || this.#sources.size < 2) return run
     for (const [index, count] of this.#fetchers) {
-      if (count === 1 && !slots.fetching.has(index) && !this.isDone(index) && !this.#writing.has(index))
+      if (count === 1 && !slots.fetching.has(index) && !this.isDone(index) && !this.#writing.has(index)) {
+        this.#splits.delete(index)
         return [index]
+      }
     }
     return run
   }

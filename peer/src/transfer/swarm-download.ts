@@ -2,8 +2,9 @@ import type { FileEntry } from '../../../contract/api-types.ts'
 import { chunkLength } from '../content/manifest.ts'
 import { LinkMovedError } from '../wire/download-client.ts'
 import { type QueuePlace, queuePlaceOf } from '../wire/queue-refusal.ts'
+import { ChunkAssembly } from './chunk-assembly.ts'
 import { readChunks, STALL_MS } from './chunk-reader.ts'
-import { type ChunkRequest, ChunkScheduler } from './chunk-scheduler.ts'
+import { type ChunkRequest, ChunkScheduler, partRange } from './chunk-scheduler.ts'
 import {
   describeSourceFailure,
   FalseManifestError,
@@ -42,6 +43,9 @@ export type Verified = { part: PartFile; chunkHashes: Buffer[] }
 
 /** Consecutive chunks asked for in one request: fewer, longer streams cost less per byte. */
 const RUN_CHUNKS = 8
+/** A reader's chunk is cut into at most this many parts, each one source's, of at least PART_BYTES. */
+const MAX_PARTS = 4
+const PART_BYTES = 64 * 1024
 /** With fewer live sources than this, the directory is asked for more, at most every REFILL_MS. */
 const FEW_SOURCES = 2
 const REFILL_MS = 5000
@@ -66,6 +70,8 @@ export class SwarmDownload {
   #part: PartFile | undefined
   #resumedBytes = 0
   #doneBytes = 0
+  /** Readers' chunks go in parts, until parts once made a chunk with the wrong hash. */
+  #splitting = true
 
   constructor(options: Options) {
     this.#options = options
@@ -188,17 +194,39 @@ export class SwarmDownload {
     this.#progressed()
   }
 
-  verified(index: number, data: Buffer, source: PooledSource) {
+  get splitting(): boolean {
+    return this.#splitting
+  }
+
+  /**
+   * Parts from several sources made a chunk with the wrong hash. Which part lied cannot be told, so
+   * from now on every chunk is asked whole, and a liar is caught by its own chunk's hash.
+   */
+  splitFailed() {
+    this.#splitting = false
+  }
+
+  /** A chunk written: from `source`, or in parts, each source's share of its bytes in `shares`. */
+  verified(
+    index: number,
+    data: Buffer,
+    source: PooledSource,
+    shares: ReadonlyMap<PooledSource, number> = new Map([[source, data.length]]),
+  ) {
+    for (const [from, bytes] of shares) this.#credit(from, bytes)
+    this.#doneBytes += data.length
+    this.#options.readers.written()
+    this.#options.onEvent({ type: 'chunkVerified', index, bytes: data.length, source: sourceOf(source) })
+    this.#progressed()
+  }
+
+  #credit(source: PooledSource, bytes: number) {
     if (source.queued > 0) {
       // Our turn came: its place is 0 from now on (the web app stops showing it).
       source.queued = 0
       this.#options.onEvent({ type: 'sourceQueued', source: sourceOf(source), place: 0, retryAfterMs: 0 })
     }
-    source.bytes += data.length
-    this.#doneBytes += data.length
-    this.#options.readers.written()
-    this.#options.onEvent({ type: 'chunkVerified', index, bytes: data.length, source: sourceOf(source) })
-    this.#progressed()
+    source.bytes += bytes
   }
 
   noSources(): NoSourcesError {
@@ -243,12 +271,15 @@ class Round {
   readonly #askAgain = new Map<string, NodeJS.Timeout>()
   /** How to cancel each request in flight (the scheduler preempts readers' requests the newest reader waits behind). */
   readonly #cancels = new Map<ChunkRequest, AbortController>()
+  readonly #assembly: ChunkAssembly<PooledSource>
 
   constructor(download: SwarmDownload, part: PartFile, chunkHashes: Buffer[]) {
     this.#download = download
     this.#part = part
     this.#chunkHashes = chunkHashes
-    const { options } = download
+    const { options, target } = download
+    const lengthOf = (index: number) => chunkLength(index, target.size, target.chunkSize)
+    this.#assembly = new ChunkAssembly(lengthOf)
     this.#scheduler = new ChunkScheduler({
       chunks: part.chunks,
       done: (index) => part.has(index),
@@ -256,6 +287,8 @@ class Round {
       runChunks: RUN_CHUNKS,
       readPositions: options.readers.positions,
       readAheadChunks: options.readers.readAheadChunks,
+      splitParts: (index) =>
+        download.splitting ? Math.min(MAX_PARTS, Math.floor(lengthOf(index) / PART_BYTES)) : 1,
     })
     this.#addLive()
   }
@@ -282,6 +315,8 @@ class Round {
     for (const timer of this.#askAgain.values()) clearTimeout(timer)
     this.#download.options.signal.removeEventListener('abort', this.#onAbort)
     this.#stopFollowingReaders?.()
+    // Twins of chunks another copy brought, still streaming: nothing in them is wanted now.
+    for (const cancel of this.#cancels.values()) cancel.abort()
     if (err) this.#end?.reject(err)
     else this.#end?.resolve()
   }
@@ -342,7 +377,11 @@ class Round {
       this.#refillThen(() => this.#pump())
     }
     for (const request of this.#scheduler.preempted()) this.#cancels.get(request)?.abort()
-    for (const request of this.#scheduler.plan()) void this.#fetch(request)
+    for (const request of this.#scheduler.plan()) {
+      // Asked whole: any parts of it in hand are no longer wanted.
+      if (!request.part) for (const index of request.chunks) this.#assembly.forget(index)
+      void this.#fetch(request)
+    }
     // A dropped source's requests still in flight may yet bring verified chunks: wait for them. A
     // download that only waits on queues waits: each source that queued us is asked again in time.
     if (this.#scheduler.openRequests === 0 && !this.#refilling && this.#askAgain.size === 0) {
@@ -351,12 +390,59 @@ class Round {
     }
   }
 
+  /** A part's bytes: kept; once its chunk is whole, the chunk is verified and written as any other. */
+  async #partArrived(request: ChunkRequest, start: number, data: Buffer, source: PooledSource) {
+    const index = request.chunks[0] as number
+    const arrival = this.#scheduler.partArrived(request)
+    if (arrival === 'stale') return
+    this.#assembly.keep(index, start, data, source)
+    if (arrival !== 'complete') return
+    const whole = this.#assembly.take(index) as { data: Buffer; shares: ReadonlyMap<PooledSource, number> }
+    if (!(await this.#part.verify(whole.data, this.#chunkHashes[index] as Buffer))) {
+      this.#scheduler.splitFailed(index)
+      this.#download.splitFailed()
+      return
+    }
+    await this.#write(index, whole.data, source, whole.shares)
+  }
+
+  /** A verified chunk: written by the first copy that claims it, any later one ignored. */
+  async #write(
+    index: number,
+    data: Buffer,
+    source: PooledSource,
+    shares?: ReadonlyMap<PooledSource, number>,
+  ) {
+    if (!this.#scheduler.claim(index)) return
+    try {
+      await this.#part.write(index, data)
+    } catch (err) {
+      this.#scheduler.unclaim(index)
+      throw err
+    }
+    this.#scheduler.written(index)
+    this.#cancelDone()
+    this.#assembly.forget(index)
+    this.#download.verified(index, data, source, shares)
+  }
+
+  /**
+   * Cancels the requests whose chunks are all written (a twin of the chunk won): a source that would
+   * stream them to their end serves nobody, and its other callers, us included, get its turns.
+   */
+  #cancelDone() {
+    for (const [request, cancel] of this.#cancels)
+      if (request.chunks.every((index) => this.#scheduler.isDone(index))) cancel.abort()
+  }
+
   async #fetch(request: ChunkRequest) {
     const download = this.#download
     const { target, stallMs } = download
     const scheduler = this.#scheduler
     const source = download.pool.get(request.source) as PooledSource
     const lengthOf = (index: number) => chunkLength(index, target.size, target.chunkSize)
+    // A part: one stream of some bytes of one chunk, kept until the chunk is whole.
+    const part = request.part && partRange(lengthOf(request.chunks[0] as number), request.part)
     const cancel = new AbortController()
     this.#cancels.set(request, cancel)
     const signal = AbortSignal.any([download.options.signal, cancel.signal])
@@ -366,32 +452,28 @@ class Round {
           source.link.download(
             {
               sha256: target.sha256,
-              offset: (request.chunks[0] as number) * target.chunkSize,
-              length: request.chunks.reduce((sum, i) => sum + lengthOf(i), 0),
-              segmentBytes: target.chunkSize,
+              offset: (request.chunks[0] as number) * target.chunkSize + (part?.start ?? 0),
+              length: part?.length ?? request.chunks.reduce((sum, i) => sum + lengthOf(i), 0),
+              segmentBytes: part?.length ?? target.chunkSize,
               readerWaiting: request.readerWaiting,
               onBytes: arrived,
             },
             abort,
           ),
-        chunks: request.chunks.map((i) => ({ index: i, length: lengthOf(i) })),
+        chunks: request.chunks.map((i) => ({ index: i, length: part?.length ?? lengthOf(i) })),
         stallMs,
         signal,
       })) {
+        if (part) {
+          await this.#partArrived(request, part.start, data, source)
+          continue
+        }
         if (scheduler.isDone(index)) continue // an endgame twin won
         if (!(await this.#part.verify(data, this.#chunkHashes[index] as Buffer))) {
           this.#drop(source, `sent chunk ${index} with the wrong hash (lying or corrupt peer)`)
           break
         }
-        if (!scheduler.claim(index)) continue
-        try {
-          await this.#part.write(index, data)
-        } catch (err) {
-          scheduler.unclaim(index)
-          throw err
-        }
-        scheduler.written(index)
-        download.verified(index, data, source)
+        await this.#write(index, data, source)
       }
     } catch (err) {
       if (signal.aborted) return

@@ -1,0 +1,36 @@
+/**
+ * Readers' chunks that arrive in parts from several sources (ChunkScheduler's `part`): each part's
+ * bytes in place in a buffer of its chunk, and how many each source sent, until the chunk is whole and
+ * taken to be verified. One buffer per chunk asked in parts, which the scheduler keeps to readers'
+ * windows; a chunk that was asked whole again is forgotten once written.
+ */
+export class ChunkAssembly<Source> {
+  readonly #lengthOf: (index: number) => number
+  readonly #chunks = new Map<number, { data: Buffer; shares: Map<Source, number> }>()
+
+  constructor(lengthOf: (index: number) => number) {
+    this.#lengthOf = lengthOf
+  }
+
+  /** Keeps a part's bytes, which start `start` bytes into chunk `index`. */
+  keep(index: number, start: number, bytes: Uint8Array, source: Source) {
+    let chunk = this.#chunks.get(index)
+    if (!chunk) {
+      chunk = { data: Buffer.allocUnsafe(this.#lengthOf(index)), shares: new Map() }
+      this.#chunks.set(index, chunk)
+    }
+    chunk.data.set(bytes, start)
+    chunk.shares.set(source, (chunk.shares.get(source) ?? 0) + bytes.length)
+  }
+
+  /** The whole chunk, with each source's share of its bytes; forgotten here. */
+  take(index: number): { data: Buffer; shares: ReadonlyMap<Source, number> } | undefined {
+    const chunk = this.#chunks.get(index)
+    this.#chunks.delete(index)
+    return chunk
+  }
+
+  forget(index: number) {
+    this.#chunks.delete(index)
+  }
+}
