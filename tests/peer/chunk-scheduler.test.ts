@@ -268,6 +268,32 @@ describe('ChunkScheduler', () => {
     ])
   })
 
+  it('in endgame leaves a chunk in parts to its parts, and says which requests can bring nothing wanted', () => {
+    const s = scheduler(1, { perSource: 1, readPositions: () => [0], splitParts: () => 2 })
+    s.addSource('a')
+    s.addSource('b')
+    const [first, second] = s.plan() as ChunkRequest[]
+    expect([first?.part?.at, second?.part?.at]).toEqual([0, 1])
+    expect(s.wants(first as ChunkRequest)).toBe(true)
+    expect(s.partArrived(first as ChunkRequest)).toBe('kept')
+    expect(s.wants(first as ChunkRequest)).toBe(false)
+    s.ended(first as ChunkRequest)
+    // Nothing is left to ask but the half in flight: a whole copy would throw away the half in hand.
+    expect(s.plan()).toEqual([])
+    expect(s.partArrived(second as ChunkRequest)).toBe('complete')
+    // A spoiled chunk: its parts' copies still on their way are unwanted, the chunk is asked again.
+    s.splitFailed(0)
+    expect(s.wants(second as ChunkRequest)).toBe(false)
+    s.ended(second as ChunkRequest)
+    const again = s.plan() as ChunkRequest[]
+    expect(again.map((request) => request.chunks)).toEqual([[0], [0]])
+    // A failure reported for parts not all in hand (cut since) leaves them be.
+    s.splitFailed(0)
+    expect(again.every((request) => s.wants(request))).toBe(true)
+    if (s.claim(0)) s.written(0)
+    expect(again.some((request) => s.wants(request))).toBe(false)
+  })
+
   it('never cancels a lone reader’s own requests, even beyond a window that has shrunk', () => {
     let ahead = 8
     const s = scheduler(40, {

@@ -2,7 +2,7 @@
  * Readers' chunks that arrive in parts from several sources (ChunkScheduler's `part`): each part's
  * bytes in place in a buffer of its chunk, and how many each source sent, until the chunk is whole and
  * taken to be verified. One buffer per chunk asked in parts, which the scheduler keeps to readers'
- * windows; a chunk that was asked whole again is forgotten once written.
+ * windows; a chunk asked whole again is forgotten then.
  */
 export class ChunkAssembly<Source> {
   readonly #lengthOf: (index: number) => number

@@ -68,9 +68,9 @@ type SourceSlots = {
  * The rules: a missing chunk nobody is fetching goes to the next source with a free slot, in runs of up
  * to `runChunks` consecutive chunks, shorter near the end so what is left spreads over every source. Once
  * nothing is left unasked (endgame), a source with a free slot takes one chunk that exactly one other
- * live source is fetching, so no chunk is asked of more than two at once. A dropped source's chunks go
- * back at once; a request that ends returns what it did not deliver. A chunk is written once: the first
- * verified copy claims it.
+ * live source is fetching, so no chunk (or part of one) is asked of more than two at once. A dropped
+ * source's chunks go back at once; a request that ends returns what it did not deliver. A chunk is
+ * written once: the first verified copy claims it.
  *
  * Readers (a stream or a seek) come first: the missing chunks from each read position to
  * `readAheadChunks` after it go out one per request, flagged `readerWaiting`, in up to `perSource`
@@ -93,7 +93,7 @@ export class ChunkScheduler {
   readonly #writing = new Set<number>()
   /** Missing chunks nobody live is fetching, in file order (a streaming read position would pick from here). */
   readonly #pending: number[] = []
-  /** Chunk -> how many requests of live sources ask for it (at most two). */
+  /** Chunk -> how many requests of live sources ask for it (at most two, or two for each of its parts). */
   readonly #fetchers = new Map<number, number>()
   readonly #sources = new Map<string, SourceSlots>()
   /** Requests of dropped sources still in flight: their chunks went back, their streams still run. */
@@ -260,8 +260,27 @@ export class ChunkScheduler {
 
   /** The parts of `index` made a chunk with the wrong hash: it is asked again, from scratch. */
   splitFailed(index: number) {
-    if (!this.#splits.delete(index)) return
+    // Only the parts that were all in hand: not one cut since (the chunk asked again meanwhile).
+    const split = this.#splits.get(index)
+    if (!split?.arrived.every((arrived) => arrived === 1)) return
+    this.#splits.delete(index)
     if (this.fetchers(index) === 0 && !this.isDone(index) && !this.#writing.has(index)) this.#requeue(index)
+  }
+
+  /** False when the request can bring nothing wanted: its chunks are in hand, or its part is (or was dropped). */
+  wants(request: ChunkRequest): boolean {
+    const [index] = request.chunks
+    const { part } = request
+    if (!part || index === undefined)
+      return request.chunks.some((i) => !this.isDone(i) && !this.#writing.has(i))
+    const split = this.#splits.get(index)
+    return (
+      split !== undefined &&
+      split.of === part.of &&
+      split.arrived[part.at] === 0 &&
+      !this.isDone(index) &&
+      !this.#writing.has(index)
+    )
   }
 
   /** The claimed chunk is on disk. */
@@ -517,10 +536,9 @@ export class ChunkScheduler {
     }
     if (run.length > 0 || this.#sources.size < 2) return run
     for (const [index, count] of this.#fetchers) {
-      if (count === 1 && !slots.fetching.has(index) && !this.isDone(index) && !this.#writing.has(index)) {
-        this.#splits.delete(index)
-        return [index]
-      }
+      // A chunk in parts has its own second copies: of a part that has fallen behind (`#readRun`).
+      if (count !== 1 || this.#splits.has(index) || slots.fetching.has(index)) continue
+      if (!this.isDone(index) && !this.#writing.has(index)) return [index]
     }
     return run
   }
