@@ -91,6 +91,9 @@ export class TransferReaders {
     return Math.min(MAX_READ_AHEAD_CHUNKS, Math.max(READ_AHEAD_CHUNKS, chunks))
   }
 
+  /** Bytes a second readers take, over the last seconds (0 until a second of reading is known). */
+  rate = (): number => this.#rate
+
   #counted(bytes: number) {
     this.#sampleBytes += bytes
     const now = performance.now()
