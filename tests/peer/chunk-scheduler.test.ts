@@ -294,6 +294,21 @@ describe('ChunkScheduler', () => {
     expect(again.some((request) => s.wants(request))).toBe(false)
   })
 
+  it('in endgame asks whole a chunk in parts once its readers left it', () => {
+    const reads = [0]
+    const s = scheduler(1, { perSource: 1, readPositions: () => reads, splitParts: () => 2 })
+    s.addSource('a')
+    s.addSource('b')
+    const [first, second] = s.plan() as ChunkRequest[]
+    expect(s.partArrived(first as ChunkRequest)).toBe('kept')
+    s.ended(first as ChunkRequest)
+    expect(s.plan()).toEqual([])
+    // Nobody reads there now: a slow half gets no second copy from a reader's rules, so the whole does.
+    reads.length = 0
+    expect(s.plan()).toEqual([{ source: 'a', chunks: [0] }])
+    expect(s.wants(second as ChunkRequest)).toBe(false)
+  })
+
   it('never cancels a lone reader’s own requests, even beyond a window that has shrunk', () => {
     let ahead = 8
     const s = scheduler(40, {

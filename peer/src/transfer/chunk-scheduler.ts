@@ -1,21 +1,11 @@
+import { type ChunkPart, ChunkParts, type PartArrival } from './chunk-parts.ts'
+
 /**
  * A request the scheduler hands out: consecutive chunks, asked of one source in one stream. One with
  * `readerWaiting` is a reader's (one chunk): the source serves it before this downloader's other calls.
  * One with `part` asks part `at` of `of` equal parts of its one chunk (`partRange`).
  */
 export type ChunkRequest = { source: string; chunks: number[]; readerWaiting?: true; part?: ChunkPart }
-
-/** Part `at` (from 0) of a chunk cut into `of` parts. */
-export type ChunkPart = { at: number; of: number }
-
-/** The bytes of a chunk of `length` bytes that a part is: [start, start + length). */
-export function partRange(length: number, { at, of }: ChunkPart): { start: number; length: number } {
-  const start = Math.floor((length * at) / of)
-  return { start, length: Math.floor((length * (at + 1)) / of) - start }
-}
-
-/** What became of a part's bytes: the first copy of a part still wanted, and whether its chunk is whole. */
-export type PartArrival = 'stale' | 'kept' | 'complete'
 
 type Options = {
   chunks: number
@@ -35,9 +25,6 @@ type Options = {
    */
   splitParts?: (index: number) => number
 }
-
-/** A reader's chunk asked in parts: which parts are in hand, and how many requests ask for each. */
-type Split = { of: number; arrived: Uint8Array; asking: Uint8Array }
 
 /** The fewest chunks from a read position on that are fetched before the rest of the file. */
 export const READ_AHEAD_CHUNKS = 4
@@ -104,7 +91,7 @@ export class ChunkScheduler {
   /** `#written` when each open request was asked. */
   readonly #askedAt = new WeakMap<ChunkRequest, number>()
   /** Readers' chunks asked in parts, until written; a chunk asked whole again drops its parts. */
-  readonly #splits = new Map<number, Split>()
+  readonly #parts = new ChunkParts()
 
   constructor(options: Options) {
     this.#options = options
@@ -189,8 +176,7 @@ export class ChunkScheduler {
         const request: ChunkRequest = readerWaiting ? { source, chunks, readerWaiting } : { source, chunks }
         if (part) {
           request.part = part
-          const split = this.#splits.get(chunks[0] as number) as Split
-          split.asking[part.at] = (split.asking[part.at] as number) + 1
+          this.#parts.asked(chunks[0] as number, part)
         }
         slots.open.add(request)
         this.#askedAt.set(request, this.#written)
@@ -250,20 +236,15 @@ export class ChunkScheduler {
    */
   partArrived(request: ChunkRequest): PartArrival {
     const index = request.chunks[0] as number
-    const split = this.#splits.get(index)
-    const { part } = request
-    if (!part || !split || split.of !== part.of || split.arrived[part.at] === 1) return 'stale'
-    if (this.isDone(index) || this.#writing.has(index)) return 'stale'
-    split.arrived[part.at] = 1
-    return split.arrived.every((arrived) => arrived === 1) ? 'complete' : 'kept'
+    if (!request.part || this.isDone(index) || this.#writing.has(index)) return 'stale'
+    return this.#parts.arrived(index, request.part)
   }
 
   /** The parts of `index` made a chunk with the wrong hash: it is asked again, from scratch. */
   splitFailed(index: number) {
     // Only the parts that were all in hand: not one cut since (the chunk asked again meanwhile).
-    const split = this.#splits.get(index)
-    if (!split?.arrived.every((arrived) => arrived === 1)) return
-    this.#splits.delete(index)
+    if (!this.#parts.complete(index)) return
+    this.#parts.drop(index)
     if (this.fetchers(index) === 0 && !this.isDone(index) && !this.#writing.has(index)) this.#requeue(index)
   }
 
@@ -273,19 +254,12 @@ export class ChunkScheduler {
     const { part } = request
     if (!part || index === undefined)
       return request.chunks.some((i) => !this.isDone(i) && !this.#writing.has(i))
-    const split = this.#splits.get(index)
-    return (
-      split !== undefined &&
-      split.of === part.of &&
-      split.arrived[part.at] === 0 &&
-      !this.isDone(index) &&
-      !this.#writing.has(index)
-    )
+    return this.#parts.missing(index, part) && !this.isDone(index) && !this.#writing.has(index)
   }
 
   /** The claimed chunk is on disk. */
   written(index: number) {
-    this.#splits.delete(index)
+    this.#parts.drop(index)
     if (!this.#writing.delete(index) || this.isDone(index)) return
     this.#done[index] = 1
     this.#doneCount++
@@ -324,10 +298,7 @@ export class ChunkScheduler {
 
   /** A part request no longer asks for its part. */
   #unask(request: ChunkRequest) {
-    const split = request.part && this.#splits.get(request.chunks[0] as number)
-    if (!split || split.of !== request.part?.of) return
-    const { at } = request.part
-    split.asking[at] = Math.max(0, (split.asking[at] as number) - 1)
+    if (request.part) this.#parts.unasked(request.chunks[0] as number, request.part)
   }
 
   #release(index: number) {
@@ -385,7 +356,7 @@ export class ChunkScheduler {
       if (part) return part
       const take = () => this.#handOut(at)
       if (next === waited) return take()
-      if (this.#splits.has(waited)) {
+      if (this.#parts.has(waited)) {
         if (next !== undefined && next < end) return take()
         const twin = this.#fallenBehindPart(slots, waited)
         if (twin) return twin
@@ -415,12 +386,11 @@ export class ChunkScheduler {
    */
   #handOut(at: number): Ask {
     const index = this.#pending.splice(at, 1)[0] as number
-    const split = this.#splits.get(index) ?? this.#cut(index)
-    if (!split) return { chunks: [index] }
-    const missing = split.arrived.indexOf(0)
-    if (missing >= 0) return { chunks: [index], part: { at: missing, of: split.of } }
+    if (!this.#parts.has(index) && !this.#cut(index)) return { chunks: [index] }
+    const part = this.#parts.firstMissing(index)
+    if (part) return { chunks: [index], part }
     // Every part came and its chunk is being verified, but its last request was cancelled: asked whole.
-    this.#splits.delete(index)
+    this.#parts.drop(index)
     return { chunks: [index] }
   }
 
@@ -434,40 +404,43 @@ export class ChunkScheduler {
     for (let index = from; index < to; index++) {
       // A chunk whose part requests all ended is pending again: `#handOut` asks it then.
       if (this.isDone(index) || this.#writing.has(index) || this.fetchers(index) === 0) continue
-      const split = this.#splits.get(index) ?? (this.#askedFlagged(index) ? undefined : this.#cut(index))
-      if (!split) continue
-      for (let at = 0; at < split.of; at++)
-        if (split.arrived[at] === 0 && split.asking[at] === 0)
-          return { chunks: [index], part: { at, of: split.of } }
+      if (!this.#parts.has(index) && (this.#askedFlagged(index) || !this.#cut(index))) continue
+      const part = this.#parts.firstUnasked(index)
+      if (part) return { chunks: [index], part }
     }
     return undefined
   }
 
-  /** Cuts `index` into parts, if it may be cut and several sources can share it. */
-  #cut(index: number): Split | undefined {
+  /** Cuts `index` into parts, if it may be cut and several sources can share it; true if it was. */
+  #cut(index: number): boolean {
     const of = Math.min(this.#options.splitParts?.(index) ?? 1, this.#sources.size)
-    if (of < 2) return undefined
-    const split = { of, arrived: new Uint8Array(of), asking: new Uint8Array(of) }
-    this.#splits.set(index, split)
-    return split
+    if (of < 2) return false
+    this.#parts.cut(index, of)
+    return true
   }
 
   /** A part of `index` still missing whose one request has fallen behind, asked of another source. */
   #fallenBehindPart(slots: SourceSlots, index: number): Ask | undefined {
-    const split = this.#splits.get(index) as Split
     const others = Math.max(1, this.#sources.size - 1)
     for (const other of this.#sources.values()) {
       if (other === slots) continue
       for (const request of other.open) {
         const { part } = request
-        if (!part || request.chunks[0] !== index || part.of !== split.of) continue
-        if (split.arrived[part.at] === 1 || split.asking[part.at] !== 1) continue
+        if (!part || request.chunks[0] !== index || !this.#parts.askedOnce(index, part)) continue
         const behind =
           this.#written - (this.#askedAt.get(request) ?? this.#written) >= TWIN_AFTER_CHUNKS * others
         if (behind) return { chunks: [index], part }
       }
     }
     return undefined
+  }
+
+  /** True when `index` lies in some reader's window. */
+  #inReadersWindow(index: number): boolean {
+    const ahead = this.#readAhead()
+    return (this.#options.readPositions?.() ?? []).some(
+      (position) => index >= position && index < position + ahead,
+    )
   }
 
   /** True when a chunk of [from, from + count) is not done. */
@@ -532,13 +505,18 @@ export class ChunkScheduler {
       if (run.length > 0 && index !== (run.at(-1) as number) + 1) break
       run.push(index)
       this.#pending.splice(from, 1)
-      this.#splits.delete(index)
+      this.#parts.drop(index)
     }
     if (run.length > 0 || this.#sources.size < 2) return run
     for (const [index, count] of this.#fetchers) {
-      // A chunk in parts has its own second copies: of a part that has fallen behind (`#readRun`).
-      if (count !== 1 || this.#splits.has(index) || slots.fetching.has(index)) continue
-      if (!this.isDone(index) && !this.#writing.has(index)) return [index]
+      if (count !== 1 || slots.fetching.has(index) || this.isDone(index) || this.#writing.has(index)) continue
+      // In a reader's window, a chunk in parts gets a second copy of a part that has fallen behind
+      // (`#readRun`), not a whole one that would throw the parts in hand away; left by its readers, whole.
+      if (this.#parts.has(index)) {
+        if (this.#inReadersWindow(index)) continue
+        this.#parts.drop(index)
+      }
+      return [index]
     }
     return run
   }

@@ -3,8 +3,9 @@ import { chunkLength } from '../content/manifest.ts'
 import { LinkMovedError } from '../wire/download-client.ts'
 import { type QueuePlace, queuePlaceOf } from '../wire/queue-refusal.ts'
 import { ChunkAssembly } from './chunk-assembly.ts'
+import { partRange } from './chunk-parts.ts'
 import { readChunks } from './chunk-reader.ts'
-import { type ChunkRequest, ChunkScheduler, partRange } from './chunk-scheduler.ts'
+import { type ChunkRequest, ChunkScheduler } from './chunk-scheduler.ts'
 import { describeSourceFailure, LocalWriteError, type NoSourcesError } from './download-errors.ts'
 import type { PartFile } from './part-file.ts'
 import type { PooledSource, SourcePool } from './source-pool.ts'
@@ -152,7 +153,9 @@ export class Round {
   }
 
   #drop(source: PooledSource, why: string) {
-    if (this.#download.drop(source, why)) this.#scheduler.dropSource(source.url)
+    if (!this.#download.drop(source, why)) return
+    this.#scheduler.dropSource(source.url)
+    this.#cancelUnwanted()
   }
 
   #refillThen(next: (found: boolean) => void) {
@@ -233,12 +236,15 @@ export class Round {
   }
 
   /**
-   * Cancels the requests that can bring nothing wanted (another copy of their chunks or part won, or
-   * their chunk was asked whole again): a source that would stream them to their end serves nobody,
-   * and its other callers, us included, get its turns.
+   * Cancels the requests that can bring nothing wanted (another copy of their chunks or part won, their
+   * chunk was asked whole again, or their part comes from a source dropped since): a source that would
+   * stream them to their end serves nobody, and its other callers, us included, get its turns.
    */
   #cancelUnwanted() {
-    for (const [request, cancel] of this.#cancels) if (!this.#scheduler.wants(request)) cancel.abort()
+    for (const [request, cancel] of this.#cancels) {
+      const dropped = request.part && this.#download.pool.get(request.source)?.dropped
+      if (dropped || !this.#scheduler.wants(request)) cancel.abort()
+    }
   }
 
   async #fetch(request: ChunkRequest) {
@@ -283,9 +289,10 @@ export class Round {
         await this.#write(index, data, source)
       }
     } catch (err) {
-      if (signal.aborted) return
-      // The disk, not the source, failed (full, read-only): stop, keep what is verified.
+      // The disk, not the source, failed (full, read-only): stop, keep what is verified. Even when the
+      // request was cancelled meanwhile (its chunk was being written, so nothing more was wanted of it).
       if (err instanceof LocalWriteError) this.#failure = err
+      else if (signal.aborted) return
       else if (err instanceof LinkMovedError) {
         // Its chunks go back to be asked again, over the source's punched link.
       } else {
