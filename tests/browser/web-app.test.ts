@@ -165,8 +165,15 @@ describe.skipIf(noBrowser)('the peer’s web app in headless Chromium', () => {
       expect((await status(user)).activeDownloads).toBeGreaterThanOrEqual(1)
       expect(readdirSync(user.dir)).not.toContain('radio-tone.wav')
       await page.screenshot({ path: join(SHOTS, 'desktop-playing.png'), fullPage: true })
-      // Cancel keeps the verified part; the row offers Retry.
+      // The row keeps its nodes as the download moves on: made anew at each event, a Cancel pressed just
+      // as one came was lost (the button pressed was gone at the release).
       const playing = downloads.getByRole('listitem').filter({ hasText: 'radio-tone.wav' })
+      const pressed = await playing.getByRole('button', { name: 'Cancel' }).elementHandle()
+      const doneAt = () => playing.locator('progress').evaluate((bar) => (bar as HTMLProgressElement).value)
+      const before = await doneAt()
+      await expect.poll(doneAt, { timeout: 30_000 }).toBeGreaterThan(before)
+      expect(await pressed?.evaluate((button) => button.isConnected)).toBe(true)
+      // Cancel keeps the verified part; the row offers Retry.
       await playing.getByRole('button', { name: 'Cancel' }).click()
       await playing.getByRole('button', { name: 'Retry' }).waitFor()
       expect((await status(user)).activeDownloads).toBe(0)

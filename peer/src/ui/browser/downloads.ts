@@ -29,9 +29,7 @@ function row(e: Entry): HTMLElement {
   const item = el('li', { 'data-sha256': e.sha256 }, el('span', { class: 'name', text: e.name }))
   if (e.state === 'running') {
     const bar = el('progress', { max: String(e.size || 1), value: String(e.doneBytes), 'aria-label': e.name })
-    const speed = last.get(e.sha256)?.speed ?? 0
-    const facts = `${formatBytes(e.doneBytes)} of ${formatBytes(e.size)} · ${formatBytes(speed)}/s · ${e.activeSources} ${e.activeSources === 1 ? 'source' : 'sources'}${queueNote(e.queued ?? {})}`
-    item.append(bar, el('span', { class: 'meta', text: facts }))
+    item.append(bar, el('span', { class: 'meta', text: runningFacts(e) }))
     // The player's next read of a cancelled content would start its download again.
     const cancel = attempt(async () => {
       stopPlaying(e.sha256)
@@ -55,10 +53,24 @@ function row(e: Entry): HTMLElement {
   return item
 }
 
+const runningFacts = (e: Entry) =>
+  `${formatBytes(e.doneBytes)} of ${formatBytes(e.size)} · ${formatBytes(last.get(e.sha256)?.speed ?? 0)}/s · ${e.activeSources} ${e.activeSources === 1 ? 'source' : 'sources'}${queueNote(e.queued ?? {})}`
+
 function show(e: Entry) {
+  const before = entries.get(e.sha256)
   entries.set(e.sha256, e)
+  const old = list.querySelector<HTMLElement>(`li[data-sha256="${e.sha256}"]`)
+  const bar = old?.querySelector('progress')
+  const facts = old?.querySelector('.meta')
+  // A running row keeps its nodes as it moves on: made anew at every event, a Cancel pressed just as
+  // one came was lost (the button under the pointer at the press was gone at the release).
+  if (bar && facts && before?.state === 'running' && e.state === 'running') {
+    bar.max = e.size || 1
+    bar.value = e.doneBytes
+    facts.textContent = runningFacts(e)
+    return
+  }
   const item = row(e)
-  const old = list.querySelector(`li[data-sha256="${e.sha256}"]`)
   if (old) old.replaceWith(item)
   else list.prepend(item)
 }
