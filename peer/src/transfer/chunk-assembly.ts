@@ -1,6 +1,6 @@
 import { SpareBuffers } from '../wire/spare-buffers.ts'
 
-/** Chunks being assembled at once, at most: a reader's window is at most this many chunks. */
+/** Buffers kept to be used again: about the chunks a reader's window has in parts at once. */
 const KEPT_BUFFERS = 16
 
 /**

@@ -194,7 +194,7 @@ export class Round {
   /** A part's bytes: kept; once its chunk is whole, the chunk is verified and written as any other. */
   async #partArrived(request: ChunkRequest, start: number, data: Buffer, source: PooledSource) {
     const index = request.chunks[0] as number
-    // Dropped for a false chunk while this part was on its way: its bytes are not taken.
+    // Dropped since it was asked (a false chunk, a failed call): its bytes are not taken.
     if (source.dropped) return
     const arrival = this.#scheduler.partArrived(request)
     if (arrival === 'stale') return
