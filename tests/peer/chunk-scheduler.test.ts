@@ -27,6 +27,16 @@ const scheduler = (
 const readScheduler = (chunks: number, readPositions: () => number[]) =>
   scheduler(chunks, { perSource: 1, runChunks: 8, readPositions })
 
+/** One source, a reader at chunk 0 whose read-ahead (chunks 0-3) fills the source's reader slots. */
+function readingFromStart() {
+  const reads = [0]
+  const s = scheduler(40, { perSource: 4, runChunks: 8, readPositions: () => reads })
+  s.addSource('a')
+  const flagged = s.plan().filter((request) => request.readerWaiting)
+  expect(flagged.map((request) => request.chunks)).toEqual([[0], [1], [2], [3]])
+  return { reads, s, flagged }
+}
+
 /** Delivers every chunk of a request as verified and ends it. */
 function deliver(s: ChunkScheduler, request: ChunkRequest) {
   for (const index of request.chunks) if (s.claim(index)) s.written(index)
@@ -148,11 +158,7 @@ describe('ChunkScheduler', () => {
   it('cancels the requests of older readers in flight when the newest reader waits on its chunk', () => {
     // ffmpeg: a read from the start, left open, then a jump to the index at the end. The start's
     // read-ahead went out first and fills the reader slots; at the source the jump would wait for it all.
-    const reads = [0]
-    const s = scheduler(40, { perSource: 4, runChunks: 8, readPositions: () => reads })
-    s.addSource('a')
-    const flagged = s.plan().filter((request) => request.readerWaiting)
-    expect(flagged.map((request) => request.chunks)).toEqual([[0], [1], [2], [3]])
+    const { reads, s, flagged } = readingFromStart()
     const asked = s.openRequests
     // One reader, waiting on its own read-ahead: nothing of its own is cancelled.
     expect(s.preempted()).toEqual([])
@@ -178,11 +184,7 @@ describe('ChunkScheduler', () => {
   })
 
   it('cancels the older reader’s requests of a source that queued us and was added again', () => {
-    const reads = [0]
-    const s = scheduler(40, { perSource: 4, runChunks: 8, readPositions: () => reads })
-    s.addSource('a')
-    const flagged = s.plan().filter((request) => request.readerWaiting)
-    expect(flagged.map((request) => request.chunks)).toEqual([[0], [1], [2], [3]])
+    const { reads, s, flagged } = readingFromStart()
     // Its queue refused a later call: dropped until its turn, then added again. The streams asked
     // before still run at that source and take its turns.
     s.dropSource('a')

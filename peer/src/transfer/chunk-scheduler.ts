@@ -123,6 +123,11 @@ export class ChunkScheduler {
     return this.#done[index] === 1
   }
 
+  /** Done, or a verified copy is being written: nothing more is wanted of the chunk. */
+  #inHand(index: number): boolean {
+    return this.isDone(index) || this.#writing.has(index)
+  }
+
   /** How many live sources are fetching `index` now. */
   fetchers(index: number): number {
     return this.#fetchers.get(index) ?? 0
@@ -200,23 +205,22 @@ export class ChunkScheduler {
    */
   preempted(): ChunkRequest[] {
     const [urgent, ...others] = this.#options.readPositions?.() ?? []
-    if (urgent === undefined || this.isDone(urgent) || this.#writing.has(urgent)) return []
+    if (urgent === undefined || this.#inHand(urgent)) return []
     const ahead = this.#readAhead()
     const end = Math.min(this.#options.chunks, urgent + ahead)
-    const yields = (index: number) =>
-      index < urgent ||
-      (index >= end && others.some((position) => index >= position && index < position + ahead))
+    const yields = (index: number) => index < urgent || (index >= end && inWindow(index, others, ahead))
+    const yielding = (request: ChunkRequest) => request.readerWaiting && request.chunks.every(yields)
     const cancelled: ChunkRequest[] = []
     for (const slots of this.#sources.values()) {
       for (const request of slots.open) {
-        if (!request.readerWaiting || !request.chunks.every(yields)) continue
+        if (!yielding(request)) continue
         this.#close(slots, request)
         cancelled.push(request)
       }
     }
     // A source that queued us is dropped, then added again: its earlier streams still take its turns.
     for (const request of this.#orphans) {
-      if (!request.readerWaiting || !request.chunks.every(yields)) continue
+      if (!yielding(request)) continue
       this.#orphans.delete(request)
       cancelled.push(request)
     }
@@ -225,7 +229,7 @@ export class ChunkScheduler {
 
   /** A verified copy of `index` arrived: true if it is the one to write (the chunk is not done or being written). */
   claim(index: number): boolean {
-    if (this.isDone(index) || this.#writing.has(index)) return false
+    if (this.#inHand(index)) return false
     this.#writing.add(index)
     return true
   }
@@ -236,7 +240,7 @@ export class ChunkScheduler {
    */
   partArrived(request: ChunkRequest): PartArrival {
     const index = request.chunks[0] as number
-    if (!request.part || this.isDone(index) || this.#writing.has(index)) return 'stale'
+    if (!request.part || this.#inHand(index)) return 'stale'
     return this.#parts.arrived(index, request.part)
   }
 
@@ -245,16 +249,15 @@ export class ChunkScheduler {
     // Only the parts that were all in hand: not one cut since (the chunk asked again meanwhile).
     if (!this.#parts.complete(index)) return
     this.#parts.drop(index)
-    if (this.fetchers(index) === 0 && !this.isDone(index) && !this.#writing.has(index)) this.#requeue(index)
+    if (this.fetchers(index) === 0 && !this.#inHand(index)) this.#requeue(index)
   }
 
   /** False when the request can bring nothing wanted: its chunks are in hand, or its part is (or was dropped). */
   wants(request: ChunkRequest): boolean {
     const [index] = request.chunks
     const { part } = request
-    if (!part || index === undefined)
-      return request.chunks.some((i) => !this.isDone(i) && !this.#writing.has(i))
-    return this.#parts.missing(index, part) && !this.isDone(index) && !this.#writing.has(index)
+    if (!part || index === undefined) return request.chunks.some((i) => !this.#inHand(i))
+    return this.#parts.missing(index, part) && !this.#inHand(index)
   }
 
   /** The claimed chunk is on disk. */
@@ -308,7 +311,7 @@ export class ChunkScheduler {
       return
     }
     this.#fetchers.delete(index)
-    if (!this.isDone(index) && !this.#writing.has(index)) this.#requeue(index)
+    if (!this.#inHand(index)) this.#requeue(index)
   }
 
   #fewestReading(): number {
@@ -403,7 +406,7 @@ export class ChunkScheduler {
   #partToAsk(from: number, to: number): Ask | undefined {
     for (let index = from; index < to; index++) {
       // A chunk whose part requests all ended is pending again: `#handOut` asks it then.
-      if (this.isDone(index) || this.#writing.has(index) || this.fetchers(index) === 0) continue
+      if (this.#inHand(index) || this.fetchers(index) === 0) continue
       if (!this.#parts.has(index) && (this.#askedFlagged(index) || !this.#cut(index))) continue
       const part = this.#parts.firstUnasked(index)
       if (part) return { chunks: [index], part }
@@ -421,26 +424,15 @@ export class ChunkScheduler {
 
   /** A part of `index` still missing whose one request has fallen behind, asked of another source. */
   #fallenBehindPart(slots: SourceSlots, index: number): Ask | undefined {
-    const others = Math.max(1, this.#sources.size - 1)
     for (const other of this.#sources.values()) {
       if (other === slots) continue
       for (const request of other.open) {
         const { part } = request
         if (!part || request.chunks[0] !== index || !this.#parts.askedOnce(index, part)) continue
-        const behind =
-          this.#written - (this.#askedAt.get(request) ?? this.#written) >= TWIN_AFTER_CHUNKS * others
-        if (behind) return { chunks: [index], part }
+        if (this.#behind(request)) return { chunks: [index], part }
       }
     }
     return undefined
-  }
-
-  /** True when `index` lies in some reader's window. */
-  #inReadersWindow(index: number): boolean {
-    const ahead = this.#readAhead()
-    return (this.#options.readPositions?.() ?? []).some(
-      (position) => index >= position && index < position + ahead,
-    )
   }
 
   /** True when a chunk of [from, from + count) is not done. */
@@ -457,12 +449,15 @@ export class ChunkScheduler {
    * 0.7 of their sum instead of all of it).
    */
   #fallenBehind(index: number): boolean {
-    const others = Math.max(1, this.#sources.size - 1)
     for (const slots of this.#sources.values())
-      for (const request of slots.open)
-        if (request.chunks.includes(index))
-          return this.#written - (this.#askedAt.get(request) ?? this.#written) >= TWIN_AFTER_CHUNKS * others
+      for (const request of slots.open) if (request.chunks.includes(index)) return this.#behind(request)
     return false
+  }
+
+  /** True when TWIN_AFTER_CHUNKS chunks for each other source were written since `request` was asked. */
+  #behind(request: ChunkRequest): boolean {
+    const others = Math.max(1, this.#sources.size - 1)
+    return this.#written - (this.#askedAt.get(request) ?? this.#written) >= TWIN_AFTER_CHUNKS * others
   }
 
   /** True when a live source is asked for `index` by a reader's request. */
@@ -509,11 +504,11 @@ export class ChunkScheduler {
     }
     if (run.length > 0 || this.#sources.size < 2) return run
     for (const [index, count] of this.#fetchers) {
-      if (count !== 1 || slots.fetching.has(index) || this.isDone(index) || this.#writing.has(index)) continue
+      if (count !== 1 || slots.fetching.has(index) || this.#inHand(index)) continue
       // In a reader's window, a chunk in parts gets a second copy of a part that has fallen behind
       // (`#readRun`), not a whole one that would throw the parts in hand away; left by its readers, whole.
       if (this.#parts.has(index)) {
-        if (this.#inReadersWindow(index)) continue
+        if (inWindow(index, this.#options.readPositions?.() ?? [], this.#readAhead())) continue
         this.#parts.drop(index)
       }
       return [index]
@@ -543,3 +538,7 @@ export class ChunkScheduler {
     return low
   }
 }
+
+/** True when `index` lies in the window of `ahead` chunks from one of `positions`. */
+const inWindow = (index: number, positions: readonly number[], ahead: number) =>
+  positions.some((position) => index >= position && index < position + ahead)

@@ -192,13 +192,9 @@ export class SwarmDownload implements RoundHost {
   }
 
   /** A chunk written: from `source`, or in parts, each source's share of its bytes in `shares`. */
-  verified(
-    index: number,
-    data: Buffer,
-    source: PooledSource,
-    shares: ReadonlyMap<PooledSource, number> = new Map([[source, data.length]]),
-  ) {
-    for (const [from, bytes] of shares) this.#credit(from, bytes)
+  verified(index: number, data: Buffer, source: PooledSource, shares?: ReadonlyMap<PooledSource, number>) {
+    if (!shares) this.#credit(source, data.length)
+    else for (const [from, bytes] of shares) this.#credit(from, bytes)
     this.#doneBytes += data.length
     this.#options.readers.written()
     this.#options.onEvent({ type: 'chunkVerified', index, bytes: data.length, source: sourceOf(source) })
