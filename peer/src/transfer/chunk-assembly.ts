@@ -1,4 +1,4 @@
-import { SpareBuffers } from '../wire/spare-buffers.ts'
+import { copyInto, SpareBuffers } from '../wire/spare-buffers.ts'
 
 /** Buffers kept to be used again: about the chunks a reader's window has in parts at once. */
 const KEPT_BUFFERS = 16
@@ -26,7 +26,7 @@ export class ChunkAssembly<Source> {
       chunk = { data: this.#buffers.take(this.#lengthOf(index)), shares: new Map() }
       this.#chunks.set(index, chunk)
     }
-    chunk.data.set(bytes, start)
+    copyInto(chunk.data, start, bytes)
     chunk.shares.set(source, (chunk.shares.get(source) ?? 0) + bytes.length)
   }
 

@@ -1,7 +1,7 @@
 import type http2 from 'node:http2'
 import { Code, ConnectError } from '@connectrpc/connect'
 import type { ResponseParser } from './download-response-parser.ts'
-import type { SpareBuffers } from './spare-buffers.ts'
+import { copyInto, type SpareBuffers } from './spare-buffers.ts'
 
 /** Landing buffers per call: one the consumer holds, one being filled. */
 const BUFFERS = 2
@@ -65,7 +65,7 @@ export async function* segmentsOf(
       }
       const want = segmentLength()
       const take = Math.min(want - filled, slice.length - at)
-      slice.copy(filling, filled, at, at + take)
+      copyInto(filling, filled, slice.subarray(at, at + take))
       filled += take
       landed += take
       at += take
