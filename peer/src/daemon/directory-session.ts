@@ -1,7 +1,7 @@
 import type { FileEntry } from '../content/share-index.ts'
 import { type DirectoryClient, DirectoryError } from '../wire/directory-client.ts'
 import { Alarm } from './alarm.ts'
-import { type PresenceEnd, PresenceSocket } from './presence-socket.ts'
+import { PresenceHolder } from './presence-holder.ts'
 
 export type SessionState = 'up' | 'down' | 'unreachable'
 
@@ -27,8 +27,6 @@ type Options = {
 }
 
 const MAX_BACKOFF_MS = 30_000
-/** How long a directory that refused the presence socket (none there, or a proxy that cuts WebSockets) is left to heartbeats. */
-export const PRESENCE_RETRY_MS = 5 * 60_000
 
 /**
  * Keeps this peer present in the directory: logs in, publishes the whole index, holds the presence
@@ -64,9 +62,7 @@ export class DirectorySession {
   #nextBeatAt = 0
   #leaseSeconds = 60
   #tokenExpiresAt = 0
-  #presence: PresenceSocket | undefined
-  #presenceRetryAt = 0
-  #presenceRefused = false
+  readonly #presence: PresenceHolder
   #failures = 0
   readonly #alarm = new Alarm()
   #loop: Promise<void> | undefined
@@ -74,6 +70,15 @@ export class DirectorySession {
   constructor(options: Options) {
     this.#options = options
     this.#held = options.held ?? false
+    this.#presence = new PresenceHolder({
+      directoryUrl: options.client.baseUrl,
+      log: options.log,
+      onEnded: () => {
+        // Heartbeats take over at once (a 401 there logs in again), and the socket is tried again.
+        this.#nextBeatAt = 0
+        this.#poke()
+      },
+    })
   }
 
   get state(): SessionState {
@@ -130,7 +135,7 @@ export class DirectorySession {
     this.#token = undefined
     this.#viewer = undefined
     this.#needsFullPublish = true
-    this.#dropPresence()
+    this.#presence.drop()
     if (token) await this.#logOut(token)
     if (viewer) await this.#logOut(viewer)
     this.#state = 'down'
@@ -172,7 +177,7 @@ export class DirectorySession {
     const token = this.#token
     this.#token = undefined
     this.#needsFullPublish = true
-    this.#dropPresence()
+    this.#presence.drop()
     this.#state = 'down'
     if (token) await this.#logOut(token)
     this.#options.log(`down in the directory until ${reason}`)
@@ -272,8 +277,11 @@ export class DirectorySession {
           this.#scheduleBeat(grant.leaseSeconds)
         }
         // After the heartbeat: a socket dropped with the directory is tried again once it answers.
-        if (!this.#presence && Date.now() >= this.#presenceRetryAt) {
-          await this.#holdPresence(acting)
+        if (this.#presence.due) {
+          const token = acting
+          const stillWanted = () => this.#token === token && !this.#held && this.#wanted
+          if (await this.#presence.hold(token, this.#leaseSeconds, stillWanted))
+            this.#scheduleBeat(this.#leaseSeconds)
           if (sessionEnded()) continue
         }
         this.#state = 'up'
@@ -321,7 +329,7 @@ export class DirectorySession {
       if (err.status === 401) {
         // Token refused (directory restarted with a new database, session revoked, token expired): log in again.
         this.#token = undefined
-        this.#dropPresence()
+        this.#presence.drop()
         this.#viewer = undefined
         this.#options.log(`token refused (${err.code}); logging in again`)
         await this.#alarm.sleep(Math.min(backoff, 2000))
@@ -341,45 +349,7 @@ export class DirectorySession {
     this.#leaseSeconds = leaseSeconds
     const period = (leaseSeconds * 1000) / 3
     // Held by the socket, the peer needs a heartbeat only for a fresh token (given past half its life).
-    const wait = this.#presence ? Math.max(period, (this.#tokenExpiresAt - Date.now()) * 0.6) : period
+    const wait = this.#presence.held ? Math.max(period, (this.#tokenExpiresAt - Date.now()) * 0.6) : period
     this.#nextBeatAt = Date.now() + wait * (0.85 + Math.random() * 0.15)
-  }
-
-  /** Opens the presence socket for the session; a refusal leaves the peer to heartbeats for a while. */
-  async #holdPresence(token: string) {
-    const { client, log } = this.#options
-    let socket: PresenceSocket | undefined
-    const ended = (end: PresenceEnd) => {
-      if (this.#presence !== socket) return
-      this.#presence = undefined
-      // Heartbeats take over at once (a 401 there logs in again), and the socket is tried again.
-      this.#nextBeatAt = 0
-      this.#presenceRetryAt = 0
-      log(`presence socket closed (${end.code}${end.reason ? ` ${end.reason}` : ''}); heartbeating`)
-      this.#poke()
-    }
-    try {
-      socket = await PresenceSocket.open(client.baseUrl, token, this.#leaseSeconds, ended)
-    } catch {
-      this.#presenceRetryAt = Date.now() + PRESENCE_RETRY_MS
-      if (!this.#presenceRefused) log('the directory holds no presence socket here; heartbeating')
-      this.#presenceRefused = true
-      return
-    }
-    if (this.#token !== token || this.#held || !this.#wanted) {
-      // Logged out or taken down while it opened.
-      socket.close()
-      return
-    }
-    this.#presence = socket
-    this.#presenceRefused = false
-    this.#scheduleBeat(this.#leaseSeconds)
-    log('holding the presence socket')
-  }
-
-  #dropPresence() {
-    const socket = this.#presence
-    this.#presence = undefined
-    socket?.close()
   }
 }
