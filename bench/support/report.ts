@@ -38,21 +38,40 @@ export function machine() {
   return `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`
 }
 
-/** Writes the run's figures; a partial run (--only) updates its own keys and keeps the others. */
+/**
+ * Writes the run's figures, each with when and how (quick or full) it was measured; a partial run
+ * (--only) updates its own keys and keeps the others with their own times. `measuredAt` at the top is
+ * the latest write.
+ */
 export function writeResults(path: string, figures: Figure[], quick: boolean, partial = false) {
-  let kept: Record<string, unknown> = {}
+  const measuredAt = new Date().toISOString()
+  const mode = quick ? 'quick' : 'full'
+  let kept: Record<string, Record<string, unknown>> = {}
   if (partial) {
     try {
-      kept = (JSON.parse(readFileSync(path, 'utf8')) as { figures: Record<string, unknown> }).figures
+      const before = JSON.parse(readFileSync(path, 'utf8')) as {
+        measuredAt?: string
+        mode?: string
+        figures: Record<string, Record<string, unknown>>
+      }
+      // A figure written before figures carried their own time has the file's.
+      kept = Object.fromEntries(
+        Object.entries(before.figures).map(([key, f]) => [
+          key,
+          { measuredAt: before.measuredAt, mode: before.mode, ...f },
+        ]),
+      )
     } catch {
       // nothing to keep
     }
   }
   const results = {
-    measuredAt: new Date().toISOString(),
+    measuredAt,
     machine: machine(),
-    mode: quick ? 'quick' : 'full',
-    figures: { ...kept, ...Object.fromEntries(figures.map(({ key, ...rest }) => [key, rest])) },
+    figures: {
+      ...kept,
+      ...Object.fromEntries(figures.map(({ key, ...rest }) => [key, { ...rest, measuredAt, mode }])),
+    },
   }
   writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`)
 }

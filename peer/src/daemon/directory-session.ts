@@ -280,8 +280,8 @@ export class DirectorySession {
         if (this.#presence.due) {
           const token = acting
           const stillWanted = () => this.#token === token && !this.#held && this.#wanted
-          if (await this.#presence.hold(token, this.#leaseSeconds, stillWanted))
-            this.#scheduleBeat(this.#leaseSeconds)
+          await this.#presence.hold(token, this.#leaseSeconds, stillWanted)
+          if (this.#presence.held) this.#scheduleBeat(this.#leaseSeconds)
           if (sessionEnded()) continue
         }
         this.#state = 'up'

@@ -36,10 +36,10 @@ export class PresenceHolder {
   }
 
   /**
-   * Opens the socket for `token`; true once it holds the peer. `stillWanted` is asked once it is open:
-   * the session may have been logged out or taken down while it opened, and then it is closed.
+   * Opens the socket for `token`; `held` says whether it holds the peer now. `stillWanted` is asked once
+   * it is open: the session may have been logged out or taken down while it opened, and then it is closed.
    */
-  async hold(token: string, leaseSeconds: number, stillWanted: () => boolean): Promise<boolean> {
+  async hold(token: string, leaseSeconds: number, stillWanted: () => boolean): Promise<void> {
     const { directoryUrl, log } = this.#options
     let socket: PresenceSocket | undefined
     const ended = (end: PresenceEnd) => {
@@ -55,16 +55,15 @@ export class PresenceHolder {
       this.#retryAt = Date.now() + PRESENCE_RETRY_MS
       if (!this.#refused) log('the directory holds no presence socket here; heartbeating')
       this.#refused = true
-      return false
+      return
     }
     if (!stillWanted()) {
       socket.close()
-      return false
+      return
     }
     this.#socket = socket
     this.#refused = false
     log('holding the presence socket')
-    return true
   }
 
   drop() {

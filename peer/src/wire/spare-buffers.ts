@@ -35,7 +35,7 @@ export class SpareBuffers {
  * Copies `source` into `target` at `at` as one native memcpy. Buffer.copy and TypedArray.set copy into
  * shared memory (the buffers above with `shared`) a word at a time, as V8 does for memory another thread
  * may touch: 7% of a downloading daemon's CPU for 1 GiB. Filling a range exactly as long as `source`
- * with it is a plain memcpy in Node's C++.
+ * with it is a plain memcpy in Node's C++ (so the two must not overlap: no caller copies within a buffer).
  */
 export function copyInto(target: Buffer, at: number, source: Uint8Array) {
   if (source.length > 0) target.fill(source, at, at + source.length)
