@@ -177,8 +177,11 @@ describe('index writes of 30 MiB', () => {
     // (index-generations.test.ts shows one answered while a write is mid-way, by construction); what a
     // heartbeat still waits for here is each body's parsing and validation (about a second of CPU).
     expect(during.every((b) => b.status === 200)).toBe(true)
-    // The third writer was refused while two were in, and sent its body again and again.
-    expect(refusals).toBeGreaterThan(1)
+    // The third writer was refused while two were in: all three were sent at once, and a write takes
+    // seconds. How often it was refused is the machine's: the directory drains a refused body on the
+    // same thread that parses the two let in, so on a fast machine the first refusal may end only once
+    // one of them is done.
+    expect(refusals).toBeGreaterThanOrEqual(1)
     // Memory grows with the writes let in at once, not with the writes sent: a body costs about 7
     // times its size while it is parsed, validated and written.
     expect(peakRss - rssAtStart).toBeLessThan(IN_FLIGHT * 32 * 10)
