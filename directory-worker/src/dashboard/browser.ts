@@ -2,21 +2,20 @@
 // the server-rendered page: live numbers, search as you type, sorting and paging without reloads.
 // Everything that comes from the network reaches the page through textContent or attributes, never as
 // HTML. Its words and links come from view-model.ts, as the server's do.
-import type { Peer, PeerFiles, PeerPage, Result, SearchResponse, Stats } from '../../../contract/api-types.ts'
+import type { Peer, PeerPage, Result, SearchResponse, Stats } from '../../../contract/api-types.ts'
 import { variantCounts, variantKey } from '../../../contract/variant.ts'
+import { api, LoginRequired, readsNeedLogin, showLogin, TOKEN_KEY } from './api.ts'
+import { browseClicked } from './browse-panel.ts'
 import { $, copy, copyLine, el, setText } from './dom.ts'
 import {
   ago,
-  childPath,
   type DashboardView,
-  folderText,
   formatBytes,
   holdersText,
   hrefFor,
   linkText,
   PAGE_SIZE,
   pageText,
-  peerGetLine,
   placeText,
   reachedText,
   resultsText,
@@ -25,7 +24,6 @@ import {
   viewFromQuery,
 } from './view-model.ts'
 
-const TOKEN_KEY = 'peerdir-token'
 const POLL_MS = 3000
 const SEARCH_DELAY_MS = 250
 
@@ -33,38 +31,12 @@ const searchBox = $<HTMLInputElement>('search')
 const stateFilter = $<HTMLSelectElement>('peer-state')
 const network = $('network')
 const liveText = $('live').textContent ?? ''
-const readsNeedLogin = document.body.dataset.readsNeedLogin === 'true'
 document.documentElement.classList.add('js')
 
 const view: DashboardView = viewFromQuery(location.search)
 let total = 0
 const href = (change: Partial<DashboardView>) => hrefFor(view, change)
 const remember = () => history.replaceState(null, '', href({}))
-
-class LoginRequired extends Error {}
-
-async function api<T>(path: string): Promise<T> {
-  const headers = new Headers()
-  const token = sessionStorage.getItem(TOKEN_KEY)
-  if (token) headers.set('authorization', `Bearer ${token}`)
-  const response = await fetch(path, { headers })
-  if (response.status === 401 && readsNeedLogin) {
-    sessionStorage.removeItem(TOKEN_KEY)
-    showLogin(true)
-    throw new LoginRequired()
-  }
-  const body = (await response.json().catch(() => undefined)) as
-    | (T & { error?: { message?: string } })
-    | undefined
-  if (!response.ok) throw new Error(body?.error?.message ?? `HTTP ${response.status}`)
-  return body as T
-}
-
-function showLogin(show: boolean) {
-  $('login').hidden = !show
-  network.hidden = show
-  if (show) $('login-user').focus()
-}
 
 async function refreshStats() {
   const stats = await api<Stats>('/v1/stats')
@@ -247,69 +219,9 @@ stateFilter.addEventListener('change', () => {
   remember()
   refreshPeers().catch(report)
 })
-/** The folder the browse panel shows, and whose. */
-let browsing: { username: string; path: string } | undefined
-
-/** One level of a peer's folders in the panel, each with a ready `peer get user/folder` line. */
-async function browse(username: string, path: string) {
-  const query = new URLSearchParams({ path })
-  const level = await api<PeerFiles>(`/v1/peers/${encodeURIComponent(username)}/files?${query}`)
-  browsing = { username: level.username, path: level.path }
-  const getLine = (at: string, what: string) =>
-    copyLine(peerGetLine(level.username, at), `Copy the peer get command for ${what}`)
-  setText($('browse-title'), level.path ? `${level.username}/${level.path}` : `${level.username}’s folders`)
-  $('browse-up').hidden = level.path === ''
-  $('browse-get').replaceChildren(...(level.path ? [getLine(level.path, level.path)] : []))
-  $('browse-folders').replaceChildren(
-    ...level.folders.map((folder) => {
-      const at = childPath(level.path, folder.name)
-      return el(
-        'li',
-        { class: 'result', 'data-folder': at },
-        el('h3', {}, el('button', { type: 'button', 'data-open': at, text: folder.name })),
-        el('p', { class: 'row muted', text: folderText(folder.files, folder.bytes) }),
-        el('p', { class: 'row' }, getLine(at, at)),
-      )
-    }),
-  )
-  $('browse-files').replaceChildren(
-    ...level.files.map((file) =>
-      el(
-        'li',
-        { class: 'result', 'data-sha256': file.sha256 },
-        el('h3', { text: file.name }),
-        el(
-          'p',
-          { class: 'row' },
-          el('span', { text: formatBytes(file.size) }),
-          el('code', { title: file.sha256, text: file.sha256.slice(0, 12) }),
-        ),
-        el('p', { class: 'row' }, getLine(childPath(level.path, file.name), file.name)),
-      ),
-    ),
-  )
-  const panel = $('browse')
-  panel.hidden = false
-  panel.scrollIntoView({ block: 'nearest' })
-}
-
 network.addEventListener('click', async (event) => {
   const target = event.target as Element
-  const opener = target.closest<HTMLButtonElement>('button[data-browse], button[data-open]')
-  if (opener) {
-    const username = opener.dataset.browse ?? browsing?.username ?? ''
-    browse(username, opener.dataset.open ?? '').catch(report)
-    return
-  }
-  if (target.closest('#browse-up') && browsing) {
-    browse(browsing.username, browsing.path.split('/').slice(0, -1).join('/')).catch(report)
-    return
-  }
-  if (target.closest('#browse-close')) {
-    $('browse').hidden = true
-    browsing = undefined
-    return
-  }
+  if (browseClicked(target, report)) return
   const link = target.closest<HTMLAnchorElement>('a[data-nav]')
   if (link) {
     event.preventDefault()
