@@ -38,10 +38,8 @@ export class ChunkAssembly<Source> {
   }
 
   forget(index: number) {
-    const chunk = this.#chunks.get(index)
-    if (!chunk) return
-    this.#chunks.delete(index)
-    this.#buffers.give(chunk.data)
+    const chunk = this.take(index)
+    if (chunk) this.recycle(chunk.data)
   }
 
   /** A taken chunk's buffer, verified and written (or refused): nothing reads it any more. */

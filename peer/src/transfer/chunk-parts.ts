@@ -63,7 +63,8 @@ export class ChunkParts {
 
   /** True when every part of the chunk's cut is in hand. */
   complete(index: number): boolean {
-    return this.#cuts.get(index)?.arrived.every((arrived) => arrived === 1) ?? false
+    const cut = this.#cuts.get(index)
+    return cut !== undefined && allIn(cut)
   }
 
   /** A request asks for `part` now. */
@@ -83,7 +84,7 @@ export class ChunkParts {
     const cut = this.#of(index, part)
     if (!cut || cut.arrived[part.at] === 1) return 'stale'
     cut.arrived[part.at] = 1
-    return cut.arrived.every((arrived) => arrived === 1) ? 'complete' : 'kept'
+    return allIn(cut) ? 'complete' : 'kept'
   }
 
   #of(index: number, part: ChunkPart): Cut | undefined {
@@ -91,3 +92,5 @@ export class ChunkParts {
     return cut?.of === part.of ? cut : undefined
   }
 }
+
+const allIn = (cut: Cut) => cut.arrived.every((arrived) => arrived === 1)
