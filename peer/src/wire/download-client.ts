@@ -1,10 +1,8 @@
-import http2 from 'node:http2'
-import type net from 'node:net'
 import { create, toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { DownloadRequestSchema } from '../gen/peerdir/v1/peer_pb.ts'
 import { ResponseParser } from './download-response-parser.ts'
-import { segmentsOf } from './download-segments.ts'
+import { SegmentLanding } from './download-segments.ts'
 import { SESSION_WINDOW, STREAM_WINDOW } from './flow-windows.ts'
 import {
   DOWNLOAD_PATH,
@@ -13,6 +11,7 @@ import {
   GRPC_CONTENT_TYPE,
   isGrpcContentType,
 } from './grpc-wire.ts'
+import { H2ClientSession, type H2Stream } from './h2-session.ts'
 import { type PeerTarget, peerConnection } from './peer-client.ts'
 import type { PeerConnection, Route } from './peer-connection.ts'
 import { SpareBuffers } from './spare-buffers.ts'
@@ -54,27 +53,30 @@ export type DownloadCall = {
   onBytes?: (bytes: number) => void
 }
 
+/** A call under way: cancelled as moved when a punch succeeds, unless its whole answer is in. */
+type InFlight = { stream: H2Stream; landing: SegmentLanding }
+
 /**
  * The receiving side of PeerService.Download over gRPC, for one source: file bytes are copied once, as
- * they arrive, into recycled segment buffers handed on whole (a chunk each when the caller names the
- * chunk size), so the caller hashes and writes them where they landed. Connect's generic client would first assemble every message in a fresh buffer (an extra copy
- * and 512 KiB of garbage per message, which caps a downloader's rate and inflates its memory). Speaks
- * to any gRPC server of PeerService: a peer's fast path or Connect's own handler.
+ * they are read, into recycled segment buffers handed on whole (a chunk each when the caller names the
+ * chunk size), so the caller hashes and writes them where they landed. Its HTTP/2 is its own
+ * (h2-session.ts): node:http2 makes a buffer per read and runs each through a stream, which cost a
+ * downloading daemon about as much CPU as TLS itself. Connect's generic client would also assemble
+ * every message in a fresh buffer (an extra copy and 512 KiB of garbage per message). Speaks to any
+ * gRPC server of PeerService: a peer's fast path or Connect's own handler.
  */
 export class DownloadClient {
   readonly #connection: PeerConnection
   readonly #url: URL
   readonly #buffers = new SpareBuffers(KEPT_BUFFERS, { shared: true })
-  #session: http2.ClientHttp2Session | undefined
+  #session: H2ClientSession | undefined
   /** The calls in flight on the current session: moved (cancelled, to be asked again) when a punch succeeds. */
-  readonly #inFlight = new Set<http2.ClientHttp2Stream>()
-  readonly #moved = new WeakSet<http2.ClientHttp2Stream>()
-  /** Calls whose whole answer (its trailers) arrived: a move leaves them be. */
-  readonly #answered = new WeakSet<http2.ClientHttp2Stream>()
+  readonly #inFlight = new Set<InFlight>()
+  readonly #moved = new WeakSet<SegmentLanding>()
   /** The latest session on a punched link: the one fallBackToRelay drops. */
-  #punchedSession: http2.ClientHttp2Session | undefined
+  #punchedSession: H2ClientSession | undefined
   /** The punched session last fallen back from, and when. */
-  #fellBack: { from: http2.ClientHttp2Session; at: number } | undefined
+  #fellBack: { from: H2ClientSession; at: number } | undefined
   readonly #stopMoving: () => void
 
   constructor(target: PeerTarget) {
@@ -103,66 +105,63 @@ export class DownloadClient {
     if (signal.aborted) throw new ConnectError('the download was cancelled', Code.Canceled)
     // To a relayed source: punch a direct link if none is up (at most once a minute after a failure).
     void this.#connection.punch()
-    let stream: http2.ClientHttp2Stream
-    let session: http2.ClientHttp2Session
-    try {
-      session = this.#connect()
-      stream = session.request({
-        ':method': 'POST',
-        ':path': this.#url.pathname.replace(/\/$/, '') + DOWNLOAD_PATH,
-        'content-type': GRPC_CONTENT_TYPE,
-        te: 'trailers',
-        ...headers,
-      })
-    } catch (err) {
-      throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Unavailable)
-    }
-    stream.on('error', () => {}) // reported through the response and the reads below, never unhandled
-    this.#inFlight.add(stream)
     const request = create(DownloadRequestSchema, {
       sha256: call.sha256,
       offset: BigInt(call.offset),
       length: BigInt(call.length),
       readerWaiting: call.readerWaiting ?? false,
     })
-    stream.end(envelope(toBinary(DownloadRequestSchema, request)))
-    // A stream still pending (its connection has not come up: a port that accepts and never speaks)
-    // would only close once ready, so never: it is destroyed instead, and the call ends now.
-    const cancel = () => (stream.pending ? stream.destroy() : stream.close(http2.constants.NGHTTP2_CANCEL))
-    signal.addEventListener('abort', cancel, { once: true })
-    let trailers: http2.IncomingHttpHeaders | undefined
-    stream.once('trailers', (received) => {
-      this.#answered.add(stream)
-      trailers = received
-    })
     const parser = new ResponseParser(call.offset)
+    const landing = new SegmentLanding(parser, {
+      length: call.length,
+      segmentBytes: call.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+      buffers: this.#buffers,
+      onBytes: call.onBytes,
+    })
+    let stream: H2Stream
     try {
-      const response = await responseHeaders(stream)
+      stream = this.#connect().request(
+        this.#url.pathname.replace(/\/$/, '') + DOWNLOAD_PATH,
+        [['content-type', GRPC_CONTENT_TYPE], ['te', 'trailers'], ...Object.entries(headers ?? {})],
+        envelope(toBinary(DownloadRequestSchema, request)),
+        landing,
+      )
+    } catch (err) {
+      throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Unavailable)
+    }
+    landing.stream = stream
+    const inFlight = { stream, landing }
+    this.#inFlight.add(inFlight)
+    const cancel = () => {
+      stream.cancel()
+      landing.onError(new Error('cancelled'))
+    }
+    signal.addEventListener('abort', cancel, { once: true })
+    let trailers: Record<string, string> | undefined
+    try {
+      const response = await landing.response
       if (response['grpc-status'] !== undefined) {
         trailers = response // trailers-only: the call failed before any message
-      } else if (response[':status'] !== 200 || !isGrpcContentType(response['content-type'] as string)) {
+      } else if (response[':status'] !== '200' || !isGrpcContentType(response['content-type'])) {
         throw new ConnectError(
           `answered HTTP ${response[':status']}, not gRPC`,
-          httpStatusCode(response[':status']),
+          httpStatusCode(Number(response[':status'])),
         )
+      } else {
+        yield* landing.segments()
+        trailers = landing.trailers
       }
-      yield* segmentsOf(stream, parser, {
-        length: call.length,
-        segmentBytes: call.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
-        buffers: this.#buffers,
-        onBytes: call.onBytes,
-      })
     } catch (err) {
       if (signal.aborted) throw new ConnectError('the download was cancelled', Code.Canceled)
-      if (this.#moved.has(stream)) throw new LinkMovedError()
+      if (this.#moved.has(landing)) throw new LinkMovedError()
       if (err instanceof ConnectError) throw err
       throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Unavailable)
     } finally {
-      this.#inFlight.delete(stream)
+      this.#inFlight.delete(inFlight)
       signal.removeEventListener('abort', cancel)
-      if (!stream.closed) cancel()
+      stream.cancel() // a no-op once the answer ended
     }
-    if (this.#moved.has(stream)) throw new LinkMovedError()
+    if (this.#moved.has(landing)) throw new LinkMovedError()
     const failure = errorFromTrailers(trailers)
     if (failure) throw failure
     parser.end()
@@ -187,11 +186,12 @@ export class DownloadClient {
     const old = this.#session
     if (!old) return
     this.#session = undefined
-    for (const stream of this.#inFlight) {
+    for (const { stream, landing } of this.#inFlight) {
       // One whose answer has all arrived keeps it: its bytes are here already.
-      if (this.#answered.has(stream)) continue
-      this.#moved.add(stream)
-      stream.close(http2.constants.NGHTTP2_CANCEL)
+      if (landing.answered) continue
+      this.#moved.add(landing)
+      stream.cancel()
+      landing.onError(new LinkMovedError())
     }
     this.#inFlight.clear()
     old.close()
@@ -217,38 +217,29 @@ export class DownloadClient {
     return true
   }
 
-  #connect(): http2.ClientHttp2Session {
-    if (this.#session && !this.#session.closed && !this.#session.destroyed) return this.#session
-    let opened: net.Socket | undefined
-    const session = http2.connect(this.#url.origin, {
-      settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME_BYTES },
-      createConnection: () => {
-        opened = this.#connection.openForBytes()
-        return opened
-      },
+  #connect(): H2ClientSession {
+    if (this.#session && !this.#session.closed) return this.#session
+    let session: H2ClientSession | undefined
+    // A connection this side makes reads into the sessions' shared buffer; a punched link or a relay's
+    // tunnel, made already, is read as a stream.
+    const opened = this.#connection.openForBytes(H2ClientSession.reader(() => session))
+    session = new H2ClientSession(opened, {
+      streamWindow: STREAM_WINDOW,
+      sessionWindow: SESSION_WINDOW,
+      maxFrameBytes: MAX_FRAME_BYTES,
+      origin: this.#url,
     })
-    if (opened && this.#connection.isPunched(opened)) this.#punchedSession = session
-    session.on('error', () => {}) // surfaces on its streams, as Unavailable
-    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW))
-    session.once('close', () => {
-      if (this.#session === session) this.#session = undefined
+    const made = session
+    if (this.#connection.isPunched(opened)) this.#punchedSession = made
+    made.onClose(() => {
+      if (this.#session === made) this.#session = undefined
     })
-    this.#session = session
-    return session
+    this.#session = made
+    return made
   }
 }
 
-function responseHeaders(
-  stream: http2.ClientHttp2Stream,
-): Promise<http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader> {
-  return new Promise((resolve, reject) => {
-    stream.once('response', resolve)
-    stream.once('error', reject)
-    stream.once('close', () => reject(new Error('the stream closed before its response')))
-  })
-}
-
-function httpStatusCode(status: unknown): Code {
+function httpStatusCode(status: number): Code {
   switch (status) {
     case 401:
       return Code.Unauthenticated

@@ -2,6 +2,7 @@ import { createHash, type KeyObject, type X509Certificate } from 'node:crypto'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import tls from 'node:tls'
+import type { SocketReader } from './h2-session.ts'
 import { punchToRelayedPeer } from './punched-link.ts'
 import { isRelayedUrl, relayedUsername } from './relay-protocol.ts'
 import { connectThroughRelay, DeferredDuplex } from './relay-tunnel.ts'
@@ -44,11 +45,12 @@ export function spkiFingerprint(key: KeyObject | X509Certificate): string {
   return `sha256/${createHash('sha256').update(spki).digest('base64url')}`
 }
 
-const dialTcp: Dial = (url) =>
+const dialTcp = (url: URL, onread?: SocketReader) =>
   net.connect({
     host: bareHost(url),
     port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
     noDelay: true,
+    ...(onread ? { onread } : {}),
   })
 
 const bareHost = (url: URL) => url.hostname.replace(/^\[|\]$/g, '')
@@ -148,15 +150,17 @@ export class PeerConnection {
   /**
    * A connection for a transfer's bytes: the punched link while it is up and no session has it yet,
    * else a connection as `open` makes it (and, to a relayed peer, a punch tried in the background).
+   * `onread`: how a connection made here is read (one made already, a punched link or a relay's
+   * tunnel without a key, is read by its 'data' events).
    */
-  openForBytes(): net.Socket {
+  openForBytes(onread?: SocketReader): net.Socket {
     const punched = this.#punched
     if (punched && !punched.taken && !punched.socket.destroyed) {
       punched.taken = true
       return punched.socket
     }
     void this.punch()
-    return this.open()
+    return this.open(['h2'], onread)
   }
 
   /** Whether `socket` is the punched link (openForBytes handed it out). */
@@ -176,13 +180,15 @@ export class PeerConnection {
     if (this.#punched && !this.#punched.taken) this.#punched.socket.destroy()
   }
 
-  /** A new connection (TLS when the URL is https://), `alpn` offered inside TLS. */
-  open(alpn: string[] = ['h2']): net.Socket {
-    if (isRelayedUrl(this.url.href)) return this.#throughRelay(alpn)
-    if (this.url.protocol !== 'https:') return this.#dial(this.url) as net.Socket
+  /** A new connection (TLS when the URL is https://), `alpn` offered inside TLS, read by `onread` if given. */
+  open(alpn: string[] = ['h2'], onread?: SocketReader): net.Socket {
+    if (isRelayedUrl(this.url.href)) return this.#throughRelay(alpn, onread)
+    const ownDial = this.#dial === dialTcp
+    if (this.url.protocol !== 'https:')
+      return (ownDial ? dialTcp(this.url, onread) : this.#dial(this.url)) as net.Socket
     const host = bareHost(this.url)
-    const underneath = this.#dial === dialTcp ? undefined : this.#dial(this.url)
-    return this.#secure(alpn, underneath, net.isIP(host) ? undefined : host)
+    const underneath = ownDial ? undefined : this.#dial(this.url)
+    return this.#secure(alpn, underneath, net.isIP(host) ? undefined : host, undefined, onread)
   }
 
   /**
@@ -191,13 +197,13 @@ export class PeerConnection {
    * caller down to plaintext. A peer listed without a key is spoken to as the relay says it serves
    * (plaintext, or TLS checked by the CAs, relay-tunnel.ts).
    */
-  #throughRelay(alpn: string[]): net.Socket {
+  #throughRelay(alpn: string[], onread: SocketReader | undefined): net.Socket {
     if (this.key === null) return new DeferredDuplex(connectThroughRelay(this.url)) as unknown as net.Socket
     // TLS to the peer straight from this socket to the relay's port: the ClientHello's server name asks
     // the relay for the tunnel (relay-protocol.ts), so nothing but the kernel's socket is under TLS.
     const username = relayedUsername(this.url.href) ?? ''
     const port = Number(this.url.port || (this.url.protocol === 'https:' ? 443 : 80))
-    return this.#secure(alpn, undefined, tunnelServerName(username), port)
+    return this.#secure(alpn, undefined, tunnelServerName(username), port, onread)
   }
 
   #secure(
@@ -205,11 +211,13 @@ export class PeerConnection {
     underneath: Duplex | undefined,
     servername: string | undefined,
     port = Number(this.url.port || 443),
+    onread?: SocketReader,
   ): net.Socket {
     const host = bareHost(this.url)
     const pinned = this.key !== null
     const socket = tls.connect({
-      ...(underneath ? { socket: underneath } : { host, port }),
+      // `onread` only on a socket of its own: one it wraps is read as a stream.
+      ...(underneath ? { socket: underneath } : { host, port, ...(onread ? { onread } : {}) }),
       servername,
       ALPNProtocols: alpn,
       // Pinned: the key decides, not a CA (a peer's certificate is self-signed, and its address may
