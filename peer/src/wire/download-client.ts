@@ -26,10 +26,11 @@ const MAX_FRAME_BYTES = 256 * 1024
 const DEFAULT_SEGMENT_BYTES = 1024 * 1024
 
 /**
- * Segment buffers kept for the next calls: enough for the calls a downloader runs at once per source.
- * They are shared memory, so the downloader's hashing thread verifies a chunk where it landed.
+ * Segment buffers kept for the next calls: what the calls a downloader runs at once per source (4) fill
+ * of 1 MiB chunks, each up to its window ahead of the disk (SegmentLanding). They are shared memory,
+ * so the downloader's hashing thread verifies a chunk where it landed.
  */
-const KEPT_BUFFERS = 8
+const KEPT_BUFFERS = 4 * (STREAM_WINDOW / (1024 * 1024) + 2)
 
 /** A call cancelled because its source's bytes moved to a punched link: its chunks are simply asked again. */
 export class LinkMovedError extends Error {

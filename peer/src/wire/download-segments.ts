@@ -3,9 +3,6 @@ import type { ResponseParser } from './download-response-parser.ts'
 import type { H2Stream, StreamSink } from './h2-session.ts'
 import { copyInto, type SpareBuffers } from './spare-buffers.ts'
 
-/** Landing buffers per call: one the consumer holds, one being filled. */
-const BUFFERS = 2
-
 type Resolvers = { resolve: (fields: Record<string, string>) => void; reject: (err: unknown) => void }
 
 export type SegmentOptions = {
@@ -17,13 +14,15 @@ export type SegmentOptions = {
 
 /**
  * One Download call's answer, as its HTTP/2 session hands it on (h2-session.ts): the response headers,
- * then the file bytes copied, the moment they are read, into two recycled buffers and handed on in
- * whole segments of `segmentBytes` (the last one shorter), counted from the start of the call; so a
- * caller that asks for whole chunks and names the chunk size gets each chunk as one buffer, valid until
- * it asks for the next. The buffers come from `buffers` and go back there when the call ends.
+ * then the file bytes copied, the moment they are read, into recycled buffers and handed on in whole
+ * segments of `segmentBytes` (the last one shorter), counted from the start of the call; so a caller
+ * that asks for whole chunks and names the chunk size gets each chunk as one buffer, valid until it
+ * asks for the next. The buffers come from `buffers` and go back there when the call ends.
  *
- * When both buffers are taken, what arrives is copied aside and the call's window stays closed by as
- * much, so flow control holds the source back and what is set aside stays under the call's window.
+ * The call's window reopens only as the caller takes segments and lets them go, never as bytes land:
+ * so the source runs ahead of the caller by at most the window, and that bounds the buffers a call
+ * fills (its window over the segment size, plus the one held and the one filling). A byte is never
+ * copied twice, however far the network runs ahead of the disk.
  */
 export class SegmentLanding implements StreamSink {
   /** The call's stream, once started: told when bytes set aside are consumed. */
@@ -42,7 +41,6 @@ export class SegmentLanding implements StreamSink {
   #filling: Buffer | undefined
   #filled = 0
   #landed = 0 // file bytes copied into segments
-  readonly #overflow: Buffer[] = [] // file bytes copied aside: no buffer was free
   readonly #slices: Buffer[] = []
   #done = false
   #failure: unknown
@@ -83,17 +81,10 @@ export class SegmentLanding implements StreamSink {
       return 0
     }
     if (parsed > 0) this.#options.onBytes?.(parsed)
-    let held = 0
-    for (const slice of this.#slices) {
-      const rest = this.#overflow.length > 0 ? slice : this.#land(slice)
-      if (rest) {
-        this.#overflow.push(Buffer.from(rest)) // a copy: `bytes` is the socket's read buffer
-        held += rest.length
-      }
-    }
+    for (const slice of this.#slices) this.#land(slice)
     this.#slices.length = 0
     this.#wake?.()
-    return held
+    return parsed // consumed when the caller lets their segment go (segments())
   }
 
   onEnd() {
@@ -109,8 +100,11 @@ export class SegmentLanding implements StreamSink {
   async *segments(): AsyncGenerator<Buffer> {
     try {
       for (;;) {
-        this.#held = undefined // the consumer asked again: what it held may be overwritten
-        if (this.#overflow.length > 0) this.#landOverflow()
+        if (this.#held) {
+          // The consumer asked again: what it held may be overwritten, and the source send as much more.
+          this.stream?.release(this.#held.length)
+          this.#held = undefined
+        }
         const next = this.#ready.shift()
         if (next) {
           this.#held = next
@@ -118,7 +112,7 @@ export class SegmentLanding implements StreamSink {
           continue
         }
         if (this.#failure !== undefined) throw this.#failure
-        if (this.#done && this.#overflow.length === 0) {
+        if (this.#done) {
           // A source that sent too little leaves a part segment: handed on, so the caller sees what came.
           if (this.#filling && this.#filled > 0) yield this.#filling.subarray(0, this.#filled)
           return
@@ -141,34 +135,17 @@ export class SegmentLanding implements StreamSink {
     this.#wake?.()
   }
 
-  /** Lands what was set aside, in order, as far as buffers allow; the call's window reopens by as much. */
-  #landOverflow() {
-    let consumed = 0
-    while (this.#overflow.length > 0) {
-      const piece = this.#overflow[0] as Buffer
-      const rest = this.#land(piece)
-      consumed += piece.length - (rest?.length ?? 0)
-      if (rest) {
-        this.#overflow[0] = rest
-        break
-      }
-      this.#overflow.shift()
-    }
-    if (consumed > 0) this.stream?.release(consumed)
-  }
-
-  /** Copies file bytes into segments; returns what did not fit (no buffer free), if any. */
-  #land(slice: Buffer): Buffer | undefined {
+  /** Copies file bytes into segments. */
+  #land(slice: Buffer) {
     const { length, segmentBytes } = this.#options
     let at = 0
     while (at < slice.length) {
       if (this.#landed >= length) {
         this.#fail(new ConnectError('sent more bytes than asked for', Code.DataLoss))
-        return undefined
+        return
       }
       if (!this.#filling) {
         this.#filling = this.#freeBuffer()
-        if (!this.#filling) return slice.subarray(at)
         this.#filled = 0
       }
       const want = Math.min(segmentBytes, length - this.#landed + this.#filled)
@@ -182,14 +159,14 @@ export class SegmentLanding implements StreamSink {
         this.#filling = undefined
       }
     }
-    return undefined
   }
 
-  #freeBuffer(): Buffer | undefined {
+  /** One of this call's buffers nobody uses, or one more (the window bounds how many). */
+  #freeBuffer(): Buffer {
     const inUse = (b: Buffer) =>
       b.buffer === this.#held?.buffer || this.#ready.some((r) => r.buffer === b.buffer)
     const free = this.#mine.find((b) => !inUse(b))
-    if (free || this.#mine.length >= BUFFERS) return free
+    if (free) return free
     const taken = this.#options.buffers.take(this.#options.segmentBytes)
     this.#mine.push(taken)
     return taken

@@ -228,6 +228,7 @@ export class H2ClientSession {
   }
 
   release(stream: Stream, bytes: number) {
+    if (this.#streams.get(stream.id) !== stream) return // ended: what it held went back then (#settle)
     const released = Math.min(bytes, stream.held)
     stream.held -= released
     this.#credit(stream, released)
