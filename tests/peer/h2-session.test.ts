@@ -114,6 +114,22 @@ describe('the download session against node:http2', () => {
     ])
   })
 
+  it('keeps talking to a server that keeps no header table', async () => {
+    const server = http2.createServer({ settings: { headerTableSize: 0 } })
+    server.on('stream', (stream, headers) => {
+      stream.respond({ ':status': 200, 'x-path': String(headers[':path']) })
+      stream.end()
+    })
+    const session = await connect(await listen(server))
+    for (const path of ['/one', '/two', '/three']) {
+      const call = new Recorder()
+      session.request(path, [['x-same', 'header in every call']], Buffer.alloc(0), call)
+      await call.done
+      expect(call.error).toBeUndefined()
+      expect(call.headers[0]?.fields['x-path']).toBe(path)
+    }
+  })
+
   it('keeps to the server’s stream limit, starting the calls beyond it as others end', async () => {
     let open = 0
     let most = 0
@@ -202,8 +218,13 @@ const headersFrame = (stream: number, fields: Array<[string, string]>, flags = 0
   frame(FrameType.HEADERS, Flag.END_HEADERS | flags, stream, encodeHeaderBlock(fields))
 
 describe('the download session against a server that breaks the protocol', () => {
-  it('fails the connection’s calls when the server sends more than the window', async () => {
-    const port = await rawServer(({ type, stream }, socket) => {
+  it('fails the connection’s calls when the server sends more than the window, and says why', async () => {
+    let told: ((code: number) => void) | undefined
+    const goaway = new Promise<number>((resolve) => {
+      told = resolve
+    })
+    const port = await rawServer(({ type, stream, payload }, socket) => {
+      if (type === FrameType.GOAWAY) told?.(payload.readUInt32BE(4))
       if (type !== FrameType.HEADERS) return
       socket.write(headersFrame(stream, [[':status', '200']]))
       const piece = Buffer.alloc(60 * 1024)
@@ -216,6 +237,56 @@ describe('the download session against a server that breaks the protocol', () =>
     session.request('/', [], Buffer.alloc(0), call)
     await call.done
     expect(call.error?.message).toMatch(/FLOW_CONTROL_ERROR: the source overran/)
+    expect(session.destroyed).toBe(true)
+    expect(await goaway).toBe(ErrorCode.FLOW_CONTROL_ERROR)
+  })
+
+  it('refuses a header block spread over endless empty CONTINUATIONs', async () => {
+    const port = await rawServer(({ type, stream }, socket) => {
+      if (type !== FrameType.HEADERS) return
+      socket.write(frame(FrameType.HEADERS, 0, stream, encodeHeaderBlock([[':status', '200']])))
+      const empty = frame(FrameType.CONTINUATION, 0, stream)
+      socket.write(Buffer.concat(Array(20_000).fill(empty)))
+    })
+    const session = await connect(port)
+    const call = new Recorder()
+    session.request('/', [], Buffer.alloc(0), call)
+    await call.done
+    expect(call.error?.message).toMatch(/header block too large/)
+  })
+
+  it('cuts off a server that floods it with PINGs and never reads the answers', async () => {
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {})
+      socket.once('data', () => {
+        socket.pause() // the client's preface, then never another byte read
+        const ping = frame(FrameType.PING, 0, 0, Buffer.alloc(8))
+        const burst = Buffer.concat(Array(10_000).fill(ping))
+        const flood = () => {
+          while (!socket.destroyed && socket.write(burst)) {}
+          if (!socket.destroyed) socket.once('drain', flood)
+        }
+        socket.write(settingsFrame([]))
+        flood()
+      })
+    })
+    const session = await connect(await listen(server))
+    const call = new Recorder()
+    session.request('/', [], Buffer.alloc(0), call)
+    await call.done
+    expect(call.error?.message).toMatch(/ENHANCE_YOUR_CALM: the source does not read/)
+    expect(session.destroyed).toBe(true)
+  })
+
+  it('fails its calls at once on a GOAWAY that gives an error, though the socket stays open', async () => {
+    const port = await rawServer(({ type }, socket) => {
+      if (type === FrameType.HEADERS) socket.write(goawayFrame(1, ErrorCode.PROTOCOL_ERROR))
+    })
+    const session = await connect(port)
+    const call = new Recorder()
+    session.request('/', [], Buffer.alloc(0), call)
+    await call.done
+    expect(call.error?.message).toBe('the source is going away (PROTOCOL_ERROR)')
     expect(session.destroyed).toBe(true)
   })
 

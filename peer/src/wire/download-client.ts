@@ -161,6 +161,7 @@ export class DownloadClient {
       this.#inFlight.delete(inFlight)
       signal.removeEventListener('abort', cancel)
       stream.cancel() // a no-op once the answer ended
+      landing.close()
     }
     if (this.#moved.has(landing)) throw new LinkMovedError()
     const failure = errorFromTrailers(trailers)

@@ -123,10 +123,15 @@ export class SegmentLanding implements StreamSink {
         this.#wake = undefined
       }
     } finally {
-      // The consumer has let go of what it held: it asked again, or stopped asking.
-      for (const buffer of this.#mine) this.#options.buffers.give(buffer)
-      this.#mine.length = 0
+      this.close() // the consumer has let go of what it held: it asked again, or stopped asking
     }
+  }
+
+  /** Gives the call's buffers back, and takes no more bytes: the call is over, read or not. */
+  close() {
+    this.#fail(new Error('the call is over'))
+    for (const buffer of this.#mine) this.#options.buffers.give(buffer)
+    this.#mine.length = 0
   }
 
   #fail(err: unknown) {

@@ -30,11 +30,13 @@ export const Setting = {
 export const ErrorCode = {
   NO_ERROR: 0,
   PROTOCOL_ERROR: 1,
+  INTERNAL_ERROR: 2,
   FLOW_CONTROL_ERROR: 3,
   FRAME_SIZE_ERROR: 6,
   REFUSED_STREAM: 7,
   CANCEL: 8,
   COMPRESSION_ERROR: 9,
+  ENHANCE_YOUR_CALM: 11,
 } as const
 
 /** Both ends' windows start here, until SETTINGS and WINDOW_UPDATE say otherwise. */

@@ -21,7 +21,12 @@ import {
   settingsFrame,
   windowUpdateFrame,
 } from './h2-frames.ts'
-import { encodeHeaderBlock, HeaderBlockDecoder, MAX_HEADER_LIST_BYTES } from './header-block.ts'
+import {
+  encodeHeaderBlock,
+  HeaderBlockDecoder,
+  HeaderBlockError,
+  MAX_HEADER_LIST_BYTES,
+} from './header-block.ts'
 
 /** What a call is told, on the thread that reads the socket. */
 export interface StreamSink {
@@ -55,6 +60,15 @@ export type SocketReader = { buffer: Uint8Array; callback: (length: number, buff
 /** Where every session's socket reads (a read of a TLS socket is at most a few records). */
 const READ_BUFFER_BYTES = 256 * 1024
 let readBuffer: Buffer | undefined
+
+/**
+ * What this side lets wait unsent on its socket. It only ever sends requests, window updates and
+ * acknowledgements: a server that makes it queue more (PINGs, SETTINGS) while never reading is cut off.
+ */
+const MAX_UNSENT_BYTES = 1024 * 1024
+
+/** After a GOAWAY that says why this side ends the connection, it is cut this soon if still open. */
+const GOAWAY_GRACE_MS = 1000
 
 /** Control frames (and header block fragments) are held whole; DATA never is. */
 const MAX_CONTROL_BYTES = MAX_HEADER_LIST_BYTES
@@ -114,6 +128,7 @@ export class H2ClientSession {
   readonly #streams = new Map<number, Stream>()
   readonly #queued: Stream[] = [] // waiting for the server's concurrency limit
   #pendingWrites: Buffer[] | undefined = [] // until the socket is connected
+  #outbox: Buffer[] | undefined // while a read is parsed: what it calls for goes out in one write
   #nextId = 1
   #closing = false
   #destroyed = false
@@ -155,11 +170,11 @@ export class H2ClientSession {
    * the callback returns.
    */
   static reader(session: () => H2ClientSession | undefined): SocketReader {
-    readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)
+    const buffer = (readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES))
     return {
-      buffer: readBuffer,
-      callback: (length: number, buffer: Uint8Array) => {
-        session()?.feed(Buffer.from(buffer.buffer, buffer.byteOffset, length))
+      buffer,
+      callback: (length: number) => {
+        session()?.feed(buffer, length)
         return true
       },
     }
@@ -214,8 +229,10 @@ export class H2ClientSession {
     if (this.#streams.size === 0) this.destroy()
   }
 
-  destroy(err?: Error) {
+  /** Ends the connection at once, failing its calls; `goaway`: the error code it tells the server first. */
+  destroy(err?: Error, goaway?: number) {
     if (this.#destroyed) return
+    const connected = !this.#pendingWrites
     this.#destroyed = true
     this.#closing = true
     const failure = err ?? new Error('the connection closed')
@@ -223,7 +240,12 @@ export class H2ClientSession {
     const streams = [...this.#streams.values()]
     this.#streams.clear()
     for (const stream of streams) stream.sink.onError(failure)
-    this.#socket.destroy()
+    if (goaway !== undefined && connected && !this.#socket.destroyed) {
+      this.#socket.end(goawayFrame(0, goaway))
+      setTimeout(() => this.#socket.destroy(), GOAWAY_GRACE_MS).unref()
+    } else {
+      this.#socket.destroy()
+    }
     for (const listener of this.#onClose.splice(0)) listener()
   }
 
@@ -246,18 +268,20 @@ export class H2ClientSession {
     this.#settle(stream)
   }
 
-  /** Bytes read from the socket: frames, parsed as they arrive. */
-  feed(bytes: Buffer) {
+  /** Bytes read from the socket (the first `length` of `bytes`): frames, parsed as they arrive. */
+  feed(bytes: Buffer, length = bytes.length) {
     if (this.#destroyed) return
-    const socket = this.#socket as Partial<net.Socket>
-    socket.cork?.() // the WINDOW_UPDATEs and ACKs these bytes call for go out together
+    this.#outbox = []
     try {
       let at = 0
-      while (at < bytes.length && !this.#destroyed) at = this.#read(bytes, at)
+      while (at < length && !this.#destroyed) at = this.#read(bytes, at, length)
     } catch (err) {
-      this.destroy(err instanceof Error ? err : new Error(String(err)))
+      const failure = err instanceof Error ? err : new Error(String(err))
+      this.destroy(failure, errorCodeOf(failure))
     } finally {
-      socket.uncork?.()
+      const out = this.#outbox
+      this.#outbox = undefined
+      if (out.length > 0) this.#send(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out))
     }
   }
 
@@ -283,7 +307,18 @@ export class H2ClientSession {
   #write(bytes: Buffer) {
     if (this.#destroyed) return
     if (this.#pendingWrites) this.#pendingWrites.push(bytes)
-    else this.#socket.write(bytes)
+    else if (this.#outbox) this.#outbox.push(bytes)
+    else this.#send(bytes)
+  }
+
+  #send(bytes: Buffer) {
+    if (this.#destroyed) return
+    this.#socket.write(bytes)
+    if (this.#socket.writableLength > MAX_UNSENT_BYTES)
+      this.destroy(
+        protocolError('does not read what this side sends', ErrorCode.ENHANCE_YOUR_CALM),
+        ErrorCode.ENHANCE_YOUR_CALM,
+      )
   }
 
   #startQueued() {
@@ -353,11 +388,11 @@ export class H2ClientSession {
     this.#owed = 0
   }
 
-  /** Reads from `at`; returns where it stopped. */
-  #read(bytes: Buffer, at: number): number {
+  /** Reads from `at` up to `end`; returns where it stopped. */
+  #read(bytes: Buffer, at: number, end: number): number {
     const frame = this.#frame
     if (!frame) {
-      const take = Math.min(FRAME_HEADER_BYTES - this.#headFilled, bytes.length - at)
+      const take = Math.min(FRAME_HEADER_BYTES - this.#headFilled, end - at)
       bytes.copy(this.#head, this.#headFilled, at, at + take)
       this.#headFilled += take
       if (this.#headFilled === FRAME_HEADER_BYTES) {
@@ -366,8 +401,8 @@ export class H2ClientSession {
       }
       return at + take
     }
-    if (frame.type === FrameType.DATA) return this.#readData(frame, bytes, at)
-    const take = Math.min(this.#left, bytes.length - at)
+    if (frame.type === FrameType.DATA) return this.#readData(frame, bytes, at, end)
+    const take = Math.min(this.#left, end - at)
     if (this.#control) bytes.copy(this.#control, this.#controlFilled, at, at + take)
     this.#controlFilled += take
     this.#left -= take
@@ -414,7 +449,7 @@ export class H2ClientSession {
     }
   }
 
-  #readData(header: FrameHeader, bytes: Buffer, at: number): number {
+  #readData(header: FrameHeader, bytes: Buffer, at: number, end: number): number {
     const stream = this.#streams.get(header.stream)
     let consumed = 0 // padding, and bytes of a call no longer open
     let next = at
@@ -425,7 +460,7 @@ export class H2ClientSession {
       if (this.#padLeft > this.#left) throw protocolError('padded DATA beyond its frame')
     }
     const dataLeft = this.#left - this.#padLeft
-    const take = Math.min(dataLeft, bytes.length - next)
+    const take = Math.min(dataLeft, end - next)
     if (take > 0) {
       if (stream) {
         const held = stream.sink.onData(bytes.subarray(next, next + take))
@@ -439,7 +474,7 @@ export class H2ClientSession {
       this.#left -= take
     }
     if (this.#left === this.#padLeft) {
-      const pad = Math.min(this.#padLeft, bytes.length - next)
+      const pad = Math.min(this.#padLeft, end - next)
       next += pad
       this.#left -= pad
       this.#padLeft -= pad
@@ -503,7 +538,7 @@ export class H2ClientSession {
       stream: header.stream,
       end: (header.flags & Flag.END_STREAM) !== 0,
       parts: [fragment],
-      bytes: fragment.length,
+      bytes: FRAME_HEADER_BYTES + fragment.length,
     }
     if (header.flags & Flag.END_HEADERS) this.#endBlock()
   }
@@ -512,7 +547,8 @@ export class H2ClientSession {
     const block = this.#block
     if (!block || block.stream !== header.stream) throw protocolError('sent CONTINUATION out of place')
     block.parts.push(payload)
-    block.bytes += payload.length
+    // Frame headers count too: empty CONTINUATIONs without end are no cheaper to hold than full ones.
+    block.bytes += FRAME_HEADER_BYTES + payload.length
     if (block.bytes > MAX_CONTROL_BYTES) throw protocolError('sent a header block too large')
     if (header.flags & Flag.END_HEADERS) this.#endBlock()
   }
@@ -560,7 +596,11 @@ export class H2ClientSession {
         if (value > MAX_WINDOW) throw protocolError('set a window too large', ErrorCode.FLOW_CONTROL_ERROR)
         const change = value - this.#peerInitialWindow
         this.#peerInitialWindow = value
-        for (const stream of this.#streams.values()) stream.sendWindow += change
+        for (const stream of this.#streams.values()) {
+          stream.sendWindow += change
+          if (stream.sendWindow > MAX_WINDOW)
+            throw protocolError('overflowed a window', ErrorCode.FLOW_CONTROL_ERROR)
+        }
       } else if (id === Setting.MAX_FRAME_SIZE) {
         if (value < DEFAULT_FRAME_BYTES || value > MAX_FRAME_SIZE_SETTING)
           throw protocolError(`set a frame size of ${value}`)
@@ -580,6 +620,8 @@ export class H2ClientSession {
     const code = payload.readUInt32BE(4)
     this.#closing = true
     const going = new Error(`the source is going away (${errorCodeName(code)})`)
+    // For an error, nothing more is to be had of it: its calls fail now, not when it closes.
+    if (code !== ErrorCode.NO_ERROR) return this.destroy(going)
     this.#failQueued(going)
     // Calls it never took may be asked again anywhere; those it took run to their end.
     for (const [id, stream] of this.#streams) {
@@ -632,6 +674,13 @@ class H2ProtocolError extends Error {
 }
 
 const protocolError = (why: string, code: number = ErrorCode.PROTOCOL_ERROR) => new H2ProtocolError(why, code)
+
+/** The code a GOAWAY gives for `err`, thrown while reading what the server sent. */
+function errorCodeOf(err: Error): number {
+  if (err instanceof H2ProtocolError) return err.code
+  if (err instanceof HeaderBlockError) return ErrorCode.COMPRESSION_ERROR
+  return ErrorCode.INTERNAL_ERROR
+}
 
 const isKnownControl = (type: number) =>
   type === FrameType.HEADERS ||

@@ -85,9 +85,13 @@ function decodeString(decoder: Decoder): string {
   return decoder.buffer.take(length).toString('latin1')
 }
 
-/** A header block of literal fields without indexing and with new names (RFC 7541 §6.2.2). */
+/**
+ * A header block of literal fields without indexing and with new names (RFC 7541 §6.2.2), led by a
+ * table size update to 0 (§6.3): a server that shrank its table since needs one, and this side
+ * indexes nothing.
+ */
 export function encodeHeaderBlock(fields: Array<[string, string]>): Buffer {
-  const parts: Buffer[] = []
+  const parts: Buffer[] = [Buffer.of(0x20)]
   for (const [name, value] of fields) {
     parts.push(Buffer.of(0), encodeString(name.toLowerCase()), encodeString(value))
   }
