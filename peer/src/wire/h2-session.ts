@@ -170,7 +170,8 @@ export class H2ClientSession {
    * the callback returns.
    */
   static reader(session: () => H2ClientSession | undefined): SocketReader {
-    const buffer = (readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES))
+    readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)
+    const buffer = readBuffer
     return {
       buffer,
       callback: (length: number) => {
