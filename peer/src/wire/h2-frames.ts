@@ -105,3 +105,16 @@ export function errorCodeName(code: number): string {
   const name = Object.entries(ErrorCode).find(([, value]) => value === code)?.[0]
   return name ?? `error ${code}`
 }
+
+/** The connection is lost for a violation: its calls fail, and it says why in its GOAWAY. */
+export class H2ProtocolError extends Error {
+  override readonly name = 'H2ProtocolError'
+  readonly code: number
+  constructor(why: string, code: number) {
+    super(`HTTP/2 ${errorCodeName(code)}: the source ${why}`)
+    this.code = code
+  }
+}
+
+export const protocolError = (why: string, code: number = ErrorCode.PROTOCOL_ERROR) =>
+  new H2ProtocolError(why, code)

@@ -1,6 +1,7 @@
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import tls from 'node:tls'
+import { H2FrameReader } from './h2-frame-reader.ts'
 import {
   DEFAULT_FRAME_BYTES,
   DEFAULT_WINDOW,
@@ -12,10 +13,11 @@ import {
   FrameType,
   frame,
   goawayFrame,
+  H2ProtocolError,
   MAX_FRAME_SIZE_SETTING,
   MAX_WINDOW,
   PREFACE,
-  readFrameHeader,
+  protocolError,
   rstStreamFrame,
   Setting,
   settingsFrame,
@@ -141,20 +143,22 @@ export class H2ClientSession {
   // The receive window: what the server may still send, and what was consumed since the last update.
   #recvWindow: number
   #owed = 0
-  // The frame being read.
-  readonly #head = Buffer.alloc(FRAME_HEADER_BYTES)
-  #headFilled = 0
-  #frame: FrameHeader | undefined
-  #left = 0 // payload bytes of the frame not yet read
-  #control: Buffer | undefined // a control frame's payload, filled as it arrives
-  #controlFilled = 0
-  #padLeft = -1 // DATA: -1 while its pad length is unread
+  readonly #reader: H2FrameReader
   #block: HeaderBlock | undefined
 
   constructor(socket: Duplex, options: H2SessionOptions) {
     this.#socket = socket
     this.#options = options
     this.#recvWindow = options.sessionWindow
+    this.#reader = new H2FrameReader(
+      {
+        frameStart: (header) => this.#frameStart(header),
+        data: (header, bytes) => this.#data(header, bytes),
+        padding: (header, bytes) => this.#padding(header, bytes),
+        frameEnd: (header, payload) => this.#frameEnd(header, payload),
+      },
+      { maxFrameBytes: options.maxFrameBytes, maxControlBytes: MAX_CONTROL_BYTES },
+    )
     socket.on('data', (bytes: Buffer) => this.feed(bytes)) // a socket made with `onread` has no 'data' events
     socket.on('error', (err: Error) => this.destroy(err))
     socket.on('end', () => this.destroy(new Error('the source closed the connection')))
@@ -275,7 +279,7 @@ export class H2ClientSession {
     this.#outbox = []
     try {
       let at = 0
-      while (at < length && !this.#destroyed) at = this.#read(bytes, at, length)
+      while (at < length && !this.#destroyed) at = this.#reader.read(bytes, at, length)
     } catch (err) {
       const failure = err instanceof Error ? err : new Error(String(err))
       this.destroy(failure, errorCodeOf(failure))
@@ -389,114 +393,41 @@ export class H2ClientSession {
     this.#owed = 0
   }
 
-  /** Reads from `at` up to `end`; returns where it stopped. */
-  #read(bytes: Buffer, at: number, end: number): number {
-    const frame = this.#frame
-    if (!frame) {
-      const take = Math.min(FRAME_HEADER_BYTES - this.#headFilled, end - at)
-      bytes.copy(this.#head, this.#headFilled, at, at + take)
-      this.#headFilled += take
-      if (this.#headFilled === FRAME_HEADER_BYTES) {
-        this.#headFilled = 0
-        this.#startFrame(readFrameHeader(this.#head))
-      }
-      return at + take
-    }
-    if (frame.type === FrameType.DATA) return this.#readData(frame, bytes, at, end)
-    const take = Math.min(this.#left, end - at)
-    if (this.#control) bytes.copy(this.#control, this.#controlFilled, at, at + take)
-    this.#controlFilled += take
-    this.#left -= take
-    if (this.#left === 0) this.#endFrame()
-    return at + take
-  }
-
-  #startFrame(header: FrameHeader) {
-    if (header.length > this.#options.maxFrameBytes)
-      throw protocolError(`sent a ${header.length}-byte frame`, ErrorCode.FRAME_SIZE_ERROR)
+  #frameStart(header: FrameHeader) {
     if (this.#block && header.type !== FrameType.CONTINUATION)
       throw protocolError('interrupted a header block')
-    this.#frame = header
-    this.#left = header.length
-    if (header.type === FrameType.DATA) {
-      this.#startData(header)
-    } else if (isKnownControl(header.type)) {
-      if (header.length > MAX_CONTROL_BYTES) throw protocolError(`sent a ${header.length}-byte control frame`)
-      this.#control = Buffer.allocUnsafe(header.length)
-      this.#controlFilled = 0
-    } else {
-      this.#control = undefined // PRIORITY and unknown types: read past
-    }
-    if (header.length === 0) this.#endFrame()
-  }
-
-  #startData(header: FrameHeader) {
+    if (header.type !== FrameType.DATA) return
     if (header.stream === 0 || header.stream >= this.#nextId) throw protocolError('sent DATA on no call')
     if (header.length > this.#recvWindow)
       throw protocolError('overran its window', ErrorCode.FLOW_CONTROL_ERROR)
     this.#recvWindow -= header.length
     const stream = this.#streams.get(header.stream)
-    if (stream) {
-      if (header.length > stream.recvWindow)
-        throw protocolError('overran a call’s window', ErrorCode.FLOW_CONTROL_ERROR)
-      if (!stream.gotHeaders) throw protocolError('sent DATA before its headers')
-      stream.recvWindow -= header.length
-    }
-    if (header.flags & Flag.PADDED) {
-      if (header.length === 0) throw protocolError('sent a padded DATA frame of no length')
-      this.#padLeft = -1
-    } else {
-      this.#padLeft = 0
-    }
+    if (!stream) return // a call ended or cancelled: its bytes are read past
+    if (header.length > stream.recvWindow)
+      throw protocolError('overran a call’s window', ErrorCode.FLOW_CONTROL_ERROR)
+    if (!stream.gotHeaders) throw protocolError('sent DATA before its headers')
+    stream.recvWindow -= header.length
   }
 
-  #readData(header: FrameHeader, bytes: Buffer, at: number, end: number): number {
+  #data(header: FrameHeader, bytes: Buffer) {
     const stream = this.#streams.get(header.stream)
-    let consumed = 0 // padding, and bytes of a call no longer open
-    let next = at
-    if (this.#padLeft < 0) {
-      this.#padLeft = bytes[next++] as number
-      this.#left--
-      consumed++
-      if (this.#padLeft > this.#left) throw protocolError('padded DATA beyond its frame')
-    }
-    const dataLeft = this.#left - this.#padLeft
-    const take = Math.min(dataLeft, end - next)
-    if (take > 0) {
-      if (stream) {
-        const held = stream.sink.onData(bytes.subarray(next, next + take))
-        // A sink that cancelled its call meanwhile holds nothing any more.
-        if (this.#streams.get(stream.id) === stream) stream.held += held
-        this.#credit(stream, this.#streams.get(stream.id) === stream ? take - held : take)
-      } else {
-        consumed += take
-      }
-      next += take
-      this.#left -= take
-    }
-    if (this.#left === this.#padLeft) {
-      const pad = Math.min(this.#padLeft, end - next)
-      next += pad
-      this.#left -= pad
-      this.#padLeft -= pad
-      consumed += pad
-    }
-    if (consumed > 0) {
-      if (stream) this.#credit(stream, consumed)
-      else {
-        this.#owed += consumed
-        this.#creditConnection()
-      }
-    }
-    if (this.#left === 0) this.#endFrame()
-    return next
+    if (!stream) return this.#padding(header, bytes.length)
+    const held = stream.sink.onData(bytes)
+    // A sink that cancelled its call meanwhile holds nothing any more.
+    const open = this.#streams.get(stream.id) === stream
+    if (open) stream.held += held
+    this.#credit(stream, open ? bytes.length - held : bytes.length)
   }
 
-  #endFrame() {
-    const header = this.#frame as FrameHeader
-    const payload = this.#control ?? Buffer.alloc(0)
-    this.#frame = undefined
-    this.#control = undefined
+  /** DATA bytes nobody keeps (padding, a closed call's): the window reopens by as much at once. */
+  #padding(header: FrameHeader, bytes: number) {
+    const stream = this.#streams.get(header.stream)
+    if (stream) return this.#credit(stream, bytes)
+    this.#owed += bytes
+    this.#creditConnection()
+  }
+
+  #frameEnd(header: FrameHeader, payload: Buffer) {
     switch (header.type) {
       case FrameType.DATA:
         if (header.flags & Flag.END_STREAM) this.#remoteEnd(header.stream)
@@ -664,34 +595,12 @@ export class H2ClientSession {
   }
 }
 
-/** The connection is lost for a violation: its calls fail, and it says why in its GOAWAY. */
-class H2ProtocolError extends Error {
-  override readonly name = 'H2ProtocolError'
-  readonly code: number
-  constructor(why: string, code: number) {
-    super(`HTTP/2 ${errorCodeName(code)}: the source ${why}`)
-    this.code = code
-  }
-}
-
-const protocolError = (why: string, code: number = ErrorCode.PROTOCOL_ERROR) => new H2ProtocolError(why, code)
-
 /** The code a GOAWAY gives for `err`, thrown while reading what the server sent. */
 function errorCodeOf(err: Error): number {
   if (err instanceof H2ProtocolError) return err.code
   if (err instanceof HeaderBlockError) return ErrorCode.COMPRESSION_ERROR
   return ErrorCode.INTERNAL_ERROR
 }
-
-const isKnownControl = (type: number) =>
-  type === FrameType.HEADERS ||
-  type === FrameType.CONTINUATION ||
-  type === FrameType.SETTINGS ||
-  type === FrameType.PING ||
-  type === FrameType.GOAWAY ||
-  type === FrameType.RST_STREAM ||
-  type === FrameType.WINDOW_UPDATE ||
-  type === FrameType.PUSH_PROMISE
 
 /** The event a socket still connecting will emit once it may be written to; none when it may be now. */
 function connectingEvent(socket: Duplex): string | undefined {
