@@ -10,13 +10,14 @@ import { ShareIndex } from '../../peer/src/content/share-index.ts'
 import { downloadFastPath } from '../../peer/src/serve/download-fast-path.ts'
 import { peerServiceRoutes } from '../../peer/src/serve/peer-service.ts'
 import { DownloadClient } from '../../peer/src/wire/download-client.ts'
+import { STREAM_WINDOW } from '../../peer/src/wire/flow-windows.ts'
 import { type RpcServer, type ServerOptions, startRpcServer } from '../../peer/src/wire/transport.ts'
 import { servingOptions } from '../support/serving-options.ts'
 
 // The Download client hands on whole segments from buffers it recycles: against the fast path and
 // Connect's own handler, each piece must be the bytes asked for and stay so until the next is asked for.
 const SEGMENT = 256 * 1024
-const content = randomBytes(3 * 1024 * 1024 + 17)
+const content = randomBytes(9 * 1024 * 1024 + 17)
 let sha = ''
 const servers: RpcServer[] = []
 const urls: Record<'fast' | 'connect', string> = { fast: '', connect: '' }
@@ -112,6 +113,25 @@ describe.each(['fast', 'connect'] as const)('DownloadClient against %s', (server
       expect(seen[0]).toBeGreaterThanOrEqual(4)
       expect((seen[1] ?? 0) - (seen[0] ?? 0)).toBeGreaterThanOrEqual(4)
       expect(bytes).toBe(2 * 1024 * 1024)
+    } finally {
+      client.close()
+    }
+  })
+
+  it('hands a chunk larger than its window allows on in pieces, never waiting on a window it cannot reopen', async () => {
+    const client = new DownloadClient(urls[server])
+    try {
+      // 8 MiB segments in a 4 MiB window: whole, none could ever be handed on (and so let go).
+      const pieces: Buffer[] = []
+      for await (const piece of client.download(
+        { sha256: sha, offset: 0, length: content.length, segmentBytes: 8 * 1024 * 1024 },
+        undefined,
+        new AbortController().signal,
+      )) {
+        expect(piece.length).toBeLessThanOrEqual(STREAM_WINDOW / 4)
+        pieces.push(Buffer.from(piece))
+      }
+      expect(Buffer.concat(pieces).equals(content)).toBe(true)
     } finally {
       client.close()
     }

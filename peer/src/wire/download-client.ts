@@ -26,6 +26,13 @@ const MAX_FRAME_BYTES = 256 * 1024
 const DEFAULT_SEGMENT_BYTES = 1024 * 1024
 
 /**
+ * The largest segment handed on: a quarter of the call's window. A call's window reopens only as its
+ * segments are let go (SegmentLanding), so a segment must fit in the window several times over: one
+ * the caller holds, whole ones waiting, one filling. A larger chunk comes in pieces of this size.
+ */
+const MAX_SEGMENT_BYTES = STREAM_WINDOW / 4
+
+/**
  * Segment buffers kept for the next calls: what the calls a downloader runs at once per source (4) fill
  * of 1 MiB chunks, each up to its window ahead of the disk (SegmentLanding). They are shared memory,
  * so the downloader's hashing thread verifies a chunk where it landed.
@@ -41,7 +48,8 @@ export class LinkMovedError extends Error {
 }
 
 /**
- * What to fetch; `segmentBytes`: hand the bytes on in pieces of this size, counted from `offset`;
+ * What to fetch; `segmentBytes`: hand the bytes on in pieces of this size (at most MAX_SEGMENT_BYTES),
+ * counted from `offset`;
  * `onBytes`: told how many file bytes arrived, before their segment is whole.
  */
 export type DownloadCall = {
@@ -115,7 +123,7 @@ export class DownloadClient {
     const parser = new ResponseParser(call.offset)
     const landing = new SegmentLanding(parser, {
       length: call.length,
-      segmentBytes: call.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+      segmentBytes: Math.min(call.segmentBytes ?? DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES),
       buffers: this.#buffers,
       onBytes: call.onBytes,
     })

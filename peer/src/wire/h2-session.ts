@@ -559,8 +559,11 @@ export class H2ClientSession {
     for (const [id, stream] of this.#streams) {
       if (id <= last) continue
       this.#streams.delete(id)
+      this.#owed += stream.held // what it held goes back to the connection's window, as in #settle
+      stream.held = 0
       stream.sink.onError(going)
     }
+    this.#creditConnection()
     if (this.#streams.size === 0) this.destroy(going)
   }
 
