@@ -89,9 +89,9 @@ export async function benchSingleSource(options: {
   let fetcherRss = 0
   try {
     // Rounds alternate the three, so all meet the same machine (page cache, writeback, other load);
-    // each figure is the median of its rounds. Each round's fetcher is a fresh daemon, and its first
-    // download costs more (code not yet optimized, buffers not yet made): TLS and plaintext take turns
-    // at going first, two rounds each.
+    // each figure is the median of its rounds. Each round's fetcher is a fresh daemon, and the first
+    // download of a round costs more, whichever it is: TLS and plaintext take turns at going first, two
+    // rounds each.
     const rounds = 4
     // The default source serves over TLS (pinned key); the other with --plaintext, as before TLS.
     const source = await net.peer('source', { files: [file] })
