@@ -137,10 +137,10 @@ describe.each(['fast', 'connect'] as const)('DownloadClient against %s', (server
     }
   })
 
-  it('keeps a held piece intact while the stream pauses and its buffers are shared by other calls', async () => {
+  it('keeps a held piece intact while its call waits and its buffers are shared by other calls', async () => {
     const client = new DownloadClient(urls[server])
     try {
-      // A slow consumer: the other buffer fills, the rest waits (paused) until the piece is let go.
+      // A slow consumer: other buffers fill up to the call's window, the rest waits until a piece is let go.
       const calls = [0, 1, 2, 3].map((i) =>
         piecesOf(client, i * 250_001, 2 * 1024 * 1024, () => sleep(i % 2 === 0 ? 5 : 0)),
       )

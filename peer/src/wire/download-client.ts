@@ -103,7 +103,7 @@ export class DownloadClient {
   }
 
   /**
-   * Yields the bytes of [offset, offset + length) in order, in segments (see segmentsOf), each valid
+   * Yields the bytes of [offset, offset + length) in order, in segments (see SegmentLanding), each valid
    * only until the next is asked for. Fails with a ConnectError: the server's status, or Unavailable when the connection does.
    */
   async *download(

@@ -25,7 +25,7 @@ export type SegmentOptions = {
  * copied twice, however far the network runs ahead of the disk.
  */
 export class SegmentLanding implements StreamSink {
-  /** The call's stream, once started: told when bytes set aside are consumed. */
+  /** The call's stream, once started: told when the caller lets a segment go. */
   stream: H2Stream | undefined
   /** The response headers; rejects when the call fails before them. */
   readonly response: Promise<Record<string, string>>
