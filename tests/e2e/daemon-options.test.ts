@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -11,6 +10,33 @@ import { asNobody, useOtherUser } from '../support/other-user.ts'
 import { peerBin, runCli, startPeer } from '../support/peer-process.ts'
 import { freePort } from '../support/ports.ts'
 import { useTestNetwork } from '../support/test-network.ts'
+
+/** The addresses the process `pid` listens on at `port` (IPv4), from /proc. */
+function listeningAddresses(pid: number, port: number): string[] {
+  const sockets = new Set<string>()
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1]
+      if (inode) sockets.add(inode)
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const addresses: string[] = []
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').trim().split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/)
+    const [address = '', portHex = ''] = (fields[1] ?? '').split(':')
+    // State 0A is LISTEN; the address is four bytes, little-endian.
+    if (fields[3] !== '0A' || Number.parseInt(portHex, 16) !== port || !sockets.has(fields[9] ?? '')) continue
+    addresses.push(
+      (address.match(/../g) ?? [])
+        .reverse()
+        .map((byte) => Number.parseInt(byte, 16))
+        .join('.'),
+    )
+  }
+  return addresses
+}
 
 /** `peer start` options the README promises, each tried on a real daemon. */
 const network = useTestNetwork()
@@ -61,13 +87,9 @@ describe('peer start options', () => {
       peers: { username: string; url: string }[]
     }
     expect(peers.find((p) => p.username === 'elsewhere')?.url).toBe(publicUrl)
-    // Nothing listens on 127.0.0.1 at that port.
-    const refused = await new Promise<string>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port })
-      socket.once('connect', () => resolve('connected'))
-      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'))
-    })
-    expect(refused).toBe('ECONNREFUSED')
+    // It listens on 127.0.0.2 alone. (Asked of the kernel: a connection to 127.0.0.1 at that port can
+    // meet another test's listener given the same port, or even connect to itself.)
+    expect(listeningAddresses(host.child.pid ?? 0, port)).toEqual(['127.0.0.2'])
     const status = await host.cli(['status', '--json'])
     expect(status.code, status.stderr).toBe(0)
     expect(JSON.parse(status.stdout)).toMatchObject({ publicUrl, files: 1 })
