@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads'
+import { resolvers } from '../resolvers.ts'
 import type { DownloadHasher } from './prefix-hasher.ts'
 
 /** What the worker is asked: check a chunk; the file's first `upTo` bytes are final; the digest at `digest`. */
@@ -138,17 +139,6 @@ async function hashInWorker() {
       running = false
     }
   }
-}
-
-/** Promise.withResolvers, which the project's TypeScript lib (ES2023) does not declare yet. */
-function resolvers<T>() {
-  let resolve: (value: T) => void = () => {}
-  let reject: (err: Error) => void = () => {}
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
 }
 
 const WORKER_URL = new URL(`data:text/javascript,${encodeURIComponent(`(${hashInWorker})()`)}`)

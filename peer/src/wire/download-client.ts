@@ -229,23 +229,23 @@ export class DownloadClient {
 
   #connect(): H2ClientSession {
     if (this.#session && !this.#session.closed) return this.#session
-    let session: H2ClientSession | undefined
+    let made: H2ClientSession | undefined
     // A connection this side makes reads into the sessions' shared buffer; a punched link or a relay's
     // tunnel, made already, is read as a stream.
-    const opened = this.#connection.openForBytes(H2ClientSession.reader(() => session))
-    session = new H2ClientSession(opened, {
+    const opened = this.#connection.openForBytes(H2ClientSession.reader(() => made))
+    const session = new H2ClientSession(opened, {
       streamWindow: STREAM_WINDOW,
       sessionWindow: SESSION_WINDOW,
       maxFrameBytes: MAX_FRAME_BYTES,
       origin: this.#url,
     })
-    const made = session
-    if (this.#connection.isPunched(opened)) this.#punchedSession = made
-    made.onClose(() => {
-      if (this.#session === made) this.#session = undefined
+    made = session
+    if (this.#connection.isPunched(opened)) this.#punchedSession = session
+    session.onClose(() => {
+      if (this.#session === session) this.#session = undefined
     })
-    this.#session = made
-    return made
+    this.#session = session
+    return session
   }
 }
 

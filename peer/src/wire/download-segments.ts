@@ -1,9 +1,8 @@
 import { Code, ConnectError } from '@connectrpc/connect'
+import { resolvers } from '../resolvers.ts'
 import type { ResponseParser } from './download-response-parser.ts'
 import type { H2Stream, StreamSink } from './h2-session.ts'
 import { copyInto, type SpareBuffers } from './spare-buffers.ts'
-
-type Resolvers = { resolve: (fields: Record<string, string>) => void; reject: (err: unknown) => void }
 
 export type SegmentOptions = {
   length: number
@@ -33,8 +32,7 @@ export class SegmentLanding implements StreamSink {
   trailers: Record<string, string> | undefined
   readonly #parser: ResponseParser
   readonly #options: SegmentOptions
-  readonly #respond: Resolvers
-  #gotResponse = false
+  readonly #respond = resolvers<Record<string, string>>()
   readonly #mine: Buffer[] = []
   readonly #ready: Buffer[] = [] // whole segments not yet taken, in order
   #held: Buffer | undefined // the segment the consumer has (its buffer is not filled meanwhile)
@@ -49,11 +47,7 @@ export class SegmentLanding implements StreamSink {
   constructor(parser: ResponseParser, options: SegmentOptions) {
     this.#parser = parser
     this.#options = options
-    let respond: Resolvers = { resolve: () => {}, reject: () => {} }
-    this.response = new Promise((resolve, reject) => {
-      respond = { resolve, reject }
-    })
-    this.#respond = respond
+    this.response = this.#respond.promise
     this.response.catch(() => {}) // the call's failure is reported by whoever awaits it, or by segments()
   }
 
@@ -63,10 +57,7 @@ export class SegmentLanding implements StreamSink {
   }
 
   onHeaders(fields: Record<string, string>, end: boolean) {
-    if (!this.#gotResponse) {
-      this.#gotResponse = true
-      this.#respond.resolve(fields)
-    }
+    this.#respond.resolve(fields) // the first block is the response; a settled promise ignores the rest
     if (end) this.trailers = fields
   }
 
