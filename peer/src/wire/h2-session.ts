@@ -230,9 +230,17 @@ export class H2ClientSession {
   close() {
     if (this.#destroyed || this.#closing) return
     this.#closing = true
-    this.#write(goawayFrame(0, ErrorCode.NO_ERROR))
     this.#failQueued(new Error('the connection is closing'))
-    if (this.#streams.size === 0) this.destroy()
+    if (this.#streams.size > 0) this.#write(goawayFrame(0, ErrorCode.NO_ERROR))
+    else this.#end()
+  }
+
+  /**
+   * The last call of a closing connection is over: the server is told (a socket destroyed at once would
+   * drop that GOAWAY, and a server that sees only the end of the stream may hold the connection on).
+   */
+  #end() {
+    this.destroy(undefined, ErrorCode.NO_ERROR)
   }
 
   /** Ends the connection at once, failing its calls; `goaway`: the error code it tells the server first. */
@@ -368,7 +376,7 @@ export class H2ClientSession {
     this.#owed += stream.held // what it consumed is counted already (#credit)
     stream.held = 0
     this.#creditConnection()
-    if (this.#closing && this.#streams.size === 0) this.destroy()
+    if (this.#closing && this.#streams.size === 0) this.#end()
     else this.#startQueued()
   }
 
